@@ -1,0 +1,81 @@
+import { boundSql, type Labels, type ParsedEvent } from '../../protocol/record.js';
+import { FingerprintCache } from '../fingerprint-cache.js';
+import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+
+// Native JSON lines (DESIGN.md "Records"): one object per line,
+// {"ts":…,"state":"running"|"finished","id":…,"duration_ms":…,"sql":…,"db":…,"user":…}; unknown fields become labels.
+
+const KNOWN = new Set(['ts', 'state', 'id', 'duration_ms', 'sql', 'db', 'user', 'host', 'lock_ms', 'rows_sent', 'rows_examined']);
+
+export class JsonLinesParser implements RecordParser {
+  readonly format = 'jsonl';
+  private readonly fingerprints = new FingerprintCache();
+
+  line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
+    if (text.length === 0 || text.trim().length === 0) return;
+    const problem = (reason: string): void => {
+      out.problems.push({ offset, line: lineNo, reason, text: excerpt(text) });
+    };
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch (err) {
+      problem(`not valid JSON: ${(err as Error).message}`);
+      return;
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      problem('not a JSON object');
+      return;
+    }
+    const o = obj as Record<string, unknown>;
+    const ts = parseTs(o.ts);
+    if (ts === undefined) return problem('missing or invalid "ts" (ISO time or epoch ms)');
+    if (o.state !== 'running' && o.state !== 'finished') return problem('"state" must be "running" or "finished"');
+    if ((typeof o.id !== 'string' || o.id.length === 0) && typeof o.id !== 'number') return problem('missing "id"');
+    const durationMs = o.duration_ms;
+    if (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs < 0) {
+      return problem('missing or invalid "duration_ms" (a number ≥ 0)');
+    }
+    if (o.sql !== undefined && typeof o.sql !== 'string') return problem('"sql" must be a string');
+    const sql = boundSql(typeof o.sql === 'string' ? o.sql : '');
+    const fp = this.fingerprints.get(sql);
+    const ev: ParsedEvent = {
+      state: o.state,
+      queryId: String(o.id),
+      ts,
+      durationMs,
+      sql,
+      fingerprint: fp.fingerprint,
+      fingerprintId: fp.fingerprintId,
+      offset,
+      end,
+    };
+    if (typeof o.db === 'string') ev.db = o.db;
+    if (typeof o.user === 'string') ev.user = o.user;
+    if (typeof o.host === 'string') ev.host = o.host;
+    if (typeof o.lock_ms === 'number') ev.lockMs = o.lock_ms;
+    if (typeof o.rows_sent === 'number') ev.rowsSent = o.rows_sent;
+    if (typeof o.rows_examined === 'number') ev.rowsExamined = o.rows_examined;
+    let labels: Labels | undefined;
+    for (const key in o) {
+      if (KNOWN.has(key)) continue;
+      const v = o[key];
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') (labels ??= {})[key] = v;
+    }
+    if (labels) ev.labels = labels;
+    out.events.push(ev);
+  }
+
+  flush(): void {}
+  context(): unknown {
+    return undefined;
+  }
+  restore(): void {}
+}
+
+function parseTs(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}

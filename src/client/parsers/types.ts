@@ -1,0 +1,57 @@
+import type { ParsedEvent } from '../../protocol/record.js';
+
+/** A line or record that could not be used, with where it was. */
+export interface ParseProblem {
+  /** byte offset of the first line of the problem */
+  offset: number;
+  /** 1-based line number, when the caller counts lines (0 if unknown) */
+  line: number;
+  reason: string;
+  /** the offending text, cut to a reasonable length */
+  text: string;
+}
+
+/** Where a parser puts what it finds; the caller owns and drains the arrays. */
+export interface ParseOutput {
+  events: ParsedEvent[];
+  problems: ParseProblem[];
+  /** lines that are valid for the format but are not query events (banners, parse/bind steps, …) */
+  skipped: number;
+}
+
+/**
+ * A streaming parser: pure, no I/O. Fed one line at a time, in file order, it emits complete events.
+ * An event is emitted only when it is proven complete (by the next header or by `flush`), so a record
+ * still being written is never sent half-done.
+ */
+export interface RecordParser {
+  readonly format: string;
+  /**
+   * One line without its line terminator ("\n" or "\r\n").
+   * `offset` is the byte offset of the line's first byte, `end` the offset just past its terminator.
+   * `lineNo` is the 1-based line number (0 when unknown, e.g. after resuming mid-file).
+   */
+  line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void;
+  /**
+   * No more input for now. `final` = true at end of input (a file read whole): everything pending is emitted.
+   * `final` = false when a tailed file has been idle: emit the pending event only if the format lets us
+   * know it is complete (e.g. a slow-log statement ending in ';').
+   */
+  flush(final: boolean, out: ParseOutput): void;
+  /**
+   * Carry-over state (JSON-serialisable) needed to resume at the `end` of the last emitted event with the same
+   * results as reading from the start (e.g. the last `# Time:` a later MySQL event inherits). Undefined if none.
+   */
+  context(): unknown;
+  /** Restore what `context()` returned, before feeding lines from the resume offset. */
+  restore(context: unknown): void;
+}
+
+export function newParseOutput(): ParseOutput {
+  return { events: [], problems: [], skipped: 0 };
+}
+
+/** Cut text for error reports. */
+export function excerpt(text: string, max = 200): string {
+  return text.length <= max ? text : text.slice(0, max) + '…';
+}

@@ -1,0 +1,61 @@
+import type { Alert, QueryRecord } from '../protocol/record.js';
+import { applyRecord, DEFAULT_RULES, newSourceState, ThresholdResolver, type RulesConfig, type SourceState } from './rules.js';
+
+export interface BatchResult {
+  applied: number;
+  duplicates: number;
+  /** records about queries that had already ended */
+  late: number;
+  /** highest seq applied for the stream after this batch */
+  last: number;
+  /** set when the batch starts past the next expected seq: nothing was applied, the sender must go back */
+  gapExpected?: number;
+}
+
+/**
+ * The rules over many sources, with per-stream duplicate suppression: a record at or below its stream's
+ * high-water mark has already had its effect and is counted, not applied. Used by the consumer and by
+ * `slowq evaluate` alike.
+ */
+export class RulesEngine {
+  readonly sources = new Map<string, SourceState>();
+  private readonly resolver: ThresholdResolver;
+
+  constructor(config: RulesConfig = DEFAULT_RULES) {
+    this.resolver = new ThresholdResolver(config);
+  }
+
+  source(name: string): SourceState {
+    let s = this.sources.get(name);
+    if (!s) {
+      s = newSourceState();
+      this.sources.set(name, s);
+    }
+    return s;
+  }
+
+  /** Records must be consecutive seqs of one stream of one source, in order. */
+  applyBatch(source: string, stream: string, records: readonly QueryRecord[], alerts: Alert[]): BatchResult {
+    const state = this.source(source);
+    const hwm = state.streams.get(stream) ?? 0;
+    const result: BatchResult = { applied: 0, duplicates: 0, late: 0, last: hwm };
+    if (records.length === 0) return result;
+    if (records[0]!.seq > hwm + 1) {
+      result.gapExpected = hwm + 1;
+      return result;
+    }
+    let last = hwm;
+    for (const rec of records) {
+      if (rec.seq <= last) {
+        result.duplicates++;
+        continue;
+      }
+      last = rec.seq;
+      if (applyRecord(state, rec, this.resolver, alerts) === 'late') result.late++;
+      else result.applied++;
+    }
+    state.streams.set(stream, last);
+    result.last = last;
+    return result;
+  }
+}

@@ -1,0 +1,223 @@
+import { alertId } from '../protocol/ids.js';
+import type { Alert, AlertType, QueryRecord, Severity } from '../protocol/record.js';
+
+// The A/B state machine of DESIGN.md "When to alert". Pure: no I/O, no wall clock. Only event time
+// (record ts and the per-source watermark) drives it, so one process over a file (the oracle) and the
+// distributed pipeline give the same alerts for the same per-source record order.
+
+export interface Thresholds {
+  /** a finished query at or above this alerts as slow_query */
+  finishedMs: number;
+  /** a running query reaching this alerts once as long_running */
+  runningMs: number;
+  /** a running query not seen for this long (by the source's watermark) is stalled */
+  stalledMs: number;
+  /** alerts for queries at or above this are critical, below it warnings */
+  criticalMs: number;
+}
+
+export interface ThresholdOverride {
+  match: { source?: string; db?: string; fingerprintId?: string };
+  thresholds: Partial<Thresholds>;
+}
+
+export interface RulesConfig {
+  defaults: Thresholds;
+  /** first match wins; list the most specific first */
+  overrides: ThresholdOverride[];
+  /** how long (event time) a finished query id is remembered, so a second `finished` is a duplicate */
+  doneRetentionMs: number;
+}
+
+export const DEFAULT_RULES: RulesConfig = {
+  defaults: { finishedMs: 1_000, runningMs: 10_000, stalledMs: 5 * 60_000, criticalMs: 30_000 },
+  overrides: [],
+  doneRetentionMs: 10 * 60_000,
+};
+
+/** A query seen running and not finished yet. */
+export interface OpenQuery {
+  queryId: string;
+  firstTs: number;
+  lastTs: number;
+  durationMs: number;
+  /** long_running has been sent for it */
+  fired: boolean;
+  sql: string;
+  fingerprint: string;
+  fingerprintId: string;
+  db?: string;
+  user?: string;
+  host?: string;
+}
+
+/** Everything the rules remember about one source. Map order is touch order: the oldest first. */
+export interface SourceState {
+  watermark: number;
+  open: Map<string, OpenQuery>;
+  /** query ids that finished (or stalled), with the event time they ended: late and repeated records are ignored */
+  done: Map<string, number>;
+  /** per stream: the highest seq applied (duplicate suppression) */
+  streams: Map<string, number>;
+}
+
+export function newSourceState(): SourceState {
+  return { watermark: -Infinity, open: new Map(), done: new Map(), streams: new Map() };
+}
+
+export type RecordOutcome = 'applied' | 'late';
+
+/** Resolves thresholds for a record, caching per (db, fingerprint) since overrides rarely change. */
+export class ThresholdResolver {
+  private readonly cache = new Map<string, Thresholds>();
+  constructor(private readonly config: RulesConfig) {}
+
+  get retentionMs(): number {
+    return this.config.doneRetentionMs;
+  }
+
+  for(source: string, db: string | undefined, fingerprintId: string): Thresholds {
+    if (this.config.overrides.length === 0) return this.config.defaults;
+    const key = `${source}\0${db ?? ''}\0${fingerprintId}`;
+    let t = this.cache.get(key);
+    if (!t) {
+      t = { ...this.config.defaults };
+      for (const o of this.config.overrides) {
+        const m = o.match;
+        if (m.source !== undefined && m.source !== source) continue;
+        if (m.db !== undefined && m.db !== db) continue;
+        if (m.fingerprintId !== undefined && !sameFingerprintId(m.fingerprintId, fingerprintId)) continue;
+        Object.assign(t, o.thresholds);
+        break;
+      }
+      if (this.cache.size > 50_000) this.cache.clear();
+      this.cache.set(key, t);
+    }
+    return t;
+  }
+}
+
+/** pt-query-digest shows the last 16 hex digits of the id; accept either form in config. */
+function sameFingerprintId(configured: string, actual: string): boolean {
+  const a = configured.toUpperCase().replace(/^0X/, '');
+  const b = actual.toUpperCase().replace(/^0X/, '');
+  return a === b || b.endsWith(a);
+}
+
+/**
+ * Applies one record (already known not to be a duplicate) to its source's state; appends any alerts.
+ * Returns 'late' when the record is about a query that already ended (a repeat or a straggler).
+ */
+export function applyRecord(state: SourceState, rec: QueryRecord, resolver: ThresholdResolver, alerts: Alert[]): RecordOutcome {
+  if (rec.ts > state.watermark) state.watermark = rec.ts;
+  let outcome: RecordOutcome = 'applied';
+  const t = resolver.for(rec.source, rec.db, rec.fingerprintId);
+
+  if (state.done.has(rec.queryId)) {
+    outcome = 'late';
+  } else if (rec.state === 'running') {
+    let q = state.open.get(rec.queryId);
+    if (q) {
+      state.open.delete(rec.queryId); // re-insert: keep the map in touch order
+      if (rec.ts > q.lastTs) q.lastTs = rec.ts;
+      if (rec.durationMs > q.durationMs) q.durationMs = rec.durationMs;
+    } else {
+      q = {
+        queryId: rec.queryId,
+        firstTs: rec.ts,
+        lastTs: rec.ts,
+        durationMs: rec.durationMs,
+        fired: false,
+        sql: rec.sql,
+        fingerprint: rec.fingerprint,
+        fingerprintId: rec.fingerprintId,
+      };
+      if (rec.db !== undefined) q.db = rec.db;
+      if (rec.user !== undefined) q.user = rec.user;
+      if (rec.host !== undefined) q.host = rec.host;
+    }
+    state.open.set(rec.queryId, q);
+    if (!q.fired && q.durationMs >= t.runningMs) {
+      q.fired = true;
+      alerts.push(makeAlert('long_running', rec.source, q, q.durationMs, q.lastTs, severityOf(q.durationMs, t)));
+    }
+  } else {
+    const q = state.open.get(rec.queryId);
+    if (q) state.open.delete(rec.queryId);
+    state.done.set(rec.queryId, rec.ts);
+    if (q?.fired) {
+      alerts.push(makeAlert('resolved', rec.source, describe(rec, q), rec.durationMs, rec.ts, 'info'));
+    } else if (rec.durationMs >= t.finishedMs) {
+      alerts.push(makeAlert('slow_query', rec.source, describe(rec, q), rec.durationMs, rec.ts, severityOf(rec.durationMs, t)));
+    }
+  }
+  sweep(state, rec.source, resolver, alerts);
+  return outcome;
+}
+
+/** Stalled queries and expired tombstones, oldest first, by the source's event-time watermark. */
+function sweep(state: SourceState, source: string, resolver: ThresholdResolver, alerts: Alert[]): void {
+  const wm = state.watermark;
+  for (const q of state.open.values()) {
+    const t = resolver.for(source, q.db, q.fingerprintId);
+    if (wm - q.lastTs < t.stalledMs) break;
+    state.open.delete(q.queryId);
+    state.done.set(q.queryId, wm);
+    if (q.fired) alerts.push(makeAlert('stalled', source, q, q.durationMs, wm, 'warning'));
+  }
+  const keep = resolver.retentionMs;
+  for (const [id, ts] of state.done) {
+    if (wm - ts <= keep) break;
+    state.done.delete(id);
+  }
+}
+
+/** The statement's details: from the open query if one was seen running, else from the record. */
+function describe(rec: QueryRecord, q: OpenQuery | undefined): OpenQuery {
+  const d: OpenQuery = {
+    queryId: rec.queryId,
+    firstTs: q?.firstTs ?? rec.ts,
+    lastTs: rec.ts,
+    durationMs: rec.durationMs,
+    fired: q?.fired ?? false,
+    sql: rec.sql || q?.sql || '',
+    fingerprint: rec.sql ? rec.fingerprint : (q?.fingerprint ?? rec.fingerprint),
+    fingerprintId: rec.sql ? rec.fingerprintId : (q?.fingerprintId ?? rec.fingerprintId),
+  };
+  const db = rec.db ?? q?.db;
+  const user = rec.user ?? q?.user;
+  const host = rec.host ?? q?.host;
+  if (db !== undefined) d.db = db;
+  if (user !== undefined) d.user = user;
+  if (host !== undefined) d.host = host;
+  return d;
+}
+
+function severityOf(durationMs: number, t: Thresholds): Severity {
+  return durationMs >= t.criticalMs ? 'critical' : 'warning';
+}
+
+function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: number, at: number, severity: Severity): Alert {
+  const a: Alert = {
+    id: alertId(source, q.queryId, type),
+    type,
+    source,
+    queryId: q.queryId,
+    fingerprint: q.fingerprint,
+    fingerprintId: q.fingerprintId,
+    sql: q.sql,
+    durationMs,
+    startedAt: isoTime(type === 'slow_query' || type === 'resolved' ? at - durationMs : q.lastTs - q.durationMs),
+    at: isoTime(at),
+    severity,
+  };
+  if (q.db !== undefined) a.db = q.db;
+  if (q.user !== undefined) a.user = q.user;
+  if (q.host !== undefined) a.host = q.host;
+  return a;
+}
+
+function isoTime(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
+}

@@ -1,0 +1,84 @@
+// The record and alert model shared by every service (see DESIGN.md "Records" and "When to alert").
+
+export type QueryState = 'running' | 'finished';
+
+/** Extra fields a format carries that have no column of their own (kept as alert labels). */
+export type Labels = Record<string, string | number | boolean>;
+
+/**
+ * What a parser gives for one query event, before the client stamps it with source/stream/seq.
+ * `offset`/`end` are the byte range of the event in its file: `end` is where reading resumes after it.
+ */
+export interface ParsedEvent {
+  state: QueryState;
+  queryId: string;
+  /** event time, ms since epoch */
+  ts: number;
+  /** elapsed so far (running) or total (finished) */
+  durationMs: number;
+  sql: string;
+  fingerprint: string;
+  fingerprintId: string;
+  user?: string;
+  db?: string;
+  host?: string;
+  lockMs?: number;
+  rowsSent?: number;
+  rowsExamined?: number;
+  labels?: Labels;
+  offset: number;
+  end: number;
+}
+
+/** A record on the wire and in the consumer: a parsed event numbered within its stream. */
+export interface QueryRecord {
+  source: string;
+  stream: string;
+  seq: number;
+  state: QueryState;
+  queryId: string;
+  ts: number;
+  durationMs: number;
+  sql: string;
+  fingerprint: string;
+  fingerprintId: string;
+  user?: string;
+  db?: string;
+  host?: string;
+  lockMs?: number;
+  rowsSent?: number;
+  rowsExamined?: number;
+  labels?: Labels;
+}
+
+export type AlertType = 'slow_query' | 'long_running' | 'resolved' | 'stalled';
+export type Severity = 'info' | 'warning' | 'critical';
+
+export interface Alert {
+  /** hash of (source, queryId, type): a replay yields the same id */
+  id: string;
+  type: AlertType;
+  source: string;
+  queryId: string;
+  fingerprint: string;
+  fingerprintId: string;
+  sql: string;
+  durationMs: number;
+  /** ISO time the query started */
+  startedAt: string;
+  /** ISO event time at which the alert arose */
+  at: string;
+  severity: Severity;
+  db?: string;
+  user?: string;
+  host?: string;
+  labels?: Labels;
+}
+
+/** Longest statement text carried in a record; longer text is cut and marked. */
+export const MAX_SQL_BYTES = 4096;
+
+export function boundSql(sql: string): string {
+  if (sql.length <= MAX_SQL_BYTES) return sql;
+  return sql.slice(0, MAX_SQL_BYTES) + ' /* …truncated */';
+}
