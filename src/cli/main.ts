@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { register as registerLogserver } from './logserver.js';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
 // Keep this file to the list of registrations.
@@ -10,6 +11,7 @@ program
   .showHelpAfterError();
 
 // registrations (one line per command module)
+registerLogserver(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,203 @@
+// pino over ZeroMQ: every slowq process logs through this. A log call formats its line (pino) and hands it to a
+// bounded in-memory queue synchronously; one async loop ships queued lines over a PUSH socket to the logserver.
+// The socket sends with `sendTimeout: 0`, so a logserver that is down or slow costs dropped (and counted) lines,
+// never a stalled caller: logging into one shared locked file is what cut the source system's throughput 100x.
+
+import os from 'node:os';
+import { pino, type Logger } from 'pino';
+import { Push } from 'zeromq';
+import { redactOptions } from './redact.js';
+
+export interface LoggerOptions {
+  /** the service name stamped on every line, e.g. "master", "consumer-2" */
+  service: string;
+  /** logserver PULL endpoint, e.g. tcp://127.0.0.1:5558. Without it, lines go to stderr only. */
+  endpoint?: string;
+  /** pino level name; default "info" */
+  level?: string;
+  /** with an endpoint, also copy lines at level >= warn to stderr (default true) */
+  stderr?: boolean;
+  /** lines held while the socket cannot keep up; more are dropped (default 10,000) */
+  maxQueuedLines?: number;
+  /** how often a "lines dropped" summary is logged, if any were (default 10 s) */
+  dropReportMs?: number;
+}
+
+export interface LoggerStats {
+  /** lines handed to ZeroMQ */
+  sent: number;
+  /** lines lost: queue full, socket unable to send at once, or logged after close */
+  dropped: number;
+  /** lines waiting in the queue right now */
+  queued: number;
+}
+
+export interface ServiceLogger {
+  logger: Logger;
+  stats(): LoggerStats;
+  /** ship what is queued (if the socket takes it at once), close the socket; idempotent */
+  close(): Promise<void>;
+}
+
+const WARN_LEVEL = 40;
+/** one ZeroMQ message carries several newline-terminated lines, up to about this many bytes */
+const MAX_MESSAGE_BYTES = 64 * 1024;
+/** messages libzmq may hold for the logserver (while it is down or slow) before send refuses */
+const SEND_HIGH_WATER_MARK = 200;
+/** how long close() lets libzmq keep trying to deliver what it holds */
+const LINGER_MS = 200;
+
+/**
+ * The pino destination: a synchronous write that only enqueues. `needsMetadata` makes pino set `lastLevel`
+ * before each write, which is how warn+ lines are picked out for stderr without parsing them.
+ */
+class QueueDestination {
+  readonly [pino.symbols.needsMetadataGsym] = true as const;
+  lastLevel = 0;
+  lastTime = '';
+  lastMsg = '';
+  lastObj: object = {};
+  lastLogger: Logger | undefined;
+
+  queue: string[] = [];
+  sent = 0;
+  dropped = 0;
+  closed = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly maxLines: number,
+    private readonly copyToStderrFrom: number,
+    private readonly onQueued: (() => void) | null,
+  ) {}
+
+  write(line: string): void {
+    if (this.lastLevel >= this.copyToStderrFrom) writeStderr(line);
+    if (this.onQueued === null) return; // stderr-only logger
+    if (this.closed || this.queue.length >= this.maxLines) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push(line);
+    if (!this.scheduled) {
+      // lines logged in the same tick travel together
+      this.scheduled = true;
+      setImmediate(this.fire);
+    }
+  }
+
+  private readonly fire = (): void => {
+    this.scheduled = false;
+    this.onQueued?.();
+  };
+}
+
+function writeStderr(line: string): void {
+  try {
+    process.stderr.write(line);
+  } catch {
+    // stderr gone (closed pipe): nothing better to do with a log line
+  }
+}
+
+/** Build a service's logger. Never throws on a bad or unreachable endpoint at log time; see stats(). */
+export function createLogger(options: LoggerOptions): ServiceLogger {
+  const endpoint = options.endpoint && options.endpoint.length > 0 ? options.endpoint : undefined;
+  const maxLines = options.maxQueuedLines ?? 10_000;
+  const copyFrom = endpoint === undefined ? 0 : options.stderr === false ? Infinity : WARN_LEVEL;
+
+  let socket: Push | undefined;
+  let sending = false;
+  let closing: Promise<void> | undefined;
+  let drainedWaiter: (() => void) | undefined;
+
+  const drain = async (): Promise<void> => {
+    if (sending || socket === undefined) return;
+    sending = true;
+    try {
+      while (dest.queue.length > 0) {
+        const lines = dest.queue;
+        dest.queue = [];
+        for (let start = 0; start < lines.length; ) {
+          let end = start;
+          let bytes = 0;
+          while (end < lines.length && (end === start || bytes + lines[end]!.length <= MAX_MESSAGE_BYTES)) {
+            bytes += lines[end]!.length;
+            end++;
+          }
+          const count = end - start;
+          const payload = count === 1 ? lines[start]! : lines.slice(start, end).join('');
+          try {
+            // resolves at once when libzmq queued it, rejects at once (EAGAIN) when it cannot: never waits
+            await socket.send(payload);
+            dest.sent += count;
+          } catch {
+            dest.dropped += count;
+          }
+          start = end;
+        }
+      }
+    } finally {
+      sending = false;
+      drainedWaiter?.();
+    }
+  };
+
+  const dest = new QueueDestination(maxLines, copyFrom, endpoint === undefined ? null : () => void drain());
+
+  if (endpoint !== undefined) {
+    socket = new Push({ sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK });
+    try {
+      socket.connect(endpoint);
+    } catch (err) {
+      // a malformed endpoint must not take the service down: log locally, drop what would have been sent
+      socket.close();
+      socket = undefined;
+      dest.closed = true;
+      writeStderr(`slowq: cannot connect log socket to ${endpoint}: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
+
+  const logger = pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: options.service, pid: process.pid, hostname: os.hostname() },
+      redact: redactOptions,
+    },
+    dest,
+  );
+
+  // One summary line per period when lines were lost, never one per lost line.
+  let reportedDropped = 0;
+  const reportTimer = setInterval(() => {
+    const lost = dest.dropped - reportedDropped;
+    if (lost > 0) {
+      reportedDropped = dest.dropped;
+      logger.warn({ dropped: lost, droppedTotal: dest.dropped }, 'log lines dropped: logserver unreachable or too slow');
+    }
+  }, options.dropReportMs ?? 10_000);
+  reportTimer.unref();
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      clearInterval(reportTimer);
+      if (socket !== undefined) {
+        // let the loop hand over what is queued (each send is immediate or fails), then close
+        if (sending) await new Promise<void>((resolve) => (drainedWaiter = resolve));
+        await drain();
+        socket.close();
+        socket = undefined;
+      }
+      dest.dropped += dest.queue.length;
+      dest.queue = [];
+      dest.closed = true;
+    })();
+    return closing;
+  };
+
+  return {
+    logger,
+    stats: () => ({ sent: dest.sent, dropped: dest.dropped, queued: dest.queue.length }),
+    close,
+  };
+}
