@@ -1,4 +1,6 @@
 import { Command } from 'commander';
+import { register as registerEvaluate } from './evaluate.js';
+import { register as registerParse } from './parse.js';
 import { register as registerLogserver } from './logserver.js';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
@@ -11,6 +13,8 @@ program
   .showHelpAfterError();
 
 // registrations (one line per command module)
+registerEvaluate(program);
+registerParse(program);
 registerLogserver(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

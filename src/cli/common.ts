@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { loadConfig, withThresholdFlags, type SlowqConfig } from '../config.js';
+
+// Options several commands share.
+
+export const DEFAULT_BASE_PORT = 5555;
+
+export interface ThresholdFlags {
+  config?: string;
+  finishedMs?: string;
+  runningMs?: string;
+  stalledMs?: string;
+  criticalMs?: string;
+}
+
+export function addRuleOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'configuration file (YAML or JSON)')
+    .option('--finished-ms <ms>', 'finished queries at or above this alert as slow_query (default 1000)')
+    .option('--running-ms <ms>', 'running queries reaching this alert once as long_running (default 10000)')
+    .option('--stalled-ms <ms>', 'running queries silent this long (event time) are stalled (default 300000)')
+    .option('--critical-ms <ms>', 'alerts at or above this are critical (default 30000)');
+}
+
+export function configFrom(flags: ThresholdFlags): SlowqConfig {
+  return withThresholdFlags(loadConfig(flags.config), flags);
+}
+
+/** The threshold flags again, as arguments for a child process. */
+export function ruleArgs(flags: ThresholdFlags): string[] {
+  const args: string[] = [];
+  if (flags.config) args.push('--config', flags.config);
+  if (flags.finishedMs) args.push('--finished-ms', flags.finishedMs);
+  if (flags.runningMs) args.push('--running-ms', flags.runningMs);
+  if (flags.stalledMs) args.push('--stalled-ms', flags.stalledMs);
+  if (flags.criticalMs) args.push('--critical-ms', flags.criticalMs);
+  return args;
+}
+
+export function intOption(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${value}"`);
+  return n;
+}
+
+/** Runs until SIGINT/SIGTERM, then calls stop() once and lets the event loop drain (no process.exit with sockets open). */
+export function runUntilSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(
+      () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      },
+      (err: unknown) => {
+        process.stderr.write(`slowq: error while stopping after ${sig}: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { evaluateFiles } from '../consumer/evaluate.js';
+import { addRuleOptions, configFrom, type ThresholdFlags } from './common.js';
+
+export function register(program: Command): void {
+  addRuleOptions(
+    program
+      .command('evaluate')
+      .description('the oracle: parse FILE(s) and apply the alert rules in one process; alerts as JSON lines on stdout')
+      .requiredOption('--format <format>', 'input format (jsonl, mysql-slow, postgres, postgres-csv, postgres-json)')
+      .requiredOption('--source <name>', 'the source name the alerts carry')
+      .argument('<files...>', 'files, read in order as one source'),
+  ).action(async (files: string[], flags: ThresholdFlags & { format: string; source: string }) => {
+    const cfg = configFrom(flags);
+    let out = '';
+    const flush = () => {
+      if (out) process.stdout.write(out);
+      out = '';
+    };
+    let firstProblem = true;
+    const r = await evaluateFiles(files, flags.format, flags.source, cfg.rules, (alerts) => {
+      for (const a of alerts) out += JSON.stringify(a) + '\n';
+      if (out.length > 1 << 16) flush();
+    }, (file, p) => {
+      if (firstProblem) process.stderr.write(`slowq evaluate: ${file}:${p.line} (byte ${p.offset}): ${p.reason}\n`);
+      firstProblem = false;
+    });
+    flush();
+    process.stderr.write(`slowq evaluate: ${r.records} records, ${r.problems} lines skipped as malformed\n`);
+  });
+}

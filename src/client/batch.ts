@@ -1,0 +1,95 @@
+import type { ParsedEvent } from '../protocol/record.js';
+import type { WireRecord } from '../protocol/wire.js';
+
+// Batching by the Nagle rule: a stream's events are sent when the batch is full or when the linger
+// time since its first event has passed, whichever comes first.
+
+export type NumberedEvent = ParsedEvent & { seq: number };
+
+/** Sealed: consecutive records first..last of one stream, and where to resume once it is acked. */
+export interface Batch<R> {
+  stream: string;
+  first: number;
+  last: number;
+  records: WireRecord[];
+  /** opaque resume point for the registry, taken after the batch's last event */
+  resume: R;
+}
+
+export function toWire(e: ParsedEvent): WireRecord {
+  const r: WireRecord = {
+    state: e.state,
+    queryId: e.queryId,
+    ts: e.ts,
+    durationMs: e.durationMs,
+    sql: e.sql,
+    fingerprint: e.fingerprint,
+    fingerprintId: e.fingerprintId,
+  };
+  if (e.user !== undefined) r.user = e.user;
+  if (e.db !== undefined) r.db = e.db;
+  if (e.host !== undefined) r.host = e.host;
+  if (e.lockMs !== undefined) r.lockMs = e.lockMs;
+  if (e.rowsSent !== undefined) r.rowsSent = e.rowsSent;
+  if (e.rowsExamined !== undefined) r.rowsExamined = e.rowsExamined;
+  if (e.labels !== undefined) r.labels = e.labels;
+  return r;
+}
+
+interface Open<R> {
+  batch: Batch<R>;
+  since: number;
+}
+
+export class Batcher<R> {
+  private readonly open = new Map<string, Open<R>>();
+
+  constructor(
+    private readonly maxRecords: number,
+    private readonly lingerMs: number,
+    private readonly seal: (b: Batch<R>) => void,
+  ) {}
+
+  /** Adds one stream's events (consecutive seqs, in order); `resumeAfter` gives the resume point after an event. */
+  add(stream: string, events: readonly NumberedEvent[], resumeAfter: (e: NumberedEvent) => R, now: number): void {
+    for (const e of events) {
+      let o = this.open.get(stream);
+      if (o && e.seq !== o.batch.last + 1) {
+        // not consecutive (should not happen for one stream): never mix, seal what we have
+        this.open.delete(stream);
+        this.seal(o.batch);
+        o = undefined;
+      }
+      if (!o) {
+        o = { batch: { stream, first: e.seq, last: e.seq - 1, records: [], resume: resumeAfter(e) }, since: now };
+        this.open.set(stream, o);
+      }
+      o.batch.records.push(toWire(e));
+      o.batch.last = e.seq;
+      if (o.batch.records.length >= this.maxRecords) {
+        o.batch.resume = resumeAfter(e);
+        this.open.delete(stream);
+        this.seal(o.batch);
+      }
+    }
+    const o = this.open.get(stream);
+    const lastEvent = events[events.length - 1];
+    if (o && lastEvent && o.batch.last === lastEvent.seq) o.batch.resume = resumeAfter(lastEvent);
+  }
+
+  /** Seals batches whose linger has expired (or all, with force). */
+  tick(now: number, force = false): void {
+    for (const [stream, o] of this.open) {
+      if (force || now - o.since >= this.lingerMs) {
+        this.open.delete(stream);
+        this.seal(o.batch);
+      }
+    }
+  }
+
+  get openRecords(): number {
+    let n = 0;
+    for (const o of this.open.values()) n += o.batch.records.length;
+    return n;
+  }
+}

@@ -1,0 +1,209 @@
+import type { Logger } from 'pino';
+import * as zmq from 'zeromq';
+import { SendQueue } from '../protocol/send-queue.js';
+import { decodeHeader, encodeHeader, encodeRecords, PROTOCOL_VERSION, ProtocolError } from '../protocol/wire.js';
+import type { Batch } from './batch.js';
+
+// Sends sealed batches to the master with a window of unacked batches (DESIGN.md "Delivery" 1).
+// An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;
+// "retry" (owner away, disk full) resends after the given delay; "gap" goes back to the first record
+// the consumer lacks. The caller learns of each acked batch (to commit its offset) through onAcked.
+
+export interface SenderOptions {
+  master: string;
+  source: string;
+  log: Logger;
+  /** batches in flight at once; when full, the client stops reading (default 16) */
+  window?: number;
+  ackTimeoutMs?: number;
+}
+
+interface InFlight<R> {
+  rid: number;
+  batch: Batch<R>;
+  header: Buffer;
+  payload: Buffer;
+  sentAt: number;
+  /** not before this time (after a retry answer) */
+  holdUntil: number;
+  attempts: number;
+}
+
+export interface SenderStats {
+  batches: number;
+  records: number;
+  acked: number;
+  resends: number;
+  retries: number;
+  gaps: number;
+  errors: number;
+}
+
+export class Sender<R> {
+  private readonly sock: zmq.Dealer;
+  private readonly q: SendQueue;
+  private readonly inFlight = new Map<number, InFlight<R>>();
+  private readonly waiting: Batch<R>[] = [];
+  private nextRid = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private readonly warned = new Set<string>();
+  readonly stats: SenderStats = { batches: 0, records: 0, acked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
+
+  constructor(
+    private readonly opts: SenderOptions,
+    private readonly onAcked: (b: Batch<R>) => void,
+    /** called when the window frees up, so the reader can go on */
+    private readonly onRoom: () => void,
+  ) {
+    this.sock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 });
+    this.q = new SendQueue(this.sock, 10_000);
+  }
+
+  start(): void {
+    this.sock.connect(this.opts.master);
+    this.loop = this.receiveLoop();
+    this.timer = setInterval(() => this.checkTimeouts(), 100);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.q.close();
+    this.sock.close();
+    await this.loop?.catch(() => {});
+  }
+
+  /** Batches sent or waiting, not yet acked. */
+  get unacked(): number {
+    return this.inFlight.size + this.waiting.length;
+  }
+
+  /** True when the reader should pause. */
+  get full(): boolean {
+    return this.unacked >= this.windowSize;
+  }
+
+  private get windowSize(): number {
+    return this.opts.window ?? 16;
+  }
+
+  submit(batch: Batch<R>): void {
+    this.waiting.push(batch);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.waiting.length > 0 && this.inFlight.size < this.windowSize) {
+      const batch = this.waiting.shift()!;
+      const rid = this.nextRid++;
+      const f: InFlight<R> = {
+        rid,
+        batch,
+        header: encodeHeader({ v: PROTOCOL_VERSION, t: 'batch', rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last }),
+        payload: encodeRecords(batch.records),
+        sentAt: 0,
+        holdUntil: 0,
+        attempts: 0,
+      };
+      this.stats.batches++;
+      this.stats.records += batch.records.length;
+      this.inFlight.set(rid, f);
+      this.transmit(f);
+    }
+  }
+
+  private transmit(f: InFlight<R>): void {
+    f.attempts++;
+    f.sentAt = Date.now();
+    if (f.attempts > 1) this.stats.resends++;
+    // zeromq may hand a Buffer to libzmq without copying: send copies, keep ours for resends.
+    this.q.push([Buffer.from(f.header), Buffer.from(f.payload)]);
+  }
+
+  private checkTimeouts(): void {
+    const now = Date.now();
+    const timeout = this.opts.ackTimeoutMs ?? 5000;
+    for (const f of this.inFlight.values()) {
+      if (f.holdUntil > 0) {
+        if (now >= f.holdUntil) {
+          f.holdUntil = 0;
+          this.transmit(f);
+        }
+      } else if (now - f.sentAt >= timeout) {
+        this.warnOnce('timeout', { master: this.opts.master }, 'no answer from the master in time; resending (further resends only counted)');
+        this.transmit(f);
+      }
+    }
+  }
+
+  private async receiveLoop(): Promise<void> {
+    for (;;) {
+      let msg: Buffer[];
+      try {
+        msg = await this.sock.receive();
+      } catch (err) {
+        if (this.stopping) return;
+        throw err;
+      }
+      try {
+        this.onReply(msg);
+      } catch (err) {
+        this.stats.errors++;
+        this.warnOnce(`bad-reply:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed reply from the master ignored');
+      }
+    }
+  }
+
+  private onReply(msg: Buffer[]): void {
+    const h = decodeHeader(msg[0]);
+    switch (h.t) {
+      case 'ack': {
+        // cumulative: everything of this stream up to h.last is durable
+        let newest: InFlight<R> | undefined;
+        for (const f of this.inFlight.values()) {
+          if (f.batch.stream === h.stream && f.batch.last <= h.last) {
+            this.inFlight.delete(f.rid);
+            this.stats.acked++;
+            if (!newest || f.batch.last > newest.batch.last) newest = f;
+          }
+        }
+        if (newest) this.onAcked(newest.batch);
+        this.pump();
+        if (!this.full) this.onRoom();
+        return;
+      }
+      case 'retry': {
+        this.stats.retries++;
+        const f = this.inFlight.get(h.rid);
+        this.warnOnce(`retry:${h.reason.slice(0, 40)}`, { reason: h.reason }, 'server asked to retry later');
+        if (f) f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
+        return;
+      }
+      case 'gap': {
+        this.stats.gaps++;
+        // go back: resend, in order, every batch of the stream from the expected seq on
+        const again = [...this.inFlight.values()].filter((f) => f.batch.stream === h.stream && f.batch.last >= h.expected && f.holdUntil === 0);
+        again.sort((a, b) => a.batch.first - b.batch.first);
+        for (const f of again) if (Date.now() - f.sentAt > 50) this.transmit(f);
+        return;
+      }
+      case 'err': {
+        this.stats.errors++;
+        this.warnOnce(`err:${h.code}`, { code: h.code, msg: h.msg }, 'the server rejected a batch; it will be resent after a pause');
+        const f = this.inFlight.get(h.rid);
+        if (f) f.holdUntil = Date.now() + 5000;
+        return;
+      }
+      default:
+        throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} reply`);
+    }
+  }
+
+  private warnOnce(key: string, obj: object, msg: string): void {
+    if (this.warned.has(key)) return;
+    if (this.warned.size < 100) this.warned.add(key);
+    this.opts.log.warn(obj, msg);
+  }
+}

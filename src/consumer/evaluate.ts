@@ -1,0 +1,46 @@
+import { toWire } from '../client/batch.js';
+import { parseFile } from '../client/read-file.js';
+import type { ParseProblem } from '../client/parsers/types.js';
+import type { Alert, QueryRecord } from '../protocol/record.js';
+import { RulesEngine } from './engine.js';
+import type { RulesConfig } from './rules.js';
+
+// The oracle: the same parser and the same rules as the pipeline, in one process, over whole files.
+// Every end-to-end and fault test compares the pipeline's alerts with this.
+
+export interface EvaluateResult {
+  records: number;
+  problems: number;
+}
+
+/** Files are one source's streams, read one after the other (the order a client reads rotated files in). */
+export async function evaluateFiles(
+  files: string[],
+  format: string,
+  source: string,
+  rules: RulesConfig,
+  onAlerts: (alerts: Alert[]) => void,
+  onProblem: (file: string, p: ParseProblem) => void = () => {},
+): Promise<EvaluateResult> {
+  const engine = new RulesEngine(rules);
+  const result: EvaluateResult = { records: 0, problems: 0 };
+  const alerts: Alert[] = [];
+  for (const file of files) {
+    let seq = 0;
+    const summary = await parseFile(
+      file,
+      format,
+      (events) => {
+        const recs: QueryRecord[] = events.map((e) => ({ ...toWire(e), source, stream: file, seq: ++seq }));
+        engine.applyBatch(source, file, recs, alerts);
+        if (alerts.length > 0) {
+          onAlerts(alerts.splice(0));
+        }
+      },
+      (p) => onProblem(file, p),
+    );
+    result.records += summary.events;
+    result.problems += summary.problems;
+  }
+  return result;
+}

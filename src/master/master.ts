@@ -1,0 +1,188 @@
+import type { Logger } from 'pino';
+import * as zmq from 'zeromq';
+import { decodeHeader, encodeHeader, PROTOCOL_VERSION, ProtocolError, type Header } from '../protocol/wire.js';
+import { SendQueue } from '../protocol/send-queue.js';
+import { OwnerCache } from './rendezvous.js';
+
+// The master is a router and nothing more (DESIGN.md): it reads the header frame, picks the consumer
+// that owns the source, and forwards the payload frame untouched. Replies from consumers go back to
+// the client they name. If the owner is away the client is told to retry; it is never re-routed to a
+// consumer that lacks the source's state.
+
+export interface MasterOptions {
+  /** endpoint clients connect to, e.g. tcp://127.0.0.1:5555 */
+  clientBind: string;
+  /** endpoint consumers connect to, e.g. tcp://127.0.0.1:5556 */
+  consumerBind: string;
+  /** the configured consumer names; sources are hashed over these */
+  consumers: string[];
+  log: Logger;
+  /** a consumer not heard from for this long is away (default 3000 ms) */
+  consumerTimeoutMs?: number;
+  /** what a client is told to wait before resending when the owner is away (default 500 ms) */
+  retryAfterMs?: number;
+}
+
+export interface MasterStats {
+  batches: number;
+  replies: number;
+  retries: number;
+  malformed: number;
+  consumersAlive: number;
+}
+
+export class Master {
+  private readonly front = new zmq.Router({ linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+  // mandatory: sending to a consumer that is not connected fails at once instead of vanishing;
+  // handover: a restarted consumer with the same name takes over its routing id.
+  private readonly back = new zmq.Router({ linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+  private readonly frontQ: SendQueue;
+  private readonly backQ: SendQueue;
+  private readonly owners: OwnerCache;
+  private readonly lastSeen = new Map<string, number>();
+  private readonly known: Set<string>;
+  private readonly stats: MasterStats = { batches: 0, replies: 0, retries: 0, malformed: 0, consumersAlive: 0 };
+  private readonly warned = new Set<string>();
+  private loops: Promise<void>[] = [];
+  private stopping = false;
+
+  constructor(private readonly opts: MasterOptions) {
+    if (opts.consumers.length === 0) throw new Error('master needs at least one consumer name');
+    this.owners = new OwnerCache(opts.consumers);
+    this.known = new Set(opts.consumers);
+    this.frontQ = new SendQueue(this.front, 100_000);
+    this.backQ = new SendQueue(this.back, 100_000, (err, msg) => this.onBackSendError(err, msg));
+  }
+
+  async start(): Promise<void> {
+    await this.front.bind(this.opts.clientBind);
+    await this.back.bind(this.opts.consumerBind);
+    this.loops = [this.frontLoop(), this.backLoop()];
+    this.opts.log.info({ clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.opts.consumers }, 'master started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.frontQ.close();
+    this.backQ.close();
+    this.front.close();
+    this.back.close();
+    await Promise.allSettled(this.loops);
+    this.opts.log.info(this.getStats(), 'master stopped');
+  }
+
+  getStats(): MasterStats {
+    return { ...this.stats, consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length };
+  }
+
+  private isAlive(name: string): boolean {
+    const t = this.lastSeen.get(name);
+    return t !== undefined && Date.now() - t < (this.opts.consumerTimeoutMs ?? 3000);
+  }
+
+  private async frontLoop(): Promise<void> {
+    for (;;) {
+      let msg: Buffer[];
+      try {
+        msg = await this.front.receive();
+      } catch (err) {
+        if (this.stopping) return;
+        throw err;
+      }
+      this.onClientMessage(msg);
+    }
+  }
+
+  private onClientMessage(msg: Buffer[]): void {
+    const client = msg[0]!;
+    let h: Header;
+    try {
+      if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
+      h = decodeHeader(msg[1]);
+      if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `clients send batches, not ${h.t}`);
+    } catch (err) {
+      this.malformed('client', err);
+      const rid = 0;
+      this.frontQ.push([client, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid, code: (err as ProtocolError).code ?? 'BAD', msg: (err as Error).message })]);
+      return;
+    }
+    this.stats.batches++;
+    const owner = this.owners.get(h.src)!;
+    if (!this.isAlive(owner)) {
+      this.retry(client, h.rid, `consumer ${owner} that owns source ${h.src} is away`);
+      return;
+    }
+    this.backQ.push([owner, client, msg[1]!, msg[2]!]);
+  }
+
+  private retry(client: Buffer, rid: number, reason: string): void {
+    this.stats.retries++;
+    this.frontQ.push([client, encodeHeader({ v: PROTOCOL_VERSION, t: 'retry', rid, after: this.opts.retryAfterMs ?? 500, reason })]);
+  }
+
+  /** A batch could not be handed to its consumer (it went away between heartbeats): tell the client. */
+  private onBackSendError(err: unknown, msg: Array<Buffer | string>): void {
+    if (msg.length === 4) {
+      const owner = String(msg[0]);
+      this.lastSeen.delete(owner);
+      try {
+        const h = decodeHeader(msg[2] as Buffer);
+        this.retry(msg[1] as Buffer, 'rid' in h ? h.rid : 0, `consumer ${owner} is unreachable (${(err as Error).message})`);
+      } catch {
+        // headers were validated before forwarding
+      }
+    }
+  }
+
+  private async backLoop(): Promise<void> {
+    for (;;) {
+      let msg: Buffer[];
+      try {
+        msg = await this.back.receive();
+      } catch (err) {
+        if (this.stopping) return;
+        throw err;
+      }
+      this.onConsumerMessage(msg);
+    }
+  }
+
+  private onConsumerMessage(msg: Buffer[]): void {
+    const name = msg[0]!.toString();
+    try {
+      if (msg.length === 2) {
+        const h = decodeHeader(msg[1]);
+        if (h.t !== 'hello' && h.t !== 'hb') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from consumer`);
+        if (!this.known.has(h.name) || h.name !== name) {
+          this.warnOnce(`unknown:${h.name}`, { consumer: h.name }, 'a consumer not in the configured list tried to register; ignored');
+          return;
+        }
+        if (h.t === 'hello' || !this.isAlive(name)) this.opts.log.info({ consumer: name }, 'consumer registered');
+        this.lastSeen.set(name, Date.now());
+        return;
+      }
+      if (msg.length === 3) {
+        // a reply for a client: forward it untouched, we only check the header is sane
+        decodeHeader(msg[2]);
+        this.lastSeen.set(name, Date.now());
+        this.stats.replies++;
+        this.frontQ.push([msg[1]!, msg[2]!]);
+        return;
+      }
+      throw new ProtocolError('FRAMES', `consumer message with ${msg.length} frames`);
+    } catch (err) {
+      this.malformed(`consumer ${name}`, err);
+    }
+  }
+
+  private malformed(from: string, err: unknown): void {
+    this.stats.malformed++;
+    this.warnOnce(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message }, 'malformed message dropped (further ones of this kind are only counted)');
+  }
+
+  private warnOnce(key: string, obj: object, msg: string): void {
+    if (this.warned.has(key)) return;
+    if (this.warned.size < 1000) this.warned.add(key);
+    this.opts.log.warn(obj, msg);
+  }
+}
