@@ -1,0 +1,68 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { defaultConsumerNames } from '../master/rendezvous.js';
+import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
+import { addRuleOptions, DEFAULT_BASE_PORT, intOption, ruleArgs, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
+
+export interface UpOptions extends ThresholdFlags {
+  data: string;
+  port: string;
+  consumers?: string;
+  logLevel?: string;
+  quiet?: boolean;
+}
+
+/** The whole server side on this host as child processes; returns the supervisor (already started). */
+export function startServerSide(flags: UpOptions, print: (line: string) => void): { supervisor: Supervisor; base: number; dataDir: string } {
+  const dataDir = resolve(flags.data);
+  const base = intOption(flags.port, '--port');
+  const n = flags.consumers ? intOption(flags.consumers, '--consumers') : availableParallelism();
+  if (n < 1) throw new Error('--consumers must be at least 1');
+  const runDir = join(dataDir, 'run');
+  mkdirSync(runDir, { recursive: true });
+  const host = '127.0.0.1';
+  const logserver = tcp(host, base + 3);
+  const common = ['--logserver', logserver, '--log-level', flags.logLevel ?? 'info'];
+  const names = defaultConsumerNames(n);
+  const specs: ChildSpec[] = [
+    { name: 'logserver', args: ['logserver', '--data', join(dataDir, 'logs'), '--port', String(base + 3)] },
+    {
+      name: 'monitor',
+      args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(flags.quiet ? ['--quiet'] : [])],
+      onStdout: print,
+    },
+    { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), ...common] },
+    ...names.map((name): ChildSpec => ({
+      name: `consumer-${name}`,
+      args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common],
+    })),
+  ];
+  const supervisor = new Supervisor({
+    onStderr: (line) => process.stderr.write(line + '\n'),
+    onEvent: (msg) => process.stderr.write(`slowq up: ${msg}\n`),
+    onSpawn: (name, pid) => writeFileSync(join(runDir, `${name}.pid`), `${pid}\n`),
+  });
+  supervisor.start(specs);
+  return { supervisor, base, dataDir };
+}
+
+export function register(program: Command): void {
+  addRuleOptions(
+    program
+      .command('up')
+      .description('the whole server side on this host: master, consumers, monitor, logserver')
+      .option('--data <dir>', 'data directory (state, logs, alerts.jsonl)', 'slowq-data')
+      .option('--port <base>', 'base port: clients BASE, consumers BASE+1, monitor BASE+2, logserver BASE+3, HTTP BASE+4', String(DEFAULT_BASE_PORT))
+      .option('--consumers <n>', 'number of consumers (default: number of cores)')
+      .option('--log-level <level>', 'log level of the services', 'info')
+      .option('--quiet', 'do not print alerts on stdout'),
+  ).action((flags: UpOptions) => {
+    const { supervisor, base, dataDir } = startServerSide(flags, (line) => process.stdout.write(line + '\n'));
+    process.stderr.write(
+      `slowq up: clients connect to ${tcp('127.0.0.1', base)}; alerts in ${join(dataDir, 'alerts.jsonl')}; logs in ${join(dataDir, 'logs')}\n`,
+    );
+    runUntilSignal(() => supervisor.stop());
+  });
+}

@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+// Runs slowq services as child processes: restarts one that dies (with backoff, giving up loudly after
+// repeated fast crashes), and stops them all, in order, on stop(). Used by `slowq up` and `slowq demo`.
+
+export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface ChildSpec {
+  name: string;
+  args: string[];
+  /** receives each stdout line of the child (default: dropped) */
+  onStdout?: (line: string) => void;
+}
+
+export interface SupervisorOptions {
+  /** receives each stderr line of every child, prefixed with its name */
+  onStderr?: (line: string) => void;
+  /** called whenever a child process starts (first start and restarts) */
+  onSpawn?: (name: string, pid: number) => void;
+  /** reports restarts and give-ups */
+  onEvent?: (msg: string) => void;
+  /** a child that ran shorter than this counts as a fast crash (default 5 s) */
+  fastCrashMs?: number;
+  /** fast crashes in a row before giving up on a child (default 5) */
+  maxFastCrashes?: number;
+}
+
+interface Running {
+  spec: ChildSpec;
+  child: ChildProcess | undefined;
+  startedAt: number;
+  fastCrashes: number;
+  restartTimer: NodeJS.Timeout | undefined;
+  exited: Promise<void>;
+  gaveUp: boolean;
+}
+
+export class Supervisor {
+  private readonly children = new Map<string, Running>();
+  private stopping = false;
+
+  constructor(private readonly opts: SupervisorOptions = {}) {}
+
+  /** Starts children in the given order. */
+  start(specs: ChildSpec[]): void {
+    for (const spec of specs) {
+      const r: Running = { spec, child: undefined, startedAt: 0, fastCrashes: 0, restartTimer: undefined, exited: Promise.resolve(), gaveUp: false };
+      this.children.set(spec.name, r);
+      this.launch(r);
+    }
+  }
+
+  pid(name: string): number | undefined {
+    return this.children.get(name)?.child?.pid;
+  }
+
+  names(): string[] {
+    return [...this.children.keys()];
+  }
+
+  /** Stops children in reverse start order: SIGTERM, then SIGKILL after the grace time. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    const list = [...this.children.values()].reverse();
+    for (const r of list) if (r.restartTimer) clearTimeout(r.restartTimer);
+    for (const r of list) {
+      const child = r.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await r.exited;
+      clearTimeout(killer);
+    }
+  }
+
+  private launch(r: Running): void {
+    const child = spawn(process.execPath, [CLI_PATH, ...r.spec.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    r.child = child;
+    r.startedAt = Date.now();
+    r.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    if (child.pid !== undefined) this.opts.onSpawn?.(r.spec.name, child.pid);
+    if (r.spec.onStdout) {
+      const onLine = r.spec.onStdout;
+      createInterface({ input: child.stdout! }).on('line', onLine);
+    } else child.stdout!.resume();
+    const onErr = this.opts.onStderr;
+    if (onErr) createInterface({ input: child.stderr! }).on('line', (l) => onErr(`[${r.spec.name}] ${l}`));
+    else child.stderr!.resume();
+    child.on('error', (err) => this.opts.onEvent?.(`${r.spec.name}: could not start: ${err.message}`));
+    child.once('exit', (code, signal) => this.onExit(r, code, signal));
+  }
+
+  private onExit(r: Running, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.stopping) return;
+    const ranMs = Date.now() - r.startedAt;
+    r.fastCrashes = ranMs < (this.opts.fastCrashMs ?? 5000) ? r.fastCrashes + 1 : 0;
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    if (r.fastCrashes >= (this.opts.maxFastCrashes ?? 5)) {
+      r.gaveUp = true;
+      this.opts.onEvent?.(`${r.spec.name} died (${how}) ${r.fastCrashes} times in a row within seconds of starting; giving up on it`);
+      return;
+    }
+    const delay = Math.min(100 * 2 ** r.fastCrashes, 10_000);
+    this.opts.onEvent?.(`${r.spec.name} died (${how}); restarting in ${delay} ms`);
+    r.restartTimer = setTimeout(() => {
+      r.restartTimer = undefined;
+      if (!this.stopping) this.launch(r);
+    }, delay);
+  }
+}
