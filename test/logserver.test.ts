@@ -10,7 +10,7 @@ import { Push } from 'zeromq';
 import { LogServer, serviceFileName } from '../src/logserver/server.js';
 import { createLogger, type ServiceLogger } from '../src/logserver/transport.js';
 import { FileSink } from '../src/logserver/file-sink.js';
-import { stripUrlCredentials } from '../src/logserver/redact.js';
+import { redactSecrets, stripUrlCredentials } from '../src/logserver/redact.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test
 const mainJs = path.resolve(here, '../src/cli/main.js');
@@ -98,7 +98,7 @@ describe('logserver in-process', () => {
     const alpha = logger('alpha', server.endpoint);
     const beta = logger('beta', server.endpoint);
     for (let i = 0; i < 50; i++) alpha.logger.info({ n: i }, 'alpha line');
-    beta.logger.warn({ password: 'hunter2', url: 'postgres://app:s3cret@db/shop' }, 'beta line');
+    beta.logger.warn({ password: 'hunter2', url: 'postgres://app:s3cret@db/shop', db: { token: 't' } }, 'beta line');
     beta.logger.debug('below the level, not sent');
 
     await waitFor('51 lines', () => server.stats().lines >= 51);
@@ -123,6 +123,7 @@ describe('logserver in-process', () => {
     assert.equal(betaLines[0]!.level, 40);
     assert.equal(betaLines[0]!.password, '[Redacted]');
     assert.equal(betaLines[0]!.url, 'postgres://[Redacted]@db/shop');
+    assert.deepEqual(betaLines[0]!.db, { token: '[Redacted]' });
 
     assert.deepEqual(alpha.stats(), { sent: 50, dropped: 0, queued: 0 });
     const own = await readLines(path.join(dir, 'logserver.log'));
@@ -251,6 +252,19 @@ describe('file sink and names', () => {
   test('URL credentials are stripped, the rest of the URL kept', () => {
     assert.equal(stripUrlCredentials('mysql://root:pw@db:3306/x'), 'mysql://[Redacted]@db:3306/x');
     assert.equal(stripUrlCredentials('https://hooks.example/abc'), 'https://hooks.example/abc');
+  });
+
+  test('secrets are hidden at the top level and one level down, without touching the caller\'s object', () => {
+    const plain = { source: 'db-01', seq: 3 };
+    assert.equal(redactSecrets(plain), plain, 'no secret: the same object, no copy');
+    const input = { token: 'abc', config: { password: 'pw', dsn: 'postgres://u:p@h/db', port: 5432 }, list: [1] };
+    assert.deepEqual(redactSecrets(input), {
+      token: '[Redacted]',
+      config: { password: '[Redacted]', dsn: 'postgres://[Redacted]@h/db', port: 5432 },
+      list: [1],
+    });
+    assert.equal(input.token, 'abc');
+    assert.equal(input.config.password, 'pw');
   });
 });
 

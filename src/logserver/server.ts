@@ -9,7 +9,7 @@ import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { Pull } from 'zeromq';
 import { FileSink } from './file-sink.js';
-import { redactOptions } from './redact.js';
+import { redactingFormatters } from './redact.js';
 
 export interface LogServerOptions {
   dataDir: string;
@@ -95,7 +95,7 @@ export class LogServer {
       {
         level: opts.level ?? 'info',
         base: { service: OWN_SERVICE, pid: process.pid, hostname: os.hostname() },
-        redact: redactOptions,
+        formatters: redactingFormatters,
       },
       destination as unknown as pino.DestinationStream,
     );

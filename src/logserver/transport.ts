@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { Push } from 'zeromq';
-import { redactOptions } from './redact.js';
+import { redactingFormatters } from './redact.js';
 
 export interface LoggerOptions {
   /** the service name stamped on every line, e.g. "master", "consumer-2" */
@@ -102,11 +102,11 @@ function writeStderr(line: string): void {
 
 /** Build a service's logger. Never throws on a bad or unreachable endpoint at log time; see stats(). */
 export function createLogger(options: LoggerOptions): ServiceLogger {
-  const endpoint = options.endpoint && options.endpoint.length > 0 ? options.endpoint : undefined;
   const maxLines = options.maxQueuedLines ?? 10_000;
-  const copyFrom = endpoint === undefined ? 0 : options.stderr === false ? Infinity : WARN_LEVEL;
+  let socket = options.endpoint ? connectPush(options.endpoint) : undefined;
+  // no socket: everything goes to stderr; with one, warn+ is copied there unless asked not to
+  const copyFrom = socket === undefined ? 0 : options.stderr === false ? Infinity : WARN_LEVEL;
 
-  let socket: Push | undefined;
   let sending = false;
   let closing: Promise<void> | undefined;
   let drainedWaiter: (() => void) | undefined;
@@ -143,26 +143,13 @@ export function createLogger(options: LoggerOptions): ServiceLogger {
     }
   };
 
-  const dest = new QueueDestination(maxLines, copyFrom, endpoint === undefined ? null : () => void drain());
-
-  if (endpoint !== undefined) {
-    socket = new Push({ sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK });
-    try {
-      socket.connect(endpoint);
-    } catch (err) {
-      // a malformed endpoint must not take the service down: log locally, drop what would have been sent
-      socket.close();
-      socket = undefined;
-      dest.closed = true;
-      writeStderr(`slowq: cannot connect log socket to ${endpoint}: ${err instanceof Error ? err.message : String(err)}\n`);
-    }
-  }
+  const dest = new QueueDestination(maxLines, copyFrom, socket === undefined ? null : () => void drain());
 
   const logger = pino(
     {
       level: options.level ?? 'info',
       base: { service: options.service, pid: process.pid, hostname: os.hostname() },
-      redact: redactOptions,
+      formatters: redactingFormatters,
     },
     dest,
   );
@@ -200,4 +187,18 @@ export function createLogger(options: LoggerOptions): ServiceLogger {
     stats: () => ({ sent: dest.sent, dropped: dest.dropped, queued: dest.queue.length }),
     close,
   };
+}
+
+/** A PUSH socket connected to the logserver, or undefined (reported on stderr) when the endpoint is unusable. */
+function connectPush(endpoint: string): Push | undefined {
+  const socket = new Push({ sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK });
+  try {
+    socket.connect(endpoint);
+    return socket;
+  } catch (err) {
+    // a bad endpoint must not take the service down: it logs to stderr instead
+    socket.close();
+    writeStderr(`slowq: cannot connect log socket to ${endpoint} (${err instanceof Error ? err.message : String(err)}); logging to stderr\n`);
+    return undefined;
+  }
 }
