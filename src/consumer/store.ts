@@ -1,0 +1,392 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodeFrames, scanJournal } from './journal.js';
+import { decodeSnapshot, encodeSnapshotHeader } from './snapshot.js';
+
+// The consumer's durable state: generations of (snapshot, journal) in one directory.
+//
+//   snapshot-<g>   the full state at the start of generation g (none for g = 0: the empty state)
+//   journal-<g>    the entries appended during generation g, each framed and checksummed (journal.ts)
+//
+// An append costs one write and one fdatasync whatever the size of the state; snapshot() compacts by
+// starting generation g+1. Its commit point is the rename of snapshot-<g+1>.tmp: journal-<g+1> is
+// created before it, so every crash leaves either generation g whole, or g+1 with an empty journal.
+//
+// open() loads the newest snapshot that verifies (the "base") and replays every journal from the base's
+// up to the newest, so a damaged newest snapshot falls back to the one before it plus both journals.
+// snapshot() therefore deletes only generations older than the current base: the previous generation
+// is always kept as the fallback.
+//
+// Damage is set aside (renamed with a .corrupt-/.orphan- suffix), never deleted, and reported once as a
+// warning: the next open finds a consistent directory and says nothing. A torn final append (a crash
+// mid-write, never acked) is cut off silently.
+
+export interface StoreOpenResult {
+  /** the last good full snapshot, or undefined for the empty initial state */
+  snapshot: Buffer | undefined;
+  /** journal entries written after that snapshot, in order */
+  entries: Buffer[];
+  /** damage found and what was done about it, one line per problem, naming file and byte offset */
+  warnings: string[];
+}
+
+export interface DurableStoreOptions {
+  /** fdatasync appends and fsync snapshots and the directory (default true); false only for tests and benchmarks */
+  fsync?: boolean;
+}
+
+const GENERATION_FILE = /^(snapshot|journal)-(\d+)$/;
+const SNAPSHOT_TMP = /^snapshot-\d+\.tmp$/;
+
+export function snapshotFileName(generation: number): string {
+  return `snapshot-${String(generation).padStart(6, '0')}`;
+}
+
+export function journalFileName(generation: number): string {
+  return `journal-${String(generation).padStart(6, '0')}`;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** Writes every byte of `chunks` at `position`, continuing after short writes. */
+async function writeFully(fh: FileHandle, chunks: readonly Buffer[], position: number): Promise<void> {
+  let pending = chunks.filter((c) => c.length > 0);
+  while (pending.length > 0) {
+    const { bytesWritten } = await fh.writev(pending, position);
+    if (bytesWritten <= 0) throw new Error(`write at byte ${position} made no progress`);
+    position += bytesWritten;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const c of pending) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      rest.push(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+    pending = rest;
+  }
+}
+
+/** A journal cut short by damage: where, and the bytes from there on (set aside, not replayed). */
+interface JournalCut {
+  generation: number;
+  at: number;
+  tail: Buffer;
+}
+
+export class DurableStore {
+  private readonly fsync: boolean;
+  private journal: FileHandle | undefined;
+  /** generation appends go to */
+  private generation = 0;
+  /** generation of the snapshot the current state is built on (0: the empty state) */
+  private base = 0;
+  private size = 0;
+  /** set when a failure leaves the files in a state only a reopen can sort out */
+  private broken: Error | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly dir: string,
+    options: DurableStoreOptions = {},
+  ) {
+    this.fsync = options.fsync ?? true;
+  }
+
+  /** bytes in the current journal; the caller compacts with snapshot() when this grows too large */
+  get journalBytes(): number {
+    return this.size;
+  }
+
+  /** Loads the newest good state, repairing (and reporting) damage; creates the directory if needed. */
+  open(): Promise<StoreOpenResult> {
+    return this.serial(() => this.load());
+  }
+
+  /** Makes `entries` durable in order: one write and one fdatasync for all of them. */
+  append(entries: readonly Buffer[]): Promise<void> {
+    return this.serial(() => this.write(entries));
+  }
+
+  /** Starts a new generation from `full`, the whole state including every entry appended so far. */
+  snapshot(full: Buffer): Promise<void> {
+    return this.serial(() => this.compact(full));
+  }
+
+  close(): Promise<void> {
+    return this.serial(async () => {
+      const fh = this.journal;
+      this.journal = undefined;
+      this.broken = undefined;
+      await fh?.close();
+    });
+  }
+
+  /** Operations run one at a time, in call order, whatever the caller awaits. */
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(op);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private usableJournal(): FileHandle {
+    if (this.broken) throw this.broken;
+    if (!this.journal) throw new Error(`DurableStore ${this.dir} is not open`);
+    return this.journal;
+  }
+
+  private breakStore(what: string, cause: unknown): void {
+    this.broken = new Error(
+      `DurableStore ${this.dir}: ${what} (${errorMessage(cause)}); close and open the store again to recover`,
+      { cause },
+    );
+  }
+
+  private path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  private async syncDir(): Promise<void> {
+    if (!this.fsync) return;
+    const fh = await open(this.dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async write(entries: readonly Buffer[]): Promise<void> {
+    const fh = this.usableJournal();
+    if (entries.length === 0) return;
+    const frames = encodeFrames(entries, this.generation, this.size);
+    try {
+      await writeFully(fh, [frames], this.size);
+      if (this.fsync) await fh.datasync();
+    } catch (err) {
+      // Nothing of this call was acked: cut the journal back so the next append continues a valid one.
+      try {
+        await fh.truncate(this.size);
+      } catch (truncErr) {
+        this.breakStore(`could not cut ${journalFileName(this.generation)} back to ${this.size} bytes after a failed append`, truncErr);
+      }
+      throw err;
+    }
+    this.size += frames.length;
+  }
+
+  private async compact(full: Buffer): Promise<void> {
+    const current = this.usableJournal();
+    const next = this.generation + 1;
+    const journalName = journalFileName(next);
+    const snapshotName = snapshotFileName(next);
+    const tmpPath = this.path(`${snapshotName}.tmp`);
+    let journal: FileHandle | undefined;
+    let tmp: FileHandle | undefined;
+    let committed = false;
+    try {
+      // Created before the commit point, so a crash never leaves snapshot g+1 without its journal.
+      const fh = await open(this.path(journalName), constants.O_RDWR | constants.O_CREAT, 0o644);
+      const { size } = await fh.stat();
+      if (size > 0) {
+        await fh.close();
+        throw new Error(`${journalName} already exists in ${this.dir} with ${size} bytes; not overwriting it`);
+      }
+      journal = fh;
+      tmp = await open(tmpPath, 'w', 0o644);
+      await writeFully(tmp, [encodeSnapshotHeader(next, full), full], 0);
+      if (this.fsync) await tmp.datasync();
+      await tmp.close();
+      tmp = undefined;
+      await rename(tmpPath, this.path(snapshotName));
+      committed = true;
+      await this.syncDir();
+    } catch (err) {
+      if (committed) {
+        // The new generation is visible but maybe not durable: neither generation can take appends safely.
+        this.breakStore(`snapshot ${snapshotName} was written but the directory could not be synced`, err);
+        await journal?.close().catch(() => undefined);
+        throw err;
+      }
+      await tmp?.close().catch(() => undefined);
+      await unlink(tmpPath).catch(() => undefined);
+      // An empty journal-<g+1> left behind is harmless: open() replays it as an empty journal.
+      if (journal) {
+        await journal.close().catch(() => undefined);
+        await unlink(this.path(journalName)).catch(() => undefined);
+      }
+      throw err;
+    }
+    const previousBase = this.base;
+    this.journal = journal;
+    this.generation = next;
+    this.base = next;
+    this.size = 0;
+    await current.close().catch(() => undefined);
+    await this.removeGenerationsBefore(previousBase);
+  }
+
+  /** Deletes generations no fallback can need. Failures only leave extra files, retried next time. */
+  private async removeGenerationsBefore(limit: number): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = GENERATION_FILE.exec(name);
+      if (m && Number(m[2]) < limit) await unlink(this.path(name)).catch(() => undefined);
+    }
+  }
+
+  private async load(): Promise<StoreOpenResult> {
+    if (this.journal) throw new Error(`DurableStore ${this.dir} is already open`);
+    await mkdir(this.dir, { recursive: true });
+    const snapshots = new Set<number>();
+    const journals = new Set<number>();
+    for (const name of await readdir(this.dir)) {
+      if (SNAPSHOT_TMP.test(name)) {
+        await unlink(this.path(name)).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+        continue;
+      }
+      const m = GENERATION_FILE.exec(name);
+      if (!m) continue;
+      (m[1] === 'snapshot' ? snapshots : journals).add(Number(m[2]));
+    }
+    if (snapshots.size === 0 && journals.size === 0) {
+      await this.startOn(0, 0, 0, undefined);
+      return { snapshot: undefined, entries: [], warnings: [] };
+    }
+    const newest = Math.max(...snapshots, ...journals);
+
+    // The base: the newest snapshot that verifies. Newer ones that do not are damage.
+    let base = 0;
+    let snapshot: Buffer | undefined;
+    const corrupt: { name: string; reason: string }[] = [];
+    for (const g of [...snapshots].sort((a, b) => b - a)) {
+      const name = snapshotFileName(g);
+      const check = decodeSnapshot(name, await readFile(this.path(name)), g);
+      if (check.ok) {
+        base = g;
+        snapshot = check.payload;
+        break;
+      }
+      corrupt.push({ name, reason: check.reason });
+    }
+    if (snapshot === undefined && !journals.has(0)) {
+      const why = corrupt.map((c) => `${c.name} is corrupt (${c.reason})`);
+      if (snapshots.size === 0) why.push('there is no snapshot');
+      why.push(`${journalFileName(0)}, needed to rebuild from the empty state, is missing`);
+      throw new Error(
+        `no usable state in ${this.dir}: ${why.join('; ')}. Refusing to start from an empty state; ` +
+          'move the directory aside to start afresh',
+      );
+    }
+
+    // Replay journals base..newest; stop at the first damage, except a torn tail of the newest journal.
+    const entries: Buffer[] = [];
+    const warnings: string[] = [];
+    const stamp = Date.now();
+    let current = newest;
+    let currentSize = 0;
+    let cut: JournalCut | undefined;
+    let stoppedAt: number | undefined;
+    for (let g = base; g <= newest; g++) {
+      const name = journalFileName(g);
+      if (!journals.has(g)) {
+        currentSize = 0;
+        if (g === newest) break; // a crash before its creation: an empty journal
+        warnings.push(
+          `${name} is missing; its entries are lost and the state stops at the start of generation ${g}` +
+            this.orphanNote(g + 1, newest, journals, stamp),
+        );
+        stoppedAt = g;
+        break;
+      }
+      const buf = await readFile(this.path(name));
+      const scan = scanJournal(buf, g);
+      for (const e of scan.entries) entries.push(e);
+      const problem = scan.problem;
+      if (!problem) {
+        currentSize = buf.length;
+        continue;
+      }
+      cut = { generation: g, at: scan.end, tail: buf.subarray(scan.end) };
+      currentSize = scan.end;
+      if (g === newest && !problem.framesAfter) break; // torn final append: never acked, cut silently
+      warnings.push(
+        `${name} is corrupt at byte ${problem.offset} (${problem.reason}); kept the ${scan.entries.length} entries before it, ` +
+          `set aside bytes ${scan.end}-${buf.length - 1} as ${name}.corrupt-${stamp}${this.orphanNote(g + 1, newest, journals, stamp)}`,
+      );
+      stoppedAt = g;
+      break;
+    }
+    if (stoppedAt !== undefined) current = stoppedAt;
+    const using = `${base > 0 ? snapshotFileName(base) : 'the empty initial state'} and journals ${base}..${current}`;
+    const snapshotWarnings = corrupt.map(
+      (c) => `${c.name} is corrupt (${c.reason}); using generation ${base} (${using}); set aside as ${c.name}.corrupt-${stamp}`,
+    );
+
+    // Repairs, in an order that a crash part-way leaves for the next open to redo.
+    for (const c of corrupt) await rename(this.path(c.name), this.path(`${c.name}.corrupt-${stamp}`));
+    if (stoppedAt !== undefined) {
+      for (let g = newest; g > stoppedAt; g--) {
+        if (journals.has(g)) await rename(this.path(journalFileName(g)), this.path(`${journalFileName(g)}.orphan-${stamp}`));
+      }
+      if (cut) await this.writeAside(`${journalFileName(cut.generation)}.corrupt-${stamp}`, cut.tail);
+    }
+    await this.startOn(current, base, currentSize, cut);
+    return { snapshot, entries, warnings: [...snapshotWarnings, ...warnings] };
+  }
+
+  /** Keeps damaged bytes for a post-mortem, durably: the journal is cut right after. */
+  private async writeAside(name: string, bytes: Buffer): Promise<void> {
+    const fh = await open(this.path(name), 'w', 0o644);
+    try {
+      await writeFully(fh, [bytes], 0);
+      if (this.fsync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** " ; journal-… set aside as …" for the journals after a stop, or "". */
+  private orphanNote(from: number, newest: number, journals: Set<number>, stamp: number): string {
+    const names: string[] = [];
+    for (let g = from; g <= newest; g++) if (journals.has(g)) names.push(journalFileName(g));
+    if (names.length === 0) return '';
+    return `; ${names.join(', ')} (after the damage) set aside with suffix .orphan-${stamp}`;
+  }
+
+  /** Opens (creating if needed) the journal appends go to, cut to its good length. */
+  private async startOn(generation: number, base: number, size: number, cut: JournalCut | undefined): Promise<void> {
+    const fh = await open(this.path(journalFileName(generation)), constants.O_RDWR | constants.O_CREAT, 0o644);
+    try {
+      if (cut && cut.generation === generation) {
+        await fh.truncate(size);
+        if (this.fsync) await fh.datasync();
+      }
+      await this.syncDir();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    this.journal = fh;
+    this.generation = generation;
+    this.base = base;
+    this.size = size;
+    this.broken = undefined;
+  }
+}
