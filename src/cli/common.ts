@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { loadConfig, withThresholdFlags, type SlowqConfig } from '../config.js';
-import { createLogger, type LoggerOptions, type ServiceLogger } from '../logserver/transport.js';
 
 // Options several commands share.
 
@@ -65,23 +64,9 @@ export function runUntilSignal(stop: () => Promise<void>): void {
   process.on('SIGTERM', onSignal);
 }
 
-export interface LogFlags {
-  logserver?: string;
-  logLevel?: string;
-}
-
-export function addLogOptions(cmd: Command): Command {
-  return cmd
-    .option('--logserver <endpoint>', 'send logs to this logserver (e.g. tcp://127.0.0.1:5558); otherwise stderr')
-    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info');
-}
-
-/** The process's logger: over ZeroMQ to the logserver when one is given, else stderr. */
-export function serviceLogger(service: string, flags: LogFlags): ServiceLogger {
-  const opts: LoggerOptions = { service, level: flags.logLevel ?? 'info' };
-  if (flags.logserver) opts.endpoint = flags.logserver;
-  return createLogger(opts);
-}
+// Logging options are the logserver module's: one definition for every command.
+export { addLoggingOptions as addLogOptions, loggerFromOptions as serviceLogger } from './logserver.js';
+export type { LoggingOptions as LogFlags } from './logserver.js';
 
 /** tcp://HOST:PORT for a host and a port. */
 export function tcp(host: string, port: number): string {

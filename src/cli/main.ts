@@ -1,7 +1,14 @@
 import { Command } from 'commander';
+import { register as registerClient } from './client.js';
+import { register as registerConsumer } from './consumer.js';
+import { register as registerDemo } from './demo.js';
 import { register as registerEvaluate } from './evaluate.js';
+import { register as registerMaster } from './master.js';
+import { register as registerMonitor } from './monitor.js';
+import { register as registerUp } from './up.js';
 import { register as registerParse } from './parse.js';
 import { register as registerLogserver } from './logserver.js';
+import { register as registerProbe } from './probe.js';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
 // Keep this file to the list of registrations.
@@ -13,9 +20,16 @@ program
   .showHelpAfterError();
 
 // registrations (one line per command module)
+registerUp(program);
+registerDemo(program);
+registerMaster(program);
+registerClient(program);
+registerConsumer(program);
+registerMonitor(program);
 registerEvaluate(program);
 registerParse(program);
 registerLogserver(program);
+registerProbe(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { Client } from '../client/client.js';
+import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+
+export function register(program: Command): void {
+  addLogOptions(
+    program
+      .command('client')
+      .description('tail slow-query logs and send their records to the master')
+      .option('--master <endpoint>', 'the master\'s client endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT))
+      .requiredOption('--source <name>', 'the database instance these logs are about')
+      .requiredOption('--format <format>', 'jsonl, mysql-slow, postgres, postgres-csv, postgres-json')
+      .requiredOption('--data <dir>', 'where the offsets registry and dead letters are kept')
+      .option('--batch-size <n>', 'records per batch at most', '1000')
+      .option('--linger-ms <ms>', 'send a batch that is not full after this long', '20')
+      .option('--window <n>', 'unacked batches in flight before reading pauses', '16')
+      .option('--ack-timeout-ms <ms>', 'resend a batch not acked within this time', '5000')
+      .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
+      .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
+  ).action(async (paths: string[], flags: LogFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+    const log = serviceLogger(`client-${flags.source}`, flags);
+    const client = new Client({
+      master: flags.master,
+      source: flags.source,
+      format: flags.format,
+      dataDir: flags.data,
+      patterns: paths,
+      log: log.logger,
+      batchSize: intOption(flags.batchSize, '--batch-size'),
+      lingerMs: intOption(flags.lingerMs, '--linger-ms'),
+      window: intOption(flags.window, '--window'),
+      ackTimeoutMs: intOption(flags.ackTimeoutMs, '--ack-timeout-ms'),
+      pollIntervalMs: intOption(flags.pollMs, '--poll-ms'),
+    });
+    await client.start();
+    runUntilSignal(async () => {
+      await client.stop();
+      await log.close();
+    });
+  });
+}

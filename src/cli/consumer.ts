@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { Consumer } from '../consumer/consumer.js';
+import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
+
+export function register(program: Command): void {
+  addLogOptions(addRuleOptions(
+    program
+      .command('consumer')
+      .description('applies the alert rules to the sources the master routes to it; durable state in DIR')
+      .requiredOption('--name <name>', 'this consumer\'s name (one of the master\'s --consumers names)')
+      .requiredOption('--data <dir>', 'state directory')
+      .option('--master <endpoint>', 'the master\'s consumer endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 1))
+      .option('--monitor <endpoint>', 'the monitor\'s endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
+      .option('--no-fsync', 'do not fsync state (faster, not crash-safe: for benchmarks only)'),
+  )).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean }) => {
+    const cfg = configFrom(flags);
+    const log = serviceLogger(`consumer-${flags.name}`, flags);
+    const consumer = new Consumer({
+      name: flags.name,
+      master: flags.master,
+      monitor: flags.monitor,
+      dataDir: flags.data,
+      log: log.logger,
+      rules: cfg.rules,
+      fsync: flags.fsync,
+    });
+    await consumer.start();
+    runUntilSignal(async () => {
+      await consumer.stop();
+      await log.close();
+    });
+  });
+}

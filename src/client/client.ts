@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Batcher, type Batch } from './batch.js';
+import { DeadLetters } from './dead-letter.js';
+import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
+import { Registry, type ResumePoint } from './registry.js';
+import { Sender, type SenderStats } from './sender.js';
+import { FileTailer } from './tailer.js';
+import { StatsFile } from '../protocol/stats-file.js';
+
+// The agent on a database host: tail → parse → number → batch → send; commit the resume point of a
+// batch to the registry only after the server acked it. When the window of unacked batches is full the
+// tailer pauses (backpressure), so memory stays bounded and nothing is read that cannot be sent.
+
+export interface ClientOptions {
+  master: string;
+  source: string;
+  format: string;
+  dataDir: string;
+  patterns: string[];
+  log: Logger;
+  batchSize?: number;
+  lingerMs?: number;
+  window?: number;
+  ackTimeoutMs?: number;
+  pollIntervalMs?: number;
+}
+
+export interface ClientStats extends SenderStats {
+  read: number;
+  deadLettered: number;
+  streams: number;
+}
+
+export class Client {
+  private registry: Registry | undefined;
+  private tailer: FileTailer | undefined;
+  private readonly sender: Sender<ResumePoint>;
+  private readonly batcher: Batcher<ResumePoint>;
+  private readonly deadLetters: DeadLetters;
+  /** streams whose file ended: forget them once everything read from them is acked */
+  private readonly ended = new Map<string, number>();
+  private readonly lastRead = new Map<string, number>();
+  private readonly lastAcked = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private paused = false;
+  private read = 0;
+  private readonly statsFile: StatsFile;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.sender = new Sender<ResumePoint>(
+      { master: opts.master, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000 },
+      (b) => this.onAcked(b),
+      () => this.maybeResume(),
+    );
+    this.batcher = new Batcher<ResumePoint>(opts.batchSize ?? 1000, opts.lingerMs ?? 20, (b) => this.sender.submit(b));
+    this.deadLetters = new DeadLetters(join(opts.dataDir, 'dead-letter.jsonl'), (err) =>
+      opts.log.error({ err: err.message }, 'cannot write the dead-letter file'));
+    this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
+  }
+
+  async start(): Promise<void> {
+    this.registry = await Registry.open(this.opts.dataDir, {
+      onError: (err) => this.opts.log.error({ err: err.message, dataDir: this.opts.dataDir }, 'cannot write the offsets registry; keeping offsets in memory and retrying'),
+    });
+    this.sender.start();
+    const tailerOpts: ConstructorParameters<typeof FileTailer>[0] = {
+      patterns: this.opts.patterns,
+      format: this.opts.format,
+      registry: this.registry,
+      sink: {
+        events: (stream: StreamInfo, events: TailedEvent[]) => this.onEvents(stream, events),
+        problems: (stream: StreamInfo, problems: TailProblem[]) => this.onProblems(stream, problems),
+        ended: (stream: StreamInfo) => this.onEnded(stream),
+        error: (err: TailerError) => this.opts.log.warn({ path: err.path, code: err.code }, err.message),
+      },
+    };
+    if (this.opts.pollIntervalMs !== undefined) tailerOpts.pollIntervalMs = this.opts.pollIntervalMs;
+    this.tailer = new FileTailer(tailerOpts);
+    await this.tailer.start();
+    this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
+    this.statsFile.start();
+    this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, master: this.opts.master }, 'client started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.tailer?.stop();
+    await this.sender.stop();
+    await this.registry?.close();
+    this.statsFile.stop();
+    this.opts.log.info(this.stats(), 'client stopped');
+  }
+
+  stats(): ClientStats {
+    return { ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size };
+  }
+
+  private onEvents(stream: StreamInfo, events: TailedEvent[]): void {
+    if (events.length === 0) return;
+    this.read += events.length;
+    this.lastRead.set(stream.id, events[events.length - 1]!.seq);
+    this.batcher.add(stream.id, events, (e) => resumePointAfter(e as TailedEvent), Date.now());
+    if (this.sender.full && !this.paused) {
+      this.paused = true;
+      this.tailer?.pause();
+    }
+  }
+
+  private onProblems(stream: StreamInfo, problems: TailProblem[]): void {
+    const first = this.deadLetters.count === 0;
+    this.deadLetters.add(stream.id, problems);
+    if (first && problems[0]) {
+      const p = problems[0];
+      this.opts.log.warn({ file: p.path, offset: p.offset, line: p.line, reason: p.reason },
+        'malformed input written to dead-letter.jsonl (further ones are only counted there)');
+    }
+  }
+
+  private onEnded(stream: StreamInfo): void {
+    this.batcher.tick(Date.now(), true);
+    const last = this.lastRead.get(stream.id) ?? 0;
+    this.ended.set(stream.id, last);
+    this.forgetIfDone(stream.id);
+  }
+
+  private onAcked(b: Batch<ResumePoint>): void {
+    this.registry?.commit(b.stream, b.resume);
+    this.lastAcked.set(b.stream, b.last);
+    this.forgetIfDone(b.stream);
+  }
+
+  /** An ended stream leaves the registry once its last event is acked. */
+  private forgetIfDone(stream: string): void {
+    const last = this.ended.get(stream);
+    if (last === undefined || last > (this.lastAcked.get(stream) ?? 0)) return;
+    this.ended.delete(stream);
+    this.lastRead.delete(stream);
+    this.lastAcked.delete(stream);
+    this.registry?.forget(stream);
+  }
+
+  private maybeResume(): void {
+    if (this.paused && !this.sender.full) {
+      this.paused = false;
+      this.tailer?.resume();
+    }
+  }
+}

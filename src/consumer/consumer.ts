@@ -1,0 +1,330 @@
+import type { Logger } from 'pino';
+import * as zmq from 'zeromq';
+import type { Alert } from '../protocol/record.js';
+import { SendQueue, type Frames } from '../protocol/send-queue.js';
+import {
+  decodeHeader,
+  decodeRecords,
+  encodeAlerts,
+  encodeHeader,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type BatchHeader,
+  type Header,
+} from '../protocol/wire.js';
+import { RulesEngine } from './engine.js';
+import { Outbox } from './outbox.js';
+import { DEFAULT_RULES, type RulesConfig } from './rules.js';
+import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryRecords, stampRecords, type JournalEntry } from './state-codec.js';
+import { DurableStore } from './store.js';
+import { StatsFile } from '../protocol/stats-file.js';
+import { join } from 'node:path';
+
+
+// A consumer owns the sources the master routes to it. For each request: apply the records in order
+// (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
+// ack. Requests that arrive while a commit is in flight are applied in memory and committed together
+// in the next one (group commit): one fsync for many requests.
+
+export interface ConsumerOptions {
+  name: string;
+  /** master's consumer endpoint, e.g. tcp://127.0.0.1:5556 */
+  master: string;
+  /** monitor endpoint, e.g. tcp://127.0.0.1:5557 */
+  monitor: string;
+  dataDir: string;
+  log: Logger;
+  rules?: RulesConfig;
+  fsync?: boolean;
+  heartbeatMs?: number;
+  /** journal size that triggers a snapshot (default 64 MiB) */
+  compactBytes?: number;
+  alertsPerMessage?: number;
+  alertAckTimeoutMs?: number;
+}
+
+export interface ConsumerStats {
+  requests: number;
+  applied: number;
+  duplicates: number;
+  late: number;
+  gaps: number;
+  malformed: number;
+  commits: number;
+  commitMsTotal: number;
+  commitFailures: number;
+  alerts: number;
+  alertsAcked: number;
+  outbox: number;
+  openQueries: number;
+}
+
+interface PendingGroup {
+  entries: Buffer[];
+  replies: Frames[];
+  alerts: Alert[];
+}
+
+export class Consumer {
+  private readonly master: zmq.Dealer;
+  private readonly monitor: zmq.Dealer;
+  private readonly masterQ: SendQueue;
+  private readonly monitorQ: SendQueue;
+  private readonly store: DurableStore;
+  private engine: RulesEngine;
+  private outbox = new Outbox();
+  private pending: PendingGroup = { entries: [], replies: [], alerts: [] };
+  private committing = false;
+  /** set after a failed commit: in-memory state is ahead of disk until reloaded */
+  private reloading: Promise<void> | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private loops: Promise<void>[] = [];
+  private stopping = false;
+  private readonly warned = new Set<string>();
+  private readonly statsFile: StatsFile;
+  readonly stats: ConsumerStats = {
+    requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, malformed: 0, commits: 0, commitMsTotal: 0,
+    commitFailures: 0, alerts: 0, alertsAcked: 0, outbox: 0, openQueries: 0,
+  };
+
+  constructor(private readonly opts: ConsumerOptions) {
+    this.engine = new RulesEngine(opts.rules ?? DEFAULT_RULES);
+    this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
+    this.master = new zmq.Dealer({ routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+    this.monitor = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000 });
+    this.masterQ = new SendQueue(this.master);
+    this.monitorQ = new SendQueue(this.monitor, 1000);
+    this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
+  }
+
+  async start(): Promise<void> {
+    await this.load();
+    this.master.connect(this.opts.master);
+    this.monitor.connect(this.opts.monitor);
+    this.loops = [this.masterLoop(), this.monitorLoop()];
+    const hello = (t: 'hello' | 'hb') => this.masterQ.push([encodeHeader({ v: PROTOCOL_VERSION, t, name: this.opts.name })]);
+    hello('hello');
+    this.timers.push(setInterval(() => hello('hb'), this.opts.heartbeatMs ?? 1000));
+    this.timers.push(setInterval(() => this.sendAlerts(), 100));
+    this.statsFile.start();
+    this.opts.log.info({ name: this.opts.name, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    // let an in-flight commit finish so its requests are acked or safely retried by clients
+    while (this.committing) await new Promise((r) => setTimeout(r, 5));
+    this.masterQ.close();
+    this.monitorQ.close();
+    this.master.close();
+    this.monitor.close();
+    await Promise.allSettled(this.loops);
+    await this.store.close();
+    this.statsFile.stop();
+    this.opts.log.info(this.getStats(), 'consumer stopped');
+  }
+
+  getStats(): ConsumerStats {
+    let open = 0;
+    for (const s of this.engine.sources.values()) open += s.open.size;
+    return { ...this.stats, outbox: this.outbox.size, openQueries: open };
+  }
+
+  /** Last good state: snapshot, then the journal replayed through the same rules. */
+  private async load(): Promise<void> {
+    const { snapshot, entries, warnings } = await this.store.open();
+    for (const w of warnings) this.opts.log.warn({ dataDir: this.opts.dataDir }, w);
+    this.engine = new RulesEngine(this.opts.rules ?? DEFAULT_RULES);
+    this.outbox = new Outbox();
+    if (snapshot) decodeSnapshot(snapshot, this.engine, this.outbox.alerts);
+    const alerts: Alert[] = [];
+    for (const buf of entries) {
+      const e: JournalEntry = decodeEntry(buf);
+      if (e.k === 'b') {
+        this.engine.applyBatch(e.src, e.stream, entryRecords(e), alerts);
+        this.outbox.add(alerts);
+        alerts.length = 0;
+      } else {
+        this.outbox.remove(e.ids);
+      }
+    }
+  }
+
+  private async masterLoop(): Promise<void> {
+    for (;;) {
+      let msg: Buffer[];
+      try {
+        msg = await this.master.receive();
+      } catch (err) {
+        if (this.stopping) return;
+        throw err;
+      }
+      this.onRequest(msg);
+    }
+  }
+
+  private onRequest(msg: Buffer[]): void {
+    // from the master: [client routing id, header, payload]
+    const client = msg[0];
+    if (msg.length !== 3 || !client) return this.malformed('master', new ProtocolError('FRAMES', `request with ${msg.length} frames`));
+    let h: Header;
+    try {
+      h = decodeHeader(msg[1]);
+      if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} request`);
+    } catch (err) {
+      this.malformed('master', err);
+      return this.reply(client, { v: PROTOCOL_VERSION, t: 'err', rid: 0, code: (err as ProtocolError).code ?? 'BAD', msg: (err as Error).message });
+    }
+    this.stats.requests++;
+    if (this.reloading) return this.reply(client, this.retryHeader(h.rid, 'consumer is recovering from a failed write'));
+    let records;
+    try {
+      records = stampRecords(decodeRecords(msg[2], h.last - h.first + 1), h.src, h.stream, h.first);
+    } catch (err) {
+      this.malformed(`source ${h.src}`, err);
+      return this.reply(client, { v: PROTOCOL_VERSION, t: 'err', rid: h.rid, code: (err as ProtocolError).code ?? 'BAD', msg: (err as Error).message });
+    }
+    const alerts = this.pending.alerts;
+    const r = this.engine.applyBatch(h.src, h.stream, records, alerts);
+    if (r.gapExpected !== undefined) {
+      this.stats.gaps++;
+      // nothing applied: no durability needed to say so
+      return this.reply(client, { v: PROTOCOL_VERSION, t: 'gap', rid: h.rid, stream: h.stream, expected: r.gapExpected });
+    }
+    this.stats.applied += r.applied + r.late;
+    this.stats.late += r.late;
+    this.stats.duplicates += r.duplicates;
+    if (r.applied + r.late > 0) {
+      this.pending.entries.push(encodeEntry({ k: 'b', src: h.src, stream: h.stream, first: h.first, last: h.last, payload: msg[2]! }));
+    }
+    // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
+    this.pending.replies.push([client, encodeHeader(ackOf(h, r.last, r.applied + r.late, r.duplicates))]);
+    void this.commit();
+  }
+
+  private reply(client: Buffer, h: Header): void {
+    this.masterQ.push([client, encodeHeader(h)]);
+  }
+
+  private retryHeader(rid: number, reason: string): Header {
+    return { v: PROTOCOL_VERSION, t: 'retry', rid, after: 1000, reason };
+  }
+
+  /** One durable step for everything pending; loops while more arrived during the write. */
+  private async commit(): Promise<void> {
+    if (this.committing) return;
+    this.committing = true;
+    try {
+      while (this.pending.replies.length > 0 || this.pending.entries.length > 0) {
+        const group = this.pending;
+        this.pending = { entries: [], replies: [], alerts: [] };
+        const t0 = performance.now();
+        try {
+          if (group.entries.length > 0) await this.store.append(group.entries);
+        } catch (err) {
+          await this.onCommitFailure(err, group);
+          return;
+        }
+        this.stats.commits++;
+        this.stats.commitMsTotal += performance.now() - t0;
+        this.stats.alerts += group.alerts.length;
+        this.outbox.add(group.alerts);
+        for (const r of group.replies) this.masterQ.push(r);
+        if (group.alerts.length > 0) this.sendAlerts();
+        if (this.store.journalBytes > (this.opts.compactBytes ?? 64 << 20)) await this.compact();
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  /** A full snapshot; includes alerts of requests applied in memory but not yet journaled (see state-codec.ts). */
+  private async compact(): Promise<void> {
+    try {
+      const staged = this.pending.alerts;
+      await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...staged]));
+    } catch (err) {
+      this.warnOnce(`snapshot:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'snapshot failed; the journal stays current');
+    }
+  }
+
+  /**
+   * The disk refused the write (full, I/O error). Memory is now ahead of disk, so: tell every waiting client to
+   * retry, reload the last durable state, and go on; clients resend and nothing acked is lost.
+   */
+  private async onCommitFailure(err: unknown, group: PendingGroup): Promise<void> {
+    this.stats.commitFailures++;
+    this.warnOnce(`commit:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message, dataDir: this.opts.dataDir },
+      'durable commit failed; refusing requests until writes succeed (clients keep their offsets and retry)');
+    const waiting = [...group.replies, ...this.pending.replies];
+    this.pending = { entries: [], replies: [], alerts: [] };
+    this.reloading = (async () => {
+      for (const r of waiting) {
+        const client = r[0] as Buffer;
+        const h = decodeHeader(r[1] as Buffer) as { rid: number };
+        this.reply(client, this.retryHeader(h.rid, 'consumer could not write its state'));
+      }
+      await this.load();
+    })();
+    try {
+      await this.reloading;
+    } finally {
+      this.reloading = undefined;
+    }
+  }
+
+  private sendAlerts(): void {
+    if (this.stopping) return;
+    const m = this.outbox.next(Date.now(), this.opts.alertsPerMessage ?? 500, this.opts.alertAckTimeoutMs ?? 3000);
+    if (!m) return;
+    this.monitorQ.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: m.rid, n: m.alerts.length }), encodeAlerts(m.alerts)]);
+  }
+
+  private async monitorLoop(): Promise<void> {
+    for (;;) {
+      let msg: Buffer[];
+      try {
+        msg = await this.monitor.receive();
+      } catch (err) {
+        if (this.stopping) return;
+        throw err;
+      }
+      try {
+        const h = decodeHeader(msg[0]);
+        if (h.t === 'alerts-ack') {
+          const ids = this.outbox.acked(h.rid);
+          if (ids) {
+            this.stats.alertsAcked += ids.length;
+            // Removing acked alerts is journaled lazily with the next commit: if it is lost, the monitor
+            // simply sees those ids again and drops them as duplicates.
+            this.pending.entries.push(encodeEntry({ k: 'a', ids }));
+            if (this.pending.entries.length > 1 || !this.committing) void this.commit();
+            this.sendAlerts();
+          }
+        } else if (h.t === 'err') {
+          this.warnOnce(`monitor-err:${h.code}`, { code: h.code, msg: h.msg }, 'monitor rejected alerts');
+          this.outbox.reset();
+        }
+      } catch (err) {
+        this.malformed('monitor', err);
+      }
+    }
+  }
+
+  private malformed(from: string, err: unknown): void {
+    this.stats.malformed++;
+    this.warnOnce(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message },
+      'malformed message (further ones of this kind are only counted)');
+  }
+
+  private warnOnce(key: string, obj: object, msg: string): void {
+    if (this.warned.has(key)) return;
+    if (this.warned.size < 1000) this.warned.add(key);
+    this.opts.log.warn(obj, msg);
+  }
+}
+
+function ackOf(h: BatchHeader, last: number, applied: number, dup: number): Header {
+  return { v: PROTOCOL_VERSION, t: 'ack', rid: h.rid, stream: h.stream, last, applied, dup };
+}
