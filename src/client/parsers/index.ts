@@ -1,9 +1,15 @@
 import { JsonLinesParser } from './jsonl.js';
 import type { RecordParser } from './types.js';
+import { PostgresStderrParser } from './postgres.js';
+import { PostgresCsvParser } from './postgres-csv.js';
+import { PostgresJsonParser } from './postgres-json.js';
 
 /** Every input format by its CLI name. Each entry makes a fresh parser (parsers hold per-file state). */
 const FORMATS: Record<string, () => RecordParser> = {
   jsonl: () => new JsonLinesParser(),
+  postgres: () => new PostgresStderrParser(),
+  'postgres-csv': () => new PostgresCsvParser(),
+  'postgres-json': () => new PostgresJsonParser(),
 };
 
 export const FORMAT_NAMES = (): string[] => Object.keys(FORMATS);

@@ -1,0 +1,329 @@
+import { boundSql, MAX_SQL_BYTES, type Labels, type ParsedEvent } from '../../protocol/record.js';
+import { FingerprintCache } from '../fingerprint-cache.js';
+import { excerpt, type ParseOutput } from './types.js';
+
+// What the three PostgreSQL formats (stderr, csvlog, jsonlog) share: reading a server message, telling an
+// executed statement from everything else, time stamps, query ids, and building the event.
+//
+// Which messages are events (DESIGN.md "CLI contract"): one `finished` event per executed statement, i.e.
+//   `duration: 12.3 ms  statement: SQL`            (simple protocol, log_min_duration_statement)
+//   `duration: 12.3 ms  execute NAME: SQL`         (extended protocol; NAME may be `<unnamed>`,
+//                                                   `stmt/portal`, or `fetch from stmt/portal`)
+// Everything else is counted as skipped, in particular:
+//   `duration: … ms  parse|bind NAME: …`  the extended protocol's preparation steps, not executions;
+//   `duration: … ms` alone                log_duration=on: no statement text, so nothing to alert on;
+//   `statement: …` / `execute …:` alone   log_statement=all: logged when a statement *starts*, with no
+//                                         duration; it is not a slow-query event (a slow one is logged
+//                                         again with its duration when it ends);
+//   `duration: … ms  plan: …`             auto_explain output;
+//   ERROR/FATAL + STATEMENT, checkpoints, autovacuum, connections, …
+// Messages must be in English (lc_messages=C/en): translated server messages are not recognised.
+
+/** Longest `parameters: …` text kept in the `params` label. */
+export const MAX_PARAMS_CHARS = 1024;
+
+/** Severity words PostgreSQL writes before the message (`LOG:  …`). */
+export const SEVERITIES = [
+  'DEBUG1', 'DEBUG2', 'DEBUG3', 'DEBUG4', 'DEBUG5', 'DEBUG', 'LOG', 'INFO', 'NOTICE', 'WARNING', 'ERROR', 'FATAL',
+  'PANIC', 'DETAIL', 'HINT', 'QUERY', 'CONTEXT', 'LOCATION', 'STATEMENT',
+] as const;
+
+export type ExecStep = 'statement' | 'execute';
+
+/** A server message that reports one executed statement. */
+export interface ExecMessage {
+  step: ExecStep;
+  durationMs: number;
+  /** statement text, possibly still to be completed by continuation lines (stderr) */
+  sql: string;
+  /** prepared statement (and portal) name of an `execute`, as logged */
+  name?: string;
+}
+
+const DURATION = /^duration: (\d+(?:\.\d+)?) ms(?=\s|$)/;
+const EXECUTE_NAME = /^execute (.*?): ?/;
+
+/**
+ * Reads a message (the text after `LOG:  `). Returns the executed statement it reports, or undefined when
+ * the message is not a statement execution (see the list at the top of this file).
+ */
+export function readExecMessage(message: string): ExecMessage | undefined {
+  if (!message.startsWith('duration:')) return undefined;
+  const d = DURATION.exec(message);
+  if (!d) return undefined;
+  const durationMs = Number(d[1]);
+  let i = d[0].length;
+  while (i < message.length && (message.charCodeAt(i) === 32 || message.charCodeAt(i) === 9)) i++;
+  if (i >= message.length) return undefined; // bare `duration: X ms` (log_duration)
+  const rest = i === 0 ? message : message.slice(i);
+  if (rest.startsWith('statement:')) {
+    return { step: 'statement', durationMs, sql: stripOneSpace(rest, 10) };
+  }
+  if (rest.startsWith('execute ')) {
+    const m = EXECUTE_NAME.exec(rest);
+    if (!m) return undefined;
+    return { step: 'execute', durationMs, sql: rest.slice(m[0].length), name: m[1] };
+  }
+  return undefined; // parse, bind, plan, …
+}
+
+function stripOneSpace(s: string, from: number): string {
+  return s.charCodeAt(from) === 32 ? s.slice(from + 1) : s.slice(from);
+}
+
+/** `parameters: $1 = '…'` (a DETAIL of an execute) → the parameter list; undefined for other details. */
+export function readParamsDetail(detail: string): string | undefined {
+  return detail.startsWith('parameters: ') ? detail.slice(12) : undefined;
+}
+
+export function boundParams(params: string): string {
+  return params.length <= MAX_PARAMS_CHARS ? params : params.slice(0, MAX_PARAMS_CHARS) + '…';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Time stamps
+
+/**
+ * Offsets (minutes east of UTC) of the time zone abbreviations PostgreSQL commonly prints in `%m`/`%t` and
+ * in csvlog/jsonlog. Ambiguous abbreviations are read as: IST = India (+05:30), CST = US Central,
+ * BST = British Summer Time, AST = Atlantic. Pass `tzOffsets` to a parser to override or add.
+ * Numeric zones (`+03`, `-0330`, `+05:30`) need no table.
+ */
+export const TZ_OFFSETS: Readonly<Record<string, number>> = {
+  UTC: 0, UT: 0, GMT: 0, Z: 0, WET: 0, WEST: 60, BST: 60, IST: 330, CET: 60, CEST: 120, MET: 60, MEST: 120,
+  EET: 120, EEST: 180, MSK: 180, MSD: 240, WAT: 60, CAT: 120, EAT: 180, SAST: 120, TRT: 180, GST: 240,
+  PKT: 300, NPT: 345, ICT: 420, WIB: 420, HKT: 480, SGT: 480, PHT: 480, AWST: 480, JST: 540, KST: 540,
+  ACST: 570, ACDT: 630, AEST: 600, AEDT: 660, NZST: 720, NZDT: 780, NST: -210, NDT: -150, AST: -240, ADT: -180,
+  EST: -300, EDT: -240, CST: -360, CDT: -300, MST: -420, MDT: -360, PST: -480, PDT: -420, AKST: -540,
+  AKDT: -480, HST: -600, ART: -180, BRT: -180, CLT: -240, CLST: -180,
+};
+
+// `2021-12-03 07:14:48.591 UTC`, `2021-02-14 01:34:02 CET`, `… +03`, ISO `2020-05-02T13:00:20.382318Z`
+const TIMESTAMP =
+  /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?: ?(Z|[+-]\d\d(?::?\d\d)?|[A-Za-z][A-Za-z0-9]*))?$/;
+
+export type TimestampResult = number | { unknownZone: string; ms: number } | undefined;
+
+/**
+ * Reads a PostgreSQL time stamp to ms since the epoch. A time without a zone is read as UTC. An unknown zone
+ * abbreviation gives `{ unknownZone, ms }` with the time read as UTC, so the caller can report it once.
+ */
+export function parsePgTimestamp(text: string, tzOffsets: Readonly<Record<string, number>> = TZ_OFFSETS): TimestampResult {
+  const m = TIMESTAMP.exec(text);
+  if (!m) {
+    // %n: seconds since the epoch with milliseconds
+    if (/^\d{9,11}(?:\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+    return undefined;
+  }
+  let ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  if (Number.isNaN(ms)) return undefined;
+  if (m[7] !== undefined) ms += Math.round(Number('0.' + m[7]) * 1000);
+  const zone = m[8];
+  if (zone === undefined) return ms;
+  const c = zone.charCodeAt(0);
+  if (c === 43 || c === 45) {
+    // +HH, +HHMM, +HH:MM
+    const digits = zone.slice(1).replace(':', '');
+    const minutes = Number(digits.slice(0, 2)) * 60 + (digits.length > 2 ? Number(digits.slice(2, 4)) : 0);
+    return ms - (c === 45 ? -minutes : minutes) * 60_000;
+  }
+  const off = tzOffsets[zone] ?? tzOffsets[zone.toUpperCase()];
+  if (off === undefined) return { unknownZone: zone, ms };
+  return ms - off * 60_000;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Query ids
+
+/** Time window within which two statements of one backend can compute the same start (see QueryIdAllocator). */
+const ID_WINDOW_MS = 5_000;
+
+/**
+ * Query ids are `${pid}-${startMs}`, the start being the log time minus the duration, rounded to the ms:
+ * a live probe of pg_stat_activity (pid + query_start) derives the same id for the same execution.
+ *
+ * Two executions of one backend can compute the same start: the log time has only second precision with %t,
+ * and durations are rounded. The second and later ones get `-2`, `-3`, … in file order, which is
+ * deterministic. A backend runs one statement at a time, so a later statement starts after the earlier ones
+ * ended (less the time stamp's precision): only starts within a few seconds of the backend's latest log time
+ * can repeat, and only those are remembered — a small state that `context()` carries over a resume.
+ */
+export class QueryIdAllocator {
+  /** pid → [latest log time of that pid, start → times seen] */
+  private byPid = new Map<string, { lastTs: number; starts: Map<number, number> }>();
+  private maxTs = -Infinity;
+  private sincePrune = 0;
+
+  next(pid: string, ts: number, startMs: number): string {
+    const base = `${pid}-${startMs}`;
+    if (ts > this.maxTs) this.maxTs = ts;
+    let p = this.byPid.get(pid);
+    if (!p) {
+      p = { lastTs: ts, starts: new Map() };
+      this.byPid.set(pid, p);
+    } else if (ts > p.lastTs) {
+      p.lastTs = ts;
+      for (const s of p.starts.keys()) if (s < ts - ID_WINDOW_MS) p.starts.delete(s);
+    }
+    const seen = p.starts.get(startMs) ?? 0;
+    p.starts.set(startMs, seen + 1);
+    if (++this.sincePrune >= 1024) this.prune();
+    return seen === 0 ? base : `${base}-${seen + 1}`;
+  }
+
+  /** Forget backends idle for longer than the window: their next statement starts after the latest log time. */
+  private prune(): void {
+    this.sincePrune = 0;
+    for (const [pid, p] of this.byPid) if (p.lastTs < this.maxTs - ID_WINDOW_MS) this.byPid.delete(pid);
+  }
+
+  context(): QueryIdContext | undefined {
+    this.prune();
+    if (this.byPid.size === 0) return undefined;
+    const pids: QueryIdContext['pids'] = [];
+    for (const [pid, p] of this.byPid) pids.push([pid, p.lastTs, [...p.starts]]);
+    return { maxTs: this.maxTs, pids };
+  }
+
+  restore(ctx: unknown): void {
+    this.byPid.clear();
+    this.maxTs = -Infinity;
+    if (!isQueryIdContext(ctx)) return;
+    this.maxTs = ctx.maxTs;
+    for (const [pid, lastTs, starts] of ctx.pids) this.byPid.set(pid, { lastTs, starts: new Map(starts) });
+  }
+}
+
+export interface QueryIdContext {
+  maxTs: number;
+  pids: [pid: string, lastTs: number, starts: [startMs: number, count: number][]][];
+}
+
+function isQueryIdContext(v: unknown): v is QueryIdContext {
+  if (v === null || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.maxTs === 'number' && Array.isArray(o.pids);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Events
+
+/** What a log line carries about the session, whatever the format. Empty strings mean "not known". */
+export interface SessionFields {
+  pid?: string;
+  user?: string;
+  db?: string;
+  /** client host, without port */
+  host?: string;
+  app?: string;
+  sessionId?: string;
+  sessionLine?: string;
+  commandTag?: string;
+  backendType?: string;
+  /** PostgreSQL's query_id (PG 14+, compute_query_id), as text: it is a 64-bit integer */
+  pgQueryId?: string;
+}
+
+export interface PgParserOptions {
+  /** extra or overriding time zone abbreviations, minutes east of UTC */
+  tzOffsets?: Record<string, number>;
+}
+
+/**
+ * Builds events from executed statements: time stamp, query id, fingerprint (memoised), labels.
+ * One per parser: it holds the query-id state and the fingerprint cache.
+ */
+export class PgEventFactory {
+  private readonly fingerprints = new FingerprintCache();
+  readonly ids = new QueryIdAllocator();
+  private readonly tz: Readonly<Record<string, number>>;
+  private readonly reportedZones = new Set<string>();
+  private lastTsText = '';
+  private lastTs = 0;
+
+  constructor(options: PgParserOptions = {}) {
+    this.tz = options.tzOffsets ? { ...TZ_OFFSETS, ...options.tzOffsets } : TZ_OFFSETS;
+  }
+
+  /** Time stamp text → ms; reports an unknown zone once (the time is then read as UTC) and bad text as a problem. */
+  timestamp(text: string, out: ParseOutput, offset: number, lineNo: number): number | undefined {
+    // Consecutive statements mostly share their time stamp text (%t has one-second precision).
+    if (text === this.lastTsText) return this.lastTs;
+    const r = parsePgTimestamp(text, this.tz);
+    if (typeof r === 'number') {
+      this.lastTsText = text;
+      this.lastTs = r;
+      return r;
+    }
+    if (r === undefined) {
+      out.problems.push({ offset, line: lineNo, reason: `unreadable time stamp "${excerpt(text, 60)}"`, text: '' });
+      return undefined;
+    }
+    if (!this.reportedZones.has(r.unknownZone) && this.reportedZones.size < 32) {
+      this.reportedZones.add(r.unknownZone);
+      out.problems.push({
+        offset,
+        line: lineNo,
+        reason: `unknown time zone abbreviation "${r.unknownZone}": times read as UTC (give its offset in tzOffsets)`,
+        text: '',
+      });
+    }
+    return r.ms;
+  }
+
+  make(exec: ExecMessage, ts: number, f: SessionFields, params: string | undefined, offset: number, end: number): ParsedEvent {
+    const sql = boundSql(exec.sql);
+    const fp = this.fingerprints.get(sql);
+    const pid = f.pid || '0';
+    const startMs = Math.round(ts - exec.durationMs);
+    const labels: Labels = { step: exec.step };
+    const pidNum = Number(pid);
+    labels.pid = Number.isSafeInteger(pidNum) ? pidNum : pid;
+    if (exec.name !== undefined) labels.prepared = exec.name;
+    if (f.sessionId) labels.session_id = f.sessionId;
+    if (f.sessionLine) {
+      const n = Number(f.sessionLine);
+      labels.session_line = Number.isSafeInteger(n) ? n : f.sessionLine;
+    }
+    if (f.app) labels.application = f.app;
+    if (f.commandTag) labels.command_tag = f.commandTag;
+    if (f.backendType) labels.backend_type = f.backendType;
+    if (f.pgQueryId && f.pgQueryId !== '0') labels.query_id = f.pgQueryId;
+    if (params !== undefined) labels.params = boundParams(params);
+    const ev: ParsedEvent = {
+      state: 'finished',
+      queryId: this.ids.next(pid, ts, startMs),
+      ts,
+      durationMs: exec.durationMs,
+      sql,
+      fingerprint: fp.fingerprint,
+      fingerprintId: fp.fingerprintId,
+      labels,
+      offset,
+      end,
+    };
+    if (f.user && f.user !== '[unknown]') ev.user = f.user;
+    if (f.db && f.db !== '[unknown]') ev.db = f.db;
+    if (f.host) ev.host = f.host;
+    return ev;
+  }
+}
+
+/** `host(port)` (%r) or `host:port` (csvlog connection_from) → host; `[local]` stays. */
+export function hostOnly(from: string): string {
+  if (from.length === 0 || from.charCodeAt(0) === 91 /* [ */) return from;
+  if (from.endsWith(')')) {
+    const p = from.lastIndexOf('(');
+    return p > 0 ? from.slice(0, p) : from;
+  }
+  const colon = from.lastIndexOf(':');
+  if (colon > 0 && /^\d+$/.test(from.slice(colon + 1))) return from.slice(0, colon);
+  return from;
+}
+
+/** Appends statement text while it is within the bound (boundSql marks the cut later). */
+export function appendBounded(current: string, more: string, max = MAX_SQL_BYTES + 1): string {
+  if (current.length > max) return current;
+  const s = current + more;
+  return s.length > max ? s.slice(0, max) : s;
+}
