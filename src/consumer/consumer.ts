@@ -57,6 +57,8 @@ export interface ConsumerStats {
   alertsAcked: number;
   outbox: number;
   openQueries: number;
+  /** sum of every stream's high-water mark: records applied exactly once, durable across restarts */
+  highWaterTotal: number;
 }
 
 interface PendingGroup {
@@ -84,7 +86,7 @@ export class Consumer {
   private readonly statsFile: StatsFile;
   readonly stats: ConsumerStats = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, malformed: 0, commits: 0, commitMsTotal: 0,
-    commitFailures: 0, alerts: 0, alertsAcked: 0, outbox: 0, openQueries: 0,
+    commitFailures: 0, alerts: 0, alertsAcked: 0, outbox: 0, openQueries: 0, highWaterTotal: 0,
   };
 
   constructor(private readonly opts: ConsumerOptions) {
@@ -127,8 +129,12 @@ export class Consumer {
 
   getStats(): ConsumerStats {
     let open = 0;
-    for (const s of this.engine.sources.values()) open += s.open.size;
-    return { ...this.stats, outbox: this.outbox.size, openQueries: open };
+    let hwm = 0;
+    for (const s of this.engine.sources.values()) {
+      open += s.open.size;
+      for (const seq of s.streams.values()) hwm += seq;
+    }
+    return { ...this.stats, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm };
   }
 
   /** Last good state: snapshot, then the journal replayed through the same rules. */
