@@ -314,6 +314,14 @@ describe('postgres (stderr)', () => {
     assert.deepEqual(feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ' }), log).events.map((e) => e.queryId), ids);
   });
 
+  test('idResolutionMs: the start in ids cut to whole seconds, like slowq probe by default', () => {
+    const log = '2024-01-01 00:00:05.250 UTC [7] a@b LOG:  duration: 2000.000 ms  statement: select 1\n';
+    const [e] = feedText(new PostgresStderrParser({ idResolutionMs: 1000 }), log).events;
+    assert.equal(e!.queryId, `7-${Date.UTC(2024, 0, 1, 0, 0, 3)}`);
+    const [f] = feedText(new PostgresStderrParser(), log).events;
+    assert.equal(f!.queryId, `7-${Date.UTC(2024, 0, 1, 0, 0, 3, 250)}`);
+  });
+
   test('unknown time zone: reported once, times read as UTC; tzOffsets adds zones', () => {
     const log = '2024-01-01 00:00:01 XYZT [7]: LOG:  duration: 1 ms  statement: a\n2024-01-01 00:00:02 XYZT [7]: LOG:  duration: 1 ms  statement: b\n';
     const r = feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ' }), log);

@@ -139,8 +139,11 @@ export function parsePgTimestamp(text: string, tzOffsets: Readonly<Record<string
 const ID_WINDOW_MS = 5_000;
 
 /**
- * Query ids are `${pid}-${startMs}`, the start being the log time minus the duration, rounded to the ms:
- * a live probe of pg_stat_activity (pid + query_start) derives the same id for the same execution.
+ * Query ids are `${pid}-${startMs}`, the start being the log time minus the duration, rounded to the ms
+ * (or cut to `idResolutionMs`): a live probe of pg_stat_activity (pid + query_start) derives the same id for
+ * the same execution. The log time is taken a little after the statement ended and printed truncated, so the
+ * rebuilt start can differ from query_start by about a millisecond; the ids match when both sides use the
+ * same resolution and the start is not at its edge.
  *
  * Two executions of one backend can compute the same start: the log time has only second precision with %t,
  * and durations are rounded. The second and later ones get `-2`, `-3`, … in file order, which is
@@ -227,6 +230,11 @@ export interface SessionFields {
 export interface PgParserOptions {
   /** extra or overriding time zone abbreviations, minutes east of UTC */
   tzOffsets?: Record<string, number>;
+  /**
+   * Resolution of the start time in query ids. 1 (default): the start rounded to the ms. N > 1: the start cut
+   * down to a multiple of N ms, e.g. 1000 to match `slowq probe`'s default `idResolutionMs`.
+   */
+  idResolutionMs?: number;
 }
 
 /**
@@ -238,11 +246,14 @@ export class PgEventFactory {
   readonly ids = new QueryIdAllocator();
   private readonly tz: Readonly<Record<string, number>>;
   private readonly reportedZones = new Set<string>();
+  private readonly idResolution: number;
   private lastTsText = '';
   private lastTs = 0;
 
   constructor(options: PgParserOptions = {}) {
     this.tz = options.tzOffsets ? { ...TZ_OFFSETS, ...options.tzOffsets } : TZ_OFFSETS;
+    const res = options.idResolutionMs;
+    this.idResolution = res !== undefined && Number.isFinite(res) && res > 1 ? Math.floor(res) : 1;
   }
 
   /** Time stamp text → ms; reports an unknown zone once (the time is then read as UTC) and bad text as a problem. */
@@ -275,7 +286,8 @@ export class PgEventFactory {
     const sql = boundSql(exec.sql);
     const fp = this.fingerprints.get(sql);
     const pid = f.pid || '0';
-    const startMs = Math.round(ts - exec.durationMs);
+    const res = this.idResolution;
+    const startMs = res === 1 ? Math.round(ts - exec.durationMs) : Math.floor((ts - exec.durationMs) / res) * res;
     const labels: Labels = { step: exec.step };
     const pidNum = Number(pid);
     labels.pid = Number.isSafeInteger(pidNum) ? pidNum : pid;
