@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { LineAppender } from '../client/probe/appender.js';
 import type { ActivitySource } from '../client/probe/activity.js';
-import { RESERVED_FIELDS } from '../client/probe/diff.js';
+import { RESERVED_FIELDS } from '../client/probe/record-line.js';
 import { MysqlActivitySource } from '../client/probe/mysql.js';
 import { PostgresActivitySource } from '../client/probe/postgres.js';
 import { ActivityProbe } from '../client/probe/probe.js';

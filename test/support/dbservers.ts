@@ -234,7 +234,7 @@ function startDaemon(argv: string[], user: RunAs | undefined, logPath: string, c
 }
 
 /** Poll `probe` until it succeeds, the daemon dies, or the time runs out. */
-async function waitReady(d: Daemon, what: string, logPath: string, probe: () => Promise<void>): Promise<void> {
+async function waitReady(d: Daemon, what: string, logPaths: string[], probe: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   let last: unknown;
   for (let attempt = 0; attempt < 2000 && Date.now() < deadline; attempt++) {
@@ -247,10 +247,11 @@ async function waitReady(d: Daemon, what: string, logPath: string, probe: () => 
     }
     await sleep(100);
   }
-  const log = await readFile(logPath, 'utf8').catch(() => '');
   const why = d.exitInfo() ?? `not ready after ${START_TIMEOUT_MS} ms (last error: ${(last as Error)?.message})`;
   await stopDaemon(d, 'SIGKILL');
-  throw new Error(`${what} ${why}; its log (${logPath}):\n${log.slice(-3000)}`);
+  let logs = '';
+  for (const p of logPaths) logs += `\n--- ${p}:\n${(await readFile(p, 'utf8').catch(() => '(none)')).slice(-3000)}`;
+  throw new Error(`${what} ${why}${logs}`);
 }
 
 async function stopDaemon(d: Daemon, signal: NodeJS.Signals): Promise<void> {
@@ -316,7 +317,8 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDbSe
     '--slow-query-log=1',
     `--slow-query-log-file=${slowLogPath}`,
     '--long-query-time=0',
-    '--log-slow-verbosity=query_plan,explain',
+    // query_plan and explain exist in every MariaDB 10.x; `loose-` lets a MySQL mysqld start without them
+    '--loose-log-slow-verbosity=query_plan,explain',
     `--log-output=${opts.logOutput ?? 'FILE'}`,
     ...(user ? [`--user=${user.name}`] : []),
     ...(opts.extraArgs ?? []),
@@ -325,9 +327,10 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDbSe
   const url = `mysql://root@${host}:${port}/`;
   let daemon: Daemon | undefined;
   const launch = async (): Promise<void> => {
-    const d = startDaemon(args, user, join(dir, 'mariadbd.out'), dir);
+    const outPath = join(dir, 'mariadbd.out');
+    const d = startDaemon(args, user, outPath, dir);
     daemon = d;
-    await waitReady(d, 'mariadbd', errorLogPath, async () => {
+    await waitReady(d, 'mariadbd', [errorLogPath, outPath], async () => {
       const c = await mysql.createConnection({ host, port, user: 'root', connectTimeout: 2000 });
       await c.end();
     });
@@ -410,7 +413,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   const launch = async (): Promise<void> => {
     const d = startDaemon(args, user, outPath, dir);
     daemon = d;
-    await waitReady(d, 'postgres', outPath, async () => {
+    await waitReady(d, 'postgres', [outPath], async () => {
       const c = new pg.Client({ host, port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
       c.on('error', () => {});
       try {

@@ -3,7 +3,8 @@
 // first snapshot after reconnecting finishes whatever vanished meanwhile. stop() ends the loop between polls.
 
 import type { ActivitySource } from './activity.js';
-import { diffActivity, toJsonLine, watchedSessions, type ProbeRecord, type TrackedStatement } from './diff.js';
+import { diffActivity, watchedSessions, type ProbeRecord, type TrackedStatement } from './diff.js';
+import { toJsonLine } from './record-line.js';
 
 export interface ProbeLogger {
   info(msg: string): void;
