@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import type { Alert } from '../protocol/record.js';
+
+// How the monitor sees alerts once accepted: Alertmanager's model. Labels identify and route; annotations
+// describe. A long_running alert and the resolved/stalled alert that closes it share their labels (and so
+// their fingerprint): to a receiver they are one problem that fires and then resolves.
+
+export type Labels = Record<string, string>;
+
+export interface LabeledAlert {
+  /** the slowq alert id (hash of source, queryId, type) */
+  id: string;
+  /** identity of the problem: equal labels ⇔ equal fingerprint (Alertmanager's notion) */
+  fingerprint: string;
+  status: 'firing' | 'resolved';
+  labels: Labels;
+  annotations: Labels;
+  startsAt: string;
+  /** set when the problem is over (resolved, stalled) or for a point event (slow_query) */
+  endsAt?: string;
+  /** the accepted alert as it came from the consumer */
+  alert: Alert;
+}
+
+export const ALERT_NAMES: Record<Alert['type'], string> = {
+  slow_query: 'SlowQuery',
+  long_running: 'LongRunningQuery',
+  resolved: 'LongRunningQuery',
+  stalled: 'LongRunningQuery',
+};
+
+/**
+ * Labels of an alert. `resolved` and `stalled` carry the labels of the long_running alert they close (its
+ * severity included), so pass that alert as `opened` when known; otherwise the closing alert's own are used.
+ */
+export function labelsOf(a: Alert, opened?: Alert): Labels {
+  const src = opened ?? a;
+  const labels: Labels = {
+    alertname: ALERT_NAMES[a.type],
+    source: a.source,
+    queryId: a.queryId,
+    fingerprintId: a.fingerprintId,
+    severity: src.severity,
+  };
+  if (a.db !== undefined) labels.db = a.db;
+  if (a.user !== undefined) labels.user = a.user;
+  if (a.host !== undefined) labels.host = a.host;
+  if (a.labels) for (const [k, v] of Object.entries(a.labels)) if (!(k in labels)) labels[k] = String(v);
+  return labels;
+}
+
+export function annotationsOf(a: Alert): Labels {
+  const secs = (a.durationMs / 1000).toFixed(a.durationMs < 10_000 ? 2 : 1);
+  const what = a.type === 'slow_query' ? `finished after ${secs} s`
+    : a.type === 'long_running' ? `running for ${secs} s`
+    : a.type === 'resolved' ? `finished after ${secs} s (was long-running)`
+    : `no news for a while after ${secs} s of running (stalled)`;
+  return {
+    summary: `${a.source}${a.db ? `/${a.db}` : ''}: query ${what}`,
+    type: a.type,
+    fingerprint: a.fingerprint,
+    sql: a.sql,
+    durationMs: String(a.durationMs),
+    startedAt: a.startedAt,
+  };
+}
+
+/** Alertmanager-style fingerprint of a label set: stable, order-independent. */
+export function labelsFingerprint(labels: Labels): string {
+  const h = createHash('sha256');
+  for (const k of Object.keys(labels).sort()) h.update(k).update('\0').update(labels[k]!).update('\0');
+  return h.digest('hex').slice(0, 16);
+}
+
+/** How long a point event (slow_query) stays "firing" for receivers that model time ranges. */
+export const POINT_EVENT_MS = 5 * 60_000;
+
+export function toLabeled(a: Alert, opened?: Alert): LabeledAlert {
+  const labels = labelsOf(a, opened);
+  const closing = a.type === 'resolved' || a.type === 'stalled';
+  const l: LabeledAlert = {
+    id: a.id,
+    fingerprint: labelsFingerprint(labels),
+    status: closing ? 'resolved' : 'firing',
+    labels,
+    annotations: annotationsOf(a),
+    startsAt: a.startedAt,
+    alert: a,
+  };
+  if (closing) l.endsAt = a.at;
+  else if (a.type === 'slow_query') l.endsAt = new Date(Date.parse(a.at) + POINT_EVENT_MS).toISOString();
+  return l;
+}
+
+/** One message to one receiver: a group of alerts (Alertmanager's notification). */
+export interface Notification {
+  /** unique and stable: the notification log's key (receiver + group + sequence in the group) */
+  id: string;
+  receiver: string;
+  groupKey: string;
+  groupLabels: Labels;
+  commonLabels: Labels;
+  commonAnnotations: Labels;
+  /** resolved when every alert in it is resolved */
+  status: 'firing' | 'resolved';
+  alerts: LabeledAlert[];
+  /** e.g. the dashboard URL, for links in messages */
+  externalURL?: string;
+  /** alerts held back by a rate limit since the previous notification to this receiver, summarised here */
+  heldBack?: number;
+}
+
+/** Why a delivery failed: retryable (5xx, network) or not (4xx, bad config). */
+export class DeliveryError extends Error {
+  constructor(message: string, readonly retryable: boolean, readonly status?: number) {
+    super(message);
+  }
+}
+
+/** A notification sink. Implementations throw DeliveryError; retries and backoff are the dispatcher's. */
+export interface Notifier {
+  readonly name: string;
+  readonly kind: string;
+  send(n: Notification): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export function commonOf(maps: Labels[]): Labels {
+  if (maps.length === 0) return {};
+  const out: Labels = { ...maps[0] };
+  for (const m of maps.slice(1)) for (const k of Object.keys(out)) if (m[k] !== out[k]) delete out[k];
+  return out;
+}
