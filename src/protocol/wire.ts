@@ -24,7 +24,23 @@ export interface AlertsHeader { v: number; t: 'alerts'; rid: number; n: number }
 /** monitor → consumer: those alerts are durably accepted */
 export interface AlertsAckHeader { v: number; t: 'alerts-ack'; rid: number; accepted: number; dup: number }
 
-export type Header = BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | AlertsHeader | AlertsAckHeader;
+/** any service → monitor (directly or through the master): its counters; payload = msgpack ServiceStats */
+export interface StatsHeader { v: number; t: 'stats' }
+
+export type Header = BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | AlertsHeader | AlertsAckHeader | StatsHeader;
+
+/** A service's counters at a moment, as carried by a stats message. */
+export interface ServiceStats {
+  /** e.g. "master", "consumer-c0", "client-db-01" */
+  service: string;
+  /** kind of service: client, master, consumer, monitor, logserver */
+  kind: string;
+  /** for a client: its source */
+  source?: string;
+  /** ms since epoch when taken */
+  at: number;
+  counters: Record<string, number>;
+}
 
 /** A record as carried in a batch payload: source, stream and seq are implied by the header. */
 export type WireRecord = Omit<QueryRecord, 'source' | 'stream' | 'seq'>;
@@ -94,6 +110,8 @@ export function decodeHeader(frame: Buffer | undefined): Header {
     case 'alerts-ack':
       if (!isInt(o.rid) || !isInt(o.accepted) || !isInt(o.dup)) bad('fields');
       break;
+    case 'stats':
+      break;
     default:
       throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(o.t)}`);
   }
@@ -136,6 +154,28 @@ export function decodeAlerts(frame: Buffer | undefined, expected: number): Alert
     }
   }
   return list as Alert[];
+}
+
+export function encodeStats(list: readonly ServiceStats[]): Buffer {
+  return packr.pack(list);
+}
+
+/** Decodes a stats payload; entries that are not well-formed are dropped (stats are never worth an error). */
+export function decodeStats(frame: Buffer | undefined): ServiceStats[] {
+  const list = unpackList(frame, 'stats');
+  const out: ServiceStats[] = [];
+  for (const s of list.slice(0, 1000)) {
+    const o = s as Record<string, unknown> | null;
+    if (!o || typeof o !== 'object' || !isStr(o.service) || !isStr(o.kind) || typeof o.at !== 'number') continue;
+    const c = o.counters as Record<string, unknown> | null;
+    if (!c || typeof c !== 'object') continue;
+    const counters: Record<string, number> = {};
+    for (const [k, v] of Object.entries(c)) if (typeof v === 'number' && Number.isFinite(v)) counters[k] = v;
+    const st: ServiceStats = { service: o.service.slice(0, 200), kind: o.kind.slice(0, 50), at: o.at, counters };
+    if (isStr(o.source)) st.source = o.source.slice(0, 200);
+    out.push(st);
+  }
+  return out;
 }
 
 function unpackList(frame: Buffer | undefined, what: string): unknown[] {
