@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -370,6 +370,21 @@ describe('ActivityProbe', () => {
     await b.append([]);
     await b.close();
     assert.equal(await readFile(file, 'utf8'), '{"a":1}\n{"a":2}\n{"a":3}\n');
+  });
+
+  test('LineAppender follows rotation: rename (reopens the path) and copytruncate (appends at the new end)', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'out.jsonl');
+    const a = new LineAppender(file);
+    await a.open();
+    await a.append(['1\n']);
+    await rename(file, file + '.1');
+    await a.append(['2\n']);
+    await truncate(file, 0);
+    await a.append(['3\n']);
+    await a.close();
+    assert.equal(await readFile(file + '.1', 'utf8'), '1\n');
+    assert.equal(await readFile(file, 'utf8'), '3\n');
   });
 });
 
