@@ -189,6 +189,7 @@ export class PostgresStderrParser implements RecordParser {
   private readonly compiled: CompiledPrefix;
   private readonly factory: PgEventFactory;
   private readonly syslogYear: number;
+  private readonly notInFormatReason: string;
   private pending: Pending | undefined;
   /** the message the last line belonged to */
   private current = NO_CURRENT;
@@ -198,6 +199,7 @@ export class PostgresStderrParser implements RecordParser {
 
   constructor(options: PostgresParserOptions = {}) {
     this.compiled = compileLogLinePrefix(options.logLinePrefix ?? DEFAULT_LOG_LINE_PREFIX);
+    this.notInFormatReason = `not a PostgreSQL log line with log_line_prefix '${this.compiled.prefix}' (expected the prefix, then "LOG:  " or another severity)`;
     this.factory = new PgEventFactory(options);
     this.syslogYear = options.syslogYear ?? new Date().getUTCFullYear();
   }
@@ -330,12 +332,7 @@ export class PostgresStderrParser implements RecordParser {
   }
 
   private notInFormat(text: string, offset: number, lineNo: number, out: ParseOutput): void {
-    out.problems.push({
-      offset,
-      line: lineNo,
-      reason: `not a PostgreSQL log line with log_line_prefix '${this.compiled.prefix}' (expected prefix, then "LOG:  " or another severity)`,
-      text: excerpt(text, 120),
-    });
+    out.problems.push({ offset, line: lineNo, reason: this.notInFormatReason, text: excerpt(text, 120) });
   }
 
   private emit(out: ParseOutput): void {
