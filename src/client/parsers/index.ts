@@ -1,4 +1,5 @@
 import { JsonLinesParser } from './jsonl.js';
+import { MySqlSlowParser } from './mysql-slow.js';
 import type { RecordParser } from './types.js';
 import { PostgresStderrParser } from './postgres.js';
 import { PostgresCsvParser } from './postgres-csv.js';
@@ -7,6 +8,7 @@ import { PostgresJsonParser } from './postgres-json.js';
 /** Every input format by its CLI name. Each entry makes a fresh parser (parsers hold per-file state). */
 const FORMATS: Record<string, () => RecordParser> = {
   jsonl: () => new JsonLinesParser(),
+  'mysql-slow': () => new MySqlSlowParser(),
   postgres: () => new PostgresStderrParser(),
   'postgres-csv': () => new PostgresCsvParser(),
   'postgres-json': () => new PostgresJsonParser(),

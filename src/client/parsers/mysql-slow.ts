@@ -1,0 +1,455 @@
+import { boundSql, type Labels, type ParsedEvent } from '../../protocol/record.js';
+import { FingerprintCache } from '../fingerprint-cache.js';
+import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+
+// MySQL / Percona Server / MariaDB slow query log (slow_query_log_file), read line by line.
+//
+// An entry is a run of header lines (`# Time:`, `# User@Host:`, `# Query_time: …` and the other `# Key: value`
+// lines, MariaDB's `# explain:`), optional `use db;` / `SET timestamp=…;` lines, then the statement (any number
+// of lines) ending in `;`. Where one entry ends is decided exactly as pt-query-digest's SlowLogParser decides it,
+// so that both count the same events: a new entry starts at a line beginning with `#` when the line before it
+// ended with `;`. Everything up to there belongs to the entry, `#` lines included. Server start-up banners
+// (`…mysqld, Version: … started with:`, `Tcp port: …`, `Time  Id Command  Argument`) are dropped wherever
+// they appear. pt-query-digest's remaining special cases are kept too:
+//  - the first line of a file (or of an entry opened by a line not starting with `#`) is a comment;
+//  - an entry whose lines are all headers (e.g. `use db;` right before `# administrator command: Quit;`)
+//    takes its statement from the following lines, up to the first line ending in `;` — unless that next
+//    line is a `# Key: value` header, in which case it is an entry without a statement (`/* No query */`).
+// An entry without a valid Query_time (a fragment cut at the start of a file, a file in another format)
+// is reported as a problem and not emitted: nothing can be said about a query without its duration.
+
+/** Query identity: see queryIdFor(). Entries with the same thread and start second kept to tell repeats apart. */
+const REMEMBERED_THREADS = 256;
+
+interface Entry {
+  offset: number;
+  end: number;
+  lineNo: number;
+  gotTime: boolean;
+  gotUserHost: boolean;
+  gotUse: boolean;
+  user?: string;
+  host?: string;
+  threadId?: string;
+  useDb?: string;
+  setTimestamp?: number;
+  queryTime?: string;
+  lockTime?: string;
+  rowsSent?: string;
+  rowsExamined?: string;
+  schema?: string;
+  labels?: Labels;
+  /** the statement: every line from the first line that is not a header to the end of the entry */
+  stmt?: string[];
+  /** `# administrator command: X` (used when no statement line follows) */
+  admin?: string;
+  /** the admin line is the entry's last line (so its `;` is the entry's terminator) */
+  adminLast: boolean;
+  noQuery: boolean;
+}
+
+interface MySqlSlowContext {
+  /** the last `# Time:` seen (ms), inherited by entries without one */
+  time?: number;
+  /** [thread, start ms] of recent entries that crossed a second boundary, oldest first */
+  threads?: Array<[string, number]>;
+}
+
+type Mode = 'idle' | 'entry' | 'piece';
+
+const BANNER_TCP = /^T[cC][pP]\s[pP]ort:\s+\d+/;
+const BANNER_COLUMNS = /^Time\s+Id\s+Command/;
+const BANNER_VERSION = /mysqld(?:\.exe)?,\s+Version:/;
+const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
+const ATTR_LINE = /^# +[A-Z][A-Za-z_]+:/;
+const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
+const ATTR = /(\w+):(?:\s+|(?=\d))(\S*)/g;
+const HEADER_AFTER_HASH = /^\s*[A-Z][a-z_]+: /;
+const SET_TIMESTAMP = /timestamp\s*=\s*(\d+(?:\.\d+)?)/;
+const DECIMAL = /^\d+(?:\.\d+)?$/;
+const NUMERIC_LABEL = /^-?\d+(?:\.\d+)?$/;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?/;
+const OLD_TIME = /^(\d{2})(\d{2})(\d{2})\s+(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?/;
+/** pt-query-digest strips the entry's final `;` (and, at the end of a file, a `;` before the last newline) */
+const FINAL_SEMICOLON = /;\n#?(?=\n?$)/;
+
+export class MySqlSlowParser implements RecordParser {
+  readonly format = 'mysql-slow';
+  private readonly fingerprints = new FingerprintCache();
+  private mode: Mode = 'idle';
+  private entry: Entry | undefined;
+  /** the previous (non-banner) line ended with `;` */
+  private prevSemicolon = false;
+  /** the last line given, to know at the end of input whether it had a newline */
+  private lastLine = { text: '', offset: 0, end: 0 };
+  /** where the next line should start (-1: unknown); a line that starts later means the caller skipped one */
+  private expectOffset = -1;
+  private piece: string[] = [];
+  private lastTime: number | undefined;
+  /** thread → start ms of its last second-crossing entry, in touch order (oldest first) */
+  private threads = new Map<string, number>();
+  /** what context() returns: the state as of the end of the last emitted event */
+  private timeAtLastEmit: number | undefined;
+
+  line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
+    if (offset > this.expectOffset && this.expectOffset >= 0 && this.mode !== 'idle') {
+      this.lineNotRead(offset - this.expectOffset, offset, out);
+    }
+    this.expectOffset = end;
+    if (isBanner(text)) {
+      out.skipped++;
+      return;
+    }
+    this.lastLine.text = text;
+    this.lastLine.offset = offset;
+    this.lastLine.end = end;
+    const hash = text.charCodeAt(0) === 35; /* # */
+    const semicolon = text.charCodeAt(text.length - 1) === 59; /* ; */
+
+    if (this.mode === 'piece') {
+      this.continuePiece(text, end, semicolon, out);
+      return;
+    }
+    if (this.mode === 'entry' && hash && this.prevSemicolon) {
+      const e = this.entry!;
+      if (e.stmt || e.admin !== undefined) {
+        this.emit(e, false, out);
+      } else if (HEADER_AFTER_HASH.test(text.slice(1))) {
+        e.noQuery = true;
+        this.emit(e, false, out);
+      } else {
+        // An entry of headers only: its statement is what follows, up to the first line ending in ';'.
+        this.mode = 'piece';
+        this.piece = [];
+        this.continuePiece(text.slice(1), end, semicolon, out);
+        return;
+      }
+    }
+    this.prevSemicolon = semicolon;
+    if (this.mode === 'idle') {
+      this.entry = newEntry(offset, end, lineNo);
+      this.mode = 'entry';
+      if (!hash) return; // pt-query-digest reads an entry's first line as if it began with '#'
+    }
+    const e = this.entry!;
+    e.end = end;
+    e.adminLast = false;
+    if (e.stmt) {
+      e.stmt.push(text);
+      return;
+    }
+    if (hash) this.headerLine(e, text);
+    else if (text.startsWith('use ')) this.useLine(e, text);
+    else if (text.startsWith('SET ') && isMetaSet(text)) this.setLine(e, text);
+    else e.stmt = [text];
+  }
+
+  flush(final: boolean, out: ParseOutput): void {
+    if (this.mode === 'idle') return;
+    const e = this.entry!;
+    if (!final) {
+      // Idle tail: MySQL writes an entry in one go, so a statement ending in ';' is complete.
+      if (this.mode === 'entry' && (e.stmt || e.admin !== undefined) && this.prevSemicolon) this.emit(e, false, out);
+      return;
+    }
+    const newline = this.lastLine.end - this.lastLine.offset > Buffer.byteLength(this.lastLine.text);
+    if (this.mode === 'piece') {
+      this.finishPiece(e, newline, out);
+    } else if (e.stmt || e.admin !== undefined) {
+      this.emit(e, true, out, newline);
+    } else {
+      this.problem(out, e, 'entry has headers but no statement (cut short at the end of the file)', '');
+      this.reset();
+    }
+  }
+
+  context(): unknown {
+    const ctx: MySqlSlowContext = {};
+    if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
+    if (this.threads.size > 0) ctx.threads = [...this.threads];
+    return ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
+  }
+
+  restore(context: unknown): void {
+    this.mode = 'idle';
+    this.entry = undefined;
+    this.prevSemicolon = false;
+    this.expectOffset = -1;
+    this.lastTime = undefined;
+    this.timeAtLastEmit = undefined;
+    this.threads.clear();
+    if (context === undefined || context === null) return;
+    if (typeof context !== 'object') throw new Error('mysql-slow: resume context is not an object');
+    const ctx = context as MySqlSlowContext;
+    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) this.lastTime = this.timeAtLastEmit = ctx.time;
+    if (Array.isArray(ctx.threads)) {
+      for (const pair of ctx.threads) {
+        if (Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'number') this.threads.set(pair[0], pair[1]);
+      }
+    }
+  }
+
+  // ---- headers -------------------------------------------------------------------------------------
+
+  private headerLine(e: Entry, text: string): void {
+    if (text.startsWith('# Time:')) {
+      if (!e.gotTime) {
+        e.gotTime = true;
+        const t = parseMysqlTime(text.slice(7).trimStart());
+        if (t !== undefined) this.lastTime = t;
+      }
+      if (!e.gotUserHost && text.includes('# User@Host:', 8)) this.userHost(e, text);
+      return;
+    }
+    if (!e.gotUserHost && text.includes('# User@Host:')) {
+      this.userHost(e, text);
+      return;
+    }
+    if (text.startsWith('# administrator command:')) {
+      if (e.admin === undefined) {
+        e.admin = text.replace(/^#\s+/, '');
+        e.adminLast = true;
+      }
+      return;
+    }
+    if (ATTR_LINE.test(text)) this.attributes(e, text);
+    // anything else (`# explain: …`, `# No InnoDB statistics …`, comments) carries nothing we use
+  }
+
+  private userHost(e: Entry, text: string): void {
+    const m = USER_HOST.exec(text);
+    if (!m) return;
+    e.gotUserHost = true;
+    e.user = m[1];
+    e.host = m[2] || m[3];
+    if (m[3]) (e.labels ??= {}).ip = m[3];
+    if (m[4]) e.threadId = m[4];
+  }
+
+  private attributes(e: Entry, text: string): void {
+    const line = EMPTY_SCHEMA.test(text) ? text.replace(EMPTY_SCHEMA, '') : text;
+    ATTR.lastIndex = 0;
+    for (let m = ATTR.exec(line); m; m = ATTR.exec(line)) {
+      const key = m[1]!;
+      const value = m[2]!;
+      switch (key) {
+        case 'Query_time':
+          e.queryTime = value;
+          break;
+        case 'Lock_time':
+          e.lockTime = value;
+          break;
+        case 'Rows_sent':
+          e.rowsSent = value;
+          break;
+        case 'Rows_examined':
+          e.rowsExamined = value;
+          break;
+        case 'Schema':
+          e.schema = value;
+          break;
+        default:
+          if (key === 'Thread_id' && value) e.threadId ??= value;
+          (e.labels ??= {})[key] = labelValue(value);
+      }
+    }
+  }
+
+  private useLine(e: Entry, text: string): void {
+    if (e.gotUse) return;
+    const semi = text.indexOf(';');
+    const db = (semi === -1 ? text.slice(4) : text.slice(4, semi)).trim();
+    if (!db) return;
+    e.gotUse = true;
+    e.useDb = db.replace(/`/g, '');
+  }
+
+  private setLine(e: Entry, text: string): void {
+    if (e.setTimestamp !== undefined) return;
+    const m = SET_TIMESTAMP.exec(text);
+    if (m) e.setTimestamp = Number(m[1]);
+  }
+
+  /**
+   * The caller skipped a line (longer than its limit) inside the entry: the statement is marked as not read
+   * rather than the entry lost — its header (duration, user, …) is intact and may well be worth an alert.
+   * The missing line is taken to end the statement (it is usually a giant one-line INSERT).
+   */
+  private lineNotRead(bytes: number, offset: number, out: ParseOutput): void {
+    const note = `/* ${bytes} bytes not read: line over the length limit */`;
+    this.entry!.end = offset;
+    if (this.mode === 'piece') {
+      this.piece.push(note);
+      this.finishPiece(this.entry!, true, out);
+      return;
+    }
+    const e = this.entry!;
+    if (e.stmt) e.stmt.push(note + ';');
+    else e.stmt = [note + ';'];
+    this.prevSemicolon = true;
+  }
+
+  // ---- the statement of a headers-only entry -------------------------------------------------------
+
+  private continuePiece(text: string, end: number, semicolon: boolean, out: ParseOutput): void {
+    this.piece.push(text);
+    this.entry!.end = end;
+    if (semicolon) this.finishPiece(this.entry!, true, out);
+  }
+
+  private finishPiece(e: Entry, newline: boolean, out: ParseOutput): void {
+    let text = this.piece.join('\n');
+    if (newline && text.endsWith(';')) text = text.slice(0, -1); // chomp ";\n"
+    e.stmt = [text.replace(/^\s+/, '')];
+    this.piece = [];
+    this.emit(e, false, out, false, true);
+  }
+
+  // ---- events --------------------------------------------------------------------------------------
+
+  /**
+   * `atEof`: the entry ends the input (pt strips a final `;` before the last newline only); otherwise it
+   * was ended by the next entry (or an idle tail) and its last line ends in `;`, which is dropped.
+   */
+  private emit(e: Entry, atEof: boolean, out: ParseOutput, newline = true, verbatim = false): void {
+    const sql = e.noQuery ? '/* No query */' : statementText(e, atEof, newline, verbatim);
+    this.reset();
+    if (e.queryTime === undefined) {
+      this.problem(out, e, 'entry has no Query_time header; skipped', sql);
+      return;
+    }
+    if (!DECIMAL.test(e.queryTime)) {
+      this.problem(out, e, `invalid Query_time "${excerpt(e.queryTime, 40)}"; skipped`, sql);
+      return;
+    }
+    const durationMs = Number(e.queryTime) * 1000;
+    const ts = this.lastTime ?? (e.setTimestamp !== undefined ? e.setTimestamp * 1000 + durationMs : 0);
+    const fp = this.fingerprints.get(sql);
+    const ev: ParsedEvent = {
+      state: 'finished',
+      queryId: this.queryIdFor(e, ts, durationMs),
+      ts,
+      durationMs,
+      sql: boundSql(sql),
+      fingerprint: fp.fingerprint,
+      fingerprintId: fp.fingerprintId,
+      offset: e.offset,
+      end: e.end,
+    };
+    if (e.user) ev.user = e.user;
+    if (e.host) ev.host = e.host;
+    const db = e.useDb ?? (e.schema ? e.schema.replace(/`/g, '') : undefined);
+    if (db) ev.db = db;
+    if (e.lockTime !== undefined && DECIMAL.test(e.lockTime)) ev.lockMs = Number(e.lockTime) * 1000;
+    if (e.rowsSent !== undefined && DECIMAL.test(e.rowsSent)) ev.rowsSent = Number(e.rowsSent);
+    if (e.rowsExamined !== undefined && DECIMAL.test(e.rowsExamined)) ev.rowsExamined = Number(e.rowsExamined);
+    if (e.labels) ev.labels = e.labels;
+    out.events.push(ev);
+  }
+
+  /**
+   * `${thread}-${startMs}`: the thread id (`Id:` / `Thread_id:`, `?` if the log has none) and the second the
+   * statement started (`SET timestamp=`, else `# Time:` − Query_time), in ms — what a live probe sees of a
+   * running statement, so its `running` records and this `finished` one share the id.
+   * A thread runs one statement at a time, so only one statement per thread can start in a second and still be
+   * running after that second: that one (it "crosses" a second boundary) gets the plain id. The others, which
+   * started and ended within one second and so were never seen running, get `#<byte offset>` appended, as does
+   * a repeated crossing one (only with clocks that lie, e.g. a replica replaying its source's timestamps).
+   * With no start time at all, the id is `${thread}-@${byte offset}`.
+   */
+  private queryIdFor(e: Entry, ts: number, durationMs: number): string {
+    const thread = e.threadId ?? '?';
+    let startSec: number;
+    if (e.setTimestamp !== undefined) startSec = Math.floor(e.setTimestamp);
+    else if (ts !== 0) startSec = Math.floor((ts - durationMs) / 1000);
+    else return `${thread}-@${e.offset}`;
+    const startMs = startSec * 1000;
+    const crosses = Math.floor(ts / 1000) > startSec;
+    if (!crosses) return `${thread}-${startMs}#${e.offset}`;
+    const seen = this.threads.get(thread);
+    this.threads.delete(thread);
+    this.threads.set(thread, startMs);
+    if (this.threads.size > REMEMBERED_THREADS) this.threads.delete(this.threads.keys().next().value!);
+    return seen === startMs ? `${thread}-${startMs}#${e.offset}` : `${thread}-${startMs}`;
+  }
+
+  private reset(): void {
+    this.mode = 'idle';
+    this.entry = undefined;
+    this.prevSemicolon = false;
+    this.timeAtLastEmit = this.lastTime;
+  }
+
+  private problem(out: ParseOutput, e: Entry, reason: string, text: string): void {
+    out.problems.push({ offset: e.offset, line: e.lineNo, reason, text: excerpt(text) });
+  }
+}
+
+function newEntry(offset: number, end: number, lineNo: number): Entry {
+  return { offset, end, lineNo, gotTime: false, gotUserHost: false, gotUse: false, adminLast: false, noQuery: false };
+}
+
+/** The entry's statement as pt-query-digest's `arg`: lines joined by "\n", the terminating `;` dropped. */
+function statementText(e: Entry, atEof: boolean, newline: boolean, verbatim: boolean): string {
+  if (verbatim) return e.stmt![0]!;
+  if (!e.stmt) {
+    const admin = e.admin!;
+    if (!e.adminLast) return admin;
+    if (!atEof) return admin.endsWith(';') ? admin.slice(0, -1) : admin;
+    return (admin + (newline ? '\n' : '')).replace(FINAL_SEMICOLON, '');
+  }
+  const text = e.stmt.length === 1 ? e.stmt[0]! : e.stmt.join('\n');
+  if (!atEof) return text.endsWith(';') ? text.slice(0, -1) : text;
+  return (newline ? text + '\n' : text).replace(FINAL_SEMICOLON, '');
+}
+
+function isMetaSet(text: string): boolean {
+  return text.startsWith('SET timestamp', 0) || text.startsWith('SET last_insert_id') || text.startsWith('SET insert_id');
+}
+
+function isBanner(text: string): boolean {
+  const c = text.charCodeAt(0);
+  if (c === 35 /* # */ || text.length < 10) return false;
+  if (c === 84 /* T */ || c === 116 /* t */) {
+    if (BANNER_TCP.test(text) || BANNER_COLUMNS.test(text)) return true;
+  }
+  return (text.endsWith('started with:') || text.endsWith('embedded library')) && BANNER_VERSION.test(text);
+}
+
+function labelValue(v: string): string | number | boolean {
+  if (v === 'Yes') return true;
+  if (v === 'No') return false;
+  if (NUMERIC_LABEL.test(v) && v.length < 16) return Number(v);
+  return v;
+}
+
+/**
+ * `# Time:` values: `071015 21:43:52` / `081127  8:51:20` (MySQL ≤ 5.6, MariaDB) and
+ * `2016-07-20T18:13:25.698433Z` / `…+02:00` (MySQL ≥ 5.7). Times without a zone are read as UTC:
+ * the log does not say which zone the server used.
+ */
+export function parseMysqlTime(s: string): number | undefined {
+  let m = ISO_TIME.exec(s);
+  let year: number;
+  if (m) year = Number(m[1]);
+  else {
+    m = OLD_TIME.exec(s);
+    if (!m) return undefined;
+    year = 2000 + Number(m[1]);
+  }
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  const ms = m[7] ? Math.floor(Number('0.' + m[7]) * 1000) : 0;
+  let t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  const zone = m[8];
+  if (zone && zone !== 'Z') {
+    const sign = zone[0] === '-' ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    t -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000;
+  }
+  return t;
+}
