@@ -9,6 +9,7 @@ import { register as registerUp } from './up.js';
 import { register as registerParse } from './parse.js';
 import { register as registerLogserver } from './logserver.js';
 import { register as registerProbe } from './probe.js';
+import { register as registerDigest } from './digest.js';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
 // Keep this file to the list of registrations.
@@ -30,6 +31,7 @@ registerEvaluate(program);
 registerParse(program);
 registerLogserver(program);
 registerProbe(program);
+registerDigest(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
