@@ -11,6 +11,9 @@ import { newParseOutput, type ParseProblem, type RecordParser } from '../src/cli
 import { compileLogLinePrefix, PostgresStderrParser, DEFAULT_LOG_LINE_PREFIX } from '../src/client/parsers/postgres.js';
 import { PostgresCsvParser, splitCsv } from '../src/client/parsers/postgres-csv.js';
 import { PostgresJsonParser } from '../src/client/parsers/postgres-json.js';
+
+/** The start of a query id at the default resolution (whole seconds, as `slowq probe`). */
+const sec = (ms: number): number => Math.floor(ms / 1000) * 1000;
 import { parsePgTimestamp, readExecMessage, QueryIdAllocator } from '../src/client/parsers/postgres-common.js';
 
 const CORPUS = '/work/shared/corpus/postgres';
@@ -142,11 +145,12 @@ describe('postgres (stderr)', () => {
     const [s1, s2, s3, e1, e2] = r.events as [ParsedEvent, ParsedEvent, ParsedEvent, ParsedEvent, ParsedEvent];
     assert.equal(s1.ts, Date.UTC(2021, 11, 3, 7, 14, 48, 591));
     assert.equal(s1.durationMs, 124.928);
-    assert.equal(s1.queryId, `4913-${Math.round(s1.ts - 124.928)}`);
+    assert.equal(s1.queryId, `4913-${sec(Math.round(s1.ts - 124.928))}`);
     assert.equal(s1.user, 'user1');
     assert.equal(s1.db, 'mydb');
-    assert.equal(s2.queryId, `4913-${s2.ts}`);
-    assert.equal(s3.queryId, `4913-${s3.ts}-2`, 'same pid and start: numbered');
+    // all three start within one second of the same backend: numbered in file order
+    assert.equal(s2.queryId, `4913-${sec(s2.ts)}-2`);
+    assert.equal(s3.queryId, `4913-${sec(s3.ts)}-3`, 'same pid and start second: numbered');
     assert.equal(e1.labels?.step, 'execute');
     assert.equal(e1.labels?.prepared, 'njTypeOidQuery_Name');
     assert.equal(e1.labels?.params, "$1 = '1234', $2 = 'njchar\nhello', $3 = 'aaaa'");
@@ -195,7 +199,7 @@ describe('postgres (stderr)', () => {
     assert.equal(e.labels?.session_line, 247);
     assert.equal(e.labels?.application, '76ae131687c458a8');
     assert.match(String(e.labels?.params), /^\$1 = 'F99278492'/);
-    assert.equal(e.queryId, `130096-${Math.round(Date.UTC(2023, 2, 7, 8, 6, 8) - 778.166)}`);
+    assert.equal(e.queryId, `130096-${sec(Math.round(Date.UTC(2023, 2, 7, 8, 6, 8) - 778.166))}`);
   });
 
   test('queryid.log.gz: multi-line statements, %Q label, empty and space-indented lines', async () => {
@@ -310,15 +314,15 @@ describe('postgres (stderr)', () => {
     const log = [1.2, 0.9, 1.1].map((d) => `2024-01-01 00:00:01 UTC [7]: LOG:  duration: ${d} ms  statement: select 1`).join('\n') + '\n';
     const ids = feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ' }), log).events.map((e) => e.queryId);
     const t = Date.UTC(2024, 0, 1, 0, 0, 1);
-    assert.deepEqual(ids, [`7-${t - 1}`, `7-${t - 1}-2`, `7-${t - 1}-3`]);
+    assert.deepEqual(ids, [`7-${sec(t - 1)}`, `7-${sec(t - 1)}-2`, `7-${sec(t - 1)}-3`]);
     assert.deepEqual(feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ' }), log).events.map((e) => e.queryId), ids);
   });
 
-  test('idResolutionMs: the start in ids cut to whole seconds, like slowq probe by default', () => {
+  test('idResolutionMs: the start in ids cut to whole seconds by default, like slowq probe; 1 keeps ms', () => {
     const log = '2024-01-01 00:00:05.250 UTC [7] a@b LOG:  duration: 2000.000 ms  statement: select 1\n';
-    const [e] = feedText(new PostgresStderrParser({ idResolutionMs: 1000 }), log).events;
+    const [e] = feedText(new PostgresStderrParser(), log).events;
     assert.equal(e!.queryId, `7-${Date.UTC(2024, 0, 1, 0, 0, 3)}`);
-    const [f] = feedText(new PostgresStderrParser(), log).events;
+    const [f] = feedText(new PostgresStderrParser({ idResolutionMs: 1 }), log).events;
     assert.equal(f!.queryId, `7-${Date.UTC(2024, 0, 1, 0, 0, 3, 250)}`);
   });
 
@@ -400,7 +404,7 @@ describe('postgres-csv', () => {
     assert.equal(e.durationMs, 26.12);
     assert.equal(e.user, 'aaaa');
     assert.equal(e.host, '127.0.0.1');
-    assert.equal(e.queryId, `1486-${Math.round(e.ts - 26.12)}`);
+    assert.equal(e.queryId, `1486-${sec(Math.round(e.ts - 26.12))}`);
     assert.equal(e.labels?.session_id, '6009c305.5ce');
     assert.equal(e.labels?.application, 'PostgreSQL JDBC Driver');
     assert.match(String(e.labels?.params), /^\$1 = 'XXXXXXXX', \$2 = NULL/);
@@ -525,7 +529,7 @@ describe('postgres-json', () => {
     assert.equal(r.problems[0]!.line, 4);
     const e = r.events[0]!;
     assert.equal(e.ts, Date.UTC(2024, 5, 26, 22, 0, 7, 369));
-    assert.equal(e.queryId, `58151-${Date.UTC(2024, 5, 26, 22, 0, 7, 119)}`);
+    assert.equal(e.queryId, `58151-${Date.UTC(2024, 5, 26, 22, 0, 7)}`);
     assert.equal(e.sql, 'select *\nfrom t where id = $1');
     assert.deepEqual([e.user, e.db, e.host], ['app', 'shop', '10.1.2.3']);
     assert.equal(e.labels?.query_id, '4266247047529477710');
@@ -549,7 +553,7 @@ describe('postgres-json', () => {
     const e = r.events[0]!;
     assert.equal(e.sql, 'SELECT *\nFROM t1 WHERE a = $1');
     assert.equal(e.ts, Date.UTC(2020, 4, 2, 13, 43, 20, 415));
-    assert.equal(e.queryId, `202-${Math.round(e.ts - 1500.25)}`);
+    assert.equal(e.queryId, `202-${sec(Math.round(e.ts - 1500.25))}`);
     assert.deepEqual([e.user, e.db, e.labels?.params], ['bob', 'test', "$1 = '5'"]);
     for (let i = 1; i < buf.length; i += 7) {
       assert.deepEqual(feedChunks(new PostgresJsonParser(), [buf.subarray(0, i), buf.subarray(i)]), r, `split at ${i}`);

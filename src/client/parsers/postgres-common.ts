@@ -231,8 +231,9 @@ export interface PgParserOptions {
   /** extra or overriding time zone abbreviations, minutes east of UTC */
   tzOffsets?: Record<string, number>;
   /**
-   * Resolution of the start time in query ids. 1 (default): the start rounded to the ms. N > 1: the start cut
-   * down to a multiple of N ms, e.g. 1000 to match `slowq probe`'s default `idResolutionMs`.
+   * Resolution of the start time in query ids: the start cut down to a multiple of N ms. Default 1000, the
+   * same as `slowq probe`'s, so the log's `finished` record and the probe's `running` records of one execution
+   * share their id (a start rebuilt as log time − duration is only good to about 1 ms). 1 = the start in ms.
    */
   idResolutionMs?: number;
 }
@@ -253,7 +254,7 @@ export class PgEventFactory {
   constructor(options: PgParserOptions = {}) {
     this.tz = options.tzOffsets ? { ...TZ_OFFSETS, ...options.tzOffsets } : TZ_OFFSETS;
     const res = options.idResolutionMs;
-    this.idResolution = res !== undefined && Number.isFinite(res) && res > 1 ? Math.floor(res) : 1;
+    this.idResolution = res === undefined ? 1000 : Number.isFinite(res) && res > 1 ? Math.floor(res) : 1;
   }
 
   /** Time stamp text → ms; reports an unknown zone once (the time is then read as UTC) and bad text as a problem. */
