@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { ParsedEvent } from '../protocol/record.js';
+import { bunzip2 } from './bunzip2.js';
 import { LineSplitter } from './line-splitter.js';
 import { createParser } from './parsers/index.js';
 import { newParseOutput, type ParseOutput, type ParseProblem } from './parsers/types.js';
@@ -22,6 +23,7 @@ export interface FileParseSummary {
 export function openInput(path: string): Readable {
   const raw = createReadStream(path, { highWaterMark: 1 << 16 });
   if (path.endsWith('.gz')) return raw.pipe(createGunzip());
+  if (path.endsWith('.bz2')) return bunzip2(raw, path);
   return raw;
 }
 
