@@ -26,6 +26,7 @@ export function register(program: Command): void {
       dataDir: flags.data,
       patterns: paths,
       log: log.logger,
+      extraCounters: () => ({ logDropped: log.stats().dropped }),
       batchSize: intOption(flags.batchSize, '--batch-size'),
       lingerMs: intOption(flags.lingerMs, '--linger-ms'),
       window: intOption(flags.window, '--window'),

@@ -21,6 +21,7 @@ export function register(program: Command): void {
       monitor: flags.monitor,
       dataDir: flags.data,
       log: log.logger,
+      extraCounters: () => ({ logDropped: log.stats().dropped }),
       rules: cfg.rules,
       fsync: flags.fsync,
     });

@@ -33,7 +33,7 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void)
       args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(flags.quiet ? ['--quiet'] : [])],
       onStdout: print,
     },
-    { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), ...common] },
+    { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common] },
     ...names.map((name): ChildSpec => ({
       name: `consumer-${name}`,
       args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common],

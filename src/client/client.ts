@@ -24,6 +24,9 @@ export interface ClientOptions {
   window?: number;
   ackTimeoutMs?: number;
   pollIntervalMs?: number;
+  statsIntervalMs?: number;
+  /** counters to add to the client's own (e.g. the logger's dropped lines) */
+  extraCounters?: () => Record<string, number>;
 }
 
 export interface ClientStats extends SenderStats {
@@ -43,6 +46,7 @@ export class Client {
   private readonly lastRead = new Map<string, number>();
   private readonly lastAcked = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
   private paused = false;
   private read = 0;
   private readonly statsFile: StatsFile;
@@ -80,11 +84,16 @@ export class Client {
     await this.tailer.start();
     this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
     this.statsFile.start();
+    this.statsTimer = setInterval(() => this.sender.sendStats({
+      service: `client-${this.opts.source}`, kind: 'client', source: this.opts.source, at: Date.now(),
+      counters: { ...this.stats(), ...this.opts.extraCounters?.() },
+    }), this.opts.statsIntervalMs ?? 2000);
     this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, master: this.opts.master }, 'client started');
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.statsTimer) clearInterval(this.statsTimer);
     await this.tailer?.stop();
     await this.sender.stop();
     await this.registry?.close();
@@ -92,7 +101,7 @@ export class Client {
     this.opts.log.info(this.stats(), 'client stopped');
   }
 
-  stats(): ClientStats {
+  stats(): ClientStats & Record<string, number> {
     return { ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size };
   }
 

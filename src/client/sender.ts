@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
 import { SendQueue } from '../protocol/send-queue.js';
-import { decodeHeader, encodeHeader, encodeRecords, PROTOCOL_VERSION, ProtocolError } from '../protocol/wire.js';
+import { decodeHeader, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION, ProtocolError, type ServiceStats } from '../protocol/wire.js';
 import type { Batch } from './batch.js';
 
 // Sends sealed batches to the master with a window of unacked batches (DESIGN.md "Delivery" 1).
@@ -87,6 +87,12 @@ export class Sender<R> {
 
   private get windowSize(): number {
     return this.opts.window ?? 16;
+  }
+
+  /** Reports counters to the master (which forwards them to the monitor); dropped if the queue is busy. */
+  sendStats(stats: ServiceStats): void {
+    if (this.q.length > 100) return;
+    this.q.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats([stats])]);
   }
 
   submit(batch: Batch<R>): void {

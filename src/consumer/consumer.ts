@@ -7,6 +7,7 @@ import {
   decodeRecords,
   encodeAlerts,
   encodeHeader,
+  encodeStats,
   PROTOCOL_VERSION,
   ProtocolError,
   type BatchHeader,
@@ -41,6 +42,9 @@ export interface ConsumerOptions {
   compactBytes?: number;
   alertsPerMessage?: number;
   alertAckTimeoutMs?: number;
+  statsIntervalMs?: number;
+  /** counters to add to the consumer's own (e.g. the logger's dropped lines) */
+  extraCounters?: () => Record<string, number>;
 }
 
 export interface ConsumerStats {
@@ -108,6 +112,7 @@ export class Consumer {
     hello('hello');
     this.timers.push(setInterval(() => hello('hb'), this.opts.heartbeatMs ?? 1000));
     this.timers.push(setInterval(() => this.sendAlerts(), 100));
+    this.timers.push(setInterval(() => this.sendStats(), this.opts.statsIntervalMs ?? 2000));
     this.statsFile.start();
     this.opts.log.info({ name: this.opts.name, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
   }
@@ -127,7 +132,7 @@ export class Consumer {
     this.opts.log.info(this.getStats(), 'consumer stopped');
   }
 
-  getStats(): ConsumerStats {
+  getStats(): ConsumerStats & Record<string, number> {
     let open = 0;
     let hwm = 0;
     for (const s of this.engine.sources.values()) {
@@ -285,6 +290,11 @@ export class Consumer {
     const m = this.outbox.next(Date.now(), this.opts.alertsPerMessage ?? 500, this.opts.alertAckTimeoutMs ?? 3000);
     if (!m) return;
     this.monitorQ.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: m.rid, n: m.alerts.length }), encodeAlerts(m.alerts)]);
+  }
+
+  private sendStats(): void {
+    const counters = { ...this.getStats(), ...this.opts.extraCounters?.() };
+    this.monitorQ.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats([{ service: `consumer-${this.opts.name}`, kind: 'consumer', at: Date.now(), counters }])]);
   }
 
   private async monitorLoop(): Promise<void> {

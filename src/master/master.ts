@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
-import { decodeHeader, encodeHeader, PROTOCOL_VERSION, ProtocolError, type Header } from '../protocol/wire.js';
+import { decodeHeader, decodeStats, encodeHeader, encodeStats, PROTOCOL_VERSION, ProtocolError, type Header, type ServiceStats } from '../protocol/wire.js';
 import { SendQueue } from '../protocol/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
 
@@ -21,6 +21,11 @@ export interface MasterOptions {
   consumerTimeoutMs?: number;
   /** what a client is told to wait before resending when the owner is away (default 500 ms) */
   retryAfterMs?: number;
+  /** the monitor's endpoint: the master forwards its own and its clients' counters there */
+  monitor?: string;
+  statsIntervalMs?: number;
+  /** counters to add to the master's own (e.g. the logger's dropped lines) */
+  extraCounters?: () => Record<string, number>;
 }
 
 export interface MasterStats {
@@ -45,6 +50,11 @@ export class Master {
   private readonly warned = new Set<string>();
   private loops: Promise<void>[] = [];
   private stopping = false;
+  /** the latest counters each client reported, forwarded to the monitor with the master's own */
+  private readonly clientStats = new Map<string, ServiceStats>();
+  private readonly monitorSock: zmq.Dealer | undefined;
+  private readonly monitorQ: SendQueue | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: MasterOptions) {
     if (opts.consumers.length === 0) throw new Error('master needs at least one consumer name');
@@ -52,17 +62,28 @@ export class Master {
     this.known = new Set(opts.consumers);
     this.frontQ = new SendQueue(this.front, 100_000);
     this.backQ = new SendQueue(this.back, 100_000, (err, msg) => this.onBackSendError(err, msg));
+    if (opts.monitor) {
+      this.monitorSock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10, sendTimeout: 0 });
+      this.monitorQ = new SendQueue(this.monitorSock, 10);
+    }
   }
 
   async start(): Promise<void> {
     await this.front.bind(this.opts.clientBind);
     await this.back.bind(this.opts.consumerBind);
     this.loops = [this.frontLoop(), this.backLoop()];
+    if (this.monitorSock && this.opts.monitor) {
+      this.monitorSock.connect(this.opts.monitor);
+      this.statsTimer = setInterval(() => this.forwardStats(), this.opts.statsIntervalMs ?? 2000);
+    }
     this.opts.log.info({ clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.opts.consumers }, 'master started');
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.monitorQ?.close();
+    this.monitorSock?.close();
     this.frontQ.close();
     this.backQ.close();
     this.front.close();
@@ -71,7 +92,7 @@ export class Master {
     this.opts.log.info(this.getStats(), 'master stopped');
   }
 
-  getStats(): MasterStats {
+  getStats(): MasterStats & Record<string, number> {
     return { ...this.stats, consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length };
   }
 
@@ -99,6 +120,7 @@ export class Master {
     try {
       if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       h = decodeHeader(msg[1]);
+      if (h.t === 'stats') return this.onClientStats(msg[2]);
       if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `clients send batches, not ${h.t}`);
     } catch (err) {
       this.malformed('client', err);
@@ -113,6 +135,25 @@ export class Master {
       return;
     }
     this.backQ.push([owner, client, msg[1]!, msg[2]!]);
+  }
+
+  private onClientStats(payload: Buffer | undefined): void {
+    for (const st of decodeStats(payload)) {
+      if (st.kind !== 'client') continue;
+      if (!this.clientStats.has(st.service) && this.clientStats.size >= 10_000) continue;
+      this.clientStats.set(st.service, st);
+    }
+  }
+
+  /** Sends the master's counters and the clients' latest to the monitor; never waits for it. */
+  private forwardStats(): void {
+    const now = Date.now();
+    const list: ServiceStats[] = [{ service: 'master', kind: 'master', at: now, counters: { ...this.getStats(), ...this.opts.extraCounters?.() } }];
+    for (const [name, st] of this.clientStats) {
+      if (now - st.at > 60_000) this.clientStats.delete(name);
+      else list.push(st);
+    }
+    this.monitorQ?.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats(list)]);
   }
 
   private retry(client: Buffer, rid: number, reason: string): void {

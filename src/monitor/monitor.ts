@@ -101,6 +101,7 @@ export class Monitor {
     try {
       if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       const h = decodeHeader(msg[1]);
+      if (h.t === 'stats') return; // counters: the dispatch rework feeds them to the stats table
       if (h.t !== 'alerts') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t}`);
       rid = h.rid;
       alerts = decodeAlerts(msg[2], h.n);
