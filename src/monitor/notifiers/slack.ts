@@ -1,0 +1,147 @@
+import type { LabeledAlert, Notification, Notifier } from '../model.js';
+import type { SlackReceiver } from './config.js';
+import { postJson } from './http.js';
+
+// A Slack incoming-webhook message per notification: Block Kit blocks for people, and a plain `text` that
+// Slack shows in notifications and where blocks cannot be shown. Within Slack's limits (a section's text at
+// most 3000 characters, a header's 150, 50 blocks a message): long SQL is cut, and only the first alerts of a
+// large group are detailed.
+
+const HEADER_CHARS = 150;
+const SQL_CHARS = 2500;
+const FINGERPRINT_CHARS = 1000;
+const TEXT_SQL_CHARS = 300;
+/** alerts shown in full; the rest of a group are counted */
+const DETAILED_ALERTS = 5;
+
+export interface SlackMessage {
+  text: string;
+  blocks: SlackBlock[];
+  channel?: string;
+  username?: string;
+}
+
+export type SlackText = { type: 'plain_text' | 'mrkdwn'; text: string };
+export type SlackBlock =
+  | { type: 'header'; text: SlackText }
+  | { type: 'section'; text: SlackText }
+  | { type: 'context'; elements: SlackText[] }
+  | { type: 'divider' };
+
+export class SlackNotifier implements Notifier {
+  readonly kind = 'slack';
+
+  constructor(readonly name: string, private readonly cfg: SlackReceiver) {}
+
+  async send(n: Notification): Promise<void> {
+    await postJson(this.cfg.url, slackMessage(n, this.cfg));
+  }
+}
+
+export function slackMessage(n: Notification, opts: { channel?: string; username?: string } = {}): SlackMessage {
+  const title = titleOf(n);
+  const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: cut(title, HEADER_CHARS) } }];
+  const shown = n.alerts.slice(0, DETAILED_ALERTS);
+  shown.forEach((a, i) => {
+    if (i > 0) blocks.push({ type: 'divider' });
+    blocks.push(...alertBlocks(a, n.alerts.length > 1));
+  });
+  const notes: string[] = [];
+  if (n.alerts.length > shown.length) notes.push(`…and ${n.alerts.length - shown.length} more alert(s) in this group`);
+  if ((n.heldBack ?? 0) > 0) notes.push(`${n.heldBack} more alert(s) were held back by the rate limit`);
+  if (n.externalURL) notes.push(`<${escapeMrkdwn(n.externalURL)}|Open the slowq dashboard>`);
+  if (notes.length) blocks.push({ type: 'context', elements: notes.map((text) => ({ type: 'mrkdwn', text })) });
+
+  const first = n.alerts[0];
+  const textLines = [title];
+  if (first) {
+    textLines.push(`fingerprint ${first.alert.fingerprintId}: ${cut(first.alert.fingerprint, TEXT_SQL_CHARS)}`);
+    textLines.push(`SQL: ${cut(first.alert.sql, TEXT_SQL_CHARS)}`);
+  }
+  if ((n.heldBack ?? 0) > 0) textLines.push(`${n.heldBack} more alert(s) held back by the rate limit`);
+  const msg: SlackMessage = { text: escapeMrkdwn(textLines.join('\n')), blocks };
+  if (opts.channel) msg.channel = opts.channel;
+  if (opts.username) msg.username = opts.username;
+  return msg;
+}
+
+const KIND_TITLES: Record<LabeledAlert['alert']['type'], string> = {
+  slow_query: 'Slow query',
+  long_running: 'Long-running query',
+  resolved: 'Long-running query finished',
+  stalled: 'Long-running query stalled',
+};
+
+/** e.g. `[FIRING] Long-running query · db-01/shop · critical` (`[FIRING:3]` for a group of three). */
+export function titleOf(n: Notification): string {
+  const status = n.status === 'firing' ? 'FIRING' : 'RESOLVED';
+  const count = n.alerts.length > 1 ? `:${n.alerts.length}` : '';
+  const a = n.alerts[0];
+  if (!a) return `[${status}] slowq`;
+  const where = whereOf(a);
+  return `[${status}${count}] ${KIND_TITLES[a.alert.type]} · ${where} · ${a.labels.severity ?? a.alert.severity}`;
+}
+
+function whereOf(a: LabeledAlert): string {
+  return `${a.alert.source}${a.alert.db ? `/${a.alert.db}` : ''}`;
+}
+
+function alertBlocks(a: LabeledAlert, inGroup: boolean): SlackBlock[] {
+  const x = a.alert;
+  const facts = [
+    inGroup ? `*${KIND_TITLES[x.type]}* (${a.status})` : undefined,
+    `*Duration:* ${formatDuration(x.durationMs)}`,
+    `*Source:* ${escapeMrkdwn(x.source)}`,
+    x.db !== undefined ? `*DB:* ${escapeMrkdwn(x.db)}` : undefined,
+    x.user !== undefined ? `*User:* ${escapeMrkdwn(x.user)}` : undefined,
+    x.host !== undefined ? `*Host:* ${escapeMrkdwn(x.host)}` : undefined,
+    `*Severity:* ${escapeMrkdwn(a.labels.severity ?? x.severity)}`,
+    `*Started:* ${escapeMrkdwn(x.startedAt)}`,
+  ].filter((s): s is string => s !== undefined);
+  return [
+    { type: 'section', text: { type: 'mrkdwn', text: facts.join('  ·  ') } },
+    {
+      type: 'section',
+      text: { type: 'mrkdwn', text: `*Fingerprint* \`${escapeMrkdwn(x.fingerprintId)}\`\n${codeBlock(x.fingerprint, FINGERPRINT_CHARS)}` },
+    },
+    { type: 'section', text: { type: 'mrkdwn', text: `*SQL*\n${codeBlock(x.sql, SQL_CHARS)}` } },
+  ];
+}
+
+/**
+ * A mrkdwn code block of at most about `max` characters. Slack has no escape for a backtick: a run of them
+ * inside the SQL would close the block, so a zero-width space is put between backticks that touch (single
+ * backticks, e.g. MySQL's quoted names, stay as they are). The text is bounded before escaping, and the cut is
+ * said.
+ */
+export function codeBlock(text: string, max: number): string {
+  let body = '';
+  let used = 0;
+  let i = 0;
+  for (; i < text.length; i++) {
+    const piece = escapeMrkdwn(text[i]!) + (text[i] === '`' && text[i + 1] === '`' ? '\u200b' : '');
+    if (used + piece.length > max) break;
+    body += piece;
+    used += piece.length;
+  }
+  if (i < text.length) body += `\n/* … ${text.length - i} more characters */`;
+  return '```\n' + body + '\n```';
+}
+
+/** Slack's three control characters in mrkdwn (and plain text sent as mrkdwn). */
+export function escapeMrkdwn(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h > 0 ? `${h} h ${m} min ${sec} s` : `${m} min ${sec} s`;
+}
+
+function cut(s: string, max: number): string {
+  return s.length <= max ? s : s.slice(0, max - 1) + '…';
+}
