@@ -60,13 +60,13 @@ export class Digest {
     this.queryCount++;
     c.count++;
     c.lastOffset = ev.offset;
-    const queryTime = ev.durationMs / 1000;
+    const queryTime = msToSeconds(ev.durationMs);
     if (queryTime >= c.metrics.Query_time.max) {
       c.sample = { sql: ev.sql, ts: ev.ts, durationMs: ev.durationMs };
       if (ev.db !== undefined) c.sample.db = ev.db;
     }
     this.record('Query_time', c, queryTime);
-    if (ev.lockMs !== undefined) this.record('Lock_time', c, ev.lockMs / 1000);
+    if (ev.lockMs !== undefined) this.record('Lock_time', c, msToSeconds(ev.lockMs));
     // pt-query-digest zeroes the row counts of administrator commands (they report the session's last query)
     const admin = ev.sql.startsWith('administrator command:');
     if (ev.rowsSent !== undefined) this.record('Rows_sent', c, admin ? 0 : ev.rowsSent);
@@ -97,6 +97,14 @@ export class Digest {
     c.metrics[m].add(v);
     this.global[m].add(v);
   }
+}
+
+/**
+ * ms → s as the number the log's own text would parse to ("0.000613", not 0.613 / 1000, which can be one
+ * binary digit off): sums then round like pt-query-digest's, to the last printed decimal.
+ */
+function msToSeconds(ms: number): number {
+  return Number((ms / 1000).toPrecision(15));
 }
 
 function newMetrics(): Record<MetricName, MetricStats> {

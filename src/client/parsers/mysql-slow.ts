@@ -63,7 +63,7 @@ const BANNER_VERSION = /mysqld(?:\.exe)?,\s+Version:/;
 const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
 const ATTR_LINE = /^# +[A-Z][A-Za-z_]+:/;
 const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
-const ATTR = /(\w+):(?:\s+|(?=\d))(\S*)/g;
+const ATTR = /(\w+):\s+(\S*)/g;
 const HEADER_AFTER_HASH = /^\s*[A-Z][a-z_]+: /;
 const SET_TIMESTAMP = /timestamp\s*=\s*(\d+(?:\.\d+)?)/;
 const DECIMAL = /^\d+(?:\.\d+)?$/;
@@ -322,7 +322,7 @@ export class MySqlSlowParser implements RecordParser {
       this.problem(out, e, `invalid Query_time "${excerpt(e.queryTime, 40)}"; skipped`, sql);
       return;
     }
-    const durationMs = Number(e.queryTime) * 1000;
+    const durationMs = secondsToMs(e.queryTime);
     const ts = this.lastTime ?? (e.setTimestamp !== undefined ? e.setTimestamp * 1000 + durationMs : 0);
     const fp = this.fingerprints.get(sql);
     const ev: ParsedEvent = {
@@ -340,7 +340,7 @@ export class MySqlSlowParser implements RecordParser {
     if (e.host) ev.host = e.host;
     const db = e.useDb ?? (e.schema ? e.schema.replace(/`/g, '') : undefined);
     if (db) ev.db = db;
-    if (e.lockTime !== undefined && DECIMAL.test(e.lockTime)) ev.lockMs = Number(e.lockTime) * 1000;
+    if (e.lockTime !== undefined && DECIMAL.test(e.lockTime)) ev.lockMs = secondsToMs(e.lockTime);
     if (e.rowsSent !== undefined && DECIMAL.test(e.rowsSent)) ev.rowsSent = Number(e.rowsSent);
     if (e.rowsExamined !== undefined && DECIMAL.test(e.rowsExamined)) ev.rowsExamined = Number(e.rowsExamined);
     if (e.labels) ev.labels = e.labels;
@@ -401,6 +401,14 @@ function statementText(e: Entry, atEof: boolean, newline: boolean, verbatim: boo
   const text = e.stmt.length === 1 ? e.stmt[0]! : e.stmt.join('\n');
   if (!atEof) return text.endsWith(';') ? text.slice(0, -1) : text;
   return (newline ? text + '\n' : text).replace(FINAL_SEMICOLON, '');
+}
+
+/** "0.000109" → 0.109, by moving the decimal point in the text (× 1000 in binary would give 0.10900000000000001). */
+function secondsToMs(s: string): number {
+  const dot = s.indexOf('.');
+  if (dot === -1) return Number(s) * 1000;
+  const frac = s.slice(dot + 1);
+  return Number(s.slice(0, dot) + frac.slice(0, 3).padEnd(3, '0') + (frac.length > 3 ? '.' + frac.slice(3) : ''));
 }
 
 function isMetaSet(text: string): boolean {
