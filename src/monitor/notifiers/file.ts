@@ -11,7 +11,7 @@ import { webhookPayload, type WebhookPayload } from './payload.js';
 export type FileLine = { notificationId: string } & WebhookPayload;
 
 // Errors that another attempt will meet again: the path is wrong, not the moment.
-const PERMANENT_CODES = new Set(['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EROFS', 'ENAMETOOLONG', 'ELOOP']);
+const PERMANENT_CODES = new Set(['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EEXIST' /* a file where the directory should be */, 'EROFS', 'ENAMETOOLONG', 'ELOOP']);
 
 export class FileNotifier implements Notifier {
   readonly kind = 'file';

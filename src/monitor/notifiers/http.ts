@@ -40,12 +40,13 @@ const RETRYABLE_CODES = new Set([
 export async function postJson(url: string, body: unknown, opts: PostOptions = {}): Promise<PostResult> {
   const where = redactUrl(url);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const secrets = secretsOf(url, opts.headers);
+  const { target, authorization } = splitCredentials(url);
+  const secrets = secretsOf(url, { ...authorization, ...opts.headers });
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await fetch(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...opts.headers },
+      headers: headersOf(authorization, opts.headers),
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
       redirect: 'manual', // a redirect could carry the body (and headers) elsewhere
@@ -77,6 +78,26 @@ export function networkError(err: unknown, where: string, timeoutMs: number): Ht
   if (code && RETRYABLE_CODES.has(code)) return new HttpDeliveryError(`POST ${where}: ${code}`, true);
   // Anything else from fetch is a connection-level failure whose cause is not known: worth another try.
   return new HttpDeliveryError(`POST ${where}: request failed${code ? ` (${code})` : ''}`, true);
+}
+
+/** Header names are case-insensitive: a configured header replaces slowq's own of that name. */
+function headersOf(authorization: Record<string, string>, configured: Record<string, string> | undefined): Headers {
+  const h = new Headers({ 'content-type': 'application/json', 'user-agent': USER_AGENT, ...authorization });
+  for (const [k, v] of Object.entries(configured ?? {})) h.set(k, v);
+  return h;
+}
+
+/**
+ * fetch refuses URLs with user info, which webhook URLs often have (https://user:pass@host/…): they become
+ * a Basic Authorization header, as curl and Alertmanager's http_config would send.
+ */
+function splitCredentials(url: string): { target: string; authorization: Record<string, string> } {
+  const u = new URL(url);
+  if (!u.username && !u.password) return { target: url, authorization: {} };
+  const basic = Buffer.from(`${safeDecode(u.username)}:${safeDecode(u.password)}`).toString('base64');
+  u.username = '';
+  u.password = '';
+  return { target: u.toString(), authorization: { authorization: `Basic ${basic}` } };
 }
 
 async function readStart(res: Response, max: number): Promise<string> {
@@ -111,15 +132,26 @@ function secretsOf(url: string, headers: Record<string, string> | undefined): st
   const out: string[] = [];
   try {
     const u = new URL(url);
-    if (u.pathname.length > 1) out.push(u.pathname, decodeURIComponent(u.pathname));
-    if (u.search) out.push(u.search.slice(1));
-    if (u.username) out.push(u.username);
-    if (u.password) out.push(u.password);
+    if (u.pathname.length > 1) out.push(u.pathname, safeDecode(u.pathname));
+    if (u.search) out.push(u.search.slice(1), ...[...u.searchParams.values()].filter((v) => v.length >= 4));
+    if (u.username) out.push(u.username, safeDecode(u.username));
+    if (u.password) out.push(u.password, safeDecode(u.password));
   } catch {
     // not a URL: nothing to take apart
   }
-  for (const v of Object.values(headers ?? {})) if (v.length >= 4) out.push(v);
+  for (const v of Object.values(headers ?? {})) {
+    if (v.length >= 4) out.push(v);
+    for (const part of v.split(/\s+/)) if (part.length >= 8) out.push(part); // the token of "Bearer <token>"
+  }
   return out.filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 function scrub(text: string, secrets: string[]): string {
