@@ -1,0 +1,231 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { ServiceStats } from '../../protocol/wire.js';
+import type { MonitorView } from '../view.js';
+
+// /metrics: the latest counters every service reported (through the stats table) and the monitor's own, in
+// Prometheus text format. Every metric reads its values at scrape time (collect callbacks) into a registry
+// of its own, so nothing is copied on the hot path and several servers in one process don't collide.
+//
+// The services' counters are cumulative since each process started; a restart starts them again from 0,
+// which Prometheus' rate() treats as a counter reset.
+
+/** A counter reported by services of one kind, exported as one metric labelled by service (and source). */
+interface StatSpec {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  kind: string;
+  /** the counter's name in the service's stats; the first one present is used */
+  counter: string | string[];
+}
+
+// Names as the services count them: ClientStats (src/client/client.ts, with SenderStats), ConsumerStats
+// (src/consumer/consumer.ts), MasterStats (src/master/master.ts).
+const SPECS: StatSpec[] = [
+  { kind: 'client', counter: 'read', type: 'counter', name: 'slowq_client_records_read_total', help: 'Records read and parsed from log files.' },
+  { kind: 'client', counter: 'records', type: 'counter', name: 'slowq_client_records_sent_total', help: 'Records sent in batches (resends not counted).' },
+  { kind: 'client', counter: 'acked', type: 'counter', name: 'slowq_client_records_acked_total', help: 'Records acknowledged as durable by a consumer.' },
+  { kind: 'client', counter: 'deadLettered', type: 'counter', name: 'slowq_client_records_dead_lettered_total', help: 'Malformed input entries written to the dead-letter file.' },
+  { kind: 'client', counter: 'batches', type: 'counter', name: 'slowq_client_batches_sent_total', help: 'Batches sent (resends not counted).' },
+  { kind: 'client', counter: 'resends', type: 'counter', name: 'slowq_client_batch_resends_total', help: 'Batches sent again after an ack timeout.' },
+  { kind: 'client', counter: 'retries', type: 'counter', name: 'slowq_client_batch_retries_total', help: 'Retry answers received (owner away, not ready).' },
+  { kind: 'client', counter: 'gaps', type: 'counter', name: 'slowq_client_gaps_total', help: 'Gap answers received (resent from an earlier seq).' },
+  { kind: 'client', counter: 'errors', type: 'counter', name: 'slowq_client_errors_total', help: 'Error answers received.' },
+  { kind: 'client', counter: 'streams', type: 'gauge', name: 'slowq_client_streams', help: 'File streams being tailed.' },
+
+  { kind: 'consumer', counter: 'requests', type: 'counter', name: 'slowq_consumer_requests_total', help: 'Batches received.' },
+  { kind: 'consumer', counter: 'applied', type: 'counter', name: 'slowq_consumer_records_applied_total', help: 'Records applied to the alert state.' },
+  { kind: 'consumer', counter: 'duplicates', type: 'counter', name: 'slowq_consumer_records_duplicate_total', help: 'Records already applied (at or below the stream\'s high-water mark), not applied again.' },
+  { kind: 'consumer', counter: 'late', type: 'counter', name: 'slowq_consumer_records_late_total', help: 'Records behind the source\'s event-time watermark.' },
+  { kind: 'consumer', counter: 'gaps', type: 'counter', name: 'slowq_consumer_gaps_total', help: 'Batches that started past the next expected seq.' },
+  { kind: 'consumer', counter: 'malformed', type: 'counter', name: 'slowq_consumer_malformed_total', help: 'Malformed messages dropped.' },
+  { kind: 'consumer', counter: 'commits', type: 'counter', name: 'slowq_consumer_commits_total', help: 'Durable commits (group commits of one or more batches).' },
+  { kind: 'consumer', counter: 'commitFailures', type: 'counter', name: 'slowq_consumer_commit_failures_total', help: 'Commits that failed (batches not acked).' },
+  { kind: 'consumer', counter: 'alerts', type: 'counter', name: 'slowq_consumer_alerts_total', help: 'Alerts produced.' },
+  { kind: 'consumer', counter: 'alertsAcked', type: 'counter', name: 'slowq_consumer_alerts_acked_total', help: 'Alerts acknowledged by the monitor.' },
+  { kind: 'consumer', counter: 'outbox', type: 'gauge', name: 'slowq_consumer_outbox_alerts', help: 'Alerts in the outbox, not yet acknowledged by the monitor.' },
+  { kind: 'consumer', counter: 'openQueries', type: 'gauge', name: 'slowq_consumer_open_queries', help: 'Running queries being tracked.' },
+  { kind: 'consumer', counter: 'highWaterTotal', type: 'gauge', name: 'slowq_consumer_high_water_total', help: 'Sum of every stream\'s high-water mark (records applied exactly once).' },
+
+  { kind: 'master', counter: 'batches', type: 'counter', name: 'slowq_master_batches_total', help: 'Batches routed to consumers.' },
+  { kind: 'master', counter: 'replies', type: 'counter', name: 'slowq_master_replies_total', help: 'Consumer replies routed back to clients.' },
+  { kind: 'master', counter: 'retries', type: 'counter', name: 'slowq_master_retries_total', help: 'Batches answered with retry (owner away).' },
+  { kind: 'master', counter: 'malformed', type: 'counter', name: 'slowq_master_malformed_total', help: 'Malformed messages dropped.' },
+  { kind: 'master', counter: 'consumersAlive', type: 'gauge', name: 'slowq_master_consumers_alive', help: 'Consumers heard from within the heartbeat timeout.' },
+];
+
+/** The logger's count of lines it could not hand to the logserver, whatever service reports it. */
+const LOG_DROPPED = ['logDropped'];
+
+/** `<op>MsTotal` with a count `<op>s` (commitMsTotal / commits): exported as total seconds, count and average. */
+const MS_TOTAL = /^([a-z][A-Za-z0-9]*)MsTotal$/;
+
+function pick(s: ServiceStats, names: string | string[]): number | undefined {
+  for (const n of typeof names === 'string' ? [names] : names) {
+    const v = s.counters[n];
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return undefined;
+}
+
+const nonNegative = (v: number) => (v > 0 && Number.isFinite(v) ? v : 0);
+
+export interface MetricsOptions {
+  /** alerts accepted per type when the view's counters do not carry them (counted from its events) */
+  alertsByType?: () => Record<string, number>;
+}
+
+/** Builds the registry behind /metrics. Call `registry.metrics()` to render. */
+export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = {}): Registry {
+  const registry = new Registry();
+  const services = () => view.stats.all();
+
+  for (const spec of SPECS) {
+    const labelNames = spec.kind === 'client' ? ['service', 'source'] : ['service'];
+    const fill = (m: Counter<string> | Gauge<string>) => {
+      m.reset();
+      for (const s of services()) {
+        if (s.kind !== spec.kind) continue;
+        const v = pick(s, spec.counter);
+        if (v === undefined) continue;
+        const labels: Record<string, string> = { service: s.service };
+        if (spec.kind === 'client') labels.source = s.source ?? '';
+        if (m instanceof Counter) m.inc(labels, nonNegative(v));
+        else m.set(labels, v);
+      }
+    };
+    if (spec.type === 'counter') {
+      new Counter({ name: spec.name, help: spec.help, labelNames, registers: [registry], collect() { fill(this); } });
+    } else {
+      new Gauge({ name: spec.name, help: spec.help, labelNames, registers: [registry], collect() { fill(this); } });
+    }
+  }
+
+  new Counter({
+    name: 'slowq_log_lines_dropped_total',
+    help: 'Log lines a service could not hand to the logserver (down or too slow) and dropped.',
+    labelNames: ['service', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of services()) {
+        const v = pick(s, LOG_DROPPED);
+        if (v !== undefined) this.inc({ service: s.service, kind: s.kind }, nonNegative(v));
+      }
+    },
+  });
+
+  // Latencies from cumulative totals: rate(seconds_total) / rate(operations_total) is the recent average;
+  // the _avg gauge is the average since the service started.
+  const timed = () => {
+    const out: Array<{ labels: Record<string, string>; seconds: number; count: number | undefined }> = [];
+    for (const s of services()) {
+      for (const [k, v] of Object.entries(s.counters)) {
+        const m = MS_TOTAL.exec(k);
+        if (!m) continue;
+        const op = m[1]!;
+        out.push({ labels: { service: s.service, kind: s.kind, operation: op }, seconds: v / 1000, count: s.counters[`${op}s`] });
+      }
+    }
+    return out;
+  };
+  new Counter({
+    name: 'slowq_operation_duration_seconds_total',
+    help: 'Time spent in an operation (commit: a consumer\'s durable group commit), summed since the service started.',
+    labelNames: ['service', 'kind', 'operation'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of timed()) this.inc(t.labels, nonNegative(t.seconds));
+    },
+  });
+  new Gauge({
+    name: 'slowq_operation_duration_seconds_avg',
+    help: 'Average duration of an operation since the service started.',
+    labelNames: ['service', 'kind', 'operation'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of timed()) if (t.count !== undefined && t.count > 0) this.set(t.labels, t.seconds / t.count);
+    },
+  });
+
+  new Gauge({
+    name: 'slowq_service_last_report_timestamp_seconds',
+    help: 'When a service last reported its counters (services silent for over a minute are not listed).',
+    labelNames: ['service', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of services()) this.set({ service: s.service, kind: s.kind }, s.at / 1000);
+    },
+  });
+
+  // The monitor's own counters.
+  const monitorCounter = (name: string, help: string, read: (c: ReturnType<MonitorView['counters']>) => number) =>
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(nonNegative(read(view.counters()))); } });
+  const monitorGauge = (name: string, help: string, read: (c: ReturnType<MonitorView['counters']>) => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read(view.counters())); } });
+  monitorCounter('slowq_monitor_messages_total', 'Alert messages received from consumers.', (c) => c.messages);
+  monitorCounter('slowq_monitor_alerts_received_total', 'Alerts received, duplicates included.', (c) => c.received);
+  monitorCounter('slowq_monitor_alerts_accepted_total', 'Alerts accepted (new alert ids).', (c) => c.accepted);
+  monitorCounter('slowq_monitor_alerts_duplicate_total', 'Alerts dropped as duplicates by alert id.', (c) => c.duplicates);
+  monitorCounter('slowq_monitor_malformed_total', 'Malformed messages dropped.', (c) => c.malformed);
+  monitorCounter('slowq_monitor_commit_failures_total', 'Journal writes that failed (alerts not acked).', (c) => c.commitFailures);
+  monitorCounter('slowq_monitor_stats_messages_total', 'Stats messages received.', (c) => c.statsMessages);
+  monitorCounter('slowq_monitor_silenced_total', 'Alert deliveries muted by a silence.', (c) => c.silenced);
+  monitorCounter('slowq_monitor_inhibited_total', 'Alert deliveries muted by inhibition.', (c) => c.inhibited);
+  monitorGauge('slowq_monitor_active_alerts', 'Alerts firing now.', (c) => c.activeAlerts);
+  monitorGauge('slowq_monitor_groups', 'Aggregation groups.', (c) => c.groups);
+  monitorGauge('slowq_monitor_active_silences', 'Silences in effect now.', (c) => c.activeSilences);
+
+  new Counter({
+    name: 'slowq_alerts_total',
+    help: 'Alerts accepted by the monitor, by type (slow_query, long_running, resolved, stalled).',
+    labelNames: ['type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = view.counters() as ReturnType<MonitorView['counters']> & { alertsByType?: Record<string, number> };
+      const byType = c.alertsByType ?? opts.alertsByType?.() ?? {};
+      for (const [type, n] of Object.entries(byType)) this.inc({ type }, nonNegative(n));
+    },
+  });
+
+  new Counter({
+    name: 'slowq_notifications_total',
+    help: 'Notifications by receiver and outcome: sent (delivered), failed (given up on), held_back (rate-limited, summarised later).',
+    labelNames: ['receiver', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [receiver, r] of Object.entries(view.counters().receivers)) {
+        this.inc({ receiver, outcome: 'sent' }, nonNegative(r.sent));
+        this.inc({ receiver, outcome: 'failed' }, nonNegative(r.failed));
+        this.inc({ receiver, outcome: 'held_back' }, nonNegative(r.heldBack));
+      }
+    },
+  });
+  new Counter({
+    name: 'slowq_notification_retries_total',
+    help: 'Delivery attempts that were retried, by receiver.',
+    labelNames: ['receiver'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [receiver, r] of Object.entries(view.counters().receivers)) this.inc({ receiver }, nonNegative(r.retries));
+    },
+  });
+  new Gauge({
+    name: 'slowq_notifications_pending',
+    help: 'Notifications recorded but not yet delivered, by receiver.',
+    labelNames: ['receiver'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [receiver, r] of Object.entries(view.counters().receivers)) this.set({ receiver }, r.pending);
+    },
+  });
+
+  return registry;
+}

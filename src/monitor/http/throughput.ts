@@ -1,0 +1,93 @@
+import type { ServiceStats } from '../../protocol/wire.js';
+import type { ServiceStatsTable } from '../service-stats.js';
+
+// Rates for the dashboard, sampled from the stats table at a fixed interval: records acked per second per
+// source (the throughput chart, a short history so a freshly opened page has a chart at once) and each
+// service's main rate (the pipeline table). Rates come from the difference of cumulative counters between
+// two samples; a counter that went down means the service restarted, and its new value is the increase.
+
+/** The counter whose rate says how much a service of that kind is doing. */
+const MAIN_COUNTER: Record<string, string> = { client: 'acked', consumer: 'applied', master: 'batches' };
+
+export interface ThroughputPoint {
+  /** ms since epoch */
+  at: number;
+  /** records acked per second, by source */
+  perSource: Record<string, number>;
+}
+
+export interface ServiceRow {
+  service: string;
+  kind: string;
+  source?: string;
+  /** ms since epoch of its latest report */
+  at: number;
+  /** per second, of the kind's main counter (client: records acked, consumer: records applied, master: batches routed) */
+  rate: number;
+  rateOf?: string;
+  /** client: records sent and not yet acked */
+  unacked?: number;
+  /** consumer: alerts waiting for the monitor's ack */
+  outbox?: number;
+  /** consumer: running queries tracked */
+  openQueries?: number;
+  counters: Record<string, number>;
+}
+
+export class ThroughputSampler {
+  private readonly points: ThroughputPoint[] = [];
+  private prev = new Map<string, { at: number; value: number }>();
+  private rates = new Map<string, number>();
+
+  constructor(private readonly stats: ServiceStatsTable, private readonly maxPoints = 120) {}
+
+  sample(now = Date.now()): ThroughputPoint {
+    const services = this.stats.all(now);
+    const next = new Map<string, { at: number; value: number }>();
+    const rates = new Map<string, number>();
+    const perSource: Record<string, number> = {};
+    for (const s of services) {
+      const counter = MAIN_COUNTER[s.kind];
+      if (!counter) continue;
+      const value = s.counters[counter] ?? 0;
+      next.set(s.service, { at: now, value });
+      const before = this.prev.get(s.service);
+      let rate = 0;
+      if (before && now > before.at) {
+        const delta = value >= before.value ? value - before.value : value;
+        rate = (delta * 1000) / (now - before.at);
+      }
+      rates.set(s.service, rate);
+      if (s.kind === 'client' && s.source !== undefined) perSource[s.source] = (perSource[s.source] ?? 0) + rate;
+    }
+    this.prev = next;
+    this.rates = rates;
+    const point = { at: now, perSource };
+    this.points.push(point);
+    if (this.points.length > this.maxPoints) this.points.splice(0, this.points.length - this.maxPoints);
+    return point;
+  }
+
+  history(): ThroughputPoint[] {
+    return this.points.slice();
+  }
+
+  /** Every live service with its latest rate and backlog figures. */
+  rows(now = Date.now()): ServiceRow[] {
+    return this.stats.all(now).map((s) => rowOf(s, this.rates.get(s.service) ?? 0));
+  }
+}
+
+function rowOf(s: ServiceStats, rate: number): ServiceRow {
+  const c = s.counters;
+  const row: ServiceRow = { service: s.service, kind: s.kind, at: s.at, rate, counters: { ...c } };
+  if (s.source !== undefined) row.source = s.source;
+  const main = MAIN_COUNTER[s.kind];
+  if (main) row.rateOf = main;
+  if (s.kind === 'client' && c.records !== undefined && c.acked !== undefined) row.unacked = Math.max(0, c.records - c.acked);
+  if (s.kind === 'consumer') {
+    if (c.outbox !== undefined) row.outbox = c.outbox;
+    if (c.openQueries !== undefined) row.openQueries = c.openQueries;
+  }
+  return row;
+}
