@@ -63,7 +63,6 @@ const BANNER_VERSION = /mysqld(?:\.exe)?,\s+Version:/;
 const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
 const ATTR_LINE = /^# +[A-Z][A-Za-z_]+:/;
 const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
-const ATTR = /(\w+):\s+(\S*)/g;
 const HEADER_AFTER_HASH = /^\s*[A-Z][a-z_]+: /;
 const SET_TIMESTAMP = /timestamp\s*=\s*(\d+(?:\.\d+)?)/;
 const DECIMAL = /^\d+(?:\.\d+)?$/;
@@ -201,7 +200,7 @@ export class MySqlSlowParser implements RecordParser {
       if (!e.gotUserHost && text.includes('# User@Host:', 8)) this.userHost(e, text);
       return;
     }
-    if (!e.gotUserHost && text.includes('# User@Host:')) {
+    if (!e.gotUserHost && text.startsWith('# User@Host:')) {
       this.userHost(e, text);
       return;
     }
@@ -226,32 +225,49 @@ export class MySqlSlowParser implements RecordParser {
     if (m[4]) e.threadId = m[4];
   }
 
+  /** `Key: value` pairs, as pt-query-digest's /(\w+):\s+(\S+|\Z)/g finds them (a scan: it runs for every entry). */
   private attributes(e: Entry, text: string): void {
-    const line = EMPTY_SCHEMA.test(text) ? text.replace(EMPTY_SCHEMA, '') : text;
-    ATTR.lastIndex = 0;
-    for (let m = ATTR.exec(line); m; m = ATTR.exec(line)) {
-      const key = m[1]!;
-      const value = m[2]!;
-      switch (key) {
-        case 'Query_time':
-          e.queryTime = value;
-          break;
-        case 'Lock_time':
-          e.lockTime = value;
-          break;
-        case 'Rows_sent':
-          e.rowsSent = value;
-          break;
-        case 'Rows_examined':
-          e.rowsExamined = value;
-          break;
-        case 'Schema':
-          e.schema = value;
-          break;
-        default:
-          if (key === 'Thread_id' && value) e.threadId ??= value;
-          (e.labels ??= {})[key] = labelValue(value);
+    const line = text.includes('Schema:') && EMPTY_SCHEMA.test(text) ? text.replace(EMPTY_SCHEMA, '') : text;
+    const n = line.length;
+    let from = 0;
+    for (;;) {
+      const colon = line.indexOf(':', from);
+      if (colon === -1) return;
+      let start = colon;
+      while (start > from && isWordChar(line.charCodeAt(start - 1))) start--;
+      let v = colon + 1;
+      if (start === colon || v >= n || !isSpace(line.charCodeAt(v))) {
+        from = colon + 1;
+        continue;
       }
+      while (v < n && isSpace(line.charCodeAt(v))) v++;
+      let vEnd = v;
+      while (vEnd < n && !isSpace(line.charCodeAt(vEnd))) vEnd++;
+      this.attribute(e, line.slice(start, colon), line.slice(v, vEnd));
+      from = vEnd;
+    }
+  }
+
+  private attribute(e: Entry, key: string, value: string): void {
+    switch (key) {
+      case 'Query_time':
+        e.queryTime = value;
+        break;
+      case 'Lock_time':
+        e.lockTime = value;
+        break;
+      case 'Rows_sent':
+        e.rowsSent = value;
+        break;
+      case 'Rows_examined':
+        e.rowsExamined = value;
+        break;
+      case 'Schema':
+        e.schema = value;
+        break;
+      default:
+        if (key === 'Thread_id' && value) e.threadId ??= value;
+        (e.labels ??= {})[key] = labelValue(value);
     }
   }
 
@@ -407,9 +423,15 @@ function statementText(e: Entry, atEof: boolean, newline: boolean, verbatim: boo
 function secondsToMs(s: string): number {
   const dot = s.indexOf('.');
   if (dot === -1) return Number(s) * 1000;
+  // up to µs (what servers write): whole µs, exactly; finer: shift the decimal point in the text
+  if (s.length - dot <= 7) return Math.round(Number(s) * 1e6) / 1e3;
   const frac = s.slice(dot + 1);
-  return Number(s.slice(0, dot) + frac.slice(0, 3).padEnd(3, '0') + (frac.length > 3 ? '.' + frac.slice(3) : ''));
+  return Number(s.slice(0, dot) + frac.slice(0, 3) + '.' + frac.slice(3));
 }
+
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+const isWordChar = (c: number): boolean =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 
 function isMetaSet(text: string): boolean {
   return text.startsWith('SET timestamp', 0) || text.startsWith('SET last_insert_id') || text.startsWith('SET insert_id');
