@@ -10,6 +10,7 @@ import { register as registerParse } from './parse.js';
 import { register as registerLogserver } from './logserver.js';
 import { register as registerProbe } from './probe.js';
 import { register as registerDigest } from './digest.js';
+import { register as registerKeys } from './keys.js';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
 // Keep this file to the list of registrations.
@@ -32,6 +33,7 @@ registerParse(program);
 registerLogserver(program);
 registerProbe(program);
 registerDigest(program);
+registerKeys(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
