@@ -1,0 +1,144 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseFile } from '../src/client/read-file.js';
+import { digestFile } from '../src/digest/digest-file.js';
+import { WorkloadGenerator } from '../src/workload/generator.js';
+import { MySqlSlowLogGenerator, writeMySqlSlowLog } from '../src/workload/mysql-slow-generator.js';
+import { MiB, type BenchReport } from './output.js';
+import { ptQueryDigestPath } from './tools.js';
+
+// `slowq bench parse`: events/s and MB/s of each parser over a generated file (the real streaming path:
+// read, split lines, parse, fingerprint), then — for the MySQL slow log — `slowq digest` and
+// pt-query-digest over the very same file, side by side in the same run (pt only when installed).
+
+export interface ParseOptions {
+  /** bytes per generated file (default 32 MiB) */
+  bytes?: number;
+  /** run pt-query-digest when installed (default true) */
+  pt?: boolean;
+  /** give up on pt-query-digest after this long (default 300 s) */
+  ptTimeoutMs?: number;
+  dir?: string;
+}
+
+function writeLines(path: string, bytes: number, next: () => string): void {
+  const fd = openSync(path, 'w');
+  let written = 0;
+  let chunk = '';
+  try {
+    while (written + chunk.length < bytes) {
+      chunk += next();
+      if (chunk.length >= MiB) {
+        written += writeSync(fd, chunk);
+        chunk = '';
+      }
+    }
+    if (chunk) writeSync(fd, chunk);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** PostgreSQL stderr log with Debian's log_line_prefix '%m [%p] %q%u@%d ', the statements of the MySQL generator. */
+function writePostgresLog(path: string, bytes: number): void {
+  const g = new MySqlSlowLogGenerator({ seed: 5 });
+  let pid = 4000;
+  writeLines(path, bytes, () => {
+    const e = g.next();
+    const ts = new Date(e.ts).toISOString().replace('T', ' ').replace('Z', ' UTC');
+    pid = 4000 + ((pid * 7) % 97);
+    const sql = e.sql.replace(/\n/g, '\n\t');
+    return `${ts} [${pid}] app@shop LOG:  duration: ${e.durationMs.toFixed(3)} ms  statement: ${sql}\n`;
+  });
+}
+
+function writeJsonl(path: string, bytes: number): void {
+  const g = new WorkloadGenerator({ seed: 5 });
+  writeLines(path, bytes, () => JSON.stringify(g.next()) + '\n');
+}
+
+/** Runs pt-query-digest on a file: wall time, or undefined if it failed or took too long. */
+export function runPtQueryDigest(pt: string, file: string, timeoutMs: number): Promise<{ ms: number } | { error: string }> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(pt, ['--output', 'json', '--no-version-check', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      resolve({ error: e.message });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve({ ms: performance.now() - t0 });
+      else resolve({ error: signal ? `killed after ${timeoutMs} ms` : `exit ${code}: ${err.trim().split('\n').pop() ?? ''}` });
+    });
+  });
+}
+
+export async function benchParse(opts: ParseOptions = {}): Promise<BenchReport> {
+  const bytes = opts.bytes ?? 32 * MiB;
+  const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'slowq-bench-parse-'));
+  try {
+    const files = [
+      { name: 'mysql-slow (MySQL 8)', format: 'mysql-slow', path: join(dir, 'mysql8.log'), make: (p: string) => writeMySqlSlowLog(p, { bytes }, { flavor: 'mysql', seed: 5 }) },
+      { name: 'mysql-slow (MariaDB)', format: 'mysql-slow', path: join(dir, 'mariadb.log'), make: (p: string) => writeMySqlSlowLog(p, { bytes }, { flavor: 'mariadb', seed: 5 }) },
+      { name: 'postgres (stderr)', format: 'postgres', path: join(dir, 'postgres.log'), make: (p: string) => writePostgresLog(p, bytes) },
+      { name: 'jsonl (native)', format: 'jsonl', path: join(dir, 'native.jsonl'), make: (p: string) => writeJsonl(p, bytes) },
+    ];
+    const rows: Array<Array<string | number | null>> = [];
+    const data: Record<string, unknown> = {};
+    for (const f of files) {
+      f.make(f.path);
+      const size = statSync(f.path).size;
+      const t0 = performance.now();
+      const s = await parseFile(f.path, f.format, () => {});
+      const ms = performance.now() - t0;
+      const evps = (s.events / ms) * 1000;
+      rows.push([`slowq parse: ${f.name}`, size / MiB, s.events, ms / 1000, Math.round(evps), (size / MiB / ms) * 1000, null]);
+      data[`parse ${f.name}`] = { bytes: size, events: s.events, problems: s.problems, ms, eventsPerSec: evps };
+      if (s.problems > 0) throw new Error(`${f.name}: ${s.problems} problems parsing a generated file`);
+    }
+    // side by side on the MySQL 8 file: our digest and pt-query-digest
+    const mysql = files[0]!;
+    const size = statSync(mysql.path).size;
+    const t0 = performance.now();
+    const d = await digestFile(mysql.path, 'mysql-slow');
+    const digestMs = performance.now() - t0;
+    const digestEvps = (d.events / digestMs) * 1000;
+    rows.push(['slowq digest: mysql-slow (MySQL 8)', size / MiB, d.events, digestMs / 1000, Math.round(digestEvps), (size / MiB / digestMs) * 1000, null]);
+    data.digest = { events: d.events, ms: digestMs, eventsPerSec: digestEvps };
+    const pt = opts.pt === false ? undefined : ptQueryDigestPath();
+    const notes = ['one process, one core; files generated by src/workload (MySQL: mysql-slow-generator.ts), read from the page cache'];
+    if (pt) {
+      const r = await runPtQueryDigest(pt, mysql.path, opts.ptTimeoutMs ?? 300_000);
+      if ('ms' in r) {
+        const ptEvps = (d.events / r.ms) * 1000;
+        rows.push(['pt-query-digest: same MySQL 8 file', size / MiB, d.events, r.ms / 1000, Math.round(ptEvps), (size / MiB / r.ms) * 1000, 1]);
+        for (const row of rows) if (row[6] === null) row[6] = Number(row[4]) / ptEvps;
+        data.ptQueryDigest = { path: pt, ms: r.ms, eventsPerSec: ptEvps };
+      } else {
+        notes.push(`pt-query-digest failed: ${r.error}`);
+        data.ptQueryDigest = { path: pt, error: r.error };
+      }
+    } else {
+      notes.push(opts.pt === false ? 'pt-query-digest skipped (--no-pt)' : 'pt-query-digest is not installed: no side-by-side row');
+    }
+    return {
+      bench: 'parse',
+      tables: [{
+        title: 'Parsers: events/s and MB/s per format (and pt-query-digest on the same MySQL file)',
+        columns: ['what', 'MiB', 'events', 'seconds', 'events/s', 'MB/s', '× pt-query-digest'],
+        rows,
+        notes,
+      }],
+      charts: [{ name: 'events', title: 'Parse throughput, events/s (higher is better)', unit: 'ev/s', bars: rows.map((r) => ({ label: String(r[0]), value: Number(r[4]) })) }],
+      data,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
