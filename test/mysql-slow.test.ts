@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprint, fingerprintId } from '../src/client/fingerprint.js';
 import { LineSplitter } from '../src/client/line-splitter.js';
-import { MySqlSlowParser, parseMysqlTime } from '../src/client/parsers/mysql-slow.js';
+import { MAX_STATEMENT_CHARS, MySqlSlowParser, parseMysqlTime } from '../src/client/parsers/mysql-slow.js';
 import { newParseOutput, type ParseOutput } from '../src/client/parsers/types.js';
 import { MAX_SQL_BYTES, type ParsedEvent } from '../src/protocol/record.js';
 
@@ -267,6 +267,15 @@ describe('mysql-slow parser: entries', () => {
     const e = r.events[0]!;
     assert.ok(e.sql.length <= MAX_SQL_BYTES + 20 && e.sql.endsWith('truncated */'));
     assert.equal(e.fingerprint, 'select * from t where id in(?+)');
+  });
+
+  it('bounds the text kept for an entry that never ends (a file that is not a slow log)', () => {
+    const line = 'x'.repeat(999);
+    const text = '# Query_time: 1  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\n' + `${line}\n`.repeat(Math.ceil(MAX_STATEMENT_CHARS / 1000) + 10);
+    const r = parse(text);
+    assert.equal(r.events.length, 1);
+    assert.ok(r.events[0]!.sql.endsWith('truncated */'));
+    assert.equal(r.events[0]!.end, Buffer.byteLength(text));
   });
 
   it('keeps an entry whose statement line was too long to read, marking the statement', () => {

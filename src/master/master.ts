@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
+import { curveClientOptions, watchClientHandshake, type AllowList, type CurveClientConfig, type CurveServerConfig } from '../protocol/curve.js';
+import { ServerSecurity } from '../protocol/zap.js';
 import { decodeHeader, decodeStats, encodeHeader, encodeStats, PROTOCOL_VERSION, ProtocolError, type Header, type ServiceStats } from '../protocol/wire.js';
 import { SendQueue } from '../protocol/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
@@ -26,6 +28,10 @@ export interface MasterOptions {
   statsIntervalMs?: number;
   /** counters to add to the master's own (e.g. the logger's dropped lines) */
   extraCounters?: () => Record<string, number>;
+  /** CURVE on both ports: `allow` admits clients, `allowConsumers` (default: the same) admits consumers */
+  curve?: CurveServerConfig & { allowConsumers?: AllowList };
+  /** CURVE for the connection to the monitor */
+  monitorCurve?: CurveClientConfig;
 }
 
 export interface MasterStats {
@@ -37,10 +43,9 @@ export interface MasterStats {
 }
 
 export class Master {
-  private readonly front = new zmq.Router({ linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
-  // mandatory: sending to a consumer that is not connected fails at once instead of vanishing;
-  // handover: a restarted consumer with the same name takes over its routing id.
-  private readonly back = new zmq.Router({ linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+  private readonly security: ServerSecurity;
+  private readonly front: zmq.Router;
+  private readonly back: zmq.Router;
   private readonly frontQ: SendQueue;
   private readonly backQ: SendQueue;
   private readonly owners: OwnerCache;
@@ -58,17 +63,29 @@ export class Master {
 
   constructor(private readonly opts: MasterOptions) {
     if (opts.consumers.length === 0) throw new Error('master needs at least one consumer name');
+    const curve = opts.curve;
+    this.security = new ServerSecurity(opts.log, curve && { keys: curve.keys, domains: { clients: curve.allow, consumers: curve.allowConsumers ?? curve.allow } });
+    this.front = new zmq.Router({ linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...this.security.socketOptions('clients') });
+    // mandatory: sending to a consumer that is not connected fails at once instead of vanishing;
+    // handover: a restarted consumer with the same name takes over its routing id.
+    this.back = new zmq.Router({
+      linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...this.security.socketOptions('consumers'),
+    });
+    this.security.watch(this.front, 'clients');
+    this.security.watch(this.back, 'consumers');
     this.owners = new OwnerCache(opts.consumers);
     this.known = new Set(opts.consumers);
     this.frontQ = new SendQueue(this.front, 100_000);
     this.backQ = new SendQueue(this.back, 100_000, (err, msg) => this.onBackSendError(err, msg));
     if (opts.monitor) {
-      this.monitorSock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10, sendTimeout: 0 });
+      this.monitorSock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10, sendTimeout: 0, ...curveClientOptions(opts.monitorCurve) });
+      watchClientHandshake(this.monitorSock, opts.log, 'monitor', opts.monitorCurve);
       this.monitorQ = new SendQueue(this.monitorSock, 10);
     }
   }
 
   async start(): Promise<void> {
+    await this.security.start();
     await this.front.bind(this.opts.clientBind);
     await this.back.bind(this.opts.consumerBind);
     this.loops = [this.frontLoop(), this.backLoop()];
@@ -89,11 +106,12 @@ export class Master {
     this.front.close();
     this.back.close();
     await Promise.allSettled(this.loops);
+    await this.security.stop();
     this.opts.log.info(this.getStats(), 'master stopped');
   }
 
   getStats(): MasterStats & Record<string, number> {
-    return { ...this.stats, consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length };
+    return { ...this.stats, ...this.security.stats(), consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length };
   }
 
   private isAlive(name: string): boolean {

@@ -20,6 +20,11 @@ import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 
 /** Query identity: see queryIdFor(). Entries with the same thread and start second kept to tell repeats apart. */
 const REMEMBERED_THREADS = 256;
+/**
+ * Statement text kept per entry (UTF-16 units). Far beyond real statements (whose fingerprint needs only the
+ * first tuple of a giant INSERT), it bounds memory when a file is not a slow log and has no entry boundaries.
+ */
+export const MAX_STATEMENT_CHARS = 8 << 20;
 
 interface Entry {
   offset: number;
@@ -41,6 +46,9 @@ interface Entry {
   labels?: Labels;
   /** the statement: every line from the first line that is not a header to the end of the entry */
   stmt?: string[];
+  /** characters in stmt; past MAX_STATEMENT_CHARS further lines are counted, not kept */
+  stmtChars: number;
+  cut: boolean;
   /** `# administrator command: X` (used when no statement line follows) */
   admin?: string;
   /** the admin line is the entry's last line (so its `;` is the entry's terminator) */
@@ -134,13 +142,13 @@ export class MySqlSlowParser implements RecordParser {
     e.end = end;
     e.adminLast = false;
     if (e.stmt) {
-      e.stmt.push(text);
+      keepLine(e, e.stmt, text);
       return;
     }
     if (hash) this.headerLine(e, text);
     else if (text.startsWith('use ')) this.useLine(e, text);
     else if (text.startsWith('SET ') && isMetaSet(text)) this.setLine(e, text);
-    else e.stmt = [text];
+    else keepLine(e, (e.stmt = []), text);
   }
 
   flush(final: boolean, out: ParseOutput): void {
@@ -308,7 +316,7 @@ export class MySqlSlowParser implements RecordParser {
   // ---- the statement of a headers-only entry -------------------------------------------------------
 
   private continuePiece(text: string, end: number, semicolon: boolean, out: ParseOutput): void {
-    this.piece.push(text);
+    keepLine(this.entry!, this.piece, text);
     this.entry!.end = end;
     if (semicolon) this.finishPiece(this.entry!, true, out);
   }
@@ -328,7 +336,8 @@ export class MySqlSlowParser implements RecordParser {
    * was ended by the next entry (or an idle tail) and its last line ends in `;`, which is dropped.
    */
   private emit(e: Entry, atEof: boolean, out: ParseOutput, newline = true, verbatim = false): void {
-    const sql = e.noQuery ? '/* No query */' : statementText(e, atEof, newline, verbatim);
+    let sql = e.noQuery ? '/* No query */' : statementText(e, atEof, newline, verbatim);
+    if (e.cut) sql += ` /* cut: statement of over ${MAX_STATEMENT_CHARS} characters */`;
     this.reset();
     if (e.queryTime === undefined) {
       this.problem(out, e, 'entry has no Query_time header; skipped', sql);
@@ -402,7 +411,13 @@ export class MySqlSlowParser implements RecordParser {
 }
 
 function newEntry(offset: number, end: number, lineNo: number): Entry {
-  return { offset, end, lineNo, gotTime: false, gotUserHost: false, gotUse: false, adminLast: false, noQuery: false };
+  return { offset, end, lineNo, gotTime: false, gotUserHost: false, gotUse: false, adminLast: false, noQuery: false, stmtChars: 0, cut: false };
+}
+
+function keepLine(e: Entry, lines: string[], text: string): void {
+  e.stmtChars += text.length + 1;
+  if (e.stmtChars <= MAX_STATEMENT_CHARS) lines.push(text);
+  else e.cut = true;
 }
 
 /** The entry's statement as pt-query-digest's `arg`: lines joined by "\n", the terminating `;` dropped. */
