@@ -224,7 +224,7 @@ export class ServerSecurity {
     await this.zap?.stop();
   }
 
-  stats(): Partial<ZapStats> {
-    return this.zap ? this.zap.stats() : {};
+  stats(): Record<string, number> {
+    return this.zap ? { ...this.zap.stats() } : {};
   }
 }
