@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
+import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../protocol/curve.js';
 import type { Alert } from '../protocol/record.js';
 import { SendQueue, type Frames } from '../protocol/send-queue.js';
 import {
@@ -45,6 +46,9 @@ export interface ConsumerOptions {
   statsIntervalMs?: number;
   /** counters to add to the consumer's own (e.g. the logger's dropped lines) */
   extraCounters?: () => Record<string, number>;
+  /** CURVE for the connections to the master and to the monitor (each with its server's public key) */
+  masterCurve?: CurveClientConfig;
+  monitorCurve?: CurveClientConfig;
 }
 
 export interface ConsumerStats {
@@ -96,8 +100,10 @@ export class Consumer {
   constructor(private readonly opts: ConsumerOptions) {
     this.engine = new RulesEngine(opts.rules ?? DEFAULT_RULES);
     this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
-    this.master = new zmq.Dealer({ routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
-    this.monitor = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000 });
+    this.master = new zmq.Dealer({ routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curveClientOptions(opts.masterCurve) });
+    this.monitor = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, ...curveClientOptions(opts.monitorCurve) });
+    watchClientHandshake(this.master, opts.log, 'master', opts.masterCurve);
+    watchClientHandshake(this.monitor, opts.log, 'monitor', opts.monitorCurve);
     this.masterQ = new SendQueue(this.master);
     this.monitorQ = new SendQueue(this.monitor, 1000);
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
