@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { Client } from '../client/client.js';
+import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 
 export function register(program: Command): void {
-  addLogOptions(
+  addParserOptions(addLogOptions(
     program
       .command('client')
       .description('tail slow-query logs and send their records to the master')
@@ -17,12 +18,13 @@ export function register(program: Command): void {
       .option('--ack-timeout-ms <ms>', 'resend a batch not acked within this time', '5000')
       .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
-  ).action(async (paths: string[], flags: LogFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+  )).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
     const log = serviceLogger(`client-${flags.source}`, flags);
     const client = new Client({
       master: flags.master,
       source: flags.source,
       format: flags.format,
+      parserOptions: parserOptionsFrom(flags),
       dataDir: flags.data,
       patterns: paths,
       log: log.logger,

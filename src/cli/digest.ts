@@ -4,8 +4,9 @@ import { DIGEST_MAX_LINE_BYTES, digestFile } from '../digest/digest-file.js';
 import { toPtJson } from '../digest/pt-json.js';
 import { textReport } from '../digest/report.js';
 import { intOption } from './common.js';
+import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 
-interface DigestFlags {
+interface DigestFlags extends ParserFlags {
   format: string;
   json?: boolean;
   limit: string;
@@ -14,7 +15,7 @@ interface DigestFlags {
 }
 
 export function register(program: Command): void {
-  program
+  addParserOptions(program
     .command('digest')
     .description('per-fingerprint report of FILE, like pt-query-digest (--json: its JSON layout)')
     .requiredOption('--format <format>', 'input format (jsonl, mysql-slow, postgres, postgres-csv, postgres-json)')
@@ -22,7 +23,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'classes in the text report (0 = all)', '20')
     .option('--max-problems <n>', 'problems reported in full on stderr before only counting', '10')
     .option('--max-line-bytes <n>', 'longest line read whole (longer lines are skipped and reported)', String(DIGEST_MAX_LINE_BYTES))
-    .argument('<file>', 'log file (.gz and .bz2 are decompressed; - reads standard input)')
+    .argument('<file>', 'log file (.gz and .bz2 are decompressed; - reads standard input)'))
     .action(async (file: string, flags: DigestFlags) => {
       const limit = intOption(flags.limit, '--limit');
       const maxProblems = intOption(flags.maxProblems, '--max-problems');
@@ -30,6 +31,7 @@ export function register(program: Command): void {
       let shown = 0;
       const result = await digestFile(file, flags.format, {
         maxLineBytes,
+        parser: parserOptionsFrom(flags),
         onProblem: (p) => {
           if (shown++ < maxProblems) {
             process.stderr.write(`slowq digest: ${file}:${p.line} (byte ${p.offset}): ${p.reason}${p.text ? `: ${p.text}` : ''}\n`);

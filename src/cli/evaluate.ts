@@ -1,16 +1,17 @@
 import type { Command } from 'commander';
 import { evaluateFiles } from '../consumer/evaluate.js';
 import { addRuleOptions, configFrom, type ThresholdFlags } from './common.js';
+import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 
 export function register(program: Command): void {
-  addRuleOptions(
+  addParserOptions(addRuleOptions(
     program
       .command('evaluate')
       .description('the oracle: parse FILE(s) and apply the alert rules in one process; alerts as JSON lines on stdout')
       .requiredOption('--format <format>', 'input format (jsonl, mysql-slow, postgres, postgres-csv, postgres-json)')
       .requiredOption('--source <name>', 'the source name the alerts carry')
       .argument('<files...>', 'files, read in order as one source'),
-  ).action(async (files: string[], flags: ThresholdFlags & { format: string; source: string }) => {
+  )).action(async (files: string[], flags: ThresholdFlags & ParserFlags & { format: string; source: string }) => {
     const cfg = configFrom(flags);
     let out = '';
     const flush = () => {
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     }, (file, p) => {
       if (firstProblem) process.stderr.write(`slowq evaluate: ${file}:${p.line} (byte ${p.offset}): ${p.reason}\n`);
       firstProblem = false;
-    });
+    }, parserOptionsFrom(flags));
     flush();
     process.stderr.write(`slowq evaluate: ${r.records} records, ${r.problems} lines skipped as malformed\n`);
   });

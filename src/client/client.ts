@@ -5,6 +5,7 @@ import { DeadLetters } from './dead-letter.js';
 import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
 import { Registry, type ResumePoint } from './registry.js';
 import { Sender, type SenderStats } from './sender.js';
+import type { ParserOptions } from './parsers/index.js';
 import { FileTailer } from './tailer.js';
 import { StatsFile } from '../protocol/stats-file.js';
 
@@ -16,6 +17,8 @@ export interface ClientOptions {
   master: string;
   source: string;
   format: string;
+  /** settings of the format (e.g. postgres log_line_prefix) */
+  parserOptions?: ParserOptions;
   dataDir: string;
   patterns: string[];
   log: Logger;
@@ -49,6 +52,9 @@ export class Client {
   private statsTimer: NodeJS.Timeout | undefined;
   private paused = false;
   private read = 0;
+  /** ms since epoch of the first events read and of the last ack (what `slowq bench e2e` times) */
+  private firstReadAt = 0;
+  private lastAckAt = 0;
   private readonly statsFile: StatsFile;
 
   constructor(private readonly opts: ClientOptions) {
@@ -80,6 +86,7 @@ export class Client {
       },
     };
     if (this.opts.pollIntervalMs !== undefined) tailerOpts.pollIntervalMs = this.opts.pollIntervalMs;
+    if (this.opts.parserOptions !== undefined) tailerOpts.parserOptions = this.opts.parserOptions;
     this.tailer = new FileTailer(tailerOpts);
     await this.tailer.start();
     this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
@@ -102,11 +109,15 @@ export class Client {
   }
 
   stats(): ClientStats & Record<string, number> {
-    return { ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size };
+    return {
+      ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size,
+      firstReadAt: this.firstReadAt, lastAckAt: this.lastAckAt,
+    };
   }
 
   private onEvents(stream: StreamInfo, events: TailedEvent[]): void {
     if (events.length === 0) return;
+    if (this.read === 0) this.firstReadAt = Date.now();
     this.read += events.length;
     this.lastRead.set(stream.id, events[events.length - 1]!.seq);
     this.batcher.add(stream.id, events, (e) => resumePointAfter(e as TailedEvent), Date.now());
@@ -134,6 +145,7 @@ export class Client {
   }
 
   private onAcked(b: Batch<ResumePoint>): void {
+    this.lastAckAt = Date.now();
     this.registry?.commit(b.stream, b.resume);
     this.lastAcked.set(b.stream, b.last);
     this.forgetIfDone(b.stream);

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { ParsedEvent } from '../protocol/record.js';
 import { bunzip2 } from './bunzip2.js';
 import { LineSplitter } from './line-splitter.js';
-import { createParser } from './parsers/index.js';
+import { createParser, type ParserOptions } from './parsers/index.js';
 import { newParseOutput, type ParseOutput, type ParseProblem } from './parsers/types.js';
 
 // Whole-file parsing for `slowq parse`, `digest` and `evaluate` (not for tailing: see tailer.ts).
@@ -36,8 +36,9 @@ export async function parseFile(
   format: string,
   onEvents: (events: ParsedEvent[]) => void,
   onProblem: (p: ParseProblem) => void = () => {},
+  parserOptions: ParserOptions = {},
 ): Promise<FileParseSummary> {
-  const parser = createParser(format);
+  const parser = createParser(format, parserOptions);
   const out: ParseOutput = newParseOutput();
   const summary: FileParseSummary = { events: 0, problems: 0, skipped: 0, bytes: 0, lines: 0 };
   const splitter = new LineSplitter(0);

@@ -18,7 +18,7 @@ import {
   type FileStat,
 } from './file-identity.js';
 import { Harvester, type StreamInfo, type TailerError, type TailerSink } from './harvester.js';
-import { createParser } from './parsers/index.js';
+import { createParser, type ParserOptions } from './parsers/index.js';
 import { compilePattern, matchesAny, scanPattern, type PathPattern } from './path-pattern.js';
 import type { EndReason, Registry, RegistryEntry } from './registry.js';
 
@@ -43,6 +43,8 @@ export interface FileTailerOptions {
   patterns: string[];
   /** parser format (see parsers/index.ts) */
   format: string;
+  /** settings of the format (e.g. postgres log_line_prefix) */
+  parserOptions?: ParserOptions;
   registry: Registry;
   sink: TailerSink;
   /** how often open files are checked and read (default 250 ms) */
@@ -78,6 +80,7 @@ export class FileTailer {
   private readonly registry: Registry;
   private readonly sink: TailerSink;
   private readonly format: string;
+  private readonly parserOptions: ParserOptions;
   private readonly pollIntervalMs: number;
   private readonly idleFlushMs: number;
   private readonly maxLineBytes: number;
@@ -106,11 +109,12 @@ export class FileTailer {
 
   constructor(opts: FileTailerOptions) {
     if (opts.patterns.length === 0) throw new Error('no file patterns to tail');
-    createParser(opts.format); // fail now on an unknown format
+    createParser(opts.format, opts.parserOptions); // fail now on an unknown format or bad options
     this.patterns = opts.patterns.map(compilePattern);
     this.registry = opts.registry;
     this.sink = opts.sink;
     this.format = opts.format;
+    this.parserOptions = opts.parserOptions ?? {};
     this.pollIntervalMs = opts.pollIntervalMs ?? 250;
     this.idleFlushMs = opts.idleFlushMs ?? 1000;
     this.maxLineBytes = opts.maxLineBytes ?? 1 << 20;
@@ -511,7 +515,7 @@ export class FileTailer {
       head,
       size: st.size,
       mtimeMs: st.mtimeMs,
-      parser: createParser(this.format),
+      parser: createParser(this.format, this.parserOptions),
       sink: this.sink,
       maxLineBytes: this.maxLineBytes,
       now,

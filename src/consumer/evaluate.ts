@@ -1,4 +1,5 @@
 import { toWire } from '../client/batch.js';
+import type { ParserOptions } from '../client/parsers/index.js';
 import { parseFile } from '../client/read-file.js';
 import type { ParseProblem } from '../client/parsers/types.js';
 import type { Alert, QueryRecord } from '../protocol/record.js';
@@ -21,6 +22,7 @@ export async function evaluateFiles(
   rules: RulesConfig,
   onAlerts: (alerts: Alert[]) => void,
   onProblem: (file: string, p: ParseProblem) => void = () => {},
+  parserOptions: ParserOptions = {},
 ): Promise<EvaluateResult> {
   const engine = new RulesEngine(rules);
   const result: EvaluateResult = { records: 0, problems: 0 };
@@ -38,6 +40,7 @@ export async function evaluateFiles(
         }
       },
       (p) => onProblem(file, p),
+      parserOptions,
     );
     result.records += summary.events;
     result.problems += summary.problems;

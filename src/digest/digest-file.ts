@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { LineSplitter } from '../client/line-splitter.js';
-import { createParser } from '../client/parsers/index.js';
+import { createParser, type ParserOptions } from '../client/parsers/index.js';
 import { newParseOutput, type ParseProblem } from '../client/parsers/types.js';
 import { openInput } from '../client/read-file.js';
 import { Digest } from './digest.js';
@@ -13,6 +13,8 @@ import { Digest } from './digest.js';
 export interface DigestFileOptions {
   /** longest line kept (longer ones are reported and skipped) */
   maxLineBytes?: number;
+  /** settings of the format (e.g. postgres log_line_prefix) */
+  parser?: ParserOptions;
   onProblem?: (p: ParseProblem) => void;
 }
 
@@ -33,7 +35,7 @@ export async function digestFile(path: string, format: string, opts: DigestFileO
 }
 
 export async function digestStream(input: AsyncIterable<unknown>, format: string, opts: DigestFileOptions = {}): Promise<DigestFileResult> {
-  const parser = createParser(format);
+  const parser = createParser(format, opts.parser);
   const digest = new Digest();
   const out = newParseOutput();
   const onProblem = opts.onProblem ?? (() => {});
