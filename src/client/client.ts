@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { CurveClientConfig } from '../protocol/curve.js';
 import { Batcher, type Batch } from './batch.js';
 import { DeadLetters } from './dead-letter.js';
 import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
@@ -30,6 +31,8 @@ export interface ClientOptions {
   statsIntervalMs?: number;
   /** counters to add to the client's own (e.g. the logger's dropped lines) */
   extraCounters?: () => Record<string, number>;
+  /** CURVE for the connection to the master */
+  curve?: CurveClientConfig;
 }
 
 export interface ClientStats extends SenderStats {
@@ -59,7 +62,7 @@ export class Client {
 
   constructor(private readonly opts: ClientOptions) {
     this.sender = new Sender<ResumePoint>(
-      { master: opts.master, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000 },
+      { master: opts.master, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000, curve: opts.curve },
       (b) => this.onAcked(b),
       () => this.maybeResume(),
     );

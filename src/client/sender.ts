@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
+import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../protocol/curve.js';
 import { SendQueue } from '../protocol/send-queue.js';
 import { decodeHeader, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION, ProtocolError, type ServiceStats } from '../protocol/wire.js';
 import type { Batch } from './batch.js';
@@ -16,6 +17,8 @@ export interface SenderOptions {
   /** batches in flight at once; when full, the client stops reading (default 16) */
   window?: number;
   ackTimeoutMs?: number;
+  /** CURVE for the connection to the master (own key pair and the master's public key) */
+  curve?: CurveClientConfig;
 }
 
 interface InFlight<R> {
@@ -57,7 +60,8 @@ export class Sender<R> {
     /** called when the window frees up, so the reader can go on */
     private readonly onRoom: () => void,
   ) {
-    this.sock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 });
+    this.sock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000, ...curveClientOptions(opts.curve) });
+    watchClientHandshake(this.sock, opts.log, 'master', opts.curve);
     this.q = new SendQueue(this.sock, 10_000);
   }
 
