@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
+import type { CurveServerConfig } from '../protocol/curve.js';
+import { ServerSecurity } from '../protocol/zap.js';
 import type { Alert } from '../protocol/record.js';
 import { SendQueue, type Frames } from '../protocol/send-queue.js';
 import { decodeAlerts, decodeHeader, encodeHeader, packState, PROTOCOL_VERSION, ProtocolError, unpackState } from '../protocol/wire.js';
@@ -18,6 +20,8 @@ export interface MonitorOptions {
   fsync?: boolean;
   /** journal size that triggers a snapshot of the accepted ids (default 32 MiB) */
   compactBytes?: number;
+  /** CURVE on the bound port, admitting only the allow-list's keys (consumers, the master) */
+  curve?: CurveServerConfig;
 }
 
 export interface MonitorStats {
@@ -36,7 +40,8 @@ interface Pending {
 }
 
 export class Monitor {
-  private readonly sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  private readonly security: ServerSecurity;
+  private readonly sock: zmq.Router;
   private readonly q: SendQueue;
   private readonly store: DurableStore;
   private readonly accepted = new Set<string>();
@@ -48,6 +53,9 @@ export class Monitor {
   readonly stats: MonitorStats = { messages: 0, received: 0, accepted: 0, duplicates: 0, malformed: 0, commitFailures: 0, deliveryFailures: 0 };
 
   constructor(private readonly opts: MonitorOptions) {
+    this.security = new ServerSecurity(opts.log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
+    this.sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...this.security.socketOptions('monitor') });
+    this.security.watch(this.sock, 'monitor');
     this.q = new SendQueue(this.sock, 10_000);
     this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
   }
@@ -65,6 +73,7 @@ export class Monitor {
     }
     // Receivers catch up on what was accepted since the last snapshot (a snapshot is taken only after delivery).
     for (const r of this.opts.receivers) await r.open(recent);
+    await this.security.start();
     await this.sock.bind(this.opts.bind);
     this.loop = this.receiveLoop();
     this.opts.log.info({ bind: this.opts.bind, accepted: this.accepted.size, receivers: this.opts.receivers.map((r) => r.name) }, 'monitor started');
@@ -76,9 +85,15 @@ export class Monitor {
     this.q.close();
     this.sock.close();
     await this.loop?.catch(() => {});
+    await this.security.stop();
     for (const r of this.opts.receivers) await r.close();
     await this.store.close();
     this.opts.log.info(this.stats, 'monitor stopped');
+  }
+
+  /** CURVE admission counters (empty without CURVE) */
+  authStats(): Record<string, number> {
+    return this.security.stats();
   }
 
   private async receiveLoop(): Promise<void> {
