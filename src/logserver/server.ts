@@ -8,6 +8,8 @@ import path from 'node:path';
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { Pull } from 'zeromq';
+import type { CurveServerConfig } from '../protocol/curve.js';
+import { ServerSecurity } from '../protocol/zap.js';
 import { FileSink } from './file-sink.js';
 import { redactingFormatters } from './redact.js';
 
@@ -25,6 +27,8 @@ export interface LogServerOptions {
   stderr?: boolean;
   /** how often problems (malformed lines, write errors) are summarised in logserver.log (default 60 s) */
   reportMs?: number;
+  /** CURVE on the bound socket, admitting only the allow-list's keys */
+  curve?: CurveServerConfig;
 }
 
 export interface LogServerStats {
@@ -67,6 +71,7 @@ export class LogServer {
   private readonly keepFiles: number;
   private readonly sinks = new Map<string, FileSink>();
   private socket: Pull | undefined;
+  private security: ServerSecurity | undefined;
   private loop: Promise<void> | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private boundEndpoint: string | undefined;
@@ -110,11 +115,17 @@ export class LogServer {
   async start(): Promise<void> {
     if (this.socket !== undefined) throw new Error('logserver already started');
     await mkdir(this.opts.dataDir, { recursive: true });
-    const socket = new Pull({ linger: 0, maxMessageSize: MAX_MESSAGE_BYTES });
+    const curve = this.opts.curve;
+    const security = new ServerSecurity(this.logger, curve && { keys: curve.keys, domains: { logserver: curve.allow } });
+    const socket = new Pull({ linger: 0, maxMessageSize: MAX_MESSAGE_BYTES, ...security.socketOptions('logserver') });
+    security.watch(socket, 'logserver');
+    this.security = security;
     try {
+      await security.start();
       await socket.bind(this.opts.bind);
     } catch (err) {
       socket.close();
+      await security.stop();
       throw new Error(`logserver cannot bind ${this.opts.bind}: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.socket = socket;
@@ -136,6 +147,7 @@ export class LogServer {
     if (socket !== undefined) {
       socket.close();
       await this.loop;
+      await this.security?.stop();
       this.reportProblems();
       this.logger.info({ stats: this.stats() }, 'logserver stopped');
     }
@@ -162,6 +174,11 @@ export class LogServer {
       total.writeErrors += s.writeErrors;
     }
     return total;
+  }
+
+  /** CURVE admission counters (empty without CURVE) */
+  authStats(): Record<string, number> {
+    return this.security?.stats() ?? {};
   }
 
   /** Resolves when every line received so far is written to its file (for tests and orderly hand-offs). */

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { Push } from 'zeromq';
+import { curveClientOptions, type CurveClientConfig } from '../protocol/curve.js';
 import { redactingFormatters } from './redact.js';
 
 export interface LoggerOptions {
@@ -21,6 +22,8 @@ export interface LoggerOptions {
   maxQueuedLines?: number;
   /** how often a "lines dropped" summary is logged, if any were (default 10 s) */
   dropReportMs?: number;
+  /** CURVE for the connection to the logserver */
+  curve?: CurveClientConfig;
 }
 
 export interface LoggerStats {
@@ -103,7 +106,7 @@ function writeStderr(line: string): void {
 /** Build a service's logger. Never throws on a bad or unreachable endpoint at log time; see stats(). */
 export function createLogger(options: LoggerOptions): ServiceLogger {
   const maxLines = options.maxQueuedLines ?? 10_000;
-  let socket = options.endpoint ? connectPush(options.endpoint) : undefined;
+  let socket = options.endpoint ? connectPush(options.endpoint, options.curve) : undefined;
   // no socket: everything goes to stderr; with one, warn+ is copied there unless asked not to
   const copyFrom = socket === undefined ? 0 : options.stderr === false ? Infinity : WARN_LEVEL;
 
@@ -190,8 +193,8 @@ export function createLogger(options: LoggerOptions): ServiceLogger {
 }
 
 /** A PUSH socket connected to the logserver, or undefined (reported on stderr) when the endpoint is unusable. */
-function connectPush(endpoint: string): Push | undefined {
-  const socket = new Push({ sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK });
+function connectPush(endpoint: string, curve: CurveClientConfig | undefined): Push | undefined {
+  const socket = new Push({ sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK, ...curveClientOptions(curve) });
   try {
     socket.connect(endpoint);
     return socket;
