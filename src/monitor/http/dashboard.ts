@@ -55,15 +55,16 @@ section > h2 .hint { margin-left: auto; text-transform: none; letter-spacing: 0;
 .empty.calm { color: var(--ok); }
 .alert { display: grid; grid-template-columns: 4px minmax(0, 1fr) auto; gap: 0 14px; padding: 12px 0; border-bottom: 1px solid var(--line); }
 .alert:last-child { border-bottom: 0; }
-.alert .bar { grid-row: 1 / span 4; border-radius: 2px; background: var(--info); }
+.alert .bar { grid-column: 1; grid-row: 1 / span 2; border-radius: 2px; background: var(--info); }
+.alert .main { grid-column: 2; grid-row: 1; min-width: 0; }
 .alert.critical .bar { background: var(--critical); }
 .alert.warning .bar { background: var(--warning); }
 .alert.muted { opacity: .55; }
 .alert .title { font-weight: 600; font-size: 15px; display: flex; gap: 8px; align-items: baseline; flex-wrap: wrap; }
 .alert .what { color: var(--text); }
 .alert .meta { color: var(--muted); font-size: 13px; display: flex; gap: 6px 14px; flex-wrap: wrap; margin-top: 2px; }
-.alert .side { grid-row: 1 / span 3; text-align: right; color: var(--muted); font-size: 13px; display: flex; flex-direction: column; align-items: flex-end; gap: 6px; }
-.alert .sqlrow { grid-column: 2 / span 2; margin-top: 6px; }
+.alert .side { grid-column: 3; grid-row: 1; text-align: right; color: var(--muted); font-size: 13px; display: flex; flex-direction: column; align-items: flex-end; gap: 6px; }
+.alert .sqlrow { grid-column: 2 / span 2; grid-row: 2; margin-top: 8px; min-width: 0; }
 .sev { font-size: 11px; font-weight: 700; text-transform: uppercase; letter-spacing: .06em; padding: 1px 7px; border-radius: 10px; border: 1px solid currentColor; }
 .sev.critical { color: var(--critical); background: var(--critical-bg); }
 .sev.warning { color: var(--warning); background: var(--warning-bg); }
@@ -120,7 +121,7 @@ input:focus, select:focus { outline: 2px solid var(--info); outline-offset: -1px
 .notes { list-style: none; margin: 0; padding: 0; font-size: 13px; }
 .notes li { padding: 4px 0; color: var(--muted); display: flex; gap: 8px; }
 .notes li .outcome { font-weight: 600; }
-time { white-space: nowrap; }
+time, .nowrap { white-space: nowrap; }
 a { color: var(--link); }
 </style>
 </head>
@@ -267,7 +268,7 @@ a { color: var(--link); }
         var t = a.alert || {};
         return h('tr', null,
           h('td', null, when(a.endsAt || t.at)),
-          h('td', { class: 'mono', text: where(a.labels) }),
+          h('td', { class: 'mono nowrap', text: where(a.labels) }),
           h('td', { class: 'num dur', text: dur(t.durationMs) }),
           h('td', { text: t.type === 'stalled' ? 'stalled' : 'finished', class: t.type === 'stalled' ? 'stale' : 'good' }),
           h('td', { class: 'wide' }, sqlBlock(t.sql)));
@@ -280,7 +281,7 @@ a { color: var(--link); }
     var what = t.type === 'long_running' ? 'running for ' : t.type === 'slow_query' ? 'took ' : '';
     return h('div', { class: 'alert ' + sev + (silenced || inhibited ? ' muted' : ''), 'data-id': a.id, 'data-fingerprint': a.fingerprint },
       h('div', { class: 'bar' }),
-      h('div', null,
+      h('div', { class: 'main' },
         h('div', { class: 'title' }, h('span', { class: 'sev ' + sev, text: sev }), h('span', { text: L.alertname || t.type }),
           h('span', { class: 'what', text: where(L) }),
           silenced ? h('span', { class: 'badge', title: 'silence ' + a.silencedBy.join(', '), text: 'silenced' }) : null,
@@ -335,8 +336,8 @@ a { color: var(--link); }
     var names = Object.keys(sources).sort();
     names.forEach(colorOf);
     var W = 600, H = 190, L = 46, R = 10, T = 10, B = 24;
-    var t1 = now || Date.now(), t0 = t1 - 10 * 60000;
-    if (points.length && points[0].at < t0) t0 = points[0].at;
+    // the span of the history kept (up to 10 minutes), so a fresh server does not squeeze its points into a corner
+    var t1 = now || Date.now(), t0 = points.length > 1 ? points[0].at : t1 - 60000;
     var max = 0;
     points.forEach(function (p) { for (var k in p.perSource) if (p.perSource[k] > max) max = p.perSource[k]; });
     max = niceMax(max * 1.1);
@@ -349,8 +350,9 @@ a { color: var(--link); }
       root.appendChild(svg('text', { class: 'axis', x: L - 6, y: yy + 4, 'text-anchor': 'end', text: num(v) }));
     }
     [0, 0.5, 1].forEach(function (f) {
-      var t = t0 + (t1 - t0) * f, m = Math.round((t1 - t) / 60000);
-      root.appendChild(svg('text', { class: 'axis', x: x(t), y: H - 6, 'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle', text: m ? '−' + m + ' min' : 'now' }));
+      var t = t0 + (t1 - t0) * f, ago = t1 - t;
+      var label = f === 1 ? 'now' : t1 - t0 < 180000 ? '−' + Math.round(ago / 1000) + ' s' : '−' + Math.round(ago / 60000) + ' min';
+      root.appendChild(svg('text', { class: 'axis', x: x(t), y: H - 6, 'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle', text: label }));
     });
     names.forEach(function (src) {
       var pts = points.map(function (p) { return x(p.at).toFixed(1) + ',' + y(p.perSource[src] || 0).toFixed(1); });
@@ -425,7 +427,7 @@ a { color: var(--link); }
       h('span', { class: crit ? 'crit' : '' }, h('b', { text: String(crit) }), ' critical'),
       h('span', { class: warn ? 'warn' : '' }, h('b', { text: String(warn) }), ' warning'),
       info ? h('span', null, h('b', { text: String(info) }), ' info') : null,
-      h('span', null, h('b', { text: String(sil) }), ' silences'),
+      h('span', null, h('b', { text: String(sil) }), sil === 1 ? ' silence' : ' silences'),
       h('span', null, h('b', { text: num(total) }), ' records/s'));
   }
 

@@ -4,7 +4,7 @@ import type { ServiceStatsTable } from '../service-stats.js';
 // Rates for the dashboard, sampled from the stats table at a fixed interval: records acked per second per
 // source (the throughput chart, a short history so a freshly opened page has a chart at once) and each
 // service's main rate (the pipeline table). Rates come from the difference of cumulative counters between
-// two samples; a counter that went down means the service restarted, and its new value is the increase.
+// two reports; a counter that went down means the service restarted, and its new value is the increase.
 
 /** The counter whose rate says how much a service of that kind is doing. */
 const MAIN_COUNTER: Record<string, string> = { client: 'acked', consumer: 'applied', master: 'batches' };
@@ -36,32 +36,32 @@ export interface ServiceRow {
 
 export class ThroughputSampler {
   private readonly points: ThroughputPoint[] = [];
-  private prev = new Map<string, { at: number; value: number }>();
-  private rates = new Map<string, number>();
+  private prev = new Map<string, { at: number; value: number; rate: number }>();
 
   constructor(private readonly stats: ServiceStatsTable, private readonly maxPoints = 120) {}
 
   sample(now = Date.now()): ThroughputPoint {
     const services = this.stats.all(now);
-    const next = new Map<string, { at: number; value: number }>();
-    const rates = new Map<string, number>();
+    const next = new Map<string, { at: number; value: number; rate: number }>();
     const perSource: Record<string, number> = {};
     for (const s of services) {
       const counter = MAIN_COUNTER[s.kind];
       if (!counter) continue;
       const value = s.counters[counter] ?? 0;
-      next.set(s.service, { at: now, value });
       const before = this.prev.get(s.service);
+      // Between the reports seen at two samples, by the reports' own times (services report on their own
+      // schedule); no new report since the last sample keeps the last rate.
       let rate = 0;
-      if (before && now > before.at) {
+      if (before && s.at > before.at) {
         const delta = value >= before.value ? value - before.value : value;
-        rate = (delta * 1000) / (now - before.at);
+        rate = (delta * 1000) / (s.at - before.at);
+      } else if (before) {
+        rate = before.rate;
       }
-      rates.set(s.service, rate);
+      next.set(s.service, before && s.at <= before.at ? before : { at: s.at, value, rate });
       if (s.kind === 'client' && s.source !== undefined) perSource[s.source] = (perSource[s.source] ?? 0) + rate;
     }
     this.prev = next;
-    this.rates = rates;
     const point = { at: now, perSource };
     this.points.push(point);
     if (this.points.length > this.maxPoints) this.points.splice(0, this.points.length - this.maxPoints);
@@ -74,7 +74,7 @@ export class ThroughputSampler {
 
   /** Every live service with its latest rate and backlog figures. */
   rows(now = Date.now()): ServiceRow[] {
-    return this.stats.all(now).map((s) => rowOf(s, this.rates.get(s.service) ?? 0));
+    return this.stats.all(now).map((s) => rowOf(s, this.prev.get(s.service)?.rate ?? 0));
   }
 }
 
