@@ -112,7 +112,7 @@ input:focus, select:focus { outline: 2px solid var(--info); outline-offset: -1px
 .matchers { display: flex; flex-wrap: wrap; gap: 5px; }
 .matcher { font-family: var(--mono); font-size: 12px; padding: 1px 7px; border-radius: 4px; background: var(--panel2); border: 1px solid var(--line); }
 .silence-item .meta { color: var(--muted); font-size: 12.5px; grid-column: 1 / span 2; }
-.chart svg { width: 100%; height: auto; display: block; }
+.chart svg { width: 100%; max-width: 760px; height: auto; display: block; margin: 0 auto; }
 .chart .grid { stroke: var(--line); stroke-width: 1; }
 .chart .axis { fill: var(--faint); font-size: 11px; font-family: inherit; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin-top: 6px; font-size: 13px; color: var(--muted); }
