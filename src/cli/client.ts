@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { Client } from '../client/client.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
+import { addCurveOptions, clientCurve } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 
 export function register(program: Command): void {
-  addParserOptions(addLogOptions(
+  addCurveOptions(addParserOptions(addLogOptions(
     program
       .command('client')
       .description('tail slow-query logs and send their records to the master')
@@ -18,7 +19,8 @@ export function register(program: Command): void {
       .option('--ack-timeout-ms <ms>', 'resend a batch not acked within this time', '5000')
       .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
-  )).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+  )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+    const curve = clientCurve(flags, 'master');
     const log = serviceLogger(`client-${flags.source}`, flags);
     const client = new Client({
       master: flags.master,
@@ -34,6 +36,7 @@ export function register(program: Command): void {
       window: intOption(flags.window, '--window'),
       ackTimeoutMs: intOption(flags.ackTimeoutMs, '--ack-timeout-ms'),
       pollIntervalMs: intOption(flags.pollMs, '--poll-ms'),
+      ...(curve && { curve }),
     });
     await client.start();
     runUntilSignal(async () => {

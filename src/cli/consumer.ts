@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { Consumer } from '../consumer/consumer.js';
+import { addCurveOptions, clientCurve } from './security.js';
 import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
 
 export function register(program: Command): void {
-  addLogOptions(addRuleOptions(
+  addLogOptions(addCurveOptions(addRuleOptions(
     program
       .command('consumer')
       .description('applies the alert rules to the sources the master routes to it; durable state in DIR')
@@ -12,7 +13,9 @@ export function register(program: Command): void {
       .option('--master <endpoint>', 'the master\'s consumer endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 1))
       .option('--monitor <endpoint>', 'the monitor\'s endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
       .option('--no-fsync', 'do not fsync state (faster, not crash-safe: for benchmarks only)'),
-  )).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean }) => {
+  ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean }) => {
+    const masterCurve = clientCurve(flags, 'master');
+    const monitorCurve = clientCurve(flags, 'monitor');
     const cfg = configFrom(flags);
     const log = serviceLogger(`consumer-${flags.name}`, flags);
     const consumer = new Consumer({
@@ -24,6 +27,8 @@ export function register(program: Command): void {
       extraCounters: () => ({ logDropped: log.stats().dropped }),
       rules: cfg.rules,
       fsync: flags.fsync,
+      ...(masterCurve && { masterCurve }),
+      ...(monitorCurve && { monitorCurve }),
     });
     await consumer.start();
     runUntilSignal(async () => {

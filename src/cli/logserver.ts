@@ -5,12 +5,13 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { LogServer } from '../logserver/server.js';
 import { createLogger, type ServiceLogger } from '../logserver/transport.js';
+import { addCurveOptions, checkBind, clientCurve, serverCurve, type CurveFlags } from './security.js';
 
 /** default BASE 5555 + 3 (see DESIGN.md, CLI contract) */
 export const DEFAULT_LOGSERVER_PORT = 5558;
 export const DEFAULT_LOGSERVER_ENDPOINT = `tcp://127.0.0.1:${DEFAULT_LOGSERVER_PORT}`;
 
-export interface LoggingOptions {
+export interface LoggingOptions extends CurveFlags {
   /** logserver endpoint; falls back to $SLOWQ_LOGSERVER; without either, logs go to stderr */
   logserver?: string;
   /** pino level; falls back to $SLOWQ_LOG_LEVEL, then info */
@@ -38,10 +39,12 @@ export function addLoggingOptions(command: Command): Command {
 export function loggerFromOptions(service: string, options: LoggingOptions): ServiceLogger {
   const endpoint = options.logserver ?? process.env.SLOWQ_LOGSERVER;
   const level = options.logLevel ?? process.env.SLOWQ_LOG_LEVEL ?? 'info';
-  return createLogger({ service, level, stderr: true, ...(endpoint ? { endpoint } : {}) });
+  // the logserver's public key from --logserver-key (or --server-key), this process's own from --curve-secret
+  const curve = endpoint ? clientCurve(options, 'logserver') : undefined;
+  return createLogger({ service, level, stderr: true, ...(endpoint ? { endpoint } : {}), ...(curve && { curve }) });
 }
 
-interface LogServerCommandOptions {
+interface LogServerCommandOptions extends CurveFlags {
   data: string;
   bind?: string;
   port?: string;
@@ -58,7 +61,7 @@ function parseCount(name: string, text: string | undefined, min: number): number
 }
 
 export function register(program: Command): void {
-  program
+  addCurveOptions(program
     .command('logserver')
     .description('collect every slowq process\'s logs (ZeroMQ PULL) into rotating files, one per service')
     .requiredOption('--data <dir>', 'directory for <service>.log files')
@@ -66,7 +69,7 @@ export function register(program: Command): void {
     .option('--port <port>', `bind tcp://127.0.0.1:PORT (default ${DEFAULT_LOGSERVER_PORT})`)
     .option('--max-file-bytes <n>', 'rotate a file before it passes this size (default 50 MiB)')
     .option('--keep-files <n>', 'rotated files kept per service (default 5)')
-    .option('--log-level <level>', 'the logserver\'s own log level', 'info')
+    .option('--log-level <level>', 'the logserver\'s own log level', 'info'), { server: true, connectsTo: [] })
     .action(async (options: LogServerCommandOptions) => {
       if (options.bind !== undefined && options.port !== undefined) throw new Error('give --bind or --port, not both');
       const port = parseCount('--port', options.port, 1);
@@ -74,6 +77,8 @@ export function register(program: Command): void {
       const bind = options.bind ?? `tcp://127.0.0.1:${port ?? DEFAULT_LOGSERVER_PORT}`;
       const maxFileBytes = parseCount('--max-file-bytes', options.maxFileBytes, 1);
       const keepFiles = parseCount('--keep-files', options.keepFiles, 0);
+      const curve = serverCurve(options);
+      checkBind('logserver', bind, options, curve !== undefined);
 
       const server = new LogServer({
         dataDir: path.resolve(options.data),
@@ -81,6 +86,7 @@ export function register(program: Command): void {
         ...(maxFileBytes !== undefined ? { maxFileBytes } : {}),
         ...(keepFiles !== undefined ? { keepFiles } : {}),
         ...(options.logLevel !== undefined ? { level: options.logLevel } : {}),
+        ...(curve && { curve }),
       });
       await server.start();
       process.stderr.write(`slowq logserver: listening on ${server.endpoint}, writing to ${path.resolve(options.data)}\n`);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Master } from '../master/master.js';
 import { defaultConsumerNames } from '../master/rendezvous.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { addCurveOptions, allowListFrom, checkBind, clientCurve, repeatable, serverCurve } from './security.js';
 
 export function consumerNames(value: string): string[] {
   if (/^\d+$/.test(value)) return defaultConsumerNames(intOption(value, '--consumers'));
@@ -9,16 +10,23 @@ export function consumerNames(value: string): string[] {
 }
 
 export function register(program: Command): void {
-  addLogOptions(
+  addLogOptions(addCurveOptions(
     program
       .command('master')
       .description('the router: clients connect on BASE, consumers on BASE+1')
       .option('--port <base>', 'base port', String(DEFAULT_BASE_PORT))
       .option('--host <addr>', 'address to bind', '127.0.0.1')
       .option('--consumers <n|names>', 'consumer count (names c0..cN-1) or a comma-separated list of names', '2')
-      .option('--monitor <endpoint>', 'where to report counters (the monitor; "none" to not report)', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2)),
-  ).action(async (flags: LogFlags & { port: string; host: string; consumers: string; monitor: string }) => {
+      .option('--monitor <endpoint>', 'where to report counters (the monitor; "none" to not report)', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
+      .option('--allow-consumers <dir|file>', 'public keys of the consumers allowed on BASE+1 (repeatable; default: --allow)', repeatable),
+    { server: true, connectsTo: ['monitor', 'logserver'] },
+  )).action(async (flags: LogFlags & { port: string; host: string; consumers: string; monitor: string; allowConsumers?: string[] }) => {
     const base = intOption(flags.port, '--port');
+    const curve = serverCurve(flags);
+    const allowConsumers = allowListFrom(flags.allowConsumers);
+    if (allowConsumers && !curve) throw new Error('--allow-consumers needs --curve-secret and --allow');
+    checkBind('master', tcp(flags.host, base), flags, curve !== undefined);
+    const monitorCurve = flags.monitor !== 'none' ? clientCurve(flags, 'monitor') : undefined;
     const log = serviceLogger('master', flags);
     const master = new Master({
       clientBind: tcp(flags.host, base),
@@ -27,6 +35,8 @@ export function register(program: Command): void {
       log: log.logger,
       ...(flags.monitor !== 'none' && { monitor: flags.monitor }),
       extraCounters: () => ({ logDropped: log.stats().dropped }),
+      ...(curve && { curve: { ...curve, ...(allowConsumers && { allowConsumers }) } }),
+      ...(monitorCurve && { monitorCurve }),
     });
     await master.start();
     runUntilSignal(async () => {

@@ -27,7 +27,8 @@ export interface CurveFlags {
   logserverKey?: string;
 }
 
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+/** Commander argument parser for a repeatable option: every value, in order. */
+export const repeatable = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 /**
  * Adds the CURVE options to a command: its own key pair always; `server` adds --allow and --insecure (for the
@@ -39,7 +40,7 @@ export function addCurveOptions(cmd: Command, opts: { server: boolean; connectsT
     .option('--curve-public <file>', 'its public key, checked against the secret key (default: derived from it)');
   if (opts.server) {
     cmd
-      .option('--allow <dir|file>', 'public keys allowed to connect: a directory of *.pub files or a file of keys, one per line (repeatable)', collect)
+      .option('--allow <dir|file>', 'public keys allowed to connect: a directory of *.pub files or a file of keys, one per line (repeatable)', repeatable)
       .option('--insecure', 'allow binding a non-loopback address without CURVE (anyone who can reach the port can connect)');
   }
   if (opts.connectsTo.length > 0) {
@@ -75,6 +76,11 @@ export function serverCurve(flags: CurveFlags, allow: string[] | undefined = fla
   }
   if (!allow || allow.length === 0) throw new Error('--curve-secret needs --allow DIR|FILE: the public keys of the clients allowed to connect');
   return { keys, allow: AllowList.load(allow) };
+}
+
+/** An allow-list from --allow-style sources, or undefined when none are given. */
+export function allowListFrom(sources: string[] | undefined): AllowList | undefined {
+  return sources && sources.length > 0 ? AllowList.load(sources) : undefined;
 }
 
 /** The client-side CURVE config for connecting to `server`, or undefined when that connection is plain. */
