@@ -19,7 +19,7 @@ import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 // is reported as a problem and not emitted: nothing can be said about a query without its duration.
 
 /** Query identity: see queryIdFor(). Entries with the same thread and start second kept to tell repeats apart. */
-const REMEMBERED_THREADS = 256;
+const REMEMBERED_THREADS = 64;
 /**
  * Statement text kept per entry (UTF-16 units). Far beyond real statements (whose fingerprint needs only the
  * first tuple of a giant INSERT), it bounds memory when a file is not a slow log and has no entry boundaries.
@@ -67,7 +67,9 @@ type Mode = 'idle' | 'entry' | 'piece';
 
 const BANNER_TCP = /^T[cC][pP]\s[pP]ort:\s+\d+/;
 const BANNER_COLUMNS = /^Time\s+Id\s+Command/;
-const BANNER_VERSION = /mysqld(?:\.exe)?,\s+Version:/;
+// pt-query-digest knows only `mysqld, Version:`; MariaDB 10.5+ writes `mariadbd, Version:` (at start-up and at every
+// FLUSH LOGS), and a banner left in would glue the entries before and after it together.
+const BANNER_VERSION = /(?:mysqld|mariadbd)(?:\.exe)?,\s+Version:/;
 const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
 const ATTR_LINE = /^# +[A-Z][A-Za-z_]+:/;
 const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
@@ -97,6 +99,8 @@ export class MySqlSlowParser implements RecordParser {
   private threads = new Map<string, number>();
   /** what context() returns: the state as of the end of the last emitted event */
   private timeAtLastEmit: number | undefined;
+  /** context() is asked for after every emitting line: built once per change, then shared (never mutated) */
+  private contextCache: MySqlSlowContext | undefined | null = null;
 
   line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
     if (offset > this.expectOffset && this.expectOffset >= 0 && this.mode !== 'idle') {
@@ -171,12 +175,15 @@ export class MySqlSlowParser implements RecordParser {
   }
 
   context(): unknown {
+    if (this.contextCache !== null) return this.contextCache;
     const ctx: MySqlSlowContext = {};
     if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
     if (this.threads.size > 0) ctx.threads = [...this.threads];
-    return ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
+    this.contextCache = ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
+    return this.contextCache;
   }
 
+  /** A context this parser did not write (another format, a damaged registry) is ignored: only ids and inherited times depend on it. */
   restore(context: unknown): void {
     this.mode = 'idle';
     this.entry = undefined;
@@ -185,8 +192,8 @@ export class MySqlSlowParser implements RecordParser {
     this.lastTime = undefined;
     this.timeAtLastEmit = undefined;
     this.threads.clear();
-    if (context === undefined || context === null) return;
-    if (typeof context !== 'object') throw new Error('mysql-slow: resume context is not an object');
+    this.contextCache = null;
+    if (context === undefined || context === null || typeof context !== 'object') return;
     const ctx = context as MySqlSlowContext;
     if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) this.lastTime = this.timeAtLastEmit = ctx.time;
     if (Array.isArray(ctx.threads)) {
@@ -348,7 +355,12 @@ export class MySqlSlowParser implements RecordParser {
       return;
     }
     const durationMs = secondsToMs(e.queryTime);
-    const ts = this.lastTime ?? (e.setTimestamp !== undefined ? e.setTimestamp * 1000 + durationMs : 0);
+    // The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
+    // is printed only when it changes), so a `# Time:` not after `SET timestamp=` says nothing about the end: then
+    // start second + Query_time (a lower bound of the end) is the better time.
+    const setMs = e.setTimestamp !== undefined ? e.setTimestamp * 1000 : undefined;
+    const ts =
+      setMs !== undefined && (this.lastTime === undefined || this.lastTime <= setMs) ? setMs + durationMs : (this.lastTime ?? 0);
     const fp = this.fingerprints.get(sql);
     const ev: ParsedEvent = {
       state: 'finished',
@@ -389,12 +401,14 @@ export class MySqlSlowParser implements RecordParser {
     else if (ts !== 0) startSec = Math.floor((ts - durationMs) / 1000);
     else return `${thread}-@${e.offset}`;
     const startMs = startSec * 1000;
-    const crosses = Math.floor(ts / 1000) > startSec;
+    // a statement of a second or more certainly ran past its start second, whatever `# Time:` means
+    const crosses = durationMs >= 1000 || Math.floor(ts / 1000) > startSec;
     if (!crosses) return `${thread}-${startMs}#${e.offset}`;
     const seen = this.threads.get(thread);
     this.threads.delete(thread);
     this.threads.set(thread, startMs);
     if (this.threads.size > REMEMBERED_THREADS) this.threads.delete(this.threads.keys().next().value!);
+    this.contextCache = null;
     return seen === startMs ? `${thread}-${startMs}#${e.offset}` : `${thread}-${startMs}`;
   }
 
@@ -402,7 +416,10 @@ export class MySqlSlowParser implements RecordParser {
     this.mode = 'idle';
     this.entry = undefined;
     this.prevSemicolon = false;
-    this.timeAtLastEmit = this.lastTime;
+    if (this.timeAtLastEmit !== this.lastTime) {
+      this.timeAtLastEmit = this.lastTime;
+      this.contextCache = null;
+    }
   }
 
   private problem(out: ParseOutput, e: Entry, reason: string, text: string): void {
