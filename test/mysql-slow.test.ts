@@ -391,13 +391,16 @@ describe('mysql-slow parser: streaming', () => {
     assert.equal(resumed.events[0]!.queryId, `1-1700000000000#${whole.events[0]!.end}`);
   });
 
-  it('context survives JSON and an unknown context is refused clearly', () => {
+  it('context survives JSON; a context it did not write is ignored (a fresh start)', () => {
     const r = parse(ENTRY + ENTRY);
     const ctx = JSON.parse(JSON.stringify(r.contexts[0])) as unknown;
     const p = new MySqlSlowParser();
     p.restore(ctx);
     assert.deepEqual(p.context(), r.contexts[0]);
-    assert.throws(() => p.restore('nonsense'), /mysql-slow: resume context/);
+    p.restore('nonsense');
+    assert.equal(p.context(), undefined);
+    p.restore({ time: 'yesterday', threads: [[1, 2], 'x'] });
+    assert.equal(p.context(), undefined);
   });
 });
 
