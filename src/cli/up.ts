@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultConsumerNames } from '../master/rendezvous.js';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
+import { curveDeployment } from './curve-deployment.js';
 import { addRuleOptions, DEFAULT_BASE_PORT, intOption, ruleArgs, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
 
 export interface UpOptions extends ThresholdFlags {
@@ -12,6 +13,8 @@ export interface UpOptions extends ThresholdFlags {
   consumers?: string;
   logLevel?: string;
   quiet?: boolean;
+  /** CURVE everywhere, with the key pairs in this directory (made if missing) */
+  curveDir?: string;
 }
 
 /** The whole server side on this host as child processes; returns the supervisor (already started). */
@@ -26,17 +29,22 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void)
   const logserver = tcp(host, base + 3);
   const common = ['--logserver', logserver, '--log-level', flags.logLevel ?? 'info'];
   const names = defaultConsumerNames(n);
+  const curve = flags.curveDir ? curveDeployment(flags.curveDir, names) : undefined;
+  if (curve) {
+    process.stderr.write(`slowq up: CURVE on every connection, keys in ${curve.dir}${curve.created.length > 0 ? ` (${curve.created.length} key pairs made)` : ''}; ` +
+      `a client needs ${curve.client.join(' ')}\n`);
+  }
   const specs: ChildSpec[] = [
-    { name: 'logserver', args: ['logserver', '--data', join(dataDir, 'logs'), '--port', String(base + 3)] },
+    { name: 'logserver', args: ['logserver', '--data', join(dataDir, 'logs'), '--port', String(base + 3), ...(curve?.logserver ?? [])] },
     {
       name: 'monitor',
-      args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(flags.quiet ? ['--quiet'] : [])],
+      args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(curve?.monitor ?? []), ...(flags.quiet ? ['--quiet'] : [])],
       onStdout: print,
     },
-    { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common] },
+    { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? [])] },
     ...names.map((name): ChildSpec => ({
       name: `consumer-${name}`,
-      args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common],
+      args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common, ...(curve?.consumer(name) ?? [])],
     })),
   ];
   const supervisor = new Supervisor({
@@ -57,7 +65,8 @@ export function register(program: Command): void {
       .option('--port <base>', 'base port: clients BASE, consumers BASE+1, monitor BASE+2, logserver BASE+3, HTTP BASE+4', String(DEFAULT_BASE_PORT))
       .option('--consumers <n>', 'number of consumers (default: number of cores)')
       .option('--log-level <level>', 'log level of the services', 'info')
-      .option('--quiet', 'do not print alerts on stdout'),
+      .option('--quiet', 'do not print alerts on stdout')
+      .option('--curve-dir <dir>', 'CURVE with allow-lists on every connection: key pairs for every service in DIR, made if missing'),
   ).action((flags: UpOptions) => {
     const { supervisor, base, dataDir } = startServerSide(flags, (line) => process.stdout.write(line + '\n'));
     process.stderr.write(

@@ -166,6 +166,9 @@ export function loadPublicKey(file: string): string {
   return loadOneKey(file, 'CURVE public key');
 }
 
+/** An allow-list re-reads its files on an unknown key at most this often. */
+export const RELOAD_MIN_MS = 10_000;
+
 /** Where an allowed key came from: a name (the file's base name without .pub) and the file. */
 export interface AllowedKey {
   name: string;
@@ -178,7 +181,10 @@ export interface AllowedKey {
  * or more keys, one per line, `#` comments and blank lines ignored.
  */
 export class AllowList {
-  private readonly keys = new Map<string, AllowedKey>();
+  private keys = new Map<string, AllowedKey>();
+  private loadedAt = Date.now();
+  /** why the last re-read failed (the previous keys stay in force), if it did */
+  reloadError: string | undefined;
 
   private constructor(readonly sources: readonly string[]) {}
 
@@ -205,10 +211,28 @@ export class AllowList {
     return this.keys.size;
   }
 
-  /** Who a raw 32-byte public key (as a ZAP request carries it) is, or undefined if it is not allowed. */
+  /**
+   * Who a raw 32-byte public key (as a ZAP request carries it) is, or undefined if it is not allowed. An unknown key
+   * makes the list re-read its files (at most every RELOAD_MIN_MS), so a client's .pub added to an allowed
+   * directory is admitted without a restart.
+   */
   lookup(rawPublicKey: Uint8Array): AllowedKey | undefined {
     if (rawPublicKey.length !== KEY_BYTES) return undefined;
-    return this.keys.get(z85Encode(rawPublicKey));
+    const key = z85Encode(rawPublicKey);
+    const hit = this.keys.get(key);
+    if (hit || this.sources.length === 0 || Date.now() - this.loadedAt < RELOAD_MIN_MS) return hit;
+    this.reload();
+    return this.keys.get(key);
+  }
+
+  private reload(): void {
+    this.loadedAt = Date.now();
+    try {
+      this.keys = AllowList.load(this.sources).keys;
+      this.reloadError = undefined;
+    } catch (err) {
+      this.reloadError = (err as Error).message;
+    }
   }
 
   has(publicKey: string): boolean {

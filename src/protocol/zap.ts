@@ -149,6 +149,10 @@ export class ZapHandler {
     const allow = this.opts.domains[domain];
     const key = mechanism === 'CURVE' && credentials.length === 1 ? credentials[0]! : undefined;
     const who = key && allow ? allow.lookup(key) : undefined;
+    if (allow?.reloadError) {
+      const problem = allow.reloadError;
+      this.throttled(`${domain}|reload`, () => this.opts.log.error({ domain, err: problem }, 'cannot re-read the allow-list; the keys read before stay in force'));
+    }
     if (who) {
       this.counts.authAccepted++;
       return reply('200', 'OK', userIdOf(who.name));
