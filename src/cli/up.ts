@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { defaultConsumerNames } from '../master/rendezvous.js';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
 import { curveDeployment } from './curve-deployment.js';
-import { addRuleOptions, DEFAULT_BASE_PORT, intOption, ruleArgs, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
+import { addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, ruleArgs, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
 
 export interface UpOptions extends ThresholdFlags {
   data: string;
@@ -19,6 +19,8 @@ export interface UpOptions extends ThresholdFlags {
 
 /** The whole server side on this host as child processes; returns the supervisor (already started). */
 export function startServerSide(flags: UpOptions, print: (line: string) => void): { supervisor: Supervisor; base: number; dataDir: string } {
+  // A bad config or threshold flag fails here, once, with the key named: the children would only crash-loop on it.
+  configFrom(flags);
   const dataDir = resolve(flags.data);
   const base = intOption(flags.port, '--port');
   const n = flags.consumers ? intOption(flags.consumers, '--consumers') : availableParallelism();
@@ -38,7 +40,8 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void)
     { name: 'logserver', args: ['logserver', '--data', join(dataDir, 'logs'), '--port', String(base + 3), ...(curve?.logserver ?? [])] },
     {
       name: 'monitor',
-      args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(curve?.monitor ?? []), ...(flags.quiet ? ['--quiet'] : [])],
+      args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(curve?.monitor ?? []),
+        ...(flags.config ? ['--config', resolve(flags.config)] : []), ...(flags.quiet ? ['--quiet'] : [])],
       onStdout: print,
     },
     { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? [])] },
