@@ -82,6 +82,6 @@ describe('faults: SIGKILL of consumer, master, client and monitor mid-stream', (
     }, 10_000);
     assert.equal(applied, SOURCES.length * PER_SOURCE);
 
-    for (const name of [...SOURCES, 'master', 'c0', 'c1', 'monitor', 'logserver']) assert.equal(await stop(procs[name]!), 0, `${name} exits 0`);
+    for (const name of [...SOURCES, 'master', 'c0', 'c1', 'monitor', 'logserver']) assert.equal(await stop(procs[name]!), 0, `${name} exits 0; its output:\n${procs[name]!.output().slice(-2000)}`);
   });
 });

@@ -4,6 +4,8 @@ import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from
 import { SendQueue } from '../protocol/send-queue.js';
 import { decodeHeader, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION, ProtocolError, type ServiceStats } from '../protocol/wire.js';
 import type { Batch } from './batch.js';
+import { receiveLoop } from '../protocol/receive-loop.js';
+import { WarnOnce } from '../protocol/warn-once.js';
 
 // Sends sealed batches to the master with a window of unacked batches (DESIGN.md "Delivery" 1).
 // An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;
@@ -51,7 +53,7 @@ export class Sender<R> {
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private readonly warned = new Set<string>();
+  private readonly warned: WarnOnce;
   readonly stats: SenderStats = { batches: 0, records: 0, acked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
 
   constructor(
@@ -60,6 +62,7 @@ export class Sender<R> {
     /** called when the window frees up, so the reader can go on */
     private readonly onRoom: () => void,
   ) {
+    this.warned = new WarnOnce(opts.log, 100);
     this.sock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000, ...curveClientOptions(opts.curve) });
     watchClientHandshake(this.sock, opts.log, 'master', opts.curve);
     this.q = new SendQueue(this.sock, 10_000);
@@ -142,28 +145,21 @@ export class Sender<R> {
           this.transmit(f);
         }
       } else if (now - f.sentAt >= timeout) {
-        this.warnOnce('timeout', { master: this.opts.master }, 'no answer from the master in time; resending (further resends only counted)');
+        this.warned.warn('timeout', { master: this.opts.master }, 'no answer from the master in time; resending (further resends only counted)');
         this.transmit(f);
       }
     }
   }
 
-  private async receiveLoop(): Promise<void> {
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await this.sock.receive();
-      } catch (err) {
-        if (this.stopping) return;
-        throw err;
-      }
+  private receiveLoop(): Promise<void> {
+    return receiveLoop(this.sock, () => this.stopping, (msg) => {
       try {
         this.onReply(msg);
       } catch (err) {
         this.stats.errors++;
-        this.warnOnce(`bad-reply:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed reply from the master ignored');
+        this.warned.warn(`bad-reply:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed reply from the master ignored');
       }
-    }
+    });
   }
 
   private onReply(msg: Buffer[]): void {
@@ -187,7 +183,7 @@ export class Sender<R> {
       case 'retry': {
         this.stats.retries++;
         const f = this.inFlight.get(h.rid);
-        this.warnOnce(`retry:${h.reason.slice(0, 40)}`, { reason: h.reason }, 'server asked to retry later');
+        this.warned.warn(`retry:${h.reason.slice(0, 40)}`, { reason: h.reason }, 'server asked to retry later');
         if (f) f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
         return;
       }
@@ -201,7 +197,7 @@ export class Sender<R> {
       }
       case 'err': {
         this.stats.errors++;
-        this.warnOnce(`err:${h.code}`, { code: h.code, msg: h.msg }, 'the server rejected a batch; it will be resent after a pause');
+        this.warned.warn(`err:${h.code}`, { code: h.code, msg: h.msg }, 'the server rejected a batch; it will be resent after a pause');
         const f = this.inFlight.get(h.rid);
         if (f) f.holdUntil = Date.now() + 5000;
         return;
@@ -211,9 +207,4 @@ export class Sender<R> {
     }
   }
 
-  private warnOnce(key: string, obj: object, msg: string): void {
-    if (this.warned.has(key)) return;
-    if (this.warned.size < 100) this.warned.add(key);
-    this.opts.log.warn(obj, msg);
-  }
 }

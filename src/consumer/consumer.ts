@@ -19,6 +19,8 @@ import { Outbox } from './outbox.js';
 import { DEFAULT_RULES, type RulesConfig } from './rules.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryRecords, stampRecords, type JournalEntry } from './state-codec.js';
 import { DurableStore } from './store.js';
+import { receiveLoop } from '../protocol/receive-loop.js';
+import { WarnOnce } from '../protocol/warn-once.js';
 import { StatsFile } from '../protocol/stats-file.js';
 import { join } from 'node:path';
 
@@ -90,7 +92,7 @@ export class Consumer {
   private timers: NodeJS.Timeout[] = [];
   private loops: Promise<void>[] = [];
   private stopping = false;
-  private readonly warned = new Set<string>();
+  private readonly warned: WarnOnce;
   private readonly statsFile: StatsFile;
   readonly stats: ConsumerStats = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, malformed: 0, commits: 0, commitMsTotal: 0,
@@ -98,6 +100,7 @@ export class Consumer {
   };
 
   constructor(private readonly opts: ConsumerOptions) {
+    this.warned = new WarnOnce(opts.log);
     this.engine = new RulesEngine(opts.rules ?? DEFAULT_RULES);
     this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
     this.master = new zmq.Dealer({ routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curveClientOptions(opts.masterCurve) });
@@ -168,17 +171,8 @@ export class Consumer {
     }
   }
 
-  private async masterLoop(): Promise<void> {
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await this.master.receive();
-      } catch (err) {
-        if (this.stopping) return;
-        throw err;
-      }
-      this.onRequest(msg);
-    }
+  private masterLoop(): Promise<void> {
+    return receiveLoop(this.master, () => this.stopping, (msg) => this.onRequest(msg));
   }
 
   private onRequest(msg: Buffer[]): void {
@@ -262,7 +256,7 @@ export class Consumer {
       const staged = this.pending.alerts;
       await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...staged]));
     } catch (err) {
-      this.warnOnce(`snapshot:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'snapshot failed; the journal stays current');
+      this.warned.warn(`snapshot:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'snapshot failed; the journal stays current');
     }
   }
 
@@ -272,7 +266,7 @@ export class Consumer {
    */
   private async onCommitFailure(err: unknown, group: PendingGroup): Promise<void> {
     this.stats.commitFailures++;
-    this.warnOnce(`commit:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message, dataDir: this.opts.dataDir },
+    this.warned.warn(`commit:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message, dataDir: this.opts.dataDir },
       'durable commit failed; refusing requests until writes succeed (clients keep their offsets and retry)');
     const waiting = [...group.replies, ...this.pending.replies];
     this.pending = { entries: [], replies: [], alerts: [] };
@@ -303,48 +297,38 @@ export class Consumer {
     this.monitorQ.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats([{ service: `consumer-${this.opts.name}`, kind: 'consumer', at: Date.now(), counters }])]);
   }
 
-  private async monitorLoop(): Promise<void> {
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await this.monitor.receive();
-      } catch (err) {
-        if (this.stopping) return;
-        throw err;
-      }
-      try {
-        const h = decodeHeader(msg[0]);
-        if (h.t === 'alerts-ack') {
-          const ids = this.outbox.acked(h.rid);
-          if (ids) {
-            this.stats.alertsAcked += ids.length;
-            // Removing acked alerts is journaled lazily with the next commit: if it is lost, the monitor
-            // simply sees those ids again and drops them as duplicates.
-            this.pending.entries.push(encodeEntry({ k: 'a', ids }));
-            if (this.pending.entries.length > 1 || !this.committing) void this.commit();
-            this.sendAlerts();
-          }
-        } else if (h.t === 'err') {
-          this.warnOnce(`monitor-err:${h.code}`, { code: h.code, msg: h.msg }, 'monitor rejected alerts');
-          this.outbox.reset();
+  private monitorLoop(): Promise<void> {
+    return receiveLoop(this.monitor, () => this.stopping, (msg) => this.onMonitorReply(msg));
+  }
+
+  private onMonitorReply(msg: Buffer[]): void {
+    try {
+      const h = decodeHeader(msg[0]);
+      if (h.t === 'alerts-ack') {
+        const ids = this.outbox.acked(h.rid);
+        if (ids) {
+          this.stats.alertsAcked += ids.length;
+          // Removing acked alerts is journaled lazily with the next commit: if it is lost, the monitor
+          // simply sees those ids again and drops them as duplicates.
+          this.pending.entries.push(encodeEntry({ k: 'a', ids }));
+          void this.commit();
+          this.sendAlerts();
         }
-      } catch (err) {
-        this.malformed('monitor', err);
+      } else if (h.t === 'err') {
+        this.warned.warn(`monitor-err:${h.code}`, { code: h.code, msg: h.msg }, 'monitor rejected alerts');
+        this.outbox.reset();
       }
+    } catch (err) {
+      this.malformed('monitor', err);
     }
   }
 
   private malformed(from: string, err: unknown): void {
     this.stats.malformed++;
-    this.warnOnce(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message },
+    this.warned.warn(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message },
       'malformed message (further ones of this kind are only counted)');
   }
 
-  private warnOnce(key: string, obj: object, msg: string): void {
-    if (this.warned.has(key)) return;
-    if (this.warned.size < 1000) this.warned.add(key);
-    this.opts.log.warn(obj, msg);
-  }
 }
 
 function ackOf(h: BatchHeader, last: number, applied: number, dup: number): Header {

@@ -5,6 +5,8 @@ import { ServerSecurity } from '../protocol/zap.js';
 import { decodeHeader, decodeStats, encodeHeader, encodeStats, PROTOCOL_VERSION, ProtocolError, type Header, type ServiceStats } from '../protocol/wire.js';
 import { SendQueue } from '../protocol/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
+import { receiveLoop } from '../protocol/receive-loop.js';
+import { WarnOnce } from '../protocol/warn-once.js';
 
 // The master is a router and nothing more (DESIGN.md): it reads the header frame, picks the consumer
 // that owns the source, and forwards the payload frame untouched. Replies from consumers go back to
@@ -52,7 +54,7 @@ export class Master {
   private readonly lastSeen = new Map<string, number>();
   private readonly known: Set<string>;
   private readonly stats: MasterStats = { batches: 0, replies: 0, retries: 0, malformed: 0, consumersAlive: 0 };
-  private readonly warned = new Set<string>();
+  private readonly warned: WarnOnce;
   private loops: Promise<void>[] = [];
   private stopping = false;
   /** the latest counters each client reported, forwarded to the monitor with the master's own */
@@ -73,6 +75,7 @@ export class Master {
     });
     this.security.watch(this.front, 'clients');
     this.security.watch(this.back, 'consumers');
+    this.warned = new WarnOnce(opts.log);
     this.owners = new OwnerCache(opts.consumers);
     this.known = new Set(opts.consumers);
     this.frontQ = new SendQueue(this.front, 100_000);
@@ -119,17 +122,8 @@ export class Master {
     return t !== undefined && Date.now() - t < (this.opts.consumerTimeoutMs ?? 3000);
   }
 
-  private async frontLoop(): Promise<void> {
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await this.front.receive();
-      } catch (err) {
-        if (this.stopping) return;
-        throw err;
-      }
-      this.onClientMessage(msg);
-    }
+  private frontLoop(): Promise<void> {
+    return receiveLoop(this.front, () => this.stopping, (msg) => this.onClientMessage(msg));
   }
 
   private onClientMessage(msg: Buffer[]): void {
@@ -193,17 +187,8 @@ export class Master {
     }
   }
 
-  private async backLoop(): Promise<void> {
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await this.back.receive();
-      } catch (err) {
-        if (this.stopping) return;
-        throw err;
-      }
-      this.onConsumerMessage(msg);
-    }
+  private backLoop(): Promise<void> {
+    return receiveLoop(this.back, () => this.stopping, (msg) => this.onConsumerMessage(msg));
   }
 
   private onConsumerMessage(msg: Buffer[]): void {
@@ -213,7 +198,7 @@ export class Master {
         const h = decodeHeader(msg[1]);
         if (h.t !== 'hello' && h.t !== 'hb') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from consumer`);
         if (!this.known.has(h.name) || h.name !== name) {
-          this.warnOnce(`unknown:${h.name}`, { consumer: h.name }, 'a consumer not in the configured list tried to register; ignored');
+          this.warned.warn(`unknown:${h.name}`, { consumer: h.name }, 'a consumer not in the configured list tried to register; ignored');
           return;
         }
         if (h.t === 'hello' || !this.isAlive(name)) this.opts.log.info({ consumer: name }, 'consumer registered');
@@ -236,12 +221,7 @@ export class Master {
 
   private malformed(from: string, err: unknown): void {
     this.stats.malformed++;
-    this.warnOnce(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message }, 'malformed message dropped (further ones of this kind are only counted)');
+    this.warned.warn(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message }, 'malformed message dropped (further ones of this kind are only counted)');
   }
 
-  private warnOnce(key: string, obj: object, msg: string): void {
-    if (this.warned.has(key)) return;
-    if (this.warned.size < 1000) this.warned.add(key);
-    this.opts.log.warn(obj, msg);
-  }
 }

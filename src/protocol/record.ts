@@ -5,12 +5,10 @@ export type QueryState = 'running' | 'finished';
 /** Extra fields a format carries that have no column of their own (kept as alert labels). */
 export type Labels = Record<string, string | number | boolean>;
 
-/**
- * What a parser gives for one query event, before the client stamps it with source/stream/seq.
- * `offset`/`end` are the byte range of the event in its file: `end` is where reading resumes after it.
- */
-export interface ParsedEvent {
+/** What every record says about one query event, whatever the input format. */
+export interface QueryFields {
   state: QueryState;
+  /** identity of one execution within the source, deterministic from the input */
   queryId: string;
   /** event time, ms since epoch */
   ts: number;
@@ -26,29 +24,22 @@ export interface ParsedEvent {
   rowsSent?: number;
   rowsExamined?: number;
   labels?: Labels;
+}
+
+/**
+ * What a parser gives for one query event, before the client stamps it with source/stream/seq.
+ * `offset`/`end` are the byte range of the event in its file: `end` is where reading resumes after it.
+ */
+export interface ParsedEvent extends QueryFields {
   offset: number;
   end: number;
 }
 
 /** A record on the wire and in the consumer: a parsed event numbered within its stream. */
-export interface QueryRecord {
+export interface QueryRecord extends QueryFields {
   source: string;
   stream: string;
   seq: number;
-  state: QueryState;
-  queryId: string;
-  ts: number;
-  durationMs: number;
-  sql: string;
-  fingerprint: string;
-  fingerprintId: string;
-  user?: string;
-  db?: string;
-  host?: string;
-  lockMs?: number;
-  rowsSent?: number;
-  rowsExamined?: number;
-  labels?: Labels;
 }
 
 export type AlertType = 'slow_query' | 'long_running' | 'resolved' | 'stalled';
