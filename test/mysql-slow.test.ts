@@ -237,6 +237,25 @@ describe('mysql-slow parser: entries', () => {
     assert.deepEqual(r.events.map((e) => e.sql), ['select sleep(2) from n', 'select sleep(2) from n']);
   });
 
+  it("MariaDB: # Time: is the start second (as SET timestamp), so the end is start + Query_time; its banner is dropped", () => {
+    const log = [
+      '/usr/sbin/mariadbd, Version: 10.11.6-MariaDB-0+deb12u1-log (Debian 12). started with:',
+      'Tcp port: 3306  Unix socket: /run/mysqld/mysqld.sock',
+      'Time\t\t    Id Command\tArgument',
+      '# Time: 231114 22:13:20',
+      '# User@Host: app[app] @ localhost []',
+      '# Thread_id: 31  Schema: shop  QC_hit: No',
+      '# Query_time: 2.500000  Lock_time: 0.000100  Rows_sent: 1  Rows_examined: 0',
+      '# Rows_affected: 0  Bytes_sent: 64',
+      'SET timestamp=1700000000;',
+      'SELECT SLEEP(2.5);',
+      '',
+    ].join('\n');
+    const r = parse(log);
+    assert.equal(r.skipped, 3);
+    assert.deepEqual(r.events.map((e) => [e.ts, e.queryId, e.db]), [[1700000002500, '31-1700000000000', 'shop']]);
+  });
+
   it('reports entries without a usable Query_time and headers cut short, and goes on', () => {
     const log = [
       '# administrator command: Quit;', // the tail of an entry whose head is in the previous file
