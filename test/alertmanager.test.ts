@@ -47,7 +47,7 @@ async function isReady(): Promise<boolean> {
 }
 
 async function startAlertmanager(): Promise<void> {
-  if (!existsSync(BIN)) throw new Error(`${BIN} not found: run .ci/install-alertmanager.sh (as root) to install Debian's prometheus-alertmanager`);
+  if (!existsSync(BIN)) throw new Error(`${BIN} not found: run .ci/install-system.sh (as root) to install Debian's prometheus-alertmanager`);
   dir = await mkdtemp(join(tmpdir(), 'slowq-alertmanager-'));
   const config = join(dir, 'alertmanager.yml');
   await writeFile(config, ['route:', '  receiver: blackhole', '  group_wait: 0s', 'receivers:', '  - name: blackhole', ''].join('\n'));
@@ -87,7 +87,7 @@ async function stopAlertmanager(): Promise<void> {
 }
 
 it('prometheus-alertmanager is installed', () => {
-  assert.ok(existsSync(BIN), `${BIN} not found: run .ci/install-alertmanager.sh (as root) to install Debian's prometheus-alertmanager`);
+  assert.ok(existsSync(BIN), `${BIN} not found: run .ci/install-system.sh (as root) to install Debian's prometheus-alertmanager`);
 });
 
 async function amAlerts(query = ''): Promise<AmAlert[]> {

@@ -1,6 +1,6 @@
 // Private MariaDB and PostgreSQL servers for tests: each in a fresh temp dir, on 127.0.0.1 and a free port,
 // as an unprivileged user when the tests run as root (CI), stopped and removed by stop().
-// Missing binaries are an error that says to run .ci/install-db.sh, never a silent skip.
+// Missing binaries are an error that says to run .ci/install-system.sh, never a silent skip.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 
-const INSTALL_HINT = 'run `.ci/install-db.sh` as root to install it (CI does this before the tests)';
+const INSTALL_HINT = 'run `.ci/install-system.sh` as root to install it (CI does this before the tests)';
 const START_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 30_000;
 

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Installs the Debian packages the tests use as real parts: PostgreSQL and MariaDB (parser and probe tests
+# start private instances), Prometheus Alertmanager (the Alertmanager receiver test starts its own) and
+# Chromium (the dashboard test). Run as root; non-interactive, quiet, idempotent: installs only what is
+# missing, with one apt-get update. The packages' system services are kept from starting (policy-rc.d while
+# installing) and stopped if a service manager started them anyway: the tests need binaries, not services.
+set -eu
+
+missing=""
+[ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ] || missing="$missing mariadb-server"
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
+[ -x /usr/bin/prometheus-alertmanager ] || missing="$missing prometheus-alertmanager"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+
+if [ -z "$missing" ]; then
+  echo "install-system.sh: mariadb-server, postgresql, prometheus-alertmanager and chromium already installed"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system.sh: must run as root (apt-get) to install:$missing" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp /tmp/install-system.XXXXXX.log)
+policy_created=0
+cleanup() {
+  if [ "$policy_created" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+}
+trap cleanup EXIT
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  # 101 = "action forbidden": invoke-rc.d and deb-systemd-invoke then leave the services stopped.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  policy_created=1
+fi
+
+echo "install-system.sh: installing$missing (log: $log)"
+# shellcheck disable=SC2086 # the list is meant to split
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
+  echo "install-system.sh: apt-get failed; the end of its log:" >&2
+  tail -n 40 "$log" >&2
+  exit 1
+fi
+
+# If a service manager started system instances regardless, stop and disable them.
+for svc in mariadb postgresql prometheus-alertmanager; do
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$svc" ]; then
+    "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+  fi
+done
+rm -f "$log"
+echo "install-system.sh: done"
