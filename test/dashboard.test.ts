@@ -105,7 +105,7 @@ describe('dashboard in headless Chromium', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'slowq-dashboard-'));
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with .ci/install-chromium.sh (as root)`);
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with .ci/install-system.sh (as root)`);
     populate(view);
     srv = await startHttpServer(view, { host: '127.0.0.1', port: 0, statsIntervalMs: 150 });
     stopFeeding = feedStats(view, 100);
@@ -208,7 +208,7 @@ describe('dashboard in headless Chromium', () => {
 
 describe('dashboard with a token', () => {
   it('works when opened with ?token= (API calls and the event stream carry it)', async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with .ci/install-chromium.sh (as root)`);
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with .ci/install-system.sh (as root)`);
     const view = new FakeMonitorView();
     view.active = [makeActive(makeAlert({ severity: 'warning' }))];
     const token = 'dashboard-token-0123456789';
