@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_RULES, type RulesConfig, type Thresholds, type ThresholdOverride } from './consumer/rules.js';
+import { defaultMonitorConfig, MONITOR_KEYS, parseMonitorConfig, type MonitorConfig } from './monitor/monitor-config.js';
 
 // The configuration file (YAML or JSON) shared by `up`, `consumer`, `evaluate`. Unknown keys and wrong
 // types are errors that name the key: a typo must not silently fall back to a default.
@@ -13,9 +14,12 @@ import { DEFAULT_RULES, type RulesConfig, type Thresholds, type ThresholdOverrid
 //     overrides:              # first match wins
 //       - match: { source: db-01, db: shop, fingerprint_id: "0x…" }
 //         running_ms: 2000
+//
+//   route, receivers, inhibit_rules, rate_limits: the monitor's (src/monitor/monitor-config.ts)
 
 export interface SlowqConfig {
   rules: RulesConfig;
+  monitor: MonitorConfig;
 }
 
 export class ConfigError extends Error {}
@@ -28,7 +32,7 @@ const THRESHOLD_KEYS: Record<string, keyof Thresholds> = {
 };
 
 export function loadConfig(path: string | undefined): SlowqConfig {
-  if (!path) return { rules: structuredClone(DEFAULT_RULES) };
+  if (!path) return { rules: structuredClone(DEFAULT_RULES), monitor: defaultMonitorConfig() };
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -46,7 +50,7 @@ export function loadConfig(path: string | undefined): SlowqConfig {
 
 export function parseConfig(raw: unknown, where = 'config'): SlowqConfig {
   const top = obj(raw, where);
-  known(top, ['rules'], where);
+  known(top, ['rules', ...MONITOR_KEYS], where);
   const rules: RulesConfig = structuredClone(DEFAULT_RULES);
   if (top.rules !== undefined) {
     const r = obj(top.rules, `${where}: rules`);
@@ -69,7 +73,7 @@ export function parseConfig(raw: unknown, where = 'config'): SlowqConfig {
       });
     }
   }
-  return { rules };
+  return { rules, monitor: parseMonitorConfig(top, where) };
 }
 
 function thresholds(o: Record<string, unknown>, at: string): Partial<Thresholds> {

@@ -9,6 +9,7 @@ import { register as registerUp } from './up.js';
 import { register as registerParse } from './parse.js';
 import { register as registerLogserver } from './logserver.js';
 import { register as registerProbe } from './probe.js';
+import { register as registerSilence } from './silence.js';
 import { register as registerDigest } from './digest.js';
 import { register as registerKeys } from './keys.js';
 
@@ -32,6 +33,7 @@ registerEvaluate(program);
 registerParse(program);
 registerLogserver(program);
 registerProbe(program);
+registerSilence(program);
 registerDigest(program);
 registerKeys(program);
 

@@ -1,28 +1,72 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { startHttpServer, type HttpServer } from '../monitor/http/server.js';
 import { Monitor } from '../monitor/monitor.js';
 import { FileReceiver } from '../monitor/receivers/file.js';
 import type { Receiver } from '../monitor/receivers/receiver.js';
 import { StdoutReceiver } from '../monitor/receivers/stdout.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 
+interface MonitorFlags extends LogFlags {
+  data: string;
+  port: string;
+  host: string;
+  alerts?: string;
+  quiet?: boolean;
+  config?: string;
+  httpPort?: string;
+  httpHost: string;
+  httpToken?: string;
+  externalUrl?: string;
+}
+
 export function register(program: Command): void {
   addLogOptions(
     program
       .command('monitor')
-      .description('accepts alerts from consumers, drops duplicates, delivers to receivers')
+      .description('accepts alerts from consumers, drops duplicates, routes, groups, silences and notifies receivers')
       .requiredOption('--data <dir>', 'state directory')
       .option('--port <port>', 'port consumers connect to', String(DEFAULT_BASE_PORT + 2))
       .option('--host <addr>', 'address to bind', '127.0.0.1')
       .option('--alerts <file>', 'alerts as JSON lines (default DIR/alerts.jsonl)')
+      .option('--config <file>', 'configuration file (YAML or JSON): route, receivers, inhibit_rules, rate_limits')
+      .option('--http-port <port>', 'serve the dashboard, /metrics and /healthz on this port (default: no HTTP)')
+      .option('--http-host <addr>', 'address for HTTP (a non-loopback one needs --http-token)', '127.0.0.1')
+      .option('--http-token <token>', 'token HTTP requests must carry (default $SLOWQ_HTTP_TOKEN)')
+      .option('--external-url <url>', 'the dashboard URL as receivers should link to it (default http://HTTP-HOST:HTTP-PORT/)')
       .option('--quiet', 'do not print alerts on stdout'),
-  ).action(async (flags: LogFlags & { data: string; port: string; host: string; alerts?: string; quiet?: boolean }) => {
+  ).action(async (flags: MonitorFlags) => {
+    const config = loadConfig(flags.config).monitor; // before anything starts: a bad config names the key and exits
+    const httpPort = flags.httpPort !== undefined ? intOption(flags.httpPort, '--http-port') : undefined;
+    const token = flags.httpToken ?? process.env.SLOWQ_HTTP_TOKEN;
+    const externalURL = flags.externalUrl ?? (httpPort !== undefined ? `http://${flags.httpHost.includes(':') ? `[${flags.httpHost}]` : flags.httpHost}:${httpPort}/` : undefined);
     const log = serviceLogger('monitor', flags);
     const receivers: Receiver[] = [new FileReceiver(flags.alerts ?? join(flags.data, 'alerts.jsonl'))];
     if (!flags.quiet) receivers.push(new StdoutReceiver());
-    const monitor = new Monitor({ bind: tcp(flags.host, intOption(flags.port, '--port')), dataDir: join(flags.data, 'state'), receivers, log: log.logger });
+    const monitor = new Monitor({
+      bind: tcp(flags.host, intOption(flags.port, '--port')),
+      dataDir: join(flags.data, 'state'),
+      silencesPath: join(flags.data, 'silences.json'),
+      receivers,
+      config,
+      log: log.logger,
+      ...(externalURL ? { externalURL } : {}),
+    });
     await monitor.start();
+    let http: HttpServer | undefined;
+    if (httpPort !== undefined) {
+      try {
+        http = await startHttpServer(monitor.view, { host: flags.httpHost, port: httpPort, ...(token ? { token } : {}) });
+        log.logger.info({ url: http.url }, 'dashboard and /metrics');
+      } catch (err) {
+        // Alerts keep flowing without the dashboard; say why it is missing.
+        log.logger.error({ err: (err as Error).message, port: httpPort }, 'HTTP server did not start');
+        process.stderr.write(`slowq monitor: HTTP on ${flags.httpHost}:${httpPort} did not start: ${(err as Error).message}\n`);
+      }
+    }
     runUntilSignal(async () => {
+      await http?.close();
       await monitor.stop();
       await log.close();
     });

@@ -1,27 +1,59 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
-import type { CurveServerConfig } from '../protocol/curve.js';
-import { ServerSecurity } from '../protocol/zap.js';
 import type { Alert } from '../protocol/record.js';
 import { SendQueue, type Frames } from '../protocol/send-queue.js';
-import { decodeAlerts, decodeHeader, encodeHeader, packState, PROTOCOL_VERSION, ProtocolError, unpackState } from '../protocol/wire.js';
-import { DurableStore } from '../consumer/store.js';
+import {
+  decodeAlerts, decodeHeader, decodeSilenceAdd, decodeSilenceExpire, decodeStats, encodeHeader, encodeSilences,
+  PROTOCOL_VERSION, ProtocolError, type Header, type SilenceRequestHeader,
+} from '../protocol/wire.js';
 import type { Receiver } from './receivers/receiver.js';
+import { systemClock, type Clock } from './dispatch/clock.js';
+import { Deliveries } from './dispatch/delivery.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { MatcherError } from './dispatch/matchers.js';
+import { Route } from './dispatch/route.js';
+import { BUILTIN_INHIBIT_RULES, Inhibitor } from './inhibit.js';
+import type { DeliveryError, LabeledAlert, Notification, Notifier } from './model.js';
+import { defaultMonitorConfig, type MonitorConfig } from './monitor-config.js';
+import { NotificationLog, type MonitorSnapshot } from './notification-log.js';
+import { createNotifier } from './notifiers/index.js';
+import type { RetryOptions } from './notifiers/retry.js';
+import { RateLimits } from './rate-limit.js';
+import { RecentAlerts } from './recent.js';
+import { ServiceStatsTable } from './service-stats.js';
+import { SilenceError, SilenceStore } from './silences.js';
+import type { ActiveAlert, MonitorCounters, MonitorEvent, MonitorView, ReceiverCounters, Silence, SilenceInput } from './view.js';
 
-// The monitor accepts alerts from consumers, drops duplicates by alert id (durably: the accepted ids
-// are journaled before the ack, so a restart does not forget them), and delivers each new alert to its
-// receivers. Routing, grouping, silences and the other receivers build on this (DESIGN.md).
+// The monitor accepts alerts from consumers, drops duplicates by alert id (durably: accepted alerts are
+// journaled before the ack, so a restart does not forget them), writes every accepted alert to its plain
+// receivers (alerts.jsonl, stdout), and hands it to the dispatcher (routing, grouping, inhibition, silences,
+// rate limits, notifiers with retries). Its whole state is the notification log (notification-log.ts).
+// It also takes services' stats messages (for the dashboard) and `slowq silence` requests on the same socket.
 
 export interface MonitorOptions {
   bind: string;
   dataDir: string;
+  /** plain receivers: every accepted alert, exactly once (alerts.jsonl, stdout) */
   receivers: Receiver[];
   log: Logger;
   fsync?: boolean;
-  /** journal size that triggers a snapshot of the accepted ids (default 32 MiB) */
+  /** journal size that triggers a snapshot (default 32 MiB) */
   compactBytes?: number;
-  /** CURVE on the bound port, admitting only the allow-list's keys (consumers, the master) */
-  curve?: CurveServerConfig;
+  /** routing, receivers, inhibition, rate limits (default: no external receiver) */
+  config?: MonitorConfig;
+  /** notifiers by receiver name, instead of the ones config.receivers describes (tests) */
+  notifiers?: Map<string, Notifier>;
+  /** default DATA/silences.json */
+  silencesPath?: string;
+  clock?: Clock;
+  retry?: Pick<RetryOptions, 'maxAttempts' | 'baseDelayMs' | 'maxDelayMs' | 'random'>;
+  /** wait between rounds of retries to a receiver that is down (default 30 s) */
+  retryRoundPauseMs?: number;
+  /** the dashboard's URL, for links in notifications */
+  externalURL?: string;
+  /** how often the monitor puts its own counters into the stats table (default 5 s) */
+  statsIntervalMs?: number;
 }
 
 export interface MonitorStats {
@@ -32,68 +64,156 @@ export interface MonitorStats {
   malformed: number;
   commitFailures: number;
   deliveryFailures: number;
-}
-
-interface Pending {
-  alerts: Alert[];
-  replies: Frames[];
+  statsMessages: number;
+  silenceRequests: number;
 }
 
 export class Monitor {
-  private readonly security: ServerSecurity;
-  private readonly sock: zmq.Router;
+  private readonly sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
   private readonly q: SendQueue;
-  private readonly store: DurableStore;
+  private readonly nlog: NotificationLog;
+  /** every accepted id; `unsettled` are those whose journal write has not completed yet */
   private readonly accepted = new Set<string>();
-  private pending: Pending = { alerts: [], replies: [] };
-  private committing = false;
+  private readonly unsettled = new Set<string>();
+  private readonly clock: Clock;
+  private readonly config: MonitorConfig;
+  private readonly notifiers: Map<string, Notifier>;
+  private readonly silenceStore: SilenceStore;
+  private readonly inhibitor: Inhibitor;
+  private readonly dispatcher: Dispatcher;
+  private readonly deliveries: Deliveries;
+  private readonly recent = new RecentAlerts();
+  private readonly listeners = new Set<(e: MonitorEvent) => void>();
+  private readonly receiverCounters = new Map<string, ReceiverCounters>();
+  private readonly serviceStats = new ServiceStatsTable();
   private loop: Promise<void> | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private started = false;
   private stopping = false;
   private readonly warned = new Set<string>();
-  readonly stats: MonitorStats = { messages: 0, received: 0, accepted: 0, duplicates: 0, malformed: 0, commitFailures: 0, deliveryFailures: 0 };
+  readonly stats: MonitorStats = {
+    messages: 0, received: 0, accepted: 0, duplicates: 0, malformed: 0, commitFailures: 0, deliveryFailures: 0, statsMessages: 0, silenceRequests: 0,
+  };
+  /** the read-only view (plus silences) for the HTTP side */
+  readonly view: MonitorView;
 
   constructor(private readonly opts: MonitorOptions) {
-    this.security = new ServerSecurity(opts.log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
-    this.sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...this.security.socketOptions('monitor') });
-    this.security.watch(this.sock, 'monitor');
     this.q = new SendQueue(this.sock, 10_000);
-    this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
+    this.clock = opts.clock ?? systemClock;
+    this.config = opts.config ?? defaultMonitorConfig();
+    this.nlog = new NotificationLog(opts.dataDir, {
+      fsync: opts.fsync ?? true,
+      ...(opts.compactBytes !== undefined ? { compactBytes: opts.compactBytes } : {}),
+      onWarning: (msg, err) => this.warnOnce(`log:${msg}`, { err: (err as Error).message }, msg),
+    });
+    this.notifiers = opts.notifiers ?? new Map(this.config.receivers.map((r) => [r.name, createNotifier(r, {
+      alertmanager: { onResendError: (err) => this.warnOnce(`resend:${r.name}`, { receiver: r.name, err: err.message }, 'alertmanager re-send failed (further ones are not logged)') },
+    })]));
+    for (const name of this.notifiers.keys()) this.receiverCounters.set(name, { sent: 0, failed: 0, retries: 0, heldBack: 0, pending: 0 });
+    this.silenceStore = new SilenceStore(opts.silencesPath ?? join(opts.dataDir, 'silences.json'), this.clock, opts.fsync ?? true);
+    this.inhibitor = new Inhibitor([...BUILTIN_INHIBIT_RULES, ...this.config.inhibitRules], this.clock);
+    this.deliveries = new Deliveries({
+      clock: this.clock,
+      notifiers: this.notifiers,
+      ...(opts.retry ? { retry: opts.retry } : {}),
+      ...(opts.retryRoundPauseMs !== undefined ? { roundPauseMs: opts.retryRoundPauseMs } : {}),
+      onDone: (n, ok, error) => this.onDelivered(n, ok, error),
+      onAttemptFailed: (n, error, attempt) => {
+        this.counter(n.receiver).retries++;
+        this.warnOnce(`attempt:${n.receiver}`, { receiver: n.receiver, attempt, err: error.message }, 'notification attempt failed; retrying with backoff (further failures are counted)');
+      },
+    });
+    this.dispatcher = new Dispatcher({
+      route: new Route(this.config.route),
+      receivers: new Set(this.notifiers.keys()),
+      clock: this.clock,
+      silences: this.silenceStore,
+      inhibitor: this.inhibitor,
+      rateLimits: new RateLimits(this.config.rateLimits, this.clock),
+      journal: this.nlog,
+      deliver: (n) => this.deliveries.send(n),
+      ...(opts.externalURL ? { externalURL: opts.externalURL } : {}),
+      onAlert: (l, receivedAt, match) => {
+        this.recent.add(l, receivedAt, match);
+        if (this.started) this.emit({ type: 'alert', alert: l });
+      },
+      onHeld: (n) => {
+        this.counter(n.receiver).heldBack++;
+        this.emit({ type: 'notification', receiver: n.receiver, outcome: 'held', notification: n });
+      },
+      warn: (obj, msg) => this.opts.log.warn(obj, msg),
+      info: (obj, msg) => this.opts.log.info(obj, msg),
+    });
+    this.view = this.makeView();
   }
 
   async start(): Promise<void> {
-    const { snapshot, entries, warnings } = await this.store.open();
+    const { snapshot, entries, warnings } = await this.nlog.open();
     for (const w of warnings) this.opts.log.warn({ dataDir: this.opts.dataDir }, w);
-    if (snapshot) for (const id of unpackState<string[]>(snapshot)) this.accepted.add(id);
-    const recent: Alert[] = [];
-    for (const e of entries) {
-      for (const a of unpackState<Alert[]>(e)) {
-        this.accepted.add(a.id);
-        recent.push(a);
-      }
+    if (snapshot) {
+      for (const id of snapshot.ids) this.accepted.add(id);
+      if (snapshot.dispatch) this.dispatcher.restore(snapshot.dispatch);
     }
-    // Receivers catch up on what was accepted since the last snapshot (a snapshot is taken only after delivery).
+    const recent: Alert[] = [];
+    let replayed = 0;
+    for (const e of entries) {
+      if (e.k === 'a') {
+        for (const a of e.alerts) {
+          this.accepted.add(a.id);
+          recent.push(a);
+        }
+        this.dispatcher.ingest(e.alerts, e.t || this.clock.now());
+      } else if (e.k === 'f') {
+        this.dispatcher.applyFlush(e.rec);
+      } else {
+        this.dispatcher.applyDone(e.id);
+      }
+      replayed++;
+    }
+    this.nlog.setSnapshotSource(() => this.snapshot());
+    await this.silenceStore.open();
+    // Plain receivers catch up on what was accepted since the last snapshot (a snapshot is taken only after delivery).
     for (const r of this.opts.receivers) await r.open(recent);
-    await this.security.start();
+    // Notifiers that re-send firing alerts (Alertmanager's) get back the ones they were sending.
+    for (const [name, n] of this.notifiers) {
+      const restore = (n as Notifier & { restoreFiring?: (a: LabeledAlert[], url?: string) => void }).restoreFiring;
+      if (typeof restore === 'function') restore.call(n, this.dispatcher.notifiedFiring(name), this.opts.externalURL);
+    }
     await this.sock.bind(this.opts.bind);
+    this.started = true;
+    this.dispatcher.start();
     this.loop = this.receiveLoop();
-    this.opts.log.info({ bind: this.opts.bind, accepted: this.accepted.size, receivers: this.opts.receivers.map((r) => r.name) }, 'monitor started');
+    const every = this.opts.statsIntervalMs ?? 5000;
+    this.reportOwnStats();
+    this.statsTimer = setInterval(() => this.reportOwnStats(), every);
+    this.statsTimer.unref();
+    this.opts.log.info({
+      bind: this.opts.bind, accepted: this.accepted.size, replayed, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
+      receivers: [...this.opts.receivers.map((r) => r.name), ...this.notifiers.keys()], silences: this.silenceStore.activeCount(),
+    }, 'monitor started');
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    while (this.committing) await new Promise((r) => setTimeout(r, 5));
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.dispatcher.stop();
+    await this.nlog.flush(); // acks for what was written go out before the socket closes
+    await new Promise((r) => setTimeout(r, 20));
     this.q.close();
     this.sock.close();
     await this.loop?.catch(() => {});
-    await this.security.stop();
+    await this.deliveries.stop();
+    await this.nlog.close();
     for (const r of this.opts.receivers) await r.close();
-    await this.store.close();
-    this.opts.log.info(this.stats, 'monitor stopped');
+    for (const n of this.notifiers.values()) await n.close?.().catch(() => {});
+    this.listeners.clear();
+    this.opts.log.info({ ...this.stats, pending: this.dispatcher.pendingCount() }, 'monitor stopped');
   }
 
-  /** CURVE admission counters (empty without CURVE) */
-  authStats(): Record<string, number> {
-    return this.security.stats();
+  private snapshot(): MonitorSnapshot {
+    const ids: string[] = [];
+    for (const id of this.accepted) if (!this.unsettled.has(id)) ids.push(id);
+    return { v: 2, ids, dispatch: this.dispatcher.state() };
   }
 
   private async receiveLoop(): Promise<void> {
@@ -105,71 +225,96 @@ export class Monitor {
         if (this.stopping) return;
         throw err;
       }
+      if (this.stopping) continue; // not acked: the sender resends to the next monitor
       this.onMessage(msg);
     }
   }
 
   private onMessage(msg: Buffer[]): void {
     const peer = msg[0]!;
+    let h: Header;
+    try {
+      if (msg.length < 2 || msg.length > 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
+      h = decodeHeader(msg[1]);
+    } catch (err) {
+      this.malformed(peer, 0, err);
+      return;
+    }
+    switch (h.t) {
+      case 'alerts':
+        this.onAlerts(peer, h.rid, h.n, msg);
+        return;
+      case 'stats':
+        try {
+          this.serviceStats.update(decodeStats(msg[2]));
+          this.stats.statsMessages++;
+        } catch (err) {
+          this.stats.malformed++;
+          this.warnOnce(`stats:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed stats message dropped (further ones are only counted)');
+        }
+        return;
+      case 'silence-add':
+      case 'silence-ls':
+      case 'silence-expire':
+        this.stats.silenceRequests++;
+        void this.onSilenceRequest(peer, h, msg[2]);
+        return;
+      default:
+        this.malformed(peer, 'rid' in h ? h.rid : 0, new ProtocolError('UNEXPECTED', `unexpected ${h.t}`));
+    }
+  }
+
+  private malformed(peer: Buffer, rid: number, err: unknown): void {
+    this.stats.malformed++;
+    const code = (err as ProtocolError).code ?? 'BAD';
+    this.warnOnce(`malformed:${code}`, { err: (err as Error).message }, 'malformed message dropped (further ones are only counted)');
+    this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid, code, msg: (err as Error).message })]);
+  }
+
+  private onAlerts(peer: Buffer, rid: number, n: number, msg: Buffer[]): void {
     let alerts: Alert[];
-    let rid = 0;
     try {
       if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
-      const h = decodeHeader(msg[1]);
-      if (h.t === 'stats') return; // counters: the dispatch rework feeds them to the stats table
-      if (h.t !== 'alerts') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t}`);
-      rid = h.rid;
-      alerts = decodeAlerts(msg[2], h.n);
+      alerts = decodeAlerts(msg[2], n);
     } catch (err) {
-      this.stats.malformed++;
-      this.warnOnce(`malformed:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed message dropped (further ones are only counted)');
-      this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid, code: (err as ProtocolError).code ?? 'BAD', msg: (err as Error).message })]);
+      this.malformed(peer, rid, err);
       return;
     }
     this.stats.messages++;
     this.stats.received += alerts.length;
-    let fresh = 0;
+    const fresh: Alert[] = [];
     for (const a of alerts) {
       if (this.accepted.has(a.id)) {
         this.stats.duplicates++;
         continue;
       }
       this.accepted.add(a.id);
-      this.pending.alerts.push(a);
-      fresh++;
+      this.unsettled.add(a.id);
+      fresh.push(a);
     }
-    this.pending.replies.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: fresh, dup: alerts.length - fresh })]);
-    void this.commit();
-  }
-
-  private async commit(): Promise<void> {
-    if (this.committing) return;
-    this.committing = true;
-    try {
-      while (this.pending.replies.length > 0) {
-        const group = this.pending;
-        this.pending = { alerts: [], replies: [] };
-        try {
-          if (group.alerts.length > 0) await this.store.append([packState(group.alerts)]);
-        } catch (err) {
-          // Not durable: forget these ids and don't ack; the consumers resend after their ack timeout.
-          this.stats.commitFailures++;
-          for (const a of group.alerts) this.accepted.delete(a.id);
-          this.warnOnce(`commit:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'could not record accepted alerts; not acking until writes succeed');
-          continue;
-        }
-        this.stats.accepted += group.alerts.length;
-        for (const r of group.replies) this.q.push(r);
-        await this.deliver(group.alerts);
-        if (this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20)) await this.store.snapshot(packState([...this.accepted]));
+    const reply: Frames = [peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: fresh.length, dup: alerts.length - fresh.length })];
+    const t = this.clock.now();
+    // Even a message of duplicates is acked only after the writes before it: its alerts may be in one of them.
+    const entry = fresh.length > 0 ? { k: 'a' as const, t, alerts: fresh } : undefined;
+    this.nlog.write(entry, async () => {
+      for (const a of fresh) this.unsettled.delete(a.id);
+      this.stats.accepted += fresh.length;
+      this.q.push(reply);
+      if (fresh.length === 0) return;
+      await this.deliverPlain(fresh);
+      this.dispatcher.ingest(fresh, t);
+    }).catch((err: unknown) => {
+      // Not durable: forget these ids and don't ack; the consumer resends after its ack timeout.
+      this.stats.commitFailures++;
+      for (const a of fresh) {
+        this.accepted.delete(a.id);
+        this.unsettled.delete(a.id);
       }
-    } finally {
-      this.committing = false;
-    }
+      this.warnOnce(`commit:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'could not record accepted alerts; not acking until writes succeed');
+    });
   }
 
-  private async deliver(alerts: Alert[]): Promise<void> {
-    if (alerts.length === 0) return;
+  private async deliverPlain(alerts: Alert[]): Promise<void> {
     for (const r of this.opts.receivers) {
       try {
         await r.deliver(alerts);
@@ -178,6 +323,129 @@ export class Monitor {
         this.warnOnce(`deliver:${r.name}`, { receiver: r.name, err: (err as Error).message }, 'delivery failed');
       }
     }
+  }
+
+  private onDelivered(n: Notification, ok: boolean, error?: DeliveryError): void {
+    const c = this.counter(n.receiver);
+    if (ok) c.sent++;
+    else {
+      c.failed++;
+      this.opts.log.error({ receiver: n.receiver, notification: n.id, alerts: n.alerts.length, err: error?.message, status: error?.status },
+        'notification rejected by the receiver (not retried: fix the receiver configuration)');
+    }
+    const e: MonitorEvent = { type: 'notification', receiver: n.receiver, outcome: ok ? 'sent' : 'failed', notification: n };
+    if (error) e.error = error.message;
+    this.emit(e);
+    this.dispatcher.done(n, ok).catch((err: unknown) => {
+      // Still pending in the log: sent again after a restart (same id, so receivers can drop it).
+      this.warnOnce('done', { err: (err as Error).message }, 'could not record a delivery; it may be repeated after a restart');
+    });
+  }
+
+  private async onSilenceRequest(peer: Buffer, h: SilenceRequestHeader, payload: Buffer | undefined): Promise<void> {
+    let list: Silence[];
+    try {
+      if (h.t === 'silence-add') {
+        list = [await this.addSilence(decodeSilenceAdd(payload))];
+      } else if (h.t === 'silence-expire') {
+        const { id } = decodeSilenceExpire(payload);
+        const s = await this.expireSilence(id);
+        if (!s) throw new ProtocolError('NOT_FOUND', `no silence with id ${id}`);
+        list = [s];
+      } else {
+        list = this.silenceStore.all();
+      }
+    } catch (err) {
+      const code = err instanceof ProtocolError ? err.code : err instanceof MatcherError || err instanceof SilenceError ? 'BAD_SILENCE' : 'FAILED';
+      this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid: h.rid, code, msg: (err as Error).message })]);
+      return;
+    }
+    this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'silence-reply', rid: h.rid, n: list.length }), encodeSilences(list)]);
+  }
+
+  private async addSilence(input: SilenceInput): Promise<Silence> {
+    const s = await this.silenceStore.add(input);
+    this.opts.log.info({ silence: s.id, matchers: s.matchers, endsAt: s.endsAt, createdBy: s.createdBy }, 'silence added');
+    this.emit({ type: 'silence', action: 'add', silence: s });
+    return s;
+  }
+
+  private async expireSilence(id: string): Promise<Silence | undefined> {
+    const s = await this.silenceStore.expire(id);
+    if (s) {
+      this.opts.log.info({ silence: s.id }, 'silence expired');
+      this.emit({ type: 'silence', action: 'expire', silence: s });
+    }
+    return s;
+  }
+
+  private counter(receiver: string): ReceiverCounters {
+    let c = this.receiverCounters.get(receiver);
+    if (!c) this.receiverCounters.set(receiver, (c = { sent: 0, failed: 0, retries: 0, heldBack: 0, pending: 0 }));
+    return c;
+  }
+
+  private counters(): MonitorCounters {
+    const receivers: Record<string, ReceiverCounters> = {};
+    for (const [name, c] of this.receiverCounters) receivers[name] = { ...c, pending: this.dispatcher.pendingCount(name) };
+    return {
+      messages: this.stats.messages,
+      received: this.stats.received,
+      accepted: this.stats.accepted,
+      duplicates: this.stats.duplicates,
+      malformed: this.stats.malformed,
+      commitFailures: this.stats.commitFailures,
+      statsMessages: this.stats.statsMessages,
+      silenced: this.dispatcher.counters.silenced,
+      inhibited: this.dispatcher.counters.inhibited,
+      activeAlerts: this.recent.firing(this.clock.now()).length,
+      groups: this.dispatcher.groupCount(),
+      activeSilences: this.silenceStore.activeCount(),
+      receivers,
+    };
+  }
+
+  private reportOwnStats(): void {
+    const c = this.counters();
+    const counters: Record<string, number> = {};
+    for (const [k, v] of Object.entries(c)) if (typeof v === 'number') counters[k] = v;
+    for (const [name, r] of Object.entries(c.receivers)) for (const [k, v] of Object.entries(r)) counters[`${k}.${name}`] = v;
+    this.serviceStats.update([{ service: 'monitor', kind: 'monitor', at: this.clock.now(), counters }]);
+  }
+
+  private emit(e: MonitorEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.warnOnce('listener', { err: (err as Error).message }, 'a monitor event listener threw');
+      }
+    }
+  }
+
+  private makeView(): MonitorView & { healthy(): boolean } {
+    return {
+      activeAlerts: (): ActiveAlert[] => this.recent.firing(this.clock.now()).map((e) => ({
+        ...e.alert,
+        silencedBy: this.silenceStore.mutes(e.match),
+        inhibitedBy: this.inhibitor.inhibitedBy(e.match, e.alert.fingerprint),
+        receivers: this.dispatcher.receiversFor(e.match),
+        receivedAt: e.receivedAt,
+      })),
+      recentResolved: (limit) => this.recent.recentResolved(limit),
+      silences: () => this.silenceStore.all(),
+      addSilence: (input) => this.addSilence(input),
+      expireSilence: (id) => this.expireSilence(id),
+      slowestFingerprints: (windowMs, limit) => this.recent.slowest(this.clock.now(), windowMs, limit),
+      stats: this.serviceStats,
+      counters: () => this.counters(),
+      receiverNames: () => [...this.notifiers.keys()],
+      subscribe: (listener) => {
+        this.listeners.add(listener);
+        return () => this.listeners.delete(listener);
+      },
+      healthy: () => this.started && !this.stopping && !this.nlog.failing,
+    };
   }
 
   private warnOnce(key: string, obj: object, msg: string): void {

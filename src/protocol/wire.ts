@@ -27,7 +27,14 @@ export interface AlertsAckHeader { v: number; t: 'alerts-ack'; rid: number; acce
 /** any service → monitor (directly or through the master): its counters; payload = msgpack ServiceStats */
 export interface StatsHeader { v: number; t: 'stats' }
 
-export type Header = BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | AlertsHeader | AlertsAckHeader | StatsHeader;
+/** `slowq silence` → monitor (directly): payload = msgpack body (add: SilenceAddBody, expire: SilenceExpireBody, ls: {}) */
+export interface SilenceRequestHeader { v: number; t: 'silence-add' | 'silence-ls' | 'silence-expire'; rid: number }
+/** monitor → `slowq silence`: payload = msgpack list of n SilenceRecords (add/expire: the one silence; ls: all). Failures are `err`. */
+export interface SilenceReplyHeader { v: number; t: 'silence-reply'; rid: number; n: number }
+
+export type Header =
+  | BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | AlertsHeader | AlertsAckHeader | StatsHeader
+  | SilenceRequestHeader | SilenceReplyHeader;
 
 /** A service's counters at a moment, as carried by a stats message. */
 export interface ServiceStats {
@@ -112,6 +119,14 @@ export function decodeHeader(frame: Buffer | undefined): Header {
       break;
     case 'stats':
       break;
+    case 'silence-add':
+    case 'silence-ls':
+    case 'silence-expire':
+      if (!isInt(o.rid)) bad('rid');
+      break;
+    case 'silence-reply':
+      if (!isInt(o.rid) || !isInt(o.n)) bad('fields');
+      break;
     default:
       throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(o.t)}`);
   }
@@ -176,6 +191,87 @@ export function decodeStats(frame: Buffer | undefined): ServiceStats[] {
     out.push(st);
   }
   return out;
+}
+
+/** A new silence as the CLI sends it; the monitor's silence store checks the meaning (matchers, times). */
+export interface SilenceAddBody {
+  matchers: string[];
+  startsAt?: string;
+  endsAt?: string;
+  durationMs?: number;
+  createdBy?: string;
+  comment: string;
+}
+export interface SilenceExpireBody { id: string }
+/** A silence as the monitor reports it. */
+export interface SilenceRecord {
+  id: string;
+  matchers: Array<{ name: string; op: string; value: string }>;
+  startsAt: string;
+  endsAt: string;
+  createdBy: string;
+  comment: string;
+  updatedAt: string;
+  status: string;
+}
+
+export function encodeSilenceBody(body: SilenceAddBody | SilenceExpireBody | Record<string, never>): Buffer {
+  return headerPackr.pack(body);
+}
+
+function unpackMap(frame: Buffer | undefined, what: string): Record<string, unknown> {
+  if (!frame) throw new ProtocolError('BAD_PAYLOAD', `missing ${what} frame`);
+  if (frame.length > 65_536) throw new ProtocolError('TOO_BIG', `${what} payload of ${frame.length} bytes`);
+  let v: unknown;
+  try {
+    v = headerPackr.unpack(frame);
+  } catch (err) {
+    throw new ProtocolError('BAD_PAYLOAD', `${what} payload is not msgpack: ${(err as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ProtocolError('BAD_PAYLOAD', `${what} payload is not a map`);
+  return v as Record<string, unknown>;
+}
+
+export function decodeSilenceAdd(frame: Buffer | undefined): SilenceAddBody {
+  const o = unpackMap(frame, 'silence-add');
+  const bad = (what: string): never => {
+    throw new ProtocolError('BAD_PAYLOAD', `silence-add: ${what}`);
+  };
+  if (!Array.isArray(o.matchers) || o.matchers.length > 100 || !o.matchers.every((m) => isStr(m) && m.length <= 4096)) bad('matchers must be a list of strings');
+  if (!isStr(o.comment)) bad('comment must be a string');
+  const body: SilenceAddBody = { matchers: o.matchers as string[], comment: o.comment as string };
+  for (const k of ['startsAt', 'endsAt', 'createdBy'] as const) {
+    if (o[k] === undefined) continue;
+    if (!isStr(o[k])) bad(`${k} must be a string`);
+    body[k] = o[k] as string;
+  }
+  if (o.durationMs !== undefined) {
+    if (typeof o.durationMs !== 'number') bad('durationMs must be a number');
+    body.durationMs = o.durationMs as number;
+  }
+  return body;
+}
+
+export function decodeSilenceExpire(frame: Buffer | undefined): SilenceExpireBody {
+  const o = unpackMap(frame, 'silence-expire');
+  if (!isStr(o.id) || o.id.length === 0 || o.id.length > 200) throw new ProtocolError('BAD_PAYLOAD', 'silence-expire: id must be a non-empty string');
+  return { id: o.id };
+}
+
+export function encodeSilences(list: readonly SilenceRecord[]): Buffer {
+  return packr.pack(list);
+}
+
+export function decodeSilences(frame: Buffer | undefined, expected: number): SilenceRecord[] {
+  const list = unpackList(frame, 'silences');
+  if (list.length !== expected) throw new ProtocolError('BAD_PAYLOAD', `payload has ${list.length} silences, header says ${expected}`);
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i] as Record<string, unknown> | null;
+    if (!s || typeof s !== 'object' || !isStr(s.id) || !Array.isArray(s.matchers) || !isStr(s.startsAt) || !isStr(s.endsAt) || !isStr(s.status)) {
+      throw new ProtocolError('BAD_PAYLOAD', `silence ${i} of the payload is malformed`);
+    }
+  }
+  return list as SilenceRecord[];
 }
 
 function unpackList(frame: Buffer | undefined, what: string): unknown[] {

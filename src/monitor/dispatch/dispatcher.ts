@@ -1,0 +1,412 @@
+import type { Alert } from '../../protocol/record.js';
+import { commonOf, toLabeled, POINT_EVENT_MS, type Labels, type LabeledAlert, type Notification } from '../model.js';
+import type { Inhibitor } from '../inhibit.js';
+import type { RateLimits } from '../rate-limit.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { groupKeyOf, type Route } from './route.js';
+
+// Alertmanager's dispatcher for slowq's alerts. Accepted alerts are labelled (a resolved/stalled alert gets
+// the labels of the long_running alert it closes, so they are one problem), routed, and put into aggregation
+// groups; each group is flushed group_wait after it was created and every group_interval after that. A flush
+// runs the pipeline inhibit → silence → (anything new? or repeat_interval passed?) → rate limit → notify.
+//
+// What a group holds and when alerts leave it (Alertmanager's semantics, with slowq's point events):
+// - a notification carries every unmuted alert of the group with its current status;
+// - a long_running alert stays in its group, firing, until its resolved/stalled alert replaces it;
+// - a slow_query alert is a point event: it goes out in one notification and then leaves the group (its
+//   endsAt tells receivers that model time ranges when it lapses); so does a resolved alert;
+// - a muted (inhibited or silenced) point event or resolved alert leaves the group at the flush that finds it
+//   muted; a muted long_running alert stays, and is notified if it is still firing when the mute ends.
+// A group found empty at a tick is removed (so a steady trickle of slow queries is batched per group_interval,
+// not notified group_wait after each one).
+//
+// Durability: every flush decision is written to the journal (FlushRecord) before anything changes or is
+// sent, and every delivery outcome after it; the dispatcher's state is a function of the accepted alerts and
+// these records, so replaying them after a crash gives the same groups, the same notification numbers and
+// the same pending notifications: nothing notified is notified again and nothing decided is lost.
+
+export interface LastNotified {
+  /** alert ids in the last notification, by status */
+  firing: string[];
+  resolved: string[];
+  /** when it was decided (ms since epoch) */
+  at: number;
+}
+
+export interface FlushRecord {
+  group: string;
+  receiver: string;
+  /** the receiver's notification sequence number this flush used (0: no notification) */
+  seq: number;
+  /** [fingerprint, alert id] of the alerts that leave the group */
+  settled: Array<[string, string]>;
+  last?: LastNotified;
+  notification?: Notification;
+}
+
+export type DispatchEntry = { k: 'f'; t: number; rec: FlushRecord } | { k: 'd'; id: string; ok: boolean };
+
+export interface DispatchJournal {
+  /** Makes the entry durable, then calls apply (synchronously, in write order); rejects if it could not be written. */
+  write(entry: DispatchEntry, apply: () => void): Promise<void>;
+}
+
+export interface DispatchState {
+  seq: Record<string, number>;
+  /** open long_running alerts (their closing alerts take their labels) */
+  open: Alert[];
+  groups: Array<{ key: string; routeKey: string; receiver: string; labels: Labels; alerts: StoredGroupAlert[]; last?: LastNotified }>;
+  /** notifications decided and not yet delivered or given up */
+  pending: Notification[];
+}
+
+interface StoredGroupAlert {
+  a: Alert;
+  o?: Alert;
+  r: number;
+}
+
+/** An alert in a group. `match` = the labels routes, silences and inhibition see. */
+export interface GroupAlert {
+  alert: LabeledAlert;
+  opened?: Alert;
+  receivedAt: number;
+  match: Labels;
+  /** counted once as silenced/inhibited for this group */
+  mutedCounted?: boolean;
+}
+
+interface Group {
+  key: string;
+  route: Route;
+  receiver: string;
+  labels: Labels;
+  alerts: Map<string, GroupAlert>;
+  last?: LastNotified;
+  timer?: TimerHandle;
+  flushing: boolean;
+}
+
+export interface DispatcherCounters {
+  silenced: number;
+  inhibited: number;
+  /** notifications held back by the rate limit, per receiver */
+  heldBack: Record<string, number>;
+  /** notifications decided, per receiver */
+  notified: Record<string, number>;
+}
+
+export interface DispatcherOptions {
+  route: Route;
+  /** receivers that can be notified (a route to another name is only recorded) */
+  receivers: ReadonlySet<string>;
+  clock: Clock;
+  silences: { mutes(labels: Labels): string[] };
+  inhibitor: Inhibitor;
+  rateLimits: RateLimits;
+  journal: DispatchJournal;
+  /** hands a decided notification over for delivery (live only; replayed ones are handed over at start()) */
+  deliver(n: Notification): void;
+  externalURL?: string;
+  /** every accepted alert, labelled, live or replayed */
+  onAlert?(l: LabeledAlert, receivedAt: number, match: Labels): void;
+  onHeld?(n: Notification): void;
+  warn?(obj: object, msg: string): void;
+  info?(obj: object, msg: string): void;
+}
+
+/** The labels matchers see: the alert's labels plus `type` (slow_query, or long_running for a query that ran long and its end). */
+export function matchLabels(l: LabeledAlert): Labels {
+  return { ...l.labels, type: l.alert.type === 'slow_query' ? 'slow_query' : 'long_running' };
+}
+
+export class Dispatcher {
+  private readonly groups = new Map<string, Group>();
+  private readonly open = new Map<string, Alert>();
+  private readonly pending = new Map<string, Notification>();
+  private readonly seq = new Map<string, number>();
+  private readonly routes = new Map<string, Route>();
+  private live = false;
+  private stopped = false;
+  readonly counters: DispatcherCounters = { silenced: 0, inhibited: 0, heldBack: {}, notified: {} };
+
+  constructor(private readonly opts: DispatcherOptions) {
+    for (const r of opts.route.all()) this.routes.set(r.key, r);
+  }
+
+  /** Restores a snapshot (before replaying the journal entries written after it). */
+  restore(state: DispatchState): void {
+    for (const [k, v] of Object.entries(state.seq)) this.seq.set(k, v);
+    for (const a of state.open) this.open.set(openKey(a), a);
+    for (const g of state.groups) {
+      const route = this.routes.get(g.routeKey);
+      const alerts = g.alerts.map((s) => this.labelled(s.a, s.o, s.r));
+      if (route && route.receiver === g.receiver && this.opts.receivers.has(g.receiver)) {
+        const group = this.newGroup(g.key, route, g.labels);
+        if (g.last) group.last = g.last;
+        for (const ga of alerts) group.alerts.set(ga.alert.fingerprint, ga);
+      } else {
+        // The routing changed since: place the alerts again.
+        for (const ga of alerts) this.place(ga);
+      }
+    }
+    for (const n of state.pending) this.pending.set(n.id, n);
+  }
+
+  state(): DispatchState {
+    const groups: DispatchState['groups'] = [];
+    for (const g of this.groups.values()) {
+      const alerts: StoredGroupAlert[] = [];
+      for (const ga of g.alerts.values()) {
+        const s: StoredGroupAlert = { a: ga.alert.alert, r: ga.receivedAt };
+        if (ga.opened) s.o = ga.opened;
+        alerts.push(s);
+      }
+      const sg: DispatchState['groups'][number] = { key: g.key, routeKey: g.route.key, receiver: g.receiver, labels: g.labels, alerts };
+      if (g.last) sg.last = g.last;
+      groups.push(sg);
+    }
+    return { seq: Object.fromEntries(this.seq), open: [...this.open.values()], groups, pending: [...this.pending.values()] };
+  }
+
+  /** Accepted alerts (durable already), in order; `receivedAt` is when the monitor accepted them. */
+  ingest(alerts: readonly Alert[], receivedAt: number): void {
+    for (const a of alerts) {
+      const key = openKey(a);
+      const closing = a.type === 'resolved' || a.type === 'stalled';
+      const opened = closing ? this.open.get(key) : undefined;
+      if (a.type === 'long_running') this.open.set(key, a);
+      else if (closing) this.open.delete(key);
+      const ga = this.labelled(a, opened, receivedAt);
+      const l = ga.alert;
+      if (l.status === 'firing') this.opts.inhibitor.firing(ga.match, l.fingerprint, a.type === 'slow_query' ? receivedAt + POINT_EVENT_MS : Infinity);
+      else this.opts.inhibitor.ended(ga.match, l.fingerprint);
+      this.opts.onAlert?.(l, receivedAt, ga.match);
+      this.place(ga);
+    }
+  }
+
+  /** Applies a flush decision (live, or replayed from the journal). */
+  applyFlush(rec: FlushRecord): void {
+    if (rec.seq > (this.seq.get(rec.receiver) ?? 0)) this.seq.set(rec.receiver, rec.seq);
+    const g = this.groups.get(rec.group);
+    if (g) {
+      for (const [fp, id] of rec.settled) if (g.alerts.get(fp)?.alert.id === id) g.alerts.delete(fp);
+      if (rec.last) g.last = rec.last;
+      // An emptied group lives on until its next tick, so alerts that come meanwhile wait for group_interval
+      // (batched with the group's rhythm) instead of starting a new group_wait.
+    }
+    if (rec.notification) {
+      this.pending.set(rec.notification.id, rec.notification);
+      this.counters.notified[rec.receiver] = (this.counters.notified[rec.receiver] ?? 0) + 1;
+      if (this.live) this.opts.deliver(rec.notification);
+    }
+  }
+
+  /** A notification was delivered, or given up on: it is no longer pending. */
+  applyDone(id: string): void {
+    this.pending.delete(id);
+  }
+
+  /** Goes live: timers for every group, and pending notifications handed over for delivery (oldest first). */
+  start(): void {
+    this.live = true;
+    for (const g of this.groups.values()) this.schedule(g, g.route.timings.groupWaitMs);
+    const pending = [...this.pending.values()].sort((a, b) => seqOf(a) - seqOf(b));
+    for (const n of pending) this.opts.deliver(n);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.live = false;
+    for (const g of this.groups.values()) g.timer?.cancel();
+  }
+
+  /** Records a delivery outcome in the journal, then forgets the pending notification. */
+  async done(n: Notification, ok: boolean): Promise<void> {
+    await this.opts.journal.write({ k: 'd', id: n.id, ok }, () => this.applyDone(n.id));
+  }
+
+  pendingCount(receiver?: string): number {
+    if (receiver === undefined) return this.pending.size;
+    let n = 0;
+    for (const p of this.pending.values()) if (p.receiver === receiver) n++;
+    return n;
+  }
+
+  groupCount(): number {
+    return this.groups.size;
+  }
+
+  /** The receivers an alert with these labels is routed to. */
+  receiversFor(match: Labels): string[] {
+    const out: string[] = [];
+    for (const r of this.opts.route.match(match)) if (r.receiver && !out.includes(r.receiver)) out.push(r.receiver);
+    return out;
+  }
+
+  /** Firing long_running alerts already notified to a receiver (to restore notifiers that re-send, like Alertmanager's). */
+  notifiedFiring(receiver: string): LabeledAlert[] {
+    const out: LabeledAlert[] = [];
+    for (const g of this.groups.values()) {
+      if (g.receiver !== receiver || !g.last) continue;
+      for (const ga of g.alerts.values()) if (ga.alert.status === 'firing' && g.last.firing.includes(ga.alert.id)) out.push(ga.alert);
+    }
+    return out;
+  }
+
+  /** Flushes every group now (tests; not a normal path). */
+  async flushAll(): Promise<void> {
+    await Promise.all([...this.groups.values()].map((g) => this.flush(g)));
+  }
+
+  private labelled(a: Alert, opened: Alert | undefined, receivedAt: number): GroupAlert {
+    const alert = toLabeled(a, opened);
+    const ga: GroupAlert = { alert, receivedAt, match: matchLabels(alert) };
+    if (opened) ga.opened = opened;
+    return ga;
+  }
+
+  private place(ga: GroupAlert): void {
+    for (const route of this.opts.route.match(ga.match)) {
+      if (!route.receiver || !this.opts.receivers.has(route.receiver)) continue;
+      const labels = route.groupLabels(ga.match);
+      const key = groupKeyOf(route, labels);
+      let g = this.groups.get(key);
+      if (!g) {
+        g = this.newGroup(key, route, labels);
+        if (this.live) this.schedule(g, route.timings.groupWaitMs);
+      }
+      g.alerts.set(ga.alert.fingerprint, ga);
+    }
+  }
+
+  private newGroup(key: string, route: Route, labels: Labels): Group {
+    const g: Group = { key, route, receiver: route.receiver!, labels, alerts: new Map(), flushing: false };
+    this.groups.set(key, g);
+    return g;
+  }
+
+  private dropGroup(g: Group): void {
+    g.timer?.cancel();
+    g.timer = undefined;
+    if (this.groups.get(g.key) === g) this.groups.delete(g.key);
+  }
+
+  private schedule(g: Group, ms: number): void {
+    g.timer?.cancel();
+    g.timer = this.opts.clock.setTimer(() => {
+      g.timer = undefined;
+      void this.flush(g).finally(() => {
+        if (this.live && !this.stopped && this.groups.get(g.key) === g && !g.timer) this.schedule(g, g.route.timings.groupIntervalMs);
+      });
+    }, ms);
+  }
+
+  private async flush(g: Group): Promise<void> {
+    if (g.flushing || this.stopped) return;
+    g.flushing = true;
+    try {
+      if (g.alerts.size === 0) {
+        this.dropGroup(g);
+        return;
+      }
+      const rec = this.decide(g, this.opts.clock.now());
+      if (!rec) return;
+      try {
+        await this.opts.journal.write({ k: 'f', t: this.opts.clock.now(), rec }, () => this.applyFlush(rec));
+      } catch (err) {
+        // Nothing changed: the next group_interval decides again.
+        this.opts.warn?.({ group: g.key, err: (err as Error).message }, 'could not record a notification; will try again at the next group interval');
+      }
+    } finally {
+      g.flushing = false;
+    }
+  }
+
+  private decide(g: Group, now: number): FlushRecord | undefined {
+    const firing: GroupAlert[] = [];
+    const resolved: GroupAlert[] = [];
+    const settled: Array<[string, string]> = [];
+    for (const ga of g.alerts.values()) {
+      const l = ga.alert;
+      const leaves = l.status === 'resolved' || l.alert.type === 'slow_query';
+      const inhibited = this.opts.inhibitor.inhibitedBy(ga.match, l.fingerprint).length > 0;
+      const silenced = !inhibited && this.opts.silences.mutes(ga.match).length > 0;
+      if (inhibited || silenced) {
+        if (!ga.mutedCounted) {
+          ga.mutedCounted = true;
+          if (inhibited) this.counters.inhibited++;
+          else this.counters.silenced++;
+        }
+        if (leaves) settled.push([l.fingerprint, l.id]);
+        continue;
+      }
+      (l.status === 'firing' ? firing : resolved).push(ga);
+    }
+    if (!this.needsNotification(g, firing, resolved, now)) {
+      return settled.length > 0 ? { group: g.key, receiver: g.receiver, seq: 0, settled } : undefined;
+    }
+    const alerts = [...firing, ...resolved].map((ga) => ga.alert).sort((a, b) => a.startsAt.localeCompare(b.startsAt) || a.fingerprint.localeCompare(b.fingerprint));
+    const seq = (this.seq.get(g.receiver) ?? 0) + 1;
+    const n = this.notification(g, seq, alerts, firing.length > 0 ? 'firing' : 'resolved');
+    if (!this.opts.rateLimits.allow(g.receiver)) {
+      this.opts.rateLimits.heldBack(g.receiver).hold(alerts.map((a) => a.id));
+      this.counters.heldBack[g.receiver] = (this.counters.heldBack[g.receiver] ?? 0) + 1;
+      this.opts.onHeld?.(n);
+      // Muted alerts still leave; the rest wait in the group for its next flush.
+      return settled.length > 0 ? { group: g.key, receiver: g.receiver, seq: 0, settled } : undefined;
+    }
+    const held = this.opts.rateLimits.heldBack(g.receiver).take();
+    if (held.alerts > 0) {
+      n.heldBack = held.alerts;
+      this.opts.info?.({ receiver: g.receiver, heldBackAlerts: held.alerts, heldBackNotifications: held.notifications }, 'rate limit held back notifications since the last one; their alerts follow in their groups\' next notifications');
+    }
+    this.seq.set(g.receiver, seq);
+    for (const ga of [...firing, ...resolved]) {
+      if (ga.alert.status === 'resolved' || ga.alert.alert.type === 'slow_query') settled.push([ga.alert.fingerprint, ga.alert.id]);
+    }
+    return {
+      group: g.key,
+      receiver: g.receiver,
+      seq,
+      settled,
+      last: { firing: firing.map((ga) => ga.alert.id), resolved: resolved.map((ga) => ga.alert.id), at: now },
+      notification: n,
+    };
+  }
+
+  private needsNotification(g: Group, firing: GroupAlert[], resolved: GroupAlert[], now: number): boolean {
+    if (firing.length + resolved.length === 0) return false;
+    const last = g.last;
+    if (!last) return true;
+    const lastFiring = new Set(last.firing);
+    if (firing.some((ga) => !lastFiring.has(ga.alert.id))) return true;
+    const lastResolved = new Set(last.resolved);
+    if (resolved.some((ga) => !lastResolved.has(ga.alert.id))) return true;
+    return firing.length > 0 && now - last.at >= g.route.timings.repeatIntervalMs;
+  }
+
+  private notification(g: Group, seq: number, alerts: LabeledAlert[], status: 'firing' | 'resolved'): Notification {
+    const n: Notification = {
+      id: `${g.receiver}/${g.key}/${seq}`,
+      receiver: g.receiver,
+      groupKey: g.key,
+      groupLabels: g.labels,
+      commonLabels: commonOf(alerts.map((a) => a.labels)),
+      commonAnnotations: commonOf(alerts.map((a) => a.annotations)),
+      status,
+      alerts,
+    };
+    if (this.opts.externalURL) n.externalURL = this.opts.externalURL;
+    return n;
+  }
+}
+
+function openKey(a: Alert): string {
+  return `${a.source}\0${a.queryId}`;
+}
+
+function seqOf(n: Notification): number {
+  return Number(n.id.slice(n.id.lastIndexOf('/') + 1)) || 0;
+}

@@ -1,0 +1,86 @@
+import type { Labels } from './model.js';
+import type { Clock } from './dispatch/clock.js';
+import { matchesAll, type Matcher } from './dispatch/matchers.js';
+import type { InhibitRuleConfig } from './monitor-config.js';
+
+// Inhibition (Alertmanager's inhibit_rules): while an alert matching a rule's source matchers is firing, alerts
+// matching its target matchers with the same values of the `equal` labels are muted. Built in: a critical
+// alert mutes a warning about the same query (same source and queryId). A resolved/stalled alert closes its
+// long_running alert through their shared labels, so that needs no rule here.
+
+export const BUILTIN_INHIBIT_RULES: InhibitRuleConfig[] = [
+  {
+    sourceMatchers: [{ name: 'severity', op: '=', value: 'critical' }],
+    targetMatchers: [{ name: 'severity', op: '=', value: 'warning' }],
+    equal: ['source', 'queryId'],
+  },
+];
+
+interface IndexedRule {
+  sourceMatchers: Matcher[];
+  targetMatchers: Matcher[];
+  equal: string[];
+  /** firing source alerts by their `equal` values: fingerprint → until when it counts as firing */
+  sources: Map<string, Map<string, number>>;
+}
+
+export class Inhibitor {
+  private readonly rules: IndexedRule[];
+  private observed = 0;
+
+  constructor(rules: readonly InhibitRuleConfig[], private readonly clock: Clock) {
+    this.rules = rules.map((r) => ({ ...r, sources: new Map() }));
+  }
+
+  /** An alert is firing until `until` (ms since epoch; Infinity until end() is called for it). */
+  firing(labels: Labels, fingerprint: string, until: number): void {
+    for (const r of this.rules) {
+      if (!matchesAll(r.sourceMatchers, labels)) continue;
+      const key = equalKey(r.equal, labels);
+      let m = r.sources.get(key);
+      if (!m) r.sources.set(key, (m = new Map()));
+      m.set(fingerprint, until);
+    }
+    if (++this.observed % 1000 === 0) this.sweep();
+  }
+
+  /** The alert with these labels is over. */
+  ended(labels: Labels, fingerprint: string): void {
+    for (const r of this.rules) {
+      if (!matchesAll(r.sourceMatchers, labels)) continue;
+      const key = equalKey(r.equal, labels);
+      const m = r.sources.get(key);
+      if (!m) continue;
+      m.delete(fingerprint);
+      if (m.size === 0) r.sources.delete(key);
+    }
+  }
+
+  /** Fingerprints of the firing alerts that mute an alert with these labels (empty: not inhibited). */
+  inhibitedBy(labels: Labels, fingerprint: string): string[] {
+    const now = this.clock.now();
+    const out: string[] = [];
+    for (const r of this.rules) {
+      if (!matchesAll(r.targetMatchers, labels)) continue;
+      const m = r.sources.get(equalKey(r.equal, labels));
+      if (!m) continue;
+      for (const [fp, until] of m) if (fp !== fingerprint && until > now && !out.includes(fp)) out.push(fp);
+    }
+    return out;
+  }
+
+  /** Forgets sources whose time ran out (point events). */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const r of this.rules) {
+      for (const [key, m] of r.sources) {
+        for (const [fp, until] of m) if (until <= now) m.delete(fp);
+        if (m.size === 0) r.sources.delete(key);
+      }
+    }
+  }
+}
+
+function equalKey(names: readonly string[], labels: Labels): string {
+  return names.map((n) => labels[n] ?? '').join('\0');
+}

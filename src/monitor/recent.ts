@@ -1,0 +1,92 @@
+import type { Labels, LabeledAlert } from './model.js';
+import { POINT_EVENT_MS } from './model.js';
+import type { FingerprintSummary } from './view.js';
+
+// What the dashboard shows that is not the dispatcher's business: the alerts firing now, the latest resolved
+// ones, and per-fingerprint figures over a recent window. In memory and bounded; after a restart it holds
+// what the monitor's state and journal give back.
+
+export interface ActiveEntry {
+  alert: LabeledAlert;
+  receivedAt: number;
+  match: Labels;
+}
+
+interface Sample {
+  at: number;
+  fingerprintId: string;
+  fingerprint: string;
+  durationMs: number;
+  sql: string;
+  source: string;
+}
+
+export class RecentAlerts {
+  private readonly active = new Map<string, ActiveEntry>();
+  private readonly resolved: LabeledAlert[] = [];
+  private samples: Sample[] = [];
+  private sampleStart = 0;
+
+  constructor(private readonly limits = { active: 50_000, resolved: 1000, samples: 100_000 }) {}
+
+  add(alert: LabeledAlert, receivedAt: number, match: Labels): void {
+    if (alert.status === 'firing') {
+      this.active.delete(alert.fingerprint); // re-insert: newest last
+      this.active.set(alert.fingerprint, { alert, receivedAt, match });
+      if (this.active.size > this.limits.active) this.active.delete(this.active.keys().next().value!);
+    } else {
+      this.active.delete(alert.fingerprint);
+      this.resolved.push(alert);
+      if (this.resolved.length > this.limits.resolved * 2) this.resolved.splice(0, this.resolved.length - this.limits.resolved);
+    }
+    const a = alert.alert;
+    this.samples.push({ at: receivedAt, fingerprintId: a.fingerprintId, fingerprint: a.fingerprint, durationMs: a.durationMs, sql: a.sql, source: a.source });
+    if (this.samples.length - this.sampleStart > this.limits.samples) this.sampleStart++;
+    if (this.sampleStart > this.limits.samples) {
+      this.samples = this.samples.slice(this.sampleStart);
+      this.sampleStart = 0;
+    }
+  }
+
+  /** Firing now, newest first. A slow_query counts as firing for POINT_EVENT_MS after it was accepted. */
+  firing(now: number): ActiveEntry[] {
+    const out: ActiveEntry[] = [];
+    for (const [fp, e] of this.active) {
+      if (e.alert.alert.type === 'slow_query' && e.receivedAt + POINT_EVENT_MS <= now) {
+        this.active.delete(fp);
+        continue;
+      }
+      out.push(e);
+    }
+    return out.reverse();
+  }
+
+  recentResolved(limit: number): LabeledAlert[] {
+    return this.resolved.slice(-Math.max(0, limit)).reverse();
+  }
+
+  slowest(now: number, windowMs: number, limit: number): FingerprintSummary[] {
+    const since = now - windowMs;
+    const by = new Map<string, FingerprintSummary & { sourceSet: Set<string> }>();
+    for (let i = this.samples.length - 1; i >= this.sampleStart; i--) {
+      const s = this.samples[i]!;
+      if (s.at < since) break;
+      let f = by.get(s.fingerprintId);
+      if (!f) {
+        f = { fingerprintId: s.fingerprintId, fingerprint: s.fingerprint, count: 0, maxMs: 0, totalMs: 0, sampleSql: s.sql, sources: [], lastAt: s.at, sourceSet: new Set() };
+        by.set(s.fingerprintId, f);
+      }
+      f.count++;
+      f.totalMs += s.durationMs;
+      if (s.durationMs > f.maxMs) {
+        f.maxMs = s.durationMs;
+        f.sampleSql = s.sql;
+      }
+      f.sourceSet.add(s.source);
+    }
+    return [...by.values()]
+      .sort((a, b) => b.maxMs - a.maxMs || b.count - a.count)
+      .slice(0, Math.max(0, limit))
+      .map(({ sourceSet, ...f }) => ({ ...f, sources: [...sourceSet].sort() }));
+  }
+}

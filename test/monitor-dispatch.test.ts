@@ -1,0 +1,550 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import pino from 'pino';
+import * as zmq from 'zeromq';
+import { ConfigError, parseConfig } from '../src/config.js';
+import { FakeClock } from '../src/monitor/dispatch/clock.js';
+import { Deliveries } from '../src/monitor/dispatch/delivery.js';
+import { Dispatcher, type DispatchEntry, type DispatchJournal } from '../src/monitor/dispatch/dispatcher.js';
+import { MatcherError, parseMatcher } from '../src/monitor/dispatch/matchers.js';
+import { Route } from '../src/monitor/dispatch/route.js';
+import { BUILTIN_INHIBIT_RULES, Inhibitor } from '../src/monitor/inhibit.js';
+import { DeliveryError, type Notification, type Notifier } from '../src/monitor/model.js';
+import { Monitor } from '../src/monitor/monitor.js';
+import type { MonitorConfig } from '../src/monitor/monitor-config.js';
+import { RateLimits, TokenBucket } from '../src/monitor/rate-limit.js';
+import { SilenceError, SilenceStore } from '../src/monitor/silences.js';
+import type { Alert } from '../src/protocol/record.js';
+import {
+  decodeHeader, decodeSilences, encodeAlerts, encodeHeader, encodeSilenceBody, PROTOCOL_VERSION, type SilenceRequestHeader,
+} from '../src/protocol/wire.js';
+import { freeBase, waitFor } from './support/cluster.js';
+
+// The monitor's dispatch: routing, grouping timers, silences, inhibition and rate limiting, driven by a fake
+// clock; the durable log's replay (nothing notified twice, nothing decided lost); deliveries with retries;
+// and the monitor in-process over ZeroMQ (dedup, notifications, silence requests, restart).
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const S = 1000;
+const M = 60 * S;
+
+let counter = 0;
+function mk(type: Alert['type'], over: Partial<Alert> = {}): Alert {
+  const queryId = over.queryId ?? `q${++counter}`;
+  return {
+    id: `${type}:${over.source ?? 'db-01'}:${queryId}`,
+    type,
+    source: 'db-01',
+    queryId,
+    fingerprint: 'select * from t where id = ?',
+    fingerprintId: '0xABC',
+    sql: 'select * from t where id = 1',
+    durationMs: 2000,
+    startedAt: new Date(T0).toISOString(),
+    at: new Date(T0 + 2000).toISOString(),
+    severity: 'warning',
+    db: 'shop',
+    user: 'app',
+    ...over,
+  };
+}
+
+class MemJournal implements DispatchJournal {
+  entries: DispatchEntry[] = [];
+  fail = false;
+  write(entry: DispatchEntry, apply: () => void): Promise<void> {
+    if (this.fail) return Promise.reject(new Error('disk full'));
+    this.entries.push(structuredClone(entry));
+    apply();
+    return Promise.resolve();
+  }
+}
+
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'slowq-dispatch-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Config from the file's shape (so the parser is exercised too), receivers as files (never written here). */
+function config(raw: Record<string, unknown>): MonitorConfig {
+  const receivers = ((raw.receivers as string[] | undefined) ?? ['hook']).map((name) => ({ name, file: { path: `/nonexistent/${name}` } }));
+  return parseConfig({ ...raw, receivers }).monitor;
+}
+
+interface Harness {
+  clock: FakeClock;
+  dispatcher: Dispatcher;
+  journal: MemJournal;
+  sent: Notification[];
+  silences: SilenceStore;
+}
+
+async function harness(cfg: MonitorConfig, opts: { clock?: FakeClock; journal?: MemJournal; silences?: SilenceStore; replay?: DispatchEntry[]; accepted?: Array<[Alert[], number]> } = {}): Promise<Harness> {
+  const clock = opts.clock ?? new FakeClock(T0);
+  const journal = opts.journal ?? new MemJournal();
+  const silences = opts.silences ?? new SilenceStore(join(tmp(), 'silences.json'), clock, false);
+  await silences.open();
+  const sent: Notification[] = [];
+  const dispatcher = new Dispatcher({
+    route: new Route(cfg.route),
+    receivers: new Set(cfg.receivers.map((r) => r.name)),
+    clock,
+    silences,
+    inhibitor: new Inhibitor([...BUILTIN_INHIBIT_RULES, ...cfg.inhibitRules], clock),
+    rateLimits: new RateLimits(cfg.rateLimits, clock),
+    journal,
+    deliver: (n) => sent.push(n),
+  });
+  for (const [alerts, t] of opts.accepted ?? []) dispatcher.ingest(alerts, t);
+  for (const e of opts.replay ?? []) {
+    if (e.k === 'f') dispatcher.applyFlush(e.rec);
+    else dispatcher.applyDone(e.id);
+  }
+  dispatcher.start();
+  return { clock, dispatcher, journal, sent, silences };
+}
+
+const ids = (n: Notification) => n.alerts.map((a) => `${a.id}:${a.status}`);
+
+describe('matchers and routes', () => {
+  it('parses the four operators, quoted values, and rejects bad ones naming them', () => {
+    assert.deepEqual(parseMatcher('db=shop'), { name: 'db', op: '=', value: 'shop' });
+    assert.deepEqual(parseMatcher('user != app'), { name: 'user', op: '!=', value: 'app' });
+    assert.deepEqual(parseMatcher('type=~slow.*'), { name: 'type', op: '=~', value: 'slow.*' });
+    assert.deepEqual(parseMatcher('db!~"a,b\\"c"'), { name: 'db', op: '!~', value: 'a,b"c' });
+    assert.throws(() => parseMatcher('db'), MatcherError);
+    assert.throws(() => parseMatcher('1db=x'), MatcherError);
+    assert.throws(() => parseMatcher('db=~(unclosed'), /bad regular expression/);
+  });
+
+  it('routes like Alertmanager: first matching child, continue, fallback to the parent, inherited settings', () => {
+    const cfg = config({
+      receivers: ['root', 'shop', 'crit', 'slow', 'other'],
+      route: {
+        receiver: 'root',
+        group_by: ['db'],
+        group_wait: '10s',
+        routes: [
+          { matchers: ['severity=critical'], receiver: 'crit', continue: true, group_wait: 0 },
+          { matchers: ['db=shop', 'user!=batch'], receiver: 'shop', routes: [{ matchers: ['type=~slow.*'], receiver: 'slow' }] },
+          { matchers: ['db!~shop|crm'], receiver: 'other' },
+        ],
+      },
+    });
+    const root = new Route(cfg.route);
+    const to = (labels: Record<string, string>) => root.match(labels).map((r) => r.receiver);
+    assert.deepEqual(to({ db: 'shop', user: 'app', type: 'slow_query' }), ['slow']);
+    assert.deepEqual(to({ db: 'shop', user: 'app', type: 'long_running' }), ['shop']);
+    assert.deepEqual(to({ db: 'shop', user: 'app', type: 'long_running', severity: 'critical' }), ['crit', 'shop']);
+    assert.deepEqual(to({ db: 'shop', user: 'batch' }), ['root']);
+    assert.deepEqual(to({ db: 'crm' }), ['root']);
+    assert.deepEqual(to({ db: 'billing' }), ['other']);
+    const [slow] = root.match({ db: 'shop', user: 'app', type: 'slow_query' });
+    assert.deepEqual(slow!.groupBy, ['db']);
+    assert.equal(slow!.timings.groupWaitMs, 10 * S);
+    assert.equal(root.match({ severity: 'critical' })[0]!.timings.groupWaitMs, 0);
+  });
+
+  it('config errors name the key', () => {
+    const bad = (raw: unknown, re: RegExp) => assert.throws(() => parseConfig(raw), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), String(re));
+    bad({ route: { recever: 'x' } }, /route: unknown key "recever"/);
+    bad({ route: { receiver: 'nobody' } }, /route\.receiver: no receiver named "nobody"/);
+    bad({ receivers: [{ name: 'a', file: { path: '/x' } }], route: { routes: [{ matchers: ['db=~('] }] } }, /route\.routes\[0\]\.matchers\[0\].*regular expression/);
+    bad({ route: { group_wait: 'soon' } }, /route\.group_wait must be a duration/);
+    bad({ route: { matchers: ['db=x'] } }, /route: unknown key "matchers"/);
+    bad({ receivers: [{ name: 'a', file: { path: '/x' } }], rate_limits: [{ receiver: 'a', rate: 0 }] }, /rate_limits\[0\]\.rate must be a number > 0/);
+    bad({ receivers: [{ name: 'a', file: { path: '/x' } }, { name: 'a', file: { path: '/y' } }] }, /receivers\[1\]\.name "a" is used twice/);
+    bad({ inhibit_rules: [{ source_matchers: ['severity=critical'] }] }, /inhibit_rules\[0\] needs source_matchers and target_matchers/);
+    const ok = parseConfig({
+      receivers: [{ name: 'a', webhook: { url: 'http://127.0.0.1:1/x' } }],
+      route: { receiver: 'a', group_by: ['...'], group_interval: '1h30m', repeat_interval: 60000 },
+      rate_limits: [{ receiver: 'a', rate: 10, per: '1m', burst: 20 }],
+    }).monitor;
+    assert.equal(ok.route.groupIntervalMs, 90 * M);
+    assert.equal(ok.route.repeatIntervalMs, 60000);
+    assert.deepEqual(ok.rateLimits, [{ receiver: 'a', rate: 10, perMs: M, burst: 20 }]);
+  });
+});
+
+describe('grouping timers', () => {
+  const cfg = () => config({ route: { receiver: 'hook', group_by: ['source', 'alertname'], group_wait: '10s', group_interval: '1m', repeat_interval: '5m' } });
+
+  it('waits group_wait, then batches a group per group_interval; point events go out once', async () => {
+    const h = await harness(cfg());
+    const a = mk('slow_query');
+    const b = mk('slow_query');
+    h.dispatcher.ingest([a], h.clock.now());
+    await h.clock.advance(1 * S);
+    h.dispatcher.ingest([b], h.clock.now());
+    await h.clock.advance(8.9 * S);
+    assert.equal(h.sent.length, 0, 'nothing before group_wait');
+    await h.clock.advance(0.1 * S);
+    assert.equal(h.sent.length, 1);
+    assert.deepEqual(ids(h.sent[0]!), [`${a.id}:firing`, `${b.id}:firing`]);
+    assert.equal(h.sent[0]!.groupKey, '{}:{alertname="SlowQuery",source="db-01"}');
+    assert.deepEqual(h.sent[0]!.groupLabels, { alertname: 'SlowQuery', source: 'db-01' });
+    const c = mk('slow_query');
+    await h.clock.advance(2 * S);
+    h.dispatcher.ingest([c], h.clock.now());
+    await h.clock.advance(57 * S);
+    assert.equal(h.sent.length, 1, 'a new alert waits for the group interval');
+    await h.clock.advance(1 * S);
+    assert.equal(h.sent.length, 2);
+    assert.deepEqual(ids(h.sent[1]!), [`${c.id}:firing`], 'slow_query alerts already notified are not repeated');
+    await h.clock.advance(10 * M);
+    assert.equal(h.sent.length, 2, 'nothing more: the group emptied and was removed');
+    assert.equal(h.dispatcher.groupCount(), 0);
+    assert.deepEqual(h.sent.map((n) => n.id), ['hook/{}:{alertname="SlowQuery",source="db-01"}/1', 'hook/{}:{alertname="SlowQuery",source="db-01"}/2']);
+  });
+
+  it('long_running: stays firing in the group, repeats after repeat_interval, resolves when its end comes', async () => {
+    const h = await harness(cfg());
+    const l1 = mk('long_running');
+    const l2 = mk('long_running');
+    h.dispatcher.ingest([l1], h.clock.now());
+    await h.clock.advance(10 * S); // t=10s: first flush
+    assert.deepEqual(h.sent.map(ids), [[`${l1.id}:firing`]]);
+    await h.clock.advance(2 * S);
+    h.dispatcher.ingest([l2], h.clock.now());
+    await h.clock.advance(58 * S); // t=70s
+    assert.deepEqual(ids(h.sent[1]!).sort(), [`${l1.id}:firing`, `${l2.id}:firing`].sort(), 'the group notification carries every alert with its status');
+    await h.clock.advance(4 * M); // ticks at 130..310 s: nothing new, repeat_interval (5m from 70 s) not yet
+    assert.equal(h.sent.length, 2);
+    await h.clock.advance(1 * M); // t=370 s: repeat
+    assert.equal(h.sent.length, 3);
+    assert.deepEqual(ids(h.sent[2]!), ids(h.sent[1]!));
+    const r1 = mk('resolved', { queryId: l1.queryId, severity: 'critical', durationMs: 45_000 });
+    h.dispatcher.ingest([r1], h.clock.now());
+    await h.clock.advance(1 * M);
+    assert.equal(h.sent.length, 4);
+    assert.equal(h.sent[3]!.status, 'firing');
+    assert.deepEqual(ids(h.sent[3]!).sort(), [`${l2.id}:firing`, `${r1.id}:resolved`].sort());
+    const firing = h.sent[1]!.alerts.find((a) => a.id === l1.id)!;
+    const resolved = h.sent[3]!.alerts.find((a) => a.id === r1.id)!;
+    assert.equal(resolved.fingerprint, firing.fingerprint, 'the resolve is the same problem');
+    assert.equal(resolved.labels.severity, 'warning', 'with the opener\'s labels');
+    const s2 = mk('stalled', { queryId: l2.queryId });
+    h.dispatcher.ingest([s2], h.clock.now());
+    await h.clock.advance(1 * M);
+    assert.equal(h.sent.length, 5);
+    assert.equal(h.sent[4]!.status, 'resolved');
+    assert.deepEqual(ids(h.sent[4]!), [`${s2.id}:resolved`]);
+    await h.clock.advance(10 * M);
+    assert.equal(h.sent.length, 5);
+    assert.equal(h.dispatcher.groupCount(), 0);
+  });
+
+  it('a problem that fired and ended within group_wait is notified once, as resolved', async () => {
+    const h = await harness(cfg());
+    const l = mk('long_running');
+    const r = mk('resolved', { queryId: l.queryId });
+    h.dispatcher.ingest([l], h.clock.now());
+    await h.clock.advance(3 * S);
+    h.dispatcher.ingest([r], h.clock.now());
+    await h.clock.advance(10 * M);
+    assert.deepEqual(h.sent.map(ids), [[`${r.id}:resolved`]]);
+  });
+
+  it('group_by "..." makes one group per problem', async () => {
+    const h = await harness(config({ route: { receiver: 'hook', group_by: ['...'], group_wait: '1s', group_interval: '1m' } }));
+    h.dispatcher.ingest([mk('slow_query'), mk('slow_query'), mk('long_running')], h.clock.now());
+    await h.clock.advance(1 * S);
+    assert.equal(h.sent.length, 3);
+    assert.ok(h.sent.every((n) => n.alerts.length === 1));
+  });
+});
+
+describe('silences', () => {
+  it('mute matching alerts while active; a muted long_running is notified once the silence is expired', async () => {
+    const h = await harness(config({ route: { receiver: 'hook', group_by: ['db'], group_wait: '10s', group_interval: '1m' } }));
+    const s = await h.silences.add({ matchers: ['db=shop', 'type=~slow.*'], durationMs: 2 * 3600_000, comment: 'migration', createdBy: 'ann' });
+    assert.equal(s.status, 'active');
+    const shopSlow = mk('slow_query');
+    const shopLong = mk('long_running');
+    const crmSlow = mk('slow_query', { db: 'crm' });
+    h.dispatcher.ingest([shopSlow, shopLong, crmSlow], h.clock.now());
+    await h.clock.advance(10 * S);
+    assert.deepEqual(h.sent.map(ids).sort(), [[`${crmSlow.id}:firing`], [`${shopLong.id}:firing`]].sort(), 'the silenced slow query is not sent');
+    assert.equal(h.dispatcher.counters.silenced, 1);
+
+    const s2 = await h.silences.add({ matchers: ['db=crm'], durationMs: 3600_000, comment: 'noisy' });
+    const crmLong = mk('long_running', { db: 'crm' });
+    h.dispatcher.ingest([crmLong], h.clock.now());
+    await h.clock.advance(1 * M);
+    assert.equal(h.sent.length, 2, 'silenced: not sent');
+    await h.silences.expire(s2.id);
+    await h.clock.advance(1 * M);
+    assert.equal(h.sent.length, 3);
+    assert.deepEqual(ids(h.sent[2]!), [`${crmLong.id}:firing`], 'notified once the silence is over');
+  });
+
+  it('are durable, listed with their status, expire, and reject what would mute everything', async () => {
+    const clock = new FakeClock(T0);
+    const path = join(tmp(), 'silences.json');
+    const store = new SilenceStore(path, clock, true);
+    await store.open();
+    const a = await store.add({ matchers: ['db=shop'], durationMs: 2 * 3600_000, comment: 'c', createdBy: 'ann' });
+    const b = await store.add({ matchers: [{ name: 'user', op: '!=', value: 'app' }, 'db=~shop|crm'], startsAt: new Date(T0 + 3600_000).toISOString(), endsAt: new Date(T0 + 7200_000).toISOString(), comment: 'later' });
+    await assert.rejects(store.add({ matchers: ['db=~.*'], durationMs: 1000, comment: 'x' }), SilenceError);
+    await assert.rejects(store.add({ matchers: ['db=shop'], comment: 'no end' }), /endsAt or a duration/);
+    await assert.rejects(store.add({ matchers: ['db='], durationMs: 1000, comment: 'x' }), /empty value/);
+    await assert.rejects(store.add({ matchers: ['db'], durationMs: 1000, comment: 'x' }), MatcherError);
+    await assert.rejects(store.add({ matchers: ['db=shop'], durationMs: 1000, comment: '' }), /comment/);
+
+    const again = new SilenceStore(path, clock, true);
+    await again.open();
+    assert.deepEqual(again.all().map((s) => [s.id, s.status]).sort(), [[a.id, 'active'], [b.id, 'pending']].sort());
+    assert.deepEqual(again.mutes({ db: 'shop', user: 'app' }), [a.id]);
+    await clock.advance(3600_000);
+    assert.deepEqual(again.mutes({ db: 'crm', user: 'batch' }), [b.id]);
+    const ended = await again.expire(a.id);
+    assert.equal(ended!.status, 'expired');
+    assert.equal(await again.expire('no-such-id'), undefined);
+    const third = new SilenceStore(path, clock, true);
+    await third.open();
+    assert.equal(third.get(a.id)!.status, 'expired');
+    assert.deepEqual(third.mutes({ db: 'shop', user: 'app' }), []);
+  });
+});
+
+describe('inhibition', () => {
+  it('a critical alert mutes the warning about the same query; configured rules use equal labels', async () => {
+    const h = await harness(config({
+      route: { receiver: 'hook', group_by: ['...'], group_wait: '1s', group_interval: '1m' },
+      inhibit_rules: [{ source_matchers: ['alertname=LongRunningQuery', 'severity=critical'], target_matchers: ['alertname=SlowQuery'], equal: ['db'] }],
+    }));
+    const crit = mk('long_running', { severity: 'critical', queryId: 'q-same' });
+    const warnSame = mk('slow_query', { queryId: 'q-same' });
+    const warnOther = mk('long_running', { queryId: 'q-other' });
+    const slowShop = mk('slow_query', { db: 'shop', severity: 'critical' });
+    const slowCrm = mk('slow_query', { db: 'crm' });
+    h.dispatcher.ingest([crit, warnSame, warnOther, slowShop, slowCrm], h.clock.now());
+    await h.clock.advance(1 * S);
+    const got = h.sent.flatMap((n) => n.alerts.map((a) => a.id)).sort();
+    assert.deepEqual(got, [crit.id, warnOther.id, slowCrm.id].sort());
+    assert.equal(h.dispatcher.counters.inhibited, 2);
+
+    // Once the critical problem ends, it inhibits nothing.
+    h.dispatcher.ingest([mk('resolved', { severity: 'critical', queryId: 'q-same' })], h.clock.now());
+    const later = mk('slow_query', { db: 'shop' });
+    h.dispatcher.ingest([later], h.clock.now());
+    await h.clock.advance(1 * M);
+    assert.ok(h.sent.some((n) => n.alerts.some((a) => a.id === later.id)));
+  });
+});
+
+describe('rate limits', () => {
+  it('token bucket: burst, then the rate', async () => {
+    const clock = new FakeClock(T0);
+    const b = new TokenBucket({ rate: 2, perMs: M, burst: 3 }, clock);
+    assert.deepEqual([b.take(), b.take(), b.take(), b.take()], [true, true, true, false]);
+    assert.equal(b.waitMs(), 30 * S);
+    await clock.advance(30 * S);
+    assert.deepEqual([b.take(), b.take()], [true, false]);
+  });
+
+  it('holds notifications back without losing them, and says how many in the next one', async () => {
+    const h = await harness(config({
+      receivers: ['hook', 'free'],
+      route: { receiver: 'hook', group_by: ['...'], group_wait: '1s', group_interval: '1m', routes: [{ matchers: ['db=free'], receiver: 'free' }] },
+      rate_limits: [{ receiver: 'hook', rate: 1, per: '1m', burst: 2 }],
+    }));
+    const burst = Array.from({ length: 6 }, () => mk('slow_query'));
+    const free = Array.from({ length: 3 }, () => mk('slow_query', { db: 'free' }));
+    h.dispatcher.ingest([...burst, ...free], h.clock.now());
+    await h.clock.advance(1 * S);
+    const toHook = () => h.sent.filter((n) => n.receiver === 'hook');
+    assert.equal(toHook().length, 2, 'the burst');
+    assert.equal(h.sent.filter((n) => n.receiver === 'free').length, 3, 'other receivers are not limited');
+    assert.equal(h.dispatcher.counters.heldBack.hook, 4);
+    await h.clock.advance(1 * M);
+    assert.equal(toHook().length, 3);
+    assert.equal(toHook()[2]!.heldBack, 4, 'the next notification says how many alerts were held back');
+    await h.clock.advance(10 * M);
+    const delivered = toHook().flatMap((n) => n.alerts.map((a) => a.id)).sort();
+    assert.deepEqual(delivered, burst.map((a) => a.id).sort(), 'every alert is delivered exactly once in the end');
+  });
+});
+
+describe('notification log replay', () => {
+  it('after a restart: pending notifications are sent again with their ids, notified alerts never again', async () => {
+    const cfg = config({ route: { receiver: 'hook', group_by: ['source', 'alertname'], group_wait: '10s', group_interval: '1m', repeat_interval: '1h' } });
+    const first = await harness(cfg);
+    const accepted: Array<[Alert[], number]> = [];
+    const ingest = (alerts: Alert[]) => {
+      accepted.push([alerts, first.clock.now()]);
+      first.dispatcher.ingest(alerts, first.clock.now());
+    };
+    const l1 = mk('long_running');
+    const s1 = mk('slow_query');
+    ingest([l1, s1]);
+    await first.clock.advance(10 * S);
+    assert.equal(first.sent.length, 2);
+    // The first one is delivered; the second is still pending when the process dies.
+    await first.dispatcher.done(first.sent[0]!, true);
+    const s2 = mk('slow_query');
+    ingest([s2]); // accepted, in no notification yet
+    first.dispatcher.stop();
+
+    const clock = new FakeClock(first.clock.now() + 5 * S);
+    const second = await harness(cfg, { clock, accepted, replay: first.journal.entries });
+    assert.deepEqual(second.sent.map((n) => n.id), [first.sent[1]!.id], 'the pending notification is handed over again, same id');
+    await clock.advance(10 * S); // group_wait of the restored groups
+    const after = second.sent.slice(1);
+    assert.deepEqual(after.map(ids), [[`${s2.id}:firing`]], 'only what was never notified');
+    await clock.advance(30 * M);
+    assert.equal(second.sent.length, 2, 'the long_running alert notified before the restart is not repeated (repeat_interval 1h)');
+    const all = [...first.sent, ...second.sent.slice(1)].flatMap((n) => n.alerts.map((a) => a.id));
+    assert.deepEqual(all.sort(), [l1.id, s1.id, s2.id].sort());
+  });
+
+  it('a flush that could not be recorded changes nothing and is decided again later', async () => {
+    const h = await harness(config({ route: { receiver: 'hook', group_wait: '1s', group_interval: '1m' } }));
+    h.journal.fail = true;
+    const a = mk('slow_query');
+    h.dispatcher.ingest([a], h.clock.now());
+    await h.clock.advance(1 * S);
+    assert.equal(h.sent.length, 0);
+    h.journal.fail = false;
+    await h.clock.advance(1 * M);
+    assert.deepEqual(h.sent.map(ids), [[`${a.id}:firing`]]);
+  });
+});
+
+describe('deliveries', () => {
+  class Flaky implements Notifier {
+    readonly kind = 'test';
+    calls: string[] = [];
+    constructor(readonly name: string, private readonly plan: Array<number | 'ok'>) {}
+    async send(n: Notification): Promise<void> {
+      this.calls.push(n.id);
+      const step = this.plan.shift() ?? 'ok';
+      if (step !== 'ok') throw new DeliveryError(`HTTP ${step}`, step >= 500, step);
+    }
+  }
+  const note = (id: string, groupKey = 'g'): Notification => ({
+    id, receiver: 'r', groupKey, groupLabels: {}, commonLabels: {}, commonAnnotations: {}, status: 'firing', alerts: [],
+  });
+
+  it('retries 5xx with backoff (and keeps trying across rounds while the receiver is down), never 4xx', async () => {
+    const clock = new FakeClock(T0);
+    const notifier = new Flaky('r', [503, 503, 503, 503, 'ok', 400]);
+    const done: Array<[string, boolean]> = [];
+    const d = new Deliveries({
+      clock,
+      notifiers: new Map([['r', notifier]]),
+      retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.5 },
+      roundPauseMs: 5000,
+      onDone: (n, ok) => done.push([n.id, ok]),
+    });
+    d.send(note('a'));
+    d.send(note('b'));
+    await clock.advance(60 * S);
+    assert.deepEqual(done, [['a', true], ['b', false]]);
+    assert.deepEqual(notifier.calls, ['a', 'a', 'a', 'a', 'a', 'b'], 'a: 3 attempts, a pause, then 2 more; b: one 400, not retried');
+    await d.stop(100);
+  });
+
+  it('keeps the order within a group, and sends other groups meanwhile', async () => {
+    const clock = new FakeClock(T0);
+    const notifier = new Flaky('r', [503, 'ok', 'ok', 'ok']);
+    const done: string[] = [];
+    const d = new Deliveries({ clock, notifiers: new Map([['r', notifier]]), retry: { maxAttempts: 5, baseDelayMs: 100, random: () => 0.5 }, onDone: (n) => done.push(n.id) });
+    d.send(note('g1-1', 'g1'));
+    d.send(note('g1-2', 'g1'));
+    d.send(note('g2-1', 'g2'));
+    await clock.advance(10 * S);
+    assert.deepEqual(done, ['g2-1', 'g1-1', 'g1-2']);
+    await d.stop(100);
+  });
+});
+
+describe('monitor in-process', () => {
+  class Recorder implements Notifier {
+    readonly kind = 'test';
+    readonly got: Notification[] = [];
+    constructor(readonly name: string) {}
+    async send(n: Notification): Promise<void> {
+      this.got.push(n);
+    }
+  }
+
+  it('acks and dedups over ZeroMQ, notifies once across a restart, answers silence requests', async () => {
+    const base = await freeBase();
+    const bind = `tcp://127.0.0.1:${base + 2}`;
+    const dir = tmp();
+    const log = pino({ level: 'silent' });
+    const cfg = config({ route: { receiver: 'hook', group_by: ['...'], group_wait: 0, group_interval: '1s' } });
+    const plain: Alert[] = [];
+    const start = async (rec: Recorder) => {
+      const m = new Monitor({
+        bind, dataDir: join(dir, 'state'), fsync: false, log, config: cfg, notifiers: new Map([['hook', rec]]),
+        receivers: [{ name: 'plain', open: async () => {}, deliver: async (a) => void plain.push(...a), close: async () => {} }],
+      });
+      await m.start();
+      return m;
+    };
+    const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
+    dealer.connect(bind);
+    let rid = 0;
+    const ask = async (frames: Buffer[]) => {
+      await dealer.send(frames);
+      return dealer.receive();
+    };
+    const sendAlerts = async (alerts: Alert[]) => {
+      const [h] = await ask([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++rid, n: alerts.length }), encodeAlerts(alerts)]);
+      return decodeHeader(h);
+    };
+    const silence = async (t: SilenceRequestHeader['t'], body: object) => {
+      const [h, payload] = await ask([encodeHeader({ v: PROTOCOL_VERSION, t, rid: ++rid }), encodeSilenceBody(body as never)]);
+      const head = decodeHeader(h);
+      if (head.t === 'err') return head;
+      assert.equal(head.t, 'silence-reply');
+      return decodeSilences(payload, (head as { n: number }).n);
+    };
+
+    const rec1 = new Recorder('hook');
+    let m = await start(rec1);
+    try {
+      const a = mk('slow_query');
+      const l = mk('long_running');
+      assert.deepEqual(await sendAlerts([a, l]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 0 });
+      assert.deepEqual(await sendAlerts([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 0, dup: 1 });
+      await waitFor('2 notifications', () => rec1.got.length >= 2, 10_000, 20);
+      const added = await silence('silence-add', { matchers: ['db=crm'], durationMs: 3600_000, comment: 'test', createdBy: 't' });
+      assert.ok(Array.isArray(added) && added.length === 1 && added[0]!.status === 'active');
+      const badSilence = await silence('silence-add', { matchers: ['db=~('], durationMs: 1000, comment: 'x' });
+      assert.equal((badSilence as { code: string }).code, 'BAD_SILENCE');
+      const listed = await silence('silence-ls', {});
+      assert.deepEqual((listed as Array<{ id: string }>).map((s) => s.id), [(added as Array<{ id: string }>)[0]!.id]);
+      assert.equal(m.view.counters().receivers.hook!.sent, 2);
+      assert.equal(m.view.activeAlerts().length, 2);
+      await m.stop();
+
+      const rec2 = new Recorder('hook');
+      m = await start(rec2);
+      const muted = mk('slow_query', { db: 'crm' });
+      const r = mk('resolved', { queryId: l.queryId });
+      assert.deepEqual(await sendAlerts([a, muted, r]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 1 });
+      await waitFor('the resolve', () => rec2.got.length >= 1, 10_000, 20);
+      await new Promise((res) => setTimeout(res, 1500)); // a group interval: nothing else may come
+      assert.deepEqual(rec2.got.map(ids), [[`${r.id}:resolved`]], 'the silenced alert is muted; nothing notified before the restart is sent again');
+      assert.equal(rec2.got[0]!.alerts[0]!.fingerprint, rec1.got.find((n) => n.alerts[0]!.id === l.id)!.alerts[0]!.fingerprint);
+      const expired = await silence('silence-expire', { id: (listed as Array<{ id: string }>)[0]!.id });
+      assert.equal((expired as Array<{ status: string }>)[0]!.status, 'expired');
+      assert.equal(((await silence('silence-expire', { id: 'nope' })) as { code: string }).code, 'NOT_FOUND');
+      assert.deepEqual(plain.map((x) => x.id), [a.id, l.id, muted.id, r.id], 'the plain receivers get every accepted alert once');
+    } finally {
+      dealer.close();
+      await m.stop();
+    }
+  });
+});
