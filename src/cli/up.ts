@@ -41,7 +41,7 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void)
     {
       name: 'monitor',
       args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(curve?.monitor ?? []),
-        ...(flags.config ? ['--config', resolve(flags.config)] : []), ...(flags.quiet ? ['--quiet'] : [])],
+        '--http-port', String(base + 4), ...(flags.config ? ['--config', resolve(flags.config)] : []), ...(flags.quiet ? ['--quiet'] : [])],
       onStdout: print,
     },
     { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? [])] },
@@ -73,7 +73,7 @@ export function register(program: Command): void {
   ).action((flags: UpOptions) => {
     const { supervisor, base, dataDir } = startServerSide(flags, (line) => process.stdout.write(line + '\n'));
     process.stderr.write(
-      `slowq up: clients connect to ${tcp('127.0.0.1', base)}; alerts in ${join(dataDir, 'alerts.jsonl')}; logs in ${join(dataDir, 'logs')}\n`,
+      `slowq up: clients connect to ${tcp('127.0.0.1', base)}; alerts in ${join(dataDir, 'alerts.jsonl')}; logs in ${join(dataDir, 'logs')}; dashboard http://127.0.0.1:${base + 4}/\n`,
     );
     runUntilSignal(() => supervisor.stop());
   });
