@@ -145,6 +145,12 @@ const ID_WINDOW_MS = 5_000;
  * rebuilt start can differ from query_start by about a millisecond; the ids match when both sides use the
  * same resolution and the start is not at its edge.
  *
+ * Only one statement of a backend can start in a resolution step and still be running after it (the backend runs
+ * one at a time), and only such a statement can have been seen running by the probe (with --min-duration at
+ * least the resolution). So that statement gets the plain id; statements that started and ended within their
+ * step get `#<byte offset>` appended (see PgEventFactory.make) and never take the plain id from the one that
+ * follows them in the same step — which would make the consumer drop that one's records as repeats.
+ *
  * Two executions of one backend can compute the same start: the log time has only second precision with %t,
  * and durations are rounded. The second and later ones get `-2`, `-3`, … in file order, which is
  * deterministic. A backend runs one statement at a time, so a later statement starts after the earlier ones
@@ -289,6 +295,8 @@ export class PgEventFactory {
     const pid = f.pid || '0';
     const res = this.idResolution;
     const startMs = res === 1 ? Math.round(ts - exec.durationMs) : Math.floor((ts - exec.durationMs) / res) * res;
+    // Still running after its start's step (the log time is after the end): see QueryIdAllocator.
+    const crosses = exec.durationMs >= res || Math.floor(ts / res) * res > startMs;
     const labels: Labels = { step: exec.step };
     const pidNum = Number(pid);
     labels.pid = Number.isSafeInteger(pidNum) ? pidNum : pid;
@@ -305,7 +313,7 @@ export class PgEventFactory {
     if (params !== undefined) labels.params = boundParams(params);
     const ev: ParsedEvent = {
       state: 'finished',
-      queryId: this.ids.next(pid, ts, startMs),
+      queryId: crosses ? this.ids.next(pid, ts, startMs) : `${pid}-${startMs}#${offset}`,
       ts,
       durationMs: exec.durationMs,
       sql,
