@@ -74,6 +74,11 @@ export function register(program: Command): void {
       log: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
     });
     log.info(`probing ${source.description} every ${intervalMs} ms for statements over ${minDurationMs} ms into ${appender.path}`);
+    if (minDurationMs < idResolutionMs) {
+      // A statement shorter than the resolution and the one its session runs next can then share an id; the log's
+      // finished record of the first would make the consumer drop the second's records as repeats.
+      log.warn(`--min-duration ${minDurationMs} is below --id-resolution ${idResolutionMs}: statements shorter than ${idResolutionMs} ms may share ids with the next statement of their session (keep --min-duration >= --id-resolution when a log of the same server is tailed too)`);
+    }
     probe.start();
     runUntilSignal(async () => {
       await probe.stop();
