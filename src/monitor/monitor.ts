@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
+import type { CurveServerConfig } from '../protocol/curve.js';
+import { ServerSecurity } from '../protocol/zap.js';
 import type { Alert } from '../protocol/record.js';
 import { SendQueue, type Frames } from '../protocol/send-queue.js';
 import {
@@ -54,6 +56,8 @@ export interface MonitorOptions {
   externalURL?: string;
   /** how often the monitor puts its own counters into the stats table (default 5 s) */
   statsIntervalMs?: number;
+  /** CURVE on the bound port, admitting only the allow-list's keys (consumers, the master, `slowq silence`) */
+  curve?: CurveServerConfig;
 }
 
 export interface MonitorStats {
@@ -69,7 +73,8 @@ export interface MonitorStats {
 }
 
 export class Monitor {
-  private readonly sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  private readonly security: ServerSecurity;
+  private readonly sock: zmq.Router;
   private readonly q: SendQueue;
   private readonly nlog: NotificationLog;
   /** every accepted id; `unsettled` are those whose journal write has not completed yet */
@@ -98,6 +103,9 @@ export class Monitor {
   readonly view: MonitorView;
 
   constructor(private readonly opts: MonitorOptions) {
+    this.security = new ServerSecurity(opts.log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
+    this.sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...this.security.socketOptions('monitor') });
+    this.security.watch(this.sock, 'monitor');
     this.q = new SendQueue(this.sock, 10_000);
     this.clock = opts.clock ?? systemClock;
     this.config = opts.config ?? defaultMonitorConfig();
@@ -179,6 +187,7 @@ export class Monitor {
       const restore = (n as Notifier & { restoreFiring?: (a: LabeledAlert[], url?: string) => void }).restoreFiring;
       if (typeof restore === 'function') restore.call(n, this.dispatcher.notifiedFiring(name), this.opts.externalURL);
     }
+    await this.security.start();
     await this.sock.bind(this.opts.bind);
     this.started = true;
     this.dispatcher.start();
@@ -202,6 +211,7 @@ export class Monitor {
     this.q.close();
     this.sock.close();
     await this.loop?.catch(() => {});
+    await this.security.stop();
     await this.deliveries.stop();
     await this.nlog.close();
     for (const r of this.opts.receivers) await r.close();
