@@ -7,6 +7,7 @@ import { FileReceiver } from '../monitor/receivers/file.js';
 import type { Receiver } from '../monitor/receivers/receiver.js';
 import { StdoutReceiver } from '../monitor/receivers/stdout.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { addCurveOptions, checkBind, serverCurve } from './security.js';
 
 interface MonitorFlags extends LogFlags {
   data: string;
@@ -22,7 +23,7 @@ interface MonitorFlags extends LogFlags {
 }
 
 export function register(program: Command): void {
-  addLogOptions(
+  addLogOptions(addCurveOptions(
     program
       .command('monitor')
       .description('accepts alerts from consumers, drops duplicates, routes, groups, silences and notifies receivers')
@@ -36,7 +37,11 @@ export function register(program: Command): void {
       .option('--http-token <token>', 'token HTTP requests must carry (default $SLOWQ_HTTP_TOKEN)')
       .option('--external-url <url>', 'the dashboard URL as receivers should link to it (default http://HTTP-HOST:HTTP-PORT/)')
       .option('--quiet', 'do not print alerts on stdout'),
-  ).action(async (flags: MonitorFlags) => {
+    { server: true, connectsTo: ['logserver'] },
+  )).action(async (flags: MonitorFlags) => {
+    const curve = serverCurve(flags);
+    const bind = tcp(flags.host, intOption(flags.port, '--port'));
+    checkBind('monitor', bind, flags, curve !== undefined);
     const config = loadConfig(flags.config).monitor; // before anything starts: a bad config names the key and exits
     const httpPort = flags.httpPort !== undefined ? intOption(flags.httpPort, '--http-port') : undefined;
     const token = flags.httpToken ?? process.env.SLOWQ_HTTP_TOKEN;
@@ -45,7 +50,8 @@ export function register(program: Command): void {
     const receivers: Receiver[] = [new FileReceiver(flags.alerts ?? join(flags.data, 'alerts.jsonl'))];
     if (!flags.quiet) receivers.push(new StdoutReceiver());
     const monitor = new Monitor({
-      bind: tcp(flags.host, intOption(flags.port, '--port')),
+      bind,
+      ...(curve && { curve }),
       dataDir: join(flags.data, 'state'),
       silencesPath: join(flags.data, 'silences.json'),
       receivers,

@@ -7,11 +7,13 @@ import {
   type SilenceAddBody, type SilenceRecord, type SilenceRequestHeader,
 } from '../protocol/wire.js';
 import { DEFAULT_BASE_PORT, tcp } from './common.js';
+import { curveClientOptions } from '../protocol/curve.js';
+import { addCurveOptions, clientCurve, type CurveFlags } from './security.js';
 
 // `slowq silence add|ls|expire`: talks to the running monitor on its ZeroMQ port (the one consumers use),
 // which keeps silences durably; the dashboard's silences page uses the same store.
 
-interface Common {
+interface Common extends CurveFlags {
   monitor: string;
   timeoutMs: string;
   json?: boolean;
@@ -20,7 +22,7 @@ interface Common {
 export function register(program: Command): void {
   const silence = program.command('silence').description('mute alerts by label matchers for a while (kept by the running monitor)');
   const common = (cmd: Command): Command =>
-    cmd
+    addCurveOptions(cmd, { server: false, connectsTo: ['monitor'] })
       .option('--monitor <endpoint>', 'the monitor', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
       .option('--timeout-ms <ms>', 'how long to wait for the monitor', '5000')
       .option('--json', 'print JSON');
@@ -115,7 +117,8 @@ export function formatSilences(list: readonly SilenceRecord[]): string {
 async function request(flags: Common, t: SilenceRequestHeader['t'], body: object): Promise<SilenceRecord[]> {
   const timeout = Number(flags.timeoutMs);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new Error('--timeout-ms must be a number > 0');
-  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: timeout, sendTimeout: timeout });
+  const curve = clientCurve(flags, 'monitor');
+  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: timeout, sendTimeout: timeout, ...curveClientOptions(curve) });
   try {
     sock.connect(flags.monitor);
     const rid = Math.floor(Math.random() * 1e9);
