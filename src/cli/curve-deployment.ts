@@ -9,9 +9,10 @@ import { curveArgs } from './security.js';
 //   DIR/master.key|pub  DIR/monitor.key|pub  DIR/logserver.key|pub     the servers' key pairs
 //   DIR/consumers/NAME.key|pub                                           one per consumer
 //   DIR/clients/client.key|pub                                           a client key pair; every *.pub here is allowed
+//   DIR/operators/operator.key|pub                                       for `slowq silence`; every *.pub here is allowed
 //
 // Who admits whom: the master's client port admits DIR/clients/*.pub, its consumer port DIR/consumers/*.pub; the
-// monitor admits the consumers and the master; the logserver admits everyone who logs to it.
+// monitor admits the consumers, the master and the operators; the logserver admits everyone who logs to it.
 
 export interface CurveDeployment {
   dir: string;
@@ -21,6 +22,8 @@ export interface CurveDeployment {
   consumer(name: string): string[];
   /** the options a client of this deployment needs */
   client: string[];
+  /** the options `slowq silence` needs */
+  operator: string[];
   created: string[];
 }
 
@@ -30,6 +33,7 @@ export function curveDeployment(dirArg: string, consumerNames: string[]): CurveD
   chmodSync(dir, 0o700);
   const consumers = join(dir, 'consumers');
   const clients = join(dir, 'clients');
+  const operators = join(dir, 'operators');
   const created: string[] = [];
   const pair = (where: string, name: string): { secretFile: string; publicFile: string } => {
     const p = ensureKeyPair(where, name);
@@ -41,10 +45,11 @@ export function curveDeployment(dirArg: string, consumerNames: string[]): CurveD
   const logserver = pair(dir, 'logserver');
   const consumerKeys = new Map(consumerNames.map((n) => [n, pair(consumers, n)]));
   const client = pair(clients, 'client');
+  const operator = pair(operators, 'operator');
   return {
     dir,
     logserver: curveArgs({ secret: logserver.secretFile, allow: [consumers, clients, master.publicFile, monitor.publicFile] }),
-    monitor: curveArgs({ secret: monitor.secretFile, allow: [consumers, master.publicFile], keys: { logserver: logserver.publicFile } }),
+    monitor: curveArgs({ secret: monitor.secretFile, allow: [consumers, operators, master.publicFile], keys: { logserver: logserver.publicFile } }),
     master: [
       ...curveArgs({ secret: master.secretFile, allow: [clients], keys: { monitor: monitor.publicFile, logserver: logserver.publicFile } }),
       '--allow-consumers', consumers,
@@ -55,6 +60,7 @@ export function curveDeployment(dirArg: string, consumerNames: string[]): CurveD
       return curveArgs({ secret: own.secretFile, keys: { master: master.publicFile, monitor: monitor.publicFile, logserver: logserver.publicFile } });
     },
     client: curveArgs({ secret: client.secretFile, serverKey: master.publicFile, keys: { logserver: logserver.publicFile } }),
+    operator: curveArgs({ secret: operator.secretFile, serverKey: monitor.publicFile }),
     created,
   };
 }
