@@ -1,0 +1,271 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { parseFile } from '../src/client/read-file.js';
+import type { ParserOptions } from '../src/client/parsers/index.js';
+import type { ParseProblem } from '../src/client/parsers/types.js';
+import type { ParsedEvent } from '../src/protocol/record.js';
+import { CLI } from './support/cluster.js';
+import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
+
+// The parsers against what real servers write: a private MariaDB with its slow log at long_query_time=0 and a private
+// PostgreSQL with log_min_duration_statement=0 logging to stderr, csvlog and jsonlog at once. A varied workload runs
+// (multi-line statements, quotes and escapes, unicode, comments, prepared statements, failing statements, sleeps of
+// known length, a transaction); every format must give back exactly the statements the server logs, in order.
+// What the servers log is not always what was sent, and that is spelled out in the expectations: MariaDB logs a
+// prepared statement with its parameters in place and logs failing statements too; PostgreSQL logs a failing
+// statement only as ERROR + STATEMENT (no duration: not an event), and the parse/bind steps of the extended
+// protocol are not executions.
+
+const run = promisify(execFile);
+
+interface Expected {
+  sql: string;
+  /** a sleep: the duration is at least this */
+  sleepMs?: number;
+  /** PostgreSQL: statement (simple protocol) or execute (extended), and the parameters logged with it */
+  step?: 'statement' | 'execute';
+  params?: string;
+}
+
+async function parseAll(file: string, format: string, options: ParserOptions = {}) {
+  const events: ParsedEvent[] = [];
+  const problems: ParseProblem[] = [];
+  const summary = await parseFile(file, format, (evs) => events.push(...evs), (p) => problems.push(p), options);
+  return { events, problems, summary };
+}
+
+/** `slowq parse` as a process; its stdout as records. */
+async function cliParse(args: string[]): Promise<ParsedEvent[]> {
+  const { stdout } = await run(process.execPath, [CLI, 'parse', ...args], { maxBuffer: 64 << 20 });
+  return stdout
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as ParsedEvent);
+}
+
+/** Wait (bounded) until `file` contains `marker`: the servers write their logs after answering. */
+async function waitForText(file: string, marker: string): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  for (let i = 0; i < 400 && Date.now() < deadline; i++) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (text.includes(marker)) return text;
+    await sleep(50);
+  }
+  throw new Error(`${file} never contained ${marker}`);
+}
+
+function checkDurations(events: ParsedEvent[], expected: Expected[]): void {
+  events.forEach((e, i) => {
+    const want = expected[i]!;
+    assert.ok(Number.isFinite(e.durationMs) && e.durationMs >= 0, `duration of ${e.sql}`);
+    if (want.sleepMs !== undefined) {
+      assert.ok(e.durationMs >= want.sleepMs && e.durationMs < want.sleepMs + 5000, `${e.sql}: ${e.durationMs} ms`);
+    } else {
+      assert.ok(e.durationMs < 5000, `${e.sql}: ${e.durationMs} ms`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('a real MariaDB slow log', { timeout: 180_000 }, () => {
+  let server: MariaDbServer;
+  let thread = 0;
+  const expected: Expected[] = [];
+
+  before(async () => {
+    server = await startMariaDb();
+    const conn = await mysql.createConnection({ host: server.host, port: server.port, user: 'root', charset: 'utf8mb4' });
+    thread = conn.threadId;
+    const q = async (sql: string, logged: Partial<Expected> = {}) => {
+      await conn.query(sql);
+      expected.push({ sql, ...logged });
+    };
+    try {
+      await q('CREATE DATABASE shop CHARACTER SET utf8mb4');
+      await q('USE shop');
+      await q('CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(100), note TEXT)');
+      // doubled quote, backslash-escaped quotes, a backslash, unicode beyond the BMP
+      await q(`INSERT INTO t VALUES (1, 'it''s', 'say \\"hi\\" and \\'bye\\''), (2, 'ünïcødé ✓ 日本語 🚀', 'back\\\\slash')`);
+      // multi-line: comments of all three kinds, a line ending in ';' inside a string, a line starting with '#'
+      await q(["SELECT id,", "  name -- the name; not the end", "FROM t", "# a hash comment line", "WHERE note <> 'a;", "b' /* block; comment */", 'ORDER BY id'].join('\n'));
+      await q("/* leading comment */ SELECT COUNT(*) FROM t WHERE name LIKE 'ü%'");
+      // prepared statements (binary protocol): MariaDB logs them with the parameters in place
+      await conn.execute('SELECT name FROM t WHERE id = ? AND note <> ?', [1, "x'y"]);
+      expected.push({ sql: "SELECT name FROM t WHERE id = 1 AND note <> 'x\\'y'" });
+      await conn.execute('SELECT name FROM t WHERE id = ? AND note <> ?', [2, 'ü']);
+      expected.push({ sql: "SELECT name FROM t WHERE id = 2 AND note <> 'ü'" });
+      // failing statements are logged too
+      await assert.rejects(conn.query('SELECT * FROM nope'), /doesn't exist/);
+      expected.push({ sql: 'SELECT * FROM nope' });
+      await assert.rejects(conn.query('SELEC oops'), /syntax/);
+      expected.push({ sql: 'SELEC oops' });
+      await q('SELECT SLEEP(0.3)', { sleepMs: 300 });
+      await conn.beginTransaction();
+      expected.push({ sql: 'START TRANSACTION' });
+      await q("UPDATE t SET name = 'z' WHERE id = 1");
+      await conn.commit();
+      expected.push({ sql: 'COMMIT' });
+      // the server writes its banner again at a flush: a real `mariadbd, Version: …` line mid-file
+      await q('FLUSH SLOW LOGS');
+      await q("SELECT 'après' AS marker");
+    } finally {
+      await conn.end();
+    }
+    await waitForText(server.slowLogPath, "SELECT 'après' AS marker;");
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('mysql-slow: exactly the statements run, in order, with their durations, users, dbs and ids', async () => {
+    const { events, problems, summary } = await parseAll(server.slowLogPath, 'mysql-slow');
+    assert.deepEqual(problems, []);
+    assert.deepEqual(
+      events.map((e) => e.sql),
+      expected.map((x) => x.sql),
+    );
+    assert.equal(summary.skipped, 6, 'the banner (3 lines) at start-up and again at FLUSH SLOW LOGS');
+    checkDurations(events, expected);
+    for (const e of events) {
+      assert.equal(e.state, 'finished');
+      assert.equal(e.user, 'root');
+      assert.equal(e.host, '127.0.0.1');
+      assert.match(e.queryId, new RegExp(`^${thread}-\\d+000#\\d+$`), 'statements under 1 s: thread-start#offset');
+    }
+    assert.equal(new Set(events.map((e) => e.queryId)).size, events.length, 'ids are unique');
+    assert.equal(events[0]!.db, undefined);
+    assert.ok(events.slice(1).every((e) => e.db === 'shop'));
+    // the event time is the end: the start second (SET timestamp) + Query_time, at or after the `# Time:` second
+    const sleepEv = events.find((e) => e.sql === 'SELECT SLEEP(0.3)')!;
+    const start = Number(/^\d+-(\d+)#/.exec(sleepEv.queryId)![1]);
+    assert.equal(sleepEv.ts, start + sleepEv.durationMs);
+    assert.equal(sleepEv.fingerprint, 'select sleep(?)');
+  });
+
+  test('slowq parse --format mysql-slow as a process prints the same records', async () => {
+    const { events } = await parseAll(server.slowLogPath, 'mysql-slow');
+    assert.deepEqual(await cliParse(['--format', 'mysql-slow', server.slowLogPath]), JSON.parse(JSON.stringify(events)));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** Not Debian's: %l and %a, with an application name that has a space. */
+const PG_PREFIX = '%m [%p-%l] %q%u@%d app=%a ';
+
+describe('a real PostgreSQL log: stderr with a log_line_prefix, csvlog and jsonlog', { timeout: 180_000 }, () => {
+  let server: PostgresServer;
+  const expected: Expected[] = [];
+
+  before(async () => {
+    server = await startPostgres({ logDestination: ['stderr', 'csvlog', 'jsonlog'], settings: { log_line_prefix: PG_PREFIX } });
+    const c = new pg.Client({ connectionString: server.url, application_name: 'slowq test' });
+    await c.connect();
+    const q = async (sql: string, logged: Partial<Expected> = {}) => {
+      await c.query(sql);
+      expected.push({ sql, step: 'statement', ...logged });
+    };
+    try {
+      await q('CREATE TABLE t (id int PRIMARY KEY, name text, note text)');
+      await q(`INSERT INTO t VALUES (1, 'it''s', E'say "hi" and \\'bye\\''), (2, 'ünïcødé ✓ 日本語 🚀', $$dollar 'quoted' text$$)`);
+      // multi-line: comments, a line starting with a tab (PostgreSQL adds one more after each newline), a ';' in a string
+      await q(["SELECT id,", "\tname -- the name", "FROM t /* block", "comment */", "WHERE note <> 'a;", "b'", 'ORDER BY id'].join('\n'));
+      // several statements in one simple query: one log line, one event
+      await q('SELECT 1; SELECT 2');
+      // extended protocol: unnamed and named prepared statements; only the execute step is an execution
+      await c.query('SELECT name FROM t WHERE id = $1 AND note <> $2', [1, "x'y"]);
+      expected.push({ sql: 'SELECT name FROM t WHERE id = $1 AND note <> $2', step: 'execute', params: "$1 = '1', $2 = 'x''y'" });
+      await c.query({ name: 'by_id', text: 'SELECT note FROM t WHERE id = $1', values: [2] });
+      expected.push({ sql: 'SELECT note FROM t WHERE id = $1', step: 'execute', params: "$1 = '2'" });
+      await c.query({ name: 'by_id', text: 'SELECT note FROM t WHERE id = $1', values: [1] });
+      expected.push({ sql: 'SELECT note FROM t WHERE id = $1', step: 'execute', params: "$1 = '1'" });
+      // failing statements: ERROR + STATEMENT in the log, no duration, so no event
+      await assert.rejects(c.query('SELECT * FROM nope'), /does not exist/);
+      await assert.rejects(c.query('SELECT 1 / $1::int', [0]), /division by zero/);
+      await q('SELECT pg_sleep(0.3)', { sleepMs: 300 });
+      await q('BEGIN');
+      await q("UPDATE t SET name = 'z' WHERE id = 1");
+      await q('COMMIT');
+      await q("SELECT 'fin' AS marker");
+    } finally {
+      await c.end();
+    }
+    for (const f of [server.logFiles.stderr, server.logFiles.csvlog, server.logFiles.jsonlog]) await waitForText(f, "SELECT 'fin' AS marker");
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  const formats: Array<[string, () => string, ParserOptions]> = [
+    ['postgres', () => server.logFiles.stderr, { logLinePrefix: PG_PREFIX }],
+    ['postgres-csv', () => server.logFiles.csvlog, {}],
+    ['postgres-json', () => server.logFiles.jsonlog, {}],
+  ];
+
+  for (const [format, file, options] of formats) {
+    test(`${format}: exactly the statements executed, in order, with durations, parameters and session fields`, async () => {
+      const { events, problems } = await parseAll(file(), format, options);
+      assert.deepEqual(problems, []);
+      assert.deepEqual(
+        events.map((e) => [e.sql, e.labels?.step, e.labels?.params]),
+        expected.map((x) => [x.sql, x.step, x.params]),
+      );
+      checkDurations(events, expected);
+      const pid = events[0]!.labels?.pid;
+      for (const e of events) {
+        assert.equal(e.state, 'finished');
+        assert.equal(e.user, 'postgres');
+        assert.equal(e.db, 'postgres');
+        assert.equal(e.labels?.application, 'slowq test');
+        assert.equal(e.labels?.pid, pid, 'one backend');
+        assert.match(e.queryId, new RegExp(`^${pid}-\\d+000#\\d+$`), 'statements under 1 s: pid-start#offset');
+      }
+      assert.equal(new Set(events.map((e) => e.queryId)).size, events.length, 'ids are unique');
+      assert.deepEqual(
+        events.filter((e) => e.labels?.prepared !== undefined).map((e) => e.labels?.prepared),
+        ['<unnamed>', 'by_id', 'by_id'],
+      );
+    });
+  }
+
+  test('the three formats agree on times, durations and start seconds', async () => {
+    const [a, b, c] = await Promise.all(formats.map(([format, file, options]) => parseAll(file(), format, options)));
+    const view = (evs: ParsedEvent[]) => evs.map((e) => [e.ts, e.durationMs, e.queryId.replace(/#\d+$/, ''), e.fingerprintId]);
+    assert.deepEqual(view(b!.events), view(a!.events));
+    assert.deepEqual(view(c!.events), view(a!.events));
+  });
+
+  test('the stderr log needs its log_line_prefix: with the default one nothing is read, and every line is said', async () => {
+    const { events, problems, summary } = await parseAll(server.logFiles.stderr, 'postgres');
+    assert.equal(events.length, 0);
+    assert.equal(problems.length, summary.lines);
+    assert.match(problems[0]!.reason, /log_line_prefix '%m \[%p\] %q%u@%d '/);
+  });
+
+  test('--log-line-prefix on the command line: slowq parse, digest --json and evaluate read the stderr log', async () => {
+    const { events } = await parseAll(server.logFiles.stderr, 'postgres', { logLinePrefix: PG_PREFIX });
+    const file = server.logFiles.stderr;
+    const prefix = ['--format', 'postgres', '--log-line-prefix', PG_PREFIX];
+    assert.deepEqual(await cliParse([...prefix, file]), JSON.parse(JSON.stringify(events)));
+
+    const digest = await run(process.execPath, [CLI, 'digest', ...prefix, '--json', file], { maxBuffer: 16 << 20 });
+    const doc = JSON.parse(digest.stdout) as { global: { query_count: number } };
+    assert.equal(doc.global.query_count, events.length);
+
+    const evaluated = await run(process.execPath, [CLI, 'evaluate', ...prefix, '--source', 'pg', '--finished-ms', '300', file]);
+    const alerts = evaluated.stdout.split('\n').filter((l) => l).map((l) => JSON.parse(l) as { type: string; sql: string });
+    assert.deepEqual(alerts.map((a) => [a.type, a.sql]), [['slow_query', 'SELECT pg_sleep(0.3)']]);
+
+    // a prefix for a format that has none is refused, naming the mistake
+    await assert.rejects(run(process.execPath, [CLI, 'parse', '--format', 'postgres-csv', '--log-line-prefix', '%m ', server.logFiles.csvlog]), /applies to format "postgres" only/);
+  });
+});
