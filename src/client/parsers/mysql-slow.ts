@@ -423,7 +423,8 @@ export class MySqlSlowParser implements RecordParser {
   }
 
   private problem(out: ParseOutput, e: Entry, reason: string, text: string): void {
-    out.problems.push({ offset: e.offset, line: e.lineNo, reason, text: excerpt(text) });
+    // one line: the statement's lines joined by spaces (problems are printed one per line)
+    out.problems.push({ offset: e.offset, line: e.lineNo, reason, text: excerpt(text.slice(0, 400).replace(/\s*\n\s*/g, ' ').trim()) });
   }
 }
 
