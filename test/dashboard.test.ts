@@ -59,8 +59,8 @@ function feedStats(view: FakeMonitorView, stepMs: number): () => void {
     applied += Math.round((stepMs / 1000) * 3100);
     i++;
     view.stats.update([
-      { service: 'client-db-01', kind: 'client', source: 'db-01', at, counters: { read: acked['db-01']! + 40, records: acked['db-01']! + 25, acked: acked['db-01']! } },
-      { service: 'client-db-02', kind: 'client', source: 'db-02', at, counters: { read: acked['db-02']!, records: acked['db-02']!, acked: acked['db-02']! } },
+      { service: 'client-db-01', kind: 'client', source: 'db-01', at, counters: { read: acked['db-01']! + 40, records: acked['db-01']! + 25, recordsAcked: acked['db-01']!, batches: i + 1, acked: i } },
+      { service: 'client-db-02', kind: 'client', source: 'db-02', at, counters: { read: acked['db-02']!, records: acked['db-02']!, recordsAcked: acked['db-02']!, batches: i, acked: i } },
       { service: 'master', kind: 'master', at, counters: { batches: i * 3, consumersAlive: 2 } },
       { service: 'consumer-c0', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.6), outbox: 0, openQueries: 3 } },
       { service: 'consumer-c1', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.4), outbox: 2, openQueries: 1 } },

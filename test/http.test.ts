@@ -12,8 +12,8 @@ const NOW = Date.now();
 
 function fillStats(view: FakeMonitorView, at = Date.now()): void {
   view.stats.update([
-    { service: 'client-db-01', kind: 'client', source: 'db-01', at, counters: { read: 1200, records: 1100, acked: 1000, deadLettered: 3, batches: 11, resends: 1, retries: 2, gaps: 0, errors: 0, streams: 2, logDropped: 5 } },
-    { service: 'client-db-02', kind: 'client', source: 'db-02', at, counters: { read: 50, records: 50, acked: 50, deadLettered: 0, batches: 1, resends: 0, retries: 0, gaps: 0, errors: 0, streams: 1, logDropped: 0 } },
+    { service: 'client-db-01', kind: 'client', source: 'db-01', at, counters: { read: 1200, records: 1100, recordsAcked: 1000, acked: 10, deadLettered: 3, batches: 11, resends: 1, retries: 2, gaps: 0, errors: 0, streams: 2, logDropped: 5 } },
+    { service: 'client-db-02', kind: 'client', source: 'db-02', at, counters: { read: 50, records: 50, acked: 1, deadLettered: 0, batches: 1, resends: 0, retries: 0, gaps: 0, errors: 0, streams: 1, logDropped: 0 } },
     { service: 'consumer-c0', kind: 'consumer', at, counters: { requests: 12, applied: 1040, duplicates: 7, late: 1, gaps: 0, malformed: 0, commits: 8, commitMsTotal: 40, commitFailures: 0, alerts: 9, alertsAcked: 6, outbox: 3, openQueries: 4, highWaterTotal: 1050, logDropped: 0 } },
     { service: 'master', kind: 'master', at, counters: { batches: 12, replies: 12, retries: 2, malformed: 1, consumersAlive: 1, logDropped: 2 } },
   ]);
@@ -235,10 +235,17 @@ describe('http: endpoints', () => {
     view.countersNow.receivers = { file: { sent: 4, failed: 1, retries: 2, heldBack: 0, pending: 1 } };
     const { status, body } = await getJson(`${srv.url}/api/stats`);
     assert.equal(status, 200);
-    const services = body.services as Array<{ service: string; kind: string; unacked?: number; outbox?: number; openQueries?: number; rateOf?: string }>;
+    const services = body.services as Array<{ service: string; kind: string; unacked?: number; unackedBatches?: number; outbox?: number; openQueries?: number; rateOf?: string }>;
     assert.deepEqual(services.map((s) => s.service).sort(), ['client-db-01', 'client-db-02', 'consumer-c0', 'master']);
-    assert.equal(services.find((s) => s.service === 'client-db-01')!.unacked, 100);
-    assert.equal(services.find((s) => s.service === 'client-db-01')!.rateOf, 'acked');
+    const c1 = services.find((s) => s.service === 'client-db-01')!;
+    assert.equal(c1.unacked, 100);
+    assert.equal(c1.unackedBatches, 1);
+    assert.equal(c1.rateOf, 'recordsAcked');
+    // a client that counts only batches acked: throughput from records sent
+    const c2 = services.find((s) => s.service === 'client-db-02')!;
+    assert.equal(c2.rateOf, 'records');
+    assert.equal(c2.unacked, undefined);
+    assert.equal(c2.unackedBatches, 0);
     assert.equal(services.find((s) => s.service === 'consumer-c0')!.outbox, 3);
     assert.equal(services.find((s) => s.service === 'consumer-c0')!.openQueries, 4);
     assert.ok(Array.isArray(body.throughput) && (body.throughput as unknown[]).length >= 1);
@@ -248,9 +255,9 @@ describe('http: endpoints', () => {
   });
 
   it('throughput: records acked per second per source from the difference of two reports', async () => {
-    // the sampler runs every 100 ms here: report 500 more acked records for db-02 and wait for a point that shows them
+    // the sampler runs every 100 ms here: report 500 more records for db-02 and wait for a point that shows them
     const t = Date.now();
-    view.stats.update([{ service: 'client-db-02', kind: 'client', source: 'db-02', at: t + 1, counters: { records: 550, acked: 550 } }]);
+    view.stats.update([{ service: 'client-db-02', kind: 'client', source: 'db-02', at: t + 1, counters: { records: 550, acked: 2 } }]);
     let rate = 0;
     for (let i = 0; i < 50 && rate === 0; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -335,7 +342,9 @@ describe('http: endpoints', () => {
     assert.equal(value(samples, 'slowq_client_records_read_total', c1), 1200);
     assert.equal(value(samples, 'slowq_client_records_sent_total', c1), 1100);
     assert.equal(value(samples, 'slowq_client_records_acked_total', c1), 1000);
-    assert.equal(value(samples, 'slowq_client_records_acked_total', { source: 'db-02' }), 50);
+    assert.equal(value(samples, 'slowq_client_batches_acked_total', c1), 10);
+    assert.equal(value(samples, 'slowq_client_records_acked_total', { source: 'db-02' }), undefined, 'not reported, not made up');
+    assert.equal(value(samples, 'slowq_client_batches_acked_total', { source: 'db-02' }), 1);
     assert.equal(value(samples, 'slowq_client_records_dead_lettered_total', c1), 3);
     assert.equal(value(samples, 'slowq_client_batches_sent_total', c1), 11);
     assert.equal(value(samples, 'slowq_client_streams', c1), 2);

@@ -138,7 +138,7 @@ a { color: var(--link); }
     <section id="slowest"><h2>Slowest fingerprints <span class="hint">last hour, by longest duration</span></h2><div class="body" id="slowest-body"></div></section>
   </div>
   <div class="col">
-    <section id="throughput"><h2>Throughput <span class="hint">records acked per second, by source</span></h2><div class="body chart" id="chart"></div></section>
+    <section id="throughput"><h2>Throughput <span class="hint">records per second, by source</span></h2><div class="body chart" id="chart"></div></section>
     <section id="pipeline"><h2>Pipeline <span class="hint">rate and backlog per service</span></h2><div class="body" id="pipeline-body"></div></section>
     <section id="silences"><h2>Silences <span class="count" id="silences-count"></span></h2><div class="body">
       <div id="silences-body"></div>
@@ -373,9 +373,10 @@ a { color: var(--link); }
       h('thead', null, h('tr', null, h('th', { text: 'Service' }), h('th', { class: 'num', text: 'Rate' }), h('th', { class: 'num', text: 'Backlog' }), h('th', { class: 'num', text: 'Reported' }))),
       h('tbody', null, rows.map(function (r) {
         var rateText = r.rateOf ? num(r.rate) + '/s' : '–';
-        var unit = r.rateOf === 'acked' ? 'records acked per second' : r.rateOf === 'applied' ? 'records applied per second' : r.rateOf === 'batches' ? 'batches routed per second' : '';
+        var unit = { recordsAcked: 'records acked per second', records: 'records sent per second', applied: 'records applied per second', batches: 'batches routed per second' }[r.rateOf] || '';
         var backlog = '–', bt = '', cls = 'num';
         if (r.kind === 'client' && r.unacked !== undefined) { backlog = num(r.unacked) + ' unacked'; bt = 'records sent, not yet acked'; }
+        else if (r.kind === 'client' && r.unackedBatches !== undefined) { backlog = num(r.unackedBatches) + ' batches unacked'; bt = 'batches sent, not yet acked'; }
         if (r.kind === 'consumer' && r.outbox !== undefined) { backlog = num(r.outbox) + ' in outbox'; bt = 'alerts not yet acked by the monitor; ' + num(r.openQueries || 0) + ' running queries tracked'; if (r.outbox > 0) cls += ' stale'; }
         if (r.kind === 'master' && r.counters.consumersAlive !== undefined) { backlog = num(r.counters.consumersAlive) + ' consumers'; bt = 'consumers alive'; }
         var age = (now || Date.now()) - r.at;

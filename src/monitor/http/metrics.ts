@@ -19,12 +19,14 @@ interface StatSpec {
   counter: string | string[];
 }
 
-// Names as the services count them: ClientStats (src/client/client.ts, with SenderStats), ConsumerStats
-// (src/consumer/consumer.ts), MasterStats (src/master/master.ts).
+// Names as the services count them: ClientStats (src/client/client.ts, with SenderStats: `acked` counts
+// batches), ConsumerStats (src/consumer/consumer.ts), MasterStats (src/master/master.ts). A counter a
+// service does not report is left out (e.g. `recordsAcked` from clients that only count batches).
 const SPECS: StatSpec[] = [
   { kind: 'client', counter: 'read', type: 'counter', name: 'slowq_client_records_read_total', help: 'Records read and parsed from log files.' },
   { kind: 'client', counter: 'records', type: 'counter', name: 'slowq_client_records_sent_total', help: 'Records sent in batches (resends not counted).' },
-  { kind: 'client', counter: 'acked', type: 'counter', name: 'slowq_client_records_acked_total', help: 'Records acknowledged as durable by a consumer.' },
+  { kind: 'client', counter: 'recordsAcked', type: 'counter', name: 'slowq_client_records_acked_total', help: 'Records acknowledged as durable by a consumer.' },
+  { kind: 'client', counter: 'acked', type: 'counter', name: 'slowq_client_batches_acked_total', help: 'Batches acknowledged as durable by a consumer.' },
   { kind: 'client', counter: 'deadLettered', type: 'counter', name: 'slowq_client_records_dead_lettered_total', help: 'Malformed input entries written to the dead-letter file.' },
   { kind: 'client', counter: 'batches', type: 'counter', name: 'slowq_client_batches_sent_total', help: 'Batches sent (resends not counted).' },
   { kind: 'client', counter: 'resends', type: 'counter', name: 'slowq_client_batch_resends_total', help: 'Batches sent again after an ack timeout.' },

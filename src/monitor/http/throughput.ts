@@ -6,13 +6,20 @@ import type { ServiceStatsTable } from '../service-stats.js';
 // service's main rate (the pipeline table). Rates come from the difference of cumulative counters between
 // two reports; a counter that went down means the service restarted, and its new value is the increase.
 
-/** The counter whose rate says how much a service of that kind is doing. */
-const MAIN_COUNTER: Record<string, string> = { client: 'acked', consumer: 'applied', master: 'batches' };
+/**
+ * The counter whose rate says how much a service of that kind is doing, first one reported: a client's
+ * records acked if it counts them, else its records sent (its `acked` counts batches).
+ */
+const MAIN_COUNTER: Record<string, string[]> = { client: ['recordsAcked', 'records'], consumer: ['applied'], master: ['batches'] };
+
+function mainCounter(s: ServiceStats): string | undefined {
+  return MAIN_COUNTER[s.kind]?.find((c) => s.counters[c] !== undefined);
+}
 
 export interface ThroughputPoint {
   /** ms since epoch */
   at: number;
-  /** records acked per second, by source */
+  /** records per second by source: acked, or sent for clients that count only batches acked */
   perSource: Record<string, number>;
 }
 
@@ -22,11 +29,14 @@ export interface ServiceRow {
   source?: string;
   /** ms since epoch of its latest report */
   at: number;
-  /** per second, of the kind's main counter (client: records acked, consumer: records applied, master: batches routed) */
+  /** per second, of the kind's main counter (client: records acked or sent, consumer: records applied, master: batches routed) */
   rate: number;
+  /** the counter `rate` is of */
   rateOf?: string;
-  /** client: records sent and not yet acked */
+  /** client: records sent and not yet acked (when it counts records acked) */
   unacked?: number;
+  /** client: batches sent and not yet acked */
+  unackedBatches?: number;
   /** consumer: alerts waiting for the monitor's ack */
   outbox?: number;
   /** consumer: running queries tracked */
@@ -45,7 +55,7 @@ export class ThroughputSampler {
     const next = new Map<string, { at: number; value: number; rate: number }>();
     const perSource: Record<string, number> = {};
     for (const s of services) {
-      const counter = MAIN_COUNTER[s.kind];
+      const counter = mainCounter(s);
       if (!counter) continue;
       const value = s.counters[counter] ?? 0;
       const before = this.prev.get(s.service);
@@ -82,9 +92,12 @@ function rowOf(s: ServiceStats, rate: number): ServiceRow {
   const c = s.counters;
   const row: ServiceRow = { service: s.service, kind: s.kind, at: s.at, rate, counters: { ...c } };
   if (s.source !== undefined) row.source = s.source;
-  const main = MAIN_COUNTER[s.kind];
+  const main = mainCounter(s);
   if (main) row.rateOf = main;
-  if (s.kind === 'client' && c.records !== undefined && c.acked !== undefined) row.unacked = Math.max(0, c.records - c.acked);
+  if (s.kind === 'client') {
+    if (c.records !== undefined && c.recordsAcked !== undefined) row.unacked = Math.max(0, c.records - c.recordsAcked);
+    if (c.batches !== undefined && c.acked !== undefined) row.unackedBatches = Math.max(0, c.batches - c.acked);
+  }
   if (s.kind === 'consumer') {
     if (c.outbox !== undefined) row.outbox = c.outbox;
     if (c.openQueries !== undefined) row.openQueries = c.openQueries;

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { generateLines } from '../src/workload/generator.js';
+import { freeBase, oracle, readAlerts, slowq, stopAll } from './support/cluster.js';
+
+// /metrics against what the pipeline did: `slowq up` (HTTP on BASE+4) and a client over a generated file.
+// Once everything is delivered, the records acked for the source equal the records in the file, the
+// consumers applied each exactly once, and the alerts by type equal alerts.jsonl's counts (and the oracle's).
+
+const RECORDS = 3000;
+const SOURCE = 'db-metrics';
+
+/** The samples of a Prometheus text page: name → list of (labels, value). */
+function samples(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
+  const out: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(m, `not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const lm of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]!] = lm[2]!.replace(/\\(.)/g, '$1');
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const sum = (list: ReturnType<typeof samples>, name: string, where: Record<string, string> = {}) =>
+  list.filter((s) => s.name === name && Object.entries(where).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
+
+function countByType(types: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of types) out[t] = (out[t] ?? 0) + 1;
+  return out;
+}
+
+describe('e2e: /metrics counts what the pipeline did', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-metrics-'));
+  after(async () => {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records acked for the source = records in the file; alerts by type = alerts.jsonl', async () => {
+    const file = join(dir, 'workload.jsonl');
+    writeFileSync(file, generateLines(RECORDS, { seed: 11, idPrefix: 'm' }).join('\n') + '\n');
+    const expected = await oracle([file], 'jsonl', SOURCE);
+    assert.ok(expected.length > 10, 'the workload produces alerts');
+
+    const base = await freeBase();
+    const data = join(dir, 'server');
+    const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet']);
+    const http = `http://127.0.0.1:${base + 4}`;
+    const until = Date.now() + 90_000;
+    const healthy = async () => {
+      try {
+        return (await fetch(`${http}/healthz`)).status === 200;
+      } catch {
+        return false;
+      }
+    };
+    while (!(await healthy())) {
+      assert.ok(Date.now() < until, `the monitor's HTTP did not come up on ${http}: ${up.output().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    const client = slowq('client', ['client', '--master', `tcp://127.0.0.1:${base}`, '--source', SOURCE, '--format', 'jsonl', '--data', join(dir, 'client'), file]);
+    const alertsFile = join(data, 'alerts.jsonl');
+
+    // Counters travel client → master → monitor every couple of seconds: wait until /metrics has caught up
+    // with everything delivered (bounded), then compare.
+    let metrics: ReturnType<typeof samples> = [];
+    for (;;) {
+      const delivered = readAlerts(alertsFile).length;
+      metrics = samples(await (await fetch(`${http}/metrics`)).text());
+      const sent = sum(metrics, 'slowq_client_records_sent_total', { source: SOURCE });
+      const acked = sum(metrics, 'slowq_client_batches_acked_total', { source: SOURCE });
+      const batches = sum(metrics, 'slowq_client_batches_sent_total', { source: SOURCE });
+      const alerts = sum(metrics, 'slowq_alerts_total');
+      if (delivered >= expected.length && sent >= RECORDS && batches > 0 && acked >= batches && alerts >= expected.length) break;
+      assert.ok(Date.now() < until, `not caught up: ${delivered}/${expected.length} alerts delivered, /metrics says ${sent} records sent, ${acked}/${batches} batches acked, ${alerts} alerts\n--- up:\n${up.output().slice(-3000)}\n--- client:\n${client.output().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
+    // Records acked for the source: every record was sent once and every batch sent was acked. (Clients count
+    // batches acked; if they also report records acked, that must be every record too.)
+    assert.equal(sum(metrics, 'slowq_client_records_read_total', { source: SOURCE }), RECORDS, 'records read');
+    assert.equal(sum(metrics, 'slowq_client_records_sent_total', { source: SOURCE }), RECORDS, 'records sent');
+    assert.equal(sum(metrics, 'slowq_client_batches_acked_total', { source: SOURCE }), sum(metrics, 'slowq_client_batches_sent_total', { source: SOURCE }), 'every batch acked');
+    if (metrics.some((s) => s.name === 'slowq_client_records_acked_total')) {
+      assert.equal(sum(metrics, 'slowq_client_records_acked_total', { source: SOURCE }), RECORDS, 'records acked for the source');
+    }
+    assert.equal(sum(metrics, 'slowq_client_records_dead_lettered_total', { source: SOURCE }), 0);
+    assert.equal(sum(metrics, 'slowq_consumer_records_applied_total'), RECORDS, 'applied once across the consumers');
+
+    const written = readAlerts(alertsFile);
+    const fromFile = countByType(written.map((a) => a.type));
+    const fromMetrics: Record<string, number> = {};
+    for (const s of metrics) if (s.name === 'slowq_alerts_total' && s.value > 0) fromMetrics[s.labels.type!] = s.value;
+    assert.deepEqual(fromMetrics, fromFile, 'alerts by type: /metrics vs alerts.jsonl');
+    assert.deepEqual(fromFile, countByType(expected.map((a) => a.type)), 'alerts.jsonl vs the oracle');
+    assert.equal(sum(metrics, 'slowq_monitor_alerts_accepted_total'), expected.length);
+  });
+});
