@@ -201,6 +201,18 @@ describe('dashboard in headless Chromium', () => {
     assert.match(await page.inputValue('#f-matchers'), /^source=db-0\d, db=\w+, fingerprintId=0x[0-9A-F]+$/);
   });
 
+  it('a flood of firing alerts is cut to the worst 50 until asked for all', async () => {
+    const keep = view.active;
+    view.active = Array.from({ length: 120 }, (_, i) => makeActive(makeAlert({ severity: i === 100 ? 'critical' : 'warning', durationMs: 2000 + i })));
+    view.fire(makeAlert({ severity: 'info' }));
+    await page.waitForSelector('#show-all-firing', { timeout: 15_000 });
+    assert.equal(await page.locator('#firing-body .alert').count(), 50);
+    assert.equal(await page.locator('#firing-body .alert').first().getAttribute('class'), 'alert critical', 'critical first');
+    await page.click('#show-all-firing');
+    assert.equal(await page.locator('#firing-body .alert').count(), 121);
+    view.active = keep;
+  });
+
   it('no script errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });

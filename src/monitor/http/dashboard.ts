@@ -53,6 +53,7 @@ section > h2 .hint { margin-left: auto; text-transform: none; letter-spacing: 0;
 .body { padding: 4px 16px 12px; }
 .empty { color: var(--muted); padding: 18px 0 10px; }
 .empty.calm { color: var(--ok); }
+.more-row { padding: 12px 0 4px; text-align: center; }
 .alert { display: grid; grid-template-columns: 4px minmax(0, 1fr) auto; gap: 0 14px; padding: 12px 0; border-bottom: 1px solid var(--line); }
 .alert:last-child { border-bottom: 0; }
 .alert .bar { grid-column: 1; grid-row: 1 / span 2; border-radius: 2px; background: var(--info); }
@@ -251,14 +252,25 @@ a { color: var(--link); }
   function where(labels) { return (labels.source || '?') + (labels.db ? ' / ' + labels.db : ''); }
 
   // ---- alerts ----
+  var FIRING_SHOWN = 50, showAllFiring = false;
+  function isMuted(a) { return (a.silencedBy && a.silencedBy.length > 0) || (a.inhibitedBy && a.inhibitedBy.length > 0); }
   function renderAlerts() {
     var d = state.alerts; if (!d) return;
     var active = d.active || [];
-    var loud = active.filter(function (a) { return !(a.silencedBy && a.silencedBy.length) && !(a.inhibitedBy && a.inhibitedBy.length); });
+    var loud = active.filter(function (a) { return !isMuted(a); });
     document.title = (loud.length ? '(' + loud.length + ') ' : '') + 'slowq';
     fill('firing-count', active.length ? String(active.length) : '');
     if (!active.length) fill('firing-body', h('div', { class: 'empty calm', text: 'All quiet: nothing is firing.' }));
-    else fill('firing-body', active.map(alertRow));
+    else {
+      // Worst first, muted last; a flood is cut to the first FIRING_SHOWN cards until asked for all of them.
+      var rank = { critical: 0, warning: 1, info: 2 };
+      var sorted = active.map(function (a, i) { return { a: a, i: i, muted: isMuted(a) ? 1 : 0 }; }).sort(function (x, y) {
+        return (x.muted - y.muted) || (rank[sevOf(x.a)] - rank[sevOf(y.a)]) || (x.i - y.i);
+      }).map(function (x) { return x.a; });
+      var shown = showAllFiring ? sorted : sorted.slice(0, FIRING_SHOWN);
+      fill('firing-body', shown.map(alertRow), sorted.length > shown.length ? h('div', { class: 'more-row' },
+        h('button', { type: 'button', id: 'show-all-firing', onclick: function () { showAllFiring = true; renderAlerts(); } }, 'Show all ' + sorted.length + ' (' + (sorted.length - shown.length) + ' more)')) : null);
+    }
     var res = d.resolved || [];
     fill('resolved-count', res.length ? String(res.length) : '');
     if (!res.length) fill('resolved-body', h('div', { class: 'empty', text: 'Nothing resolved recently.' }));
