@@ -27,9 +27,9 @@ export interface ZapStats {
   authAccepted: number;
   /** clients refused by the allow-list (unknown key) */
   authRefused: number;
-  /** peers refused before ZAP: no CURVE (plain ZeroMQ) */
+  /** peers refused before ZAP: no CURVE (plain ZeroMQ), when their greeting was read */
   authRefusedNoCurve: number;
-  /** peers refused before ZAP: handshake failed (wrong server key, corrupt or foreign traffic) */
+  /** peers refused before ZAP otherwise: wrong server key, hung up mid-handshake (often a plain client too), garbage */
   authRefusedHandshake: number;
   /** ZAP requests that were not well-formed (answered 500 where possible) */
   authMalformed: number;
@@ -96,15 +96,17 @@ export class ZapHandler {
       this.throttled(`${domain}|${kind}`, (suppressed) => this.opts.log.warn(
         { endpoint: event.address, domain, reason: event.error.code, refusedSinceLastLog: suppressed + 1 },
         noCurve
-          ? 'refused a peer that does not use CURVE (a client without --curve-secret/--server-key?); libzmq does not report its address'
-          : 'refused a peer whose CURVE handshake failed (wrong --server-key?); libzmq does not report its address',
+          ? 'refused a peer before authentication: it does not use CURVE (a client without --curve-secret/--server-key?); libzmq does not report its address'
+          : 'refused a peer before authentication: its CURVE handshake failed (wrong --server-key?); libzmq does not report its address',
       ));
     });
+    // A peer that gives up first (it saw our greeting and disagrees) may reset the connection before we read its
+    // greeting: then all we see is a connection error during the handshake.
     socket.events.on('handshake:error:other', (event) => {
       this.counts.authRefusedHandshake++;
       this.throttled(`${domain}|other`, (suppressed) => this.opts.log.warn(
         { endpoint: event.address, domain, reason: event.error.code ?? event.error.message, refusedSinceLastLog: suppressed + 1 },
-        'a peer\'s handshake failed',
+        'refused a peer before authentication: it hung up during the security handshake (no CURVE, or a wrong --server-key?); libzmq does not report its address',
       ));
     });
   }
