@@ -443,7 +443,7 @@ describe('deliveries', () => {
       notifiers: new Map([['r', notifier]]),
       retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.5 },
       roundPauseMs: 5000,
-      onDone: (n, ok) => done.push([n.id, ok]),
+      onDone: (n, ok) => void done.push([n.id, ok]),
     });
     d.send(note('a'));
     d.send(note('b'));
@@ -457,7 +457,7 @@ describe('deliveries', () => {
     const clock = new FakeClock(T0);
     const notifier = new Flaky('r', [503, 'ok', 'ok', 'ok']);
     const done: string[] = [];
-    const d = new Deliveries({ clock, notifiers: new Map([['r', notifier]]), retry: { maxAttempts: 5, baseDelayMs: 100, random: () => 0.5 }, onDone: (n) => done.push(n.id) });
+    const d = new Deliveries({ clock, notifiers: new Map([['r', notifier]]), retry: { maxAttempts: 5, baseDelayMs: 100, random: () => 0.5 }, onDone: (n) => void done.push(n.id) });
     d.send(note('g1-1', 'g1'));
     d.send(note('g1-2', 'g1'));
     d.send(note('g2-1', 'g2'));

@@ -4,7 +4,9 @@ import * as zmq from 'zeromq';
 import type { CurveServerConfig } from '../protocol/curve.js';
 import { ServerSecurity } from '../protocol/zap.js';
 import type { Alert } from '../protocol/record.js';
+import { receiveLoop } from '../protocol/receive-loop.js';
 import { SendQueue, type Frames } from '../protocol/send-queue.js';
+import { WarnOnce } from '../protocol/warn-once.js';
 import {
   decodeAlerts, decodeHeader, decodeSilenceAdd, decodeSilenceExpire, decodeStats, encodeHeader, encodeSilences,
   PROTOCOL_VERSION, ProtocolError, type Header, type SilenceRequestHeader,
@@ -95,7 +97,7 @@ export class Monitor {
   private statsTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping = false;
-  private readonly warned = new Set<string>();
+  private readonly warned: WarnOnce;
   readonly stats: MonitorStats = {
     messages: 0, received: 0, accepted: 0, duplicates: 0, malformed: 0, commitFailures: 0, deliveryFailures: 0, statsMessages: 0, silenceRequests: 0,
   };
@@ -107,6 +109,7 @@ export class Monitor {
     this.sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...this.security.socketOptions('monitor') });
     this.security.watch(this.sock, 'monitor');
     this.q = new SendQueue(this.sock, 10_000);
+    this.warned = new WarnOnce(opts.log);
     this.clock = opts.clock ?? systemClock;
     this.config = opts.config ?? defaultMonitorConfig();
     this.nlog = new NotificationLog(opts.dataDir, {
@@ -191,7 +194,9 @@ export class Monitor {
     await this.sock.bind(this.opts.bind);
     this.started = true;
     this.dispatcher.start();
-    this.loop = this.receiveLoop();
+    this.loop = receiveLoop(this.sock, () => this.stopping, (msg) => {
+      if (!this.stopping) this.onMessage(msg); // after stop() began: not acked, the sender resends to the next monitor
+    });
     const every = this.opts.statsIntervalMs ?? 5000;
     this.reportOwnStats();
     this.statsTimer = setInterval(() => this.reportOwnStats(), every);
@@ -226,20 +231,6 @@ export class Monitor {
     return { v: 2, ids, dispatch: this.dispatcher.state() };
   }
 
-  private async receiveLoop(): Promise<void> {
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await this.sock.receive();
-      } catch (err) {
-        if (this.stopping) return;
-        throw err;
-      }
-      if (this.stopping) continue; // not acked: the sender resends to the next monitor
-      this.onMessage(msg);
-    }
-  }
-
   private onMessage(msg: Buffer[]): void {
     const peer = msg[0]!;
     let h: Header;
@@ -270,7 +261,8 @@ export class Monitor {
         void this.onSilenceRequest(peer, h, msg[2]);
         return;
       default:
-        this.malformed(peer, 'rid' in h ? h.rid : 0, new ProtocolError('UNEXPECTED', `unexpected ${h.t}`));
+        // a header of another type may carry a 'rid' of any type: only an integer goes back in the error
+        this.malformed(peer, 'rid' in h && Number.isSafeInteger(h.rid) ? h.rid : 0, new ProtocolError('UNEXPECTED', `unexpected ${h.t}`));
     }
   }
 
@@ -335,7 +327,7 @@ export class Monitor {
     }
   }
 
-  private onDelivered(n: Notification, ok: boolean, error?: DeliveryError): void {
+  private onDelivered(n: Notification, ok: boolean, error?: DeliveryError): Promise<void> {
     const c = this.counter(n.receiver);
     if (ok) c.sent++;
     else {
@@ -346,7 +338,7 @@ export class Monitor {
     const e: MonitorEvent = { type: 'notification', receiver: n.receiver, outcome: ok ? 'sent' : 'failed', notification: n };
     if (error) e.error = error.message;
     this.emit(e);
-    this.dispatcher.done(n, ok).catch((err: unknown) => {
+    return this.dispatcher.done(n, ok).catch((err: unknown) => {
       // Still pending in the log: sent again after a restart (same id, so receivers can drop it).
       this.warnOnce('done', { err: (err as Error).message }, 'could not record a delivery; it may be repeated after a restart');
     });
@@ -459,8 +451,6 @@ export class Monitor {
   }
 
   private warnOnce(key: string, obj: object, msg: string): void {
-    if (this.warned.has(key)) return;
-    if (this.warned.size < 1000) this.warned.add(key);
-    this.opts.log.warn(obj, msg);
+    this.warned.warn(key, obj, msg);
   }
 }

@@ -17,8 +17,12 @@ export interface DeliveryOptions {
   roundPauseMs?: number;
   /** deliveries in flight per receiver (default 4) */
   concurrency?: number;
-  /** the outcome: delivered (ok) or given up (permanent error). Not called for a delivery cut short by stop(). */
-  onDone(n: Notification, ok: boolean, error?: DeliveryError): void;
+  /**
+   * The outcome: delivered (ok) or given up (permanent error); resolves once it is recorded. The delivery's
+   * slot is free only then, so at most `concurrency` notifications per receiver are ever delivered but not
+   * yet recorded — all a crash can make a receiver see twice. Not called for a delivery cut short by stop().
+   */
+  onDone(n: Notification, ok: boolean, error?: DeliveryError): Promise<void> | void;
   /** a failed attempt (it will be retried when retryable) */
   onAttemptFailed?(n: Notification, error: DeliveryError, attempt: number): void;
 }
@@ -71,7 +75,7 @@ class ReceiverQueue {
       });
       if (this.owner.stopping && !result.ok) return; // stays pending: sent again after the restart
       if (result.ok || !result.error?.retryable) {
-        this.owner.opts.onDone(n, result.ok, result.error);
+        await this.owner.opts.onDone(n, result.ok, result.error);
         return;
       }
       await this.owner.sleep(this.owner.roundPauseMs);

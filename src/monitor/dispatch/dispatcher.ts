@@ -137,7 +137,13 @@ export class Dispatcher {
   /** Restores a snapshot (before replaying the journal entries written after it). */
   restore(state: DispatchState): void {
     for (const [k, v] of Object.entries(state.seq)) this.seq.set(k, v);
-    for (const a of state.open) this.open.set(openKey(a), a);
+    for (const a of state.open) {
+      this.open.set(openKey(a), a);
+      // Still firing: it inhibits what its rules say, and the dashboard shows it.
+      const ga = this.labelled(a, undefined, this.opts.clock.now());
+      this.opts.inhibitor.firing(ga.match, ga.alert.fingerprint, Infinity);
+      this.opts.onAlert?.(ga.alert, ga.receivedAt, ga.match);
+    }
     for (const g of state.groups) {
       const route = this.routes.get(g.routeKey);
       const alerts = g.alerts.map((s) => this.labelled(s.a, s.o, s.r));
