@@ -477,74 +477,76 @@ describe('monitor in-process', () => {
     }
   }
 
-  it('acks and dedups over ZeroMQ, notifies once across a restart, answers silence requests', async () => {
-    const base = await freeBase();
-    const bind = `tcp://127.0.0.1:${base + 2}`;
-    const dir = tmp();
-    const log = pino({ level: 'silent' });
-    const cfg = config({ route: { receiver: 'hook', group_by: ['...'], group_wait: 0, group_interval: '1s' } });
-    const plain: Alert[] = [];
-    const start = async (rec: Recorder) => {
-      const m = new Monitor({
-        bind, dataDir: join(dir, 'state'), fsync: false, log, config: cfg, notifiers: new Map([['hook', rec]]),
-        receivers: [{ name: 'plain', open: async () => {}, deliver: async (a) => void plain.push(...a), close: async () => {} }],
-      });
-      await m.start();
-      return m;
-    };
-    const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
-    dealer.connect(bind);
-    let rid = 0;
-    const ask = async (frames: Buffer[]) => {
-      await dealer.send(frames);
-      return dealer.receive();
-    };
-    const sendAlerts = async (alerts: Alert[]) => {
-      const [h] = await ask([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++rid, n: alerts.length }), encodeAlerts(alerts)]);
-      return decodeHeader(h);
-    };
-    const silence = async (t: SilenceRequestHeader['t'], body: object) => {
-      const [h, payload] = await ask([encodeHeader({ v: PROTOCOL_VERSION, t, rid: ++rid }), encodeSilenceBody(body as never)]);
-      const head = decodeHeader(h);
-      if (head.t === 'err') return head;
-      assert.equal(head.t, 'silence-reply');
-      return decodeSilences(payload, (head as { n: number }).n);
-    };
+  for (const compactBytes of [undefined, 1]) {
+    it(`acks and dedups over ZeroMQ, notifies once across a restart, answers silence requests${compactBytes ? ' (a snapshot after every write)' : ''}`, async () => {
+      const base = await freeBase();
+      const bind = `tcp://127.0.0.1:${base + 2}`;
+      const dir = tmp();
+      const log = pino({ level: 'silent' });
+      const cfg = config({ route: { receiver: 'hook', group_by: ['...'], group_wait: 0, group_interval: '1s' } });
+      const plain: Alert[] = [];
+      const start = async (rec: Recorder) => {
+        const m = new Monitor({
+          bind, dataDir: join(dir, 'state'), fsync: false, log, config: cfg, notifiers: new Map([['hook', rec]]), ...(compactBytes ? { compactBytes } : {}),
+          receivers: [{ name: 'plain', open: async () => {}, deliver: async (a) => void plain.push(...a), close: async () => {} }],
+        });
+        await m.start();
+        return m;
+      };
+      const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
+      dealer.connect(bind);
+      let rid = 0;
+      const ask = async (frames: Buffer[]) => {
+        await dealer.send(frames);
+        return dealer.receive();
+      };
+      const sendAlerts = async (alerts: Alert[]) => {
+        const [h] = await ask([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++rid, n: alerts.length }), encodeAlerts(alerts)]);
+        return decodeHeader(h);
+      };
+      const silence = async (t: SilenceRequestHeader['t'], body: object) => {
+        const [h, payload] = await ask([encodeHeader({ v: PROTOCOL_VERSION, t, rid: ++rid }), encodeSilenceBody(body as never)]);
+        const head = decodeHeader(h);
+        if (head.t === 'err') return head;
+        assert.equal(head.t, 'silence-reply');
+        return decodeSilences(payload, (head as { n: number }).n);
+      };
 
-    const rec1 = new Recorder('hook');
-    let m = await start(rec1);
-    try {
-      const a = mk('slow_query');
-      const l = mk('long_running');
-      assert.deepEqual(await sendAlerts([a, l]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 0 });
-      assert.deepEqual(await sendAlerts([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 0, dup: 1 });
-      await waitFor('2 notifications', () => rec1.got.length >= 2, 10_000, 20);
-      const added = await silence('silence-add', { matchers: ['db=crm'], durationMs: 3600_000, comment: 'test', createdBy: 't' });
-      assert.ok(Array.isArray(added) && added.length === 1 && added[0]!.status === 'active');
-      const badSilence = await silence('silence-add', { matchers: ['db=~('], durationMs: 1000, comment: 'x' });
-      assert.equal((badSilence as { code: string }).code, 'BAD_SILENCE');
-      const listed = await silence('silence-ls', {});
-      assert.deepEqual((listed as Array<{ id: string }>).map((s) => s.id), [(added as Array<{ id: string }>)[0]!.id]);
-      assert.equal(m.view.counters().receivers.hook!.sent, 2);
-      assert.equal(m.view.activeAlerts().length, 2);
-      await m.stop();
+      const rec1 = new Recorder('hook');
+      let m = await start(rec1);
+      try {
+        const a = mk('slow_query');
+        const l = mk('long_running');
+        assert.deepEqual(await sendAlerts([a, l]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 0 });
+        assert.deepEqual(await sendAlerts([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 0, dup: 1 });
+        await waitFor('2 notifications', () => rec1.got.length >= 2, 10_000, 20);
+        const added = await silence('silence-add', { matchers: ['db=crm'], durationMs: 3600_000, comment: 'test', createdBy: 't' });
+        assert.ok(Array.isArray(added) && added.length === 1 && added[0]!.status === 'active');
+        const badSilence = await silence('silence-add', { matchers: ['db=~('], durationMs: 1000, comment: 'x' });
+        assert.equal((badSilence as { code: string }).code, 'BAD_SILENCE');
+        const listed = await silence('silence-ls', {});
+        assert.deepEqual((listed as Array<{ id: string }>).map((s) => s.id), [(added as Array<{ id: string }>)[0]!.id]);
+        assert.equal(m.view.counters().receivers.hook!.sent, 2);
+        assert.equal(m.view.activeAlerts().length, 2);
+        await m.stop();
 
-      const rec2 = new Recorder('hook');
-      m = await start(rec2);
-      const muted = mk('slow_query', { db: 'crm' });
-      const r = mk('resolved', { queryId: l.queryId });
-      assert.deepEqual(await sendAlerts([a, muted, r]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 1 });
-      await waitFor('the resolve', () => rec2.got.length >= 1, 10_000, 20);
-      await new Promise((res) => setTimeout(res, 1500)); // a group interval: nothing else may come
-      assert.deepEqual(rec2.got.map(ids), [[`${r.id}:resolved`]], 'the silenced alert is muted; nothing notified before the restart is sent again');
-      assert.equal(rec2.got[0]!.alerts[0]!.fingerprint, rec1.got.find((n) => n.alerts[0]!.id === l.id)!.alerts[0]!.fingerprint);
-      const expired = await silence('silence-expire', { id: (listed as Array<{ id: string }>)[0]!.id });
-      assert.equal((expired as Array<{ status: string }>)[0]!.status, 'expired');
-      assert.equal(((await silence('silence-expire', { id: 'nope' })) as { code: string }).code, 'NOT_FOUND');
-      assert.deepEqual(plain.map((x) => x.id), [a.id, l.id, muted.id, r.id], 'the plain receivers get every accepted alert once');
-    } finally {
-      dealer.close();
-      await m.stop();
-    }
-  });
+        const rec2 = new Recorder('hook');
+        m = await start(rec2);
+        const muted = mk('slow_query', { db: 'crm' });
+        const r = mk('resolved', { queryId: l.queryId });
+        assert.deepEqual(await sendAlerts([a, muted, r]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 1 });
+        await waitFor('the resolve', () => rec2.got.length >= 1, 10_000, 20);
+        await new Promise((res) => setTimeout(res, 1500)); // a group interval: nothing else may come
+        assert.deepEqual(rec2.got.map(ids), [[`${r.id}:resolved`]], 'the silenced alert is muted; nothing notified before the restart is sent again');
+        assert.equal(rec2.got[0]!.alerts[0]!.fingerprint, rec1.got.find((n) => n.alerts[0]!.id === l.id)!.alerts[0]!.fingerprint);
+        const expired = await silence('silence-expire', { id: (listed as Array<{ id: string }>)[0]!.id });
+        assert.equal((expired as Array<{ status: string }>)[0]!.status, 'expired');
+        assert.equal(((await silence('silence-expire', { id: 'nope' })) as { code: string }).code, 'NOT_FOUND');
+        assert.deepEqual(plain.map((x) => x.id), [a.id, l.id, muted.id, r.id], 'the plain receivers get every accepted alert once');
+      } finally {
+        dealer.close();
+        await m.stop();
+      }
+    });
+  }
 });
