@@ -82,6 +82,8 @@ export class Monitor {
   /** every accepted id; `unsettled` are those whose journal write has not completed yet */
   private readonly accepted = new Set<string>();
   private readonly unsettled = new Set<string>();
+  /** accepted alerts (durable) still to be written to the plain receivers */
+  private toPlain: Alert[] = [];
   private readonly clock: Clock;
   private readonly config: MonitorConfig;
   private readonly notifiers: Map<string, Notifier>;
@@ -182,6 +184,8 @@ export class Monitor {
       replayed++;
     }
     this.nlog.setSnapshotSource(() => this.snapshot());
+    // A snapshot is taken only after this, so the plain receivers' catch-up (below) never misses an alert.
+    this.nlog.setAfterBatch(() => this.deliverPlain());
     await this.silenceStore.open();
     // Plain receivers catch up on what was accepted since the last snapshot (a snapshot is taken only after delivery).
     for (const r of this.opts.receivers) await r.open(recent);
@@ -298,12 +302,12 @@ export class Monitor {
     const t = this.clock.now();
     // Even a message of duplicates is acked only after the writes before it: its alerts may be in one of them.
     const entry = fresh.length > 0 ? { k: 'a' as const, t, alerts: fresh } : undefined;
-    this.nlog.write(entry, async () => {
+    this.nlog.write(entry, () => {
       for (const a of fresh) this.unsettled.delete(a.id);
       this.stats.accepted += fresh.length;
       this.q.push(reply);
       if (fresh.length === 0) return;
-      await this.deliverPlain(fresh);
+      this.toPlain.push(...fresh); // written by deliverPlain once the whole batch is applied
       this.dispatcher.ingest(fresh, t);
     }).catch((err: unknown) => {
       // Not durable: forget these ids and don't ack; the consumer resends after its ack timeout.
@@ -316,7 +320,11 @@ export class Monitor {
     });
   }
 
-  private async deliverPlain(alerts: Alert[]): Promise<void> {
+  /** Writes what the last journal batch accepted to the plain receivers: one write (and fsync) per batch. */
+  private async deliverPlain(): Promise<void> {
+    if (this.toPlain.length === 0) return;
+    const alerts = this.toPlain;
+    this.toPlain = [];
     for (const r of this.opts.receivers) {
       try {
         await r.deliver(alerts);

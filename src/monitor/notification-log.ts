@@ -51,6 +51,7 @@ export class NotificationLog implements DispatchJournal {
   private queue: Op[] = [];
   private running: Promise<void> | undefined;
   private snapshotSource: (() => MonitorSnapshot) | undefined;
+  private afterBatch: (() => Promise<void>) | undefined;
   /** journal writes that failed */
   writeFailures = 0;
   /** the latest write failed (cleared by the next one that succeeds) */
@@ -68,6 +69,11 @@ export class NotificationLog implements DispatchJournal {
   /** What a snapshot holds; called only between writes, when the state equals the log. */
   setSnapshotSource(fn: () => MonitorSnapshot): void {
     this.snapshotSource = fn;
+  }
+
+  /** Runs after the applies of each written batch (before a snapshot): one place for per-batch work. */
+  setAfterBatch(fn: () => Promise<void>): void {
+    this.afterBatch = fn;
   }
 
   /**
@@ -114,6 +120,13 @@ export class NotificationLog implements DispatchJournal {
           this.opts.onWarning?.('applying a journal entry failed (it is durable and will be replayed at the next start)', err);
         }
         op.resolve();
+      }
+      if (this.afterBatch) {
+        try {
+          await this.afterBatch();
+        } catch (err) {
+          this.opts.onWarning?.('after-batch work failed', err);
+        }
       }
       if (this.snapshotSource && this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20)) {
         try {
