@@ -193,12 +193,16 @@ export class Master {
 
   private onConsumerMessage(msg: Buffer[]): void {
     const name = msg[0]!.toString();
+    // Only configured consumers are heard: a reply from anyone else could be a forged ack (a client would
+    // then commit offsets of records never applied), and remembering every peer's name would grow memory.
+    const known = this.known.has(name);
     try {
       if (msg.length === 2) {
         const h = decodeHeader(msg[1]);
         if (h.t !== 'hello' && h.t !== 'hb') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from consumer`);
-        if (!this.known.has(h.name) || h.name !== name) {
-          this.warned.warn(`unknown:${h.name}`, { consumer: h.name }, 'a consumer not in the configured list tried to register; ignored');
+        if (!known || h.name !== name) {
+          this.stats.malformed++;
+          this.warned.warn('unknown-consumer', { consumer: h.name.slice(0, 100) }, 'a consumer not in the configured list tried to register; ignored (further ones are only counted)');
           return;
         }
         if (h.t === 'hello' || !this.isAlive(name)) this.opts.log.info({ consumer: name }, 'consumer registered');
@@ -208,6 +212,7 @@ export class Master {
       if (msg.length === 3) {
         // a reply for a client: forward it untouched, we only check the header is sane
         decodeHeader(msg[2]);
+        if (!known) throw new ProtocolError('UNKNOWN_PEER', 'a reply from a peer that is not a configured consumer');
         this.lastSeen.set(name, Date.now());
         this.stats.replies++;
         this.frontQ.push([msg[1]!, msg[2]!]);
@@ -215,7 +220,7 @@ export class Master {
       }
       throw new ProtocolError('FRAMES', `consumer message with ${msg.length} frames`);
     } catch (err) {
-      this.malformed(`consumer ${name}`, err);
+      this.malformed(known ? `consumer ${name}` : 'unknown peer', err);
     }
   }
 

@@ -71,6 +71,20 @@ const isStr = (x: unknown): x is string => typeof x === 'string';
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
 const MAX_NAME = 512;
 
+/**
+ * A value a peer sent, for an error message: short, whatever its size, so an `err` reply quoting it still
+ * fits in a header frame (a longer one would be refused by the peer as malformed).
+ */
+function echo(v: unknown): string {
+  let s: string;
+  try {
+    s = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  } catch {
+    s = typeof v;
+  }
+  return s.length > 64 ? `${s.slice(0, 64)}… (${s.length} chars)` : s;
+}
+
 /** Decodes and validates a header frame; throws ProtocolError with a reason for anything malformed. */
 export function decodeHeader(frame: Buffer | undefined): Header {
   if (!frame || frame.length === 0) throw new ProtocolError('EMPTY', 'missing header frame');
@@ -83,9 +97,9 @@ export function decodeHeader(frame: Buffer | undefined): Header {
   }
   if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new ProtocolError('BAD_HEADER', 'header is not a map');
   const o = h as Record<string, unknown>;
-  if (o.v !== PROTOCOL_VERSION) throw new ProtocolError('VERSION', `unsupported protocol version ${String(o.v)}`);
+  if (o.v !== PROTOCOL_VERSION) throw new ProtocolError('VERSION', `unsupported protocol version ${echo(o.v)}`);
   const bad = (what: string): never => {
-    throw new ProtocolError('BAD_HEADER', `${String(o.t)} header: ${what}`);
+    throw new ProtocolError('BAD_HEADER', `${String(o.t)} header: ${what}`); // only reached for known (short) types
   };
   switch (o.t) {
     case 'batch':
@@ -128,7 +142,7 @@ export function decodeHeader(frame: Buffer | undefined): Header {
       if (!isInt(o.rid) || !isInt(o.n)) bad('fields');
       break;
     default:
-      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(o.t)}`);
+      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${echo(o.t)}`);
   }
   return o as unknown as Header;
 }
