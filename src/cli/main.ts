@@ -1,3 +1,4 @@
+import '../supervisor/follow-parent.js'; // first: a supervised service stops when its supervisor is gone
 import { Command } from 'commander';
 import { register as registerClient } from './client.js';
 import { register as registerConsumer } from './consumer.js';

@@ -54,6 +54,13 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void)
     onStderr: (line) => process.stderr.write(line + '\n'),
     onEvent: (msg) => process.stderr.write(`slowq up: ${msg}\n`),
     onSpawn: (name, pid) => writeFileSync(join(runDir, `${name}.pid`), `${pid}\n`),
+    // Half a server side is worse than none: stop everything the orderly way and exit non-zero, so the
+    // operator (or systemd) sees the failure instead of a system that silently drops alerts.
+    onGiveUp: (name) => {
+      process.stderr.write(`slowq up: cannot keep ${name} running; stopping every service and exiting with an error\n`);
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+    },
   });
   supervisor.start(specs);
   return { supervisor, base, dataDir };

@@ -25,7 +25,16 @@ export interface SupervisorOptions {
   fastCrashMs?: number;
   /** fast crashes in a row before giving up on a child (default 5) */
   maxFastCrashes?: number;
+  /** called once when the supervisor gives up on a child (after onEvent has said so) */
+  onGiveUp?: (name: string) => void;
 }
+
+/**
+ * Set in a child's environment: its stdin is a pipe from the supervisor, which closes when the supervisor
+ * dies in any way (even SIGKILL); the child then stops itself (see follow-parent.ts) instead of living on
+ * as an orphan that holds its ports and state directory against the next `slowq up`.
+ */
+export const SUPERVISED_ENV = 'SLOWQ_SUPERVISED';
 
 interface Running {
   spec: ChildSpec;
@@ -76,10 +85,20 @@ export class Supervisor {
   }
 
   private launch(r: Running): void {
-    const child = spawn(process.execPath, [CLI_PATH, ...r.spec.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_PATH, ...r.spec.args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, [SUPERVISED_ENV]: '1' },
+    });
     r.child = child;
     r.startedAt = Date.now();
-    r.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    r.exited = new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      // a process that could not be started at all never emits 'exit'
+      child.once('error', () => {
+        if (child.pid === undefined) resolve();
+      });
+    });
+    child.stdin!.on('error', () => {}); // EPIPE once the child is gone: nothing is ever written to it
     if (child.pid !== undefined) this.opts.onSpawn?.(r.spec.name, child.pid);
     if (r.spec.onStdout) {
       const onLine = r.spec.onStdout;
@@ -88,7 +107,10 @@ export class Supervisor {
     const onErr = this.opts.onStderr;
     if (onErr) createInterface({ input: child.stderr! }).on('line', (l) => onErr(`[${r.spec.name}] ${l}`));
     else child.stderr!.resume();
-    child.on('error', (err) => this.opts.onEvent?.(`${r.spec.name}: could not start: ${err.message}`));
+    child.on('error', (err) => {
+      this.opts.onEvent?.(`${r.spec.name}: could not start: ${err.message}`);
+      if (child.pid === undefined) this.onExit(r, null, null);
+    });
     child.once('exit', (code, signal) => this.onExit(r, code, signal));
   }
 
@@ -100,6 +122,7 @@ export class Supervisor {
     if (r.fastCrashes >= (this.opts.maxFastCrashes ?? 5)) {
       r.gaveUp = true;
       this.opts.onEvent?.(`${r.spec.name} died (${how}) ${r.fastCrashes} times in a row within seconds of starting; giving up on it`);
+      this.opts.onGiveUp?.(r.spec.name);
       return;
     }
     const delay = Math.min(100 * 2 ** r.fastCrashes, 10_000);
