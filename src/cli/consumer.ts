@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Consumer } from '../consumer/consumer.js';
 import { addCurveOptions, clientCurve } from './security.js';
-import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
+import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
 
 export function register(program: Command): void {
   addLogOptions(addCurveOptions(addRuleOptions(
@@ -12,8 +12,9 @@ export function register(program: Command): void {
       .requiredOption('--data <dir>', 'state directory')
       .option('--master <endpoint>', 'the master\'s consumer endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 1))
       .option('--monitor <endpoint>', 'the monitor\'s endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
-      .option('--no-fsync', 'do not fsync state (faster, not crash-safe: for benchmarks only)'),
-  ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean }) => {
+      .option('--no-fsync', 'do not fsync state (faster, not crash-safe: for benchmarks only)')
+      .option('--compact-bytes <n>', 'journal size that triggers a snapshot (default 64 MiB)'),
+  ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean; compactBytes?: string }) => {
     const masterCurve = clientCurve(flags, 'master');
     const monitorCurve = clientCurve(flags, 'monitor');
     const cfg = configFrom(flags);
@@ -27,6 +28,7 @@ export function register(program: Command): void {
       extraCounters: () => ({ logDropped: log.stats().dropped }),
       rules: cfg.rules,
       fsync: flags.fsync,
+      ...(flags.compactBytes !== undefined && { compactBytes: intOption(flags.compactBytes, '--compact-bytes') }),
       ...(masterCurve && { masterCurve }),
       ...(monitorCurve && { monitorCurve }),
     });

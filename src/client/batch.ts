@@ -87,6 +87,11 @@ export class Batcher<R> {
     }
   }
 
+  /** Drops the open batch of `stream`, unsent. */
+  discard(stream: string): void {
+    this.open.delete(stream);
+  }
+
   get openRecords(): number {
     let n = 0;
     for (const o of this.open.values()) n += o.batch.records.length;

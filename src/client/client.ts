@@ -51,6 +51,9 @@ export class Client {
   private readonly ended = new Map<string, number>();
   private readonly lastRead = new Map<string, number>();
   private readonly lastAcked = new Map<string, number>();
+  /** streams being read again from the start: their events are dropped until seq 1 comes round */
+  private readonly rewinding = new Set<string>();
+  private rewinds = 0;
   private timer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private paused = false;
@@ -65,6 +68,7 @@ export class Client {
       { master: opts.master, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000, curve: opts.curve },
       (b) => this.onAcked(b),
       () => this.maybeResume(),
+      (stream, expected) => this.onServerBehind(stream, expected),
     );
     this.batcher = new Batcher<ResumePoint>(opts.batchSize ?? 1000, opts.lingerMs ?? 20, (b) => this.sender.submit(b));
     this.deadLetters = new DeadLetters(join(opts.dataDir, 'dead-letter.jsonl'), (err) =>
@@ -113,13 +117,17 @@ export class Client {
 
   stats(): ClientStats & Record<string, number> {
     return {
-      ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size,
+      ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size, rewinds: this.rewinds,
       firstReadAt: this.firstReadAt, lastAckAt: this.lastAckAt,
     };
   }
 
   private onEvents(stream: StreamInfo, events: TailedEvent[]): void {
     if (events.length === 0) return;
+    if (this.rewinding.has(stream.id)) {
+      if (events[0]!.seq !== 1) return; // read before the rewind took effect: numbered the old way
+      this.rewinding.delete(stream.id);
+    }
     if (this.read === 0) this.firstReadAt = Date.now();
     this.read += events.length;
     this.lastRead.set(stream.id, events[events.length - 1]!.seq);
@@ -128,6 +136,29 @@ export class Client {
       this.paused = true;
       this.tailer?.pause();
     }
+  }
+
+  /**
+   * The server lost records of `stream` it had acked (its state was damaged and it fell back to an older
+   * generation): the offsets committed for them are past, so the only copy is the file. Read it again from
+   * the start; the server drops what it still has as duplicates and applies the rest.
+   */
+  private onServerBehind(stream: string, expected: number): void {
+    if (this.rewinding.has(stream)) return;
+    const path = this.registry?.get(stream)?.path ?? stream;
+    if (!this.tailer?.rewind(stream)) {
+      this.opts.log.error({ stream, path, expected },
+        'the server lost records it had acknowledged and their file is no longer open: records of this stream from seq `expected` on are missing from the alert state');
+      this.sender.discard(stream);
+      return;
+    }
+    this.rewinds++;
+    this.opts.log.warn({ stream, path, expected },
+      'the server lost records it had acknowledged (its state was rolled back); reading the file again from the start to resend them');
+    this.rewinding.add(stream);
+    this.batcher.discard(stream);
+    this.sender.discard(stream);
+    this.lastRead.delete(stream);
   }
 
   private onProblems(stream: StreamInfo, problems: TailProblem[]): void {

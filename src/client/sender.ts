@@ -61,6 +61,12 @@ export class Sender<R> {
     private readonly onAcked: (b: Batch<R>) => void,
     /** called when the window frees up, so the reader can go on */
     private readonly onRoom: () => void,
+    /**
+     * The server asks for records of `stream` from `expected` on, below every batch still held: it lost
+     * records it had acked (its state was damaged and rolled back to an older generation). Only the file
+     * has them now; the caller re-reads it and discard()s what is held of the stream.
+     */
+    private readonly onBehind: (stream: string, expected: number) => void = () => {},
   ) {
     this.warned = new WarnOnce(opts.log, 100);
     this.sock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000, ...curveClientOptions(opts.curve) });
@@ -100,6 +106,14 @@ export class Sender<R> {
   sendStats(stats: ServiceStats): void {
     if (this.q.length > 100) return;
     this.q.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats([stats])]);
+  }
+
+  /** Forgets every batch of `stream`, sent or waiting (it is being read again from the start). */
+  discard(stream: string): void {
+    for (const [rid, f] of this.inFlight) if (f.batch.stream === stream) this.inFlight.delete(rid);
+    for (let i = this.waiting.length - 1; i >= 0; i--) if (this.waiting[i]!.stream === stream) this.waiting.splice(i, 1);
+    this.pump();
+    if (!this.full) this.onRoom();
   }
 
   submit(batch: Batch<R>): void {
@@ -189,6 +203,13 @@ export class Sender<R> {
       }
       case 'gap': {
         this.stats.gaps++;
+        let oldest = Infinity;
+        for (const f of this.inFlight.values()) if (f.batch.stream === h.stream) oldest = Math.min(oldest, f.batch.first);
+        for (const b of this.waiting) if (b.stream === h.stream) oldest = Math.min(oldest, b.first);
+        if (h.expected < oldest) {
+          this.onBehind(h.stream, h.expected);
+          return;
+        }
         // go back: resend, in order, every batch of the stream from the expected seq on
         const again = [...this.inFlight.values()].filter((f) => f.batch.stream === h.stream && f.batch.last >= h.expected && f.holdUntil === 0);
         again.sort((a, b) => a.batch.first - b.batch.first);

@@ -98,6 +98,8 @@ export class FileTailer {
   private pendingRestore: RegistryEntry[] | undefined;
   /** path → error codes already reported for it */
   private readonly reported = new Map<string, Set<string>>();
+  /** streams to read again from their first byte, at the start of the next cycle */
+  private readonly rewinds = new Set<string>();
   private readonly totals = { polls: 0, bytesRead: 0, events: 0, problems: 0, skipped: 0, streamsEnded: 0 };
 
   private running = false;
@@ -156,6 +158,19 @@ export class FileTailer {
     this.wake();
   }
 
+  /**
+   * Reads a stream again from its first byte, with the same seqs (the server lost records it had acked: they
+   * are only in the file now; what it still has comes back as duplicates). Takes effect between two polls, so
+   * events already emitted still carry the old numbering: the next event of the stream has seq 1.
+   * False if the stream's file is no longer open (ended, or its file is gone).
+   */
+  rewind(stream: string): boolean {
+    if (!this.harvesterOf(stream)) return false;
+    this.rewinds.add(stream);
+    this.wake();
+    return true;
+  }
+
   get paused(): boolean {
     return this.isPaused;
   }
@@ -200,6 +215,7 @@ export class FileTailer {
   /** One pass over every file. Returns true if some file still has bytes to read. */
   private async cycle(): Promise<boolean> {
     this.totals.polls++;
+    if (this.rewinds.size > 0) await this.applyRewinds(Date.now());
     if (this.isPaused) return false;
     const now = Date.now();
     for (const p of this.patterns) if (p.isGlob && !this.watchers.has(p.pattern)) await this.watchGlob(p);
@@ -429,6 +445,48 @@ export class FileTailer {
           if ((await h.read(this.readBuf, Number.MAX_SAFE_INTEGER, () => false, now)) === 0) await this.endStream(h, h.endReason);
         }
       } else if (!h.idleFlushed && now - h.lastDataAt >= this.idleFlushMs) h.idleFlush();
+    }
+  }
+
+  private harvesterOf(stream: string): Harvester | undefined {
+    for (const h of this.harvesters.values()) if (h.info.id === stream) return h;
+    return undefined;
+  }
+
+  private async applyRewinds(now: number): Promise<void> {
+    for (const stream of [...this.rewinds]) {
+      this.rewinds.delete(stream);
+      const h = this.harvesterOf(stream);
+      if (!h) continue; // ended meanwhile
+      let st: FileStat;
+      try {
+        st = await statHandle(h.fh);
+      } catch (err) {
+        this.reportOnce(h.info.path, err, stream);
+        continue;
+      }
+      const fresh = new Harvester({
+        info: h.info,
+        fh: h.fh,
+        key: h.key,
+        start: { offset: 0, nextSeq: 1, line: 0 },
+        head: h.head,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        parser: createParser(this.format),
+        sink: this.sink,
+        maxLineBytes: this.maxLineBytes,
+        now,
+      });
+      fresh.status = h.status;
+      fresh.rotatedFrom = h.rotatedFrom;
+      fresh.drainingSince = h.drainingSince;
+      fresh.endReason = h.endReason;
+      this.totals.bytesRead += h.bytesRead;
+      this.totals.events += h.eventsEmitted;
+      this.totals.problems += h.problemsFound;
+      this.totals.skipped += h.skipped;
+      this.harvesters.set(h.key, fresh);
     }
   }
 

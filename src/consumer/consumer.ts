@@ -113,7 +113,15 @@ export class Consumer {
   }
 
   async start(): Promise<void> {
-    await this.load();
+    try {
+      await this.load();
+    } catch (err) {
+      // unusable state: say why and exit; open sockets would keep the process alive, refusing nothing
+      this.master.close();
+      this.monitor.close();
+      await this.store.close().catch(() => {});
+      throw err;
+    }
     this.master.connect(this.opts.master);
     this.monitor.connect(this.opts.monitor);
     this.loops = [this.masterLoop(), this.monitorLoop()];
@@ -153,8 +161,9 @@ export class Consumer {
 
   /** Last good state: snapshot, then the journal replayed through the same rules. */
   private async load(): Promise<void> {
-    const { snapshot, entries, warnings } = await this.store.open();
+    const { snapshot, entries, warnings, notes } = await this.store.open();
     for (const w of warnings) this.opts.log.warn({ dataDir: this.opts.dataDir }, w);
+    for (const n of notes) this.opts.log.info({ dataDir: this.opts.dataDir }, n);
     this.engine = new RulesEngine(this.opts.rules ?? DEFAULT_RULES);
     this.outbox = new Outbox();
     if (snapshot) decodeSnapshot(snapshot, this.engine, this.outbox.alerts);
@@ -234,7 +243,7 @@ export class Consumer {
         try {
           if (group.entries.length > 0) await this.store.append(group.entries);
         } catch (err) {
-          await this.onCommitFailure(err, group);
+          await this.onCommitFailure(err, group).catch(() => {}); // fails only when stopping mid-reload
           return;
         }
         this.stats.commits++;
@@ -276,12 +285,33 @@ export class Consumer {
         const h = decodeHeader(r[1] as Buffer) as { rid: number };
         this.reply(client, this.retryHeader(h.rid, 'consumer could not write its state'));
       }
-      await this.load();
+      await this.reloadDurableState();
     })();
     try {
       await this.reloading;
     } finally {
       this.reloading = undefined;
+    }
+  }
+
+  /**
+   * Reopens the store and rebuilds memory from what is durable. The store is open (it must be closed before
+   * it can be opened again), and reopening can fail too while the disk is in trouble: tried again with
+   * backoff until it works or the consumer stops; requests meanwhile are answered "retry".
+   */
+  private async reloadDurableState(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.close();
+        await this.load();
+        if (attempt > 0) this.opts.log.info({ dataDir: this.opts.dataDir, attempts: attempt + 1 }, 'durable state reloaded');
+        return;
+      } catch (err) {
+        if (this.stopping) throw err;
+        this.warned.warn(`reload:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message, dataDir: this.opts.dataDir },
+          'cannot reload the durable state; trying again (requests are refused meanwhile)');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(attempt, 6))));
+      }
     }
   }
 

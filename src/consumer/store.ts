@@ -20,7 +20,7 @@ import { decodeSnapshot, encodeSnapshotHeader } from './snapshot.js';
 //
 // Damage is set aside (renamed with a .corrupt-/.orphan- suffix), never deleted, and reported once as a
 // warning: the next open finds a consistent directory and says nothing. A torn final append (a crash
-// mid-write, never acked) is cut off silently.
+// mid-write, never acked) is cut off with a note at info level rather than a warning.
 
 export interface StoreOpenResult {
   /** the last good full snapshot, or undefined for the empty initial state */
@@ -29,6 +29,11 @@ export interface StoreOpenResult {
   entries: Buffer[];
   /** damage found and what was done about it, one line per problem, naming file and byte offset */
   warnings: string[];
+  /**
+   * what was repaired that a crash explains (an incomplete last journal entry cut off): worth a line at
+   * info level, since the same cut would also hide a journal truncated by something else
+   */
+  notes: string[];
 }
 
 export interface DurableStoreOptions {
@@ -267,7 +272,7 @@ export class DurableStore {
     }
     if (snapshots.size === 0 && journals.size === 0) {
       await this.startOn(0, 0, 0, undefined);
-      return { snapshot: undefined, entries: [], warnings: [] };
+      return { snapshot: undefined, entries: [], warnings: [], notes: [] };
     }
     const newest = Math.max(...snapshots, ...journals);
 
@@ -298,6 +303,7 @@ export class DurableStore {
     // Replay journals base..newest; stop at the first damage, except a torn tail of the newest journal.
     const entries: Buffer[] = [];
     const warnings: string[] = [];
+    const notes: string[] = [];
     const stamp = Date.now();
     let current = newest;
     let currentSize = 0;
@@ -325,7 +331,11 @@ export class DurableStore {
       }
       cut = { generation: g, at: scan.end, tail: buf.subarray(scan.end) };
       currentSize = scan.end;
-      if (g === newest && !problem.framesAfter) break; // torn final append: never acked, cut silently
+      if (g === newest && !problem.framesAfter) {
+        // torn final append: never acked, cut without a warning
+        notes.push(`${name}: cut off an incomplete last entry at byte ${problem.offset} (${problem.reason}): a write interrupted by a crash`);
+        break;
+      }
       warnings.push(
         `${name} is corrupt at byte ${problem.offset} (${problem.reason}); kept the ${scan.entries.length} entries before it, ` +
           `set aside bytes ${scan.end}-${buf.length - 1} as ${name}.corrupt-${stamp}${this.orphanNote(g + 1, newest, journals, stamp)}`,
@@ -348,7 +358,7 @@ export class DurableStore {
       if (cut) await this.writeAside(`${journalFileName(cut.generation)}.corrupt-${stamp}`, cut.tail);
     }
     await this.startOn(current, base, currentSize, cut);
-    return { snapshot, entries, warnings: [...snapshotWarnings, ...warnings] };
+    return { snapshot, entries, warnings: [...snapshotWarnings, ...warnings], notes };
   }
 
   /** Keeps damaged bytes for a post-mortem, durably: the journal is cut right after. */
