@@ -35,7 +35,7 @@ export function fmt(v: Cell, decimals?: number): string {
   if (v === null) return '—';
   if (typeof v === 'string') return v;
   if (!Number.isFinite(v)) return String(v);
-  const d = decimals ?? (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : Math.abs(v) >= 1 ? 2 : 3);
+  const d = decimals ?? (Number.isInteger(v) || Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : Math.abs(v) >= 1 ? 2 : 3);
   return v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 }
 

@@ -130,8 +130,8 @@ export async function benchParse(opts: ParseOptions = {}): Promise<BenchReport> 
     return {
       bench: 'parse',
       tables: [{
-        title: 'Parsers: events/s and MB/s per format (and pt-query-digest on the same MySQL file)',
-        columns: ['what', 'MiB', 'events', 'seconds', 'events/s', 'MB/s', '× pt-query-digest'],
+        title: 'Parsers: events/s and MiB/s per format (and pt-query-digest on the same MySQL file)',
+        columns: ['what', 'MiB', 'events', 'seconds', 'events/s', 'MiB/s', '× pt-query-digest'],
         rows,
         notes,
       }],

@@ -27,17 +27,18 @@ function codecs(): Codec[] {
   const plain = new Packr({ useRecords: false });
   const records = new Packr({ useRecords: true, moreTypes: false });
   // shared structures: both ends keep the same list of record shapes, so messages don't carry them
-  const sharedA = new Packr({ structures: [], moreTypes: false });
-  const sharedB = new Packr({ structures: [], moreTypes: false, getStructures: () => sharedA.structures });
+  const shared: object[] = [];
+  const sharedA = new Packr({ structures: shared, moreTypes: false });
+  const sharedB = new Packr({ structures: shared, moreTypes: false });
   return [
     { name: 'JSON', encode: (v) => JSON.stringify(v), decode: (b) => JSON.parse(b as string) },
     { name: 'JSON → Buffer (utf8)', encode: (v) => Buffer.from(JSON.stringify(v)), decode: (b) => JSON.parse((b as Buffer).toString()) },
     { name: 'msgpackr (plain maps)', encode: (v) => plain.pack(v), decode: (b) => plain.unpack(b as Buffer) },
     { name: 'msgpackr (records)', encode: (v) => records.pack(v), decode: (b) => records.unpack(b as Buffer) },
-    { name: 'msgpackr (shared structures)', encode: (v) => sharedA.pack(v), decode: (b) => { sharedB.structures = sharedA.structures; return sharedB.unpack(b as Buffer); } },
+    { name: 'msgpackr (shared structures)', encode: (v) => sharedA.pack(v), decode: (b) => sharedB.unpack(b as Buffer) },
     { name: 'v8.serialize', encode: (v) => serialize(v), decode: (b) => deserialize(b as Buffer) },
     // what the pipeline does: wire.ts (msgpackr records) plus the receiver's shape check
-    { name: 'slowq wire (records + checks)', encode: (v) => encodeRecords(Array.isArray(v) ? v : [v as WireRecord]), decode: (b) => decodeRecords(b as Buffer, -1 as number) },
+    { name: 'slowq wire (records + checks)', encode: (v) => encodeRecords(Array.isArray(v) ? v : [v as WireRecord]), decode: (b) => decodeRecords(b as Buffer, 1) },
   ];
 }
 

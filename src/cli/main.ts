@@ -12,6 +12,7 @@ import { register as registerLogserver } from './logserver.js';
 import { register as registerProbe } from './probe.js';
 import { register as registerSilence } from './silence.js';
 import { register as registerDigest } from './digest.js';
+import { register as registerBench } from './bench.js';
 import { register as registerKeys } from './keys.js';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
@@ -36,6 +37,7 @@ registerLogserver(program);
 registerProbe(program);
 registerSilence(program);
 registerDigest(program);
+registerBench(program);
 registerKeys(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,0 +1,126 @@
+import type { Command } from 'commander';
+import { intOption } from './common.js';
+
+// `slowq bench serialization|logging|snapshot|parse|e2e|all`: the benchmark harness in bench/ (one module per
+// bench). Tables on stdout (progress on stderr), --json for machines, --svg DIR for charts. Every size and
+// duration is an option; the defaults keep `slowq bench all` within a few minutes on two cores, and --smoke
+// makes everything tiny (CI runs each bench that way: it checks they run, never how fast).
+
+const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as const;
+type BenchName = (typeof BENCHES)[number];
+
+interface BenchFlags {
+  json?: boolean;
+  svg?: string;
+  smoke?: boolean;
+  size?: string;
+  parseSize?: string;
+  rssSize?: string;
+  clients?: string;
+  consumers?: string;
+  rate?: string;
+  latencySeconds?: string;
+  openQueries?: string;
+  naiveSeconds?: string;
+  pt: boolean;
+  fsyncRow: boolean;
+  records?: string;
+  iterations?: string;
+  port?: string;
+  dir?: string;
+}
+
+const MiB = 1 << 20;
+
+const num = (v: string | undefined, name: string, dflt: number, smoke: number, isSmoke: boolean): number =>
+  v !== undefined ? intOption(v, name) : isSmoke ? smoke : dflt;
+
+async function run(name: BenchName, f: BenchFlags) {
+  const s = f.smoke === true;
+  const dir = f.dir ? { dir: f.dir } : {};
+  const port = f.port ? { port: intOption(f.port, '--port') } : {};
+  // the bench modules live outside src/ and are loaded only when asked for
+  switch (name) {
+    case 'serialization': {
+      const { benchSerialization } = await import('../../bench/serialization.js');
+      return benchSerialization(s ? { singles: 200, listSize: 100, repeats: 2 } : {});
+    }
+    case 'logging': {
+      const { benchLogging } = await import('../../bench/logging.js');
+      return benchLogging({ records: num(f.records, '--records', 2000, 50, s), processes: s ? 2 : 4, ...dir, ...port });
+    }
+    case 'snapshot': {
+      const { benchSnapshot } = await import('../../bench/snapshot.js');
+      return benchSnapshot(s
+        ? { iterations: 5, sizes: [1024, 4096], openQueries: [0, 100], requests: 3, batch: 50, ...dir }
+        : { iterations: num(f.iterations, '--iterations', 1000, 5, s), ...dir });
+    }
+    case 'parse': {
+      const { benchParse } = await import('../../bench/parse.js');
+      return benchParse({ bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB || 256 * 1024, pt: f.pt, ...dir });
+    }
+    case 'e2e': {
+      const { benchE2e } = await import('../../bench/e2e.js');
+      return benchE2e({
+        bytes: num(f.size, '--size', 64, 0, s) * MiB || 512 * 1024,
+        rssBytes: num(f.rssSize, '--rss-size', 1024, 0, s) * MiB,
+        clients: num(f.clients, '--clients', 1, 1, s),
+        consumers: num(f.consumers, '--consumers', 2, 2, s),
+        rate: num(f.rate, '--rate', 20_000, 2000, s),
+        latencySeconds: num(f.latencySeconds, '--latency-seconds', 5, 1, s),
+        openQueries: num(f.openQueries, '--open-queries', 100_000, 1000, s),
+        naiveSeconds: num(f.naiveSeconds, '--naive-seconds', 5, 1, s),
+        pt: f.pt && !s,
+        noFsyncRow: f.fsyncRow,
+        ...dir,
+        ...port,
+      });
+    }
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
+    .argument('<which>', `${BENCHES.join('|')}|all`)
+    .option('--json', 'print the results as JSON instead of tables')
+    .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
+    .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
+    .option('--size <MiB>', 'e2e: generated slow log per client, MiB (default 64)')
+    .option('--rss-size <MiB>', 'e2e: log for the client peak-RSS run, MiB (default 1024; 0 skips it)')
+    .option('--clients <k>', 'e2e: clients, one source and one log each (default 1)')
+    .option('--consumers <m>', 'e2e: consumers (default 2)')
+    .option('--rate <events/s>', 'e2e: offered rate of the latency run (default 20000)')
+    .option('--latency-seconds <s>', 'e2e: length of the latency run (default 5; 0 skips it)')
+    .option('--open-queries <n>', 'e2e: open queries in state for the large-state run and the restart (default 100000; 0 skips)')
+    .option('--naive-seconds <s>', 'e2e: how long the naive per-record baseline runs (default 5)')
+    .option('--parse-size <MiB>', 'parse: generated file per format, MiB (default 32)')
+    .option('--records <n>', 'logging: records per process (default 2000)')
+    .option('--iterations <n>', 'snapshot: overwrites per size (default 1000)')
+    .option('--no-pt', 'do not run pt-query-digest even if installed')
+    .option('--no-fsync-row', 'e2e: skip the (labelled) run without fsync')
+    .option('--port <base>', 'preferred loopback base port (default: a free one)')
+    .option('--dir <dir>', 'where temporary files go (default: the system temp dir)')
+    .action(async (which: string, flags: BenchFlags) => {
+      const names: BenchName[] = which === 'all' ? [...BENCHES] : BENCHES.includes(which as BenchName) ? [which as BenchName] : [];
+      if (names.length === 0) throw new Error(`unknown bench "${which}" (known: ${BENCHES.join(', ')}, all)`);
+      const { formatReport, writeCharts } = await import('../../bench/output.js');
+      const { stopAllChildren } = await import('../../bench/tools.js');
+      const reports = [];
+      const t0 = Date.now();
+      try {
+        for (const name of names) {
+          process.stderr.write(`slowq bench: ${name}…\n`);
+          const r = await run(name, flags);
+          reports.push(r);
+          if (!flags.json) process.stdout.write(`\n${formatReport(r)}`);
+        }
+      } finally {
+        await stopAllChildren();
+      }
+      if (flags.json) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, reports }, null, 2) + '\n');
+      if (flags.svg) for (const p of writeCharts(flags.svg, reports)) process.stderr.write(`slowq bench: wrote ${p}\n`);
+      process.stderr.write(`slowq bench: done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    });
+}
