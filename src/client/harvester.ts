@@ -2,7 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { ParsedEvent } from '../protocol/record.js';
 import { HEAD_BYTES } from './file-identity.js';
 import { LineSplitter, type LineSink } from './line-splitter.js';
-import { newParseOutput, type ParseOutput, type ParseProblem, type RecordParser } from './parsers/types.js';
+import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from './parsers/types.js';
 import type { EndReason, ResumePoint } from './registry.js';
 
 // Reads one open file, one stream (one file lifetime): bounded chunks → lines → parser → numbered events.
@@ -219,6 +219,8 @@ export class Harvester {
 
   /** Numbers the events the parser just emitted and attaches the resume data. */
   private stamp(): void {
+    // refused events never get a seq (the stream's numbers stay consecutive)
+    if (this.out.events.length > this.stamped) rejectBadEvents(this.out, this.stamped, (ev) => this.lineAt(ev.end));
     const evs = this.out.events;
     if (evs.length <= this.stamped) return;
     const context = this.parser.context();

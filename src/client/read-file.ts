@@ -5,7 +5,7 @@ import type { ParsedEvent } from '../protocol/record.js';
 import { bunzip2 } from './bunzip2.js';
 import { LineSplitter } from './line-splitter.js';
 import { createParser, type ParserOptions } from './parsers/index.js';
-import { newParseOutput, type ParseOutput, type ParseProblem } from './parsers/types.js';
+import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem } from './parsers/types.js';
 
 // Whole-file parsing for `slowq parse`, `digest` and `evaluate` (not for tailing: see tailer.ts).
 // Compressed files are read through a decompressor chosen by the file name; offsets are then offsets
@@ -42,7 +42,15 @@ export async function parseFile(
   const out: ParseOutput = newParseOutput();
   const summary: FileParseSummary = { events: 0, problems: 0, skipped: 0, bytes: 0, lines: 0 };
   const splitter = new LineSplitter(0);
+  // line numbers of the last lines' ends, to name the line of an event refused after parsing
+  const ringEnd = new Array<number>(64).fill(-1);
+  const ringLine = new Array<number>(64).fill(0);
+  const lineOf = (ev: ParsedEvent): number => {
+    for (let i = 0; i < 64; i++) if (ringEnd[i] === ev.end) return ringLine[i]!;
+    return 0;
+  };
   const drain = () => {
+    if (out.events.length > 0) rejectBadEvents(out, 0, lineOf);
     if (out.events.length > 0) {
       summary.events += out.events.length;
       onEvents(out.events);
@@ -57,6 +65,8 @@ export async function parseFile(
   const sink = {
     line: (text: string, offset: number, end: number) => {
       summary.lines++;
+      ringEnd[summary.lines & 63] = end;
+      ringLine[summary.lines & 63] = summary.lines;
       parser.line(text, offset, end, summary.lines, out);
     },
     oversize: (offset: number, end: number) => {

@@ -160,7 +160,7 @@ export function decodeRecords(frame: Buffer | undefined, expected: number): Wire
     if (
       r === null || typeof r !== 'object' ||
       (r.state !== 'running' && r.state !== 'finished') ||
-      !isStr(r.queryId) || typeof r.ts !== 'number' || typeof r.durationMs !== 'number' ||
+      !isStr(r.queryId) || !Number.isFinite(r.ts) || !Number.isFinite(r.durationMs) ||
       !isStr(r.sql) || !isStr(r.fingerprint) || !isStr(r.fingerprintId)
     ) {
       throw new ProtocolError('BAD_PAYLOAD', `record ${i} of the payload is malformed`);

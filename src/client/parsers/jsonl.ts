@@ -73,8 +73,12 @@ export class JsonLinesParser implements RecordParser {
   restore(): void {}
 }
 
+/** Largest time a Date holds (±100,000,000 days around 1970): beyond it a record's time is nonsense. */
+const MAX_TS = 8.64e15;
+
 function parseTs(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  // An absurd time would become the source's event-time watermark and make every running query look stalled.
+  if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= MAX_TS ? v : undefined;
   if (typeof v !== 'string') return undefined;
   const t = Date.parse(v);
   return Number.isNaN(t) ? undefined : t;
