@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { intOption } from './common.js';
 
-// `slowq bench serialization|logging|snapshot|parse|e2e|all`: the benchmark harness in bench/ (one module per
+// `slowq bench serialization|logging|snapshot|parse|e2e|all|chaos`: the benchmark harness in bench/ (one module per
 // bench). Tables on stdout (progress on stderr), --json for machines, --svg DIR for charts. Every size and
 // duration is an option; the defaults keep `slowq bench all` within a few minutes on two cores, and --smoke
 // makes everything tiny (CI runs each bench that way: it checks they run, never how fast).
 
 const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as const;
-type BenchName = (typeof BENCHES)[number];
+/** chaos is a fault-injection run (bench/chaos.ts), not a measurement: not part of `all` */
+type BenchName = (typeof BENCHES)[number] | 'chaos';
 
 interface BenchFlags {
   json?: boolean;
@@ -28,6 +29,8 @@ interface BenchFlags {
   iterations?: string;
   port?: string;
   dir?: string;
+  faults?: string;
+  seed?: string;
 }
 
 const MiB = 1 << 20;
@@ -76,6 +79,17 @@ async function run(name: BenchName, f: BenchFlags) {
         ...port,
       });
     }
+    case 'chaos': {
+      const { benchChaos } = await import('../../bench/chaos.js');
+      return benchChaos({
+        records: num(f.records, '--records', 500_000, 20_000, s),
+        clients: num(f.clients, '--clients', 4, 2, s),
+        consumers: num(f.consumers, '--consumers', 2, 2, s),
+        faults: num(f.faults, '--faults', 20, 5, s),
+        seed: num(f.seed, '--seed', Date.now() % 1_000_000, 1, s),
+        ...dir,
+      });
+    }
   }
 }
 
@@ -83,28 +97,30 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
-    .argument('<which>', `${BENCHES.join('|')}|all`)
+    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle)`)
     .option('--json', 'print the results as JSON instead of tables')
     .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
     .option('--size <MiB>', 'e2e: generated slow log per client, MiB (default 64)')
     .option('--rss-size <MiB>', 'e2e: log for the client peak-RSS run, MiB (default 1024; 0 skips it)')
-    .option('--clients <k>', 'e2e: clients, one source and one log each (default 1)')
-    .option('--consumers <m>', 'e2e: consumers (default 2)')
+    .option('--clients <k>', 'e2e: clients, one source and one log each (default 1; chaos: 4)')
+    .option('--consumers <m>', 'e2e and chaos: consumers (default 2)')
     .option('--rate <events/s>', 'e2e: offered rate of the latency run (default 20000)')
     .option('--latency-seconds <s>', 'e2e: length of the latency run (default 5; 0 skips it)')
     .option('--open-queries <n>', 'e2e: open queries in state for the large-state run and the restart (default 100000; 0 skips)')
     .option('--naive-seconds <s>', 'e2e: how long the naive per-record baseline runs (default 5)')
     .option('--parse-size <MiB>', 'parse: generated file per format, MiB (default 32)')
-    .option('--records <n>', 'logging: records per process (default 2000)')
+    .option('--records <n>', 'logging: records per process (default 2000); chaos: records in all (default 500000)')
+    .option('--faults <n>', 'chaos: SIGKILLs to inject (default 20)')
+    .option('--seed <n>', 'chaos: seed of the records and the victims (default: from the clock; printed)')
     .option('--iterations <n>', 'snapshot: overwrites per size (default 1000)')
     .option('--no-pt', 'do not run pt-query-digest even if installed')
     .option('--no-fsync-row', 'e2e: skip the (labelled) run without fsync')
     .option('--port <base>', 'preferred loopback base port (default: a free one)')
     .option('--dir <dir>', 'where temporary files go (default: the system temp dir)')
     .action(async (which: string, flags: BenchFlags) => {
-      const names: BenchName[] = which === 'all' ? [...BENCHES] : BENCHES.includes(which as BenchName) ? [which as BenchName] : [];
-      if (names.length === 0) throw new Error(`unknown bench "${which}" (known: ${BENCHES.join(', ')}, all)`);
+      const names: BenchName[] = which === 'all' ? [...BENCHES] : which === 'chaos' || BENCHES.includes(which as (typeof BENCHES)[number]) ? [which as BenchName] : [];
+      if (names.length === 0) throw new Error(`unknown bench "${which}" (known: ${BENCHES.join(', ')}, all, chaos)`);
       const { formatReport, writeCharts } = await import('../../bench/output.js');
       const { stopAllChildren } = await import('../../bench/tools.js');
       const reports = [];

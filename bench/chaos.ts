@@ -1,0 +1,493 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { evaluateFiles } from '../src/consumer/evaluate.js';
+import { DEFAULT_RULES } from '../src/consumer/rules.js';
+import type { Alert } from '../src/protocol/record.js';
+import { WorkloadGenerator } from '../src/workload/generator.js';
+import type { BenchReport } from './output.js';
+
+// The fault-injection harness behind `slowq bench chaos` and test/chaos.test.ts. It runs the whole
+// pipeline as real processes on loopback (logserver, monitor, master, N consumers, K clients each tailing
+// its own growing log), writes generated records into the logs while SIGKILLing a random process at random
+// moments and restarting it, and then checks the delivery guarantee (DESIGN.md "Delivery and durability"):
+//   - the alert ids in alerts.jsonl equal the oracle's (`slowq evaluate` over the same records),
+//     and the alerts themselves are identical;
+//   - no alert id is written twice;
+//   - every record is applied exactly once: the consumers' durable high-water marks add up to the number
+//     of records written;
+//   - no process died other than by our hand, and every one stops cleanly (exit 0) at the end.
+// Everything is seeded: the same seed gives the same records and the same sequence of victims.
+
+export interface ChaosOptions {
+  /** records in total, split evenly over the clients (default 500,000) */
+  records?: number;
+  /** clients, one source and one log file each (default 4) */
+  clients?: number;
+  /** consumers (default 2) */
+  consumers?: number;
+  /** SIGKILLs to inject, at least (default 20) */
+  faults?: number;
+  seed?: number;
+  /** working directory (default: a new temporary one, removed afterwards unless `keep`) */
+  dir?: string;
+  keep?: boolean;
+  /** progress lines */
+  log?: (line: string) => void;
+  /** give up waiting for the pipeline to catch up after this long (default 15 min) */
+  timeoutMs?: number;
+  /** records written per client per append (default 500) */
+  chunk?: number;
+  /** most records written but not yet applied, so faults always meet traffic in flight (default 30,000) */
+  maxLag?: number;
+  /** pause before each fault once its moment has come: uniform in [min, max] ms (default 300..2000) */
+  faultGapMs?: [number, number];
+}
+
+export interface ChaosFault {
+  /** ms since the start of the run */
+  at: number;
+  process: string;
+  pid: number | undefined;
+  /** records applied (durably) when it happened, of `records` */
+  applied: number;
+  /** records written to the logs by then */
+  written: number;
+  /** ms the process stayed down */
+  downMs: number;
+}
+
+export interface ChaosResult {
+  ok: boolean;
+  /** what failed, empty when ok */
+  failures: string[];
+  seed: number;
+  records: number;
+  clients: number;
+  consumers: number;
+  faults: ChaosFault[];
+  /** faults per process kind: client, master, consumer, monitor, logserver */
+  faultsByKind: Record<string, number>;
+  /** processes that exited without being killed by the harness, with the tail of their output */
+  unexpectedExits: Array<{ process: string; code: number | null; signal: string | null; output: string }>;
+  expectedAlerts: number;
+  alerts: number;
+  missingAlerts: number;
+  extraAlerts: number;
+  /** alerts whose content differs from the oracle's alert with the same id */
+  changedAlerts: number;
+  duplicateAlerts: number;
+  highWaterTotal: number;
+  /** wall time of the pipeline run (writing + catching up), ms */
+  durationMs: number;
+  /** the kept working directory, when `keep` */
+  dir?: string;
+}
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/** mulberry32 */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface Managed {
+  name: string;
+  kind: string;
+  args: string[];
+  child: ChildProcess | undefined;
+  exited: Promise<void>;
+  /** set while the harness is killing or stopping it */
+  expectingExit: boolean;
+  startedAt: number;
+  output: string;
+  lastExit: { code: number | null; signal: string | null } | undefined;
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function freeBase(rand: () => number): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const base = 30_000 + Math.floor(rand() * 2_000) * 10;
+    let ok = true;
+    for (let k = 0; k < 4 && ok; k++) ok = await portFree(base + k);
+    if (ok) return base;
+  }
+  throw new Error('no free loopback ports');
+}
+
+/** A consumer's durable high-water total, from its stats.json, if written by the process now running (`pid`). */
+function readHighWater(file: string, pid: number | undefined): number | undefined {
+  try {
+    const st = JSON.parse(readFileSync(file, 'utf8')) as { highWaterTotal?: unknown; pid?: unknown };
+    if (pid !== undefined && st.pid !== pid) return undefined; // left by a killed process: it may count records it never made durable
+    return typeof st.highWaterTotal === 'number' ? st.highWaterTotal : undefined;
+  } catch {
+    return undefined; // not written yet, or caught mid-rename
+  }
+}
+
+function readAlertsFile(path: string): Alert[] {
+  if (!existsSync(path)) return [];
+  const out: Alert[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as Alert);
+    } catch {
+      // a line being written right now; the final read happens after everything stopped
+    }
+  }
+  return out;
+}
+
+/** Key order does not matter: compare alerts as sorted JSON. */
+function canonical(a: Alert): string {
+  const o = a as unknown as Record<string, unknown>;
+  return JSON.stringify(Object.keys(o).sort().map((k) => [k, o[k]]));
+}
+
+export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult> {
+  const seed = options.seed ?? 1;
+  const rand = prng(seed);
+  const nClients = Math.max(1, options.clients ?? 4);
+  const nConsumers = Math.max(1, options.consumers ?? 2);
+  const total = Math.max(nClients, options.records ?? 500_000);
+  const perClient = Math.floor(total / nClients);
+  const records = perClient * nClients;
+  const faultTarget = options.faults ?? 20;
+  const chunk = Math.max(1, options.chunk ?? 500);
+  const maxLag = options.maxLag ?? 30_000;
+  const [gapMin, gapMax] = options.faultGapMs ?? [300, 2000];
+  const timeoutMs = options.timeoutMs ?? 15 * 60_000;
+  const log = options.log ?? (() => {});
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'slowq-chaos-'));
+  mkdirSync(dir, { recursive: true });
+
+  const failures: string[] = [];
+  const unexpectedExits: ChaosResult['unexpectedExits'] = [];
+  const faults: ChaosFault[] = [];
+  const managed = new Map<string, Managed>();
+  let finished = false;
+
+  const sources = Array.from({ length: nClients }, (_, i) => `chaos-db-${i}`);
+  const consumerNames = Array.from({ length: nConsumers }, (_, i) => `c${i}`);
+  const server = join(dir, 'server');
+  const alertsFile = join(server, 'alerts.jsonl');
+  const logFiles = sources.map((s) => join(dir, 'logs', `${s}.jsonl`));
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const genOpts = (i: number) => ({ seed: seed * 1000 + i, idPrefix: `${sources[i]}-` });
+
+  try {
+    // ---- the oracle, from the same records written to a side file ----
+    log(`chaos: seed ${seed}, ${records} records over ${nClients} clients, ${nConsumers} consumers, ${faultTarget} faults, in ${dir}`);
+    const want = new Map<string, string>();
+    for (let i = 0; i < nClients; i++) {
+      const file = join(dir, `oracle-${i}.jsonl`);
+      const g = new WorkloadGenerator(genOpts(i));
+      writeFileSync(file, '');
+      for (let n = 0; n < perClient; n += 10_000) {
+        let text = '';
+        for (let k = n; k < Math.min(perClient, n + 10_000); k++) text += JSON.stringify(g.next()) + '\n';
+        appendFileSync(file, text);
+      }
+      await evaluateFiles([file], 'jsonl', sources[i]!, DEFAULT_RULES, (alerts) => {
+        for (const a of alerts) want.set(a.id, canonical(a));
+      });
+      rmSync(file);
+    }
+    log(`chaos: the oracle expects ${want.size} alerts`);
+
+    // ---- the processes ----
+    const base = await freeBase(rand);
+    const ep = (k: number) => `tcp://127.0.0.1:${base + k}`;
+    const logArgs = ['--logserver', ep(3)];
+    const add = (name: string, kind: string, args: string[]) =>
+      managed.set(name, { name, kind, args, child: undefined, exited: Promise.resolve(), expectingExit: false, startedAt: 0, output: '', lastExit: undefined });
+    add('logserver', 'logserver', ['logserver', '--data', join(server, 'logs'), '--port', String(base + 3)]);
+    add('monitor', 'monitor', ['monitor', '--data', join(server, 'monitor'), '--port', String(base + 2), '--alerts', alertsFile, '--quiet', ...logArgs]);
+    add('master', 'master', ['master', '--port', String(base), '--consumers', consumerNames.join(','), '--monitor', ep(2), ...logArgs]);
+    for (const c of consumerNames) {
+      add(c, 'consumer', ['consumer', '--name', c, '--data', join(server, c), '--master', ep(1), '--monitor', ep(2), ...logArgs]);
+    }
+    sources.forEach((s, i) => {
+      writeFileSync(logFiles[i]!, '');
+      add(s, 'client', ['client', '--master', ep(0), '--source', s, '--format', 'jsonl', '--data', join(dir, `client-${i}`),
+        '--ack-timeout-ms', '1000', ...logArgs, logFiles[i]!]);
+    });
+
+    const launch = (m: Managed): void => {
+      const child = spawn(process.execPath, [CLI, ...m.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      m.child = child;
+      m.expectingExit = false;
+      m.startedAt = Date.now();
+      const keep = (d: Buffer) => {
+        m.output += d.toString();
+        if (m.output.length > 64_000) m.output = m.output.slice(-32_000);
+      };
+      child.stdout!.on('data', keep);
+      child.stderr!.on('data', keep);
+      m.exited = new Promise((resolve) => {
+        child.once('exit', (code, signal) => {
+          m.lastExit = { code, signal };
+          if (!m.expectingExit && !finished) {
+            unexpectedExits.push({ process: m.name, code, signal, output: m.output.slice(-4000) });
+            log(`chaos: ${m.name} exited by itself (code ${code}, signal ${signal}); restarting it`);
+            setTimeout(() => {
+              if (!finished && m.child === child) launch(m);
+            }, 500);
+          }
+          resolve();
+        });
+      });
+    };
+    for (const m of managed.values()) launch(m);
+
+    // Records durably applied, as far as the consumers running now say; while one is (re)starting, the last
+    // complete count stands.
+    let lastApplied = 0;
+    const applied = (): number => {
+      let sum = 0;
+      for (const c of consumerNames) {
+        const n = readHighWater(join(server, c, 'stats.json'), managed.get(c)!.child?.pid);
+        if (n === undefined) return lastApplied;
+        sum += n;
+      }
+      return (lastApplied = sum);
+    };
+    const t0 = Date.now();
+    const deadline = t0 + timeoutMs;
+
+    // ---- the writer: appends records in chunks, keeping at most maxLag written but not yet applied ----
+    let written = 0;
+    const writer = (async () => {
+      const gens = sources.map((_, i) => new WorkloadGenerator(genOpts(i)));
+      const done = sources.map(() => 0);
+      while (written < records && Date.now() < deadline) {
+        if (written - applied() > maxLag) {
+          await sleep(50);
+          continue;
+        }
+        for (let i = 0; i < nClients; i++) {
+          const n = Math.min(chunk, perClient - done[i]!);
+          if (n <= 0) continue;
+          let text = '';
+          for (let k = 0; k < n; k++) text += JSON.stringify(gens[i]!.next()) + '\n';
+          appendFileSync(logFiles[i]!, text);
+          done[i]! += n;
+          written += n;
+        }
+        await sleep(20);
+      }
+    })();
+
+    // ---- the faults: every kind of process at least once, then random ones ----
+    const kinds = ['client', 'master', 'consumer', 'monitor', 'logserver'];
+    const byKind = (k: string) => [...managed.values()].filter((m) => m.kind === k);
+    const pick = <T>(list: T[]): T => list[Math.floor(rand() * list.length)]!;
+    const victims: Managed[] = [];
+    for (const k of kinds) victims.push(pick(byKind(k)));
+    for (let i = victims.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [victims[i], victims[j]] = [victims[j]!, victims[i]!];
+    }
+    // then a kind at random, and a process of that kind (4 clients must not get most of the faults)
+    while (victims.length < faultTarget) victims.push(pick(byKind(pick(kinds))));
+
+    // Moments: random points of the run by records applied (so faults are spread over the whole run however fast
+    // it goes), each followed by a random pause, and never two faults closer than gapMin.
+    const marks = victims.map(() => Math.floor(rand() * records * 0.95)).sort((a, b) => a - b);
+    for (const [k, m] of victims.entries()) {
+      while (applied() < marks[k]! && Date.now() < deadline) await sleep(50);
+      if (Date.now() > deadline) break;
+      await sleep(gapMin + rand() * (gapMax - gapMin));
+      const child = m.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null) await m.exited;
+      const fault: ChaosFault = { at: Date.now() - t0, process: m.name, pid: m.child?.pid, applied: applied(), written, downMs: 0 };
+      m.expectingExit = true;
+      m.child?.kill('SIGKILL');
+      await m.exited;
+      // sometimes back at once, sometimes after the others noticed it was gone
+      const down = rand() < 0.3 ? 0 : Math.round(rand() * 1500);
+      await sleep(down);
+      fault.downMs = down;
+      launch(m);
+      faults.push(fault);
+      log(`chaos: fault ${faults.length}/${victims.length}: SIGKILL ${m.name} (pid ${fault.pid}) at ${(fault.at / 1000).toFixed(1)} s, ` +
+        `${fault.written} written, ${fault.applied} applied; restarted after ${down} ms`);
+    }
+    await writer;
+    if (written < records) failures.push(`only ${written} of ${records} records were written before the timeout`);
+
+    // ---- wait for the pipeline to catch up ----
+    let hwm = 0;
+    let got: Alert[] = [];
+    for (;;) {
+      hwm = applied();
+      got = readAlertsFile(alertsFile);
+      const ids = new Set(got.map((a) => a.id));
+      let all = hwm >= records;
+      if (all) for (const id of want.keys()) if (!ids.has(id)) { all = false; break; }
+      if (all) break;
+      if (Date.now() > deadline) {
+        failures.push(`timed out: ${hwm} of ${records} records applied, ${ids.size} of ${want.size} alerts delivered`);
+        break;
+      }
+      await sleep(250);
+    }
+    const durationMs = Date.now() - t0;
+    await sleep(1500); // anything still in flight that would be a duplicate lands now
+    // every process past its start-up, so the SIGTERM below tests an orderly stop, not a start interrupted
+    for (const m of managed.values()) await sleep(Math.max(0, m.startedAt + 5000 - Date.now()));
+
+    // ---- stop everything, clients first; each must exit 0 ----
+    finished = true;
+    const order = [...sources, 'master', ...consumerNames, 'monitor', 'logserver'];
+    for (const name of order) {
+      const m = managed.get(name)!;
+      const child = m.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+      m.expectingExit = true;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await m.exited;
+      clearTimeout(t);
+      if (m.lastExit?.code !== 0) failures.push(`${name} did not stop cleanly on SIGTERM (code ${m.lastExit?.code}, signal ${m.lastExit?.signal})`);
+    }
+
+    // ---- the verdict: counts written by each consumer as it stopped ----
+    hwm = consumerNames.reduce((sum, c) => sum + (readHighWater(join(server, c, 'stats.json'), undefined) ?? 0), 0);
+    got = readAlertsFile(alertsFile);
+    const seen = new Set<string>();
+    let duplicateAlerts = 0;
+    let extraAlerts = 0;
+    let changedAlerts = 0;
+    for (const a of got) {
+      if (seen.has(a.id)) duplicateAlerts++;
+      seen.add(a.id);
+      const w = want.get(a.id);
+      if (w === undefined) extraAlerts++;
+      else if (w !== canonical(a)) changedAlerts++;
+    }
+    let missingAlerts = 0;
+    for (const id of want.keys()) if (!seen.has(id)) missingAlerts++;
+    if (missingAlerts) failures.push(`${missingAlerts} alerts of the oracle's are missing`);
+    if (extraAlerts) failures.push(`${extraAlerts} alerts the oracle does not give`);
+    if (changedAlerts) failures.push(`${changedAlerts} alerts differ from the oracle's`);
+    if (duplicateAlerts) failures.push(`${duplicateAlerts} alert ids written more than once`);
+    if (hwm !== records) failures.push(`high-water marks add up to ${hwm}, not ${records}: records ${hwm > records ? 'applied twice' : 'lost'}`);
+    if (unexpectedExits.length) failures.push(`${unexpectedExits.length} processes died without being killed: ${unexpectedExits.map((u) => u.process).join(', ')}`);
+    if (faults.length < faultTarget) failures.push(`only ${faults.length} of ${faultTarget} faults were injected`);
+
+    const faultsByKind: Record<string, number> = {};
+    for (const f of faults) {
+      const k = managed.get(f.process)!.kind;
+      faultsByKind[k] = (faultsByKind[k] ?? 0) + 1;
+    }
+    const result: ChaosResult = {
+      ok: failures.length === 0,
+      failures,
+      seed,
+      records,
+      clients: nClients,
+      consumers: nConsumers,
+      faults,
+      faultsByKind,
+      unexpectedExits,
+      expectedAlerts: want.size,
+      alerts: got.length,
+      missingAlerts,
+      extraAlerts,
+      changedAlerts,
+      duplicateAlerts,
+      highWaterTotal: hwm,
+      durationMs,
+    };
+    if (options.keep) result.dir = dir;
+    return result;
+  } finally {
+    finished = true;
+    for (const m of managed.values()) {
+      const child = m.child;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        m.expectingExit = true;
+        child.kill('SIGKILL');
+        await m.exited;
+      }
+    }
+    if (!options.keep && !options.dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A few lines for people: what was done and whether the guarantee held. */
+export function formatChaosReport(r: ChaosResult): string {
+  const kinds = Object.entries(r.faultsByKind).map(([k, n]) => `${k} ${n}`).join(', ');
+  const lines = [
+    `chaos (seed ${r.seed}): ${r.records} records from ${r.clients} clients over ${r.consumers} consumers in ${(r.durationMs / 1000).toFixed(1)} s ` +
+      `(${Math.round(r.records / (r.durationMs / 1000))} records/s with faults)`,
+    `  ${r.faults.length} SIGKILLs (${kinds}), each process restarted`,
+    `  alerts: ${r.alerts} delivered, oracle ${r.expectedAlerts}; missing ${r.missingAlerts}, extra ${r.extraAlerts}, changed ${r.changedAlerts}, duplicate ids ${r.duplicateAlerts}`,
+    `  records applied (sum of durable high-water marks): ${r.highWaterTotal} of ${r.records}`,
+    r.ok ? '  OK: every record applied once, alerts equal the oracle, none twice' : `  FAILED: ${r.failures.join('; ')}`,
+  ];
+  if (r.dir) lines.push(`  kept in ${r.dir}`);
+  return lines.join('\n');
+}
+
+/**
+ * `slowq bench chaos`: the harness as a bench report (a table of the verdict and one of the faults). When the
+ * guarantee did not hold, the exit code is set to 1 (the report is printed all the same).
+ */
+export async function benchChaos(options: ChaosOptions = {}): Promise<BenchReport> {
+  const r = await runChaos({ log: (line) => process.stderr.write(line + '\n'), ...options });
+  const report: BenchReport = {
+    bench: 'chaos',
+    tables: [
+      {
+        title: `Chaos: ${r.records.toLocaleString('en-US')} records, ${r.clients} clients, ${r.consumers} consumers, ${r.faults.length} SIGKILLs (seed ${r.seed})`,
+        columns: ['check', 'expected', 'got'],
+        rows: [
+          ['alerts delivered (ids)', r.expectedAlerts, r.alerts - r.duplicateAlerts],
+          ['alerts missing', 0, r.missingAlerts],
+          ['alerts the oracle does not give', 0, r.extraAlerts],
+          ['alerts differing from the oracle', 0, r.changedAlerts],
+          ['alert ids written twice', 0, r.duplicateAlerts],
+          ['records applied (sum of durable high-water marks)', r.records, r.highWaterTotal],
+          ['processes that died on their own', 0, r.unexpectedExits.length],
+        ],
+        notes: [
+          r.ok ? 'the guarantee held' : `FAILED: ${r.failures.join('; ')}`,
+          `${(r.durationMs / 1000).toFixed(1)} s of writing and catching up, ${Math.round(r.records / (r.durationMs / 1000))} records/s with the faults`,
+          `faults by kind: ${Object.entries(r.faultsByKind).map(([k, n]) => `${k} ${n}`).join(', ')}`,
+        ],
+      },
+      {
+        title: 'Faults',
+        columns: ['#', 'at s', 'SIGKILL', 'records written', 'records applied', 'down ms'],
+        rows: r.faults.map((f, i) => [i + 1, Math.round(f.at / 100) / 10, f.process, f.written, f.applied, f.downMs]),
+      },
+    ],
+    charts: [],
+    data: { ...r },
+  };
+  if (!r.ok) process.exitCode = 1; // the report is still printed; the command fails
+  return report;
+}
