@@ -102,9 +102,13 @@ export function startChild(name: string, command: string, args: string[], env: N
   return child;
 }
 
-/** `node dist/src/cli/main.js ARGS` as a child. */
+/**
+ * `node dist/src/cli/main.js ARGS` as a child. $SLOWQ_BENCH_NODE_ARGS is put before the script, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile every process of a run (NODE_OPTIONS refuses --cpu-prof).
+ */
 export function slowqChild(name: string, args: string[]): Child {
-  return startChild(name, process.execPath, [CLI, ...args]);
+  const nodeArgs = (process.env.SLOWQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return startChild(name, process.execPath, [...nodeArgs, CLI, ...args]);
 }
 
 /** SIGTERM, then SIGKILL after graceMs; resolves with the exit code. */
