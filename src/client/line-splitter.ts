@@ -35,28 +35,64 @@ export class LineSplitter {
 
   push(chunk: Buffer, sink: LineSink): void {
     let from = 0;
-    while (from < chunk.length) {
-      const nl = chunk.indexOf(NL, from);
+    // The line completing what is held back (or being skipped) goes the byte-wise way; the whole lines after
+    // it are decoded in one go.
+    if (this.pendingBytes > 0 || this.skipping) {
+      const nl = chunk.indexOf(NL);
       if (nl === -1) {
-        this.hold(chunk.subarray(from));
+        this.hold(chunk);
         return;
       }
-      const end = this.lineStart + this.pendingBytes + (nl - from) + 1;
-      if (this.skipping) {
-        sink.oversize(this.lineStart, end);
-        this.skipping = false;
-      } else if (this.pendingBytes + (nl - from) > this.maxLineBytes) {
-        sink.oversize(this.lineStart, end);
-      } else {
-        let bytes = this.pendingBytes === 0 ? chunk.subarray(from, nl) : Buffer.concat([...this.pending, chunk.subarray(from, nl)]);
-        if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
-        sink.line(bytes.toString('utf8'), this.lineStart, end);
-      }
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.lineStart = end;
-      from = nl + 1;
+      from = this.emitOne(chunk, 0, nl, sink);
     }
+    from = this.emitWhole(chunk, from, sink);
+    if (from < chunk.length) this.hold(chunk.subarray(from));
+  }
+
+  /** One line ending at `nl`, the byte-wise way (joins what is held back); returns where the next starts. */
+  private emitOne(chunk: Buffer, from: number, nl: number, sink: LineSink): number {
+    const end = this.lineStart + this.pendingBytes + (nl - from) + 1;
+    if (this.skipping) {
+      sink.oversize(this.lineStart, end);
+      this.skipping = false;
+    } else if (this.pendingBytes + (nl - from) > this.maxLineBytes) {
+      sink.oversize(this.lineStart, end);
+    } else {
+      let bytes = this.pendingBytes === 0 ? chunk.subarray(from, nl) : Buffer.concat([...this.pending, chunk.subarray(from, nl)]);
+      if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
+      sink.line(bytes.toString('utf8'), this.lineStart, end);
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.lineStart = end;
+    return nl + 1;
+  }
+
+  /**
+   * Every complete line of chunk[from…]: one UTF-8 decode for all of them and a substring per line, instead of a
+   * Buffer view and a decode per line (the client profile had those at ~8% of its time). Offsets stay exact
+   * bytes: a newline byte is never part of a multi-byte sequence, so the n-th "\n" of the text is the n-th
+   * newline byte; for ASCII text a character is a byte, otherwise the byte positions are looked up. Returns
+   * where the unfinished last line starts.
+   */
+  private emitWhole(chunk: Buffer, from: number, sink: LineSink): number {
+    const last = chunk.lastIndexOf(NL);
+    if (last < from) return from;
+    const text = chunk.toString('utf8', from, last + 1);
+    const ascii = text.length === last + 1 - from;
+    let bp = from;
+    let cp = 0;
+    while (bp <= last) {
+      const nlc = text.indexOf('\n', cp);
+      const nlb = ascii ? bp + (nlc - cp) : chunk.indexOf(NL, bp);
+      const end = this.lineStart + (nlb - bp) + 1;
+      if (nlb - bp > this.maxLineBytes) sink.oversize(this.lineStart, end);
+      else sink.line(text.charCodeAt(nlc - 1) === CR && nlc > cp ? text.slice(cp, nlc - 1) : text.slice(cp, nlc), this.lineStart, end);
+      this.lineStart = end;
+      bp = nlb + 1;
+      cp = nlc + 1;
+    }
+    return bp;
   }
 
   /** End of input: a last line without a newline is emitted as a line (used for whole files, never when tailing). */
