@@ -14,11 +14,12 @@ import { perlFixed6, toPtJson, type PtJson, type PtJsonMetric } from '../src/dig
 import { textReport } from '../src/digest/report.js';
 import { fingerprint, fingerprintId } from '../src/client/fingerprint.js';
 import type { ParsedEvent } from '../src/protocol/record.js';
+import { CORPUS_DIR } from './support/corpus.js';
 
 // `slowq digest` against pt-query-digest 3.2.1 on the 72 slow logs of its own test suite: the expected JSON
-// files are its `--output json --limit 100%` output (see /work/shared/corpus/README.md).
+// files are its `--output json --limit 100%` output (see ../shared/corpus/README.md beside the repository).
 
-const CORPUS = process.env.SLOWQ_CORPUS ?? '/work/shared/corpus';
+const CORPUS = CORPUS_DIR;
 const LOGS = join(CORPUS, 'mysql-slow');
 const EXPECTED = join(CORPUS, 'mysql-slow-expected');
 const haveCorpus = existsSync(LOGS) && existsSync(EXPECTED);

@@ -7,8 +7,9 @@ import { LineSplitter } from '../src/client/line-splitter.js';
 import { MAX_STATEMENT_CHARS, MySqlSlowParser, parseMysqlTime } from '../src/client/parsers/mysql-slow.js';
 import { newParseOutput, type ParseOutput } from '../src/client/parsers/types.js';
 import { MAX_SQL_BYTES, type ParsedEvent } from '../src/protocol/record.js';
+import { CORPUS_DIR } from './support/corpus.js';
 
-const CORPUS = join(process.env.SLOWQ_CORPUS ?? '/work/shared/corpus', 'mysql-slow');
+const CORPUS = join(CORPUS_DIR, 'mysql-slow');
 const haveCorpus = existsSync(CORPUS);
 
 interface Result extends ParseOutput {

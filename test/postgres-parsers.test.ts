@@ -15,9 +15,10 @@ import { PostgresJsonParser } from '../src/client/parsers/postgres-json.js';
 /** The start of a query id at the default resolution (whole seconds, as `slowq probe`). */
 const sec = (ms: number): number => Math.floor(ms / 1000) * 1000;
 import { parsePgTimestamp, readExecMessage, QueryIdAllocator } from '../src/client/parsers/postgres-common.js';
+import { CORPUS_DIR } from './support/corpus.js';
 
-const CORPUS = '/work/shared/corpus/postgres';
-const MYSQL_SLOW = '/work/shared/corpus/mysql-slow/slow002.txt';
+const CORPUS = join(CORPUS_DIR, 'postgres');
+const MYSQL_SLOW = join(CORPUS_DIR, 'mysql-slow', 'slow002.txt');
 
 interface Result {
   events: ParsedEvent[];
