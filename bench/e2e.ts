@@ -153,7 +153,8 @@ async function throughputRun(
 async function latencyRun(server: BenchServerSide, dir: string, rate: number, seconds: number): Promise<{ samples: number[]; offered: number; missing: number }> {
   const file = join(dir, 'latency.log');
   const fd = openSync(file, 'w');
-  const g = new MySqlSlowLogGenerator({ seed: 99, meanGapMs: 1000 / rate, slowFraction: 0.05, startTs: Date.UTC(2027, 0, 1) });
+  // 5% slow at this rate keeps thousands of statements running at once: enough threads for them not to overlap
+  const g = new MySqlSlowLogGenerator({ seed: 99, meanGapMs: 1000 / rate, slowFraction: 0.05, threads: 65_536, startTs: Date.UTC(2027, 0, 1) });
   writeSync(fd, g.banner());
   const client = slowqChild('client-latency', clientArgs(server, 'bench-latency', join(dir, 'client-latency'), file,
     ['--log-level', 'warn', '--poll-ms', '5', '--linger-ms', '5']));

@@ -21,7 +21,7 @@ export interface MySqlSlowLogOptions {
   meanGapMs?: number;
   /** share of entries at or above 1 s (they alert as slow_query with the default rules; default 0.02) */
   slowFraction?: number;
-  /** connection threads the statements come from (default 64) */
+  /** connection threads the statements come from (default 8192); a thread runs one statement at a time */
   threads?: number;
   /** write the server's start-up banner first (default true) */
   banner?: boolean;
@@ -88,6 +88,8 @@ export class MySqlSlowLogGenerator {
   private readonly meanGap: number;
   private readonly slowFraction: number;
   private readonly threadDb: string[];
+  /** per thread: when its last statement ended (ms), so a thread's statements never overlap */
+  private readonly threadFree: number[];
   private now: number;
   private lastSecond = -1;
   private n = 0;
@@ -98,7 +100,8 @@ export class MySqlSlowLogGenerator {
     this.meanGap = opts.meanGapMs ?? 0.2;
     this.slowFraction = opts.slowFraction ?? 0.02;
     this.now = opts.startTs ?? Date.UTC(2026, 10, 22, 6, 0, 0);
-    this.threadDb = new Array<string>(opts.threads ?? 64).fill('');
+    this.threadDb = new Array<string>(Math.max(2, opts.threads ?? 8192)).fill('');
+    this.threadFree = new Array<number>(this.threadDb.length).fill(0);
   }
 
   /** The start-up banner a server writes when it opens its slow log. */
@@ -123,7 +126,7 @@ export class MySqlSlowLogGenerator {
     const slow = r() < this.slowFraction;
     // fast: mostly a few ms, a long tail to ~900 ms; slow: 1 s … 60 s
     const durationMs = slow ? 1000 + r() * r() * 59_000 : r() < 0.9 ? r() * 20 : 20 + r() * 880;
-    const thread = 1 + Math.floor(r() * this.threadDb.length);
+    const thread = this.freeThread(endMs - durationMs, endMs, slow);
     const [user, host, ip] = USERS[Math.floor(r() * USERS.length)]!;
     const db = DBS[Math.floor(r() * DBS.length)]!;
     const startSec = Math.floor((endMs - durationMs) / 1000);
@@ -137,20 +140,45 @@ export class MySqlSlowLogGenerator {
       text += `# User@Host: ${user}[${user}] @ ${host} [${ip}]  Id: ${String(thread).padStart(5)}\n`;
       text += `# Query_time: ${seconds6(durationMs)}  Lock_time: ${seconds6(lock)} Rows_sent: ${rowsSent}  Rows_examined: ${rowsExamined}\n`;
     } else {
-      if (second !== this.lastSecond) text += `# Time: ${mariaTime(endMs)}\n`;
+      // MariaDB stamps the second the statement started, once per second
+      if (startSec !== this.lastSecond) text += `# Time: ${mariaTime(startSec * 1000)}\n`;
       text += `# User@Host: ${user}[${user}] @ ${host} [${ip}]\n`;
       text += `# Thread_id: ${thread}  Schema: ${db}  QC_hit: No\n`;
       text += `# Query_time: ${seconds6(durationMs)}  Lock_time: ${seconds6(lock)}  Rows_sent: ${rowsSent}  Rows_examined: ${rowsExamined}\n`;
       text += `# Rows_affected: ${sql.startsWith('SELECT') ? 0 : Math.floor(r() * 5)}  Bytes_sent: ${60 + rowsSent * 37}\n`;
     }
-    this.lastSecond = second;
+    this.lastSecond = this.flavor === 'mysql' ? second : startSec;
     if (this.threadDb[thread - 1] !== db) {
       this.threadDb[thread - 1] = db;
       text += `use ${db};\n`;
     }
     text += `SET timestamp=${startSec};\n`;
     text += stmt;
-    return { text, sql, durationMs: Number(seconds6(durationMs)) * 1000, ts: this.flavor === 'mysql' ? endMs : second * 1000, slow };
+    const ms = Number(seconds6(durationMs)) * 1000;
+    return { text, sql, durationMs: ms, ts: this.flavor === 'mysql' ? endMs : startSec * 1000 + ms, slow };
+  }
+
+  /**
+   * A thread idle from `start` to `end` (a connection runs one statement at a time, which is what makes the
+   * parser's thread + start-second query ids unique); the least busy of a few random picks if none is.
+   * Entries come in end order, so a slow statement needs a thread idle for its whole duration: slow ones take
+   * threads from the first half, fast ones from the second, as a pool of long-running jobs would.
+   */
+  private freeThread(start: number, end: number, slow: boolean): number {
+    const half = this.threadFree.length >> 1;
+    const from = slow ? 0 : half;
+    const size = slow ? half : this.threadFree.length - half;
+    let best = from;
+    for (let i = 0; i < 32; i++) {
+      const t = from + Math.floor(this.rand() * size);
+      if (this.threadFree[t]! <= start) {
+        best = t;
+        break;
+      }
+      if (this.threadFree[t]! < this.threadFree[best]!) best = t;
+    }
+    this.threadFree[best] = Math.max(this.threadFree[best]!, end);
+    return best + 1;
   }
 
   /** A statement: `text` as written (ending in ";\n"), `sql` as the parser reports it. */
