@@ -62,7 +62,8 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 
 /** A horizontal bar chart, self-contained SVG (no fonts or scripts to fetch). */
 export function renderSvg(c: Chart): string {
-  const labelW = 300;
+  // about 7.5 px per character at 13 px sans-serif: room for the longest label
+  const labelW = Math.max(120, Math.ceil(7.5 * Math.max(...c.bars.map((b) => b.label.length))) + 16);
   const barW = 420;
   const rowH = 26;
   const top = 44;
