@@ -1,5 +1,5 @@
 import { appendFileSync, closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import * as zmq from 'zeromq';
@@ -491,6 +491,8 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
           'oracle: `slowq evaluate` work (same parser, same rules) in one process over the same file',
           'raw transport: the same 1,000-record batches through the real master to consumers that ack from the header alone (no payload decoding, no rules, no disk)',
           `naive: a client sending one JSON request per record and waiting for the reply; the server applies the rules and appends with fdatasync before replying (run for ${naiveSeconds} s)`,
+          'a source is the unit of ownership: one client (one source) keeps one consumer busy and the other idle, as the process table shows; more sources spread over the consumers',
+          `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node.js ${process.version}, ${platform()} ${release()}`,
           ...notes,
         ],
       },
