@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -98,6 +98,12 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
         '--data', join(dir, `client-${i}`), ...extra, path()]));
     });
     for (const p of probes) await waitFor(`${p.name} to start`, () => /probing/.test(p.output()), 30_000);
+    // Every client must be up before the statements run: the probe's running records and the log's finished
+    // record travel through different clients, and a client still starting (seconds on a loaded machine)
+    // would deliver the running records after the finished one — then the query was already judged.
+    for (let i = 0; i < clients.length; i++) {
+      await waitFor(`client ${i} to start`, () => existsSync(join(dir, `client-${i}`, 'stats.json')), 30_000);
+    }
   });
 
   after(async () => {
