@@ -37,7 +37,10 @@ interface InFlight<R> {
 export interface SenderStats {
   batches: number;
   records: number;
+  /** batches acked */
   acked: number;
+  /** records in acked batches: durable at a consumer */
+  recordsAcked: number;
   resends: number;
   retries: number;
   gaps: number;
@@ -54,7 +57,7 @@ export class Sender<R> {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private readonly warned: WarnOnce;
-  readonly stats: SenderStats = { batches: 0, records: 0, acked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
+  readonly stats: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
 
   constructor(
     private readonly opts: SenderOptions,
@@ -186,6 +189,7 @@ export class Sender<R> {
           if (f.batch.stream === h.stream && f.batch.last <= h.last) {
             this.inFlight.delete(f.rid);
             this.stats.acked++;
+            this.stats.recordsAcked += f.batch.records.length;
             if (!newest || f.batch.last > newest.batch.last) newest = f;
           }
         }
