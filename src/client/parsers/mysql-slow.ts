@@ -491,8 +491,21 @@ function labelValue(v: string): string | number | boolean {
  * `2016-07-20T18:13:25.698433Z` / `…+02:00` (MySQL ≥ 5.7). Times without a zone are read as UTC:
  * the log does not say which zone the server used.
  */
+/** the `YYYY-MM-DDTHH:MM:SS` of the last ISO time parsed without an offset, and its ms since epoch */
+let isoSecondKey = '';
+let isoSecondBase = 0;
+const isDigitCode = (c: number): boolean => c >= 48 && c <= 57;
+
 export function parseMysqlTime(s: string): number | undefined {
+  // Fast path: an ISO time in the same second as the last one read (consecutive entries mostly are), with a
+  // fraction and no offset: only the fraction differs. The regular expression below was 5% of a parse profile.
+  if (isoSecondKey !== '' && s.length > 20 && s.charCodeAt(19) === 46 /* . */ && s.startsWith(isoSecondKey)) {
+    let i = 20;
+    while (i < s.length && isDigitCode(s.charCodeAt(i))) i++;
+    if (i > 20 && (i === s.length || s.charCodeAt(i) === 90 /* Z */)) return isoSecondBase + Math.floor(Number('0.' + s.slice(20, i)) * 1000);
+  }
   let m = ISO_TIME.exec(s);
+  const iso = m !== null;
   let year: number;
   if (m) year = Number(m[1]);
   else {
@@ -509,6 +522,10 @@ export function parseMysqlTime(s: string): number | undefined {
   const ms = m[7] ? Math.floor(Number('0.' + m[7]) * 1000) : 0;
   let t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
   const zone = m[8];
+  if (iso && (!zone || zone === 'Z')) {
+    isoSecondKey = s.slice(0, 19);
+    isoSecondBase = t - ms;
+  }
   if (zone && zone !== 'Z') {
     const sign = zone[0] === '-' ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
