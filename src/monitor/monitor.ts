@@ -76,6 +76,7 @@ export interface MonitorStats {
 
 export class Monitor {
   private readonly security: ServerSecurity;
+  private readonly alertsByType: Record<string, number> = {};
   private readonly sock: zmq.Router;
   private readonly q: SendQueue;
   private readonly nlog: NotificationLog;
@@ -167,7 +168,8 @@ export class Monitor {
       for (const id of snapshot.ids) this.accepted.add(id);
       if (snapshot.dispatch) this.dispatcher.restore(snapshot.dispatch);
     }
-    const recent: Alert[] = [];
+    // the plain receivers skip what they already wrote
+    const recent: Alert[] = [...(snapshot?.plain ?? [])];
     let replayed = 0;
     for (const e of entries) {
       if (e.k === 'a') {
@@ -232,7 +234,11 @@ export class Monitor {
   private snapshot(): MonitorSnapshot {
     const ids: string[] = [];
     for (const id of this.accepted) if (!this.unsettled.has(id)) ids.push(id);
-    return { v: 2, ids, dispatch: this.dispatcher.state() };
+    // Alerts accepted but not yet in alerts.jsonl (waiting for the batch's write, or for disk space) go into the
+    // snapshot whole: their journal entries are about to be compacted away.
+    const plain = [...this.toPlain];
+    for (const r of this.opts.receivers) plain.push(...(r.pendingAlerts?.() ?? []));
+    return { v: 2, ids, dispatch: this.dispatcher.state(), ...(plain.length > 0 && { plain }) };
   }
 
   private onMessage(msg: Buffer[]): void {
@@ -303,7 +309,10 @@ export class Monitor {
     // Even a message of duplicates is acked only after the writes before it: its alerts may be in one of them.
     const entry = fresh.length > 0 ? { k: 'a' as const, t, alerts: fresh } : undefined;
     this.nlog.write(entry, () => {
-      for (const a of fresh) this.unsettled.delete(a.id);
+      for (const a of fresh) {
+        this.unsettled.delete(a.id);
+        this.alertsByType[a.type] = (this.alertsByType[a.type] ?? 0) + 1;
+      }
       this.stats.accepted += fresh.length;
       this.q.push(reply);
       if (fresh.length === 0) return;
@@ -412,6 +421,7 @@ export class Monitor {
       groups: this.dispatcher.groupCount(),
       activeSilences: this.silenceStore.activeCount(),
       receivers,
+      alertsByType: { ...this.alertsByType },
     };
   }
 
@@ -420,6 +430,8 @@ export class Monitor {
     const counters: Record<string, number> = {};
     for (const [k, v] of Object.entries(c)) if (typeof v === 'number') counters[k] = v;
     for (const [name, r] of Object.entries(c.receivers)) for (const [k, v] of Object.entries(r)) counters[`${k}.${name}`] = v;
+    for (const [type, n] of Object.entries(c.alertsByType ?? {})) counters[`alerts.${type}`] = n;
+    Object.assign(counters, this.security.stats()); // CURVE admissions and refusals
     this.serviceStats.update([{ service: 'monitor', kind: 'monitor', at: this.clock.now(), counters }]);
   }
 

@@ -24,6 +24,8 @@ export interface MonitorSnapshot {
   /** every accepted alert id */
   ids: string[];
   dispatch?: DispatchState;
+  /** accepted alerts the plain receivers (alerts.jsonl) had not written yet when the snapshot was taken */
+  plain?: Alert[];
 }
 
 export interface OpenedLog {

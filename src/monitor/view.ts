@@ -90,6 +90,8 @@ export interface MonitorCounters {
   groups: number;
   activeSilences: number;
   receivers: Record<string, ReceiverCounters>;
+  /** alerts accepted since the monitor started, by type (slow_query, long_running, resolved, stalled) */
+  alertsByType?: Record<string, number>;
 }
 
 export type MonitorEvent =

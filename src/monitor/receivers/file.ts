@@ -61,6 +61,10 @@ export class FileReceiver implements Receiver {
   }
 
   /** Alerts accepted but not yet written (a write failed; retried). */
+  pendingAlerts(): readonly Alert[] {
+    return this.pending;
+  }
+
   get pendingCount(): number {
     return this.pending.length;
   }

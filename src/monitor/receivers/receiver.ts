@@ -8,4 +8,6 @@ export interface Receiver {
   /** Delivers alerts in order; resolves when they are durably delivered (or definitively given up on). */
   deliver(alerts: readonly Alert[]): Promise<void>;
   close(): Promise<void>;
+  /** Alerts handed to deliver() and not durably delivered yet (e.g. the disk is full), if the receiver keeps any. */
+  pendingAlerts?(): readonly Alert[];
 }
