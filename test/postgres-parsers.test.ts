@@ -324,6 +324,14 @@ describe('postgres (stderr)', () => {
     assert.match(r.problems[0]!.reason, /no %m, %t or %n/);
   });
 
+  test('a trailing semicolon does not make another fingerprint class', () => {
+    const log = ['select 1', 'select 1;', 'select 1 ; '].map((q, i) => `2024-01-01 00:00:0${i}.500 UTC [7] a@b LOG:  duration: 1.000 ms  statement: ${q}`).join('\n') + '\n';
+    const events = feedText(new PostgresStderrParser(), log).events;
+    assert.equal(events.length, 3);
+    assert.deepEqual(new Set(events.map((e) => e.fingerprintId)).size, 1);
+    assert.equal(events[1]!.sql, 'select 1;', 'the statement text itself is kept as logged');
+  });
+
   test('%t (second precision): repeated starts of one backend get distinct, deterministic ids', () => {
     const log = [1.2, 0.9, 1.1].map((d) => `2024-01-01 00:00:01 UTC [7]: LOG:  duration: ${d} ms  statement: select 1`).join('\n') + '\n';
     const ids = feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ' }), log).events.map((e) => e.queryId);

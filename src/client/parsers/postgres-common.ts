@@ -248,6 +248,8 @@ export interface PgParserOptions {
  * Builds events from executed statements: time stamp, query id, fingerprint (memoised), labels.
  * One per parser: it holds the query-id state and the fingerprint cache.
  */
+const TRAILING_SEMICOLONS = /[\s;]+$/;
+
 export class PgEventFactory {
   private readonly fingerprints = new FingerprintCache();
   readonly ids = new QueryIdAllocator();
@@ -291,7 +293,8 @@ export class PgEventFactory {
 
   make(exec: ExecMessage, ts: number, f: SessionFields, params: string | undefined, offset: number, end: number): ParsedEvent {
     const sql = boundSql(exec.sql);
-    const fp = this.fingerprints.get(sql);
+    // `select 1` and `select 1;` are one class (the MySQL slow log drops the terminator before fingerprinting too)
+    const fp = this.fingerprints.get(sql.replace(TRAILING_SEMICOLONS, ''));
     const pid = f.pid || '0';
     const res = this.idResolution;
     const startMs = res === 1 ? Math.round(ts - exec.durationMs) : Math.floor((ts - exec.durationMs) / res) * res;
