@@ -9,6 +9,7 @@ import { DEFAULT_RULES } from '../src/consumer/rules.js';
 import type { Alert } from '../src/protocol/record.js';
 import { WorkloadGenerator } from '../src/workload/generator.js';
 import type { BenchReport } from './output.js';
+import { prng } from '../src/workload/prng.js';
 
 // The fault-injection harness behind `slowq bench chaos` and test/chaos.test.ts. It runs the whole
 // pipeline as real processes on loopback (logserver, monitor, master, N consumers, K clients each tailing
@@ -88,18 +89,6 @@ export interface ChaosResult {
 }
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

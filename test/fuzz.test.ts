@@ -11,6 +11,7 @@ import {
   type Header, type WireRecord,
 } from '../src/protocol/wire.js';
 import { freeBase, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { prng } from '../src/workload/prng.js';
 
 // Hostile peers on every listening socket: the master's client and consumer ports, the monitor and the
 // logserver each get at least FRAMES random or mutated frames (bit flips, truncations, wrong types and
@@ -23,17 +24,6 @@ const FRAMES = Number(process.env.SLOWQ_FUZZ_FRAMES ?? 100_000);
 /** peak resident memory any service may reach while being fuzzed */
 const MAX_RSS_BYTES = 400 * 1024 * 1024;
 
-/** mulberry32: the run is reproducible from SLOWQ_FUZZ_SEED */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(Number(process.env.SLOWQ_FUZZ_SEED ?? 6));
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(list: readonly T[]): T => list[int(list.length)]!;

@@ -9,6 +9,7 @@ import { createParser, FORMAT_NAMES } from '../src/client/parsers/index.js';
 import { newParseOutput, rejectBadEvents } from '../src/client/parsers/types.js';
 import { generateLines } from '../src/workload/generator.js';
 import { CLI, diffIds, duplicateIds, freeBase, idSet, oracle, readAlerts, readJsonLines, slowq, stop, stopAll, waitFor } from './support/cluster.js';
+import { prng } from '../src/workload/prng.js';
 
 // Log files nobody should have to tail, under a real client: random bytes, invalid UTF-8, NUL bytes, a
 // 10 MiB line, a 3 MiB line still without its newline, deeply nested lines, numbers and times out of range, and a
@@ -21,17 +22,6 @@ const MiB = 1 << 20;
 /** what the client may reach while reading all this */
 const MAX_CLIENT_RSS = 300 * MiB;
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(1122);
 const int = (n: number) => Math.floor(rand() * n);
 

@@ -1,3 +1,5 @@
+import { prng } from './prng.js';
+
 // A deterministic, realistic A/B workload in slowq's native JSON-lines format: many fast finished
 // queries, some slow ones, and long runners observed while running (some finish under the running
 // threshold, some cross it and then finish, some go silent). Used by `slowq demo`, tests and benchmarks.
@@ -23,18 +25,6 @@ export interface WorkloadOptions {
   observeEveryMs?: number;
   /** ids are prefixed with this (keep ids unique per source) */
   idPrefix?: string;
-}
-
-/** mulberry32: tiny, fast, good enough for workloads. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const TABLES = ['orders', 'customers', 'order_items', 'products', 'payments', 'sessions', 'inventory', 'audit_log'];

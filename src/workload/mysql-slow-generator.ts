@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { prng } from './prng.js';
 
 // A deterministic, realistic MySQL slow query log writer, for benchmarks and tests. Two flavours:
 //  - mysql (MySQL 5.7/8.0): `# Time:` in ISO form with microseconds on every entry, `# User@Host: … Id: N`,
@@ -36,18 +37,6 @@ export interface MySqlSlowEntry {
   /** event time: when the statement ended (what `# Time:` says) */
   ts: number;
   slow: boolean;
-}
-
-function prng(seed: number): () => number {
-  // mulberry32
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const TABLES = ['orders', 'customers', 'order_items', 'products', 'payments', 'sessions', 'inventory', 'audit_log', 'shipments', 'carts'];
