@@ -162,7 +162,7 @@ describe('file tailer', () => {
     const reg = await openRegistry(data);
     const sink = makeSink(reg);
     await writeFile(file, '');
-    const t = await startTailer(reg, sink, [file]);
+    await startTailer(reg, sink, [file]);
     // the "database" keeps its file handle across the rename, like a server before it reopens its log
     const old = await open(file, 'a');
     for (let i = 0; i < 40; i++) {

@@ -83,7 +83,7 @@ export class MySqlSlowLogGenerator {
   private lastSecond = -1;
   private n = 0;
 
-  constructor(private readonly opts: MySqlSlowLogOptions = {}) {
+  constructor(opts: MySqlSlowLogOptions = {}) {
     this.rand = prng(opts.seed ?? 1);
     this.flavor = opts.flavor ?? 'mysql';
     this.meanGap = opts.meanGapMs ?? 0.2;

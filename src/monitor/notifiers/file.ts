@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { DeliveryError, type Notification, type Notifier } from '../model.js';
+import { openJsonLinesLog } from '../receivers/jsonl-file.js';
 import { webhookPayload, type WebhookPayload } from './payload.js';
 
 // Notifications as JSON lines: Alertmanager's webhook payload plus the notification id, appended and
@@ -53,29 +53,8 @@ export class FileNotifier implements Notifier {
   }
 
   private async open(): Promise<FileHandle> {
-    await mkdir(dirname(this.path), { recursive: true });
-    let text = '';
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    let good = 0;
-    for (let pos = 0; pos < text.length; ) {
-      const nl = text.indexOf('\n', pos);
-      if (nl === -1) break;
-      const line = text.slice(pos, nl);
-      try {
-        const id = (JSON.parse(line) as { notificationId?: unknown }).notificationId;
-        if (typeof id === 'string') this.written.add(id);
-      } catch {
-        // a damaged line in the middle stays as it is: only the tail is ours to repair
-      }
-      good += Buffer.byteLength(line) + 1;
-      pos = nl + 1;
-    }
-    const fh = await open(this.path, 'a');
-    if ((await fh.stat()).size > good) await fh.truncate(good); // a line torn by a crash
+    const { fh, ids } = await openJsonLinesLog(this.path, 'notificationId');
+    for (const id of ids) this.written.add(id);
     this.fh = fh;
     return fh;
   }

@@ -1,7 +1,7 @@
-import { open, readFile, mkdir, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import type { Alert } from '../../protocol/record.js';
 import type { Receiver } from './receiver.js';
+import { openJsonLinesLog } from './jsonl-file.js';
 
 // Alerts as JSON lines. The file is its own notification log: at start the ids already in it are read
 // (a torn last line from a crash is cut off), and accepted alerts missing from it are written, so each
@@ -30,32 +30,10 @@ export class FileReceiver implements Receiver {
   }
 
   async open(accepted: readonly Alert[]): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    let text = '';
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    let good = 0;
-    let pos = 0;
-    while (pos < text.length) {
-      const nl = text.indexOf('\n', pos);
-      if (nl === -1) break;
-      const line = text.slice(pos, nl);
-      try {
-        const id = (JSON.parse(line) as { id?: unknown }).id;
-        if (typeof id === 'string') this.written.add(id);
-      } catch {
-        // a damaged line in the middle stays as it is: only the tail is ours to repair
-      }
-      pos = nl + 1;
-      good += Buffer.byteLength(line) + 1;
-    }
-    this.fh = await open(this.path, 'a+');
-    const size = (await this.fh.stat()).size;
-    if (size > good) await this.fh.truncate(good); // a line torn by a crash
-    this.size = good;
+    const log = await openJsonLinesLog(this.path, 'id');
+    this.fh = log.fh;
+    for (const id of log.ids) this.written.add(id);
+    this.size = log.size;
     // A full disk must not stop the monitor from starting: what cannot be written yet stays pending.
     await this.deliver(accepted.filter((a) => !this.written.has(a.id))).catch(() => {});
   }
