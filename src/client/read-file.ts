@@ -31,17 +31,30 @@ export function openInput(path: string): Readable {
  * Streams a file through the parser for `format`; `onEvents` receives events in file order, in chunks
  * (the array is reused: copy what you keep). Problems are reported with the file's line numbers.
  */
-export async function parseFile(
+export function parseFile(
   path: string,
   format: string,
   onEvents: (events: ParsedEvent[]) => void,
   onProblem: (p: ParseProblem) => void = () => {},
   parserOptions: ParserOptions = {},
+  maxLineBytes?: number,
+): Promise<FileParseSummary> {
+  return parseStream(openInput(path), format, onEvents, onProblem, parserOptions, maxLineBytes);
+}
+
+/** parseFile() over any byte stream (standard input, a decompressor, …). Lines over `maxLineBytes` (default 1 MiB) are problems. */
+export async function parseStream(
+  input: AsyncIterable<unknown>,
+  format: string,
+  onEvents: (events: ParsedEvent[]) => void,
+  onProblem: (p: ParseProblem) => void = () => {},
+  parserOptions: ParserOptions = {},
+  maxLineBytes?: number,
 ): Promise<FileParseSummary> {
   const parser = createParser(format, parserOptions);
   const out: ParseOutput = newParseOutput();
   const summary: FileParseSummary = { events: 0, problems: 0, skipped: 0, bytes: 0, lines: 0 };
-  const splitter = new LineSplitter(0);
+  const splitter = new LineSplitter(0, maxLineBytes);
   // line numbers of the last lines' ends, to name the line of an event refused after parsing
   const ringEnd = new Array<number>(64).fill(-1);
   const ringLine = new Array<number>(64).fill(0);
@@ -74,7 +87,7 @@ export async function parseFile(
       out.problems.push({ offset, line: summary.lines, reason: `line of ${end - offset} bytes is over the limit; skipped`, text: '' });
     },
   };
-  for await (const chunk of openInput(path)) {
+  for await (const chunk of input) {
     const buf = chunk as Buffer;
     summary.bytes += buf.length;
     splitter.push(buf, sink);
