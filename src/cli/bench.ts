@@ -7,8 +7,9 @@ import { intOption } from './common.js';
 // makes everything tiny (CI runs each bench that way: it checks they run, never how fast).
 
 const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as const;
-/** chaos is a fault-injection run (bench/chaos.ts), not a measurement: not part of `all` */
-type BenchName = (typeof BENCHES)[number] | 'chaos';
+/** chaos is a fault-injection run (bench/chaos.ts), burst an alert storm on the monitor: not part of `all` */
+const EXTRA = ['chaos', 'burst'] as const;
+type BenchName = (typeof BENCHES)[number] | (typeof EXTRA)[number];
 
 interface BenchFlags {
   json?: boolean;
@@ -31,6 +32,8 @@ interface BenchFlags {
   dir?: string;
   faults?: string;
   seed?: string;
+  alertRate?: string;
+  seconds?: string;
 }
 
 const MiB = 1 << 20;
@@ -79,6 +82,15 @@ async function run(name: BenchName, f: BenchFlags) {
         ...port,
       });
     }
+    case 'burst': {
+      const { benchAlertBurst } = await import('../../bench/alert-burst.js');
+      return benchAlertBurst({
+        rate: num(f.alertRate, '--alert-rate', 10_000, 1000, s),
+        seconds: num(f.seconds, '--seconds', 5, 1, s),
+        ...dir,
+        ...port,
+      });
+    }
     case 'chaos': {
       const { benchChaos } = await import('../../bench/chaos.js');
       return benchChaos({
@@ -97,7 +109,7 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
-    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle)`)
+    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle), or burst (an alert storm on the monitor)`)
     .option('--json', 'print the results as JSON instead of tables')
     .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
@@ -114,13 +126,16 @@ export function register(program: Command): void {
     .option('--faults <n>', 'chaos: SIGKILLs to inject (default 20)')
     .option('--seed <n>', 'chaos: seed of the records and the victims (default: from the clock; printed)')
     .option('--iterations <n>', 'snapshot: overwrites per size (default 1000)')
+    .option('--alert-rate <n>', 'burst: alerts per second offered to the monitor (default 10000)')
+    .option('--seconds <s>', 'burst: how long the burst lasts (default 5)')
     .option('--no-pt', 'do not run pt-query-digest even if installed')
     .option('--no-fsync-row', 'e2e: skip the (labelled) run without fsync')
     .option('--port <base>', 'preferred loopback base port (default: a free one)')
     .option('--dir <dir>', 'where temporary files go (default: the system temp dir)')
     .action(async (which: string, flags: BenchFlags) => {
-      const names: BenchName[] = which === 'all' ? [...BENCHES] : which === 'chaos' || BENCHES.includes(which as (typeof BENCHES)[number]) ? [which as BenchName] : [];
-      if (names.length === 0) throw new Error(`unknown bench "${which}" (known: ${BENCHES.join(', ')}, all, chaos)`);
+      const known: readonly string[] = [...BENCHES, ...EXTRA];
+      const names: BenchName[] = which === 'all' ? [...BENCHES] : known.includes(which) ? [which as BenchName] : [];
+      if (names.length === 0) throw new Error(`unknown bench "${which}" (known: ${known.join(', ')}, all)`);
       const { formatReport, writeCharts } = await import('../../bench/output.js');
       const { stopAllChildren } = await import('../../bench/tools.js');
       const reports = [];
