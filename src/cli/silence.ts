@@ -122,7 +122,15 @@ async function request(flags: Common, t: SilenceRequestHeader['t'], body: object
   try {
     sock.connect(flags.monitor);
     const rid = Math.floor(Math.random() * 1e9);
-    await sock.send([encodeHeader({ v: PROTOCOL_VERSION, t, rid }), encodeSilenceBody(body as SilenceAddBody)]);
+    try {
+      await sock.send([encodeHeader({ v: PROTOCOL_VERSION, t, rid }), encodeSilenceBody(body as SilenceAddBody)]);
+    } catch (err) {
+      // no connection came up in time: nothing listening, or a CURVE monitor refusing this process's key
+      if ((err as { code?: string }).code === 'EAGAIN') {
+        throw new Error(`no answer from the monitor at ${flags.monitor} within ${timeout} ms: could not even send (is it running? does it need --curve-secret/--monitor-key?)`);
+      }
+      throw err;
+    }
     for (;;) {
       let msg: Buffer[];
       try {
