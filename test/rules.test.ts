@@ -100,3 +100,25 @@ describe('rules', () => {
     assert.equal(alerts.length, 3);
   });
 });
+
+describe('memory of finished queries', () => {
+  it('keeps ids only where a repeat could matter; alerts are the same either way', () => {
+    const engine = new RulesEngine(rules);
+    const alerts: Alert[] = [];
+    const rec = (seq: number, id: string, state: 'running' | 'finished', durationMs: number): QueryRecord =>
+      ({ source: 's', stream: 'f', seq, state, queryId: id, ts: T0 + seq, durationMs, sql: '', fingerprint: '', fingerprintId: '' });
+    engine.applyBatch('s', 'f', [
+      rec(1, 'fast', 'finished', 20),
+      rec(2, 'slow', 'finished', 1500),
+      rec(3, 'watched', 'running', 300),
+      rec(4, 'watched', 'finished', 400),
+      // repeats: a fast query's second finished and a late running record change nothing
+      rec(5, 'fast', 'finished', 20),
+      rec(6, 'fast', 'running', 15),
+      rec(7, 'slow', 'finished', 1500),
+    ], alerts);
+    const s = engine.source('s');
+    assert.deepEqual([...s.done.keys()].sort(), ['slow', 'watched']);
+    assert.deepEqual(alerts.map((a) => `${a.queryId}:${a.type}`), ['slow:slow_query']);
+  });
+});

@@ -1,46 +1,43 @@
 import '../supervisor/follow-parent.js'; // first: a supervised service stops when its supervisor is gone
 import { Command } from 'commander';
-import { register as registerClient } from './client.js';
-import { register as registerConsumer } from './consumer.js';
-import { register as registerDemo } from './demo.js';
-import { register as registerEvaluate } from './evaluate.js';
-import { register as registerMaster } from './master.js';
-import { register as registerMonitor } from './monitor.js';
-import { register as registerUp } from './up.js';
-import { register as registerParse } from './parse.js';
-import { register as registerLogserver } from './logserver.js';
-import { register as registerProbe } from './probe.js';
-import { register as registerSilence } from './silence.js';
-import { register as registerDigest } from './digest.js';
-import { register as registerBench } from './bench.js';
-import { register as registerKeys } from './keys.js';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
-// Keep this file to the list of registrations.
+// Only the module of the command being run is loaded: every service starts with just what it needs
+// (loading all of them — pg, mysql2, prom-client, the dashboard… — cost ~0.5 s of every start, which a
+// consumer restart pays). Help, or an unknown command, loads them all.
 
-const program = new Command();
-program
-  .name('slowq')
-  .description('Real-time slow-query alerting: tail slow logs, route them over ZeroMQ, alert once per problem.')
-  .showHelpAfterError();
+type Register = (program: Command) => void;
 
-// registrations (one line per command module)
-registerUp(program);
-registerDemo(program);
-registerMaster(program);
-registerClient(program);
-registerConsumer(program);
-registerMonitor(program);
-registerEvaluate(program);
-registerParse(program);
-registerLogserver(program);
-registerProbe(program);
-registerSilence(program);
-registerDigest(program);
-registerBench(program);
-registerKeys(program);
+const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
+  up: () => import('./up.js'),
+  demo: () => import('./demo.js'),
+  master: () => import('./master.js'),
+  client: () => import('./client.js'),
+  consumer: () => import('./consumer.js'),
+  monitor: () => import('./monitor.js'),
+  evaluate: () => import('./evaluate.js'),
+  parse: () => import('./parse.js'),
+  logserver: () => import('./logserver.js'),
+  probe: () => import('./probe.js'),
+  silence: () => import('./silence.js'),
+  digest: () => import('./digest.js'),
+  bench: () => import('./bench.js'),
+  keys: () => import('./keys.js'),
+};
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+async function main(): Promise<void> {
+  const program = new Command();
+  program
+    .name('slowq')
+    .description('Real-time slow-query alerting: tail slow logs, route them over ZeroMQ, alert once per problem.')
+    .showHelpAfterError();
+  const asked = process.argv[2];
+  const names = asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
+  for (const m of await Promise.all(names.map((n) => COMMANDS[n]!()))) m.register(program);
+  await program.parseAsync(process.argv);
+}
+
+main().catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`slowq: ${msg}\n`);
   process.exitCode = process.exitCode || 1;

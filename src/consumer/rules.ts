@@ -144,7 +144,12 @@ export function applyRecord(state: SourceState, rec: QueryRecord, resolver: Thre
   } else {
     const q = state.open.get(rec.queryId);
     if (q) state.open.delete(rec.queryId);
-    state.done.set(rec.queryId, rec.ts);
+    // Remember the id only where a repeat could change an alert: a query seen running, or one long enough
+    // to alert. A fast query seen only finished needs no tombstone: a repeated `finished` of it is again
+    // below the threshold, and a late `running` of it (duration ≤ its total) stays under the running
+    // threshold and is dropped quietly. Most of a slow log is such queries (kept, they made a consumer's
+    // state grow to millions of ids on a busy log).
+    if (q || rec.durationMs >= Math.min(t.finishedMs, t.runningMs)) state.done.set(rec.queryId, rec.ts);
     if (q?.fired) {
       alerts.push(makeAlert('resolved', rec.source, describe(rec, q), rec.durationMs, rec.ts, 'info'));
     } else if (rec.durationMs >= t.finishedMs) {
