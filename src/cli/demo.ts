@@ -46,7 +46,7 @@ export function register(program: Command): void {
       process.stderr.write(
         `slowq demo: data in ${dataDir}\n` +
         `slowq demo: writing ${rate} records/s to ${logFile}; alerts appear below (slow_query ≥ 1 s, long_running ≥ 5 s, resolved, stalled after 30 s silent)\n` +
-        `slowq demo: Ctrl-C to stop\n`,
+        `slowq demo: dashboard on http://127.0.0.1:${base + 4}/ ; Ctrl-C to stop\n`,
       );
       const stop = async () => {
         clearInterval(writer);
