@@ -39,6 +39,17 @@ function pidOf(data: string, name: string): number | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The services of `up --consumers 1`. */
+const ONE_CONSUMER = ['logserver', 'monitor', 'master', 'consumer-c0'];
+
+/** Waits until every named service of an `up` in `data` has a live pid; returns them in order. */
+function servicesStarted(data: string, names: string[]): Promise<number[]> {
+  return waitFor('every service started', () => {
+    const list = names.map((s) => pidOf(data, s));
+    return list.every((p) => p !== undefined && alive(p)) ? (list as number[]) : undefined;
+  }, 30_000);
+}
+
 describe('slowq up as a supervisor', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slowq-supervisor-'));
   const blockers: Server[] = [];
@@ -101,11 +112,8 @@ describe('slowq up as a supervisor', () => {
     const base = await freeBase();
     const data = join(dir, 'up2');
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet']);
-    const names = ['logserver', 'monitor', 'master', 'consumer-c0'];
-    const pids = await waitFor('every service started', () => {
-      const list = names.map((s) => pidOf(data, s));
-      return list.every((p) => p !== undefined && alive(p)) ? (list as number[]) : undefined;
-    }, 30_000);
+    const names = ONE_CONSUMER;
+    const pids = await servicesStarted(data, names);
     process.kill(pidOf(data, 'master')!, 'SIGKILL');
     up.child.kill('SIGTERM'); // while the master's restart is pending
     assert.equal(await up.exited, 0, up.output());
@@ -134,7 +142,7 @@ describe('slowq up as a supervisor', () => {
     const delays = [...out.matchAll(/monitor died \(exit code \d+\); restarting in (\d+) ms/g)].map((m) => Number(m[1]));
     assert.ok(delays.length >= 4, out); // 4, or 5 if a start under load took longer than a "fast" crash
     for (let i = 1; i < delays.length; i++) assert.ok(delays[i]! > delays[i - 1]!, `backoff grows: ${delays.join(', ')}`);
-    const left = ['logserver', 'monitor', 'master', 'consumer-c0'].map((s) => pidOf(data, s)).filter((p): p is number => p !== undefined && alive(p));
+    const left = ONE_CONSUMER.map((s) => pidOf(data, s)).filter((p): p is number => p !== undefined && alive(p));
     assert.deepEqual(left, []);
   });
 
@@ -142,11 +150,8 @@ describe('slowq up as a supervisor', () => {
     const base = await freeBase();
     const data = join(dir, 'up4');
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet']);
-    const names = ['logserver', 'monitor', 'master', 'consumer-c0'];
-    const pids = await waitFor('every service started', () => {
-      const list = names.map((s) => pidOf(data, s));
-      return list.every((p) => p !== undefined && alive(p)) ? (list as number[]) : undefined;
-    }, 30_000);
+    const names = ONE_CONSUMER;
+    const pids = await servicesStarted(data, names);
     // past start-up, into their signal handling: the consumer writes its stats file once started
     const stats = join(data, 'consumers', 'c0', 'stats.json');
     await waitFor('the consumer running', () => existsSync(stats) || undefined, 30_000);
