@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { scanJournal } from '../src/consumer/journal.js';
-import { WorkloadGenerator } from '../src/workload/generator.js';
-import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stop, stopAll, waitFor, WorkloadFile, type Proc } from './support/cluster.js';
 
 // A real consumer's state files damaged between runs: a bit flipped in its newest snapshot, the snapshot
 // cut in half, a bit flipped in the middle of its journal, the journal cut in the middle of an entry, a
@@ -71,14 +70,8 @@ describe('corrupt consumer state between runs', () => {
       return p;
     };
 
-    const gen = new WorkloadGenerator({ seed: 77, idPrefix: 'cs-' });
-    let written = 0;
-    const writePhase = () => {
-      let text = '';
-      for (let i = 0; i < PHASE; i++) text += JSON.stringify(gen.next()) + '\n';
-      appendFileSync(file, text);
-      written += PHASE;
-    };
+    const workload = new WorkloadFile(file, { seed: 77, idPrefix: 'cs-' });
+    const writePhase = (): void => workload.append(PHASE);
     const applied = (p: Proc): number | undefined => {
       try {
         const st = JSON.parse(readFileSync(join(state, 'stats.json'), 'utf8')) as { pid: number; highWaterTotal: number };
@@ -87,7 +80,7 @@ describe('corrupt consumer state between runs', () => {
         return undefined;
       }
     };
-    const caughtUp = (p: Proc, what: string) => waitFor(`${what}: ${written} records applied`, () => applied(p) === written || undefined, 120_000, 100);
+    const caughtUp = (p: Proc, what: string) => waitFor(`${what}: ${workload.written} records applied`, () => applied(p) === workload.written || undefined, 120_000, 100);
 
     // Phase 0: compacting often, so there are snapshots of several generations.
     let c0 = startConsumer(100_000);
@@ -175,7 +168,7 @@ describe('corrupt consumer state between runs', () => {
     const got = readAlerts(join(data, 'alerts.jsonl'));
     assert.deepEqual(duplicateIds(got), []);
     assert.deepEqual(diffIds(idSet(got), want), { missing: 0, extra: 0 });
-    assert.equal(applied(c0), written);
+    assert.equal(applied(c0), workload.written);
 
     // Each damage was reported once in the consumer's own log file too, and not again on later starts.
     const fileLog = readFileSync(join(data, 'logs', 'consumer-c0.log'), 'utf8').split('\n').filter(Boolean)

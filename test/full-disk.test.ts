@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WorkloadGenerator } from '../src/workload/generator.js';
-import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stopAll, stop, waitFor, type Proc } from './support/cluster.js';
+import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stopAll, stop, waitFor, WorkloadFile, type Proc } from './support/cluster.js';
 
 // Full disks, one at a time, under a running pipeline: the consumer's state, the monitor's alerts file, the
 // monitor's own state, the client's registry. Each is a small tmpfs filled up by a filler file. While full,
@@ -108,14 +107,8 @@ describe('full disks', () => {
       '--batch-size', '200', '--ack-timeout-ms', '1000', ...log, file];
     let client = slowq('client', clientArgs);
 
-    const gen = new WorkloadGenerator({ seed: 91, idPrefix: 'fd-' });
-    let written = 0;
-    const writePhase = () => {
-      let text = '';
-      for (let i = 0; i < PHASE; i++) text += JSON.stringify(gen.next()) + '\n';
-      appendFileSync(file, text);
-      written += PHASE;
-    };
+    const workload = new WorkloadFile(file, { seed: 91, idPrefix: 'fd-' });
+    const writePhase = (): void => workload.append(PHASE);
     const applied = (): number | undefined => {
       try {
         const st = JSON.parse(readFileSync(join(state, 'stats.json'), 'utf8')) as { pid: number; highWaterTotal: number };
@@ -128,7 +121,7 @@ describe('full disks', () => {
       const reg = JSON.parse(readFileSync(join(clientDisk, 'client', 'registry.json'), 'utf8')) as { streams: Array<{ nextSeq: number }> };
       return reg.streams[0]?.nextSeq ?? 0;
     };
-    const caughtUp = (what: string) => waitFor(`${what}: ${written} records applied`, () => applied() === written || undefined, 120_000, 100);
+    const caughtUp = (what: string) => waitFor(`${what}: ${workload.written} records applied`, () => applied() === workload.written || undefined, 120_000, 100);
     const alertsSoFar = async () => idSet(await oracle([file], 'jsonl', SOURCE));
     const alertsDelivered = async (what: string) => {
       const want = await alertsSoFar();
@@ -143,7 +136,7 @@ describe('full disks', () => {
     writePhase();
     await caughtUp('start');
     await alertsDelivered('start');
-    await waitFor('offsets committed', () => registryNextSeq() === written + 1 || undefined, 30_000);
+    await waitFor('offsets committed', () => registryNextSeq() === workload.written + 1 || undefined, 30_000);
 
     // 1: the consumer's disk is full: requests refused, the client keeps its offsets and retries
     let filler = fill(consumerDisk);
@@ -194,9 +187,9 @@ describe('full disks', () => {
     client = slowq('client', clientArgs); // resumes from the last saved offsets: everything since is resent
     await sleep(3000); // it reads from its last saved offsets and resends while its disk is still full
     rmSync(filler);
-    await waitFor('offsets saved again', () => registryNextSeq() === written + 1 || undefined, 60_000);
+    await waitFor('offsets saved again', () => registryNextSeq() === workload.written + 1 || undefined, 60_000);
     await alertsDelivered('client disk freed');
-    assert.equal(applied(), written, 'the resent records were duplicates: applied once');
+    assert.equal(applied(), workload.written, 'the resent records were duplicates: applied once');
 
     // The end: the oracle's alerts, none twice, every record applied once.
     await sleep(1500);
@@ -207,6 +200,6 @@ describe('full disks', () => {
     assert.equal(await stop(c0), 0);
     assert.equal(await stop(monitor), 0);
     const st = JSON.parse(readFileSync(join(state, 'stats.json'), 'utf8')) as { highWaterTotal: number; duplicates: number; commitFailures: number };
-    assert.equal(st.highWaterTotal, written);
+    assert.equal(st.highWaterTotal, workload.written);
   });
 });

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { evaluateFiles } from '../../src/consumer/evaluate.js';
 import { DEFAULT_RULES, type RulesConfig } from '../../src/consumer/rules.js';
 import type { Alert } from '../../src/protocol/record.js';
+import { WorkloadGenerator, type WorkloadOptions } from '../../src/workload/generator.js';
 
 // Real processes for end-to-end tests: the slowq CLI as children, on loopback ports, and helpers to
 // wait for and read what they produce.
@@ -134,4 +135,21 @@ export function diffIds(got: Set<string>, want: Set<string>): { missing: number;
   for (const id of want) if (!got.has(id)) missing++;
   for (const id of got) if (!want.has(id)) extra++;
   return { missing, extra };
+}
+
+/** A log file a test writes a generated workload into, phase by phase, counting the records written. */
+export class WorkloadFile {
+  written = 0;
+  private readonly gen: WorkloadGenerator;
+
+  constructor(readonly path: string, opts: WorkloadOptions) {
+    this.gen = new WorkloadGenerator(opts);
+  }
+
+  append(records: number): void {
+    let text = '';
+    for (let i = 0; i < records; i++) text += JSON.stringify(this.gen.next()) + '\n';
+    appendFileSync(this.path, text);
+    this.written += records;
+  }
 }
