@@ -3,9 +3,9 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
-import { alertId } from '../src/protocol/ids.js';
-import type { Alert } from '../src/protocol/record.js';
-import { decodeHeader, encodeAlerts, encodeHeader, PROTOCOL_VERSION } from '../src/protocol/wire.js';
+import { alertId } from '../src/model/ids.js';
+import type { Alert } from '../src/model/record.js';
+import { decodeHeader, encodeAlerts, encodeHeader, PROTOCOL_VERSION } from '../src/wire/protocol.js';
 import type { BenchReport } from './output.js';
 import { procSample, slowqChild, stopChild } from './tools.js';
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseFile } from '../src/client/read-file.js';
+import { parseFile } from '../src/formats/read-file.js';
 import { digestFile } from '../src/digest/digest-file.js';
 import { WorkloadGenerator } from '../src/workload/generator.js';
 import { MySqlSlowLogGenerator, writeMySqlSlowLog } from '../src/workload/mysql-slow-generator.js';

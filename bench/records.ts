@@ -1,7 +1,7 @@
-import { toWire } from '../src/client/batch.js';
-import { createParser } from '../src/client/parsers/index.js';
-import { newParseOutput } from '../src/client/parsers/types.js';
-import type { WireRecord } from '../src/protocol/wire.js';
+import { toWire } from '../src/model/record.js';
+import { createParser } from '../src/formats/parsers/index.js';
+import { newParseOutput } from '../src/formats/parsers/types.js';
+import type { WireRecord } from '../src/wire/protocol.js';
 import { MySqlSlowLogGenerator, type MySqlSlowLogOptions } from '../src/workload/mysql-slow-generator.js';
 
 /** `n` real wire records: a generated MySQL slow log run through the real parser (no file). */

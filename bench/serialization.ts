@@ -1,6 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import { Packr } from 'msgpackr';
-import { encodeRecords, decodeRecords, type WireRecord } from '../src/protocol/wire.js';
+import { encodeRecords, decodeRecords, type WireRecord } from '../src/wire/protocol.js';
 import { median, type BenchReport } from './output.js';
 import { sampleRecords } from './records.js';
 

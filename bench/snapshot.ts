@@ -1,11 +1,11 @@
 import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RulesEngine } from '../src/consumer/engine.js';
-import { DEFAULT_RULES } from '../src/consumer/rules.js';
+import { RulesEngine } from '../src/rules/engine.js';
+import { DEFAULT_RULES } from '../src/rules/rules.js';
 import { encodeEntry, encodeSnapshot, stampRecords } from '../src/consumer/state-codec.js';
-import { DurableStore } from '../src/consumer/store.js';
-import { encodeRecords, decodeRecords } from '../src/protocol/wire.js';
+import { DurableStore } from '../src/durable/store.js';
+import { encodeRecords, decodeRecords } from '../src/wire/protocol.js';
 import { bytesLabel, median, MiB, percentile, type BenchReport, type Table } from './output.js';
 import { sampleRecords } from './records.js';
 import { openQueriesState } from './state.js';

@@ -1,7 +1,7 @@
-import { RulesEngine } from '../src/consumer/engine.js';
-import { DEFAULT_RULES, type OpenQuery } from '../src/consumer/rules.js';
+import { RulesEngine } from '../src/rules/engine.js';
+import { DEFAULT_RULES, type OpenQuery } from '../src/rules/rules.js';
 import { encodeSnapshot } from '../src/consumer/state-codec.js';
-import { DurableStore } from '../src/consumer/store.js';
+import { DurableStore } from '../src/durable/store.js';
 
 // Consumer state with many open (running, not yet finished) queries, for the benches that ask what a
 // large state costs. The queries belong to `source` and were last seen at `lastTs`, so as long as the

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Alert } from '../src/protocol/record.js';
+import type { Alert } from '../src/model/record.js';
 import { commonOf, toLabeled, POINT_EVENT_MS, type LabeledAlert, type Notification } from '../src/monitor/model.js';
 import { AlertmanagerNotifier, createNotifier, deliverWithRetry, parseReceiverConfig } from '../src/monitor/notifiers/index.js';
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseConfig, ConfigError } from '../src/config.js';
+import { parseConfig, ConfigError } from '../src/cli/config-file.js';
 import { freeBase, slowq, stopAll } from './support/cluster.js';
 
 // A configuration file with a wrong type, an unknown key or bad syntax is refused with an error that names

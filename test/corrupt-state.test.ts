@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { scanJournal } from '../src/consumer/journal.js';
+import { scanJournal } from '../src/durable/journal.js';
 import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stop, stopAll, waitFor, WorkloadFile, type Proc } from './support/cluster.js';
 
 // A real consumer's state files damaged between runs: a bit flipped in its newest snapshot, the snapshot

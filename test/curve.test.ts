@@ -21,8 +21,8 @@ import {
   z85Decode,
   z85Encode,
   type CurveClientConfig,
-} from '../src/protocol/curve.js';
-import { ServerSecurity } from '../src/protocol/zap.js';
+} from '../src/security/curve.js';
+import { ServerSecurity } from '../src/security/zap.js';
 import { freeBase, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
 
 // CURVE end to end: key files and their errors, the ZAP allow-list in one process (who is admitted, who is refused

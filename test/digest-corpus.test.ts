@@ -12,8 +12,8 @@ import { digestFile } from '../src/digest/digest-file.js';
 import { MetricStats, bucketIndex, bucketValue } from '../src/digest/metric.js';
 import { perlFixed6, toPtJson, type PtJson, type PtJsonMetric } from '../src/digest/pt-json.js';
 import { textReport } from '../src/digest/report.js';
-import { fingerprint, fingerprintId } from '../src/client/fingerprint.js';
-import type { ParsedEvent } from '../src/protocol/record.js';
+import { fingerprint, fingerprintId } from '../src/formats/fingerprint.js';
+import type { ParsedEvent } from '../src/model/record.js';
 import { CORPUS_DIR } from './support/corpus.js';
 
 // `slowq digest` against pt-query-digest 3.2.1 on the 72 slow logs of its own test suite: the expected JSON

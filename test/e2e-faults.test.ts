@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
-import type { Alert } from '../src/protocol/record.js';
+import type { Alert } from '../src/model/record.js';
 import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, readStats, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
 
 // The scale run with crashes: while the logs are being written, a consumer, the master, a client and the

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Alert } from '../src/protocol/record.js';
+import type { Alert } from '../src/model/record.js';
 import type { WebhookPayload } from '../src/monitor/notifiers/payload.js';
 import { generateLines } from '../src/workload/generator.js';
 import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { parseFile } from '../src/client/read-file.js';
-import type { ParserOptions } from '../src/client/parsers/index.js';
-import { evaluateFiles } from '../src/consumer/evaluate.js';
-import { DEFAULT_RULES, type RulesConfig } from '../src/consumer/rules.js';
-import type { Alert, ParsedEvent } from '../src/protocol/record.js';
+import { parseFile } from '../src/formats/read-file.js';
+import type { ParserOptions } from '../src/formats/parsers/index.js';
+import { evaluateFiles } from '../src/rules/evaluate.js';
+import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
+import type { Alert, ParsedEvent } from '../src/model/record.js';
 import { freeBase, readAlerts, readJsonLines, slowq, stopAll, waitFor, type Proc } from './support/cluster.js';
 import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
 

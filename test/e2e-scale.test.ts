@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
-import type { Alert } from '../src/protocol/record.js';
+import type { Alert } from '../src/model/record.js';
 import { diffIds, duplicateIds, freeBase, idSet, oracle, readAlerts, readStats, slowq, stop, stopAll, waitFor } from './support/cluster.js';
 
 // Several clients with different sources, two consumers, 120,000 generated records: the alert ids in

@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fingerprint, fingerprintId } from '../src/client/fingerprint.js';
+import { fingerprint, fingerprintId } from '../src/formats/fingerprint.js';
 
 // Expected values are pt-query-digest 3.2.1's own fingerprints of the same statements (QueryRewriter), one
-// group per rule of src/client/fingerprint.ts.
+// group per rule of src/formats/fingerprint.ts.
 
 function check(cases: Array<[string, string]>): void {
   for (const [sql, want] of cases) assert.equal(fingerprint(sql), want, JSON.stringify(sql));

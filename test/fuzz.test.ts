@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
 import * as zmq from 'zeromq';
-import type { Alert } from '../src/protocol/record.js';
+import type { Alert } from '../src/model/record.js';
 import {
   decodeAlerts, decodeHeader, decodeRecords, decodeStats, encodeAlerts, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION,
   type Header, type WireRecord,
-} from '../src/protocol/wire.js';
+} from '../src/wire/protocol.js';
 import { freeBase, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
 import { prng } from '../src/workload/prng.js';
 

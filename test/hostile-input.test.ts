@@ -4,9 +4,9 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseFile } from '../src/client/read-file.js';
-import { createParser, FORMAT_NAMES } from '../src/client/parsers/index.js';
-import { newParseOutput, rejectBadEvents } from '../src/client/parsers/types.js';
+import { parseFile } from '../src/formats/read-file.js';
+import { createParser, FORMAT_NAMES } from '../src/formats/parsers/index.js';
+import { newParseOutput, rejectBadEvents } from '../src/formats/parsers/types.js';
 import { generateLines } from '../src/workload/generator.js';
 import { CLI, diffIds, duplicateIds, freeBase, idSet, oracle, readAlerts, readJsonLines, slowq, stop, stopAll, waitFor } from './support/cluster.js';
 import { prng } from '../src/workload/prng.js';

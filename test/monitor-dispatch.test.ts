@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import * as zmq from 'zeromq';
-import { ConfigError, parseConfig } from '../src/config.js';
-import { FakeClock } from '../src/monitor/dispatch/clock.js';
+import { ConfigError, parseConfig } from '../src/cli/config-file.js';
+import { FakeClock } from './support/fake-clock.js';
 import { Deliveries } from '../src/monitor/dispatch/delivery.js';
 import { Dispatcher, type DispatchEntry, type DispatchJournal } from '../src/monitor/dispatch/dispatcher.js';
 import { MatcherError, parseMatcher } from '../src/monitor/dispatch/matchers.js';
@@ -17,10 +17,10 @@ import { Monitor } from '../src/monitor/monitor.js';
 import type { MonitorConfig } from '../src/monitor/monitor-config.js';
 import { RateLimits, TokenBucket } from '../src/monitor/rate-limit.js';
 import { SilenceError, SilenceStore } from '../src/monitor/silences.js';
-import type { Alert } from '../src/protocol/record.js';
+import type { Alert } from '../src/model/record.js';
 import {
   decodeHeader, decodeSilences, encodeAlerts, encodeHeader, encodeSilenceBody, PROTOCOL_VERSION, type SilenceRequestHeader,
-} from '../src/protocol/wire.js';
+} from '../src/wire/protocol.js';
 import { freeBase, waitFor } from './support/cluster.js';
 
 // The monitor's dispatch: routing, grouping timers, silences, inhibition and rate limiting, driven by a fake

@@ -2,11 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fingerprint, fingerprintId } from '../src/client/fingerprint.js';
-import { LineSplitter } from '../src/client/line-splitter.js';
-import { MAX_STATEMENT_CHARS, MySqlSlowParser, parseMysqlTime } from '../src/client/parsers/mysql-slow.js';
-import { newParseOutput, type ParseOutput } from '../src/client/parsers/types.js';
-import { MAX_SQL_BYTES, type ParsedEvent } from '../src/protocol/record.js';
+import { fingerprint, fingerprintId } from '../src/formats/fingerprint.js';
+import { LineSplitter } from '../src/formats/line-splitter.js';
+import { MAX_STATEMENT_CHARS, MySqlSlowParser, parseMysqlTime } from '../src/formats/parsers/mysql-slow.js';
+import { newParseOutput, type ParseOutput } from '../src/formats/parsers/types.js';
+import { MAX_SQL_BYTES, type ParsedEvent } from '../src/model/record.js';
 import { CORPUS_DIR } from './support/corpus.js';
 
 const CORPUS = join(CORPUS_DIR, 'mysql-slow');

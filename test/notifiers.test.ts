@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Alert } from '../src/protocol/record.js';
+import type { Alert } from '../src/model/record.js';
 import { DeliveryError, commonOf, toLabeled, type LabeledAlert, type Notification, type Notifier } from '../src/monitor/model.js';
-import { ConfigError } from '../src/config.js';
+import { ConfigError } from '../src/config/schema.js';
 import {
   backoffMs, createNotifier, deliverWithRetry, describeReceiver, parseReceiverConfig, webhookPayload,
 } from '../src/monitor/notifiers/index.js';

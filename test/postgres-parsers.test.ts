@@ -3,18 +3,18 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ParsedEvent } from '../src/protocol/record.js';
-import { LineSplitter } from '../src/client/line-splitter.js';
-import { openInput, parseFile } from '../src/client/read-file.js';
-import { FORMAT_NAMES } from '../src/client/parsers/index.js';
-import { newParseOutput, type ParseProblem, type RecordParser } from '../src/client/parsers/types.js';
-import { compileLogLinePrefix, PostgresStderrParser, DEFAULT_LOG_LINE_PREFIX } from '../src/client/parsers/postgres.js';
-import { PostgresCsvParser, splitCsv } from '../src/client/parsers/postgres-csv.js';
-import { PostgresJsonParser } from '../src/client/parsers/postgres-json.js';
+import type { ParsedEvent } from '../src/model/record.js';
+import { LineSplitter } from '../src/formats/line-splitter.js';
+import { openInput, parseFile } from '../src/formats/read-file.js';
+import { FORMAT_NAMES } from '../src/formats/parsers/index.js';
+import { newParseOutput, type ParseProblem, type RecordParser } from '../src/formats/parsers/types.js';
+import { compileLogLinePrefix, PostgresStderrParser, DEFAULT_LOG_LINE_PREFIX } from '../src/formats/parsers/postgres.js';
+import { PostgresCsvParser, splitCsv } from '../src/formats/parsers/postgres-csv.js';
+import { PostgresJsonParser } from '../src/formats/parsers/postgres-json.js';
 
 /** The start of a query id at the default resolution (whole seconds, as `slowq probe`). */
 const sec = (ms: number): number => Math.floor(ms / 1000) * 1000;
-import { parsePgTimestamp, readExecMessage, QueryIdAllocator } from '../src/client/parsers/postgres-common.js';
+import { parsePgTimestamp, readExecMessage, QueryIdAllocator } from '../src/formats/parsers/postgres-common.js';
 import { CORPUS_DIR } from './support/corpus.js';
 
 const CORPUS = join(CORPUS_DIR, 'postgres');

@@ -16,8 +16,8 @@ import { MysqlActivitySource, secondsTextToMs } from '../src/client/probe/mysql.
 import { PostgresActivitySource } from '../src/client/probe/postgres.js';
 import { ActivityProbe, type ProbeLogger } from '../src/client/probe/probe.js';
 import { parseLabels } from '../src/cli/probe.js';
-import { JsonLinesParser } from '../src/client/parsers/jsonl.js';
-import { newParseOutput } from '../src/client/parsers/types.js';
+import { JsonLinesParser } from '../src/formats/parsers/jsonl.js';
+import { newParseOutput } from '../src/formats/parsers/types.js';
 import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test

@@ -6,10 +6,10 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { parseFile } from '../src/client/read-file.js';
-import type { ParserOptions } from '../src/client/parsers/index.js';
-import type { ParseProblem } from '../src/client/parsers/types.js';
-import type { ParsedEvent } from '../src/protocol/record.js';
+import { parseFile } from '../src/formats/read-file.js';
+import type { ParserOptions } from '../src/formats/parsers/index.js';
+import type { ParseProblem } from '../src/formats/parsers/types.js';
+import type { ParsedEvent } from '../src/model/record.js';
 import { CLI } from './support/cluster.js';
 import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
 

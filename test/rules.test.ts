@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RulesEngine } from '../src/consumer/engine.js';
-import { DEFAULT_RULES, type RulesConfig } from '../src/consumer/rules.js';
-import { alertId } from '../src/protocol/ids.js';
-import type { Alert, QueryRecord } from '../src/protocol/record.js';
+import { RulesEngine } from '../src/rules/engine.js';
+import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
+import { alertId } from '../src/model/ids.js';
+import type { Alert, QueryRecord } from '../src/model/record.js';
 
 // Each row of DESIGN.md "When to alert", at and around the thresholds, in-process.
 

@@ -5,10 +5,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { crc32, crc32Table } from '../src/consumer/crc32.js';
-import { FRAME_HEADER_BYTES } from '../src/consumer/journal.js';
-import { SNAPSHOT_HEADER_BYTES } from '../src/consumer/snapshot.js';
-import { DurableStore, journalFileName, snapshotFileName } from '../src/consumer/store.js';
+import { crc32, crc32Table } from '../src/durable/crc32.js';
+import { FRAME_HEADER_BYTES } from '../src/durable/journal.js';
+import { SNAPSHOT_HEADER_BYTES } from '../src/durable/snapshot.js';
+import { DurableStore, journalFileName, snapshotFileName } from '../src/durable/store.js';
 
 let root = '';
 let dirs = 0;
@@ -438,7 +438,7 @@ test('a failed append or snapshot (file size limit: short write, then EFBIG) lea
   const dir = freshDir();
   await mkdir(dir);
   const child = spawnSync('sh', ['-c', 'ulimit -f 64 && exec "$0" --input-type=module -e "$1"', process.execPath, CHILD], {
-    env: { ...process.env, DIR: dir, STORE_URL: new URL('../src/consumer/store.js', import.meta.url).href },
+    env: { ...process.env, DIR: dir, STORE_URL: new URL('../src/durable/store.js', import.meta.url).href },
     encoding: 'utf8',
     timeout: 30_000,
   });

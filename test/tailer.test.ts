@@ -4,7 +4,7 @@ import { appendFile, copyFile, mkdir, mkdtemp, open, rename, rm, truncate, unlin
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Harvester } from '../src/client/harvester.js';
-import type { ParseOutput, RecordParser } from '../src/client/parsers/types.js';
+import type { ParseOutput, RecordParser } from '../src/formats/parsers/types.js';
 import { Registry } from '../src/client/registry.js';
 import {
   FileTailer,

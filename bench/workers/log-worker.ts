@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
-import { RulesEngine } from '../../src/consumer/engine.js';
-import { DEFAULT_RULES } from '../../src/consumer/rules.js';
-import type { Alert, QueryRecord } from '../../src/protocol/record.js';
+import { RulesEngine } from '../../src/rules/engine.js';
+import { DEFAULT_RULES } from '../../src/rules/rules.js';
+import type { Alert, QueryRecord } from '../../src/model/record.js';
 import { createLogger } from '../../src/logserver/transport.js';
 import { sampleRecords } from '../records.js';
 

@@ -1,8 +1,8 @@
 import * as zmq from 'zeromq';
-import { RulesEngine } from '../../src/consumer/engine.js';
-import { DEFAULT_RULES } from '../../src/consumer/rules.js';
-import { DurableStore } from '../../src/consumer/store.js';
-import type { QueryRecord } from '../../src/protocol/record.js';
+import { RulesEngine } from '../../src/rules/engine.js';
+import { DEFAULT_RULES } from '../../src/rules/rules.js';
+import { DurableStore } from '../../src/durable/store.js';
+import type { QueryRecord } from '../../src/model/record.js';
 
 // The "naive design" baseline's server: one JSON request per record, applied to the same rules and made
 // durable (a journal append with fdatasync: the same durability contract) before the JSON reply.

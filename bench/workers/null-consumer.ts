@@ -1,5 +1,5 @@
 import * as zmq from 'zeromq';
-import { decodeHeader, encodeHeader, PROTOCOL_VERSION } from '../../src/protocol/wire.js';
+import { decodeHeader, encodeHeader, PROTOCOL_VERSION } from '../../src/wire/protocol.js';
 
 // The "raw transport" baseline's consumer: registers with the master like a consumer, and acks every batch
 // at once from its header alone — no payload decoding, no rules, no state, no disk.

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { loadConfig, withThresholdFlags, type SlowqConfig } from '../config.js';
+import { withThresholdFlags } from '../rules/config.js';
+import { loadConfig, type SlowqConfig } from './config-file.js';
 
 // Options several commands share.
 
@@ -23,7 +24,9 @@ export function addRuleOptions(cmd: Command): Command {
 }
 
 export function configFrom(flags: ThresholdFlags): SlowqConfig {
-  return withThresholdFlags(loadConfig(flags.config), flags);
+  const cfg = loadConfig(flags.config);
+  withThresholdFlags(cfg.rules, flags);
+  return cfg;
 }
 
 /** The threshold flags again, as arguments for a child process. */

@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ensureKeyPair } from '../protocol/curve.js';
+import { ensureKeyPair } from '../security/curve.js';
 import { curveArgs } from './security.js';
 
 // The key layout `slowq up --curve-dir DIR` makes (or reuses) so that every connection of a one-host deployment is

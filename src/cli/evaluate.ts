@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { evaluateFiles } from '../consumer/evaluate.js';
+import { evaluateFiles } from '../rules/evaluate.js';
 import { addRuleOptions, configFrom, type ThresholdFlags } from './common.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 

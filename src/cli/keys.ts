@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { fingerprint, writeKeyPair } from '../protocol/curve.js';
+import { fingerprint, writeKeyPair } from '../security/curve.js';
 
 // `slowq keys`: a CURVE key pair as two Z85 text files. NAME.key is the secret (mode 0600, never overwritten);
 // NAME.pub is what other parties get: a server's .pub for its clients' --server-key, a client's .pub for the

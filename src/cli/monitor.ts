@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config.js';
+import { loadConfig } from './config-file.js';
 import { startHttpServer, type HttpServer } from '../monitor/http/server.js';
 import { Monitor } from '../monitor/monitor.js';
 import { FileReceiver } from '../monitor/receivers/file.js';

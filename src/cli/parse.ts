@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseFile } from '../client/read-file.js';
+import { parseFile } from '../formats/read-file.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 
 export function register(program: Command): void {

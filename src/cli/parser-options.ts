@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ParserOptions } from '../client/parsers/index.js';
+import type { ParserOptions } from '../formats/parsers/index.js';
 
 // Options about the log being read that its lines do not say themselves, shared by every command that parses
 // (parse, digest, evaluate, client).

@@ -7,7 +7,7 @@ import {
   type CurveClientConfig,
   type CurveKeyPair,
   type CurveServerConfig,
-} from '../protocol/curve.js';
+} from '../security/curve.js';
 
 // The CURVE options of the service commands and what they turn into. A service that binds (master, monitor,
 // logserver) takes its key pair and allow-lists; a process that connects takes its key pair and the public key of

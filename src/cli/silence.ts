@@ -1,13 +1,13 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import * as zmq from 'zeromq';
-import { parseDuration } from '../monitor/monitor-config.js';
+import { parseDuration } from '../config/schema.js';
 import {
   decodeHeader, decodeSilences, encodeHeader, encodeSilenceBody, PROTOCOL_VERSION,
   type SilenceAddBody, type SilenceRecord, type SilenceRequestHeader,
-} from '../protocol/wire.js';
+} from '../wire/protocol.js';
 import { DEFAULT_BASE_PORT, tcp } from './common.js';
-import { curveClientOptions } from '../protocol/curve.js';
+import { curveClientOptions } from '../security/curve.js';
 import { addCurveOptions, clientCurve, type CurveFlags } from './security.js';
 
 // `slowq silence add|ls|expire`: talks to the running monitor on its ZeroMQ port (the one consumers use),

@@ -1,5 +1,4 @@
-import type { ParsedEvent } from '../protocol/record.js';
-import type { WireRecord } from '../protocol/wire.js';
+import { toWire, type ParsedEvent, type WireRecord } from '../model/record.js';
 
 // Batching by the Nagle rule: a stream's events are sent when the batch is full or when the linger
 // time since its first event has passed, whichever comes first.
@@ -14,26 +13,6 @@ export interface Batch<R> {
   records: WireRecord[];
   /** opaque resume point for the registry, taken after the batch's last event */
   resume: R;
-}
-
-export function toWire(e: ParsedEvent): WireRecord {
-  const r: WireRecord = {
-    state: e.state,
-    queryId: e.queryId,
-    ts: e.ts,
-    durationMs: e.durationMs,
-    sql: e.sql,
-    fingerprint: e.fingerprint,
-    fingerprintId: e.fingerprintId,
-  };
-  if (e.user !== undefined) r.user = e.user;
-  if (e.db !== undefined) r.db = e.db;
-  if (e.host !== undefined) r.host = e.host;
-  if (e.lockMs !== undefined) r.lockMs = e.lockMs;
-  if (e.rowsSent !== undefined) r.rowsSent = e.rowsSent;
-  if (e.rowsExamined !== undefined) r.rowsExamined = e.rowsExamined;
-  if (e.labels !== undefined) r.labels = e.labels;
-  return r;
 }
 
 interface Open<R> {

@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { CurveClientConfig } from '../protocol/curve.js';
+import type { CurveClientConfig } from '../security/curve.js';
 import { Batcher, type Batch } from './batch.js';
 import { DeadLetters } from './dead-letter.js';
 import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
 import { Registry, type ResumePoint } from './registry.js';
 import { Sender, type SenderStats } from './sender.js';
-import type { ParserOptions } from './parsers/index.js';
+import type { ParserOptions } from '../formats/parsers/index.js';
 import { FileTailer } from './tailer.js';
-import { StatsFile } from '../protocol/stats-file.js';
+import { StatsFile } from '../service/stats-file.js';
 
 // The agent on a database host: tail → parse → number → batch → send; commit the resume point of a
 // batch to the registry only after the server acked it. When the window of unacked batches is full the

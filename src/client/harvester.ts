@@ -1,8 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { ParsedEvent } from '../protocol/record.js';
+import type { ParsedEvent } from '../model/record.js';
 import { HEAD_BYTES } from './file-identity.js';
-import { LineSplitter, type LineSink } from './line-splitter.js';
-import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from './parsers/types.js';
+import { LineSplitter, type LineSink } from '../formats/line-splitter.js';
+import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from '../formats/parsers/types.js';
 import type { EndReason, ResumePoint } from './registry.js';
 
 // Reads one open file, one stream (one file lifetime): bounded chunks → lines → parser → numbered events.

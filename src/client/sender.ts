@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
-import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../protocol/curve.js';
-import { SendQueue } from '../protocol/send-queue.js';
-import { decodeHeader, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION, ProtocolError, type ServiceStats } from '../protocol/wire.js';
+import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../security/curve.js';
+import { SendQueue } from '../transport/send-queue.js';
+import { decodeHeader, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION, ProtocolError, type ServiceStats } from '../wire/protocol.js';
 import type { Batch } from './batch.js';
-import { receiveLoop } from '../protocol/receive-loop.js';
-import { WarnOnce } from '../protocol/warn-once.js';
+import { receiveLoop } from '../transport/receive-loop.js';
+import { WarnOnce } from '../service/warn-once.js';
 
 // Sends sealed batches to the master with a window of unacked batches (DESIGN.md "Delivery" 1).
 // An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;

@@ -18,7 +18,7 @@ import {
   type FileStat,
 } from './file-identity.js';
 import { Harvester, type StreamInfo, type TailerError, type TailerSink } from './harvester.js';
-import { createParser, type ParserOptions } from './parsers/index.js';
+import { createParser, type ParserOptions } from '../formats/parsers/index.js';
 import { compilePattern, matchesAny, scanPattern, type PathPattern } from './path-pattern.js';
 import type { EndReason, Registry, RegistryEntry } from './registry.js';
 

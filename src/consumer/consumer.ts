@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
-import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../protocol/curve.js';
-import type { Alert } from '../protocol/record.js';
-import { SendQueue, type Frames } from '../protocol/send-queue.js';
+import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../security/curve.js';
+import type { Alert } from '../model/record.js';
+import { SendQueue, type Frames } from '../transport/send-queue.js';
 import {
   decodeHeader,
   decodeRecords,
@@ -13,15 +13,15 @@ import {
   ProtocolError,
   type BatchHeader,
   type Header,
-} from '../protocol/wire.js';
-import { RulesEngine } from './engine.js';
+} from '../wire/protocol.js';
+import { RulesEngine } from '../rules/engine.js';
 import { Outbox } from './outbox.js';
-import { DEFAULT_RULES, type RulesConfig } from './rules.js';
+import { DEFAULT_RULES, type RulesConfig } from '../rules/rules.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryRecords, stampRecords, type JournalEntry } from './state-codec.js';
-import { DurableStore } from './store.js';
-import { receiveLoop } from '../protocol/receive-loop.js';
-import { WarnOnce } from '../protocol/warn-once.js';
-import { StatsFile } from '../protocol/stats-file.js';
+import { DurableStore } from '../durable/store.js';
+import { receiveLoop } from '../transport/receive-loop.js';
+import { WarnOnce } from '../service/warn-once.js';
+import { StatsFile } from '../service/stats-file.js';
 import { join } from 'node:path';
 
 

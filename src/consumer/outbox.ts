@@ -1,4 +1,4 @@
-import type { Alert } from '../protocol/record.js';
+import type { Alert } from '../model/record.js';
 
 // Alerts waiting for the monitor's ack. Part of the consumer's durable state: an alert enters it in the
 // same durable step as the records that caused it, and leaves when the monitor has durably accepted it.

@@ -1,7 +1,9 @@
-import type { Alert, QueryRecord } from '../protocol/record.js';
-import { decodeRecords, packState, unpackState, type WireRecord } from '../protocol/wire.js';
-import type { RulesEngine } from './engine.js';
-import type { OpenQuery, SourceState } from './rules.js';
+import type { Alert, QueryRecord } from '../model/record.js';
+import { packState, unpackState } from '../durable/codec.js';
+import type { WireRecord } from '../model/record.js';
+import { decodeRecords } from '../wire/protocol.js';
+import type { RulesEngine } from '../rules/engine.js';
+import type { OpenQuery, SourceState } from '../rules/rules.js';
 
 // How the consumer's state and its per-request changes are laid out on disk. The journal holds what
 // came in (the batches, and the outbox acks), not derived values: replaying it through the same

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import type { ParserOptions } from '../client/parsers/index.js';
-import type { ParseProblem } from '../client/parsers/types.js';
-import { openInput, parseStream } from '../client/read-file.js';
+import type { ParserOptions } from '../formats/parsers/index.js';
+import type { ParseProblem } from '../formats/parsers/types.js';
+import { openInput, parseStream } from '../formats/read-file.js';
 import { Digest } from './digest.js';
 
 // Reads a whole log (a file, `.gz`/`.bz2` decompressed by name, or `-` for standard input) through the parser

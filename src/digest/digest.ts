@@ -1,4 +1,4 @@
-import type { ParsedEvent } from '../protocol/record.js';
+import type { ParsedEvent } from '../model/record.js';
 import { MetricStats } from './metric.js';
 
 // Aggregation of parsed events per fingerprint (a "query class"), like pt-query-digest --group-by fingerprint.

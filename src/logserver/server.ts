@@ -8,8 +8,8 @@ import path from 'node:path';
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { Pull } from 'zeromq';
-import type { CurveServerConfig } from '../protocol/curve.js';
-import { ServerSecurity } from '../protocol/zap.js';
+import type { CurveServerConfig } from '../security/curve.js';
+import { ServerSecurity } from '../security/zap.js';
 import { FileSink } from './file-sink.js';
 import { redactingFormatters } from './redact.js';
 

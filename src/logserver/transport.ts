@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { Push } from 'zeromq';
-import { curveClientOptions, type CurveClientConfig } from '../protocol/curve.js';
+import { curveClientOptions, type CurveClientConfig } from '../security/curve.js';
 import { redactingFormatters } from './redact.js';
 
 export interface LoggerOptions {

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
-import { curveClientOptions, watchClientHandshake, type AllowList, type CurveClientConfig, type CurveServerConfig } from '../protocol/curve.js';
-import { ServerSecurity } from '../protocol/zap.js';
-import { decodeHeader, decodeStats, encodeHeader, encodeStats, PROTOCOL_VERSION, ProtocolError, type Header, type ServiceStats } from '../protocol/wire.js';
-import { SendQueue } from '../protocol/send-queue.js';
+import { curveClientOptions, watchClientHandshake, type AllowList, type CurveClientConfig, type CurveServerConfig } from '../security/curve.js';
+import { ServerSecurity } from '../security/zap.js';
+import { decodeHeader, decodeStats, encodeHeader, encodeStats, PROTOCOL_VERSION, ProtocolError, type Header, type ServiceStats } from '../wire/protocol.js';
+import { SendQueue } from '../transport/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
-import { receiveLoop } from '../protocol/receive-loop.js';
-import { WarnOnce } from '../protocol/warn-once.js';
+import { receiveLoop } from '../transport/receive-loop.js';
+import { WarnOnce } from '../service/warn-once.js';
 
 // The master is a router and nothing more (DESIGN.md): it reads the header frame, picks the consumer
 // that owns the source, and forwards the payload frame untouched. Replies from consumers go back to

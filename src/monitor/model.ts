@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Alert } from '../protocol/record.js';
+import type { Alert } from '../model/record.js';
 
 // How the monitor sees alerts once accepted: Alertmanager's model. Labels identify and route; annotations
 // describe. A long_running alert and the resolved/stalled alert that closes it share their labels (and so

@@ -1,4 +1,4 @@
-import { ConfigError } from '../config.js';
+import { ConfigError, count, duration, known, list, map as obj, nonEmpty as str } from '../config/schema.js';
 import { checkMatcher, MatcherError, parseMatcher, type Matcher } from './dispatch/matchers.js';
 import { parseReceiverConfig, type ReceiverConfig } from './notifiers/config.js';
 
@@ -179,58 +179,4 @@ function matcherList(v: unknown, at: string): Matcher[] {
       throw err;
     }
   });
-}
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 7 * 86_400_000 };
-
-/** "30s", "5m", "1h30m", "500ms", "2d" → ms; undefined when it is not a duration. */
-export function parseDuration(text: string): number | undefined {
-  const s = text.trim();
-  if (s === '' ) return undefined;
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/y;
-  let total = 0;
-  let pos = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m) return undefined;
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  return total;
-}
-
-function duration(v: unknown, at: string, positive = false): number {
-  const ms = typeof v === 'number' ? v : typeof v === 'string' ? parseDuration(v) : undefined;
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0 || (positive && ms === 0)) {
-    throw new ConfigError(`${at} must be a duration like "30s", "5m", "4h" or a number of milliseconds${positive ? ' > 0' : ''}`);
-  }
-  return ms;
-}
-
-function count(v: unknown, at: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`${at} must be a number > 0`);
-  return v;
-}
-
-function obj(v: unknown, at: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${at} must be a map`);
-  return v as Record<string, unknown>;
-}
-
-function list(v: unknown, at: string): unknown[] {
-  if (!Array.isArray(v)) throw new ConfigError(`${at} must be a list`);
-  return v;
-}
-
-function known(o: Record<string, unknown>, keys: string[], at: string): void {
-  for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw new ConfigError(`${at}: unknown key "${k}" (known: ${keys.join(', ')})`);
-  }
-}
-
-function str(v: unknown, at: string): string {
-  if (typeof v !== 'string' || v === '') throw new ConfigError(`${at} must be a non-empty string`);
-  return v;
 }

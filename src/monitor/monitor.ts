@@ -1,16 +1,16 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import * as zmq from 'zeromq';
-import type { CurveServerConfig } from '../protocol/curve.js';
-import { ServerSecurity } from '../protocol/zap.js';
-import type { Alert } from '../protocol/record.js';
-import { receiveLoop } from '../protocol/receive-loop.js';
-import { SendQueue, type Frames } from '../protocol/send-queue.js';
-import { WarnOnce } from '../protocol/warn-once.js';
+import type { CurveServerConfig } from '../security/curve.js';
+import { ServerSecurity } from '../security/zap.js';
+import type { Alert } from '../model/record.js';
+import { receiveLoop } from '../transport/receive-loop.js';
+import { SendQueue, type Frames } from '../transport/send-queue.js';
+import { WarnOnce } from '../service/warn-once.js';
 import {
   decodeAlerts, decodeHeader, decodeSilenceAdd, decodeSilenceExpire, decodeStats, encodeHeader, encodeSilences,
   PROTOCOL_VERSION, ProtocolError, type Header, type SilenceRequestHeader,
-} from '../protocol/wire.js';
+} from '../wire/protocol.js';
 import type { Receiver } from './receivers/receiver.js';
 import { systemClock, type Clock } from './dispatch/clock.js';
 import { Deliveries } from './dispatch/delivery.js';

@@ -1,6 +1,6 @@
-import type { Alert } from '../protocol/record.js';
-import { packState, unpackState } from '../protocol/wire.js';
-import { DurableStore } from '../consumer/store.js';
+import type { Alert } from '../model/record.js';
+import { packState, unpackState } from '../durable/codec.js';
+import { DurableStore } from '../durable/store.js';
 import type { DispatchEntry, DispatchJournal, DispatchState } from './dispatch/dispatcher.js';
 
 // The monitor's durable log: the alerts it accepted, every notification decision (recorded before the

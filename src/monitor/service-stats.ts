@@ -1,4 +1,4 @@
-import type { ServiceStats } from '../protocol/wire.js';
+import type { ServiceStats } from '../wire/protocol.js';
 
 // The latest counters of every service, as reported in stats messages (consumers, clients and the master
 // report through the master; the monitor adds its own). The dashboard and /metrics read from here.

@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { evaluateFiles } from '../../src/consumer/evaluate.js';
-import { DEFAULT_RULES, type RulesConfig } from '../../src/consumer/rules.js';
-import type { Alert } from '../../src/protocol/record.js';
+import { evaluateFiles } from '../../src/rules/evaluate.js';
+import { DEFAULT_RULES, type RulesConfig } from '../../src/rules/rules.js';
+import type { Alert } from '../../src/model/record.js';
 import { WorkloadGenerator, type WorkloadOptions } from '../../src/workload/generator.js';
 
 // Real processes for end-to-end tests: the slowq CLI as children, on loopback ports, and helpers to

@@ -3,7 +3,7 @@ import { toLabeled, type LabeledAlert } from '../../src/monitor/model.js';
 import { ServiceStatsTable } from '../../src/monitor/service-stats.js';
 import type { ActiveAlert, FingerprintSummary, MonitorCounters, MonitorEvent, MonitorView, Silence, SilenceInput } from '../../src/monitor/view.js';
 import { parseMatcher, type Matcher } from '../../src/monitor/dispatch/matchers.js';
-import type { Alert, AlertType, Severity } from '../../src/protocol/record.js';
+import type { Alert, AlertType, Severity } from '../../src/model/record.js';
 
 // A MonitorView with everything in memory and set by the test, for the HTTP server's tests.
 

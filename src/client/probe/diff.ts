@@ -1,7 +1,7 @@
 // The probe's bookkeeping, pure: given what was tracked and a new snapshot, which `running` and `finished`
 // records to write and what to track next. No I/O, no wall clock: only the snapshot's server times.
 
-import { boundSql, type QueryState } from '../../protocol/record.js';
+import { boundSql, type QueryState } from '../../model/record.js';
 import type { ActivitySnapshot, IdleSession, RunningStatement } from './activity.js';
 
 /** A record as `slowq probe` writes it (DESIGN.md "Records", native JSON lines). */

@@ -1,4 +1,4 @@
-import type { Alert } from '../../protocol/record.js';
+import type { Alert } from '../../model/record.js';
 import { commonOf, toLabeled, POINT_EVENT_MS, type Labels, type LabeledAlert, type Notification } from '../model.js';
 import type { Inhibitor } from '../inhibit.js';
 import type { RateLimits } from '../rate-limit.js';

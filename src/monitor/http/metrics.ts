@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ServiceStats } from '../../protocol/wire.js';
+import type { ServiceStats } from '../../wire/protocol.js';
 import type { MonitorView } from '../view.js';
 
 // /metrics: the latest counters every service reported (through the stats table) and the monitor's own, in

@@ -1,4 +1,4 @@
-import type { ServiceStats } from '../../protocol/wire.js';
+import type { ServiceStats } from '../../wire/protocol.js';
 import type { ServiceStatsTable } from '../service-stats.js';
 
 // Rates for the dashboard, sampled from the stats table at a fixed interval: records acked per second per

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../config.js';
+import { ConfigError, known, map, nonEmpty, positiveMs, str } from '../../config/schema.js';
 
 // One receiver in the `receivers:` list of the configuration file. Keys are snake_case in the file, like the
 // rest of it (camelCase spellings are accepted too); unknown keys and wrong types are errors naming the key,
@@ -155,30 +155,4 @@ function headers(v: unknown, at: string): Record<string, string> {
     out[k] = val;
   }
   return out;
-}
-
-function map(v: unknown, at: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${at} must be a map`);
-  return v as Record<string, unknown>;
-}
-
-function known(o: Record<string, unknown>, keys: string[], at: string): void {
-  for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw new ConfigError(`${at}: unknown key "${k}" (known: ${keys.join(', ')})`);
-  }
-}
-
-function str(v: unknown, at: string): string {
-  if (typeof v !== 'string') throw new ConfigError(`${at} must be a string`);
-  return v;
-}
-
-function nonEmpty(v: unknown, at: string): string {
-  if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(`${at} must be a non-empty string`);
-  return v;
-}
-
-function positiveMs(v: unknown, at: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`${at} must be a number of milliseconds > 0`);
-  return v;
 }

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { Alert } from '../../protocol/record.js';
+import type { Alert } from '../../model/record.js';
 import type { Receiver } from './receiver.js';
 import { openJsonLinesLog } from './jsonl-file.js';
 

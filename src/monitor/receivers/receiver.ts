@@ -1,4 +1,4 @@
-import type { Alert } from '../../protocol/record.js';
+import type { Alert } from '../../model/record.js';
 
 /** Where notifications go. One interface for every kind (file, stdout; webhook, Slack, Alertmanager later). */
 export interface Receiver {

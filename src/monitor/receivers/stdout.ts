@@ -1,4 +1,4 @@
-import type { Alert } from '../../protocol/record.js';
+import type { Alert } from '../../model/record.js';
 import type { Receiver } from './receiver.js';
 
 // A short human line per alert, for a terminal. Prints only alerts accepted while it runs (a restart

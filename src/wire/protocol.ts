@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
-import type { Alert, QueryRecord } from './record.js';
+import type { Alert, WireRecord } from '../model/record.js';
+export type { WireRecord } from '../model/record.js';
 
 // The wire (DESIGN.md "Wire"): every ZeroMQ message is [routing frames…, header, payload?]. The header is a
 // small msgpack map the master can read without touching the payload; the payload is msgpack records.
@@ -48,9 +49,6 @@ export interface ServiceStats {
   at: number;
   counters: Record<string, number>;
 }
-
-/** A record as carried in a batch payload: source, stream and seq are implied by the header. */
-export type WireRecord = Omit<QueryRecord, 'source' | 'stream' | 'seq'>;
 
 // `useRecords` stores each object shape once per message: smaller and faster than plain maps
 // (measured by `slowq bench serialization`), and still self-describing so no shared state is needed.
@@ -298,13 +296,4 @@ function unpackList(frame: Buffer | undefined, what: string): unknown[] {
   }
   if (!Array.isArray(v)) throw new ProtocolError('BAD_PAYLOAD', `${what} payload is not a list`);
   return v;
-}
-
-/** Generic msgpack for durable state (journal entries and snapshots). */
-export function packState(value: unknown): Buffer {
-  return packr.pack(value);
-}
-
-export function unpackState<T>(buf: Buffer): T {
-  return packr.unpack(buf) as T;
 }

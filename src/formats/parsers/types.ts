@@ -1,4 +1,4 @@
-import type { ParsedEvent } from '../../protocol/record.js';
+import type { ParsedEvent } from '../../model/record.js';
 
 /** A line or record that could not be used, with where it was. */
 export interface ParseProblem {

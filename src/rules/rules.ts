@@ -1,5 +1,5 @@
-import { alertId } from '../protocol/ids.js';
-import type { Alert, AlertType, QueryRecord, Severity } from '../protocol/record.js';
+import { alertId } from '../model/ids.js';
+import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
 
 // The A/B state machine of DESIGN.md "When to alert". Pure: no I/O, no wall clock. Only event time
 // (record ts and the per-source watermark) drives it, so one process over a file (the oracle) and the

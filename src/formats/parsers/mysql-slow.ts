@@ -1,4 +1,4 @@
-import { boundSql, type Labels, type ParsedEvent } from '../../protocol/record.js';
+import { boundSql, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
 import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 

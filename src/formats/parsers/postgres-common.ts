@@ -1,4 +1,4 @@
-import { boundSql, MAX_SQL_BYTES, type Labels, type ParsedEvent } from '../../protocol/record.js';
+import { boundSql, MAX_SQL_BYTES, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
 import { excerpt, type ParseOutput } from './types.js';
 

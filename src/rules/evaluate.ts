@@ -1,8 +1,8 @@
-import { toWire } from '../client/batch.js';
-import type { ParserOptions } from '../client/parsers/index.js';
-import { parseFile } from '../client/read-file.js';
-import type { ParseProblem } from '../client/parsers/types.js';
-import type { Alert, QueryRecord } from '../protocol/record.js';
+import { toWire } from '../model/record.js';
+import type { ParserOptions } from '../formats/parsers/index.js';
+import { parseFile } from '../formats/read-file.js';
+import type { ParseProblem } from '../formats/parsers/types.js';
+import type { Alert, QueryRecord } from '../model/record.js';
 import { RulesEngine } from './engine.js';
 import type { RulesConfig } from './rules.js';
 

@@ -35,6 +35,9 @@ export interface ParsedEvent extends QueryFields {
   end: number;
 }
 
+/** A record as carried in a batch: source, stream and seq are implied by the batch. */
+export type WireRecord = Omit<QueryRecord, 'source' | 'stream' | 'seq'>;
+
 /** A record on the wire and in the consumer: a parsed event numbered within its stream. */
 export interface QueryRecord extends QueryFields {
   source: string;
@@ -72,4 +75,25 @@ export const MAX_SQL_BYTES = 4096;
 export function boundSql(sql: string): string {
   if (sql.length <= MAX_SQL_BYTES) return sql;
   return sql.slice(0, MAX_SQL_BYTES) + ' /* …truncated */';
+}
+
+/** The fields of a parsed event that travel (offsets and parser state stay with the reader). */
+export function toWire(e: ParsedEvent): WireRecord {
+  const r: WireRecord = {
+    state: e.state,
+    queryId: e.queryId,
+    ts: e.ts,
+    durationMs: e.durationMs,
+    sql: e.sql,
+    fingerprint: e.fingerprint,
+    fingerprintId: e.fingerprintId,
+  };
+  if (e.user !== undefined) r.user = e.user;
+  if (e.db !== undefined) r.db = e.db;
+  if (e.host !== undefined) r.host = e.host;
+  if (e.lockMs !== undefined) r.lockMs = e.lockMs;
+  if (e.rowsSent !== undefined) r.rowsSent = e.rowsSent;
+  if (e.rowsExamined !== undefined) r.rowsExamined = e.rowsExamined;
+  if (e.labels !== undefined) r.labels = e.labels;
+  return r;
 }

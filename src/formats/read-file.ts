@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import type { ParsedEvent } from '../protocol/record.js';
+import type { ParsedEvent } from '../model/record.js';
 import { bunzip2 } from './bunzip2.js';
 import { LineSplitter } from './line-splitter.js';
 import { createParser, type ParserOptions } from './parsers/index.js';

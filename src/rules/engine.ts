@@ -1,4 +1,4 @@
-import type { Alert, QueryRecord } from '../protocol/record.js';
+import type { Alert, QueryRecord } from '../model/record.js';
 import { applyRecord, DEFAULT_RULES, newSourceState, ThresholdResolver, type RulesConfig, type SourceState } from './rules.js';
 
 export interface BatchResult {

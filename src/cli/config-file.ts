@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, known, map } from '../config/schema.js';
+import { defaultMonitorConfig, MONITOR_KEYS, parseMonitorConfig, type MonitorConfig } from '../monitor/monitor-config.js';
+import { parseRulesConfig } from '../rules/config.js';
+import { DEFAULT_RULES, type RulesConfig } from '../rules/rules.js';
+
+// The server's configuration file (YAML or JSON), shared by `up`, `consumer`, `monitor` and `evaluate`: the
+// `rules:` section (src/rules/config.ts) and the monitor's `route:`, `receivers:`, `inhibit_rules:`,
+// `rate_limits:` (src/monitor/monitor-config.ts). Unknown keys and wrong types are errors that name the key.
+
+export interface SlowqConfig {
+  rules: RulesConfig;
+  monitor: MonitorConfig;
+}
+
+export { ConfigError };
+
+export function loadConfig(path: string | undefined): SlowqConfig {
+  if (!path) return { rules: structuredClone(DEFAULT_RULES), monitor: defaultMonitorConfig() };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  return parseConfig(raw ?? {}, path);
+}
+
+export function parseConfig(raw: unknown, where = 'config'): SlowqConfig {
+  const top = map(raw, where);
+  known(top, ['rules', ...MONITOR_KEYS], where);
+  return { rules: parseRulesConfig(top.rules, where), monitor: parseMonitorConfig(top, where) };
+}

@@ -1,0 +1,65 @@
+import { ConfigError, known, map, ms, str } from '../config/schema.js';
+import { DEFAULT_RULES, type RulesConfig, type Thresholds, type ThresholdOverride } from './rules.js';
+
+// The `rules:` section of the configuration file:
+//
+//   rules:
+//     finished_ms: 1000       # finished query ≥ this → slow_query
+//     running_ms: 10000       # running query reaching this → long_running (once)
+//     stalled_ms: 300000      # running query silent this long (event time) → stalled / dropped
+//     critical_ms: 30000      # severity critical at or above this
+//     overrides:              # first match wins
+//       - match: { source: db-01, db: shop, fingerprint_id: "0x…" }
+//         running_ms: 2000
+
+const THRESHOLD_KEYS: Record<string, keyof Thresholds> = {
+  finished_ms: 'finishedMs',
+  running_ms: 'runningMs',
+  stalled_ms: 'stalledMs',
+  critical_ms: 'criticalMs',
+};
+
+export function parseRulesConfig(raw: unknown, where: string): RulesConfig {
+  const rules: RulesConfig = structuredClone(DEFAULT_RULES);
+  if (raw === undefined) return rules;
+  const r = map(raw, `${where}: rules`);
+  known(r, [...Object.keys(THRESHOLD_KEYS), 'overrides', 'done_retention_ms'], `${where}: rules`);
+  Object.assign(rules.defaults, thresholds(r, `${where}: rules`));
+  if (r.done_retention_ms !== undefined) rules.doneRetentionMs = ms(r.done_retention_ms, `${where}: rules.done_retention_ms`);
+  if (r.overrides !== undefined) {
+    if (!Array.isArray(r.overrides)) throw new ConfigError(`${where}: rules.overrides must be a list`);
+    rules.overrides = r.overrides.map((o, i): ThresholdOverride => {
+      const at = `${where}: rules.overrides[${i}]`;
+      const ov = map(o, at);
+      known(ov, ['match', ...Object.keys(THRESHOLD_KEYS)], at);
+      const m = map(ov.match, `${at}.match`);
+      known(m, ['source', 'db', 'fingerprint_id'], `${at}.match`);
+      const match: ThresholdOverride['match'] = {};
+      if (m.source !== undefined) match.source = str(m.source, `${at}.match.source`);
+      if (m.db !== undefined) match.db = str(m.db, `${at}.match.db`);
+      if (m.fingerprint_id !== undefined) match.fingerprintId = str(m.fingerprint_id, `${at}.match.fingerprint_id`);
+      return { match, thresholds: thresholds(ov, at) };
+    });
+  }
+  return rules;
+}
+
+function thresholds(o: Record<string, unknown>, at: string): Partial<Thresholds> {
+  const t: Partial<Thresholds> = {};
+  for (const [key, field] of Object.entries(THRESHOLD_KEYS)) {
+    if (o[key] !== undefined) t[field] = ms(o[key], `${at}.${key}`);
+  }
+  return t;
+}
+
+/** Applies --finished-ms/--running-ms/--stalled-ms/--critical-ms command-line values over the file's. */
+export function withThresholdFlags(rules: RulesConfig, flags: { finishedMs?: string; runningMs?: string; stalledMs?: string; criticalMs?: string }): RulesConfig {
+  for (const key of ['finishedMs', 'runningMs', 'stalledMs', 'criticalMs'] as const) {
+    const v = flags[key];
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new ConfigError(`--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} must be a number of milliseconds`);
+    rules.defaults[key] = n;
+  }
+  return rules;
+}
