@@ -422,6 +422,27 @@ describe('file tailer', () => {
     assert.deepEqual(sink.all.map((e) => e.seq), Array.from({ length: 300 }, (_, i) => i + 1));
   });
 
+  test('rewind: the stream is read again from byte 0 with the same seqs, parsed with the same options (postgres log_line_prefix)', async () => {
+    const { logs, data } = await fresh();
+    const file = join(logs, 'postgresql.log');
+    const logLinePrefix = '%m db=%d,user=%u '; // not the default: a parser made without the options reads none of it
+    const statement = (i: number) => `2024-01-01 00:00:0${i}.000 UTC db=shop,user=app LOG:  duration: 1500.000 ms  statement: select ${i}\n`;
+    await writeFile(file, statement(1) + statement(2) + statement(3));
+    const reg = await openRegistry(data);
+    const sink = makeSink(reg);
+    const t = await startTailer(reg, sink, [file], { format: 'postgres', parserOptions: { logLinePrefix } });
+    await waitFor('3 events', () => sink.all.length === 3);
+    const problems = () => sink.calls.flatMap((c) => (c.kind === 'problems' ? c.problems : []));
+    assert.deepEqual(problems(), []);
+    const stream = sink.streams()[0]!;
+    assert.equal(t.rewind(stream), true);
+    await waitFor('the file read again, or problems', () => sink.all.length >= 6 || problems().length > 0);
+    assert.deepEqual(problems().map((p) => p.reason), [], 'read again with the same log_line_prefix');
+    const strip = (e: TailedEvent & { stream: string }) => [e.stream, e.seq, e.queryId, e.offset, e.end, e.line];
+    assert.deepEqual(sink.all.slice(3).map(strip), sink.all.slice(0, 3).map(strip));
+    assert.equal(t.rewind('no-such-stream'), false);
+  });
+
   test('the same file matched by two patterns is one stream', async () => {
     const { logs, data } = await fresh();
     const file = join(logs, 'two.log');

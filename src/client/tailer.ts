@@ -19,6 +19,7 @@ import {
 } from './file-identity.js';
 import { Harvester, type StreamInfo, type TailerError, type TailerSink } from './harvester.js';
 import { createParser, type ParserOptions } from '../formats/parsers/index.js';
+import type { RecordParser } from '../formats/parsers/types.js';
 import { compilePattern, matchesAny, scanPattern, type PathPattern } from './path-pattern.js';
 import type { EndReason, Registry, RegistryEntry } from './registry.js';
 
@@ -473,7 +474,7 @@ export class FileTailer {
         head: h.head,
         size: st.size,
         mtimeMs: st.mtimeMs,
-        parser: createParser(this.format),
+        parser: this.newParser(),
         sink: this.sink,
         maxLineBytes: this.maxLineBytes,
         now,
@@ -573,7 +574,7 @@ export class FileTailer {
       head,
       size: st.size,
       mtimeMs: st.mtimeMs,
-      parser: createParser(this.format, this.parserOptions),
+      parser: this.newParser(),
       sink: this.sink,
       maxLineBytes: this.maxLineBytes,
       now,
@@ -582,6 +583,12 @@ export class FileTailer {
     this.harvesters.set(st.key, h);
     this.reported.delete(path);
     return h;
+  }
+
+  /** A fresh parser with the format's options, for every harvester (a rewound one too: without its
+   * log_line_prefix a postgres parser would refuse every line). */
+  private newParser(): RecordParser {
+    return createParser(this.format, this.parserOptions);
   }
 
   private reportOnce(path: string, err: unknown, stream?: string): void {
