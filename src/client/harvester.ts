@@ -1,17 +1,18 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ParsedEvent } from '../model/record.js';
-import { HEAD_BYTES } from './file-identity.js';
+import { HEAD_BYTES, readHead, statHandle, type FileStat } from './file-identity.js';
 import { LineSplitter, type LineSink } from '../formats/line-splitter.js';
 import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from '../formats/parsers/types.js';
 import type { EndReason, ResumePoint } from './registry.js';
 
 // Reads one open file, one stream (one file lifetime): bounded chunks → lines → parser → numbered events.
-// It knows nothing of rotation or discovery (tailer.ts decides when to read, flush, finish or close).
+// It knows nothing of discovery or the registry: the tailer's modules decide when it reads, flushes,
+// drains, moves, starts over or ends, and tell it through its methods; its state is read-only outside.
 
 /** A stream as the sink sees it. `path` is where the file is now (it changes if the file is renamed). */
 export interface StreamInfo {
   readonly id: string;
-  path: string;
+  readonly path: string;
 }
 
 /** A parsed event numbered in its stream, with what is needed to resume just after it. */
@@ -67,36 +68,49 @@ export interface HarvesterInit {
   now: number;
 }
 
+/** A file renamed away or deleted: read until it has been quiet a while, then ended. */
+export interface Draining {
+  /** the watched path it was rotated away from (a new file there waits until this one ends) */
+  readonly from: string;
+  /** when draining began */
+  readonly since: number;
+  /** why it will end: renamed away, or deleted */
+  readonly reason: EndReason;
+}
+
+/** What a harvester has read and emitted so far. */
+export interface HarvestCounts {
+  bytesRead: number;
+  events: number;
+  problems: number;
+  skipped: number;
+}
+
 export class Harvester {
-  readonly info: StreamInfo;
+  /** the file's `dev:ino` */
   readonly key: string;
-  readonly fh: FileHandle;
+
+  private readonly stream: { readonly id: string; path: string };
+  private readonly fh: FileHandle;
   /** next byte to read (past any held-back partial line) */
-  readPos: number;
+  private pos: number;
   /** seq the next event gets */
-  nextSeq: number;
+  private seq: number;
   /** file size and mtime at the last check */
-  size: number;
-  mtimeMs: number;
-  head: Buffer;
-  /** set when `head` grew: the tailer records the new identity */
-  headGrew = false;
-  lastDataAt: number;
+  private size: number;
+  private mtimeMs: number;
+  private head: Buffer;
+  /** `head` grew since the last takeGrownHead() */
+  private headGrew = false;
+  private lastData: number;
   /** the idle flush has been done since the last data */
-  idleFlushed = true;
-  status: 'active' | 'draining' = 'active';
-  /** the watched path this file was rotated away from (a new file there waits until this one ends) */
-  rotatedFrom: string | undefined;
-  drainingSince = 0;
-  /** why a draining file will end: renamed away, or deleted */
-  endReason: EndReason = 'deleted';
-  bytesRead = 0;
-  eventsEmitted = 0;
-  problemsFound = 0;
-  skipped = 0;
+  private idleFlushed = true;
+  private drainState: Draining | undefined;
+  private readonly counters: HarvestCounts = { bytesRead: 0, events: 0, problems: 0, skipped: 0 };
 
   private readonly parser: RecordParser;
   private readonly sink: TailerSink;
+  private readonly maxLineBytes: number;
   private readonly splitter: LineSplitter;
   private readonly out: ParseOutput = newParseOutput();
   private lineNo: number;
@@ -107,18 +121,19 @@ export class Harvester {
   private readonly lineSink: LineSink;
 
   constructor(init: HarvesterInit) {
-    this.info = init.info;
+    this.stream = { id: init.info.id, path: init.info.path };
     this.key = init.key;
     this.fh = init.fh;
     this.parser = init.parser;
     this.sink = init.sink;
-    this.readPos = init.start.offset;
-    this.nextSeq = init.start.nextSeq;
+    this.maxLineBytes = init.maxLineBytes;
+    this.pos = init.start.offset;
+    this.seq = init.start.nextSeq;
     this.lineNo = init.start.line;
     this.size = init.size;
     this.mtimeMs = init.mtimeMs;
     this.head = init.head;
-    this.lastDataAt = init.now;
+    this.lastData = init.now;
     this.splitter = new LineSplitter(init.start.offset, init.maxLineBytes);
     if (init.start.context !== undefined) this.parser.restore(init.start.context);
     this.lineSink = {
@@ -136,9 +151,98 @@ export class Harvester {
     };
   }
 
+  /** The stream as the sink sees it; `path` follows the file when it is renamed. */
+  get info(): StreamInfo {
+    return this.stream;
+  }
+
+  /** next byte to read (past any held-back partial line) */
+  get readPos(): number {
+    return this.pos;
+  }
+
+  /** seq the next event gets */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
+  /** when the last bytes were read (or the harvester was made) */
+  get lastDataAt(): number {
+    return this.lastData;
+  }
+
+  /** set while the file is being drained (renamed away or deleted), undefined while it is the watched one */
+  get draining(): Draining | undefined {
+    return this.drainState;
+  }
+
+  counts(): HarvestCounts {
+    return { ...this.counters };
+  }
+
   /** The file holds bytes not read yet (by the last stat). */
   get behind(): boolean {
-    return this.readPos < this.size;
+    return this.pos < this.size;
+  }
+
+  /** Records the file's size and mtime from a new stat; true if either differs from the last one. */
+  noteStat(size: number, mtimeMs: number): boolean {
+    const changed = size !== this.size || mtimeMs !== this.mtimeMs;
+    this.size = size;
+    this.mtimeMs = mtimeMs;
+    return changed;
+  }
+
+  async stat(): Promise<FileStat> {
+    return statHandle(this.fh);
+  }
+
+  /** The file still starts with the bytes this harvester saw there (false: rewritten in place). */
+  async headIntact(): Promise<boolean> {
+    if (this.head.length === 0) return true;
+    const now = await readHead(this.fh, this.head.length);
+    return now.equals(this.head);
+  }
+
+  /** The file's first bytes if they grew since the last call (the identity to record), else undefined. */
+  takeGrownHead(): Buffer | undefined {
+    if (!this.headGrew) return undefined;
+    this.headGrew = false;
+    return this.head;
+  }
+
+  /** The file was renamed to another watched path: the stream carries on there, no longer draining. */
+  movedTo(path: string): void {
+    this.stream.path = path;
+    this.drainState = undefined;
+  }
+
+  /** The file left the watched path `from`: renamed to `movedTo`, or deleted (undefined). */
+  startDraining(from: string, movedTo: string | undefined, now: number): void {
+    this.drainState = { from, since: now, reason: movedTo ? 'rotated' : 'deleted' };
+    if (movedTo) this.stream.path = movedTo;
+  }
+
+  /**
+   * A harvester of the same open file and stream that reads it again from byte 0, numbering from seq 1,
+   * with a fresh `parser`; it keeps the file's identity and draining state. This one is not used after.
+   */
+  rewound(parser: RecordParser, st: FileStat, now: number): Harvester {
+    const h = new Harvester({
+      info: this.stream,
+      fh: this.fh,
+      key: this.key,
+      start: { offset: 0, nextSeq: 1, line: 0 },
+      head: this.head,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      parser,
+      sink: this.sink,
+      maxLineBytes: this.maxLineBytes,
+      now,
+    });
+    h.drainState = this.drainState;
+    return h;
   }
 
   /**
@@ -148,26 +252,30 @@ export class Harvester {
   async read(buf: Buffer, budget: number, stop: () => boolean, now: number): Promise<number> {
     let total = 0;
     while (total < budget && !stop()) {
-      const { bytesRead } = await this.fh.read(buf, 0, Math.min(buf.length, budget - total), this.readPos);
+      const { bytesRead } = await this.fh.read(buf, 0, Math.min(buf.length, budget - total), this.pos);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
       this.trackHead(chunk);
-      this.readPos += bytesRead;
+      this.pos += bytesRead;
       total += bytesRead;
       this.splitter.push(chunk, this.lineSink);
       this.deliver();
     }
     if (total > 0) {
-      this.bytesRead += total;
-      this.lastDataAt = now;
+      this.counters.bytesRead += total;
+      this.lastData = now;
       this.idleFlushed = false;
-      if (this.readPos > this.size) this.size = this.readPos;
+      if (this.pos > this.size) this.size = this.pos;
     }
     return total;
   }
 
-  /** The file has been quiet: let a multi-line parser emit a record it can prove complete. */
-  idleFlush(): void {
+  /**
+   * Once the file has been quiet `quietMs` since its last data: let a multi-line parser emit a record it
+   * can prove complete (once per quiet spell).
+   */
+  flushIfIdle(now: number, quietMs: number): void {
+    if (this.idleFlushed || now - this.lastData < quietMs) return;
     this.idleFlushed = true;
     this.parser.flush(false, this.out);
     this.stamp();
@@ -194,9 +302,9 @@ export class Harvester {
 
   private trackHead(chunk: Buffer): void {
     const have = this.head.length;
-    if (have >= HEAD_BYTES || this.readPos > have || this.readPos + chunk.length <= have) return;
-    const from = have - this.readPos;
-    const to = Math.min(chunk.length, HEAD_BYTES - this.readPos);
+    if (have >= HEAD_BYTES || this.pos > have || this.pos + chunk.length <= have) return;
+    const from = have - this.pos;
+    const to = Math.min(chunk.length, HEAD_BYTES - this.pos);
     this.head = Buffer.concat([this.head, chunk.subarray(from, to)]);
     this.headGrew = true;
   }
@@ -226,7 +334,7 @@ export class Harvester {
     const context = this.parser.context();
     for (let i = this.stamped; i < evs.length; i++) {
       const ev = evs[i] as TailedEvent;
-      ev.seq = this.nextSeq++;
+      ev.seq = this.seq++;
       ev.line = this.lineAt(ev.end);
       ev.context = context;
     }
@@ -239,16 +347,16 @@ export class Harvester {
       const evs = out.events as TailedEvent[];
       out.events = [];
       this.stamped = 0;
-      this.eventsEmitted += evs.length;
+      this.counters.events += evs.length;
       this.sink.events(this.info, evs, evs[evs.length - 1]!.context);
     }
     if (out.problems.length > 0) {
       const probs: TailProblem[] = out.problems.map((p) => ({ ...p, path: this.info.path }));
       out.problems = [];
-      this.problemsFound += probs.length;
+      this.counters.problems += probs.length;
       this.sink.problems(this.info, probs);
     }
-    this.skipped += out.skipped;
+    this.counters.skipped += out.skipped;
     out.skipped = 0;
   }
 }
