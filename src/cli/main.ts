@@ -1,4 +1,5 @@
 import '../supervisor/follow-parent.js'; // first: a supervised service stops when its supervisor is gone
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 
 // The `slowq` command line: one file per command under src/cli/, each exporting register(program).
@@ -25,10 +26,17 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   keys: () => import('./keys.js'),
 };
 
+/** the version in the package.json beside this install (dist/src/cli/main.js → package.json), read at run time */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
 async function main(): Promise<void> {
   const program = new Command();
   program
     .name('slowq')
+    .version(packageVersion(), '-V, --version', 'print the slowq version')
     .description('Real-time slow-query alerting: tail slow logs, route them over ZeroMQ, alert once per problem.')
     .showHelpAfterError();
   const asked = process.argv[2];
