@@ -348,12 +348,12 @@ describe('postgres (stderr)', () => {
     assert.equal(f!.queryId, `7-${Date.UTC(2024, 0, 1, 0, 0, 3, 250)}`);
   });
 
-  test('unknown time zone: reported once, times read as UTC; tzOffsets adds zones', () => {
+  test('unknown time zone: every record is a problem naming its line and --log-timezone, none is emitted; tzOffsets adds zones', () => {
     const log = '2024-01-01 00:00:01 XYZT [7]: LOG:  duration: 1 ms  statement: a\n2024-01-01 00:00:02 XYZT [7]: LOG:  duration: 1 ms  statement: b\n';
     const r = feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ' }), log);
-    assert.equal(r.events.length, 2);
-    assert.equal(r.problems.length, 1);
-    assert.match(r.problems[0]!.reason, /XYZT/);
+    assert.equal(r.events.length, 0);
+    assert.deepEqual(r.problems.map((p) => [p.line, p.offset]), [[1, 0], [2, log.indexOf('\n') + 1]]);
+    assert.match(r.problems[0]!.reason, /unknown time zone abbreviation "XYZT".*--log-timezone/);
     const r2 = feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ', tzOffsets: { XYZT: 60 } }), log);
     assert.equal(r2.problems.length, 0);
     assert.equal(r2.events[0]!.ts, Date.UTC(2023, 11, 31, 23, 0, 1));
