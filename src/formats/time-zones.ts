@@ -104,8 +104,8 @@ export class LogTimeZone {
 
   /**
    * A wall-clock time of this zone (its fields read as if UTC, in ms) → ms since the epoch. In the hour repeated
-   * when daylight time ends, the reading nearest `near` (the previous time of the same log) or else the earlier
-   * one; a time skipped when it starts is read with the offset before the change (02:30 → 03:30 daylight time).
+   * when daylight time ends, the reading nearest `near` (the previous time of the same log; the later one at equal
+   * distance) or else the earlier one; a time skipped when it starts is read with the offset before the change (02:30 → 03:30 daylight time).
    */
   fromLocal(localMs: number, near?: number): number {
     const before = this.offsetAt(localMs - 1.5 * DAY);
@@ -114,8 +114,11 @@ export class LogTimeZone {
     const b = after !== before && this.offsetAt(localMs - after * MINUTE) === after ? localMs - after * MINUTE : undefined;
     if (a === undefined) return b ?? localMs - before * MINUTE;
     if (b === undefined) return a;
-    if (near === undefined) return Math.min(a, b);
-    return Math.abs(a - near) <= Math.abs(b - near) ? a : b;
+    const early = Math.min(a, b);
+    const late = Math.max(a, b);
+    if (near === undefined) return early;
+    // a log moves forward: at equal distance, the later reading
+    return Math.abs(early - near) < Math.abs(late - near) ? early : late;
   }
 
   /** Minutes east of UTC an alphabetic abbreviation means in this zone at this wall-clock time; undefined if none. */
