@@ -122,7 +122,7 @@ export class LogTimeZone {
   }
 
   /** Minutes east of UTC an alphabetic abbreviation means in this zone at this wall-clock time; undefined if none. */
-  abbreviationOffset(localMs: number, text: string): number | undefined {
+  private abbreviationOffset(localMs: number, text: string): number | undefined {
     const abbr = abbreviation(text);
     if (abbr === undefined) return undefined;
     let found: number | undefined;

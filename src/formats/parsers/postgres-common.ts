@@ -114,9 +114,15 @@ export function parsePgTimestamp(text: string, zone?: LogTimeZone, tzOffsets?: R
   if (Number.isNaN(ms)) return undefined;
   if (m[7] !== undefined) ms += Math.round(Number('0.' + m[7]) * 1000);
   const zoneText = m[8] ?? '';
-  const given = tzOffsets !== undefined && zoneText !== '' ? tzOffsets[zoneText] ?? tzOffsets[zoneText.toUpperCase()] : undefined;
+  const given = tzOffsets !== undefined && zoneText !== '' ? givenOffset(tzOffsets, zoneText) : undefined;
   if (given !== undefined) return ms - given * 60_000;
   return localTimeToUtc(ms, zoneText, zone) ?? { unknownZone: zoneText, ms };
+}
+
+function givenOffset(tzOffsets: Readonly<Record<string, number>>, zone: string): number | undefined {
+  if (Object.hasOwn(tzOffsets, zone)) return tzOffsets[zone];
+  const upper = zone.toUpperCase();
+  return Object.hasOwn(tzOffsets, upper) ? tzOffsets[upper] : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
