@@ -7,6 +7,7 @@ import { LineSplitter } from '../src/formats/line-splitter.js';
 import { MAX_STATEMENT_CHARS, MySqlSlowParser, parseMysqlTime } from '../src/formats/parsers/mysql-slow.js';
 import { newParseOutput, type ParseOutput } from '../src/formats/parsers/types.js';
 import { MAX_SQL_BYTES, type ParsedEvent } from '../src/model/record.js';
+import { LogTimeZone } from '../src/formats/time-zones.js';
 import { CORPUS_DIR } from './support/corpus.js';
 
 const CORPUS = join(CORPUS_DIR, 'mysql-slow');
@@ -18,9 +19,9 @@ interface Result extends ParseOutput {
 }
 
 /** Feeds `input` through LineSplitter + parser, split into chunks at `cuts`, then flushes (final). */
-function parse(input: string | Buffer, cuts: number[] = [], opts: { maxLineBytes?: number; start?: number; context?: unknown } = {}): Result {
+function parse(input: string | Buffer, cuts: number[] = [], opts: { maxLineBytes?: number; start?: number; context?: unknown; zone?: string } = {}): Result {
   const buf = typeof input === 'string' ? Buffer.from(input) : input;
-  const parser = new MySqlSlowParser();
+  const parser = new MySqlSlowParser(opts.zone !== undefined ? { logTimeZone: LogTimeZone.open(opts.zone) } : {});
   if (opts.context !== undefined) parser.restore(opts.context);
   const out = newParseOutput();
   const contexts: unknown[] = [];
@@ -421,6 +422,92 @@ describe('mysql-slow parser: streaming', () => {
     assert.equal(p.context(), undefined);
     p.restore({ time: 'yesterday', threads: [[1, 2], 'x'] });
     assert.equal(p.context(), undefined);
+  });
+});
+
+describe('mysql-slow parser: local times (--log-timezone) and repeated starts', () => {
+  /** An entry: `# Time:` (if given), thread, Query_time, `SET timestamp=` (if given), the statement. */
+  const entry = (o: { time?: string; thread?: number; seconds: number; set?: number; sql: string }) =>
+    [
+      ...(o.time !== undefined ? [`# Time: ${o.time}`] : []),
+      `# User@Host: app[app] @ localhost []  Id: ${o.thread ?? 7}`,
+      `# Query_time: ${o.seconds.toFixed(6)}  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0`,
+      ...(o.set !== undefined ? [`SET timestamp=${o.set};`] : []),
+      `${o.sql};`,
+    ].join('\n');
+  const log = (...entries: string[]) => entries.join('\n') + '\n';
+
+  it('a classic # Time: is the server\'s local time: read in --log-timezone, else as UTC', () => {
+    const text = log(entry({ time: '240115  9:05:43', seconds: 2, sql: 'SELECT 1' }));
+    assert.equal(parse(text, [], { zone: 'Asia/Shanghai' }).events[0]!.ts, Date.UTC(2024, 0, 15, 1, 5, 43));
+    assert.equal(parse(text, [], { zone: 'America/Havana' }).events[0]!.ts, Date.UTC(2024, 0, 15, 14, 5, 43));
+    assert.equal(parse(text).events[0]!.ts, Date.UTC(2024, 0, 15, 9, 5, 43));
+  });
+
+  it('ISO times with Z or an offset are what they say, whatever the zone', () => {
+    const text = log(entry({ time: '2024-01-15T09:05:43.500000Z', seconds: 2, sql: 'SELECT 1' }), entry({ time: '2024-01-15T17:05:44.500000+08:00', seconds: 2, sql: 'SELECT 2' }));
+    for (const zone of [undefined, 'Asia/Shanghai']) {
+      assert.deepEqual(parse(text, [], zone ? { zone } : {}).events.map((e) => e.ts), [Date.UTC(2024, 0, 15, 9, 5, 43, 500), Date.UTC(2024, 0, 15, 9, 5, 44, 500)]);
+    }
+  });
+
+  it('a server east of UTC: a # Time: without a zone does not put the end hours after SET timestamp', () => {
+    // MariaDB in Asia/Shanghai: `# Time:` is the start second in local time, SET timestamp the same second since the epoch
+    const set = Date.UTC(2024, 0, 15, 1, 5, 43) / 1000;
+    const text = log(entry({ time: '240115  9:05:43', seconds: 2.5, set, sql: 'SELECT SLEEP(2.5)' }));
+    assert.equal(parse(text).events[0]!.ts, set * 1000 + 2500, 'without the zone');
+    assert.equal(parse(text, [], { zone: 'Asia/Shanghai' }).events[0]!.ts, set * 1000 + 2500, 'with it');
+  });
+
+  it('the hour repeated when daylight time ends: each # Time: is read nearest the one before', () => {
+    const text = log(
+      entry({ time: '241103  1:50:00', seconds: 2, sql: 'SELECT 1' }),
+      entry({ time: '241103  1:10:00', seconds: 2, sql: 'SELECT 2' }),
+      entry({ time: '241103  1:40:00', seconds: 2, sql: 'SELECT 3' }),
+    );
+    const r = parse(text, [], { zone: 'America/Chicago' });
+    assert.deepEqual(r.events.map((e) => new Date(e.ts).toISOString()), ['2024-11-03T06:50:00.000Z', '2024-11-03T07:10:00.000Z', '2024-11-03T07:40:00.000Z']);
+    // a resume carries the previous time: the same readings
+    const rest = parse(Buffer.from(text).subarray(r.events[0]!.end), [], { start: r.events[0]!.end, context: r.contexts[0], zone: 'America/Chicago' });
+    assert.deepEqual(rest.events, r.events.slice(1));
+  });
+
+  it('a replica replaying timestamps (X, X+1, X in one thread): every execution gets its own id, the first the plain one', () => {
+    const X = 1_700_000_000;
+    const text = log(
+      entry({ seconds: 1.1, set: X, sql: "SELECT 'r1', SLEEP(1.1)" }),
+      entry({ seconds: 1.1, set: X + 1, sql: "SELECT 'r2', SLEEP(1.1)" }),
+      entry({ seconds: 1.1, set: X, sql: "SELECT 'r3', SLEEP(1.1)" }),
+      entry({ seconds: 1.1, set: X + 1, sql: "SELECT 'r4', SLEEP(1.1)" }),
+      entry({ thread: 8, seconds: 1.1, set: X, sql: "SELECT 'other thread', SLEEP(1.1)" }),
+    );
+    const r = parse(text);
+    const ids = r.events.map((e) => e.queryId);
+    assert.deepEqual(ids, [`7-${X}000`, `7-${X + 1}000`, `7-${X}000#${r.events[2]!.offset}`, `7-${X + 1}000#${r.events[3]!.offset}`, `8-${X}000`]);
+    r.events.forEach((e, i) => {
+      const rest = parse(Buffer.from(text).subarray(e.end), [], { start: e.end, context: r.contexts[i] });
+      assert.deepEqual(rest.events.map((x) => x.queryId), ids.slice(i + 1), `resumed after event ${i}`);
+    });
+  });
+
+  it('what is remembered stays bounded, and a start older than it is never given the plain id again', () => {
+    const X = 1_700_000_000;
+    const entries: string[] = [];
+    for (let t = 0; t < 100; t++) for (let k = 0; k < 20; k++) entries.push(entry({ thread: 1000 + t, seconds: 1.5, set: X + k * 10, sql: 'SELECT 1' }));
+    entries.push(entry({ thread: 1099, seconds: 1.5, set: X, sql: 'SELECT 1' }));
+    const r = parse(log(...entries));
+    const ctx = r.contexts[r.contexts.length - 1] as { threads: Array<[string, number | null, number[]]> };
+    assert.equal(ctx.threads.length, 64);
+    assert.ok(ctx.threads.every(([, , starts]) => starts.length <= 8));
+    const last = r.events[r.events.length - 1]!;
+    assert.equal(last.queryId, `1099-${X}000#${last.offset}`);
+    assert.ok(JSON.stringify(ctx).length < 16_000);
+  });
+
+  it('a context of the earlier form ([thread, start] pairs) is read', () => {
+    const X = 1_700_000_000;
+    const r = parse(log(entry({ seconds: 1.1, set: X, sql: 'SELECT 1' })), [], { context: { threads: [['7', X * 1000]] } });
+    assert.equal(r.events[0]!.queryId, `7-${X}000#0`);
   });
 });
 

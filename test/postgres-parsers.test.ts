@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ParsedEvent } from '../src/model/record.js';
 import { LineSplitter } from '../src/formats/line-splitter.js';
 import { openInput, parseFile } from '../src/formats/read-file.js';
-import { FORMAT_NAMES } from '../src/formats/parsers/index.js';
+import { createParser, FORMAT_NAMES } from '../src/formats/parsers/index.js';
 import { newParseOutput, type ParseProblem, type RecordParser } from '../src/formats/parsers/types.js';
 import { compileLogLinePrefix, PostgresStderrParser, DEFAULT_LOG_LINE_PREFIX } from '../src/formats/parsers/postgres.js';
 import { PostgresCsvParser, splitCsv } from '../src/formats/parsers/postgres-csv.js';
@@ -15,6 +15,7 @@ import { PostgresJsonParser } from '../src/formats/parsers/postgres-json.js';
 /** The start of a query id at the default resolution (whole seconds, as `slowq probe`). */
 const sec = (ms: number): number => Math.floor(ms / 1000) * 1000;
 import { parsePgTimestamp, readExecMessage, QueryIdAllocator } from '../src/formats/parsers/postgres-common.js';
+import { LogTimeZone } from '../src/formats/time-zones.js';
 import { CORPUS_DIR } from './support/corpus.js';
 
 const CORPUS = join(CORPUS_DIR, 'postgres');
@@ -348,12 +349,12 @@ describe('postgres (stderr)', () => {
     assert.equal(f!.queryId, `7-${Date.UTC(2024, 0, 1, 0, 0, 3, 250)}`);
   });
 
-  test('unknown time zone: reported once, times read as UTC; tzOffsets adds zones', () => {
+  test('unknown time zone: every record is a problem naming its line and --log-timezone, none is emitted; tzOffsets adds zones', () => {
     const log = '2024-01-01 00:00:01 XYZT [7]: LOG:  duration: 1 ms  statement: a\n2024-01-01 00:00:02 XYZT [7]: LOG:  duration: 1 ms  statement: b\n';
     const r = feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ' }), log);
-    assert.equal(r.events.length, 2);
-    assert.equal(r.problems.length, 1);
-    assert.match(r.problems[0]!.reason, /XYZT/);
+    assert.equal(r.events.length, 0);
+    assert.deepEqual(r.problems.map((p) => [p.line, p.offset]), [[1, 0], [2, log.indexOf('\n') + 1]]);
+    assert.match(r.problems[0]!.reason, /unknown time zone abbreviation "XYZT".*--log-timezone/);
     const r2 = feedText(new PostgresStderrParser({ logLinePrefix: '%t [%p]: ', tzOffsets: { XYZT: 60 } }), log);
     assert.equal(r2.problems.length, 0);
     assert.equal(r2.events[0]!.ts, Date.UTC(2023, 11, 31, 23, 0, 1));
@@ -587,6 +588,63 @@ describe('postgres-json', () => {
     const nonBlank = buf.toString().split('\n').filter((l) => l.length > 0).length;
     const r = feedChunks(new PostgresJsonParser(), [buf]);
     assert.deepEqual([r.events.length, r.problems.length], [0, nonBlank]);
+  });
+});
+
+describe("time zones: the server's log_timezone (--log-timezone) in all three formats", () => {
+  // log_timezone = 'Asia/Shanghai' writes CST for +08; read as US Central it was 14 h in the future.
+  const ts = (zone: string) => `2024-01-15 09:05:43.036 ${zone}`;
+  const lines: Record<string, (zone: string, sql: string) => string> = {
+    postgres: (zone, sql) => `${ts(zone)} [42] app@shop LOG:  duration: 1500.000 ms  statement: ${sql}`,
+    'postgres-csv': (zone, sql) =>
+      [ts(zone), 'app', 'shop', '42', '10.0.0.5:5555', '65e1a.2a', '3', 'SELECT', `2024-01-15 09:00:00 ${zone}`, '3/7', '0', 'LOG', '00000', `"duration: 1500.000 ms  statement: ${sql}"`, '', '', '', '', '', '', '', '', '"psql"', '"client backend"', '', '0'].join(','),
+    'postgres-json': (zone, sql) =>
+      JSON.stringify({ timestamp: ts(zone), user: 'app', dbname: 'shop', pid: 42, error_severity: 'LOG', message: `duration: 1500.000 ms  statement: ${sql}` }),
+  };
+  const log = (format: string, zone: string) => [lines[format]!(zone, 'select 1'), lines[format]!(zone, 'select 2'), ''].join('\n');
+
+  for (const format of Object.keys(lines)) {
+    test(`${format}: CST with --log-timezone Asia/Shanghai is +08:00`, () => {
+      const r = feedText(createParser(format, { logTimeZone: 'Asia/Shanghai' }), log(format, 'CST'));
+      assert.deepEqual(r.problems, []);
+      assert.deepEqual(r.events.map((e) => e.ts), [Date.UTC(2024, 0, 15, 1, 5, 43, 36), Date.UTC(2024, 0, 15, 1, 5, 43, 36)]);
+      assert.equal(r.events[0]!.queryId, `42-${Date.UTC(2024, 0, 15, 1, 5, 41)}`, 'the start, in UTC');
+    });
+
+    test(`${format}: CST without it is a problem for every record, naming its line and --log-timezone; no record is emitted`, () => {
+      const text = log(format, 'CST');
+      const r = feedText(createParser(format), text);
+      assert.equal(r.events.length, 0);
+      assert.deepEqual(r.problems.map((p) => [p.line, p.offset]), [[1, 0], [2, text.indexOf('\n') + 1]]);
+      for (const p of r.problems) assert.match(p.reason, /time zone abbreviation "CST" is ambiguous .*--log-timezone/);
+    });
+
+    test(`${format}: Havana's CST and CDT with --log-timezone America/Havana, winter and summer`, () => {
+      const winter = feedText(createParser(format, { logTimeZone: 'America/Havana' }), log(format, 'CST'));
+      assert.equal(winter.events[0]!.ts, Date.UTC(2024, 0, 15, 14, 5, 43, 36));
+      const summer = feedText(createParser(format, { logTimeZone: 'America/Havana' }), log(format, 'CDT').replace(/2024-01-15/g, '2024-07-15'));
+      assert.deepEqual(summer.problems, []);
+      assert.equal(summer.events[0]!.ts, Date.UTC(2024, 6, 15, 13, 5, 43, 36));
+    });
+  }
+
+  test('unambiguous zones need no option; a zone the log does not fit is a problem that names the zone', () => {
+    const utc = feedText(createParser('postgres'), log('postgres', 'UTC'));
+    assert.equal(utc.events[0]!.ts, Date.UTC(2024, 0, 15, 9, 5, 43, 36));
+    const wrong = feedText(createParser('postgres', { logTimeZone: 'Asia/Tokyo' }), log('postgres', 'CST'));
+    assert.equal(wrong.events.length, 0);
+    assert.match(wrong.problems[0]!.reason, /does not fit --log-timezone Asia\/Tokyo/);
+  });
+
+  test('createParser: an unknown zone name and a format whose times carry their zone are refused', () => {
+    assert.throws(() => createParser('postgres', { logTimeZone: 'Asia/Shanghia' }), /unknown time zone "Asia\/Shanghia"/);
+    assert.throws(() => createParser('jsonl', { logTimeZone: 'Asia/Shanghai' }), /--log-timezone applies to formats mysql-slow, postgres, postgres-csv, postgres-json, not "jsonl"/);
+  });
+
+  test('parsePgTimestamp: a zone abbreviation read in the given zone', () => {
+    assert.deepEqual(parsePgTimestamp('2024-01-15 09:05:43 CST'), { unknownZone: 'CST', ms: Date.UTC(2024, 0, 15, 9, 5, 43) });
+    assert.equal(parsePgTimestamp('2024-01-15 09:05:43 CST', LogTimeZone.open('Asia/Shanghai')), Date.UTC(2024, 0, 15, 1, 5, 43));
+    assert.equal(parsePgTimestamp('2024-01-15 09:05:43', LogTimeZone.open('Asia/Shanghai')), Date.UTC(2024, 0, 15, 1, 5, 43), 'no zone: local time');
   });
 });
 

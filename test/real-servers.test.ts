@@ -1,7 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
@@ -10,7 +12,7 @@ import { parseFile } from '../src/formats/read-file.js';
 import type { ParserOptions } from '../src/formats/parsers/index.js';
 import type { ParseProblem } from '../src/formats/parsers/types.js';
 import type { ParsedEvent } from '../src/model/record.js';
-import { CLI } from './support/cluster.js';
+import { CLI, freeBase, readJsonLines, readStats, slowq, stop, waitFor } from './support/cluster.js';
 import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
 
 // The parsers against what real servers write: a private MariaDB with its slow log at long_query_time=0 and a private
@@ -270,5 +272,182 @@ describe('a real PostgreSQL log: stderr with a log_line_prefix, csvlog and jsonl
 
     // a prefix for a format that has none is refused, naming the mistake
     await assert.rejects(run(process.execPath, [CLI, 'parse', '--format', 'postgres-csv', '--log-line-prefix', '%m ', server.logFiles.csvlog]), /applies to format "postgres" only/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Time zones: a server whose log_timezone prints an ambiguous abbreviation (Asia/Shanghai's CST, Havana's CST and
+// CDT) must be read with --log-timezone, and without it every record is a problem naming its line and the option
+// (it was read as US Central: 14 h in the future for Shanghai). The true instants come from the server itself.
+
+interface Alert {
+  type: string;
+  sql: string;
+}
+
+async function cliEvaluate(args: string[]): Promise<Alert[]> {
+  const { stdout } = await run(process.execPath, [CLI, 'evaluate', ...args], { maxBuffer: 16 << 20 });
+  return stdout.split('\n').filter((l) => l).map((l) => JSON.parse(l) as Alert);
+}
+
+/** Runs `slowq client` on `file` (no master: it reads and dead-letters, nothing more) until it has read or refused `expect` records. */
+async function clientCounts(format: string, file: string, expect: number, extra: string[]): Promise<{ read: number; deadLettered: number; dead: Array<{ line: number; reason: string }> }> {
+  const data = await mkdtemp(join(tmpdir(), 'slowq-tz-client-'));
+  const base = await freeBase();
+  const client = slowq('client-tz', ['client', '--master', `tcp://127.0.0.1:${base}`, '--source', 'tz', '--format', format, '--data', data, ...extra, file]);
+  try {
+    const stats = await waitFor('client stats', () => {
+      const st = readStats<{ read: number; deadLettered: number }>(join(data, 'stats.json'));
+      return st && st.read + st.deadLettered >= expect ? st : undefined;
+    }, 30_000);
+    return { read: stats.read, deadLettered: stats.deadLettered, dead: readJsonLines(join(data, 'dead-letter.jsonl')) };
+  } finally {
+    await stop(client);
+    await rm(data, { recursive: true, force: true });
+  }
+}
+
+for (const zone of ['Asia/Shanghai', 'America/Havana']) {
+  describe(`a real PostgreSQL with log_timezone = '${zone}': stderr, csvlog and jsonlog`, { timeout: 180_000 }, () => {
+    let server: PostgresServer;
+    /** statement_timestamp() of each `tz-N` statement, as the server says (ms) */
+    const starts: number[] = [];
+
+    before(async () => {
+      server = await startPostgres({ logDestination: ['stderr', 'csvlog', 'jsonlog'], settings: { log_timezone: zone } });
+      const c = new pg.Client({ connectionString: server.url });
+      await c.connect();
+      try {
+        for (let i = 0; i < 3; i++) {
+          const r = await c.query(`SELECT extract(epoch from statement_timestamp())::float8 AS t, pg_sleep(0.2), 'tz-${i}' AS mark`);
+          starts.push(Math.round(Number((r.rows[0] as { t: number }).t) * 1000));
+        }
+        await c.query("SELECT 'tz-fin' AS marker");
+      } finally {
+        await c.end();
+      }
+      for (const f of [server.logFiles.stderr, server.logFiles.csvlog, server.logFiles.jsonlog]) await waitForText(f, "SELECT 'tz-fin' AS marker");
+    });
+
+    after(async () => {
+      await server?.stop();
+    });
+
+    const formats: Array<[string, () => string]> = [
+      ['postgres', () => server.logFiles.stderr],
+      ['postgres-csv', () => server.logFiles.csvlog],
+      ['postgres-json', () => server.logFiles.jsonlog],
+    ];
+
+    for (const [format, file] of formats) {
+      test(`${format}: with --log-timezone ${zone}, each statement's start is the server's statement_timestamp()`, async () => {
+        const { events, problems } = await parseAll(file(), format, { logTimeZone: zone });
+        assert.deepEqual(problems, []);
+        const marked = events.filter((e) => e.sql.includes("'tz-") && !e.sql.includes('tz-fin'));
+        assert.equal(marked.length, 3);
+        marked.forEach((e, i) => {
+          const start = e.ts - e.durationMs;
+          assert.ok(Math.abs(start - starts[i]!) < 1000, `${e.sql}: start ${new Date(start).toISOString()}, server ${new Date(starts[i]!).toISOString()}`);
+        });
+      });
+
+      test(`${format}: without --log-timezone every record is a problem naming its line and the option, and none is emitted`, async () => {
+        const { events, problems, summary } = await parseAll(file(), format);
+        assert.deepEqual(events, []);
+        assert.ok(problems.length >= 4, 'the three statements and the marker at least');
+        for (const p of problems) {
+          assert.match(p.reason, /time zone abbreviation "C[SD]T" is ambiguous .*--log-timezone/);
+          assert.ok(p.line > 0 && p.line <= summary.lines);
+        }
+      });
+    }
+
+    test('the option reaches slowq parse, evaluate, digest and client; an unknown zone stops them before they start', async () => {
+      const file = server.logFiles.csvlog;
+      const tz = ['--format', 'postgres-csv', '--log-timezone', zone];
+      const { events } = await parseAll(file, 'postgres-csv', { logTimeZone: zone });
+      assert.deepEqual(await cliParse([...tz, file]), JSON.parse(JSON.stringify(events)));
+
+      const alerts = await cliEvaluate([...tz, '--source', 'pg', '--finished-ms', '150', file]);
+      assert.deepEqual(alerts.map((a) => a.type), ['slow_query', 'slow_query', 'slow_query']);
+
+      const digest = await run(process.execPath, [CLI, 'digest', ...tz, '--json', file], { maxBuffer: 16 << 20 });
+      assert.equal((JSON.parse(digest.stdout) as { global: { query_count: number } }).global.query_count, events.length);
+
+      const withZone = await clientCounts('postgres-csv', file, events.length, ['--log-timezone', zone]);
+      assert.deepEqual([withZone.read, withZone.deadLettered], [events.length, 0]);
+      const without = await clientCounts('postgres-csv', file, events.length, []);
+      assert.deepEqual([without.read, without.deadLettered], [0, events.length]);
+      assert.ok(without.dead.every((d) => /--log-timezone/.test(d.reason) && d.line > 0));
+
+      for (const cmd of [['parse'], ['evaluate', '--source', 'pg'], ['digest'], ['client', '--source', 'pg', '--data', join(tmpdir(), 'never-made')]]) {
+        await assert.rejects(
+          run(process.execPath, [CLI, ...cmd, '--format', 'postgres-csv', '--log-timezone', 'Asia/Shanghia', file]),
+          (err: { code: number; stderr: string }) => err.code === 1 && /unknown time zone "Asia\/Shanghia"/.test(err.stderr),
+          cmd[0],
+        );
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A MariaDB replica replays its source's timestamps: `SET timestamp=X; r1; SET timestamp=X+1; r2; SET timestamp=X;
+// r3` in one thread logs r1 and r3 with one thread and one start second. They are two executions and need two ids,
+// or the consumer drops r3 as a repeat and its slow_query never comes. The server runs in Asia/Shanghai, so its
+// `# Time:` lines are local times 8 h ahead of UTC.
+
+describe('a real MariaDB replaying timestamps (one session: X, X+1, X), its clock in Asia/Shanghai', { timeout: 180_000 }, () => {
+  let server: MariaDbServer;
+  let thread = 0;
+  let X = 0;
+  /** UNIX_TIMESTAMP(NOW(6)) of the statement run on the real clock (ms) */
+  let realStart = 0;
+
+  before(async () => {
+    server = await startMariaDb({ extraArgs: ['--long-query-time=1'], env: { TZ: 'Asia/Shanghai' } });
+    const conn = await mysql.createConnection({ host: server.host, port: server.port, user: 'root' });
+    thread = conn.threadId;
+    try {
+      const [now] = await conn.query('SELECT UNIX_TIMESTAMP() AS t');
+      X = Number((now as Array<{ t: number }>)[0]!.t) - 600;
+      for (const [ts, name] of [[X, 'r1'], [X + 1, 'r2'], [X, 'r3']] as const) {
+        await conn.query(`SET timestamp=${ts}`);
+        await conn.query(`SELECT '${name}', SLEEP(1.1)`);
+      }
+      await conn.query('SET timestamp=DEFAULT');
+      const [rows] = await conn.query("SELECT UNIX_TIMESTAMP(NOW(6)) AS t, SLEEP(1.1), 'real clock'");
+      realStart = Math.round(Number((rows as Array<{ t: string }>)[0]!.t) * 1000);
+      await conn.query("SELECT 'fin', SLEEP(1.05)");
+    } finally {
+      await conn.end();
+    }
+    await waitForText(server.slowLogPath, "SELECT 'fin', SLEEP(1.05);");
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('r1, r2 and r3 get three ids; r1, the first with its thread and start, keeps the plain one', async () => {
+    const { events, problems } = await parseAll(server.slowLogPath, 'mysql-slow');
+    assert.deepEqual(problems, []);
+    const r = ['r1', 'r2', 'r3'].map((n) => events.find((e) => e.sql === `SELECT '${n}', SLEEP(1.1)`)!);
+    assert.deepEqual(r.map((e) => e.queryId), [`${thread}-${X}000`, `${thread}-${X + 1}000`, `${thread}-${X}000#${r[2]!.offset}`]);
+  });
+
+  test('the oracle (slowq evaluate) gives three slow_query alerts for them', async () => {
+    const alerts = await cliEvaluate(['--format', 'mysql-slow', '--source', 'replica', server.slowLogPath]);
+    const replayed = alerts.filter((a) => a.type === 'slow_query' && /^SELECT 'r\d'/.test(a.sql));
+    assert.deepEqual(replayed.map((a) => a.sql).sort(), ["SELECT 'r1', SLEEP(1.1)", "SELECT 'r2', SLEEP(1.1)", "SELECT 'r3', SLEEP(1.1)"]);
+  });
+
+  test("a statement on the real clock is read at the server's own start, with --log-timezone Asia/Shanghai and without", async () => {
+    for (const options of [{}, { logTimeZone: 'Asia/Shanghai' }]) {
+      const { events } = await parseAll(server.slowLogPath, 'mysql-slow', options);
+      const e = events.find((x) => x.sql.includes("'real clock'"))!;
+      const start = e.ts - e.durationMs;
+      assert.ok(Math.abs(start - realStart) < 1000, `${JSON.stringify(options)}: start ${new Date(start).toISOString()}, server ${new Date(realStart).toISOString()}`);
+    }
   });
 });

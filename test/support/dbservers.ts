@@ -21,6 +21,8 @@ export interface MariaDbOptions {
   logOutput?: string;
   /** extra mariadbd options, e.g. ['--long-query-time=1'] */
   extraArgs?: string[];
+  /** extra environment, e.g. { TZ: 'Asia/Shanghai' }: the zone of the slow log's `# Time:` */
+  env?: Record<string, string>;
 }
 
 export interface MariaDbServer {
@@ -211,9 +213,9 @@ interface Daemon {
   exitInfo: () => string | undefined;
 }
 
-function startDaemon(argv: string[], user: RunAs | undefined, logPath: string, cwd: string): Daemon {
+function startDaemon(argv: string[], user: RunAs | undefined, logPath: string, cwd: string, env: Record<string, string> = {}): Daemon {
   const full = wrap(argv, user);
-  const child = spawn(full[0], full.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const child = spawn(full[0], full.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C', ...env } });
   track(child);
   const out = createWriteStream(logPath, { flags: 'a' });
   child.stdout?.pipe(out, { end: false });
@@ -328,7 +330,7 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDbSe
   let daemon: Daemon | undefined;
   const launch = async (): Promise<void> => {
     const outPath = join(dir, 'mariadbd.out');
-    const d = startDaemon(args, user, outPath, dir);
+    const d = startDaemon(args, user, outPath, dir, opts.env);
     daemon = d;
     await waitReady(d, 'mariadbd', [errorLogPath, outPath], async () => {
       const c = await mysql.createConnection({ host, port, user: 'root', connectTimeout: 2000 });
@@ -396,6 +398,8 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     log_rotation_size: '0',
     log_min_duration_statement: '0',
     log_line_prefix: '%m [%p] %q%u@%d ',
+    // not initdb's pick from the machine's zone: EST or CST would be ambiguous without --log-timezone
+    log_timezone: 'UTC',
     lc_messages: 'C',
     fsync: 'off',
     synchronous_commit: 'off',

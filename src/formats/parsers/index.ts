@@ -4,21 +4,36 @@ import type { RecordParser } from './types.js';
 import { createPostgresParser } from './postgres.js';
 import { PostgresCsvParser } from './postgres-csv.js';
 import { PostgresJsonParser } from './postgres-json.js';
+import { LogTimeZone } from '../time-zones.js';
 
 /** Settings of the log being read that its lines do not say themselves. */
 export interface ParserOptions {
   /** `postgres` only: the server's log_line_prefix (default '%m [%p] %q%u@%d ', Debian's) */
   logLinePrefix?: string;
+  /**
+   * The time zone the server writes local times in, an IANA name: PostgreSQL's log_timezone, MySQL's system time
+   * zone. Needed for ambiguous zone abbreviations (CST, IST, …) and MySQL's `# Time:` without a zone.
+   */
+  logTimeZone?: string;
+}
+
+/** The options a parser is made with: the time zone opened once. */
+interface ParserSettings {
+  logLinePrefix?: string;
+  logTimeZone?: LogTimeZone;
 }
 
 /** Every input format by its CLI name. Each entry makes a fresh parser (parsers hold per-file state). */
-const FORMATS: Record<string, (options: ParserOptions) => RecordParser> = {
+const FORMATS: Record<string, (settings: ParserSettings) => RecordParser> = {
   jsonl: () => new JsonLinesParser(),
-  'mysql-slow': () => new MySqlSlowParser(),
-  postgres: (o) => createPostgresParser(o.logLinePrefix !== undefined ? { logLinePrefix: o.logLinePrefix } : {}),
-  'postgres-csv': () => new PostgresCsvParser(),
-  'postgres-json': () => new PostgresJsonParser(),
+  'mysql-slow': (s) => new MySqlSlowParser(s),
+  postgres: (s) => createPostgresParser(s),
+  'postgres-csv': (s) => new PostgresCsvParser(s),
+  'postgres-json': (s) => new PostgresJsonParser(s),
 };
+
+/** Formats whose times can be local ones: their zone comes from --log-timezone. */
+const ZONED_FORMATS = new Set(['mysql-slow', 'postgres', 'postgres-csv', 'postgres-json']);
 
 export const FORMAT_NAMES = (): string[] => Object.keys(FORMATS);
 
@@ -29,5 +44,13 @@ export function createParser(format: string, options: ParserOptions = {}): Recor
   if (options.logLinePrefix !== undefined && format !== 'postgres') {
     throw new Error(`a log_line_prefix applies to format "postgres" only, not "${format}"`);
   }
-  return make(options);
+  const settings: ParserSettings = {};
+  if (options.logLinePrefix !== undefined) settings.logLinePrefix = options.logLinePrefix;
+  if (options.logTimeZone !== undefined) {
+    if (!ZONED_FORMATS.has(format)) {
+      throw new Error(`--log-timezone applies to formats ${[...ZONED_FORMATS].join(', ')}, not "${format}" (its times carry their zone)`);
+    }
+    settings.logTimeZone = LogTimeZone.open(options.logTimeZone);
+  }
+  return make(settings);
 }

@@ -1,5 +1,7 @@
 import { boundSql, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
+import { numericZoneOffset, type LogTimeZone } from '../time-zones.js';
+import { StartsSeen, type StartsSeenContext } from './mysql-query-ids.js';
 import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 
 // MySQL / Percona Server / MariaDB slow query log (slow_query_log_file), read line by line.
@@ -18,8 +20,12 @@ import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 // An entry without a valid Query_time (a fragment cut at the start of a file, a file in another format)
 // is reported as a problem and not emitted: nothing can be said about a query without its duration.
 
-/** Query identity: see queryIdFor(). Entries with the same thread and start second kept to tell repeats apart. */
-const REMEMBERED_THREADS = 64;
+/**
+ * How far a `# Time:` without a zone, read as UTC, may lie after `SET timestamp=` and still be taken as the
+ * statement's end (MySQL prints it in whole seconds, when it writes the entry): a server east of UTC would put it
+ * hours later.
+ */
+const UNZONED_END_SLACK_MS = 2000;
 /**
  * Statement text kept per entry (UTF-16 units). Far beyond real statements (whose fingerprint needs only the
  * first tuple of a giant INSERT), it bounds memory when a file is not a slow log and has no entry boundaries.
@@ -59,8 +65,15 @@ interface Entry {
 interface MySqlSlowContext {
   /** the last `# Time:` seen (ms), inherited by entries without one */
   time?: number;
-  /** [thread, start ms] of recent entries that crossed a second boundary, oldest first */
-  threads?: Array<[string, number]>;
+  /** that time had no zone and was read as UTC (no --log-timezone) */
+  unzoned?: true;
+  /** the starts of recent entries that crossed a second boundary (see mysql-query-ids.ts) */
+  threads?: StartsSeenContext;
+}
+
+export interface MySqlSlowOptions {
+  /** the server's time zone: `# Time:` values without a zone are its local time (default: read as UTC) */
+  logTimeZone?: LogTimeZone;
 }
 
 type Mode = 'idle' | 'entry' | 'piece';
@@ -94,13 +107,22 @@ export class MySqlSlowParser implements RecordParser {
   /** where the next line should start (-1: unknown); a line that starts later means the caller skipped one */
   private expectOffset = -1;
   private piece: string[] = [];
+  private readonly zone: LogTimeZone | undefined;
+  private readonly timeRead: MysqlTime = { ms: 0, local: false };
   private lastTime: number | undefined;
-  /** thread → start ms of its last second-crossing entry, in touch order (oldest first) */
-  private threads = new Map<string, number>();
+  /** lastTime had no zone and no zone was given: read as UTC, so possibly hours off */
+  private lastTimeUnzoned = false;
+  /** thread + start of entries that crossed a second boundary, to give a repeat its own id */
+  private readonly startsSeen = new StartsSeen();
   /** what context() returns: the state as of the end of the last emitted event */
   private timeAtLastEmit: number | undefined;
+  private unzonedAtLastEmit = false;
   /** context() is asked for after every emitting line: built once per change, then shared (never mutated) */
   private contextCache: MySqlSlowContext | undefined | null = null;
+
+  constructor(options: MySqlSlowOptions = {}) {
+    this.zone = options.logTimeZone;
+  }
 
   line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
     if (offset > this.expectOffset && this.expectOffset >= 0 && this.mode !== 'idle') {
@@ -178,7 +200,9 @@ export class MySqlSlowParser implements RecordParser {
     if (this.contextCache !== null) return this.contextCache;
     const ctx: MySqlSlowContext = {};
     if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
-    if (this.threads.size > 0) ctx.threads = [...this.threads];
+    if (this.timeAtLastEmit !== undefined && this.unzonedAtLastEmit) ctx.unzoned = true;
+    const threads = this.startsSeen.context();
+    if (threads !== undefined) ctx.threads = threads;
     this.contextCache = ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
     return this.contextCache;
   }
@@ -190,17 +214,18 @@ export class MySqlSlowParser implements RecordParser {
     this.prevSemicolon = false;
     this.expectOffset = -1;
     this.lastTime = undefined;
+    this.lastTimeUnzoned = false;
     this.timeAtLastEmit = undefined;
-    this.threads.clear();
+    this.unzonedAtLastEmit = false;
+    this.startsSeen.restore(undefined);
     this.contextCache = null;
     if (context === undefined || context === null || typeof context !== 'object') return;
     const ctx = context as MySqlSlowContext;
-    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) this.lastTime = this.timeAtLastEmit = ctx.time;
-    if (Array.isArray(ctx.threads)) {
-      for (const pair of ctx.threads) {
-        if (Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'number') this.threads.set(pair[0], pair[1]);
-      }
+    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) {
+      this.lastTime = this.timeAtLastEmit = ctx.time;
+      this.lastTimeUnzoned = this.unzonedAtLastEmit = ctx.unzoned === true;
     }
+    this.startsSeen.restore(ctx.threads);
   }
 
   // ---- headers -------------------------------------------------------------------------------------
@@ -209,8 +234,12 @@ export class MySqlSlowParser implements RecordParser {
     if (text.startsWith('# Time:')) {
       if (!e.gotTime) {
         e.gotTime = true;
-        const t = parseMysqlTime(text.slice(7).trimStart());
-        if (t !== undefined) this.lastTime = t;
+        const t = this.timeRead;
+        if (readMysqlTime(text.slice(7).trimStart(), t)) {
+          // the previous time picks the reading of a local time in the hour repeated when daylight time ends
+          this.lastTime = t.local && this.zone !== undefined ? this.zone.fromLocal(t.ms, this.lastTime) : t.ms;
+          this.lastTimeUnzoned = t.local && this.zone === undefined;
+        }
       }
       if (!e.gotUserHost && text.includes('# User@Host:', 8)) this.userHost(e, text);
       return;
@@ -355,12 +384,7 @@ export class MySqlSlowParser implements RecordParser {
       return;
     }
     const durationMs = secondsToMs(e.queryTime);
-    // The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
-    // is printed only when it changes), so a `# Time:` not after `SET timestamp=` says nothing about the end: then
-    // start second + Query_time (a lower bound of the end) is the better time.
-    const setMs = e.setTimestamp !== undefined ? e.setTimestamp * 1000 : undefined;
-    const ts =
-      setMs !== undefined && (this.lastTime === undefined || this.lastTime <= setMs) ? setMs + durationMs : (this.lastTime ?? 0);
+    const ts = this.endTime(e, durationMs);
     const fp = this.fingerprints.get(sql);
     const ev: ParsedEvent = {
       state: 'finished',
@@ -385,13 +409,28 @@ export class MySqlSlowParser implements RecordParser {
   }
 
   /**
+   * The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
+   * is printed only when it changes), so a `# Time:` not after `SET timestamp=` says nothing about the end: then
+   * start second + Query_time (a lower bound of the end) is the better time. A `# Time:` without a zone read as
+   * UTC is taken only where it fits the statement: `SET timestamp=` is seconds since the epoch, whatever the zone.
+   */
+  private endTime(e: Entry, durationMs: number): number {
+    const t = this.lastTime;
+    if (e.setTimestamp === undefined) return t ?? 0;
+    const setMs = e.setTimestamp * 1000;
+    const fits = t !== undefined && t > setMs && (!this.lastTimeUnzoned || t <= setMs + durationMs + UNZONED_END_SLACK_MS);
+    return fits ? t : setMs + durationMs;
+  }
+
+  /**
    * `${thread}-${startMs}`: the thread id (`Id:` / `Thread_id:`, `?` if the log has none) and the second the
    * statement started (`SET timestamp=`, else `# Time:` − Query_time), in ms — what a live probe sees of a
    * running statement, so its `running` records and this `finished` one share the id.
    * A thread runs one statement at a time, so only one statement per thread can start in a second and still be
    * running after that second: that one (it "crosses" a second boundary) gets the plain id. The others, which
    * started and ended within one second and so were never seen running, get `#<byte offset>` appended, as does
-   * a repeated crossing one (only with clocks that lie, e.g. a replica replaying its source's timestamps).
+   * a repeated crossing one (only with clocks that lie, e.g. a replica replaying its source's timestamps: see
+   * mysql-query-ids.ts).
    * With no start time at all, the id is `${thread}-@${byte offset}`.
    */
   private queryIdFor(e: Entry, ts: number, durationMs: number): string {
@@ -404,20 +443,17 @@ export class MySqlSlowParser implements RecordParser {
     // a statement of a second or more certainly ran past its start second, whatever `# Time:` means
     const crosses = durationMs >= 1000 || Math.floor(ts / 1000) > startSec;
     if (!crosses) return `${thread}-${startMs}#${e.offset}`;
-    const seen = this.threads.get(thread);
-    this.threads.delete(thread);
-    this.threads.set(thread, startMs);
-    if (this.threads.size > REMEMBERED_THREADS) this.threads.delete(this.threads.keys().next().value!);
     this.contextCache = null;
-    return seen === startMs ? `${thread}-${startMs}#${e.offset}` : `${thread}-${startMs}`;
+    return this.startsSeen.repeat(thread, startMs) ? `${thread}-${startMs}#${e.offset}` : `${thread}-${startMs}`;
   }
 
   private reset(): void {
     this.mode = 'idle';
     this.entry = undefined;
     this.prevSemicolon = false;
-    if (this.timeAtLastEmit !== this.lastTime) {
+    if (this.timeAtLastEmit !== this.lastTime || this.unzonedAtLastEmit !== this.lastTimeUnzoned) {
       this.timeAtLastEmit = this.lastTime;
+      this.unzonedAtLastEmit = this.lastTimeUnzoned;
       this.contextCache = null;
     }
   }
@@ -486,23 +522,40 @@ function labelValue(v: string): string | number | boolean {
   return v;
 }
 
-/**
- * `# Time:` values: `071015 21:43:52` / `081127  8:51:20` (MySQL ≤ 5.6, MariaDB) and
- * `2016-07-20T18:13:25.698433Z` / `…+02:00` (MySQL ≥ 5.7). Times without a zone are read as UTC:
- * the log does not say which zone the server used.
- */
-/** the `YYYY-MM-DDTHH:MM:SS` of the last ISO time parsed without an offset, and its ms since epoch */
+/** the `YYYY-MM-DDTHH:MM:SS` of the last ISO time parsed with `Z`, and its ms since epoch */
 let isoSecondKey = '';
 let isoSecondBase = 0;
 const isDigitCode = (c: number): boolean => c >= 48 && c <= 57;
 
-export function parseMysqlTime(s: string): number | undefined {
+/** A `# Time:` value read: ms since the epoch, or the wall-clock time read as if UTC when it has no zone. */
+export interface MysqlTime {
+  ms: number;
+  /** no zone in the text: `ms` is the server's local time read as UTC */
+  local: boolean;
+}
+
+/**
+ * `# Time:` values: `071015 21:43:52` / `081127  8:51:20` (MySQL ≤ 5.6, MariaDB: the server's local time) and
+ * `2016-07-20T18:13:25.698433Z` / `…+02:00` (MySQL ≥ 5.7). Without `zone`, a time without a zone is read as UTC.
+ */
+export function parseMysqlTime(s: string, zone?: LogTimeZone, near?: number): number | undefined {
+  const t: MysqlTime = { ms: 0, local: false };
+  if (!readMysqlTime(s, t)) return undefined;
+  return t.local && zone !== undefined ? zone.fromLocal(t.ms, near) : t.ms;
+}
+
+/** Reads a `# Time:` value into `into`; false if it is not one. */
+export function readMysqlTime(s: string, into: MysqlTime): boolean {
   // Fast path: an ISO time in the same second as the last one read (consecutive entries mostly are), with a
-  // fraction and no offset: only the fraction differs. The regular expression below was 5% of a parse profile.
+  // fraction and `Z`: only the fraction differs. The regular expression below was 5% of a parse profile.
   if (isoSecondKey !== '' && s.length > 20 && s.charCodeAt(19) === 46 /* . */ && s.startsWith(isoSecondKey)) {
     let i = 20;
     while (i < s.length && isDigitCode(s.charCodeAt(i))) i++;
-    if (i > 20 && (i === s.length || s.charCodeAt(i) === 90 /* Z */)) return isoSecondBase + Math.floor(Number('0.' + s.slice(20, i)) * 1000);
+    if (i > 20 && i < s.length && s.charCodeAt(i) === 90 /* Z */) {
+      into.ms = isoSecondBase + Math.floor(Number('0.' + s.slice(20, i)) * 1000);
+      into.local = false;
+      return true;
+    }
   }
   let m = ISO_TIME.exec(s);
   const iso = m !== null;
@@ -510,7 +563,7 @@ export function parseMysqlTime(s: string): number | undefined {
   if (m) year = Number(m[1]);
   else {
     m = OLD_TIME.exec(s);
-    if (!m) return undefined;
+    if (!m) return false;
     year = 2000 + Number(m[1]);
   }
   const month = Number(m[2]);
@@ -518,18 +571,16 @@ export function parseMysqlTime(s: string): number | undefined {
   const hour = Number(m[4]);
   const minute = Number(m[5]);
   const second = Number(m[6]);
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
   const ms = m[7] ? Math.floor(Number('0.' + m[7]) * 1000) : 0;
-  let t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
-  const zone = m[8];
-  if (iso && (!zone || zone === 'Z')) {
+  const t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  const zone = iso ? m[8] : undefined;
+  if (zone === 'Z') {
     isoSecondKey = s.slice(0, 19);
     isoSecondBase = t - ms;
   }
-  if (zone && zone !== 'Z') {
-    const sign = zone[0] === '-' ? -1 : 1;
-    const digits = zone.slice(1).replace(':', '');
-    t -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000;
-  }
-  return t;
+  const offset = zone === undefined ? undefined : numericZoneOffset(zone);
+  into.local = offset === undefined;
+  into.ms = offset === undefined ? t : t - offset * 60_000;
+  return true;
 }

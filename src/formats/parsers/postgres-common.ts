@@ -1,5 +1,6 @@
 import { boundSql, MAX_SQL_BYTES, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
+import { localTimeToUtc, zoneProblem, type LogTimeZone } from '../time-zones.js';
 import { excerpt, type ParseOutput } from './types.js';
 
 // What the three PostgreSQL formats (stderr, csvlog, jsonlog) share: reading a server message, telling an
@@ -83,32 +84,26 @@ export function boundParams(params: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Time stamps
 
-/**
- * Offsets (minutes east of UTC) of the time zone abbreviations PostgreSQL commonly prints in `%m`/`%t` and
- * in csvlog/jsonlog. Ambiguous abbreviations are read as: IST = India (+05:30), CST = US Central,
- * BST = British Summer Time, AST = Atlantic. Pass `tzOffsets` to a parser to override or add.
- * Numeric zones (`+03`, `-0330`, `+05:30`) need no table.
- */
-export const TZ_OFFSETS: Readonly<Record<string, number>> = {
-  UTC: 0, UT: 0, GMT: 0, Z: 0, WET: 0, WEST: 60, BST: 60, IST: 330, CET: 60, CEST: 120, MET: 60, MEST: 120,
-  EET: 120, EEST: 180, MSK: 180, MSD: 240, WAT: 60, CAT: 120, EAT: 180, SAST: 120, TRT: 180, GST: 240,
-  PKT: 300, NPT: 345, ICT: 420, WIB: 420, HKT: 480, SGT: 480, PHT: 480, AWST: 480, JST: 540, KST: 540,
-  ACST: 570, ACDT: 630, AEST: 600, AEDT: 660, NZST: 720, NZDT: 780, NST: -210, NDT: -150, AST: -240, ADT: -180,
-  EST: -300, EDT: -240, CST: -360, CDT: -300, MST: -420, MDT: -360, PST: -480, PDT: -420, AKST: -540,
-  AKDT: -480, HST: -600, ART: -180, BRT: -180, CLT: -240, CLST: -180,
-};
-
 // `2021-12-03 07:14:48.591 UTC`, `2021-02-14 01:34:02 CET`, `… +03`, ISO `2020-05-02T13:00:20.382318Z`
 const TIMESTAMP =
   /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?: ?(Z|[+-]\d\d(?::?\d\d)?|[A-Za-z][A-Za-z0-9]*))?$/;
 
-export type TimestampResult = number | { unknownZone: string; ms: number } | undefined;
+/** A time stamp whose zone does not say which offset it is: the zone text and the wall-clock time (read as if UTC). */
+export interface UnresolvedZone {
+  unknownZone: string;
+  ms: number;
+}
+
+export type TimestampResult = number | UnresolvedZone | undefined;
 
 /**
- * Reads a PostgreSQL time stamp to ms since the epoch. A time without a zone is read as UTC. An unknown zone
- * abbreviation gives `{ unknownZone, ms }` with the time read as UTC, so the caller can report it once.
+ * Reads a PostgreSQL time stamp to ms since the epoch. The zone (an abbreviation, a numeric offset, or none) is read
+ * as time-zones.ts says: with `zone` (the server's log_timezone) as that zone prints it, without only if it is
+ * unambiguous; a time without a zone is the zone's local time, or UTC. `tzOffsets` (minutes east of UTC by
+ * abbreviation) are taken as given, before anything else. A zone that does not say which offset it is gives
+ * `{ unknownZone, ms }` (no time), so the caller can say why.
  */
-export function parsePgTimestamp(text: string, tzOffsets: Readonly<Record<string, number>> = TZ_OFFSETS): TimestampResult {
+export function parsePgTimestamp(text: string, zone?: LogTimeZone, tzOffsets?: Readonly<Record<string, number>>): TimestampResult {
   const m = TIMESTAMP.exec(text);
   if (!m) {
     // %n: seconds since the epoch with milliseconds
@@ -118,18 +113,16 @@ export function parsePgTimestamp(text: string, tzOffsets: Readonly<Record<string
   let ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
   if (Number.isNaN(ms)) return undefined;
   if (m[7] !== undefined) ms += Math.round(Number('0.' + m[7]) * 1000);
-  const zone = m[8];
-  if (zone === undefined) return ms;
-  const c = zone.charCodeAt(0);
-  if (c === 43 || c === 45) {
-    // +HH, +HHMM, +HH:MM
-    const digits = zone.slice(1).replace(':', '');
-    const minutes = Number(digits.slice(0, 2)) * 60 + (digits.length > 2 ? Number(digits.slice(2, 4)) : 0);
-    return ms - (c === 45 ? -minutes : minutes) * 60_000;
-  }
-  const off = tzOffsets[zone] ?? tzOffsets[zone.toUpperCase()];
-  if (off === undefined) return { unknownZone: zone, ms };
-  return ms - off * 60_000;
+  const zoneText = m[8] ?? '';
+  const given = tzOffsets !== undefined && zoneText !== '' ? givenOffset(tzOffsets, zoneText) : undefined;
+  if (given !== undefined) return ms - given * 60_000;
+  return localTimeToUtc(ms, zoneText, zone) ?? { unknownZone: zoneText, ms };
+}
+
+function givenOffset(tzOffsets: Readonly<Record<string, number>>, zone: string): number | undefined {
+  if (Object.hasOwn(tzOffsets, zone)) return tzOffsets[zone];
+  const upper = zone.toUpperCase();
+  return Object.hasOwn(tzOffsets, upper) ? tzOffsets[upper] : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -234,7 +227,9 @@ export interface SessionFields {
 }
 
 export interface PgParserOptions {
-  /** extra or overriding time zone abbreviations, minutes east of UTC */
+  /** the server's log_timezone: how its time zone abbreviations are read (see time-zones.ts) */
+  logTimeZone?: LogTimeZone;
+  /** time zone abbreviations taken as given, minutes east of UTC (before the zone and the built-in table) */
   tzOffsets?: Record<string, number>;
   /**
    * Resolution of the start time in query ids: the start cut down to a multiple of N ms. Default 1000, the
@@ -253,42 +248,35 @@ const TRAILING_SEMICOLONS = /[\s;]+$/;
 export class PgEventFactory {
   private readonly fingerprints = new FingerprintCache();
   readonly ids = new QueryIdAllocator();
-  private readonly tz: Readonly<Record<string, number>>;
-  private readonly reportedZones = new Set<string>();
+  private readonly zone: LogTimeZone | undefined;
+  private readonly tzOffsets: Readonly<Record<string, number>> | undefined;
   private readonly idResolution: number;
   private lastTsText = '';
   private lastTs = 0;
 
   constructor(options: PgParserOptions = {}) {
-    this.tz = options.tzOffsets ? { ...TZ_OFFSETS, ...options.tzOffsets } : TZ_OFFSETS;
+    this.zone = options.logTimeZone;
+    this.tzOffsets = options.tzOffsets;
     const res = options.idResolutionMs;
     this.idResolution = res === undefined ? 1000 : Number.isFinite(res) && res > 1 ? Math.floor(res) : 1;
   }
 
-  /** Time stamp text → ms; reports an unknown zone once (the time is then read as UTC) and bad text as a problem. */
+  /**
+   * Time stamp text → ms. Text that is not a time stamp, or whose zone does not say which offset it is, is a
+   * problem (every time: the record is not emitted, so each one is accounted for) and gives undefined.
+   */
   timestamp(text: string, out: ParseOutput, offset: number, lineNo: number): number | undefined {
     // Consecutive statements mostly share their time stamp text (%t has one-second precision).
     if (text === this.lastTsText) return this.lastTs;
-    const r = parsePgTimestamp(text, this.tz);
+    const r = parsePgTimestamp(text, this.zone, this.tzOffsets);
     if (typeof r === 'number') {
       this.lastTsText = text;
       this.lastTs = r;
       return r;
     }
-    if (r === undefined) {
-      out.problems.push({ offset, line: lineNo, reason: `unreadable time stamp "${excerpt(text, 60)}"`, text: '' });
-      return undefined;
-    }
-    if (!this.reportedZones.has(r.unknownZone) && this.reportedZones.size < 32) {
-      this.reportedZones.add(r.unknownZone);
-      out.problems.push({
-        offset,
-        line: lineNo,
-        reason: `unknown time zone abbreviation "${r.unknownZone}": times read as UTC (give its offset in tzOffsets)`,
-        text: '',
-      });
-    }
-    return r.ms;
+    const reason = r === undefined ? `unreadable time stamp "${excerpt(text, 60)}"` : zoneProblem(r.ms, r.unknownZone, this.zone);
+    out.problems.push({ offset, line: lineNo, reason, text: '' });
+    return undefined;
   }
 
   make(exec: ExecMessage, ts: number, f: SessionFields, params: string | undefined, offset: number, end: number): ParsedEvent {
