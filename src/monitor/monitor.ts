@@ -1,16 +1,16 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import * as zmq from 'zeromq';
 import type { CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
 import type { Alert } from '../model/record.js';
-import { receiveLoop } from '../transport/receive-loop.js';
-import { SendQueue, type Frames } from '../transport/send-queue.js';
+import { Endpoint } from '../transport/endpoint.js';
 import { WarnOnce } from '../service/warn-once.js';
+import { StatsReporter } from '../service/stats-reporter.js';
 import {
-  decodeAlerts, decodeHeader, decodeSilenceAdd, decodeSilenceExpire, decodeStats, encodeHeader, encodeSilences,
-  PROTOCOL_VERSION, ProtocolError, type Header, type SilenceRequestHeader,
+  decodeAlerts, decodeHeader, decodeSilenceAdd, decodeSilenceExpire, decodeStats, encodeSilences,
+  ProtocolError, type Header, type SilenceRequestHeader,
 } from '../wire/protocol.js';
+import { alertsAckHeader, errorHeader, silenceReplyHeader } from '../wire/headers.js';
 import type { Receiver } from './receivers/receiver.js';
 import { systemClock, type Clock } from './dispatch/clock.js';
 import { Deliveries } from './dispatch/delivery.js';
@@ -77,8 +77,8 @@ export interface MonitorStats {
 export class Monitor {
   private readonly security: ServerSecurity;
   private readonly alertsByType: Record<string, number> = {};
-  private readonly sock: zmq.Router;
-  private readonly q: SendQueue;
+  private readonly endpoint: Endpoint<'router'>;
+  private readonly reporter: StatsReporter;
   private readonly nlog: NotificationLog;
   /** every accepted id; `unsettled` are those whose journal write has not completed yet */
   private readonly accepted = new Set<string>();
@@ -96,23 +96,22 @@ export class Monitor {
   private readonly listeners = new Set<(e: MonitorEvent) => void>();
   private readonly receiverCounters = new Map<string, ReceiverCounters>();
   private readonly serviceStats = new ServiceStatsTable();
-  private loop: Promise<void> | undefined;
-  private statsTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping = false;
   private readonly warned: WarnOnce;
-  readonly stats: MonitorStats = {
-    messages: 0, received: 0, accepted: 0, duplicates: 0, malformed: 0, commitFailures: 0, deliveryFailures: 0, statsMessages: 0, silenceRequests: 0,
+  private readonly stats: Omit<MonitorStats, 'malformed'> = {
+    messages: 0, received: 0, accepted: 0, duplicates: 0, commitFailures: 0, deliveryFailures: 0, statsMessages: 0, silenceRequests: 0,
   };
   /** the read-only view (plus silences) for the HTTP side */
   readonly view: MonitorView;
 
   constructor(private readonly opts: MonitorOptions) {
     this.security = new ServerSecurity(opts.log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
-    this.sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...this.security.socketOptions('monitor') });
-    this.security.watch(this.sock, 'monitor');
-    this.q = new SendQueue(this.sock, 10_000);
     this.warned = new WarnOnce(opts.log);
+    this.endpoint = new Endpoint('router', {
+      log: opts.log, warned: this.warned, security: { server: this.security, domain: 'monitor' }, maxQueued: 10_000,
+      socket: { linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 },
+    });
     this.clock = opts.clock ?? systemClock;
     this.config = opts.config ?? defaultMonitorConfig();
     this.nlog = new NotificationLog(opts.dataDir, {
@@ -159,6 +158,10 @@ export class Monitor {
       info: (obj, msg) => this.opts.log.info(obj, msg),
     });
     this.view = this.makeView();
+    this.reporter = new StatsReporter({
+      service: 'monitor', kind: 'monitor', counters: () => this.ownCounters(), now: () => this.clock.now(),
+      intervalMs: opts.statsIntervalMs ?? 5000, unref: true, report: (st) => this.serviceStats.update([st]),
+    });
   }
 
   async start(): Promise<void> {
@@ -196,17 +199,13 @@ export class Monitor {
       const restore = (n as Notifier & { restoreFiring?: (a: LabeledAlert[], url?: string) => void }).restoreFiring;
       if (typeof restore === 'function') restore.call(n, this.dispatcher.notifiedFiring(name), this.opts.externalURL);
     }
-    await this.security.start();
-    await this.sock.bind(this.opts.bind);
+    await this.endpoint.bind(this.opts.bind);
     this.started = true;
     this.dispatcher.start();
-    this.loop = receiveLoop(this.sock, () => this.stopping, (msg) => {
+    this.endpoint.receive((msg) => {
       if (!this.stopping) this.onMessage(msg); // after stop() began: not acked, the sender resends to the next monitor
     });
-    const every = this.opts.statsIntervalMs ?? 5000;
-    this.reportOwnStats();
-    this.statsTimer = setInterval(() => this.reportOwnStats(), every);
-    this.statsTimer.unref();
+    this.reporter.start(true);
     this.opts.log.info({
       bind: this.opts.bind, accepted: this.accepted.size, replayed, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
       receivers: [...this.opts.receivers.map((r) => r.name), ...this.notifiers.keys()], silences: this.silenceStore.activeCount(),
@@ -215,20 +214,17 @@ export class Monitor {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.reporter.stop();
     this.dispatcher.stop();
     await this.nlog.flush(); // acks for what was written go out before the socket closes
     await new Promise((r) => setTimeout(r, 20));
-    this.q.close();
-    this.sock.close();
-    await this.loop?.catch(() => {});
-    await this.security.stop();
+    await this.endpoint.close();
     await this.deliveries.stop();
     await this.nlog.close();
     for (const r of this.opts.receivers) await r.close();
     for (const n of this.notifiers.values()) await n.close?.().catch(() => {});
     this.listeners.clear();
-    this.opts.log.info({ ...this.stats, pending: this.dispatcher.pendingCount() }, 'monitor stopped');
+    this.opts.log.info({ ...this.stats, malformed: this.endpoint.malformedCount, pending: this.dispatcher.pendingCount() }, 'monitor stopped');
   }
 
   private snapshot(): MonitorSnapshot {
@@ -248,7 +244,7 @@ export class Monitor {
       if (msg.length < 2 || msg.length > 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       h = decodeHeader(msg[1]);
     } catch (err) {
-      this.malformed(peer, 0, err);
+      this.endpoint.malformed('peer', err, { peer, rid: 0 });
       return;
     }
     switch (h.t) {
@@ -260,8 +256,7 @@ export class Monitor {
           this.serviceStats.update(decodeStats(msg[2]));
           this.stats.statsMessages++;
         } catch (err) {
-          this.stats.malformed++;
-          this.warnOnce(`stats:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed stats message dropped (further ones are only counted)');
+          this.endpoint.malformed('stats', err);
         }
         return;
       case 'silence-add':
@@ -270,17 +265,12 @@ export class Monitor {
         this.stats.silenceRequests++;
         void this.onSilenceRequest(peer, h, msg[2]);
         return;
-      default:
+      default: {
         // a header of another type may carry a 'rid' of any type: only an integer goes back in the error
-        this.malformed(peer, 'rid' in h && Number.isSafeInteger(h.rid) ? h.rid : 0, new ProtocolError('UNEXPECTED', `unexpected ${h.t}`));
+        const rid = 'rid' in h && Number.isSafeInteger(h.rid) ? h.rid : 0;
+        this.endpoint.malformed('peer', new ProtocolError('UNEXPECTED', `unexpected ${h.t}`), { peer, rid });
+      }
     }
-  }
-
-  private malformed(peer: Buffer, rid: number, err: unknown): void {
-    this.stats.malformed++;
-    const code = (err as ProtocolError).code ?? 'BAD';
-    this.warnOnce(`malformed:${code}`, { err: (err as Error).message }, 'malformed message dropped (further ones are only counted)');
-    this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid, code, msg: (err as Error).message })]);
   }
 
   private onAlerts(peer: Buffer, rid: number, n: number, msg: Buffer[]): void {
@@ -289,7 +279,7 @@ export class Monitor {
       if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       alerts = decodeAlerts(msg[2], n);
     } catch (err) {
-      this.malformed(peer, rid, err);
+      this.endpoint.malformed('peer', err, { peer, rid });
       return;
     }
     this.stats.messages++;
@@ -304,7 +294,7 @@ export class Monitor {
       this.unsettled.add(a.id);
       fresh.push(a);
     }
-    const reply: Frames = [peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: fresh.length, dup: alerts.length - fresh.length })];
+    const ack = alertsAckHeader(rid, fresh.length, alerts.length - fresh.length);
     const t = this.clock.now();
     // Even a message of duplicates is acked only after the writes before it: its alerts may be in one of them.
     const entry = fresh.length > 0 ? { k: 'a' as const, t, alerts: fresh } : undefined;
@@ -314,7 +304,7 @@ export class Monitor {
         this.alertsByType[a.type] = (this.alertsByType[a.type] ?? 0) + 1;
       }
       this.stats.accepted += fresh.length;
-      this.q.push(reply);
+      this.endpoint.reply(peer, ack);
       if (fresh.length === 0) return;
       this.toPlain.push(...fresh); // written by deliverPlain once the whole batch is applied
       this.dispatcher.ingest(fresh, t);
@@ -376,10 +366,10 @@ export class Monitor {
       }
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : err instanceof MatcherError || err instanceof SilenceError ? 'BAD_SILENCE' : 'FAILED';
-      this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid: h.rid, code, msg: (err as Error).message })]);
+      this.endpoint.reply(peer, errorHeader(h.rid, err, code));
       return;
     }
-    this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'silence-reply', rid: h.rid, n: list.length }), encodeSilences(list)]);
+    this.endpoint.reply(peer, silenceReplyHeader(h.rid, list.length), encodeSilences(list));
   }
 
   private async addSilence(input: SilenceInput): Promise<Silence> {
@@ -412,7 +402,7 @@ export class Monitor {
       received: this.stats.received,
       accepted: this.stats.accepted,
       duplicates: this.stats.duplicates,
-      malformed: this.stats.malformed,
+      malformed: this.endpoint.malformedCount,
       commitFailures: this.stats.commitFailures,
       statsMessages: this.stats.statsMessages,
       silenced: this.dispatcher.counters.silenced,
@@ -425,14 +415,15 @@ export class Monitor {
     };
   }
 
-  private reportOwnStats(): void {
+  /** The monitor's counters flattened, as it reports them to its own stats table. */
+  private ownCounters(): Record<string, number> {
     const c = this.counters();
     const counters: Record<string, number> = {};
     for (const [k, v] of Object.entries(c)) if (typeof v === 'number') counters[k] = v;
     for (const [name, r] of Object.entries(c.receivers)) for (const [k, v] of Object.entries(r)) counters[`${k}.${name}`] = v;
     for (const [type, n] of Object.entries(c.alertsByType ?? {})) counters[`alerts.${type}`] = n;
     Object.assign(counters, this.security.stats()); // CURVE admissions and refusals
-    this.serviceStats.update([{ service: 'monitor', kind: 'monitor', at: this.clock.now(), counters }]);
+    return counters;
   }
 
   private emit(e: MonitorEvent): void {
