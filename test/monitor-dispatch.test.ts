@@ -488,7 +488,7 @@ describe('monitor in-process', () => {
       const start = async (rec: Recorder) => {
         const m = new Monitor({
           bind, dataDir: join(dir, 'state'), fsync: false, log, config: cfg, notifiers: new Map([['hook', rec]]), ...(compactBytes ? { compactBytes } : {}),
-          receivers: [{ name: 'plain', open: async () => {}, deliver: async (a) => void plain.push(...a), close: async () => {} }],
+          outputs: [{ name: 'plain', open: async () => {}, deliver: async (a) => void plain.push(...a), close: async () => {} }],
         });
         await m.start();
         return m;
@@ -542,7 +542,7 @@ describe('monitor in-process', () => {
         const expired = await silence('silence-expire', { id: (listed as Array<{ id: string }>)[0]!.id });
         assert.equal((expired as Array<{ status: string }>)[0]!.status, 'expired');
         assert.equal(((await silence('silence-expire', { id: 'nope' })) as { code: string }).code, 'NOT_FOUND');
-        assert.deepEqual(plain.map((x) => x.id), [a.id, l.id, muted.id, r.id], 'the plain receivers get every accepted alert once');
+        assert.deepEqual(plain.map((x) => x.id), [a.id, l.id, muted.id, r.id], 'the outputs get every accepted alert once');
       } finally {
         dealer.close();
         await m.stop();

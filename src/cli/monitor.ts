@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { loadConfig } from './config-file.js';
 import { startHttpServer, type HttpServer } from '../monitor/http/server.js';
 import { Monitor } from '../monitor/monitor.js';
-import { FileReceiver } from '../monitor/receivers/file.js';
-import type { Receiver } from '../monitor/receivers/receiver.js';
-import { StdoutReceiver } from '../monitor/receivers/stdout.js';
+import { FileOutput } from '../monitor/outputs/file.js';
+import type { AlertOutput } from '../monitor/outputs/output.js';
+import { StdoutOutput } from '../monitor/outputs/stdout.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { addCurveOptions, checkBind, serverCurve } from './security.js';
 
@@ -47,14 +47,14 @@ export function register(program: Command): void {
     const token = flags.httpToken ?? process.env.SLOWQ_HTTP_TOKEN;
     const externalURL = flags.externalUrl ?? (httpPort !== undefined ? `http://${flags.httpHost.includes(':') ? `[${flags.httpHost}]` : flags.httpHost}:${httpPort}/` : undefined);
     const log = serviceLogger('monitor', flags);
-    const receivers: Receiver[] = [new FileReceiver(flags.alerts ?? join(flags.data, 'alerts.jsonl'))];
-    if (!flags.quiet) receivers.push(new StdoutReceiver());
+    const outputs: AlertOutput[] = [new FileOutput(flags.alerts ?? join(flags.data, 'alerts.jsonl'))];
+    if (!flags.quiet) outputs.push(new StdoutOutput());
     const monitor = new Monitor({
       bind,
       ...(curve && { curve }),
       dataDir: join(flags.data, 'state'),
       silencesPath: join(flags.data, 'silences.json'),
-      receivers,
+      outputs,
       config,
       log: log.logger,
       ...(externalURL ? { externalURL } : {}),

@@ -1,13 +1,13 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import * as zmq from 'zeromq';
 import { parseDuration } from '../config/schema.js';
 import {
-  decodeHeader, decodeSilences, encodeHeader, encodeSilenceBody, PROTOCOL_VERSION,
+  decodeHeader, decodeSilences, encodeHeader, encodeSilenceBody,
   type SilenceAddBody, type SilenceRecord, type SilenceRequestHeader,
 } from '../wire/protocol.js';
+import { silenceRequestHeader } from '../wire/headers.js';
+import { openSocket } from '../transport/socket.js';
 import { DEFAULT_BASE_PORT, tcp } from './common.js';
-import { curveClientOptions } from '../security/curve.js';
 import { addCurveOptions, clientCurve, type CurveFlags } from './security.js';
 
 // `slowq silence add|ls|expire`: talks to the running monitor on its ZeroMQ port (the one consumers use),
@@ -118,12 +118,13 @@ async function request(flags: Common, t: SilenceRequestHeader['t'], body: object
   const timeout = Number(flags.timeoutMs);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new Error('--timeout-ms must be a number > 0');
   const curve = clientCurve(flags, 'monitor');
-  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: timeout, sendTimeout: timeout, ...curveClientOptions(curve) });
+  // one request, one answer: the socket's own timeouts bound the wait, no send queue or receive loop needed
+  const sock = openSocket('dealer', { linger: 0, receiveTimeout: timeout, sendTimeout: timeout }, { peer: 'monitor', curve });
   try {
     sock.connect(flags.monitor);
     const rid = Math.floor(Math.random() * 1e9);
     try {
-      await sock.send([encodeHeader({ v: PROTOCOL_VERSION, t, rid }), encodeSilenceBody(body as SilenceAddBody)]);
+      await sock.send([encodeHeader(silenceRequestHeader(t, rid)), encodeSilenceBody(body as SilenceAddBody)]);
     } catch (err) {
       // no connection came up in time: nothing listening, or a CURVE monitor refusing this process's key
       if ((err as { code?: string }).code === 'EAGAIN') {

@@ -9,6 +9,7 @@ import { Sender, type SenderStats } from './sender.js';
 import type { ParserOptions } from '../formats/parsers/index.js';
 import { FileTailer } from './tailer.js';
 import { StatsFile } from '../service/stats-file.js';
+import { StatsReporter } from '../service/stats-reporter.js';
 
 // The agent on a database host: tail → parse → number → batch → send; commit the resume point of a
 // batch to the registry only after the server acked it. When the window of unacked batches is full the
@@ -55,13 +56,13 @@ export class Client {
   private readonly rewinding = new Set<string>();
   private rewinds = 0;
   private timer: NodeJS.Timeout | undefined;
-  private statsTimer: NodeJS.Timeout | undefined;
   private paused = false;
   private read = 0;
   /** ms since epoch of the first events read and of the last ack (what `slowq bench e2e` times) */
   private firstReadAt = 0;
   private lastAckAt = 0;
   private readonly statsFile: StatsFile;
+  private readonly reporter: StatsReporter;
 
   constructor(private readonly opts: ClientOptions) {
     this.sender = new Sender<ResumePoint>(
@@ -74,6 +75,10 @@ export class Client {
     this.deadLetters = new DeadLetters(join(opts.dataDir, 'dead-letter.jsonl'), (err) =>
       opts.log.error({ err: err.message }, 'cannot write the dead-letter file'));
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
+    this.reporter = new StatsReporter({
+      service: `client-${opts.source}`, kind: 'client', source: opts.source, counters: () => this.stats(), extra: opts.extraCounters,
+      intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.sender.sendStats(st),
+    });
   }
 
   async start(): Promise<void> {
@@ -98,16 +103,13 @@ export class Client {
     await this.tailer.start();
     this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
     this.statsFile.start();
-    this.statsTimer = setInterval(() => this.sender.sendStats({
-      service: `client-${this.opts.source}`, kind: 'client', source: this.opts.source, at: Date.now(),
-      counters: { ...this.stats(), ...this.opts.extraCounters?.() },
-    }), this.opts.statsIntervalMs ?? 2000);
+    this.reporter.start();
     this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, master: this.opts.master }, 'client started');
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.reporter.stop();
     await this.tailer?.stop();
     await this.sender.stop();
     await this.registry?.close();

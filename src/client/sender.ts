@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
-import * as zmq from 'zeromq';
-import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../security/curve.js';
-import { SendQueue } from '../transport/send-queue.js';
-import { decodeHeader, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION, ProtocolError, type ServiceStats } from '../wire/protocol.js';
+import type { CurveClientConfig } from '../security/curve.js';
+import { Endpoint } from '../transport/endpoint.js';
+import { decodeHeader, encodeHeader, encodeRecords, encodeStats, ProtocolError, type ServiceStats } from '../wire/protocol.js';
+import { batchHeader, statsHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
-import { receiveLoop } from '../transport/receive-loop.js';
 import { WarnOnce } from '../service/warn-once.js';
 
 // Sends sealed batches to the master with a window of unacked batches (DESIGN.md "Delivery" 1).
@@ -48,16 +47,13 @@ export interface SenderStats {
 }
 
 export class Sender<R> {
-  private readonly sock: zmq.Dealer;
-  private readonly q: SendQueue;
+  private readonly master: Endpoint<'dealer'>;
   private readonly inFlight = new Map<number, InFlight<R>>();
   private readonly waiting: Batch<R>[] = [];
   private nextRid = 1;
   private timer: NodeJS.Timeout | undefined;
-  private loop: Promise<void> | undefined;
-  private stopping = false;
   private readonly warned: WarnOnce;
-  readonly stats: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
+  private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
 
   constructor(
     private readonly opts: SenderOptions,
@@ -72,23 +68,32 @@ export class Sender<R> {
     private readonly onBehind: (stream: string, expected: number) => void = () => {},
   ) {
     this.warned = new WarnOnce(opts.log, 100);
-    this.sock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000, ...curveClientOptions(opts.curve) });
-    watchClientHandshake(this.sock, opts.log, 'master', opts.curve);
-    this.q = new SendQueue(this.sock, 10_000);
+    this.master = new Endpoint('dealer', {
+      log: opts.log, warned: this.warned, security: { peer: 'master', curve: opts.curve, log: opts.log }, maxQueued: 10_000,
+      socket: { linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 },
+    });
   }
 
   start(): void {
-    this.sock.connect(this.opts.master);
-    this.loop = this.receiveLoop();
+    this.master.connect(this.opts.master);
+    this.master.receive((msg) => {
+      try {
+        this.onReply(msg);
+      } catch (err) {
+        this.master.malformed('master', err);
+      }
+    });
     this.timer = setInterval(() => this.checkTimeouts(), 100);
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
-    this.q.close();
-    this.sock.close();
-    await this.loop?.catch(() => {});
+    await this.master.close();
+  }
+
+  /** errors: `err` answers and replies that could not be read */
+  get stats(): SenderStats {
+    return { ...this.counts, errors: this.counts.errors + this.master.malformedCount };
   }
 
   /** Batches sent or waiting, not yet acked. */
@@ -107,8 +112,8 @@ export class Sender<R> {
 
   /** Reports counters to the master (which forwards them to the monitor); dropped if the queue is busy. */
   sendStats(stats: ServiceStats): void {
-    if (this.q.length > 100) return;
-    this.q.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats([stats])]);
+    if (this.master.queued > 100) return;
+    this.master.send(statsHeader(), encodeStats([stats]));
   }
 
   /** Forgets every batch of `stream`, sent or waiting (it is being read again from the start). */
@@ -131,14 +136,14 @@ export class Sender<R> {
       const f: InFlight<R> = {
         rid,
         batch,
-        header: encodeHeader({ v: PROTOCOL_VERSION, t: 'batch', rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last }),
+        header: encodeHeader(batchHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last })),
         payload: encodeRecords(batch.records),
         sentAt: 0,
         holdUntil: 0,
         attempts: 0,
       };
-      this.stats.batches++;
-      this.stats.records += batch.records.length;
+      this.counts.batches++;
+      this.counts.records += batch.records.length;
       this.inFlight.set(rid, f);
       this.transmit(f);
     }
@@ -147,9 +152,9 @@ export class Sender<R> {
   private transmit(f: InFlight<R>): void {
     f.attempts++;
     f.sentAt = Date.now();
-    if (f.attempts > 1) this.stats.resends++;
+    if (f.attempts > 1) this.counts.resends++;
     // zeromq may hand a Buffer to libzmq without copying: send copies, keep ours for resends.
-    this.q.push([Buffer.from(f.header), Buffer.from(f.payload)]);
+    this.master.forward([Buffer.from(f.header), Buffer.from(f.payload)]);
   }
 
   private checkTimeouts(): void {
@@ -168,17 +173,6 @@ export class Sender<R> {
     }
   }
 
-  private receiveLoop(): Promise<void> {
-    return receiveLoop(this.sock, () => this.stopping, (msg) => {
-      try {
-        this.onReply(msg);
-      } catch (err) {
-        this.stats.errors++;
-        this.warned.warn(`bad-reply:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed reply from the master ignored');
-      }
-    });
-  }
-
   private onReply(msg: Buffer[]): void {
     const h = decodeHeader(msg[0]);
     switch (h.t) {
@@ -188,8 +182,8 @@ export class Sender<R> {
         for (const f of this.inFlight.values()) {
           if (f.batch.stream === h.stream && f.batch.last <= h.last) {
             this.inFlight.delete(f.rid);
-            this.stats.acked++;
-            this.stats.recordsAcked += f.batch.records.length;
+            this.counts.acked++;
+            this.counts.recordsAcked += f.batch.records.length;
             if (!newest || f.batch.last > newest.batch.last) newest = f;
           }
         }
@@ -199,14 +193,14 @@ export class Sender<R> {
         return;
       }
       case 'retry': {
-        this.stats.retries++;
+        this.counts.retries++;
         const f = this.inFlight.get(h.rid);
         this.warned.warn(`retry:${h.reason.slice(0, 40)}`, { reason: h.reason }, 'server asked to retry later');
         if (f) f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
         return;
       }
       case 'gap': {
-        this.stats.gaps++;
+        this.counts.gaps++;
         let oldest = Infinity;
         for (const f of this.inFlight.values()) if (f.batch.stream === h.stream) oldest = Math.min(oldest, f.batch.first);
         for (const b of this.waiting) if (b.stream === h.stream) oldest = Math.min(oldest, b.first);
@@ -221,7 +215,7 @@ export class Sender<R> {
         return;
       }
       case 'err': {
-        this.stats.errors++;
+        this.counts.errors++;
         this.warned.warn(`err:${h.code}`, { code: h.code, msg: h.msg }, 'the server rejected a batch; it will be resent after a pause');
         const f = this.inFlight.get(h.rid);
         if (f) f.holdUntil = Date.now() + 5000;

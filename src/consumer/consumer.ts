@@ -1,29 +1,19 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
-import * as zmq from 'zeromq';
-import { curveClientOptions, watchClientHandshake, type CurveClientConfig } from '../security/curve.js';
+import type { CurveClientConfig } from '../security/curve.js';
 import type { Alert } from '../model/record.js';
-import { SendQueue, type Frames } from '../transport/send-queue.js';
-import {
-  decodeHeader,
-  decodeRecords,
-  encodeAlerts,
-  encodeHeader,
-  encodeStats,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  type BatchHeader,
-  type Header,
-} from '../wire/protocol.js';
+import type { Frames } from '../transport/send-queue.js';
+import { Endpoint } from '../transport/endpoint.js';
+import { decodeHeader, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
+import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
 import { RulesEngine } from '../rules/engine.js';
 import { Outbox } from './outbox.js';
 import { DEFAULT_RULES, type RulesConfig } from '../rules/rules.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryRecords, stampRecords, type JournalEntry } from './state-codec.js';
 import { DurableStore } from '../durable/store.js';
-import { receiveLoop } from '../transport/receive-loop.js';
 import { WarnOnce } from '../service/warn-once.js';
 import { StatsFile } from '../service/stats-file.js';
-import { join } from 'node:path';
-
+import { StatsReporter } from '../service/stats-reporter.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
 // (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
@@ -78,10 +68,8 @@ interface PendingGroup {
 }
 
 export class Consumer {
-  private readonly master: zmq.Dealer;
-  private readonly monitor: zmq.Dealer;
-  private readonly masterQ: SendQueue;
-  private readonly monitorQ: SendQueue;
+  private readonly master: Endpoint<'dealer'>;
+  private readonly monitor: Endpoint<'dealer'>;
   private readonly store: DurableStore;
   private engine: RulesEngine;
   private outbox = new Outbox();
@@ -90,26 +78,33 @@ export class Consumer {
   /** set after a failed commit: in-memory state is ahead of disk until reloaded */
   private reloading: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
-  private loops: Promise<void>[] = [];
   private stopping = false;
   private readonly warned: WarnOnce;
   private readonly statsFile: StatsFile;
-  readonly stats: ConsumerStats = {
-    requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, malformed: 0, commits: 0, commitMsTotal: 0,
-    commitFailures: 0, alerts: 0, alertsAcked: 0, outbox: 0, openQueries: 0, highWaterTotal: 0,
+  private readonly reporter: StatsReporter;
+  /** the counters the consumer keeps itself; getStats() adds the rest */
+  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal'> = {
+    requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0,
   };
 
   constructor(private readonly opts: ConsumerOptions) {
     this.warned = new WarnOnce(opts.log);
     this.engine = new RulesEngine(opts.rules ?? DEFAULT_RULES);
     this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
-    this.master = new zmq.Dealer({ routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curveClientOptions(opts.masterCurve) });
-    this.monitor = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, ...curveClientOptions(opts.monitorCurve) });
-    watchClientHandshake(this.master, opts.log, 'master', opts.masterCurve);
-    watchClientHandshake(this.monitor, opts.log, 'monitor', opts.monitorCurve);
-    this.masterQ = new SendQueue(this.master);
-    this.monitorQ = new SendQueue(this.monitor, 1000);
+    const log = opts.log;
+    this.master = new Endpoint('dealer', {
+      log, warned: this.warned, security: { peer: 'master', curve: opts.masterCurve, log },
+      socket: { routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+    });
+    this.monitor = new Endpoint('dealer', {
+      log, warned: this.warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 1000,
+      socket: { linger: 0, sendHighWaterMark: 10_000 },
+    });
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
+    this.reporter = new StatsReporter({
+      service: `consumer-${opts.name}`, kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
+      intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.monitor.send(statsHeader(), encodeStats([st])),
+    });
   }
 
   async start(): Promise<void> {
@@ -117,19 +112,20 @@ export class Consumer {
       await this.load();
     } catch (err) {
       // unusable state: say why and exit; open sockets would keep the process alive, refusing nothing
-      this.master.close();
-      this.monitor.close();
+      await this.master.close();
+      await this.monitor.close();
       await this.store.close().catch(() => {});
       throw err;
     }
     this.master.connect(this.opts.master);
     this.monitor.connect(this.opts.monitor);
-    this.loops = [this.masterLoop(), this.monitorLoop()];
-    const hello = (t: 'hello' | 'hb') => this.masterQ.push([encodeHeader({ v: PROTOCOL_VERSION, t, name: this.opts.name })]);
+    this.master.receive((msg) => this.onRequest(msg));
+    this.monitor.receive((msg) => this.onMonitorReply(msg));
+    const hello = (t: 'hello' | 'hb') => this.master.send(helloHeader(t, this.opts.name));
     hello('hello');
     this.timers.push(setInterval(() => hello('hb'), this.opts.heartbeatMs ?? 1000));
     this.timers.push(setInterval(() => this.sendAlerts(), 100));
-    this.timers.push(setInterval(() => this.sendStats(), this.opts.statsIntervalMs ?? 2000));
+    this.reporter.start();
     this.statsFile.start();
     this.opts.log.info({ name: this.opts.name, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
   }
@@ -137,13 +133,10 @@ export class Consumer {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    this.reporter.stop();
     // let an in-flight commit finish so its requests are acked or safely retried by clients
     while (this.committing) await new Promise((r) => setTimeout(r, 5));
-    this.masterQ.close();
-    this.monitorQ.close();
-    this.master.close();
-    this.monitor.close();
-    await Promise.allSettled(this.loops);
+    await Promise.all([this.master.close(), this.monitor.close()]);
     await this.store.close();
     this.statsFile.stop();
     this.opts.log.info(this.getStats(), 'consumer stopped');
@@ -156,7 +149,8 @@ export class Consumer {
       open += s.open.size;
       for (const seq of s.streams.values()) hwm += seq;
     }
-    return { ...this.stats, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm };
+    const malformed = this.master.malformedCount + this.monitor.malformedCount;
+    return { ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm };
   }
 
   /** Last good state: snapshot, then the journal replayed through the same rules. */
@@ -180,37 +174,31 @@ export class Consumer {
     }
   }
 
-  private masterLoop(): Promise<void> {
-    return receiveLoop(this.master, () => this.stopping, (msg) => this.onRequest(msg));
-  }
-
   private onRequest(msg: Buffer[]): void {
     // from the master: [client routing id, header, payload]
     const client = msg[0];
-    if (msg.length !== 3 || !client) return this.malformed('master', new ProtocolError('FRAMES', `request with ${msg.length} frames`));
+    if (msg.length !== 3 || !client) return this.master.malformed('master', new ProtocolError('FRAMES', `request with ${msg.length} frames`));
     let h: Header;
     try {
       h = decodeHeader(msg[1]);
       if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} request`);
     } catch (err) {
-      this.malformed('master', err);
-      return this.reply(client, { v: PROTOCOL_VERSION, t: 'err', rid: 0, code: (err as ProtocolError).code ?? 'BAD', msg: (err as Error).message });
+      return this.master.malformed('master', err, { peer: client, rid: 0 });
     }
     this.stats.requests++;
-    if (this.reloading) return this.reply(client, this.retryHeader(h.rid, 'consumer is recovering from a failed write'));
+    if (this.reloading) return this.retry(client, h.rid, 'consumer is recovering from a failed write');
     let records;
     try {
       records = stampRecords(decodeRecords(msg[2], h.last - h.first + 1), h.src, h.stream, h.first);
     } catch (err) {
-      this.malformed(`source ${h.src}`, err);
-      return this.reply(client, { v: PROTOCOL_VERSION, t: 'err', rid: h.rid, code: (err as ProtocolError).code ?? 'BAD', msg: (err as Error).message });
+      return this.master.malformed(`source ${h.src}`, err, { peer: client, rid: h.rid });
     }
     const alerts = this.pending.alerts;
     const r = this.engine.applyBatch(h.src, h.stream, records, alerts);
     if (r.gapExpected !== undefined) {
       this.stats.gaps++;
       // nothing applied: no durability needed to say so
-      return this.reply(client, { v: PROTOCOL_VERSION, t: 'gap', rid: h.rid, stream: h.stream, expected: r.gapExpected });
+      return void this.master.reply(client, gapHeader(h.rid, h.stream, r.gapExpected));
     }
     this.stats.applied += r.applied + r.late;
     this.stats.late += r.late;
@@ -219,16 +207,13 @@ export class Consumer {
       this.pending.entries.push(encodeEntry({ k: 'b', src: h.src, stream: h.stream, first: h.first, last: h.last, payload: msg[2]! }));
     }
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
-    this.pending.replies.push([client, encodeHeader(ackOf(h, r.last, r.applied + r.late, r.duplicates))]);
+    this.pending.replies.push([client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))]);
     void this.commit();
   }
 
-  private reply(client: Buffer, h: Header): void {
-    this.masterQ.push([client, encodeHeader(h)]);
-  }
-
-  private retryHeader(rid: number, reason: string): Header {
-    return { v: PROTOCOL_VERSION, t: 'retry', rid, after: 1000, reason };
+  /** Not now: the client resends the same batch after a second. */
+  private retry(client: Buffer, rid: number, reason: string): void {
+    this.master.reply(client, retryHeader(rid, 1000, reason));
   }
 
   /** One durable step for everything pending; loops while more arrived during the write. */
@@ -250,7 +235,7 @@ export class Consumer {
         this.stats.commitMsTotal += performance.now() - t0;
         this.stats.alerts += group.alerts.length;
         this.outbox.add(group.alerts);
-        for (const r of group.replies) this.masterQ.push(r);
+        for (const r of group.replies) this.master.forward(r);
         if (group.alerts.length > 0) this.sendAlerts();
         if (this.store.journalBytes > (this.opts.compactBytes ?? 64 << 20)) await this.compact();
       }
@@ -283,7 +268,7 @@ export class Consumer {
       for (const r of waiting) {
         const client = r[0] as Buffer;
         const h = decodeHeader(r[1] as Buffer) as { rid: number };
-        this.reply(client, this.retryHeader(h.rid, 'consumer could not write its state'));
+        this.retry(client, h.rid, 'consumer could not write its state');
       }
       await this.reloadDurableState();
     })();
@@ -319,16 +304,7 @@ export class Consumer {
     if (this.stopping) return;
     const m = this.outbox.next(Date.now(), this.opts.alertsPerMessage ?? 500, this.opts.alertAckTimeoutMs ?? 3000);
     if (!m) return;
-    this.monitorQ.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: m.rid, n: m.alerts.length }), encodeAlerts(m.alerts)]);
-  }
-
-  private sendStats(): void {
-    const counters = { ...this.getStats(), ...this.opts.extraCounters?.() };
-    this.monitorQ.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats([{ service: `consumer-${this.opts.name}`, kind: 'consumer', at: Date.now(), counters }])]);
-  }
-
-  private monitorLoop(): Promise<void> {
-    return receiveLoop(this.monitor, () => this.stopping, (msg) => this.onMonitorReply(msg));
+    this.monitor.send(alertsHeader(m.rid, m.alerts.length), encodeAlerts(m.alerts));
   }
 
   private onMonitorReply(msg: Buffer[]): void {
@@ -349,18 +325,7 @@ export class Consumer {
         this.outbox.reset();
       }
     } catch (err) {
-      this.malformed('monitor', err);
+      this.monitor.malformed('monitor', err);
     }
   }
-
-  private malformed(from: string, err: unknown): void {
-    this.stats.malformed++;
-    this.warned.warn(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message },
-      'malformed message (further ones of this kind are only counted)');
-  }
-
-}
-
-function ackOf(h: BatchHeader, last: number, applied: number, dup: number): Header {
-  return { v: PROTOCOL_VERSION, t: 'ack', rid: h.rid, stream: h.stream, last, applied, dup };
 }

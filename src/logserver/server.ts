@@ -7,9 +7,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
-import { Pull } from 'zeromq';
 import type { CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
+import { Endpoint } from '../transport/endpoint.js';
 import { FileSink } from './file-sink.js';
 import { redactingFormatters } from './redact.js';
 
@@ -70,12 +70,10 @@ export class LogServer {
   private readonly maxFileBytes: number;
   private readonly keepFiles: number;
   private readonly sinks = new Map<string, FileSink>();
-  private socket: Pull | undefined;
+  private pull: Endpoint<'pull'> | undefined;
   private security: ServerSecurity | undefined;
-  private loop: Promise<void> | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private boundEndpoint: string | undefined;
-  private stopping = false;
   private counts = { messages: 0, lines: 0, malformed: 0, overflow: 0 };
   private reported = { malformed: 0, writeErrors: 0, overflow: 0 };
 
@@ -113,25 +111,27 @@ export class LogServer {
   }
 
   async start(): Promise<void> {
-    if (this.socket !== undefined) throw new Error('logserver already started');
+    if (this.pull !== undefined) throw new Error('logserver already started');
     await mkdir(this.opts.dataDir, { recursive: true });
     const curve = this.opts.curve;
     const security = new ServerSecurity(this.logger, curve && { keys: curve.keys, domains: { logserver: curve.allow } });
-    const socket = new Pull({ linger: 0, maxMessageSize: MAX_MESSAGE_BYTES, ...security.socketOptions('logserver') });
-    security.watch(socket, 'logserver');
+    const pull = new Endpoint('pull', {
+      log: this.logger, security: { server: security, domain: 'logserver' },
+      socket: { linger: 0, maxMessageSize: MAX_MESSAGE_BYTES },
+    });
     this.security = security;
     try {
-      await security.start();
-      await socket.bind(this.opts.bind);
+      await pull.bind(this.opts.bind);
     } catch (err) {
-      socket.close();
-      await security.stop();
       throw new Error(`logserver cannot bind ${this.opts.bind}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    this.socket = socket;
-    this.boundEndpoint = socket.lastEndpoint ?? this.opts.bind;
-    this.stopping = false;
-    this.loop = this.receiveLoop(socket);
+    this.pull = pull;
+    this.boundEndpoint = pull.address ?? this.opts.bind;
+    pull.receive((frames) => this.onMessage(frames), async (err) => {
+      // not expected without a receive timeout; don't spin on a persistent error
+      this.logger.error({ err }, 'logserver receive failed');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    });
     this.reportTimer = setInterval(() => this.reportProblems(), this.opts.reportMs ?? 60_000);
     this.reportTimer.unref();
     this.logger.info({ endpoint: this.boundEndpoint, dataDir: this.opts.dataDir }, 'logserver listening');
@@ -139,19 +139,15 @@ export class LogServer {
 
   /** Close the socket, write out everything received, close the files. */
   async stop(): Promise<void> {
-    this.stopping = true;
     if (this.reportTimer !== undefined) clearInterval(this.reportTimer);
     this.reportTimer = undefined;
-    const socket = this.socket;
-    this.socket = undefined;
-    if (socket !== undefined) {
-      socket.close();
-      await this.loop;
-      await this.security?.stop();
+    const pull = this.pull;
+    this.pull = undefined;
+    if (pull !== undefined) {
+      await pull.close();
       this.reportProblems();
       this.logger.info({ stats: this.stats() }, 'logserver stopped');
     }
-    this.loop = undefined;
     await Promise.all([...this.sinks.values()].map((sink) => sink.close()));
   }
 
@@ -186,27 +182,16 @@ export class LogServer {
     await Promise.all([...this.sinks.values()].map((sink) => sink.flush()));
   }
 
-  private async receiveLoop(socket: Pull): Promise<void> {
-    while (!this.stopping) {
-      let frames: Buffer[];
-      try {
-        frames = await socket.receive();
-      } catch (err) {
-        if (this.stopping || socket.closed) return;
-        // not expected without a receive timeout; don't spin on a persistent error
-        this.logger.error({ err }, 'logserver receive failed');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      this.counts.messages++;
-      let busiest: FileSink | undefined;
-      for (const frame of frames) {
-        const sink = this.acceptFrame(frame);
-        if (sink !== undefined && (busiest === undefined || sink.pendingBytes > busiest.pendingBytes)) busiest = sink;
-      }
-      // backpressure: while the disk is behind, leave messages in ZeroMQ (whose senders drop rather than wait)
-      if (busiest !== undefined && busiest.pendingBytes > PAUSE_PENDING_BYTES) await busiest.flush();
+  /** One message: its lines to their files. Returns a promise (awaited before the next receive) while a disk is behind. */
+  private onMessage(frames: Buffer[]): Promise<void> | undefined {
+    this.counts.messages++;
+    let busiest: FileSink | undefined;
+    for (const frame of frames) {
+      const sink = this.acceptFrame(frame);
+      if (sink !== undefined && (busiest === undefined || sink.pendingBytes > busiest.pendingBytes)) busiest = sink;
     }
+    // backpressure: while the disk is behind, leave messages in ZeroMQ (whose senders drop rather than wait)
+    return busiest !== undefined && busiest.pendingBytes > PAUSE_PENDING_BYTES ? busiest.flush() : undefined;
   }
 
   /** Split a frame into lines and route each; returns the sink that took the last line. */

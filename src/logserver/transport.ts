@@ -5,8 +5,8 @@
 
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
-import { Push } from 'zeromq';
-import { curveClientOptions, type CurveClientConfig } from '../security/curve.js';
+import type { CurveClientConfig } from '../security/curve.js';
+import { openSocket, type SocketOf } from '../transport/socket.js';
 import { redactingFormatters } from './redact.js';
 
 export interface LoggerOptions {
@@ -193,8 +193,9 @@ export function createLogger(options: LoggerOptions): ServiceLogger {
 }
 
 /** A PUSH socket connected to the logserver, or undefined (reported on stderr) when the endpoint is unusable. */
-function connectPush(endpoint: string, curve: CurveClientConfig | undefined): Push | undefined {
-  const socket = new Push({ sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK, ...curveClientOptions(curve) });
+function connectPush(endpoint: string, curve: CurveClientConfig | undefined): SocketOf<'push'> | undefined {
+  // no handshake logging: this is the logger
+  const socket = openSocket('push', { sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK }, { peer: 'logserver', curve });
   try {
     socket.connect(endpoint);
     return socket;

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import * as zmq from 'zeromq';
-import { curveClientOptions, watchClientHandshake, type AllowList, type CurveClientConfig, type CurveServerConfig } from '../security/curve.js';
+import type { AllowList, CurveClientConfig, CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
-import { decodeHeader, decodeStats, encodeHeader, encodeStats, PROTOCOL_VERSION, ProtocolError, type Header, type ServiceStats } from '../wire/protocol.js';
-import { SendQueue } from '../transport/send-queue.js';
+import { decodeHeader, decodeStats, encodeStats, ProtocolError, type Header, type ServiceStats } from '../wire/protocol.js';
+import { retryHeader, statsHeader } from '../wire/headers.js';
+import { Endpoint } from '../transport/endpoint.js';
+import type { Frames } from '../transport/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
-import { receiveLoop } from '../transport/receive-loop.js';
+import { StatsReporter } from '../service/stats-reporter.js';
 import { WarnOnce } from '../service/warn-once.js';
 
 // The master is a router and nothing more (DESIGN.md): it reads the header frame, picks the consumer
@@ -46,84 +47,79 @@ export interface MasterStats {
 
 export class Master {
   private readonly security: ServerSecurity;
-  private readonly front: zmq.Router;
-  private readonly back: zmq.Router;
-  private readonly frontQ: SendQueue;
-  private readonly backQ: SendQueue;
+  /** clients connect here */
+  private readonly front: Endpoint<'router'>;
+  /** consumers connect here */
+  private readonly back: Endpoint<'router'>;
   private readonly owners: OwnerCache;
   private readonly lastSeen = new Map<string, number>();
   private readonly known: Set<string>;
-  private readonly stats: MasterStats = { batches: 0, replies: 0, retries: 0, malformed: 0, consumersAlive: 0 };
-  private readonly warned: WarnOnce;
-  private loops: Promise<void>[] = [];
-  private stopping = false;
+  private readonly stats = { batches: 0, replies: 0, retries: 0 };
   /** the latest counters each client reported, forwarded to the monitor with the master's own */
   private readonly clientStats = new Map<string, ServiceStats>();
-  private readonly monitorSock: zmq.Dealer | undefined;
-  private readonly monitorQ: SendQueue | undefined;
-  private statsTimer: NodeJS.Timeout | undefined;
+  private readonly monitor: Endpoint<'dealer'> | undefined;
+  private readonly reporter: StatsReporter | undefined;
 
   constructor(private readonly opts: MasterOptions) {
     if (opts.consumers.length === 0) throw new Error('master needs at least one consumer name');
     const curve = opts.curve;
-    this.security = new ServerSecurity(opts.log, curve && { keys: curve.keys, domains: { clients: curve.allow, consumers: curve.allowConsumers ?? curve.allow } });
-    this.front = new zmq.Router({ linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...this.security.socketOptions('clients') });
+    const log = opts.log;
+    const warned = new WarnOnce(log);
+    this.security = new ServerSecurity(log, curve && { keys: curve.keys, domains: { clients: curve.allow, consumers: curve.allowConsumers ?? curve.allow } });
+    this.front = new Endpoint('router', {
+      log, warned, security: { server: this.security, domain: 'clients' },
+      socket: { linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+    });
     // mandatory: sending to a consumer that is not connected fails at once instead of vanishing;
     // handover: a restarted consumer with the same name takes over its routing id.
-    this.back = new zmq.Router({
-      linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...this.security.socketOptions('consumers'),
+    this.back = new Endpoint('router', {
+      log, warned, security: { server: this.security, domain: 'consumers' },
+      socket: { linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+      onSendError: (err, msg) => this.onBackSendError(err, msg),
     });
-    this.security.watch(this.front, 'clients');
-    this.security.watch(this.back, 'consumers');
-    this.warned = new WarnOnce(opts.log);
     this.owners = new OwnerCache(opts.consumers);
     this.known = new Set(opts.consumers);
-    this.frontQ = new SendQueue(this.front, 100_000);
-    this.backQ = new SendQueue(this.back, 100_000, (err, msg) => this.onBackSendError(err, msg));
     if (opts.monitor) {
-      this.monitorSock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10, sendTimeout: 0, ...curveClientOptions(opts.monitorCurve) });
-      watchClientHandshake(this.monitorSock, opts.log, 'monitor', opts.monitorCurve);
-      this.monitorQ = new SendQueue(this.monitorSock, 10);
+      this.monitor = new Endpoint('dealer', {
+        log, warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 10,
+        socket: { linger: 0, sendHighWaterMark: 10, sendTimeout: 0 },
+      });
+      this.reporter = new StatsReporter({
+        service: 'master', kind: 'master', counters: () => this.getStats(), extra: opts.extraCounters,
+        intervalMs: opts.statsIntervalMs ?? 2000, report: (own) => this.forwardStats(own),
+      });
     }
   }
 
   async start(): Promise<void> {
-    await this.security.start();
     await this.front.bind(this.opts.clientBind);
     await this.back.bind(this.opts.consumerBind);
-    this.loops = [this.frontLoop(), this.backLoop()];
-    if (this.monitorSock && this.opts.monitor) {
-      this.monitorSock.connect(this.opts.monitor);
-      this.statsTimer = setInterval(() => this.forwardStats(), this.opts.statsIntervalMs ?? 2000);
+    this.front.receive((msg) => this.onClientMessage(msg));
+    this.back.receive((msg) => this.onConsumerMessage(msg));
+    if (this.monitor && this.opts.monitor) {
+      this.monitor.connect(this.opts.monitor);
+      this.reporter?.start();
     }
     this.opts.log.info({ clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.opts.consumers }, 'master started');
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.statsTimer) clearInterval(this.statsTimer);
-    this.monitorQ?.close();
-    this.monitorSock?.close();
-    this.frontQ.close();
-    this.backQ.close();
-    this.front.close();
-    this.back.close();
-    await Promise.allSettled(this.loops);
-    await this.security.stop();
+    this.reporter?.stop();
+    await this.monitor?.close();
+    await Promise.all([this.front.close(), this.back.close()]);
     this.opts.log.info(this.getStats(), 'master stopped');
   }
 
   getStats(): MasterStats & Record<string, number> {
-    return { ...this.stats, ...this.security.stats(), consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length };
+    return {
+      ...this.stats, malformed: this.front.malformedCount + this.back.malformedCount, ...this.security.stats(),
+      consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length,
+    };
   }
 
   private isAlive(name: string): boolean {
     const t = this.lastSeen.get(name);
     return t !== undefined && Date.now() - t < (this.opts.consumerTimeoutMs ?? 3000);
-  }
-
-  private frontLoop(): Promise<void> {
-    return receiveLoop(this.front, () => this.stopping, (msg) => this.onClientMessage(msg));
   }
 
   private onClientMessage(msg: Buffer[]): void {
@@ -135,9 +131,7 @@ export class Master {
       if (h.t === 'stats') return this.onClientStats(msg[2]);
       if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `clients send batches, not ${h.t}`);
     } catch (err) {
-      this.malformed('client', err);
-      const rid = 0;
-      this.frontQ.push([client, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid, code: (err as ProtocolError).code ?? 'BAD', msg: (err as Error).message })]);
+      this.front.malformed('client', err, { peer: client, rid: 0 });
       return;
     }
     this.stats.batches++;
@@ -146,7 +140,7 @@ export class Master {
       this.retry(client, h.rid, `consumer ${owner} that owns source ${h.src} is away`);
       return;
     }
-    this.backQ.push([owner, client, msg[1]!, msg[2]!]);
+    this.back.forward([owner, client, msg[1]!, msg[2]!]);
   }
 
   private onClientStats(payload: Buffer | undefined): void {
@@ -158,23 +152,22 @@ export class Master {
   }
 
   /** Sends the master's counters and the clients' latest to the monitor; never waits for it. */
-  private forwardStats(): void {
-    const now = Date.now();
-    const list: ServiceStats[] = [{ service: 'master', kind: 'master', at: now, counters: { ...this.getStats(), ...this.opts.extraCounters?.() } }];
+  private forwardStats(own: ServiceStats): void {
+    const list: ServiceStats[] = [own];
     for (const [name, st] of this.clientStats) {
-      if (now - st.at > 60_000) this.clientStats.delete(name);
+      if (own.at - st.at > 60_000) this.clientStats.delete(name);
       else list.push(st);
     }
-    this.monitorQ?.push([encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats(list)]);
+    this.monitor?.send(statsHeader(), encodeStats(list));
   }
 
   private retry(client: Buffer, rid: number, reason: string): void {
     this.stats.retries++;
-    this.frontQ.push([client, encodeHeader({ v: PROTOCOL_VERSION, t: 'retry', rid, after: this.opts.retryAfterMs ?? 500, reason })]);
+    this.front.reply(client, retryHeader(rid, this.opts.retryAfterMs ?? 500, reason));
   }
 
   /** A batch could not be handed to its consumer (it went away between heartbeats): tell the client. */
-  private onBackSendError(err: unknown, msg: Array<Buffer | string>): void {
+  private onBackSendError(err: unknown, msg: Frames): void {
     if (msg.length === 4) {
       const owner = String(msg[0]);
       this.lastSeen.delete(owner);
@@ -187,10 +180,6 @@ export class Master {
     }
   }
 
-  private backLoop(): Promise<void> {
-    return receiveLoop(this.back, () => this.stopping, (msg) => this.onConsumerMessage(msg));
-  }
-
   private onConsumerMessage(msg: Buffer[]): void {
     const name = msg[0]!.toString();
     // Only configured consumers are heard: a reply from anyone else could be a forged ack (a client would
@@ -201,9 +190,7 @@ export class Master {
         const h = decodeHeader(msg[1]);
         if (h.t !== 'hello' && h.t !== 'hb') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from consumer`);
         if (!known || h.name !== name) {
-          this.stats.malformed++;
-          this.warned.warn('unknown-consumer', { consumer: h.name.slice(0, 100) }, 'a consumer not in the configured list tried to register; ignored (further ones are only counted)');
-          return;
+          throw new ProtocolError('UNKNOWN_CONSUMER', `consumer ${h.name.slice(0, 100)} is not in the configured list; ignored`);
         }
         if (h.t === 'hello' || !this.isAlive(name)) this.opts.log.info({ consumer: name }, 'consumer registered');
         this.lastSeen.set(name, Date.now());
@@ -215,18 +202,12 @@ export class Master {
         if (!known) throw new ProtocolError('UNKNOWN_PEER', 'a reply from a peer that is not a configured consumer');
         this.lastSeen.set(name, Date.now());
         this.stats.replies++;
-        this.frontQ.push([msg[1]!, msg[2]!]);
+        this.front.forward([msg[1]!, msg[2]!]);
         return;
       }
       throw new ProtocolError('FRAMES', `consumer message with ${msg.length} frames`);
     } catch (err) {
-      this.malformed(known ? `consumer ${name}` : 'unknown peer', err);
+      this.back.malformed(known ? `consumer ${name}` : 'unknown peer', err);
     }
   }
-
-  private malformed(from: string, err: unknown): void {
-    this.stats.malformed++;
-    this.warned.warn(`malformed:${from}:${(err as ProtocolError).code}`, { from, err: (err as Error).message }, 'malformed message dropped (further ones of this kind are only counted)');
-  }
-
 }

@@ -1,45 +1,42 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import * as zmq from 'zeromq';
 import type { CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
-import type { Alert } from '../model/record.js';
-import { receiveLoop } from '../transport/receive-loop.js';
-import { SendQueue, type Frames } from '../transport/send-queue.js';
+import { Endpoint } from '../transport/endpoint.js';
 import { WarnOnce } from '../service/warn-once.js';
-import {
-  decodeAlerts, decodeHeader, decodeSilenceAdd, decodeSilenceExpire, decodeStats, encodeHeader, encodeSilences,
-  PROTOCOL_VERSION, ProtocolError, type Header, type SilenceRequestHeader,
-} from '../wire/protocol.js';
-import type { Receiver } from './receivers/receiver.js';
+import { decodeAlerts, decodeHeader, decodeStats, ProtocolError, type AlertsHeader, type Header } from '../wire/protocol.js';
+import { alertsAckHeader } from '../wire/headers.js';
 import { systemClock, type Clock } from './dispatch/clock.js';
 import { Deliveries } from './dispatch/delivery.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
-import { MatcherError } from './dispatch/matchers.js';
 import { Route } from './dispatch/route.js';
 import { BUILTIN_INHIBIT_RULES, Inhibitor } from './inhibit.js';
+import { AlertIntake } from './intake.js';
 import type { DeliveryError, LabeledAlert, Notification, Notifier } from './model.js';
 import { defaultMonitorConfig, type MonitorConfig } from './monitor-config.js';
 import { NotificationLog, type MonitorSnapshot } from './notification-log.js';
 import { createNotifier } from './notifiers/index.js';
 import type { RetryOptions } from './notifiers/retry.js';
+import type { AlertOutput } from './outputs/output.js';
 import { RateLimits } from './rate-limit.js';
-import { RecentAlerts } from './recent.js';
-import { ServiceStatsTable } from './service-stats.js';
-import { SilenceError, SilenceStore } from './silences.js';
-import type { ActiveAlert, MonitorCounters, MonitorEvent, MonitorView, ReceiverCounters, Silence, SilenceInput } from './view.js';
+import { SilenceService } from './silence-service.js';
+import { SilenceStore } from './silences.js';
+import { ViewState } from './view-state.js';
+import type { MonitorView } from './view.js';
 
-// The monitor accepts alerts from consumers, drops duplicates by alert id (durably: accepted alerts are
-// journaled before the ack, so a restart does not forget them), writes every accepted alert to its plain
-// receivers (alerts.jsonl, stdout), and hands it to the dispatcher (routing, grouping, inhibition, silences,
-// rate limits, notifiers with retries). Its whole state is the notification log (notification-log.ts).
-// It also takes services' stats messages (for the dashboard) and `slowq silence` requests on the same socket.
+// The monitor wires its parts to one ZeroMQ port and one durable log (notification-log.ts, its whole state):
+// - alert intake (intake.ts): alerts from consumers, deduplicated by id durably, acked, written to the outputs
+//   (alerts.jsonl, stdout);
+// - the dispatcher (dispatch/): routing, grouping, inhibition, silences, rate limits, and the receivers'
+//   notifiers with retries;
+// - the silence service (silence-service.ts): `slowq silence` requests on the port, and the dashboard's;
+// - the view state (view-state.ts): what the dashboard and /metrics read, services' stats messages included.
 
 export interface MonitorOptions {
   bind: string;
   dataDir: string;
-  /** plain receivers: every accepted alert, exactly once (alerts.jsonl, stdout) */
-  receivers: Receiver[];
+  /** outputs: every accepted alert, exactly once, unrouted (alerts.jsonl, stdout) */
+  outputs: AlertOutput[];
   log: Logger;
   fsync?: boolean;
   /** journal size that triggers a snapshot (default 32 MiB) */
@@ -76,171 +73,150 @@ export interface MonitorStats {
 
 export class Monitor {
   private readonly security: ServerSecurity;
-  private readonly alertsByType: Record<string, number> = {};
-  private readonly sock: zmq.Router;
-  private readonly q: SendQueue;
-  private readonly nlog: NotificationLog;
-  /** every accepted id; `unsettled` are those whose journal write has not completed yet */
-  private readonly accepted = new Set<string>();
-  private readonly unsettled = new Set<string>();
-  /** accepted alerts (durable) still to be written to the plain receivers */
-  private toPlain: Alert[] = [];
-  private readonly clock: Clock;
+  private readonly endpoint: Endpoint<'router'>;
+  private readonly warned: WarnOnce;
   private readonly config: MonitorConfig;
+  private readonly nlog: NotificationLog;
+  /** the configured receivers' notifiers, by receiver name */
   private readonly notifiers: Map<string, Notifier>;
-  private readonly silenceStore: SilenceStore;
-  private readonly inhibitor: Inhibitor;
   private readonly dispatcher: Dispatcher;
   private readonly deliveries: Deliveries;
-  private readonly recent = new RecentAlerts();
-  private readonly listeners = new Set<(e: MonitorEvent) => void>();
-  private readonly receiverCounters = new Map<string, ReceiverCounters>();
-  private readonly serviceStats = new ServiceStatsTable();
-  private loop: Promise<void> | undefined;
-  private statsTimer: NodeJS.Timeout | undefined;
+  private readonly intake: AlertIntake;
+  private readonly silences: SilenceService;
+  private readonly state: ViewState;
   private started = false;
   private stopping = false;
-  private readonly warned: WarnOnce;
-  readonly stats: MonitorStats = {
-    messages: 0, received: 0, accepted: 0, duplicates: 0, malformed: 0, commitFailures: 0, deliveryFailures: 0, statsMessages: 0, silenceRequests: 0,
-  };
   /** the read-only view (plus silences) for the HTTP side */
   readonly view: MonitorView;
 
   constructor(private readonly opts: MonitorOptions) {
-    this.security = new ServerSecurity(opts.log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
-    this.sock = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...this.security.socketOptions('monitor') });
-    this.security.watch(this.sock, 'monitor');
-    this.q = new SendQueue(this.sock, 10_000);
-    this.warned = new WarnOnce(opts.log);
-    this.clock = opts.clock ?? systemClock;
+    const log = opts.log;
+    this.security = new ServerSecurity(log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
+    this.warned = new WarnOnce(log);
+    this.endpoint = new Endpoint('router', {
+      log, warned: this.warned, security: { server: this.security, domain: 'monitor' }, maxQueued: 10_000,
+      socket: { linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 },
+    });
+    const clock = opts.clock ?? systemClock;
     this.config = opts.config ?? defaultMonitorConfig();
     this.nlog = new NotificationLog(opts.dataDir, {
       fsync: opts.fsync ?? true,
       ...(opts.compactBytes !== undefined ? { compactBytes: opts.compactBytes } : {}),
-      onWarning: (msg, err) => this.warnOnce(`log:${msg}`, { err: (err as Error).message }, msg),
+      onWarning: (msg, err) => this.warned.warn(`log:${msg}`, { err: (err as Error).message }, msg),
     });
     this.notifiers = opts.notifiers ?? new Map(this.config.receivers.map((r) => [r.name, createNotifier(r, {
-      alertmanager: { onResendError: (err) => this.warnOnce(`resend:${r.name}`, { receiver: r.name, err: err.message }, 'alertmanager re-send failed (further ones are not logged)') },
+      alertmanager: { onResendError: (err) => this.warned.warn(`resend:${r.name}`, { receiver: r.name, err: err.message }, 'alertmanager re-send failed (further ones are not logged)') },
     })]));
-    for (const name of this.notifiers.keys()) this.receiverCounters.set(name, { sent: 0, failed: 0, retries: 0, heldBack: 0, pending: 0 });
-    this.silenceStore = new SilenceStore(opts.silencesPath ?? join(opts.dataDir, 'silences.json'), this.clock, opts.fsync ?? true);
-    this.inhibitor = new Inhibitor([...BUILTIN_INHIBIT_RULES, ...this.config.inhibitRules], this.clock);
+    this.silences = new SilenceService(new SilenceStore(opts.silencesPath ?? join(opts.dataDir, 'silences.json'), clock, opts.fsync ?? true), {
+      log, emit: (e) => this.state.emit(e),
+    });
+    const inhibitor = new Inhibitor([...BUILTIN_INHIBIT_RULES, ...this.config.inhibitRules], clock);
     this.deliveries = new Deliveries({
-      clock: this.clock,
+      clock,
       notifiers: this.notifiers,
       ...(opts.retry ? { retry: opts.retry } : {}),
       ...(opts.retryRoundPauseMs !== undefined ? { roundPauseMs: opts.retryRoundPauseMs } : {}),
       onDone: (n, ok, error) => this.onDelivered(n, ok, error),
       onAttemptFailed: (n, error, attempt) => {
-        this.counter(n.receiver).retries++;
-        this.warnOnce(`attempt:${n.receiver}`, { receiver: n.receiver, attempt, err: error.message }, 'notification attempt failed; retrying with backoff (further failures are counted)');
+        this.state.attemptFailed(n);
+        this.warned.warn(`attempt:${n.receiver}`, { receiver: n.receiver, attempt, err: error.message }, 'notification attempt failed; retrying with backoff (further failures are counted)');
       },
     });
     this.dispatcher = new Dispatcher({
       route: new Route(this.config.route),
       receivers: new Set(this.notifiers.keys()),
-      clock: this.clock,
-      silences: this.silenceStore,
-      inhibitor: this.inhibitor,
-      rateLimits: new RateLimits(this.config.rateLimits, this.clock),
+      clock,
+      silences: this.silences,
+      inhibitor,
+      rateLimits: new RateLimits(this.config.rateLimits, clock),
       journal: this.nlog,
       deliver: (n) => this.deliveries.send(n),
       ...(opts.externalURL ? { externalURL: opts.externalURL } : {}),
-      onAlert: (l, receivedAt, match) => {
-        this.recent.add(l, receivedAt, match);
-        if (this.started) this.emit({ type: 'alert', alert: l });
-      },
-      onHeld: (n) => {
-        this.counter(n.receiver).heldBack++;
-        this.emit({ type: 'notification', receiver: n.receiver, outcome: 'held', notification: n });
-      },
-      warn: (obj, msg) => this.opts.log.warn(obj, msg),
-      info: (obj, msg) => this.opts.log.info(obj, msg),
+      onAlert: (l, receivedAt, match) => this.state.alertSeen(l, receivedAt, match, this.started),
+      onHeld: (n) => this.state.held(n),
+      warn: (obj, msg) => log.warn(obj, msg),
+      info: (obj, msg) => log.info(obj, msg),
     });
-    this.view = this.makeView();
+    this.intake = new AlertIntake({
+      journal: this.nlog, outputs: opts.outputs, clock, warned: this.warned, dispatch: (alerts, t) => this.dispatcher.ingest(alerts, t),
+    });
+    this.state = new ViewState({
+      clock, dispatcher: this.dispatcher, inhibitor, silences: this.silences, intake: this.intake,
+      receiverNames: [...this.notifiers.keys()],
+      malformed: () => this.endpoint.malformedCount,
+      extraCounters: () => this.security.stats(),
+      healthy: () => this.started && !this.stopping && !this.nlog.failing,
+      ...(opts.statsIntervalMs !== undefined ? { statsIntervalMs: opts.statsIntervalMs } : {}),
+      warned: this.warned,
+    });
+    this.view = this.state.view;
   }
 
   async start(): Promise<void> {
     const { snapshot, entries, warnings } = await this.nlog.open();
     for (const w of warnings) this.opts.log.warn({ dataDir: this.opts.dataDir }, w);
     if (snapshot) {
-      for (const id of snapshot.ids) this.accepted.add(id);
+      this.intake.restore(snapshot.ids, snapshot.plain);
       if (snapshot.dispatch) this.dispatcher.restore(snapshot.dispatch);
     }
-    // the plain receivers skip what they already wrote
-    const recent: Alert[] = [...(snapshot?.plain ?? [])];
     let replayed = 0;
     for (const e of entries) {
-      if (e.k === 'a') {
-        for (const a of e.alerts) {
-          this.accepted.add(a.id);
-          recent.push(a);
-        }
-        this.dispatcher.ingest(e.alerts, e.t || this.clock.now());
-      } else if (e.k === 'f') {
-        this.dispatcher.applyFlush(e.rec);
-      } else {
-        this.dispatcher.applyDone(e.id);
-      }
+      if (e.k === 'a') this.intake.replay(e);
+      else if (e.k === 'f') this.dispatcher.applyFlush(e.rec);
+      else this.dispatcher.applyDone(e.id);
       replayed++;
     }
     this.nlog.setSnapshotSource(() => this.snapshot());
-    // A snapshot is taken only after this, so the plain receivers' catch-up (below) never misses an alert.
-    this.nlog.setAfterBatch(() => this.deliverPlain());
-    await this.silenceStore.open();
-    // Plain receivers catch up on what was accepted since the last snapshot (a snapshot is taken only after delivery).
-    for (const r of this.opts.receivers) await r.open(recent);
+    // A snapshot is taken only after this, so the outputs' catch-up (below) never misses an alert.
+    this.nlog.setAfterBatch(() => this.intake.writeOutputs());
+    await this.silences.open();
+    await this.intake.openOutputs();
     // Notifiers that re-send firing alerts (Alertmanager's) get back the ones they were sending.
     for (const [name, n] of this.notifiers) {
       const restore = (n as Notifier & { restoreFiring?: (a: LabeledAlert[], url?: string) => void }).restoreFiring;
       if (typeof restore === 'function') restore.call(n, this.dispatcher.notifiedFiring(name), this.opts.externalURL);
     }
-    await this.security.start();
-    await this.sock.bind(this.opts.bind);
+    await this.endpoint.bind(this.opts.bind);
     this.started = true;
     this.dispatcher.start();
-    this.loop = receiveLoop(this.sock, () => this.stopping, (msg) => {
+    this.endpoint.receive((msg) => {
       if (!this.stopping) this.onMessage(msg); // after stop() began: not acked, the sender resends to the next monitor
     });
-    const every = this.opts.statsIntervalMs ?? 5000;
-    this.reportOwnStats();
-    this.statsTimer = setInterval(() => this.reportOwnStats(), every);
-    this.statsTimer.unref();
+    this.state.start();
     this.opts.log.info({
-      bind: this.opts.bind, accepted: this.accepted.size, replayed, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
-      receivers: [...this.opts.receivers.map((r) => r.name), ...this.notifiers.keys()], silences: this.silenceStore.activeCount(),
+      bind: this.opts.bind, accepted: this.intake.acceptedCount, replayed, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
+      outputs: this.intake.outputNames, receivers: [...this.notifiers.keys()], silences: this.silences.activeCount(),
     }, 'monitor started');
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.statsTimer) clearInterval(this.statsTimer);
     this.dispatcher.stop();
     await this.nlog.flush(); // acks for what was written go out before the socket closes
     await new Promise((r) => setTimeout(r, 20));
-    this.q.close();
-    this.sock.close();
-    await this.loop?.catch(() => {});
-    await this.security.stop();
+    await this.endpoint.close();
     await this.deliveries.stop();
     await this.nlog.close();
-    for (const r of this.opts.receivers) await r.close();
+    await this.intake.closeOutputs();
     for (const n of this.notifiers.values()) await n.close?.().catch(() => {});
-    this.listeners.clear();
-    this.opts.log.info({ ...this.stats, pending: this.dispatcher.pendingCount() }, 'monitor stopped');
+    this.state.stop();
+    this.opts.log.info({ ...this.stats(), pending: this.dispatcher.pendingCount() }, 'monitor stopped');
+  }
+
+  private stats(): MonitorStats {
+    const { deliveryFailures, ...c } = this.intake.counters;
+    return {
+      ...c, malformed: this.endpoint.malformedCount, deliveryFailures, statsMessages: this.state.statsMessages, silenceRequests: this.silences.requests,
+    };
   }
 
   private snapshot(): MonitorSnapshot {
-    const ids: string[] = [];
-    for (const id of this.accepted) if (!this.unsettled.has(id)) ids.push(id);
-    // Alerts accepted but not yet in alerts.jsonl (waiting for the batch's write, or for disk space) go into the
-    // snapshot whole: their journal entries are about to be compacted away.
-    const plain = [...this.toPlain];
-    for (const r of this.opts.receivers) plain.push(...(r.pendingAlerts?.() ?? []));
+    const ids = this.intake.settledIds();
+    const plain = this.intake.unwritten();
     return { v: 2, ids, dispatch: this.dispatcher.state(), ...(plain.length > 0 && { plain }) };
   }
 
+  /** One message on the port: alerts, a stats report, or a silence request. */
   private onMessage(msg: Buffer[]): void {
     const peer = msg[0]!;
     let h: Header;
@@ -248,229 +224,54 @@ export class Monitor {
       if (msg.length < 2 || msg.length > 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       h = decodeHeader(msg[1]);
     } catch (err) {
-      this.malformed(peer, 0, err);
+      this.endpoint.malformed('peer', err, { peer, rid: 0 });
       return;
     }
     switch (h.t) {
       case 'alerts':
-        this.onAlerts(peer, h.rid, h.n, msg);
+        this.onAlerts(peer, h, msg);
         return;
       case 'stats':
         try {
-          this.serviceStats.update(decodeStats(msg[2]));
-          this.stats.statsMessages++;
+          this.state.statsReceived(decodeStats(msg[2]));
         } catch (err) {
-          this.stats.malformed++;
-          this.warnOnce(`stats:${(err as ProtocolError).code}`, { err: (err as Error).message }, 'malformed stats message dropped (further ones are only counted)');
+          this.endpoint.malformed('stats', err);
         }
         return;
       case 'silence-add':
       case 'silence-ls':
       case 'silence-expire':
-        this.stats.silenceRequests++;
-        void this.onSilenceRequest(peer, h, msg[2]);
+        void this.silences.answer(h, msg[2]).then((a) => this.endpoint.reply(peer, a.header, a.payload));
         return;
-      default:
+      default: {
         // a header of another type may carry a 'rid' of any type: only an integer goes back in the error
-        this.malformed(peer, 'rid' in h && Number.isSafeInteger(h.rid) ? h.rid : 0, new ProtocolError('UNEXPECTED', `unexpected ${h.t}`));
+        const rid = 'rid' in h && Number.isSafeInteger(h.rid) ? h.rid : 0;
+        this.endpoint.malformed('peer', new ProtocolError('UNEXPECTED', `unexpected ${h.t}`), { peer, rid });
+      }
     }
   }
 
-  private malformed(peer: Buffer, rid: number, err: unknown): void {
-    this.stats.malformed++;
-    const code = (err as ProtocolError).code ?? 'BAD';
-    this.warnOnce(`malformed:${code}`, { err: (err as Error).message }, 'malformed message dropped (further ones are only counted)');
-    this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid, code, msg: (err as Error).message })]);
-  }
-
-  private onAlerts(peer: Buffer, rid: number, n: number, msg: Buffer[]): void {
-    let alerts: Alert[];
+  private onAlerts(peer: Buffer, h: AlertsHeader, msg: Buffer[]): void {
+    let alerts;
     try {
       if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
-      alerts = decodeAlerts(msg[2], n);
+      alerts = decodeAlerts(msg[2], h.n);
     } catch (err) {
-      this.malformed(peer, rid, err);
+      this.endpoint.malformed('peer', err, { peer, rid: h.rid });
       return;
     }
-    this.stats.messages++;
-    this.stats.received += alerts.length;
-    const fresh: Alert[] = [];
-    for (const a of alerts) {
-      if (this.accepted.has(a.id)) {
-        this.stats.duplicates++;
-        continue;
-      }
-      this.accepted.add(a.id);
-      this.unsettled.add(a.id);
-      fresh.push(a);
-    }
-    const reply: Frames = [peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: fresh.length, dup: alerts.length - fresh.length })];
-    const t = this.clock.now();
-    // Even a message of duplicates is acked only after the writes before it: its alerts may be in one of them.
-    const entry = fresh.length > 0 ? { k: 'a' as const, t, alerts: fresh } : undefined;
-    this.nlog.write(entry, () => {
-      for (const a of fresh) {
-        this.unsettled.delete(a.id);
-        this.alertsByType[a.type] = (this.alertsByType[a.type] ?? 0) + 1;
-      }
-      this.stats.accepted += fresh.length;
-      this.q.push(reply);
-      if (fresh.length === 0) return;
-      this.toPlain.push(...fresh); // written by deliverPlain once the whole batch is applied
-      this.dispatcher.ingest(fresh, t);
-    }).catch((err: unknown) => {
-      // Not durable: forget these ids and don't ack; the consumer resends after its ack timeout.
-      this.stats.commitFailures++;
-      for (const a of fresh) {
-        this.accepted.delete(a.id);
-        this.unsettled.delete(a.id);
-      }
-      this.warnOnce(`commit:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'could not record accepted alerts; not acking until writes succeed');
-    });
-  }
-
-  /** Writes what the last journal batch accepted to the plain receivers: one write (and fsync) per batch. */
-  private async deliverPlain(): Promise<void> {
-    if (this.toPlain.length === 0) return;
-    const alerts = this.toPlain;
-    this.toPlain = [];
-    for (const r of this.opts.receivers) {
-      try {
-        await r.deliver(alerts);
-      } catch (err) {
-        this.stats.deliveryFailures++;
-        this.warnOnce(`deliver:${r.name}`, { receiver: r.name, err: (err as Error).message }, 'delivery failed');
-      }
-    }
+    this.intake.accept(alerts, (accepted, dup) => this.endpoint.reply(peer, alertsAckHeader(h.rid, accepted, dup)));
   }
 
   private onDelivered(n: Notification, ok: boolean, error?: DeliveryError): Promise<void> {
-    const c = this.counter(n.receiver);
-    if (ok) c.sent++;
-    else {
-      c.failed++;
+    if (!ok) {
       this.opts.log.error({ receiver: n.receiver, notification: n.id, alerts: n.alerts.length, err: error?.message, status: error?.status },
         'notification rejected by the receiver (not retried: fix the receiver configuration)');
     }
-    const e: MonitorEvent = { type: 'notification', receiver: n.receiver, outcome: ok ? 'sent' : 'failed', notification: n };
-    if (error) e.error = error.message;
-    this.emit(e);
+    this.state.delivered(n, ok, error);
     return this.dispatcher.done(n, ok).catch((err: unknown) => {
       // Still pending in the log: sent again after a restart (same id, so receivers can drop it).
-      this.warnOnce('done', { err: (err as Error).message }, 'could not record a delivery; it may be repeated after a restart');
+      this.warned.warn('done', { err: (err as Error).message }, 'could not record a delivery; it may be repeated after a restart');
     });
-  }
-
-  private async onSilenceRequest(peer: Buffer, h: SilenceRequestHeader, payload: Buffer | undefined): Promise<void> {
-    let list: Silence[];
-    try {
-      if (h.t === 'silence-add') {
-        list = [await this.addSilence(decodeSilenceAdd(payload))];
-      } else if (h.t === 'silence-expire') {
-        const { id } = decodeSilenceExpire(payload);
-        const s = await this.expireSilence(id);
-        if (!s) throw new ProtocolError('NOT_FOUND', `no silence with id ${id}`);
-        list = [s];
-      } else {
-        list = this.silenceStore.all();
-      }
-    } catch (err) {
-      const code = err instanceof ProtocolError ? err.code : err instanceof MatcherError || err instanceof SilenceError ? 'BAD_SILENCE' : 'FAILED';
-      this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'err', rid: h.rid, code, msg: (err as Error).message })]);
-      return;
-    }
-    this.q.push([peer, encodeHeader({ v: PROTOCOL_VERSION, t: 'silence-reply', rid: h.rid, n: list.length }), encodeSilences(list)]);
-  }
-
-  private async addSilence(input: SilenceInput): Promise<Silence> {
-    const s = await this.silenceStore.add(input);
-    this.opts.log.info({ silence: s.id, matchers: s.matchers, endsAt: s.endsAt, createdBy: s.createdBy }, 'silence added');
-    this.emit({ type: 'silence', action: 'add', silence: s });
-    return s;
-  }
-
-  private async expireSilence(id: string): Promise<Silence | undefined> {
-    const s = await this.silenceStore.expire(id);
-    if (s) {
-      this.opts.log.info({ silence: s.id }, 'silence expired');
-      this.emit({ type: 'silence', action: 'expire', silence: s });
-    }
-    return s;
-  }
-
-  private counter(receiver: string): ReceiverCounters {
-    let c = this.receiverCounters.get(receiver);
-    if (!c) this.receiverCounters.set(receiver, (c = { sent: 0, failed: 0, retries: 0, heldBack: 0, pending: 0 }));
-    return c;
-  }
-
-  private counters(): MonitorCounters {
-    const receivers: Record<string, ReceiverCounters> = {};
-    for (const [name, c] of this.receiverCounters) receivers[name] = { ...c, pending: this.dispatcher.pendingCount(name) };
-    return {
-      messages: this.stats.messages,
-      received: this.stats.received,
-      accepted: this.stats.accepted,
-      duplicates: this.stats.duplicates,
-      malformed: this.stats.malformed,
-      commitFailures: this.stats.commitFailures,
-      statsMessages: this.stats.statsMessages,
-      silenced: this.dispatcher.counters.silenced,
-      inhibited: this.dispatcher.counters.inhibited,
-      activeAlerts: this.recent.firing(this.clock.now()).length,
-      groups: this.dispatcher.groupCount(),
-      activeSilences: this.silenceStore.activeCount(),
-      receivers,
-      alertsByType: { ...this.alertsByType },
-    };
-  }
-
-  private reportOwnStats(): void {
-    const c = this.counters();
-    const counters: Record<string, number> = {};
-    for (const [k, v] of Object.entries(c)) if (typeof v === 'number') counters[k] = v;
-    for (const [name, r] of Object.entries(c.receivers)) for (const [k, v] of Object.entries(r)) counters[`${k}.${name}`] = v;
-    for (const [type, n] of Object.entries(c.alertsByType ?? {})) counters[`alerts.${type}`] = n;
-    Object.assign(counters, this.security.stats()); // CURVE admissions and refusals
-    this.serviceStats.update([{ service: 'monitor', kind: 'monitor', at: this.clock.now(), counters }]);
-  }
-
-  private emit(e: MonitorEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.warnOnce('listener', { err: (err as Error).message }, 'a monitor event listener threw');
-      }
-    }
-  }
-
-  private makeView(): MonitorView & { healthy(): boolean } {
-    return {
-      activeAlerts: (): ActiveAlert[] => this.recent.firing(this.clock.now()).map((e) => ({
-        ...e.alert,
-        silencedBy: this.silenceStore.mutes(e.match),
-        inhibitedBy: this.inhibitor.inhibitedBy(e.match, e.alert.fingerprint),
-        receivers: this.dispatcher.receiversFor(e.match),
-        receivedAt: e.receivedAt,
-      })),
-      recentResolved: (limit) => this.recent.recentResolved(limit),
-      silences: () => this.silenceStore.all(),
-      addSilence: (input) => this.addSilence(input),
-      expireSilence: (id) => this.expireSilence(id),
-      slowestFingerprints: (windowMs, limit) => this.recent.slowest(this.clock.now(), windowMs, limit),
-      stats: this.serviceStats,
-      counters: () => this.counters(),
-      receiverNames: () => [...this.notifiers.keys()],
-      subscribe: (listener) => {
-        this.listeners.add(listener);
-        return () => this.listeners.delete(listener);
-      },
-      healthy: () => this.started && !this.stopping && !this.nlog.failing,
-    };
-  }
-
-  private warnOnce(key: string, obj: object, msg: string): void {
-    this.warned.warn(key, obj, msg);
   }
 }

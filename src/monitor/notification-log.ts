@@ -24,7 +24,7 @@ export interface MonitorSnapshot {
   /** every accepted alert id */
   ids: string[];
   dispatch?: DispatchState;
-  /** accepted alerts the plain receivers (alerts.jsonl) had not written yet when the snapshot was taken */
+  /** accepted alerts the outputs (alerts.jsonl) had not written yet when the snapshot was taken */
   plain?: Alert[];
 }
 

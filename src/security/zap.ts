@@ -200,9 +200,14 @@ function userIdOf(name: string): string {
  * A service's CURVE server side in one object, or nothing at all when the service runs without CURVE: the services
  * spread socketOptions(domain) into their server sockets' options, watch() them, start() before binding, stop()
  * after closing, and add stats() to their counters. Every method is a no-op without keys.
+ *
+ * Several sockets may share it (the master's two ports): each start() is matched by one stop(), and the ZAP
+ * handler runs from the first start() to the last stop(), so it outlives every socket that needs it.
  */
 export class ServerSecurity {
   private readonly zap: ZapHandler | undefined;
+  private users = 0;
+  private starting: Promise<void> | undefined;
 
   /** `domains`: one allow-list per kind of peer (e.g. clients and consumers of the master) */
   constructor(log: Logger, config: { keys: CurveKeyPair; domains: Record<string, AllowList> } | undefined, private readonly keys = config?.keys) {
@@ -223,10 +228,14 @@ export class ServerSecurity {
   }
 
   async start(): Promise<void> {
-    await this.zap?.start();
+    this.users++;
+    this.starting ??= this.zap?.start();
+    await this.starting;
   }
 
   async stop(): Promise<void> {
+    if (this.users === 0 || --this.users > 0) return;
+    this.starting = undefined;
     await this.zap?.stop();
   }
 

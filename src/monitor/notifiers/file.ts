@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { DeliveryError, type Notification, type Notifier } from '../model.js';
-import { openJsonLinesLog } from '../receivers/jsonl-file.js';
+import { openJsonLinesLog } from '../jsonl-file.js';
 import { webhookPayload, type WebhookPayload } from './payload.js';
 
 // Notifications as JSON lines: Alertmanager's webhook payload plus the notification id, appended and

@@ -1,5 +1,5 @@
 import type { Alert } from '../../model/record.js';
-import type { Receiver } from './receiver.js';
+import type { AlertOutput } from './output.js';
 
 // A short human line per alert, for a terminal. Prints only alerts accepted while it runs (a restart
 // does not reprint history).
@@ -11,7 +11,7 @@ export function formatAlertLine(a: Alert): string {
   return `${a.at}  ${a.type.toUpperCase().padEnd(12)} ${a.severity.padEnd(8)} ${secs.padStart(8)}s  ${where}  ${sql}  [${a.fingerprintId.slice(-16)}]`;
 }
 
-export class StdoutReceiver implements Receiver {
+export class StdoutOutput implements AlertOutput {
   readonly name = 'stdout';
   constructor(private readonly write: (line: string) => void = (l) => process.stdout.write(l)) {}
   async open(): Promise<void> {}

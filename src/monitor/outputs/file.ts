@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Alert } from '../../model/record.js';
-import type { Receiver } from './receiver.js';
-import { openJsonLinesLog } from './jsonl-file.js';
+import type { AlertOutput } from './output.js';
+import { openJsonLinesLog } from '../jsonl-file.js';
 
 // Alerts as JSON lines. The file is its own notification log: at start the ids already in it are read
 // (a torn last line from a crash is cut off), and accepted alerts missing from it are written, so each
@@ -13,7 +13,7 @@ import { openJsonLinesLog } from './jsonl-file.js';
 
 const RETRY_MS = 1000;
 
-export class FileReceiver implements Receiver {
+export class FileOutput implements AlertOutput {
   readonly name: string;
   private fh: FileHandle | undefined;
   private readonly written = new Set<string>();
@@ -49,7 +49,7 @@ export class FileReceiver implements Receiver {
 
   /** Writes the alerts not yet in the file, after any still pending; throws if the write failed (they stay pending). */
   async deliver(alerts: readonly Alert[]): Promise<void> {
-    if (!this.fh) throw new Error('file receiver is not open');
+    if (!this.fh) throw new Error('file output is not open');
     for (const a of alerts) {
       if (this.written.has(a.id) || this.pendingIds.has(a.id)) continue;
       this.pending.push(a);

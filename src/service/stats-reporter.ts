@@ -1,0 +1,54 @@
+import type { ServiceStats } from '../wire/protocol.js';
+
+// Every service reports its counters the same way: every interval, its own numbers plus any extra ones (its
+// logger's dropped lines), stamped with its name and kind, handed to `report` (a stats message towards the
+// monitor, or the monitor's own table).
+
+export interface StatsReporterOptions {
+  /** e.g. "master", "consumer-c0", "client-db-01" */
+  service: string;
+  /** client, master, consumer, monitor */
+  kind: string;
+  /** a client's source */
+  source?: string;
+  counters: () => Record<string, number>;
+  /** counters added to the service's own (e.g. the logger's dropped lines) */
+  extra?: () => Record<string, number>;
+  report: (stats: ServiceStats) => void;
+  intervalMs: number;
+  /** the time a report is stamped with (default Date.now) */
+  now?: () => number;
+  /** let the process exit while the timer runs (default false) */
+  unref?: boolean;
+}
+
+export class StatsReporter {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: StatsReporterOptions) {}
+
+  /** Reports every interval from now on; `immediately`: once now, too. */
+  start(immediately = false): void {
+    if (immediately) this.report();
+    this.timer = setInterval(() => this.report(), this.opts.intervalMs);
+    if (this.opts.unref) this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The counters now, as a stats entry. */
+  take(): ServiceStats {
+    const { service, kind, source } = this.opts;
+    const at = (this.opts.now ?? Date.now)();
+    const counters = { ...this.opts.counters(), ...this.opts.extra?.() };
+    // keys in the order the services always sent them (the stats payload is msgpack)
+    return source === undefined ? { service, kind, at, counters } : { service, kind, source, at, counters };
+  }
+
+  private report(): void {
+    this.opts.report(this.take());
+  }
+}
