@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { METRICS, type MetricName } from '../src/digest/digest.js';
 import { digestFile } from '../src/digest/digest-file.js';
@@ -15,6 +14,7 @@ import { textReport } from '../src/digest/report.js';
 import { fingerprint, fingerprintId } from '../src/formats/fingerprint.js';
 import type { ParsedEvent } from '../src/model/record.js';
 import { CORPUS_DIR, corpusFile, corpusFiles } from './support/corpus.js';
+import { CLI } from '../bench/harness/processes.js';
 
 // `slowq digest` against pt-query-digest 3.2.1 on the 72 slow logs of its own test suite: the expected JSON
 // files are its `--output json --limit 100%` output (see test/corpus/README.md). A missing or empty corpus
@@ -139,9 +139,8 @@ describe('slowq digest vs pt-query-digest on its own corpus', () => {
   });
 
   it('slowq digest --json on the command line prints the same document', async () => {
-    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
     const file = join(LOGS, 'slow002.txt');
-    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'digest', '--format', 'mysql-slow', '--json', file], { timeout: 30_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'digest', '--format', 'mysql-slow', '--json', file], { timeout: 30_000 });
     const doc = JSON.parse(stdout) as PtJson;
     assert.deepEqual(doc.classes, ours.get('slow002.txt')!.classes);
     assert.equal(doc.global.files[0]!.name, file);
