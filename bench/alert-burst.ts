@@ -7,7 +7,9 @@ import { alertId } from '../src/model/ids.js';
 import type { Alert } from '../src/model/record.js';
 import { decodeHeader, encodeAlerts, encodeHeader, PROTOCOL_VERSION } from '../src/wire/protocol.js';
 import type { BenchReport } from './output.js';
-import { procSample, slowqChild, stopChild } from './tools.js';
+import { slowq, stop } from './harness/processes.js';
+import { sleep } from './harness/wait.js';
+import { procSample } from './tools.js';
 
 // What an alert storm does to the monitor: a real `slowq monitor` process takes a burst of alerts at a fixed
 // rate from a ZeroMQ peer acting as a consumer (acks awaited, as a consumer does), and routes them to two
@@ -79,8 +81,6 @@ function syntheticAlert(i: number, t0: number): Alert {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<BenchReport> {
   const rate = opts.rate ?? 10_000;
   const seconds = opts.seconds ?? 5;
@@ -114,7 +114,7 @@ export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<Ben
     '',
   ].join('\n'));
   const alertsFile = join(dir, 'alerts.jsonl');
-  const monitor = slowqChild('monitor', ['monitor', '--data', join(dir, 'monitor'), '--port', String(base), '--alerts', alertsFile,
+  const monitor = slowq('monitor', ['monitor', '--data', join(dir, 'monitor'), '--port', String(base), '--alerts', alertsFile,
     '--config', config, '--quiet', '--log-level', 'warn', '--http-port', String(base + 1)]);
   const sock = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000 });
   try {
@@ -158,7 +158,7 @@ export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<Ben
     }
     const writtenAt = Date.now();
     await sleep(4000); // group intervals pass; rate-limited notifications trickle
-    const sample = monitor.proc.pid ? procSample(monitor.proc.pid) : undefined;
+    const sample = monitor.child.pid ? procSample(monitor.child.pid) : undefined;
     let heldBack = 0;
     try {
       const metrics = await (await fetch(`http://127.0.0.1:${base + 1}/metrics`)).text();
@@ -202,7 +202,7 @@ export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<Ben
     };
   } finally {
     sock.close();
-    await stopChild(monitor);
+    await stop(monitor);
     grouped.server.close();
     perProblem.server.close();
     if (!opts.dir) rmSync(dir, { recursive: true, force: true });

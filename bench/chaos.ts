@@ -1,19 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { evaluateFiles } from '../src/rules/evaluate.js';
 import { DEFAULT_RULES } from '../src/rules/rules.js';
 import type { Alert } from '../src/model/record.js';
 import { WorkloadGenerator } from '../src/workload/generator.js';
 import type { BenchReport } from './output.js';
 import { prng } from '../src/workload/prng.js';
+import { readAlerts } from './harness/files.js';
+import { Pipeline, type Service } from './harness/pipeline.js';
+import { freeBasePort } from './harness/ports.js';
+import { sleep } from './harness/wait.js';
 
 // The fault-injection harness behind `slowq bench chaos` and test/chaos.test.ts. It runs the whole
-// pipeline as real processes on loopback (logserver, monitor, master, N consumers, K clients each tailing
-// its own growing log), writes generated records into the logs while SIGKILLing a random process at random
+// pipeline as real processes on loopback through harness/pipeline.ts (logserver, monitor, master, N consumers,
+// K clients each tailing its own growing log; test/e2e-faults.test.ts runs the same with a fixed plan), writes generated records into the logs while SIGKILLing a random process at random
 // moments and restarting it, and then checks the delivery guarantee (DESIGN.md "Delivery and durability"):
 //   - the alert ids in alerts.jsonl equal the oracle's (`slowq evaluate` over the same records),
 //     and the alerts themselves are identical;
@@ -88,66 +89,6 @@ export interface ChaosResult {
   dir?: string;
 }
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-interface Managed {
-  name: string;
-  kind: string;
-  args: string[];
-  child: ChildProcess | undefined;
-  exited: Promise<void>;
-  /** set while the harness is killing or stopping it */
-  expectingExit: boolean;
-  startedAt: number;
-  output: string;
-  lastExit: { code: number | null; signal: string | null } | undefined;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-async function freeBase(rand: () => number): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const base = 30_000 + Math.floor(rand() * 2_000) * 10;
-    let ok = true;
-    for (let k = 0; k < 4 && ok; k++) ok = await portFree(base + k);
-    if (ok) return base;
-  }
-  throw new Error('no free loopback ports');
-}
-
-/** A consumer's durable high-water total, from its stats.json, if written by the process now running (`pid`). */
-function readHighWater(file: string, pid: number | undefined): number | undefined {
-  try {
-    const st = JSON.parse(readFileSync(file, 'utf8')) as { highWaterTotal?: unknown; pid?: unknown };
-    if (pid !== undefined && st.pid !== pid) return undefined; // left by a killed process: it may count records it never made durable
-    return typeof st.highWaterTotal === 'number' ? st.highWaterTotal : undefined;
-  } catch {
-    return undefined; // not written yet, or caught mid-rename
-  }
-}
-
-function readAlertsFile(path: string): Alert[] {
-  if (!existsSync(path)) return [];
-  const out: Alert[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line) as Alert);
-    } catch {
-      // a line being written right now; the final read happens after everything stopped
-    }
-  }
-  return out;
-}
-
 /** Key order does not matter: compare alerts as sorted JSON. */
 function canonical(a: Alert): string {
   const o = a as unknown as Record<string, unknown>;
@@ -174,13 +115,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
   const failures: string[] = [];
   const unexpectedExits: ChaosResult['unexpectedExits'] = [];
   const faults: ChaosFault[] = [];
-  const managed = new Map<string, Managed>();
-  let finished = false;
+  let pipeline: Pipeline | undefined;
 
   const sources = Array.from({ length: nClients }, (_, i) => `chaos-db-${i}`);
   const consumerNames = Array.from({ length: nConsumers }, (_, i) => `c${i}`);
-  const server = join(dir, 'server');
-  const alertsFile = join(server, 'alerts.jsonl');
   const logFiles = sources.map((s) => join(dir, 'logs', `${s}.jsonl`));
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const genOpts = (i: number) => ({ seed: seed * 1000 + i, idPrefix: `${sources[i]}-` });
@@ -205,63 +143,26 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     }
     log(`chaos: the oracle expects ${want.size} alerts`);
 
-    // ---- the processes ----
-    const base = await freeBase(rand);
-    const ep = (k: number) => `tcp://127.0.0.1:${base + k}`;
-    const logArgs = ['--logserver', ep(3)];
-    const add = (name: string, kind: string, args: string[]) =>
-      managed.set(name, { name, kind, args, child: undefined, exited: Promise.resolve(), expectingExit: false, startedAt: 0, output: '', lastExit: undefined });
-    add('logserver', 'logserver', ['logserver', '--data', join(server, 'logs'), '--port', String(base + 3)]);
-    add('monitor', 'monitor', ['monitor', '--data', join(server, 'monitor'), '--port', String(base + 2), '--alerts', alertsFile, '--quiet', ...logArgs]);
-    add('master', 'master', ['master', '--port', String(base), '--consumers', consumerNames.join(','), '--monitor', ep(2), ...logArgs]);
-    for (const c of consumerNames) {
-      add(c, 'consumer', ['consumer', '--name', c, '--data', join(server, c), '--master', ep(1), '--monitor', ep(2), ...logArgs]);
-    }
-    sources.forEach((s, i) => {
-      writeFileSync(logFiles[i]!, '');
-      add(s, 'client', ['client', '--master', ep(0), '--source', s, '--format', 'jsonl', '--data', join(dir, `client-${i}`),
-        '--ack-timeout-ms', '1000', ...logArgs, logFiles[i]!]);
-    });
-
-    const launch = (m: Managed): void => {
-      const child = spawn(process.execPath, [CLI, ...m.args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      m.child = child;
-      m.expectingExit = false;
-      m.startedAt = Date.now();
-      const keep = (d: Buffer) => {
-        m.output += d.toString();
-        if (m.output.length > 64_000) m.output = m.output.slice(-32_000);
-      };
-      child.stdout!.on('data', keep);
-      child.stderr!.on('data', keep);
-      m.exited = new Promise((resolve) => {
-        child.once('exit', (code, signal) => {
-          m.lastExit = { code, signal };
-          if (!m.expectingExit && !finished) {
-            unexpectedExits.push({ process: m.name, code, signal, output: m.output.slice(-4000) });
-            log(`chaos: ${m.name} exited by itself (code ${code}, signal ${signal}); restarting it`);
-            setTimeout(() => {
-              if (!finished && m.child === child) launch(m);
-            }, 500);
-          }
-          resolve();
-        });
-      });
-    };
-    for (const m of managed.values()) launch(m);
+    // ---- the processes: one pipeline; a process that dies on its own is noted and started again ----
+    for (const f of logFiles) writeFileSync(f, '');
+    const p = (pipeline = Pipeline.start({
+      data: join(dir, 'server'),
+      base: await freeBasePort({ count: 4, random: rand }),
+      consumers: consumerNames,
+      clients: sources.map((source, i) => ({ source, files: [logFiles[i]!], format: 'jsonl', data: join(dir, `client-${i}`), args: ['--ack-timeout-ms', '1000'] })),
+      onUnexpectedExit: (service, proc, exit) => {
+        unexpectedExits.push({ process: service.name, code: exit.code, signal: exit.signal, output: proc.output().slice(-4000) });
+        log(`chaos: ${service.name} exited by itself (code ${exit.code}, signal ${exit.signal}); restarting it`);
+        setTimeout(() => {
+          if (service.proc === proc && !p.stopping) service.start();
+        }, 500);
+      },
+    }));
 
     // Records durably applied, as far as the consumers running now say; while one is (re)starting, the last
     // complete count stands.
     let lastApplied = 0;
-    const applied = (): number => {
-      let sum = 0;
-      for (const c of consumerNames) {
-        const n = readHighWater(join(server, c, 'stats.json'), managed.get(c)!.child?.pid);
-        if (n === undefined) return lastApplied;
-        sum += n;
-      }
-      return (lastApplied = sum);
-    };
+    const applied = (): number => (lastApplied = p.liveHighWaterTotal() ?? lastApplied);
     const t0 = Date.now();
     const deadline = t0 + timeoutMs;
 
@@ -289,17 +190,16 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     })();
 
     // ---- the faults: every kind of process at least once, then random ones ----
-    const kinds = ['client', 'master', 'consumer', 'monitor', 'logserver'];
-    const byKind = (k: string) => [...managed.values()].filter((m) => m.kind === k);
-    const pick = <T>(list: T[]): T => list[Math.floor(rand() * list.length)]!;
-    const victims: Managed[] = [];
-    for (const k of kinds) victims.push(pick(byKind(k)));
+    const kinds = ['client', 'master', 'consumer', 'monitor', 'logserver'] as const;
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+    const victims: Service[] = [];
+    for (const k of kinds) victims.push(pick(p.ofKind(k)));
     for (let i = victims.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [victims[i], victims[j]] = [victims[j]!, victims[i]!];
     }
     // then a kind at random, and a process of that kind (4 clients must not get most of the faults)
-    while (victims.length < faultTarget) victims.push(pick(byKind(pick(kinds))));
+    while (victims.length < faultTarget) victims.push(pick(p.ofKind(pick(kinds))));
 
     // Moments: random points of the run by records applied (so faults are spread over the whole run however fast
     // it goes), each followed by a random pause, and never two faults closer than gapMin.
@@ -308,17 +208,14 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       while (applied() < marks[k]! && Date.now() < deadline) await sleep(50);
       if (Date.now() > deadline) break;
       await sleep(gapMin + rand() * (gapMax - gapMin));
-      const child = m.child;
-      if (!child || child.exitCode !== null || child.signalCode !== null) await m.exited;
-      const fault: ChaosFault = { at: Date.now() - t0, process: m.name, pid: m.child?.pid, applied: applied(), written, downMs: 0 };
-      m.expectingExit = true;
-      m.child?.kill('SIGKILL');
-      await m.exited;
+      if (!m.running) await m.proc?.exited; // died on its own just now: its restart is on the way
+      const fault: ChaosFault = { at: Date.now() - t0, process: m.name, pid: m.pid, applied: applied(), written, downMs: 0 };
+      await m.kill9();
       // sometimes back at once, sometimes after the others noticed it was gone
       const down = rand() < 0.3 ? 0 : Math.round(rand() * 1500);
       await sleep(down);
       fault.downMs = down;
-      launch(m);
+      m.start();
       faults.push(fault);
       log(`chaos: fault ${faults.length}/${victims.length}: SIGKILL ${m.name} (pid ${fault.pid}) at ${(fault.at / 1000).toFixed(1)} s, ` +
         `${fault.written} written, ${fault.applied} applied; restarted after ${down} ms`);
@@ -331,7 +228,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     let got: Alert[] = [];
     for (;;) {
       hwm = applied();
-      got = readAlertsFile(alertsFile);
+      got = readAlerts(p.alertsFile);
       const ids = new Set(got.map((a) => a.id));
       let all = hwm >= records;
       if (all) for (const id of want.keys()) if (!ids.has(id)) { all = false; break; }
@@ -345,26 +242,16 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     const durationMs = Date.now() - t0;
     await sleep(1500); // anything still in flight that would be a duplicate lands now
     // every process past its start-up, so the SIGTERM below tests an orderly stop, not a start interrupted
-    for (const m of managed.values()) await sleep(Math.max(0, m.startedAt + 5000 - Date.now()));
+    for (const m of p.services.values()) await sleep(Math.max(0, m.startedAt + 5000 - Date.now()));
 
     // ---- stop everything, clients first; each must exit 0 ----
-    finished = true;
-    const order = [...sources, 'master', ...consumerNames, 'monitor', 'logserver'];
-    for (const name of order) {
-      const m = managed.get(name)!;
-      const child = m.child;
-      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
-      m.expectingExit = true;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await m.exited;
-      clearTimeout(t);
-      if (m.lastExit?.code !== 0) failures.push(`${name} did not stop cleanly on SIGTERM (code ${m.lastExit?.code}, signal ${m.lastExit?.signal})`);
+    for (const { service, exit } of await p.stop(15_000)) {
+      if (exit.code !== 0) failures.push(`${service.name} did not stop cleanly on SIGTERM (code ${exit.code}, signal ${exit.signal})`);
     }
 
     // ---- the verdict: counts written by each consumer as it stopped ----
-    hwm = consumerNames.reduce((sum, c) => sum + (readHighWater(join(server, c, 'stats.json'), undefined) ?? 0), 0);
-    got = readAlertsFile(alertsFile);
+    hwm = p.highWaterTotal();
+    got = readAlerts(p.alertsFile);
     const seen = new Set<string>();
     let duplicateAlerts = 0;
     let extraAlerts = 0;
@@ -388,7 +275,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
 
     const faultsByKind: Record<string, number> = {};
     for (const f of faults) {
-      const k = managed.get(f.process)!.kind;
+      const k = p.service(f.process).kind;
       faultsByKind[k] = (faultsByKind[k] ?? 0) + 1;
     }
     const result: ChaosResult = {
@@ -413,15 +300,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     if (options.keep) result.dir = dir;
     return result;
   } finally {
-    finished = true;
-    for (const m of managed.values()) {
-      const child = m.child;
-      if (child && child.exitCode === null && child.signalCode === null) {
-        m.expectingExit = true;
-        child.kill('SIGKILL');
-        await m.exited;
-      }
-    }
+    await pipeline?.kill();
     if (!options.keep && !options.dir) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -13,11 +13,16 @@ import { defaultConsumerNames, ownerOf } from '../src/master/rendezvous.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
 import type { WireRecord } from '../src/wire/protocol.js';
 import { MySqlSlowLogGenerator, writeMySqlSlowLog, type WrittenLog } from '../src/workload/mysql-slow-generator.js';
-import { BenchServerSide } from './cluster.js';
+import { startServerSide } from './cluster.js';
+import { readJson } from './harness/files.js';
+import { PipelinePorts, type Pipeline } from './harness/pipeline.js';
+import { freeBasePort } from './harness/ports.js';
+import { slowq, startProcess, stop, type Proc } from './harness/processes.js';
+import { sleep, waitFor } from './harness/wait.js';
 import { MiB, percentile, median, type BenchReport, type Cell, type Table } from './output.js';
 import { runPtQueryDigest } from './parse.js';
 import { writeConsumerState } from './state.js';
-import { freeBasePort, procSample, ptQueryDigestPath, readJson, sleep, slowqChild, startChild, stopChild, waitUntil, type Child } from './tools.js';
+import { procSamples, ptQueryDigestPath } from './tools.js';
 
 // `slowq bench e2e`: the real processes on this host (K clients, M consumers, master, monitor, logserver) over a
 // generated MySQL slow log, with durable commits on, and in the same run the baselines the design must beat:
@@ -68,9 +73,9 @@ interface RunResult {
 
 const SOURCE = 'bench-db';
 
-function clientArgs(server: BenchServerSide, source: string, dataDir: string, file: string, extra: string[] = []): string[] {
-  return ['client', '--master', server.clientEndpoint, '--source', source, '--format', 'mysql-slow', '--data', dataDir,
-    '--logserver', `tcp://127.0.0.1:${server.opts.base + 3}`, ...extra, file];
+function clientArgs(server: Pipeline, source: string, dataDir: string, file: string, extra: string[] = []): string[] {
+  return ['client', '--master', server.ports.clients, '--source', source, '--format', 'mysql-slow', '--data', dataDir,
+    '--logserver', server.ports.logserver, ...extra, file];
 }
 
 function countLines(path: string): number {
@@ -98,37 +103,33 @@ async function throughputRun(
   dir: string,
   logs: WrittenLog[],
   opts: { consumers: number; fsync: boolean; port?: number; preloadOpen?: number; expectAlerts?: number },
-): Promise<RunResult & { server?: BenchServerSide }> {
+): Promise<RunResult & { server?: Pipeline }> {
   const data = join(dir, 'server');
-  const base = await freeBasePort(opts.port);
+  const base = await freeBasePort({ preferred: opts.port });
   const sources = logs.map((_, i) => (i === 0 ? SOURCE : `${SOURCE}-${i}`));
   if (opts.preloadOpen) {
     // the open queries sit in the state of the consumer that owns the (first) source, as if it had seen them
     const owner = ownerOf(SOURCE, defaultConsumerNames(opts.consumers))!;
     await writeConsumerState(join(data, 'consumers', owner), SOURCE, opts.preloadOpen, Date.UTC(2030, 0, 1));
   }
-  const server = await BenchServerSide.start({ data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn' });
-  const clients: Child[] = [];
+  const server = await startServerSide({ data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn' });
+  const clients: Proc[] = [];
   try {
-    const before = server.samples();
+    const before = procSamples(server.services.values());
     const total = logs.reduce((n, l) => n + l.entries, 0);
     for (let i = 0; i < logs.length; i++) {
-      clients.push(slowqChild(`client-${i}`, clientArgs(server, sources[i]!, join(dir, `client-${i}`), logs[i]!.path, ['--log-level', 'warn'])));
+      clients.push(slowq(`client-${i}`, clientArgs(server, sources[i]!, join(dir, `client-${i}`), logs[i]!.path, ['--log-level', 'warn'])));
     }
     const started = Date.now();
-    await waitUntil('every record durably applied', () => {
-      for (const c of clients) if (c.proc.exitCode !== null) throw new Error(`${c.name} exited: ${c.output().slice(-1500)}`);
+    await waitFor('every record durably applied', () => {
+      for (const c of clients) if (c.child.exitCode !== null) throw new Error(`${c.name} exited: ${c.output().slice(-1500)}`);
       return server.highWaterTotal() >= total;
     }, 120_000 + total / 5, 50);
     // the processes' counters as of the end of the run
-    const after = server.samples();
-    for (const c of clients) {
-      const s = c.proc.pid !== undefined ? procSample(c.proc.pid) : undefined;
-      if (s) after.set(c.name, s);
-    }
+    const after = procSamples([...server.services.values(), ...clients.map((c) => ({ name: c.name, pid: c.child.pid }))]);
     const doneAt = Date.now();
     // the clients' own first-read and last-ack times (stats.json is rewritten every 500 ms)
-    const times = await waitUntil('client stats', () => {
+    const times = await waitFor('client stats', () => {
       const all = clients.map((_, i) => readJson<Record<string, number | string>>(join(dir, `client-${i}`, 'stats.json')));
       if (all.some((s) => !s || Date.parse(String(s.at)) < doneAt || !Number(s.lastAckAt))) return undefined;
       return all as Array<Record<string, number>>;
@@ -139,25 +140,25 @@ async function throughputRun(
     let alerts = 0;
     if (opts.expectAlerts !== undefined) {
       // alerts trail the acks a little: give the monitor a moment to write the last ones
-      await waitUntil('alerts', () => (alerts = countLines(server.alertsFile)) >= opts.expectAlerts! || undefined, 10_000, 100).catch(() => undefined);
+      await waitFor('alerts', () => (alerts = countLines(server.alertsFile)) >= opts.expectAlerts! || undefined, 10_000, 100).catch(() => undefined);
     } else alerts = countLines(server.alertsFile);
     const procs: ProcRow[] = [];
     for (const [name, s] of after) procs.push({ name, cpuMs: s.cpuMs - (before.get(name)?.cpuMs ?? 0), peakRss: s.peakRss });
     void started;
     return { label, entries: total, bytes: logs.reduce((n, l) => n + l.bytes, 0), ms, eventsPerSec: (total / ms) * 1000, procs, alerts, server };
   } finally {
-    for (const c of clients) await stopChild(c);
+    for (const c of clients) await stop(c);
   }
 }
 
 /** Appends entries at a fixed rate and times each slow one from append to its alert in alerts.jsonl. */
-async function latencyRun(server: BenchServerSide, dir: string, rate: number, seconds: number): Promise<{ samples: number[]; offered: number; missing: number }> {
+async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: number): Promise<{ samples: number[]; offered: number; missing: number }> {
   const file = join(dir, 'latency.log');
   const fd = openSync(file, 'w');
   // 5% slow at this rate keeps thousands of statements running at once: enough threads for them not to overlap
   const g = new MySqlSlowLogGenerator({ seed: 99, meanGapMs: 1000 / rate, slowFraction: 0.05, threads: 65_536, startTs: Date.UTC(2027, 0, 1) });
   writeSync(fd, g.banner());
-  const client = slowqChild('client-latency', clientArgs(server, 'bench-latency', join(dir, 'client-latency'), file,
+  const client = slowq('client-latency', clientArgs(server, 'bench-latency', join(dir, 'client-latency'), file,
     ['--log-level', 'warn', '--poll-ms', '5', '--linger-ms', '5']));
   const appended = new Map<string, number>();
   const samples: number[] = [];
@@ -186,7 +187,7 @@ async function latencyRun(server: BenchServerSide, dir: string, rate: number, se
   let offered = 0;
   try {
     // the client is up and tailing: its registry holds the file's stream
-    await waitUntil('the latency client to open its file', () => {
+    await waitFor('the latency client to open its file', () => {
       const reg = readJson<{ streams?: unknown[]; entries?: unknown[] }>(join(dir, 'client-latency', 'registry.json'));
       return reg !== undefined && JSON.stringify(reg).includes('latency.log');
     }, 30_000, 20);
@@ -223,20 +224,20 @@ async function latencyRun(server: BenchServerSide, dir: string, rate: number, se
   } finally {
     closeSync(fd);
     closeSync(alertsFd);
-    await stopChild(client);
+    await stop(client);
   }
 }
 
 /** Time from starting a consumer process on an existing state directory to its "consumer started" line. */
-async function restartTime(dataDir: string, name: string, base: number): Promise<number> {
+async function restartTime(dataDir: string, name: string, ports: PipelinePorts): Promise<number> {
   const t0 = performance.now();
-  const c = slowqChild(`restart-${name}`, ['consumer', '--name', name, '--data', dataDir, '--master', `tcp://127.0.0.1:${base + 1}`,
-    '--monitor', `tcp://127.0.0.1:${base + 2}`, '--log-level', 'info']);
+  const c = slowq(`restart-${name}`, ['consumer', '--name', name, '--data', dataDir, '--master', ports.consumers,
+    '--monitor', ports.monitor, '--log-level', 'info']);
   try {
     await c.waitForOutput('consumer started', 60_000);
     return performance.now() - t0;
   } finally {
-    await stopChild(c);
+    await stop(c);
   }
 }
 
@@ -260,16 +261,16 @@ async function parseBatches(file: string, source: string): Promise<{ batches: Ar
 
 /** The same batches through the real master to consumers that ack without decoding: the transport's ceiling. */
 async function rawTransportRun(batches: Array<Batch<undefined>>, consumers: number, port?: number): Promise<{ ms: number; records: number }> {
-  const base = await freeBasePort(port);
+  const ports = new PipelinePorts(await freeBasePort({ preferred: port }));
   const names = defaultConsumerNames(consumers);
-  const master = slowqChild('raw-master', ['master', '--port', String(base), '--consumers', names.join(','), '--monitor', 'none', '--log-level', 'warn']);
-  const nullConsumer = startChild('raw-consumers', process.execPath, [new URL('./workers/null-consumer.js', import.meta.url).pathname, `tcp://127.0.0.1:${base + 1}`, ...names]);
+  const master = slowq('raw-master', ['master', '--port', String(ports.base), '--consumers', names.join(','), '--monitor', 'none', '--log-level', 'warn']);
+  const nullConsumer = startProcess('raw-consumers', process.execPath, [new URL('./workers/null-consumer.js', import.meta.url).pathname, ports.consumers, ...names]);
   const log = pino({ level: 'silent' });
   let acked = 0;
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((r) => (resolveDone = r));
   const total = batches.reduce((n, b) => n + b.records.length, 0);
-  const sender = new Sender<undefined>({ master: `tcp://127.0.0.1:${base}`, source: 'bench-raw', log, window: 16, ackTimeoutMs: 10_000 }, (b) => {
+  const sender = new Sender<undefined>({ master: ports.clients, source: 'bench-raw', log, window: 16, ackTimeoutMs: 10_000 }, (b) => {
     acked = b.last;
     if (acked >= total) resolveDone();
   }, () => {});
@@ -291,16 +292,15 @@ async function rawTransportRun(batches: Array<Batch<undefined>>, consumers: numb
     return { ms: performance.now() - t0, records: total };
   } finally {
     await sender.stop();
-    await stopChild(nullConsumer);
-    await stopChild(master);
+    await stop(nullConsumer);
+    await stop(master);
   }
 }
 
 /** One JSON request and reply per record, each made durable before the reply, for up to `seconds`. */
 async function naiveRun(records: QueryRecord[], dir: string, seconds: number, port?: number): Promise<{ ms: number; records: number }> {
-  const base = await freeBasePort(port);
-  const endpoint = `tcp://127.0.0.1:${base}`;
-  const server = startChild('naive-server', process.execPath, [new URL('./workers/naive-server.js', import.meta.url).pathname, endpoint, join(dir, 'naive'), 'fsync']);
+  const endpoint = `tcp://127.0.0.1:${await freeBasePort({ preferred: port })}`;
+  const server = startProcess('naive-server', process.execPath, [new URL('./workers/naive-server.js', import.meta.url).pathname, endpoint, join(dir, 'naive'), 'fsync']);
   const sock = new zmq.Dealer({ linger: 0 });
   try {
     await server.waitForOutput('naive server ready', 10_000);
@@ -316,7 +316,7 @@ async function naiveRun(records: QueryRecord[], dir: string, seconds: number, po
     return { ms: performance.now() - t0, records: n };
   } finally {
     sock.close();
-    await stopChild(server);
+    await stop(server);
   }
 }
 
@@ -349,7 +349,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
   const rows: Cell[][] = [];
   const procTables: Table[] = [];
   const notes: string[] = [];
-  let running: BenchServerSide | undefined;
+  let running: Pipeline | undefined;
   try {
     progress(`generating ${clientsN} × ${mib(bytes).toFixed(0)} MiB MySQL slow log`);
     const logs: WrittenLog[] = [];
@@ -406,7 +406,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       running = undefined;
       const owner = ownerOf(SOURCE, defaultConsumerNames(consumers))!;
       progress('consumer restart with the large state');
-      restartMs = await restartTime(join(root, 'run-open', 'server', 'consumers', owner), owner, r.server!.opts.base);
+      restartMs = await restartTime(r.server!.consumerDir(owner), owner, r.server!.ports);
       data.restartMs = restartMs;
     }
 
@@ -451,7 +451,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       } else notes.push(`pt-query-digest failed: ${r.error}`);
     } else notes.push(opts.pt === false ? 'pt-query-digest skipped (--no-pt)' : 'pt-query-digest not installed: no comparison row');
 
-    let rss: (RunResult & { server?: BenchServerSide }) | undefined;
+    let rss: (RunResult & { server?: Pipeline }) | undefined;
     if (rssBytes > 0) {
       progress(`client tailing a ${mib(rssBytes).toFixed(0)} MiB log (peak RSS)`);
       const big = withTrailer(writeMySqlSlowLog(join(root, 'big.log'), { bytes: rssBytes }, { seed: 77 }));

@@ -2,7 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchReport, Cell } from './output.js';
-import { freeBasePort, slowqChild, sleep, startChild, stopChild, waitUntil, type Child } from './tools.js';
+import { freeBasePort } from './harness/ports.js';
+import { slowq, startProcess, stop, type Proc } from './harness/processes.js';
+import { sleep, waitFor } from './harness/wait.js';
 
 // `slowq bench logging`: what a log line per record costs. Each process applies N records to the rules and
 // logs one line per record: not at all, with pino to a file (alone, and 4 processes into the same file),
@@ -26,16 +28,16 @@ interface WorkerResult {
 const WORKER = new URL('./workers/log-worker.js', import.meta.url).pathname;
 
 async function runWorkers(k: number, mode: string, records: number, target: string): Promise<WorkerResult[]> {
-  const kids: Child[] = [];
+  const kids: Proc[] = [];
   try {
-    for (let i = 0; i < k; i++) kids.push(startChild(`log-worker-${i}`, process.execPath, [WORKER, mode, String(records), target, `bench-${i}`]));
+    for (let i = 0; i < k; i++) kids.push(startProcess(`log-worker-${i}`, process.execPath, [WORKER, mode, String(records), target, `bench-${i}`]));
     const codes = await Promise.all(kids.map((c) => c.exited));
     return kids.map((c, i) => {
       if (codes[i] !== 0) throw new Error(`${c.name} (${mode}) failed: ${c.output().slice(-1500)}`);
       return JSON.parse(c.output().trim().split('\n').pop()!) as WorkerResult;
     });
   } finally {
-    for (const c of kids) await stopChild(c);
+    for (const c of kids) await stop(c);
   }
 }
 
@@ -51,7 +53,7 @@ export async function benchLogging(opts: LoggingOptions = {}): Promise<BenchRepo
   const root = mkdtempSync(join(opts.dir ?? tmpdir(), 'slowq-bench-logging-'));
   const rows: Cell[][] = [];
   const data: Record<string, unknown> = { records, processes: k };
-  let logserver: Child | undefined;
+  let logserver: Proc | undefined;
   const add = (what: string, procs: number, res: WorkerResult[], delivered: number | null) => {
     const ms = Math.max(...res.map((r) => r.ms));
     const total = res.reduce((n, r) => n + r.records, 0);
@@ -68,18 +70,18 @@ export async function benchLogging(opts: LoggingOptions = {}): Promise<BenchRepo
     add(`pino → one file from ${k} processes (sync writes)`, k, await runWorkers(k, 'file', records, shared), countLinesIn(root, 'shared.log'));
     const sharedAsync = join(root, 'shared-async.log');
     add(`pino → one file from ${k} processes (buffered)`, k, await runWorkers(k, 'file-async', records, sharedAsync), countLinesIn(root, 'shared-async.log'));
-    const base = await freeBasePort(opts.port);
+    const base = await freeBasePort({ preferred: opts.port });
     const logs = join(root, 'logserver');
-    logserver = slowqChild('logserver', ['logserver', '--data', logs, '--port', String(base + 3)]);
+    logserver = slowq('logserver', ['logserver', '--data', logs, '--port', String(base + 3)]);
     await logserver.waitForOutput('listening on', 10_000);
     const res = await runWorkers(k, 'zmq', records, `tcp://127.0.0.1:${base + 3}`);
     const want = k * records;
     let delivered = 0;
-    await waitUntil('log lines at the logserver', () => (delivered = countLinesIn(logs, 'bench-')) >= want || undefined, 5000, 100).catch(() => undefined);
+    await waitFor('log lines at the logserver', () => (delivered = countLinesIn(logs, 'bench-')) >= want || undefined, 5000, 100).catch(() => undefined);
     add(`pino → logserver over ZeroMQ from ${k} processes`, k, res, delivered);
     await sleep(0);
   } finally {
-    if (logserver) await stopChild(logserver);
+    if (logserver) await stop(logserver);
     rmSync(root, { recursive: true, force: true });
   }
   return {

@@ -1,12 +1,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../bench/harness/ports.js';
+import { hasExited, startProcess, stop, type Proc } from '../bench/harness/processes.js';
+import { waitFor } from '../bench/harness/wait.js';
 import type { Alert } from '../src/model/record.js';
 import { commonOf, toLabeled, POINT_EVENT_MS, type LabeledAlert, type Notification } from '../src/monitor/model.js';
 import { AlertmanagerNotifier, createNotifier, deliverWithRetry, parseReceiverConfig } from '../src/monitor/notifiers/index.js';
@@ -26,17 +26,8 @@ interface AmAlert {
 }
 
 let dir = '';
-let proc: ChildProcess | undefined;
+let proc: Proc | undefined;
 let base = '';
-let logPath = '';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 async function isReady(): Promise<boolean> {
   try {
@@ -51,38 +42,27 @@ async function startAlertmanager(): Promise<void> {
   dir = await mkdtemp(join(tmpdir(), 'slowq-alertmanager-'));
   const config = join(dir, 'alertmanager.yml');
   await writeFile(config, ['route:', '  receiver: blackhole', '  group_wait: 0s', 'receivers:', '  - name: blackhole', ''].join('\n'));
-  logPath = join(dir, 'alertmanager.log');
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const log = openSync(logPath, 'a');
-  proc = spawn(BIN, [
+  const am = (proc = startProcess('alertmanager', BIN, [
     `--config.file=${config}`,
     `--storage.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--cluster.listen-address=',
     '--log.level=warn',
-  ], { stdio: ['ignore', log, log] });
-  closeSync(log);
-  let exited = false;
-  proc.once('exit', () => (exited = true));
-  for (let i = 0; i < 150 && !exited; i++) {
-    if (await isReady()) return;
-    await sleep(100);
+  ]));
+  try {
+    await waitFor(`alertmanager ready on ${base}`, async () => {
+      if (hasExited(am)) throw new Error('it exited');
+      return isReady();
+    }, 30_000, 100);
+  } catch (err) {
+    throw new Error(`alertmanager did not become ready on ${base} (${(err as Error).message}); its output:\n${am.output()}`);
   }
-  const text = await readFile(logPath, 'utf8').catch(() => '');
-  throw new Error(`alertmanager did not become ready on ${base}${exited ? ' (it exited)' : ''}; its log:\n${text}`);
 }
 
 async function stopAlertmanager(): Promise<void> {
-  if (proc && proc.exitCode === null && proc.signalCode === null) {
-    const exited = new Promise<void>((resolve) => proc!.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
-    const killed = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
-    if (!killed) {
-      proc.kill('SIGKILL');
-      await exited;
-    }
-  }
+  if (proc) await stop(proc, 5000);
   if (dir) await rm(dir, { recursive: true, force: true });
 }
 
@@ -101,14 +81,7 @@ async function find(queryId: string, query = ''): Promise<AmAlert | undefined> {
 }
 
 /** Polls (bounded) until `check` gives a value: Alertmanager applies posted alerts asynchronously. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const eventually = <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => waitFor(what, check, 5_000, 50);
 
 function alert(type: Alert['type'], queryId: string, over: Partial<Alert> = {}): Alert {
   const now = Date.now();

@@ -3,13 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { CLI } from '../bench/harness/processes.js';
 
 // Each `slowq bench` at tiny size (--smoke): it runs, prints its tables, and --json is valid JSON with the
 // bench's tables. No timing is asserted: benchmarks print numbers, tests never judge them.
-
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 function bench(args: string[], timeoutMs: number): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, 'bench', ...args, '--smoke', '--no-pt'], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseConfig, ConfigError } from '../src/cli/config-file.js';
-import { freeBase, slowq, stopAll } from './support/cluster.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq } from '../bench/harness/processes.js';
+import { processTestDir } from './support/cluster.js';
 
 // A configuration file with a wrong type, an unknown key or bad syntax is refused with an error that names
 // the file and the key, and the command exits non-zero at once: every command that takes --config, and
@@ -33,14 +34,10 @@ const CASES: Case[] = [
 ];
 
 describe('config errors', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'slowq-config-errors-'));
+  const dir = processTestDir('slowq-config-errors-');
   const input = join(dir, 'in.jsonl');
   writeFileSync(input, '{"ts":1,"state":"finished","id":"q1","duration_ms":5000,"sql":"select 1"}\n');
   for (const c of CASES) writeFileSync(join(dir, c.file), c.text);
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it('parseConfig names the key for each kind of mistake', () => {
     const bad: Array<[unknown, string]> = [
@@ -93,7 +90,7 @@ describe('config errors', () => {
   });
 
   it('slowq up refuses a bad config at once, starting no service', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const data = join(dir, 'up-data');
     const p = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--config', join(dir, 'g.yaml'), '--quiet']);
     const code = await Promise.race([p.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000))]);
@@ -104,7 +101,7 @@ describe('config errors', () => {
   });
 
   it('slowq up refuses a bad threshold flag at once', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const p = slowq('up', ['up', '--data', join(dir, 'up-data2'), '--port', String(base), '--consumers', '1', '--finished-ms', 'soon', '--quiet']);
     const code = await Promise.race([p.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000))]);
     assert.notEqual(code, 'running');

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { scanJournal } from '../src/durable/journal.js';
-import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stop, stopAll, waitFor, WorkloadFile, type Proc } from './support/cluster.js';
+import { readAlerts } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { kill9, slowq, stop, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { diffIds, duplicateIds, idSet, oracle, processTestDir, WorkloadFile } from './support/cluster.js';
 
 // A real consumer's state files damaged between runs: a bit flipped in its newest snapshot, the snapshot
 // cut in half, a bit flipped in the middle of its journal, the journal cut in the middle of an entry, a
@@ -43,14 +46,10 @@ function warnings(p: Proc): Array<{ msg: string }> {
 }
 
 describe('corrupt consumer state between runs', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'slowq-corrupt-state-'));
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = processTestDir('slowq-corrupt-state-');
 
   it('falls back to the last good generation, says so once, and the pipeline still equals the oracle', { timeout: 10 * 60_000 }, async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const ep = (k: number) => `tcp://127.0.0.1:${base + k}`;
     const data = join(dir, 'server');
     const state = join(data, 'c0');
@@ -164,7 +163,7 @@ describe('corrupt consumer state between runs', () => {
     // The result: exactly the oracle's alerts, none twice, every record applied once.
     const want = idSet(await oracle([file], 'jsonl', SOURCE));
     await waitFor('every alert', () => idSet(readAlerts(join(data, 'alerts.jsonl'))).size >= want.size || undefined, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const got = readAlerts(join(data, 'alerts.jsonl'));
     assert.deepEqual(duplicateIds(got), []);
     assert.deepEqual(diffIds(idSet(got), want), { missing: 0, extra: 0 });
@@ -180,7 +179,7 @@ describe('corrupt consumer state between runs', () => {
   it('refuses a state with no good generation, with a clear error, instead of starting empty', async () => {
     const state = join(dir, 'hopeless');
     // a consumer that started once (its state: an empty journal-000000), then stopped
-    const base = await freeBase();
+    const base = await freeBasePort();
     const c = slowq('c-h', ['consumer', '--name', 'c0', '--data', state, '--master', `tcp://127.0.0.1:${base + 1}`, '--monitor', `tcp://127.0.0.1:${base + 2}`]);
     await waitFor('the consumer running', () => existsSync(join(state, 'stats.json')) || undefined, 30_000);
     assert.equal(await stop(c), 0);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +22,11 @@ import {
   type CurveClientConfig,
 } from '../src/security/curve.js';
 import { ServerSecurity } from '../src/security/zap.js';
-import { freeBase, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { readAlerts } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq, stop, type Proc } from '../bench/harness/processes.js';
+import { waitFor } from '../bench/harness/wait.js';
+import { processTestDir } from './support/cluster.js';
 
 // CURVE end to end: key files and their errors, the ZAP allow-list in one process (who is admitted, who is refused
 // and how that is logged), a raw NULL-mechanism handshake against a CURVE port, and a whole secured deployment
@@ -31,11 +34,7 @@ import { freeBase, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from '
 // text, clients with no key or an unknown key are refused and the master's log names their address, and
 // non-loopback binds without CURVE are refused unless --insecure.
 
-const dir = mkdtempSync(join(tmpdir(), 'slowq-curve-'));
-after(async () => {
-  await stopAll();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = processTestDir('slowq-curve-');
 
 /** A pino logger whose lines land in an array, for checking what a component logged. */
 function memoryLogger(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
@@ -302,7 +301,7 @@ describe('a secured deployment: slowq up --curve-dir and clients (processes)', (
   let proxy: RecordingProxy;
 
   before(async () => {
-    base = await freeBase();
+    base = await freeBasePort();
     up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet', '--curve-dir', curveDir]);
     await waitFor('up with keys', () => /a client needs/.test(up.output()), 30_000);
     proxy = new RecordingProxy(base);
@@ -401,7 +400,7 @@ describe('a secured deployment: slowq up --curve-dir and clients (processes)', (
 
 describe('binding beyond loopback (processes)', () => {
   it('refuses 0.0.0.0 without CURVE with a clear error, for every server', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const runs: Array<[string, string[]]> = [
       ['master', ['master', '--host', '0.0.0.0', '--port', String(base), '--consumers', 'c0', '--monitor', 'none']],
       ['monitor', ['monitor', '--host', '0.0.0.0', '--port', String(base + 2), '--data', join(dir, 'mon-insecure')]],
@@ -416,7 +415,7 @@ describe('binding beyond loopback (processes)', () => {
   });
 
   it('binds 0.0.0.0 with --insecure (connections still from loopback only here)', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const p = slowq('master-insecure', ['master', '--host', '0.0.0.0', '--port', String(base), '--consumers', 'c0', '--monitor', 'none', '--insecure']);
     await waitFor('master started', () => p.output().includes('master started') || p.child.exitCode !== null, 30_000);
     assert.ok(p.output().includes('master started'), p.output());
@@ -427,7 +426,7 @@ describe('binding beyond loopback (processes)', () => {
     const bad = join(dir, 'bad.key');
     writeFileSync(bad, 'this is not a key\n', { mode: 0o600 });
     const good = writeKeyPair(join(dir, 'badkey-test'), 'client');
-    const base = await freeBase();
+    const base = await freeBasePort();
     const p = slowq('master-badkey', ['master', '--port', String(base), '--consumers', 'c0', '--monitor', 'none', '--curve-secret', bad, '--allow', good.publicFile]);
     assert.notEqual(await p.exited, 0);
     assert.match(p.output(), new RegExp(`slowq: ${bad}: line 1: not a valid CURVE secret key: expected a 40-character Z85 CURVE key, found 17 characters`));

@@ -8,6 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { toLabeled } from '../src/monitor/model.js';
 import { startHttpServer, type HttpServer } from '../src/monitor/http/server.js';
 import { FakeMonitorView, makeActive, makeAlert } from './support/fake-monitor-view.js';
+import { waitFor } from '../bench/harness/wait.js';
 
 // The dashboard in a real browser (Debian's chromium, headless, driven by playwright-core) against the HTTP
 // server on a fake view: live alerts without a reload, the silence form, expanding SQL, and a screenshot.
@@ -73,12 +74,10 @@ function feedStats(view: FakeMonitorView, stepMs: number): () => void {
 
 /** Waits (bounded) until the server has sampled `n` throughput points. */
 async function waitForHistory(url: string, n: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  await waitFor(`${n} throughput points`, async () => {
     const body = (await (await fetch(`${url}/api/stats`)).json()) as { throughput: unknown[] };
-    if (body.throughput.length >= n) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`fewer than ${n} throughput points after 10 s`);
+    return body.throughput.length >= n;
+  }, 10_000, 100);
 }
 
 async function assertPng(path: string): Promise<void> {

@@ -1,11 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { METRICS, type MetricName } from '../src/digest/digest.js';
 import { digestFile } from '../src/digest/digest-file.js';
@@ -14,15 +13,14 @@ import { perlFixed6, toPtJson, type PtJson, type PtJsonMetric } from '../src/dig
 import { textReport } from '../src/digest/report.js';
 import { fingerprint, fingerprintId } from '../src/formats/fingerprint.js';
 import type { ParsedEvent } from '../src/model/record.js';
-import { CORPUS_DIR } from './support/corpus.js';
+import { CORPUS_DIR, corpusFile, corpusFiles } from './support/corpus.js';
+import { CLI } from '../bench/harness/processes.js';
 
 // `slowq digest` against pt-query-digest 3.2.1 on the 72 slow logs of its own test suite: the expected JSON
-// files are its `--output json --limit 100%` output (see ../shared/corpus/README.md beside the repository).
+// files are its `--output json --limit 100%` output (see test/corpus/README.md). A missing or empty corpus
+// folder fails every test here (the `before` hook throws), never passes them having compared nothing.
 
-const CORPUS = CORPUS_DIR;
-const LOGS = join(CORPUS, 'mysql-slow');
-const EXPECTED = join(CORPUS, 'mysql-slow-expected');
-const haveCorpus = existsSync(LOGS) && existsSync(EXPECTED);
+const LOGS = join(CORPUS_DIR, 'mysql-slow');
 
 /**
  * Every deliberate difference from pt-query-digest on the corpus, with its reason. The tests apply these to
@@ -54,7 +52,7 @@ const DELIBERATE_DIFFERENCES: Record<string, { reason: string; classCounts?: Rec
 
 /** pt-query-digest's JSON, or an empty digest when it printed none (an empty log). */
 function expectedFor(file: string): PtJson {
-  const text = readFileSync(join(EXPECTED, file.replace(/\.gz$/, '') + '.pt-query-digest.json'), 'utf8');
+  const text = readFileSync(corpusFile('mysql-slow-expected', file.replace(/\.gz$/, '') + '.pt-query-digest.json'), 'utf8');
   const start = text.indexOf('{'); // after "Reading from STDIN ..."
   if (start === -1) return { global: { query_count: 0, unique_query_count: 0, files: [], metrics: {} }, classes: [] };
   const json = JSON.parse(text.slice(start)) as PtJson;
@@ -69,11 +67,13 @@ function expectedFor(file: string): PtJson {
   return json;
 }
 
-const files = haveCorpus ? readdirSync(LOGS).sort() : [];
+const files: string[] = [];
 const ours = new Map<string, PtJson>();
 
-describe('slowq digest vs pt-query-digest on its own corpus', { skip: haveCorpus ? false : `no corpus at ${CORPUS}` }, () => {
+describe('slowq digest vs pt-query-digest on its own corpus', () => {
   before(async () => {
+    corpusFiles('mysql-slow-expected');
+    files.push(...corpusFiles('mysql-slow'));
     for (const f of files) ours.set(f, toPtJson((await digestFile(join(LOGS, f), 'mysql-slow')).digest, []));
   });
 
@@ -139,9 +139,8 @@ describe('slowq digest vs pt-query-digest on its own corpus', { skip: haveCorpus
   });
 
   it('slowq digest --json on the command line prints the same document', async () => {
-    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
     const file = join(LOGS, 'slow002.txt');
-    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'digest', '--format', 'mysql-slow', '--json', file], { timeout: 30_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'digest', '--format', 'mysql-slow', '--json', file], { timeout: 30_000 });
     const doc = JSON.parse(stdout) as PtJson;
     assert.deepEqual(doc.classes, ours.get('slow002.txt')!.classes);
     assert.equal(doc.global.files[0]!.name, file);

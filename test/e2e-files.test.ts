@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, copyFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { diffIds, duplicateIds, freeBase, idSet, kill9, readAlerts, readStats, slowq, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { describe, it } from 'node:test';
+import { readAlerts, readJson } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { kill9, slowq, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { diffIds, duplicateIds, idSet, processTestDir } from './support/cluster.js';
 
 // What Filebeat's users hit, through the whole pipeline: rotation by rename, copytruncate, a partial last
 // line, a file that appears later and matches the glob, and a client killed and restarted. Every record is
@@ -24,7 +27,7 @@ function records(count: number, tag: string): string {
 }
 
 describe('files: rotation, truncation, partial lines, late files, client restart', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-files-'));
+  const dir = processTestDir('slowq-e2e-files-');
   const data = join(dir, 'server');
   let base = 0;
   let client: Proc;
@@ -33,13 +36,8 @@ describe('files: rotation, truncation, partial lines, late files, client restart
     '--data', join(dir, 'client'), '--ack-timeout-ms', '1000', join(dir, 'rot.log'), join(dir, 'trunc.log'), join(dir, 'partial.log'), join(dir, 'later-*.log')]);
   const delivered = (count: number) => waitFor(`${count} alerts`, () => readAlerts(alertsFile).length >= count || undefined, 60_000);
 
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it('delivers every record exactly once', async () => {
-    base = await freeBase();
+    base = await freeBasePort();
     slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet']);
     writeFileSync(join(dir, 'rot.log'), records(300, 'rot'));
     writeFileSync(join(dir, 'trunc.log'), records(200, 'trunc'));
@@ -60,7 +58,7 @@ describe('files: rotation, truncation, partial lines, late files, client restart
     // a partial last line: half now, the rest later
     const line = records(1, 'partial-split');
     appendFileSync(join(dir, 'partial.log'), line.slice(0, 25));
-    await new Promise((r) => setTimeout(r, 700));
+    await sleep(700);
     appendFileSync(join(dir, 'partial.log'), line.slice(25) + records(20, 'partial-after'));
 
     // a file that appears later and matches the glob
@@ -74,13 +72,13 @@ describe('files: rotation, truncation, partial lines, late files, client restart
     appendFileSync(join(dir, 'later-1.log'), records(500, 'after-restart'));
     client = startClient();
     await delivered(written.length);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
 
     const got = readAlerts(alertsFile);
     assert.deepEqual(duplicateIds(got), []);
     assert.deepEqual(diffIds(idSet(got.map((a) => ({ ...a, id: a.queryId }))), new Set(written)), { missing: 0, extra: 0 });
     const applied = await waitFor('high-water marks', () => {
-      const total = ['c0', 'c1'].map((c) => readStats<{ highWaterTotal: number }>(join(data, 'consumers', c, 'stats.json'))?.highWaterTotal ?? 0).reduce((x, y) => x + y, 0);
+      const total = ['c0', 'c1'].map((c) => readJson<{ highWaterTotal: number }>(join(data, 'consumers', c, 'stats.json'))?.highWaterTotal ?? 0).reduce((x, y) => x + y, 0);
       return total === written.length ? total : undefined;
     }, 10_000);
     assert.equal(applied, written.length, 'each record applied once');

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
-import { freeBase, oracle, readAlerts, slowq, stopAll } from './support/cluster.js';
+import { readAlerts } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq } from '../bench/harness/processes.js';
+import { oracle, processTestDir } from './support/cluster.js';
+import { sleep } from '../bench/harness/wait.js';
 
 // /metrics against what the pipeline did: `slowq up` (HTTP on BASE+4) and a client over a generated file.
 // Once everything is delivered, the records acked for the source equal the records in the file, the
@@ -37,11 +40,7 @@ function countByType(types: string[]): Record<string, number> {
 }
 
 describe('e2e: /metrics counts what the pipeline did', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-metrics-'));
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = processTestDir('slowq-e2e-metrics-');
 
   it('records acked for the source = records in the file; alerts by type = alerts.jsonl', async () => {
     const file = join(dir, 'workload.jsonl');
@@ -49,7 +48,7 @@ describe('e2e: /metrics counts what the pipeline did', () => {
     const expected = await oracle([file], 'jsonl', SOURCE);
     assert.ok(expected.length > 10, 'the workload produces alerts');
 
-    const base = await freeBase();
+    const base = await freeBasePort();
     const data = join(dir, 'server');
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet']);
     const http = `http://127.0.0.1:${base + 4}`;
@@ -63,7 +62,7 @@ describe('e2e: /metrics counts what the pipeline did', () => {
     };
     while (!(await healthy())) {
       assert.ok(Date.now() < until, `the monitor's HTTP did not come up on ${http}: ${up.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
 
     const client = slowq('client', ['client', '--master', `tcp://127.0.0.1:${base}`, '--source', SOURCE, '--format', 'jsonl', '--data', join(dir, 'client'), file]);
@@ -81,7 +80,7 @@ describe('e2e: /metrics counts what the pipeline did', () => {
       const alerts = sum(metrics, 'slowq_alerts_total');
       if (delivered >= expected.length && sent >= RECORDS && batches > 0 && acked >= batches && alerts >= expected.length) break;
       assert.ok(Date.now() < until, `not caught up: ${delivered}/${expected.length} alerts delivered, /metrics says ${sent} records sent, ${acked}/${batches} batches acked, ${alerts} alerts\n--- up:\n${up.output().slice(-3000)}\n--- client:\n${client.output().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
 
     // Records acked for the source: every record was sent once, every batch sent was acked, and the records

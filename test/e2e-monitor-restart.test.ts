@@ -8,7 +8,11 @@ import { after, describe, it } from 'node:test';
 import type { Alert } from '../src/model/record.js';
 import type { WebhookPayload } from '../src/monitor/notifiers/payload.js';
 import { generateLines } from '../src/workload/generator.js';
-import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { readAlerts } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { kill9, slowq, stop, stopAll, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { diffIds, duplicateIds, idSet, oracle } from './support/cluster.js';
 
 // The monitor killed with SIGKILL, twice, during a burst of alerts, and restarted: every alert is still in
 // alerts.jsonl exactly once, and every alert reaches the webhook receiver in exactly one notification
@@ -60,7 +64,7 @@ describe('monitor: SIGKILL and restart during a burst', () => {
     await new Promise<void>((r) => hook!.listen(0, '127.0.0.1', () => r()));
     const hookPort = (hook.address() as AddressInfo).port;
 
-    const base = await freeBase();
+    const base = await freeBasePort();
     const ep = (k: number) => `tcp://127.0.0.1:${base + k}`;
     const data = join(dir, 'server');
     const cfg = join(dir, 'slowq.yaml');
@@ -111,10 +115,10 @@ describe('monitor: SIGKILL and restart during a burst', () => {
           await waitFor('notifications flowing before the kill', () => received.length >= before + 25, 60_000, 5);
           await kill9(procs.monitor!);
           kills.push(received.length);
-          await new Promise((r) => setTimeout(r, 300));
+          await sleep(300);
           procs.monitor = monitor();
         }
-        await new Promise((r) => setTimeout(r, 40));
+        await sleep(40);
       }
 
       // Every alert in alerts.jsonl, once.
@@ -162,7 +166,7 @@ describe('monitor: SIGKILL and restart during a burst', () => {
         tally();
         return required.every((a) => seenIn.has(key(a.source, a.queryId, a.type)));
       }, 120_000, 250);
-      await new Promise((r) => setTimeout(r, 2000)); // a few group intervals more: nothing may come twice
+      await sleep(2000); // a few group intervals more: nothing may come twice
       tally();
 
       assert.ok(received.every((r) => r.key !== ''), 'every notification carries its id');

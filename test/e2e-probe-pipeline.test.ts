@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { parseFile } from '../src/formats/read-file.js';
@@ -11,7 +10,10 @@ import type { ParserOptions } from '../src/formats/parsers/index.js';
 import { evaluateFiles } from '../src/rules/evaluate.js';
 import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
 import type { Alert, ParsedEvent } from '../src/model/record.js';
-import { freeBase, readAlerts, readJsonLines, slowq, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { readAlerts, readJsonLines } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq, stopAll, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
 import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
 
 // slowq probe and the servers' own logs feeding one source each, through the whole pipeline (`slowq up`, `slowq
@@ -76,7 +78,7 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
       startMariaDb(),
       startPostgres({ logDestination: ['stderr', 'csvlog', 'jsonlog'], settings: { log_line_prefix: PG_PREFIX } }),
     ]);
-    const base = await freeBase();
+    const base = await freeBasePort();
     master = `tcp://127.0.0.1:${base}`;
     procs.push(slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet',
       '--running-ms', String(RUNNING_MS), '--finished-ms', String(FINISHED_MS)]));

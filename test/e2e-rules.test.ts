@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { freeBase, oracle, readAlerts, readJsonLines, readStats, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { before, describe, it } from 'node:test';
+import { readAlerts, readJson, readJsonLines } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq, stop, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { oracle, processTestDir } from './support/cluster.js';
 
 // Every row of DESIGN.md "When to alert", through the whole pipeline (`slowq up` + `slowq client`, real
 // processes, real ZeroMQ), checked in alerts.jsonl, with the thresholds' boundaries. The same run checks
@@ -58,7 +61,7 @@ const expected = new Set([
 ]);
 
 describe('alert rules through the whole pipeline', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-rules-'));
+  const dir = processTestDir('slowq-e2e-rules-');
   const data = join(dir, 'server');
   const log = join(dir, 'db.jsonl');
   let up: Proc;
@@ -66,16 +69,11 @@ describe('alert rules through the whole pipeline', () => {
   let base: number;
 
   before(async () => {
-    base = await freeBase();
+    base = await freeBasePort();
     writeFileSync(log, lines.join('\n') + '\n');
     up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet']);
     client = slowq('client', ['client', '--master', `tcp://127.0.0.1:${base}`, '--source', 'db-01', '--format', 'jsonl',
       '--data', join(dir, 'client'), '--logserver', `tcp://127.0.0.1:${base + 3}`, log]);
-  });
-
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('gives exactly the alerts of the table, each once', async () => {
@@ -83,7 +81,7 @@ describe('alert rules through the whole pipeline', () => {
       const a = readAlerts(join(data, 'alerts.jsonl'));
       return a.length >= expected.size ? a : undefined;
     });
-    await new Promise((r) => setTimeout(r, 500)); // nothing more may arrive
+    await sleep(500); // nothing more may arrive
     const got = readAlerts(join(data, 'alerts.jsonl'));
     assert.deepEqual(new Set(got.map((a) => `${a.queryId}:${a.type}`)), expected);
     assert.equal(got.length, expected.size, 'no alert written twice');
@@ -114,7 +112,7 @@ describe('alert rules through the whole pipeline', () => {
       assert.match(d.reason, /JSON|state/);
     }
     const stats = await waitFor('client stats', () => {
-      const s = readStats<{ read: number; deadLettered: number }>(join(dir, 'client', 'stats.json'));
+      const s = readJson<{ read: number; deadLettered: number }>(join(dir, 'client', 'stats.json'));
       return s && s.read === lines.length - 3 ? s : undefined;
     });
     assert.equal(stats.deadLettered, 3);

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
 import type { Alert } from '../src/model/record.js';
-import { diffIds, duplicateIds, freeBase, idSet, oracle, readAlerts, readStats, slowq, stop, stopAll, waitFor } from './support/cluster.js';
+import { readAlerts, readJson } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq, stop } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { diffIds, duplicateIds, idSet, oracle, processTestDir } from './support/cluster.js';
 
 // Several clients with different sources, two consumers, 120,000 generated records: the alert ids in
 // alerts.jsonl equal what the oracle gives per source, and no id is written twice.
@@ -14,14 +17,10 @@ const SOURCES = ['db-a', 'db-b', 'db-c'];
 const PER_SOURCE = 40_000;
 
 describe('several sources over two consumers', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-scale-'));
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = processTestDir('slowq-e2e-scale-');
 
   it('alerts equal the oracle per source, no duplicates', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const files = SOURCES.map((s, i) => {
       const f = join(dir, `${s}.jsonl`);
       writeFileSync(f, generateLines(PER_SOURCE, { seed: 100 + i, idPrefix: `${s}-` }).join('\n') + '\n');
@@ -43,14 +42,14 @@ describe('several sources over two consumers', () => {
       return got.length >= want.size;
     }, 120_000, 250);
     const seconds = (Date.now() - t0) / 1000;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     got = readAlerts(join(data, 'alerts.jsonl'));
     assert.deepEqual(duplicateIds(got), []);
     assert.deepEqual(diffIds(idSet(got), want), { missing: 0, extra: 0 });
 
     // every record's effect applied exactly once, across both consumers
     const applied = await waitFor('consumer stats', () => {
-      const n = ['c0', 'c1'].map((c) => readStats<{ applied: number }>(join(data, 'consumers', c, 'stats.json'))?.applied ?? 0).reduce((x, y) => x + y, 0);
+      const n = ['c0', 'c1'].map((c) => readJson<{ applied: number }>(join(data, 'consumers', c, 'stats.json'))?.applied ?? 0).reduce((x, y) => x + y, 0);
       return n >= SOURCES.length * PER_SOURCE ? n : undefined;
     }, 10_000);
     assert.equal(applied, SOURCES.length * PER_SOURCE);

@@ -4,7 +4,11 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slowq, stopAll, stop, waitFor, WorkloadFile, type Proc } from './support/cluster.js';
+import { readAlerts } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { kill9, slowq, stop, stopAll, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { diffIds, duplicateIds, idSet, oracle, WorkloadFile } from './support/cluster.js';
 
 // Full disks, one at a time, under a running pipeline: the consumer's state, the monitor's alerts file, the
 // monitor's own state, the client's registry. Each is a small tmpfs filled up by a filler file. While full,
@@ -14,7 +18,6 @@ import { diffIds, duplicateIds, freeBase, idSet, kill9, oracle, readAlerts, slow
 
 const PHASE = 2000;
 const SOURCE = 'db-full';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Writes zeros until the file system is full; returns the filler's path. */
 function fill(dir: string): string {
@@ -92,7 +95,7 @@ describe('full disks', () => {
     const monitorDisk = mount('monitor-disk', '8m');
     const clientDisk = mount('client-disk', '2m');
 
-    const base = await freeBase();
+    const base = await freeBasePort();
     const ep = (k: number) => `tcp://127.0.0.1:${base + k}`;
     const log = ['--logserver', ep(3)];
     const file = join(dir, `${SOURCE}.jsonl`);

@@ -10,7 +10,10 @@ import {
   decodeAlerts, decodeHeader, decodeRecords, decodeStats, encodeAlerts, encodeHeader, encodeRecords, encodeStats, PROTOCOL_VERSION,
   type Header, type WireRecord,
 } from '../src/wire/protocol.js';
-import { freeBase, readAlerts, slowq, stop, stopAll, waitFor, type Proc } from './support/cluster.js';
+import { readAlerts } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq, stop, stopAll, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
 import { prng } from '../src/workload/prng.js';
 
 // Hostile peers on every listening socket: the master's client and consumer ports, the monitor and the
@@ -265,7 +268,6 @@ function stoppedLine(text: string, msg: string): Record<string, unknown> {
   throw new Error(`no "${msg}" line in:\n${text.slice(-3000)}`);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('fuzz: hostile frames on every listening socket', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slowq-fuzz-'));
@@ -277,7 +279,7 @@ describe('fuzz: hostile frames on every listening socket', () => {
   });
 
   it(`≥ ${FRAMES} frames per socket: each rejected and counted, memory bounded, every service still serving`, { timeout: 15 * 60_000 }, async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const ep = (k: number) => `tcp://127.0.0.1:${base + k}`;
     // Services log to stderr (JSON lines), so their "stopped" lines with the counters can be read at the end.
     const procs: Record<string, Proc> = {

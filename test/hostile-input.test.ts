@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseFile } from '../src/formats/read-file.js';
 import { createParser, FORMAT_NAMES } from '../src/formats/parsers/index.js';
 import { newParseOutput, rejectBadEvents } from '../src/formats/parsers/types.js';
 import { generateLines } from '../src/workload/generator.js';
-import { CLI, diffIds, duplicateIds, freeBase, idSet, oracle, readAlerts, readJsonLines, slowq, stop, stopAll, waitFor } from './support/cluster.js';
+import { readAlerts, readJsonLines } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { CLI, slowq, stop } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { diffIds, duplicateIds, idSet, oracle, processTestDir } from './support/cluster.js';
 import { prng } from '../src/workload/prng.js';
 
 // Log files nobody should have to tail, under a real client: random bytes, invalid UTF-8, NUL bytes, a
@@ -77,11 +80,7 @@ function hostileLines(): Hostile[] {
 }
 
 describe('hostile log files', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'slowq-hostile-'));
-  after(async () => {
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = processTestDir('slowq-hostile-');
 
   const inDir = join(dir, 'in');
   mkdirSync(inDir);
@@ -119,7 +118,7 @@ describe('hostile log files', () => {
   writeFileSync(noeol, Buffer.alloc(3 * MiB, 0x62));
 
   it('the client dead-letters each bad line with its file and offset, memory bounded, alerts equal the oracle', { timeout: 5 * 60_000 }, async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const data = join(dir, 'server');
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet']);
     const clientData = join(dir, 'client');
@@ -130,7 +129,7 @@ describe('hostile log files', () => {
 
     // the long line without its newline is held back (not kept) until the newline comes; then a valid record
     await waitFor('the client reading', () => readJsonLines(join(clientData, 'dead-letter.jsonl')).length > 0 || undefined, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const lastLine = JSON.stringify({ ts: T0, state: 'finished', id: 'h-after-long', duration_ms: 7000, sql: 'select 3' });
     appendFileSync(noeol, '\n' + lastLine + '\n');
 
@@ -147,7 +146,7 @@ describe('hostile log files', () => {
       }
     }, 120_000, 200);
     await waitFor('every alert', () => idSet(readAlerts(join(data, 'alerts.jsonl'))).size >= want.size || undefined, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     clearInterval(sampler);
 
     const got = readAlerts(join(data, 'alerts.jsonl'));

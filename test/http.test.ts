@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startHttpServer, type HttpServer } from '../src/monitor/http/server.js';
 import { FakeMonitorView, makeActive, makeAlert } from './support/fake-monitor-view.js';
 import { toLabeled } from '../src/monitor/model.js';
+import { sleep } from '../bench/harness/wait.js';
 
 // The monitor's HTTP side in-process against a fake view: every endpoint, the event stream, request
 // validation, the token, and /metrics parsed as Prometheus text with values checked against the fake stats.
@@ -260,7 +261,7 @@ describe('http: endpoints', () => {
     view.stats.update([{ service: 'client-db-02', kind: 'client', source: 'db-02', at: t + 1, counters: { records: 550, acked: 2 } }]);
     let rate = 0;
     for (let i = 0; i < 50 && rate === 0; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       const { body } = await getJson(`${srv.url}/api/stats`);
       const pts = body.throughput as Array<{ at: number; perSource: Record<string, number> }>;
       rate = pts.filter((p) => p.at >= t).reduce((m, p) => Math.max(m, p.perSource['db-02'] ?? 0), 0);

@@ -2,7 +2,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -11,9 +10,11 @@ import { LogServer, serviceFileName } from '../src/logserver/server.js';
 import { createLogger, type ServiceLogger } from '../src/logserver/transport.js';
 import { FileSink } from '../src/logserver/file-sink.js';
 import { redactSecrets, stripUrlCredentials } from '../src/logserver/redact.js';
+import { freePort } from '../bench/harness/ports.js';
+import { slowq, stop, stopAll, type Proc } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test
-const mainJs = path.resolve(here, '../src/cli/main.js');
 const transportUrl = pathToFileURL(path.resolve(here, '../src/logserver/transport.js')).href;
 
 const tempDirs: string[] = [];
@@ -28,28 +29,8 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Poll a condition every 20 ms, at most `timeoutMs`. */
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < timeoutMs / 20 + 1; i++) {
-    if (await condition()) return;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+/** The logserver answers within a few ms: check every 20 ms, for 10 s at most. */
+const until = (what: string, condition: () => boolean | Promise<boolean>): Promise<boolean> => waitFor(what, condition, 10_000, 20);
 
 async function readLines(file: string): Promise<Array<Record<string, unknown>>> {
   let text: string;
@@ -89,6 +70,7 @@ after(async () => {
   for (const socket of sockets) socket.close();
   for (const server of servers) await server.stop();
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await stopAll();
   for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
 });
 
@@ -101,7 +83,7 @@ describe('logserver in-process', () => {
     beta.logger.warn({ password: 'hunter2', url: 'postgres://app:s3cret@db/shop', db: { token: 't' } }, 'beta line');
     beta.logger.debug('below the level, not sent');
 
-    await waitFor('51 lines', () => server.stats().lines >= 51);
+    await until('51 lines', () => server.stats().lines >= 51);
     await server.flush();
     const alphaLines = await readLines(path.join(dir, 'alpha.log'));
     const betaLines = await readLines(path.join(dir, 'beta.log'));
@@ -137,13 +119,13 @@ describe('logserver in-process', () => {
     for (let i = 0; i < 100; i++) log.logger.info({ i }, 'burst');
     assert.deepEqual(log.stats(), { sent: 0, dropped: 90, queued: 10 });
 
-    await waitFor('the drop report', async () => {
+    await until('the drop report', async () => {
       await server.flush();
       const lines = await readLines(path.join(dir, 'dropper.log'));
       return lines.some((l) => l.dropped === 90);
     });
     // give the timer a few more periods: no further drops means no further reports
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     await server.flush();
     const lines = await readLines(path.join(dir, 'dropper.log'));
     assert.equal(lines.filter((l) => l.msg === 'burst').length, 10);
@@ -159,14 +141,14 @@ describe('logserver in-process', () => {
     assert.equal(before.sent + before.dropped + before.queued, 5000);
     assert.ok(before.dropped >= 4000, `the queue holds 1000 lines at most, dropped ${before.dropped}`);
     // the send loop runs against the missing peer: it must neither hang nor throw
-    await waitFor('the queue to empty', () => log.stats().queued === 0);
+    await until('the queue to empty', () => log.stats().queued === 0);
     const idle = log.stats();
     assert.equal(idle.queued, 0);
     assert.equal(idle.sent + idle.dropped, 5000);
 
     const { server, dir } = await startServer({ bind: endpoint });
     let marker = 0;
-    await waitFor('a line logged after the logserver started', async () => {
+    await until('a line logged after the logserver started', async () => {
       log.logger.info({ marker: ++marker }, 'after start');
       await server.flush();
       const lines = await readLines(path.join(dir, 'early.log'));
@@ -184,14 +166,14 @@ describe('logserver in-process', () => {
     await raw.send('[1,2,3]\n{"msg":"no service"}\n{"service":42}\n');
     await raw.send(['{"service":"raw","msg":"first frame"}', '{"service":"raw","msg":"second frame"}']);
 
-    await waitFor('all 7 lines', () => server.stats().lines >= 7);
+    await until('all 7 lines', () => server.stats().lines >= 7);
     const stats = server.stats();
     assert.equal(stats.malformed, 5);
     assert.equal(stats.messages, 4);
 
     const log = logger('after-garbage', server.endpoint);
     log.logger.info('still here');
-    await waitFor('a good line after the garbage', () => server.stats().lines >= 8);
+    await until('a good line after the garbage', () => server.stats().lines >= 8);
     await server.flush();
     const unknown = await readLines(path.join(dir, 'unknown.log'));
     assert.equal(unknown.length, 5);
@@ -209,7 +191,7 @@ describe('logserver in-process', () => {
     const { server, dir } = await startServer({ maxFileBytes: 1000, keepFiles: 2 });
     const log = logger('rot', server.endpoint);
     for (let i = 0; i < 100; i++) log.logger.info({ i }, 'x'.repeat(40));
-    await waitFor('100 lines', () => server.stats().lines >= 100);
+    await until('100 lines', () => server.stats().lines >= 100);
     await server.flush();
 
     const files = (await readdir(dir)).filter((f) => f.startsWith('rot.log')).sort();
@@ -271,18 +253,13 @@ describe('file sink and names', () => {
 describe('logserver as a process', () => {
   let port = 0;
   let dir = '';
-  let server: ChildProcess;
-  let serverStderr = '';
+  let server: Proc;
 
   before(async () => {
     port = await freePort();
     dir = await tempDir();
-    server = spawn(process.execPath, [mainJs, 'logserver', '--data', dir, '--port', String(port)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(server);
-    server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (serverStderr += chunk));
-    await waitFor('the logserver to listen', () => serverStderr.includes('listening on'));
+    server = slowq('logserver', ['logserver', '--data', dir, '--port', String(port)]);
+    await server.waitForOutput('listening on', 10_000);
   });
 
   test('lines from a logger in another process arrive; SIGTERM stops the logserver with exit 0', async () => {
@@ -302,7 +279,7 @@ describe('logserver as a process', () => {
     assert.deepEqual(JSON.parse(out), { sent: 20, dropped: 0, queued: 0 });
 
     const file = path.join(dir, 'child-svc.log');
-    await waitFor('20 lines in child-svc.log', async () => (await readLines(file)).length >= 20);
+    await until('20 lines in child-svc.log', async () => (await readLines(file)).length >= 20);
     const lines = await readLines(file);
     assert.deepEqual(
       lines.map((l) => l.i),
@@ -311,8 +288,7 @@ describe('logserver as a process', () => {
     assert.equal(lines[0]!.service, 'child-svc');
     assert.equal(lines[0]!.pid, child.pid);
 
-    server.kill('SIGTERM');
-    assert.equal(await exitOf(server), 0);
+    assert.equal(await stop(server), 0);
     const own = await readLines(path.join(dir, 'logserver.log'));
     assert.ok(own.some((l) => l.msg === 'logserver stopped'), 'the stop line was flushed before exit');
   });

@@ -21,7 +21,8 @@ import type { Alert } from '../src/model/record.js';
 import {
   decodeHeader, decodeSilences, encodeAlerts, encodeHeader, encodeSilenceBody, PROTOCOL_VERSION, type SilenceRequestHeader,
 } from '../src/wire/protocol.js';
-import { freeBase, waitFor } from './support/cluster.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
 
 // The monitor's dispatch: routing, grouping timers, silences, inhibition and rate limiting, driven by a fake
 // clock; the durable log's replay (nothing notified twice, nothing decided lost); deliveries with retries;
@@ -479,7 +480,7 @@ describe('monitor in-process', () => {
 
   for (const compactBytes of [undefined, 1]) {
     it(`acks and dedups over ZeroMQ, notifies once across a restart, answers silence requests${compactBytes ? ' (a snapshot after every write)' : ''}`, async () => {
-      const base = await freeBase();
+      const base = await freeBasePort();
       const bind = `tcp://127.0.0.1:${base + 2}`;
       const dir = tmp();
       const log = pino({ level: 'silent' });
@@ -536,7 +537,7 @@ describe('monitor in-process', () => {
         const r = mk('resolved', { queryId: l.queryId });
         assert.deepEqual(await sendAlerts([a, muted, r]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 1 });
         await waitFor('the resolve', () => rec2.got.length >= 1, 10_000, 20);
-        await new Promise((res) => setTimeout(res, 1500)); // a group interval: nothing else may come
+        await sleep(1500); // a group interval: nothing else may come
         assert.deepEqual(rec2.got.map(ids), [[`${r.id}:resolved`]], 'the silenced alert is muted; nothing notified before the restart is sent again');
         assert.equal(rec2.got[0]!.alerts[0]!.fingerprint, rec1.got.find((n) => n.alerts[0]!.id === l.id)!.alerts[0]!.fingerprint);
         const expired = await silence('silence-expire', { id: (listed as Array<{ id: string }>)[0]!.id });

@@ -1,17 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fingerprint, fingerprintId } from '../src/formats/fingerprint.js';
 import { LineSplitter } from '../src/formats/line-splitter.js';
 import { MAX_STATEMENT_CHARS, MySqlSlowParser, parseMysqlTime } from '../src/formats/parsers/mysql-slow.js';
 import { newParseOutput, type ParseOutput } from '../src/formats/parsers/types.js';
 import { MAX_SQL_BYTES, type ParsedEvent } from '../src/model/record.js';
 import { LogTimeZone } from '../src/formats/time-zones.js';
-import { CORPUS_DIR } from './support/corpus.js';
-
-const CORPUS = join(CORPUS_DIR, 'mysql-slow');
-const haveCorpus = existsSync(CORPUS);
+import { corpusFile } from './support/corpus.js';
 
 interface Result extends ParseOutput {
   /** parser context captured right after each event was emitted (what a tailer would commit with it) */
@@ -511,14 +507,14 @@ describe('mysql-slow parser: local times (--log-timezone) and repeated starts', 
   });
 });
 
-describe('mysql-slow parser: corpus files, any chunking, any resume point', { skip: haveCorpus ? false : `no corpus at ${CORPUS}` }, () => {
+describe('mysql-slow parser: corpus files, any chunking, any resume point', () => {
   // small files, a multi-line one (slow002, slow020), admin commands after headers-only entries (slow011),
   // an entry without a query (slow056), banners mid-file (slow014)
   const files = ['microslow001.txt', 'slow002.txt', 'slow011.txt', 'slow014.txt', 'slow020.txt', 'slow056.txt'];
 
   for (const name of files) {
     it(`${name}: two chunks split at every byte give the events of one pass`, () => {
-      const buf = readFileSync(join(CORPUS, name));
+      const buf = readFileSync(corpusFile('mysql-slow', name));
       const once = parse(buf);
       assert.ok(once.events.length > 0);
       for (let cut = 1; cut < buf.length; cut++) {
@@ -529,7 +525,7 @@ describe('mysql-slow parser: corpus files, any chunking, any resume point', { sk
     });
 
     it(`${name}: resuming at each event's end with its context gives the remaining events`, () => {
-      const buf = readFileSync(join(CORPUS, name));
+      const buf = readFileSync(corpusFile('mysql-slow', name));
       const once = parse(buf);
       once.events.forEach((e: ParsedEvent, i) => {
         const rest = parse(buf.subarray(e.end), [], { start: e.end, context: once.contexts[i] });
@@ -539,7 +535,7 @@ describe('mysql-slow parser: corpus files, any chunking, any resume point', { sk
   }
 
   it('fingerprints every corpus statement the way the parser reports it', () => {
-    const buf = readFileSync(join(CORPUS, 'slow002.txt'));
+    const buf = readFileSync(corpusFile('mysql-slow', 'slow002.txt'));
     for (const e of parse(buf).events) assert.equal(e.fingerprint, fingerprint(e.sql));
   });
 });

@@ -1,6 +1,6 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ParsedEvent } from '../src/model/record.js';
@@ -16,10 +16,11 @@ import { PostgresJsonParser } from '../src/formats/parsers/postgres-json.js';
 const sec = (ms: number): number => Math.floor(ms / 1000) * 1000;
 import { parsePgTimestamp, readExecMessage, QueryIdAllocator } from '../src/formats/parsers/postgres-common.js';
 import { LogTimeZone } from '../src/formats/time-zones.js';
-import { CORPUS_DIR } from './support/corpus.js';
+import { corpusFile, corpusFiles } from './support/corpus.js';
 
-const CORPUS = join(CORPUS_DIR, 'postgres');
-const MYSQL_SLOW = join(CORPUS_DIR, 'mysql-slow', 'slow002.txt');
+/** The path of a file of the PostgreSQL corpus (a missing one throws, naming it). */
+const pgFile = (name: string): string => corpusFile('postgres', name);
+const mysqlSlowFile = (): string => corpusFile('mysql-slow', 'slow002.txt');
 
 interface Result {
   events: ParsedEvent[];
@@ -49,16 +50,12 @@ function feedText(parser: RecordParser, text: string): Result {
   return feedChunks(parser, [Buffer.from(text)]);
 }
 
-/** The whole (decompressed) content of a corpus file, or undefined if this build cannot decompress it. */
-async function readCorpus(path: string): Promise<Buffer | undefined> {
+/** The whole (decompressed) content of a corpus file. */
+async function readCorpus(path: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of openInput(path)) parts.push(c as Buffer);
-  const buf = Buffer.concat(parts);
-  if (path.endsWith('.bz2') && buf.subarray(0, 3).toString('latin1') === 'BZh') return undefined;
-  return buf;
+  return Buffer.concat(parts);
 }
-
-const BZ2_NOTE = '.bz2 reading is not in read-file.ts yet (another engineer adds it): skipped';
 
 /** Independent count of executed-statement messages: a line with `LOG:  duration: N ms  statement|execute …`. */
 function countExecLines(text: string): number {
@@ -152,7 +149,7 @@ describe('postgres (stderr)', () => {
   const prefix = (logLinePrefix: string) => new PostgresStderrParser({ logLinePrefix });
 
   test('multiline_param.log: statements and executes counted, parse/bind skipped, parameters attached', async () => {
-    const r = feedChunks(prefix('%m [%p] user=%u,db=%d '), [(await readCorpus(join(CORPUS, 'multiline_param.log')))!]);
+    const r = feedChunks(prefix('%m [%p] user=%u,db=%d '), [await readCorpus(pgFile('multiline_param.log'))]);
     assert.equal(r.problems.length, 0);
     assert.equal(r.events.length, 5, '3 statements + 2 executes');
     assert.equal(r.skipped, 5, '1 parse + 2 bind + the 2 DETAIL lines of the binds');
@@ -174,7 +171,7 @@ describe('postgres (stderr)', () => {
   });
 
   test('stmt_type.log: twelve statements, MSK time stamps', async () => {
-    const r = feedChunks(prefix('%m [%p] '), [(await readCorpus(join(CORPUS, 'stmt_type.log')))!]);
+    const r = feedChunks(prefix('%m [%p] '), [await readCorpus(pgFile('stmt_type.log'))]);
     assert.equal(r.events.length, 12);
     assert.equal(r.problems.length, 0);
     assert.equal(r.skipped, 0);
@@ -183,7 +180,7 @@ describe('postgres (stderr)', () => {
   });
 
   test('pg_rawcsv.log (default prefix): ERROR/STATEMENT and server messages skipped, foreign lines are problems', async () => {
-    const r = feedChunks(new PostgresStderrParser(), [(await readCorpus(join(CORPUS, 'pg_rawcsv.log')))!]);
+    const r = feedChunks(new PostgresStderrParser(), [await readCorpus(pgFile('pg_rawcsv.log'))]);
     assert.equal(r.events.length, 0);
     assert.equal(r.skipped, 12);
     assert.deepEqual(r.problems.map((p) => [p.line, p.offset, p.text]), [
@@ -193,12 +190,12 @@ describe('postgres (stderr)', () => {
   });
 
   test('begin_end.log: connections only, no events', async () => {
-    const r = feedChunks(prefix('%t [%p]: db=%d,user=%u,app=%a,client=%h '), [(await readCorpus(join(CORPUS, 'begin_end.log')))!]);
+    const r = feedChunks(prefix('%t [%p]: db=%d,user=%u,app=%a,client=%h '), [await readCorpus(pgFile('begin_end.log'))]);
     assert.deepEqual([r.events.length, r.skipped, r.problems.length], [0, 24, 0]);
   });
 
   test('pg-timezones.log: single-space variant, %r host', async () => {
-    const r = feedChunks(prefix('%t:%r:%u@%d:[%p]:'), [(await readCorpus(join(CORPUS, 'pg-timezones.log')))!]);
+    const r = feedChunks(prefix('%t:%r:%u@%d:[%p]:'), [await readCorpus(pgFile('pg-timezones.log'))]);
     assert.equal(r.events.length, 2);
     assert.equal(r.events[0]!.host, '10.1.91.65');
     assert.equal(r.events[0]!.sql, 'SELECT * FROM t1;');
@@ -206,7 +203,7 @@ describe('postgres (stderr)', () => {
   });
 
   test('postgresql_param_range.log: execute <unnamed> with parameters, %l and %a labels', async () => {
-    const r = feedChunks(prefix('%t [%p]: [%l-1] [%x] usr=%u,db=%d,appli=%a '), [(await readCorpus(join(CORPUS, 'postgresql_param_range.log')))!]);
+    const r = feedChunks(prefix('%t [%p]: [%l-1] [%x] usr=%u,db=%d,appli=%a '), [await readCorpus(pgFile('postgresql_param_range.log'))]);
     assert.equal(r.events.length, 3);
     assert.equal(r.skipped, 0);
     const e = r.events[0]!;
@@ -218,7 +215,7 @@ describe('postgres (stderr)', () => {
   });
 
   test('queryid.log.gz: multi-line statements, %Q label, empty and space-indented lines', async () => {
-    const buf = (await readCorpus(join(CORPUS, 'queryid.log.gz')))!;
+    const buf = await readCorpus(pgFile('queryid.log.gz'));
     const r = feedChunks(prefix('%m [%p] [queryid=%Q] %q%u@%d '), [buf]);
     assert.equal(r.events.length, countExecLines(buf.toString()));
     assert.equal(r.problems.length, 0);
@@ -239,9 +236,8 @@ describe('postgres (stderr)', () => {
     ['logplex.gz', ' sql_error_code = %e ', true],
   ];
   for (const [file, logLinePrefix, syslog] of counted) {
-    test(`${file}: one event per duration+statement/execute line`, async (t) => {
-      const buf = await readCorpus(join(CORPUS, file));
-      if (!buf) return t.skip(BZ2_NOTE);
+    test(`${file}: one event per duration+statement/execute line`, async () => {
+      const buf = await readCorpus(pgFile(file));
       const text = buf.toString();
       const r = feedChunks(new PostgresStderrParser({ logLinePrefix, syslogYear: 2019 }), [buf]);
       assert.equal(r.events.length, countExecLines(text));
@@ -253,7 +249,7 @@ describe('postgres (stderr)', () => {
   }
 
   test('syslog: numbered continuation lines rebuild the statement; syslog time stamp with the given year', async () => {
-    const buf = (await readCorpus(join(CORPUS, 'pg-syslog.2.gz')))!;
+    const buf = await readCorpus(pgFile('pg-syslog.2.gz'));
     const r = feedChunks(new PostgresStderrParser({ logLinePrefix: 'db=%d,user=%u,app=%a,client=%h ', syslogYear: 2019 }), [buf.subarray(0, 4000)]);
     const e = r.events[0]!;
     assert.equal(e.ts, Date.UTC(2019, 1, 10, 23, 15, 40));
@@ -270,7 +266,7 @@ describe('postgres (stderr)', () => {
   });
 
   test('Heroku logplex: pid from app[postgres.N], space-led pieces joined', async () => {
-    const r = feedChunks(new PostgresStderrParser({ logLinePrefix: ' sql_error_code = %e ' }), [(await readCorpus(join(CORPUS, 'logplex.gz')))!]);
+    const r = feedChunks(new PostgresStderrParser({ logLinePrefix: ' sql_error_code = %e ' }), [await readCorpus(pgFile('logplex.gz'))]);
     assert.equal(r.events.length, 4);
     const last = r.events[3]!;
     assert.equal(last.labels?.pid, 5925);
@@ -361,7 +357,7 @@ describe('postgres (stderr)', () => {
   });
 
   test('context/restore: resuming at an event end gives the same later events', async () => {
-    const buf = (await readCorpus(join(CORPUS, 'multiline_param.log')))!;
+    const buf = await readCorpus(pgFile('multiline_param.log'));
     const parser = () => new PostgresStderrParser({ logLinePrefix: '%m [%p] user=%u,db=%d ' });
     const whole = feedChunks(parser(), [buf]).events;
     for (let k = 0; k < whole.length - 1; k++) {
@@ -387,7 +383,7 @@ describe('postgres (stderr)', () => {
 
   test('chunk boundaries: any split of a multi-line file into two chunks gives the same events', async () => {
     for (const [file, logLinePrefix] of [['multiline_param.log', '%m [%p] user=%u,db=%d '], ['postgresql_param_range.log', '%t [%p]: [%l-1] [%x] usr=%u,db=%d,appli=%a ']] as const) {
-      const buf = (await readCorpus(join(CORPUS, file)))!;
+      const buf = await readCorpus(pgFile(file));
       const one = feedChunks(new PostgresStderrParser({ logLinePrefix }), [buf]);
       for (let i = 1; i < buf.length; i++) {
         const two = feedChunks(new PostgresStderrParser({ logLinePrefix }), [buf.subarray(0, i), buf.subarray(i)]);
@@ -397,7 +393,7 @@ describe('postgres (stderr)', () => {
   });
 
   test('wrong format: a MySQL slow log gives no events and one problem per line', async () => {
-    const buf = (await readCorpus(MYSQL_SLOW))!;
+    const buf = await readCorpus(mysqlSlowFile());
     const nonBlank = buf.toString().split('\n').filter((l) => l.length > 0).length;
     const r = feedChunks(new PostgresStderrParser(), [buf]);
     assert.equal(r.events.length, 0);
@@ -408,7 +404,7 @@ describe('postgres (stderr)', () => {
 
   for (const file of ['pgbouncer.log.gz', 'pgbouncer.1.21.log.gz']) {
     test(`wrong format: ${file} (pgbouncer, not a server log) gives no events, every line a problem`, async () => {
-      const r = await parseFile(join(CORPUS, file), 'postgres', () => assert.fail('no events expected'));
+      const r = await parseFile(pgFile(file), 'postgres', () => assert.fail('no events expected'));
       assert.equal(r.events, 0);
       assert.equal(r.skipped, 0);
       assert.equal(r.problems, r.lines);
@@ -418,7 +414,7 @@ describe('postgres (stderr)', () => {
 
 describe('postgres-csv', () => {
   test('anonymize.log: executes with parameters, binds skipped, 23 columns', async () => {
-    const r = feedChunks(new PostgresCsvParser(), [(await readCorpus(join(CORPUS, 'anonymize.log')))!]);
+    const r = feedChunks(new PostgresCsvParser(), [await readCorpus(pgFile('anonymize.log'))]);
     assert.equal(r.problems.length, 0);
     assert.equal(r.events.length, 5);
     assert.equal(r.skipped, 3);
@@ -434,13 +430,13 @@ describe('postgres-csv', () => {
   });
 
   test('weeknumber.log: doubled quotes inside fields', async () => {
-    const r = feedChunks(new PostgresCsvParser(), [(await readCorpus(join(CORPUS, 'weeknumber.log')))!]);
+    const r = feedChunks(new PostgresCsvParser(), [await readCorpus(pgFile('weeknumber.log'))]);
     assert.equal(r.events.length, 6);
     assert.equal(r.events[0]!.sql, 'select * from "users" where "cn" = $1 and "users"."deleted_at" is null limit 1');
   });
 
   test('csv_statement_without_duration.log: a statement-only record is skipped', async () => {
-    const r = feedChunks(new PostgresCsvParser(), [(await readCorpus(join(CORPUS, 'csv_statement_without_duration.log')))!]);
+    const r = feedChunks(new PostgresCsvParser(), [await readCorpus(pgFile('csv_statement_without_duration.log'))]);
     assert.deepEqual([r.events.length, r.skipped, r.problems.length], [1, 1, 0]);
     assert.equal(r.events[0]!.durationMs, 688786.283);
     assert.equal(r.events[0]!.labels?.backend_type, 'client backend');
@@ -500,8 +496,8 @@ describe('postgres-csv', () => {
   });
 
   test('wrong format: a MySQL slow log and a stderr log give no events, only problems', async () => {
-    for (const path of [MYSQL_SLOW, join(CORPUS, 'multiline_param.log')]) {
-      const r = feedChunks(new PostgresCsvParser(), [(await readCorpus(path))!]);
+    for (const path of [mysqlSlowFile(), pgFile('multiline_param.log')]) {
+      const r = feedChunks(new PostgresCsvParser(), [await readCorpus(path)]);
       assert.equal(r.events.length, 0);
       assert.ok(r.problems.length > 0);
       assert.equal(r.skipped, 0);
@@ -511,7 +507,7 @@ describe('postgres-csv', () => {
 
 describe('postgres-json', () => {
   test('cnpg.log.gz (CloudNativePG): every duration+statement record, other loggers skipped', async () => {
-    const buf = (await readCorpus(join(CORPUS, 'cnpg.log.gz')))!;
+    const buf = await readCorpus(pgFile('cnpg.log.gz'));
     let expected = 0;
     const lines = buf.toString().split('\n').filter((l) => l.length > 0);
     for (const l of lines) {
@@ -529,9 +525,9 @@ describe('postgres-json', () => {
   });
 
   test('pg_vacuums.json.gz (jsonlog) and cloudsql.log.gz: no statements, nothing is a problem', async () => {
-    const v = feedChunks(new PostgresJsonParser(), [(await readCorpus(join(CORPUS, 'pg_vacuums.json.gz')))!]);
+    const v = feedChunks(new PostgresJsonParser(), [await readCorpus(pgFile('pg_vacuums.json.gz'))]);
     assert.deepEqual([v.events.length, v.problems.length, v.skipped], [0, 0, 3544]);
-    const c = feedChunks(new PostgresJsonParser(), [(await readCorpus(join(CORPUS, 'cloudsql.log.gz')))!]);
+    const c = feedChunks(new PostgresJsonParser(), [await readCorpus(pgFile('cloudsql.log.gz'))]);
     assert.deepEqual([c.events.length, c.problems.length], [0, 0]);
   });
 
@@ -584,7 +580,7 @@ describe('postgres-json', () => {
   });
 
   test('wrong format: a MySQL slow log gives no events, one problem per line', async () => {
-    const buf = (await readCorpus(MYSQL_SLOW))!;
+    const buf = await readCorpus(mysqlSlowFile());
     const nonBlank = buf.toString().split('\n').filter((l) => l.length > 0).length;
     const r = feedChunks(new PostgresJsonParser(), [buf]);
     assert.deepEqual([r.events.length, r.problems.length], [0, nonBlank]);
@@ -663,15 +659,11 @@ describe('every corpus file in every PostgreSQL format, through parseFile', () =
   const JSON_FILES = new Set(['pg_vacuums.json.gz', 'cnpg.log.gz', 'cloudsql.log.gz']);
   const SMALL = 100_000;
 
-  test('no crash; every line is an event, skipped, part of one, or a problem', async (t) => {
-    const files = (await readdir(CORPUS)).sort();
+  test('no crash; every line is an event, skipped, part of one, or a problem', async () => {
+    const files = corpusFiles('postgres');
     assert.ok(files.length >= 20);
     for (const file of files) {
-      const path = join(CORPUS, file);
-      if (file.endsWith('.bz2') && (await readCorpus(path)) === undefined) {
-        t.diagnostic(`${file}: ${BZ2_NOTE}`);
-        continue;
-      }
+      const path = pgFile(file);
       const native = CSV.has(file) ? 'postgres-csv' : JSON_FILES.has(file) ? 'postgres-json' : 'postgres';
       const small = (await stat(path)).size < SMALL;
       for (const format of small ? ['postgres', 'postgres-csv', 'postgres-json'] : [native]) {

@@ -1,11 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { ActivitySnapshot, ActivitySource, RunningStatement } from '../src/client/probe/activity.js';
@@ -19,9 +16,8 @@ import { parseLabels } from '../src/cli/probe.js';
 import { JsonLinesParser } from '../src/formats/parsers/jsonl.js';
 import { newParseOutput } from '../src/formats/parsers/types.js';
 import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test
-const mainJs = path.resolve(here, '../src/cli/main.js');
+import { slowq, stop, stopAll } from '../bench/harness/processes.js';
+import { waitFor } from '../bench/harness/wait.js';
 
 const tempDirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -30,6 +26,7 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 after(async () => {
+  await stopAll();
   for (const d of tempDirs) await rm(d, { recursive: true, force: true });
 });
 
@@ -54,16 +51,8 @@ async function readLines(file: string): Promise<Line[]> {
     .map((l) => JSON.parse(l) as Line);
 }
 
-/** Poll `check` until it returns a value, bounded in time and count. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** Poll `check` every 50 ms until it returns a value, for 20 s unless told. */
+const until = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> => waitFor(what, check, timeoutMs, 50);
 
 const quietLog = (): ProbeLogger & { lines: string[] } => {
   const lines: string[] = [];
@@ -313,7 +302,7 @@ describe('ActivityProbe', () => {
     const log = quietLog();
     const probe = new ActivityProbe(source, sink, { intervalMs: 5, minDurationMs: 500, log, initialBackoffMs: 5, maxBackoffMs: 20 });
     probe.start();
-    await waitFor('the script to run out', async () => (source.remaining <= 1 && sink.lines.length >= 3 ? true : undefined), 5000);
+    await until('the script to run out', async () => (source.remaining <= 1 && sink.lines.length >= 3 ? true : undefined), 5000);
     await probe.stop();
     const lines = sink.lines.map((l) => JSON.parse(l) as Line);
     assert.deepEqual(
@@ -348,7 +337,7 @@ describe('ActivityProbe', () => {
     const log = quietLog();
     const probe = new ActivityProbe(source, sink, { intervalMs: 5, minDurationMs: 500, log });
     probe.start();
-    await waitFor('three lines', async () => (sink.lines.length >= 3 ? true : undefined), 5000);
+    await until('three lines', async () => (sink.lines.length >= 3 ? true : undefined), 5000);
     await probe.stop();
     assert.deepEqual(
       sink.lines.map((l) => (JSON.parse(l) as Line).duration_ms),
@@ -412,7 +401,7 @@ async function runProbe(
     file,
     log,
     polled: async () => {
-      await waitFor('the probe to poll', async () => (probe.stats().polls > 0 ? true : undefined));
+      await until('the probe to poll', async () => (probe.stats().polls > 0 ? true : undefined));
     },
     stop: async () => {
       await probe.stop();
@@ -480,7 +469,7 @@ describe('slowq probe against a real MariaDB', { timeout: 180_000 }, () => {
     try {
       await run.polled();
       await conn.query('SELECT SLEEP(3)');
-      await waitFor('the finished record', async () => {
+      await until('the finished record', async () => {
         const f = linesFor(await readLines(run.file), 'SLEEP(3)');
         return f.some((l) => l.state === 'finished') ? true : undefined;
       });
@@ -502,14 +491,14 @@ describe('slowq probe against a real MariaDB', { timeout: 180_000 }, () => {
       const victim = await mysql.createConnection({ host: server.host, port: server.port, user: 'root' });
       victim.on('error', () => {});
       const killed = victim.query('SELECT SLEEP(60)').catch((err: Error) => err);
-      await waitFor('a running record for SLEEP(60)', async () => {
+      await until('a running record for SLEEP(60)', async () => {
         const f = linesFor(await readLines(run.file), 'SLEEP(60)');
         return f.length > 0 ? true : undefined;
       });
       await server.restart();
       assert.ok((await killed) instanceof Error, 'the sleeping statement was cut off by the restart');
       victim.destroy();
-      await waitFor('the finished record for SLEEP(60)', async () => {
+      await until('the finished record for SLEEP(60)', async () => {
         const f = linesFor(await readLines(run.file), 'SLEEP(60)');
         return f.some((l) => l.state === 'finished') ? true : undefined;
       });
@@ -519,7 +508,7 @@ describe('slowq probe against a real MariaDB', { timeout: 180_000 }, () => {
       } finally {
         await after.end();
       }
-      await waitFor('the finished record for SLEEP(1.5)', async () => {
+      await until('the finished record for SLEEP(1.5)', async () => {
         const f = linesFor(await readLines(run.file), 'SLEEP(1.5)');
         return f.some((l) => l.state === 'finished') ? true : undefined;
       });
@@ -556,7 +545,7 @@ describe('slowq probe against a real PostgreSQL', { timeout: 180_000 }, () => {
     try {
       await run.polled();
       await Promise.all([a.query('SELECT pg_sleep(3)'), b.query('SELECT pg_sleep($1)', [2])]);
-      await waitFor('both finished records', async () => {
+      await until('both finished records', async () => {
         const all = await readLines(run.file);
         return all.filter((l) => l.state === 'finished').length >= 2 ? true : undefined;
       });
@@ -575,12 +564,12 @@ describe('slowq probe against a real PostgreSQL', { timeout: 180_000 }, () => {
     assert.equal(simple[0].host, '127.0.0.1');
 
     // every destination got the statements
-    const stderrLog = await waitFor('the log collector to write', async () => {
+    const stderrLog = await until('the log collector to write', async () => {
       const t = await readFile(server.logFiles.stderr, 'utf8').catch(() => '');
       return t.includes('pg_sleep(3)') && t.includes('pg_sleep($1)') ? t : undefined;
     });
     for (const f of [server.logFiles.csvlog, server.logFiles.jsonlog]) {
-      const t = await waitFor(`${f}`, async () => {
+      const t = await until(`${f}`, async () => {
         const x = await readFile(f, 'utf8').catch(() => '');
         return x.includes('pg_sleep(3)') ? x : undefined;
       });
@@ -593,31 +582,23 @@ describe('slowq probe against a real PostgreSQL', { timeout: 180_000 }, () => {
 
   test('the CLI: slowq probe --postgres writes lines and stops cleanly on SIGTERM', async () => {
     const file = path.join(await tempDir(), 'cli.jsonl');
-    const child = spawn(
-      process.execPath,
-      [mainJs, 'probe', '--postgres', server.url, '--out', file, '--interval', '200', '--min-duration', '200', '--source-label', 'pg-test'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const probe = slowq('probe', ['probe', '--postgres', server.url, '--out', file, '--interval', '200', '--min-duration', '200', '--source-label', 'pg-test']);
     const c = new pg.Client(server.url);
     await c.connect();
     try {
-      await waitFor('the probe to start', async () => (stderr.includes('probing') ? true : undefined));
+      await probe.waitForOutput('probing', 20_000);
       await c.query('SELECT pg_sleep(1)');
-      await waitFor('a finished line', async () => {
+      await until('a finished line', async () => {
         const all = await readLines(file);
         return all.some((l) => l.state === 'finished' && l.sql.includes('pg_sleep(1)')) ? true : undefined;
       });
     } finally {
       await c.end();
-      child.kill('SIGTERM');
     }
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await stop(probe), 0, probe.output());
     const lines = linesFor(await readLines(file), 'pg_sleep(1)');
     assert.ok(lines.length >= 2);
     assert.ok(lines.every((l) => l.source_label === 'pg-test'));
-    assert.match(stderr, /stopped after \d+ polls/);
+    assert.match(probe.output(), /stopped after \d+ polls/);
   });
 });

@@ -5,14 +5,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { parseFile } from '../src/formats/read-file.js';
 import type { ParserOptions } from '../src/formats/parsers/index.js';
 import type { ParseProblem } from '../src/formats/parsers/types.js';
 import type { ParsedEvent } from '../src/model/record.js';
-import { CLI, freeBase, readJsonLines, readStats, slowq, stop, waitFor } from './support/cluster.js';
+import { readJson as readStats, readJsonLines } from '../bench/harness/files.js';
+import { freeBasePort as freeBase } from '../bench/harness/ports.js';
+import { CLI, slowq, stop } from '../bench/harness/processes.js';
+import { waitFor } from '../bench/harness/wait.js';
 import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } from './support/dbservers.js';
 
 // The parsers against what real servers write: a private MariaDB with its slow log at long_query_time=0 and a private
@@ -52,14 +54,11 @@ async function cliParse(args: string[]): Promise<ParsedEvent[]> {
 }
 
 /** Wait (bounded) until `file` contains `marker`: the servers write their logs after answering. */
-async function waitForText(file: string, marker: string): Promise<string> {
-  const deadline = Date.now() + 20_000;
-  for (let i = 0; i < 400 && Date.now() < deadline; i++) {
+function waitForText(file: string, marker: string): Promise<string> {
+  return waitFor(`${marker} in ${file}`, async () => {
     const text = await readFile(file, 'utf8').catch(() => '');
-    if (text.includes(marker)) return text;
-    await sleep(50);
-  }
-  throw new Error(`${file} never contained ${marker}`);
+    return text.includes(marker) ? text : undefined;
+  }, 20_000, 50);
 }
 
 function checkDurations(events: ParsedEvent[], expected: Expected[]): void {

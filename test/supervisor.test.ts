@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
-import { diffIds, freeBase, idSet, oracle, readAlerts, slowq, stop, stopAll, waitFor } from './support/cluster.js';
+import { readAlerts } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { slowq, stop, stopAll } from '../bench/harness/processes.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { diffIds, idSet, oracle } from './support/cluster.js';
 
 // `slowq up` supervises its services: one that dies is restarted (with backoff), one that keeps dying within
 // seconds of starting is given up on loudly (up stops everything and exits non-zero), and SIGTERM stops
@@ -37,7 +41,6 @@ function pidOf(data: string, name: string): number | undefined {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The services of `up --consumers 1`. */
 const ONE_CONSUMER = ['logserver', 'monitor', 'master', 'consumer-c0'];
@@ -60,7 +63,7 @@ describe('slowq up as a supervisor', () => {
   });
 
   it('restarts killed services, keeps the pipeline working, and leaves no process after SIGTERM', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const data = join(dir, 'up1');
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet', '--log-level', 'warn']);
     const seen = new Set<number>();
@@ -109,7 +112,7 @@ describe('slowq up as a supervisor', () => {
   });
 
   it('SIGTERM while a service is waiting to be restarted leaves nothing behind', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const data = join(dir, 'up2');
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet']);
     const names = ONE_CONSUMER;
@@ -126,7 +129,7 @@ describe('slowq up as a supervisor', () => {
   });
 
   it('gives up loudly on a service that keeps crashing at start: everything stops, exit code ≠ 0', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     // someone else holds the monitor's port: the monitor cannot bind and exits at once, every time
     const blocker = createServer();
     blockers.push(blocker);
@@ -147,7 +150,7 @@ describe('slowq up as a supervisor', () => {
   });
 
   it('services stop by themselves when up is SIGKILLed (no orphans)', async () => {
-    const base = await freeBase();
+    const base = await freeBasePort();
     const data = join(dir, 'up4');
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet']);
     const names = ONE_CONSUMER;

@@ -16,6 +16,7 @@ import {
   type TailerSink,
   type TailProblem,
 } from '../src/client/tailer.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
 
 // Real files, real timers; every wait is bounded and waits for a behaviour, never for a duration.
 
@@ -72,13 +73,8 @@ class Collector implements TailerSink {
   }
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** The tailer reacts within a few polls: check every 10 ms, for 10 s at most. */
+const until = (what: string, cond: () => boolean): Promise<boolean> => waitFor(what, cond, 10_000, 10);
 
 describe('file tailer', () => {
   let root: string;
@@ -134,9 +130,9 @@ describe('file tailer', () => {
     const reg = await openRegistry(data);
     const sink = makeSink(reg);
     const t = await startTailer(reg, sink, [file]);
-    await waitFor('3 events', () => sink.all.length === 3);
+    await until('3 events', () => sink.all.length === 3);
     await appendFile(file, recs('a', 3, 5));
-    await waitFor('5 events', () => sink.all.length === 5);
+    await until('5 events', () => sink.all.length === 5);
     assert.deepEqual(sink.ids(), ['a0', 'a1', 'a2', 'a3', 'a4']);
     assert.deepEqual(sink.all.map((e) => e.seq), [1, 2, 3, 4, 5]);
     assert.deepEqual(sink.all.map((e) => e.line), [1, 2, 3, 4, 5]);
@@ -167,7 +163,7 @@ describe('file tailer', () => {
     const old = await open(file, 'a');
     for (let i = 0; i < 40; i++) {
       await old.write(rec(`o${i}`, i));
-      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
+      if (i % 10 === 9) await sleep(5);
     }
     await rename(file, join(logs, 'app.log.1'));
     for (let i = 40; i < 45; i++) await old.write(rec(`o${i}`, i)); // late writes to the renamed file
@@ -175,10 +171,10 @@ describe('file tailer', () => {
     const cur = await open(file, 'a');
     for (let i = 0; i < 30; i++) {
       await cur.write(rec(`n${i}`, i));
-      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
+      if (i % 10 === 9) await sleep(5);
     }
     await cur.close();
-    await waitFor('75 events', () => sink.all.length >= 75);
+    await until('75 events', () => sink.all.length >= 75);
     const ids = sink.ids();
     assert.equal(ids.length, 75);
     assert.equal(new Set(ids).size, 75, 'no record twice');
@@ -204,12 +200,12 @@ describe('file tailer', () => {
     const reg = await openRegistry(data);
     const sink = makeSink(reg);
     const t = await startTailer(reg, sink, [file]);
-    await waitFor('5 events', () => sink.all.length === 5);
+    await until('5 events', () => sink.all.length === 5);
     // logrotate copytruncate: copy, then truncate in place (same inode)
     await copyFile(file, join(logs, 'db.log.1'));
     await truncate(file, 0);
     await appendFile(file, recs('b', 0, 2));
-    await waitFor('second stream', () => sink.ids().includes('b1'));
+    await until('second stream', () => sink.ids().includes('b1'));
     const [first, second] = sink.streams() as [string, string];
     assert.ok(second && second !== first);
     assert.deepEqual(sink.all.filter((e) => e.stream === second).map((e) => [e.queryId, e.seq, e.offset]), [
@@ -222,7 +218,7 @@ describe('file tailer', () => {
     t.pause();
     await writeFile(file, recs('c', 0, 8)); // same inode, longer than before, different first bytes
     t.resume();
-    await waitFor('third stream', () => sink.ids().includes('c7'));
+    await until('third stream', () => sink.ids().includes('c7'));
     const third = sink.streams()[2]!;
     assert.deepEqual(sink.ids(third), Array.from({ length: 8 }, (_, i) => `c${i}`));
     assert.equal(sink.all.find((e) => e.queryId === 'c0')?.seq, 1);
@@ -237,13 +233,13 @@ describe('file tailer', () => {
     const reg = await openRegistry(data);
     const sink = makeSink(reg);
     const t = await startTailer(reg, sink, [file]);
-    await waitFor('first event', () => sink.all.length === 1);
+    await until('first event', () => sink.all.length === 1);
     const polls = t.stats().polls;
-    await waitFor('the partial bytes read and idle flushes done', () => t.stats().bytesRead > Buffer.byteLength(rec('p0', 0)) && t.stats().polls > polls + 6);
+    await until('the partial bytes read and idle flushes done', () => t.stats().bytesRead > Buffer.byteLength(rec('p0', 0)) && t.stats().polls > polls + 6);
     assert.equal(sink.all.length, 1);
     assert.equal(sink.calls.filter((c) => c.kind === 'problems').length, 0, 'the half line is not a problem');
     await appendFile(file, line.slice(40));
-    await waitFor('second event', () => sink.all.length === 2);
+    await until('second event', () => sink.all.length === 2);
     assert.equal(sink.all[1]!.queryId, 'p1');
     assert.equal(sink.all[1]!.sql, 'select 1');
     assert.equal(sink.all[1]!.offset, Buffer.byteLength(rec('p0', 0)));
@@ -260,14 +256,14 @@ describe('file tailer', () => {
     const t = await startTailer(reg, sink, [join(logs, '*.log'), join(dir, 'later', '*', 'slow-*.log')]);
     await writeFile(join(logs, 'notes.txt'), rec('no', 0));
     await writeFile(join(logs, 'b.log'), recs('b', 0, 2));
-    await waitFor('b.log', () => sink.all.length === 2);
+    await until('b.log', () => sink.all.length === 2);
     await mkdir(join(dir, 'later', 'x'), { recursive: true });
     await writeFile(join(dir, 'later', 'x', 'slow-1.log'), recs('d', 0, 3));
     await writeFile(join(dir, 'later', 'x', 'fast-1.log'), rec('no', 1));
-    await waitFor('later/x/slow-1.log', () => sink.all.length === 5);
+    await until('later/x/slow-1.log', () => sink.all.length === 5);
     assert.deepEqual(sink.ids().sort(), ['b0', 'b1', 'd0', 'd1', 'd2']);
     const polls = t.stats().polls;
-    await waitFor('a few more polls', () => t.stats().polls > polls + 3);
+    await until('a few more polls', () => t.stats().polls > polls + 3);
     assert.equal(sink.ids().includes('no'), false, 'non-matching files ignored');
     assert.equal(t.stats().openFiles, 2);
   });
@@ -279,19 +275,19 @@ describe('file tailer', () => {
     const reg = await openRegistry(data);
     const sink = makeSink(reg);
     const t = await startTailer(reg, sink, [file], { rotatedGraceMs: 60 });
-    await waitFor('3 events', () => sink.all.length === 3);
+    await until('3 events', () => sink.all.length === 3);
     t.pause();
     await appendFile(file, recs('g', 3, 6)); // written, then deleted before we read it
     await unlink(file);
     t.resume();
-    await waitFor('stream ended', () => sink.endedCount() === 1);
+    await until('stream ended', () => sink.endedCount() === 1);
     assert.deepEqual(sink.ids(), ['g0', 'g1', 'g2', 'g3', 'g4', 'g5']);
     assert.equal(t.stats().openFiles, 0);
     await reg.flush();
     assert.equal(reg.size, 0, 'ended and acked: forgotten');
     // the path may come back: a new stream from 0
     await writeFile(file, rec('h0', 0));
-    await waitFor('new file at the same path', () => sink.ids().includes('h0'));
+    await until('new file at the same path', () => sink.ids().includes('h0'));
     assert.equal(sink.all.at(-1)!.seq, 1);
     assert.equal(sink.errors.length, 0);
   });
@@ -304,18 +300,18 @@ describe('file tailer', () => {
     const run1 = makeSink(reg1);
     run1.commitUpTo = 4; // the server acked only the first four
     const t1 = await startTailer(reg1, run1, [file]);
-    await waitFor('10 events', () => run1.all.length === 10);
+    await until('10 events', () => run1.all.length === 10);
     await stopTailer(t1);
     await reg1.close();
 
     const reg2 = await openRegistry(data); // a new process: a new registry instance over the same file
     const run2 = makeSink(reg2);
     const t2 = await startTailer(reg2, run2, [file]);
-    await waitFor('the unacked six again', () => run2.all.length === 6);
+    await until('the unacked six again', () => run2.all.length === 6);
     const strip = (e: TailedEvent & { stream: string }) => [e.stream, e.seq, e.queryId, e.offset, e.end, e.line];
     assert.deepEqual(run2.all.map(strip), run1.all.slice(4).map(strip));
     await appendFile(file, recs('r', 10, 12));
-    await waitFor('two more', () => run2.all.length === 8);
+    await until('two more', () => run2.all.length === 8);
     assert.deepEqual(run2.all.slice(6).map((e) => [e.queryId, e.seq, e.line]), [
       ['r10', 11, 11],
       ['r11', 12, 12],
@@ -331,7 +327,7 @@ describe('file tailer', () => {
     const run1 = makeSink(reg1);
     run1.commitUpTo = 3;
     const t1 = await startTailer(reg1, run1, [file]);
-    await waitFor('6 events', () => run1.all.length === 6);
+    await until('6 events', () => run1.all.length === 6);
     const oldStream = run1.streams()[0]!;
     await stopTailer(t1);
     await reg1.close();
@@ -343,7 +339,7 @@ describe('file tailer', () => {
     const reg2 = await openRegistry(data);
     const run2 = makeSink(reg2);
     await startTailer(reg2, run2, [file]);
-    await waitFor('old rest and new file', () => run2.all.length === 7);
+    await until('old rest and new file', () => run2.all.length === 7);
     assert.deepEqual(run2.ids(oldStream), ['m3', 'm4', 'm5', 'm6', 'm7']);
     assert.deepEqual(run2.all.filter((e) => e.stream === oldStream).map((e) => e.seq), [4, 5, 6, 7, 8]);
     const newStream = run2.streams().find((s) => s !== oldStream)!;
@@ -361,7 +357,7 @@ describe('file tailer', () => {
     const run1 = makeSink(reg1);
     run1.commitUpTo = 2;
     const t1 = await startTailer(reg1, run1, [file]);
-    await waitFor('4 events', () => run1.all.length === 4);
+    await until('4 events', () => run1.all.length === 4);
     await stopTailer(t1);
     await reg1.close();
     await unlink(file);
@@ -369,9 +365,9 @@ describe('file tailer', () => {
     const reg2 = await openRegistry(data);
     const run2 = makeSink(reg2);
     const t2 = await startTailer(reg2, run2, [file]);
-    await waitFor('new file', () => run2.ids().includes('y0'));
+    await until('new file', () => run2.ids().includes('y0'));
     const polls = t2.stats().polls;
-    await waitFor('a few more polls', () => t2.stats().polls > polls + 3);
+    await until('a few more polls', () => t2.stats().polls > polls + 3);
     assert.equal(run2.errors.length, 1);
     assert.equal(run2.errors[0]!.code, 'EGONE');
     assert.match(run2.errors[0]!.message, /seq 3/);
@@ -387,8 +383,8 @@ describe('file tailer', () => {
     const reg = await openRegistry(data);
     const sink = makeSink(reg);
     await startTailer(reg, sink, [file], { maxLineBytes: 200 });
-    await waitFor('3 events', () => sink.all.length === 3);
-    await waitFor('2 problems', () => sink.calls.filter((c) => c.kind === 'problems').flatMap((c) => (c as { problems: TailProblem[] }).problems).length === 2);
+    await until('3 events', () => sink.all.length === 3);
+    await until('2 problems', () => sink.calls.filter((c) => c.kind === 'problems').flatMap((c) => (c as { problems: TailProblem[] }).problems).length === 2);
     const problems = sink.calls.flatMap((c) => (c.kind === 'problems' ? c.problems : []));
     assert.deepEqual(sink.ids(), ['k0', 'k1', 'k2']);
     assert.deepEqual(sink.all.map((e) => e.line), [1, 3, 5]);
@@ -410,15 +406,15 @@ describe('file tailer', () => {
     // the client pauses as soon as its window is "full"
     sink.onEvents = () => t?.pause();
     t = await startTailer(reg, sink, [file], { readChunkBytes: 512 });
-    await waitFor('first events', () => sink.all.length > 0);
+    await until('first events', () => sink.all.length > 0);
     const got = sink.all.length;
     assert.ok(got < 300, 'reading stopped early');
     const polls = t.stats().polls;
-    await waitFor('several polls while paused', () => t!.stats().polls > polls + 5);
+    await until('several polls while paused', () => t!.stats().polls > polls + 5);
     assert.equal(sink.all.length, got, 'nothing read while paused');
     sink.onEvents = undefined;
     t.resume();
-    await waitFor('everything', () => sink.all.length === 300);
+    await until('everything', () => sink.all.length === 300);
     assert.deepEqual(sink.all.map((e) => e.seq), Array.from({ length: 300 }, (_, i) => i + 1));
   });
 
@@ -450,9 +446,9 @@ describe('file tailer', () => {
     const reg = await openRegistry(data);
     const sink = makeSink(reg);
     const t = await startTailer(reg, sink, [file, join(logs, '*.log')]);
-    await waitFor('3 events', () => sink.all.length === 3);
+    await until('3 events', () => sink.all.length === 3);
     const polls = t.stats().polls;
-    await waitFor('a few more polls', () => t.stats().polls > polls + 3);
+    await until('a few more polls', () => t.stats().polls > polls + 3);
     assert.equal(sink.all.length, 3);
     assert.equal(sink.streams().length, 1);
     assert.equal(reg.size, 1);
@@ -465,14 +461,14 @@ describe('file tailer', () => {
     const reg1 = await openRegistry(data);
     const run1 = makeSink(reg1);
     const t1 = await startTailer(reg1, run1, [file]);
-    await waitFor('3 events', () => run1.all.length === 3);
+    await until('3 events', () => run1.all.length === 3);
     await stopTailer(t1);
     await reg1.close();
     await writeFile(file, recs('v', 0, 6)); // same inode, longer, different first bytes
     const reg2 = await openRegistry(data);
     const run2 = makeSink(reg2);
     await startTailer(reg2, run2, [file]);
-    await waitFor('the new content from byte 0', () => run2.all.length === 6);
+    await until('the new content from byte 0', () => run2.all.length === 6);
     assert.deepEqual(run2.ids(), Array.from({ length: 6 }, (_, i) => `v${i}`));
     assert.notEqual(run2.streams()[0], run1.streams()[0]);
     assert.equal(run2.errors.length, 1);

@@ -3,6 +3,7 @@ import { RulesEngine } from '../../src/rules/engine.js';
 import { DEFAULT_RULES } from '../../src/rules/rules.js';
 import type { Alert, QueryRecord } from '../../src/model/record.js';
 import { createLogger } from '../../src/logserver/transport.js';
+import { sleep } from '../harness/wait.js';
 import { sampleRecords } from '../records.js';
 
 // One process of `slowq bench logging`: applies N records to the rules, logging one line per record the
@@ -29,7 +30,7 @@ if (mode === 'file') {
   logger = l.logger;
   close = () => l.close();
   dropped = () => l.stats().dropped;
-  await new Promise((r) => setTimeout(r, 300)); // connected before the clock starts
+  await sleep(300); // connected before the clock starts
 }
 
 const engine = new RulesEngine(DEFAULT_RULES);

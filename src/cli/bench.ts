@@ -137,7 +137,7 @@ export function register(program: Command): void {
       const names: BenchName[] = which === 'all' ? [...BENCHES] : known.includes(which) ? [which as BenchName] : [];
       if (names.length === 0) throw new Error(`unknown bench "${which}" (known: ${known.join(', ')}, all)`);
       const { formatReport, writeCharts } = await import('../../bench/output.js');
-      const { stopAllChildren } = await import('../../bench/tools.js');
+      const { stopAll } = await import('../../bench/harness/processes.js');
       const reports = [];
       const t0 = Date.now();
       try {
@@ -148,7 +148,7 @@ export function register(program: Command): void {
           if (!flags.json) process.stdout.write(`\n${formatReport(r)}`);
         }
       } finally {
-        await stopAllChildren();
+        await stopAll();
       }
       if (flags.json) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, reports }, null, 2) + '\n');
       if (flags.svg) for (const p of writeCharts(flags.svg, reports)) process.stderr.write(`slowq bench: wrote ${p}\n`);

@@ -5,10 +5,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../bench/harness/wait.js';
+import { freePort } from '../../bench/harness/ports.js';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 
@@ -164,19 +164,6 @@ function pgVersionOf(postgres: string): number {
 
 // ---- helpers ----
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function makeDir(prefix: string, user: RunAs | undefined): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   if (user) await chown(dir, user.uid, user.gid);
@@ -237,18 +224,18 @@ function startDaemon(argv: string[], user: RunAs | undefined, logPath: string, c
 
 /** Poll `probe` until it succeeds, the daemon dies, or the time runs out. */
 async function waitReady(d: Daemon, what: string, logPaths: string[], probe: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
   let last: unknown;
-  for (let attempt = 0; attempt < 2000 && Date.now() < deadline; attempt++) {
-    if (d.exitInfo() !== undefined) break;
+  const answered = await waitFor(`${what} to answer`, async () => {
+    if (d.exitInfo() !== undefined) return 'died';
     try {
       await probe();
-      return;
+      return 'ready';
     } catch (err) {
       last = err;
+      return undefined;
     }
-    await sleep(100);
-  }
+  }, START_TIMEOUT_MS, 100).catch(() => 'timed out');
+  if (answered === 'ready') return;
   const why = d.exitInfo() ?? `not ready after ${START_TIMEOUT_MS} ms (last error: ${(last as Error)?.message})`;
   await stopDaemon(d, 'SIGKILL');
   let logs = '';
@@ -263,6 +250,50 @@ async function stopDaemon(d: Daemon, signal: NodeJS.Signals): Promise<void> {
   const timer = setTimeout(() => d.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await d.exited;
   clearTimeout(timer);
+}
+
+interface DaemonSpec {
+  what: string;
+  argv: string[];
+  user: RunAs | undefined;
+  /** its data; removed when the first start fails, and by stop() unless keepData */
+  dir: string;
+  /** where its stdout and stderr go */
+  outPath: string;
+  /** quoted when it does not become ready */
+  logPaths: string[];
+  /** resolves once the server answers */
+  probe: () => Promise<void>;
+  /** the signal of an orderly stop */
+  stopSignal: NodeJS.Signals;
+  /** extra environment of the server process */
+  env?: Record<string, string>;
+}
+
+/** Starts a database server and waits until it answers; its restart() and stop() for the server's handle. */
+async function serveDaemon(spec: DaemonSpec): Promise<{ restart(): Promise<void>; stop(opts?: { keepData?: boolean }): Promise<void> }> {
+  let daemon: Daemon | undefined;
+  const launch = async (): Promise<void> => {
+    const d = startDaemon(spec.argv, spec.user, spec.outPath, spec.dir, spec.env);
+    daemon = d;
+    await waitReady(d, spec.what, spec.logPaths, spec.probe);
+  };
+  try {
+    await launch();
+  } catch (err) {
+    await rm(spec.dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    restart: async () => {
+      if (daemon) await stopDaemon(daemon, spec.stopSignal);
+      await launch();
+    },
+    stop: async (o) => {
+      if (daemon) await stopDaemon(daemon, spec.stopSignal);
+      if (!o?.keepData) await rm(spec.dir, { recursive: true, force: true });
+    },
+  };
 }
 
 // ---- MariaDB ----
@@ -327,39 +358,15 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDbSe
   ];
   const host = '127.0.0.1';
   const url = `mysql://root@${host}:${port}/`;
-  let daemon: Daemon | undefined;
-  const launch = async (): Promise<void> => {
-    const outPath = join(dir, 'mariadbd.out');
-    const d = startDaemon(args, user, outPath, dir, opts.env);
-    daemon = d;
-    await waitReady(d, 'mariadbd', [errorLogPath, outPath], async () => {
+  const outPath = join(dir, 'mariadbd.out');
+  const handle = await serveDaemon({
+    what: 'mariadbd', argv: args, user, dir, outPath, logPaths: [errorLogPath, outPath], stopSignal: 'SIGTERM', ...(opts.env && { env: opts.env }),
+    probe: async () => {
       const c = await mysql.createConnection({ host, port, user: 'root', connectTimeout: 2000 });
       await c.end();
-    });
-  };
-  try {
-    await launch();
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    url,
-    host,
-    port,
-    slowLogPath,
-    errorLogPath,
-    socket,
-    dir,
-    restart: async () => {
-      if (daemon) await stopDaemon(daemon, 'SIGTERM');
-      await launch();
     },
-    stop: async (o) => {
-      if (daemon) await stopDaemon(daemon, 'SIGTERM');
-      if (!o?.keepData) await rm(dir, { recursive: true, force: true });
-    },
-  };
+  });
+  return { url, host, port, slowLogPath, errorLogPath, socket, dir, ...handle };
 }
 
 // ---- PostgreSQL ----
@@ -413,11 +420,10 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   const host = '127.0.0.1';
   const url = `postgres://postgres@${host}:${port}/postgres`;
   const outPath = join(dir, 'postgres.out');
-  let daemon: Daemon | undefined;
-  const launch = async (): Promise<void> => {
-    const d = startDaemon(args, user, outPath, dir);
-    daemon = d;
-    await waitReady(d, 'postgres', [outPath], async () => {
+  // SIGINT = "fast" shutdown: a smart shutdown (SIGTERM) would wait for every client to leave.
+  const handle = await serveDaemon({
+    what: 'postgres', argv: args, user, dir, outPath, logPaths: [outPath], stopSignal: 'SIGINT',
+    probe: async () => {
       const c = new pg.Client({ host, port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
       c.on('error', () => {});
       try {
@@ -425,14 +431,8 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       } finally {
         await c.end().catch(() => {});
       }
-    });
-  };
-  try {
-    await launch();
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+    },
+  });
   return {
     url,
     host,
@@ -445,14 +445,6 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     },
     dir,
     version,
-    // SIGINT = "fast" shutdown: a smart shutdown (SIGTERM) would wait for every client to leave.
-    restart: async () => {
-      if (daemon) await stopDaemon(daemon, 'SIGINT');
-      await launch();
-    },
-    stop: async (o) => {
-      if (daemon) await stopDaemon(daemon, 'SIGINT');
-      if (!o?.keepData) await rm(dir, { recursive: true, force: true });
-    },
+    ...handle,
   };
 }

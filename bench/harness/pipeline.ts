@@ -1,0 +1,260 @@
+import { join } from 'node:path';
+import { readJson } from './files.js';
+import { waitFor } from './wait.js';
+import { hasExited, kill9, slowq, stop, type Proc } from './processes.js';
+
+// A whole pipeline as real processes on loopback, service by service (logserver, monitor, master, consumers,
+// clients: the CLI as `slowq up` and `slowq client` run it), so that a test or bench knows every process and
+// can kill, restart and stop each one. The chaos harness (bench/chaos.ts), the fault test
+// (test/e2e-faults.test.ts) and the e2e bench's server side all run their pipelines through this.
+
+/** The loopback endpoints of a pipeline on BASE..BASE+3, laid out as `slowq up --port BASE` lays them out. */
+export class PipelinePorts {
+  constructor(readonly base: number) {}
+
+  /** the master's side for clients (BASE) */
+  get clients(): string {
+    return this.endpoint(0);
+  }
+
+  /** the master's side for consumers (BASE+1) */
+  get consumers(): string {
+    return this.endpoint(1);
+  }
+
+  /** the monitor (BASE+2) */
+  get monitor(): string {
+    return this.endpoint(2);
+  }
+
+  /** the logserver (BASE+3) */
+  get logserver(): string {
+    return this.endpoint(3);
+  }
+
+  endpoint(offset: number): string {
+    return `tcp://127.0.0.1:${this.base + offset}`;
+  }
+}
+
+export type ServiceKind = 'logserver' | 'monitor' | 'master' | 'consumer' | 'client';
+
+export interface ExitStatus {
+  code: number | null;
+  signal: string | null;
+}
+
+/** One service of the pipeline: a process that can be killed, started again and stopped, knowing which exits it caused. */
+export class Service {
+  private current: Proc | undefined;
+  private expectingExit = false;
+  /** when the process now running was started (ms since the epoch) */
+  startedAt = 0;
+  lastExit: ExitStatus | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly kind: ServiceKind,
+    readonly args: string[],
+    private readonly onUnexpectedExit: (service: Service, proc: Proc, exit: ExitStatus) => void,
+  ) {}
+
+  get proc(): Proc | undefined {
+    return this.current;
+  }
+
+  get pid(): number | undefined {
+    return this.current?.child.pid;
+  }
+
+  get running(): boolean {
+    return this.current !== undefined && !hasExited(this.current);
+  }
+
+  start(): Proc {
+    const p = slowq(this.name, this.args);
+    this.current = p;
+    this.expectingExit = false;
+    this.startedAt = Date.now();
+    p.child.once('exit', (code, signal) => {
+      this.lastExit = { code, signal };
+      if (!this.expectingExit) this.onUnexpectedExit(this, p, this.lastExit);
+    });
+    return p;
+  }
+
+  /** SIGKILL, and wait for the exit. */
+  async kill9(): Promise<void> {
+    if (!this.current) return;
+    this.expectingExit = true;
+    await kill9(this.current);
+  }
+
+  /** SIGTERM (SIGKILL after graceMs), and wait for the exit: its status, or undefined if it was not running. */
+  async stop(graceMs = 10_000): Promise<ExitStatus | undefined> {
+    if (!this.running) return undefined;
+    this.expectingExit = true;
+    await stop(this.current!, graceMs);
+    return this.lastExit;
+  }
+
+  output(): string {
+    return this.current?.output() ?? '';
+  }
+}
+
+export interface PipelineClient {
+  source: string;
+  /** the logs it tails */
+  files: string[];
+  format: string;
+  /** its state directory */
+  data: string;
+  /** more options, e.g. ['--ack-timeout-ms', '1000'] */
+  args?: string[];
+}
+
+export interface PipelineOptions {
+  /** the server side's data: logs/, monitor/, alerts.jsonl and consumers/NAME/, as `slowq up` lays them out */
+  data: string;
+  base: number;
+  /** the consumers' names */
+  consumers: string[];
+  /** one client per source (none: the caller starts its own against `ports.clients`) */
+  clients?: PipelineClient[];
+  /** more options for every consumer, e.g. ['--no-fsync'] */
+  consumerArgs?: string[];
+  /** more options for every service but the logserver, e.g. ['--log-level', 'warn'] */
+  serviceArgs?: string[];
+  /** a process exited that the pipeline did not stop or kill (default: nothing is done) */
+  onUnexpectedExit?: (service: Service, proc: Proc, exit: ExitStatus) => void;
+}
+
+/** The order stop() follows: the senders first, so every service stops with nothing left in flight to it. */
+const STOP_ORDER: ServiceKind[] = ['client', 'master', 'consumer', 'monitor', 'logserver'];
+
+export class Pipeline {
+  readonly ports: PipelinePorts;
+  readonly services = new Map<string, Service>();
+  /** set once stop() or kill() began: exits from then on are expected */
+  private finished = false;
+
+  /** stop() or kill() has begun: nothing is to be started again */
+  get stopping(): boolean {
+    return this.finished;
+  }
+
+  private constructor(readonly opts: PipelineOptions) {
+    this.ports = new PipelinePorts(opts.base);
+  }
+
+  /** Starts every service (not waiting for any to be ready: see ready()). */
+  static start(opts: PipelineOptions): Pipeline {
+    const p = new Pipeline(opts);
+    p.define();
+    for (const s of p.services.values()) s.start();
+    return p;
+  }
+
+  get alertsFile(): string {
+    return join(this.opts.data, 'alerts.jsonl');
+  }
+
+  consumerDir(name: string): string {
+    return join(this.opts.data, 'consumers', name);
+  }
+
+  /** The service by its name: logserver, monitor, master, consumer-NAME, client-SOURCE. */
+  service(name: string): Service {
+    const s = this.services.get(name);
+    if (!s) throw new Error(`no service ${name} in this pipeline (${[...this.services.keys()].join(', ')})`);
+    return s;
+  }
+
+  consumer(name: string): Service {
+    return this.service(`consumer-${name}`);
+  }
+
+  client(source: string): Service {
+    return this.service(`client-${source}`);
+  }
+
+  ofKind(kind: ServiceKind): Service[] {
+    return [...this.services.values()].filter((s) => s.kind === kind);
+  }
+
+  private define(): void {
+    const { data, consumers } = this.opts;
+    const ports = this.ports;
+    const common = ['--logserver', ports.logserver, ...(this.opts.serviceArgs ?? [])];
+    const add = (name: string, kind: ServiceKind, args: string[]) =>
+      this.services.set(name, new Service(name, kind, args, (s, proc, exit) => {
+        if (!this.finished) this.opts.onUnexpectedExit?.(s, proc, exit);
+      }));
+    add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), '--port', String(ports.base + 3)]);
+    add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), '--alerts', this.alertsFile, '--quiet', ...common]);
+    add('master', 'master', ['master', '--port', String(ports.base), '--consumers', consumers.join(','), '--monitor', ports.monitor, ...common]);
+    for (const name of consumers) {
+      add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), '--master', ports.consumers,
+        '--monitor', ports.monitor, ...(this.opts.consumerArgs ?? []), ...common]);
+    }
+    for (const c of this.opts.clients ?? []) {
+      add(`client-${c.source}`, 'client', ['client', '--master', ports.clients, '--source', c.source, '--format', c.format, '--data', c.data,
+        ...(c.args ?? []), ...common, ...c.files]);
+    }
+  }
+
+  /** A consumer's stats.json (rewritten by it now and then), if there is one. */
+  consumerStats(name: string): Record<string, number> | undefined {
+    return readJson<Record<string, number>>(join(this.consumerDir(name), 'stats.json'));
+  }
+
+  /** Records durably applied: the sum of the consumers' high-water marks as their stats files say. */
+  highWaterTotal(): number {
+    let n = 0;
+    for (const name of this.opts.consumers) n += this.consumerStats(name)?.highWaterTotal ?? 0;
+    return n;
+  }
+
+  /**
+   * The same, from stats files written by the consumer processes running now only: undefined while one is
+   * (re)starting, since a killed process's last stats may count records it never made durable.
+   */
+  liveHighWaterTotal(): number | undefined {
+    let n = 0;
+    for (const name of this.opts.consumers) {
+      const st = this.consumerStats(name);
+      const pid = this.consumer(name).pid;
+      if (st === undefined || pid === undefined || st.pid !== pid || typeof st.highWaterTotal !== 'number') return undefined;
+      n += st.highWaterTotal;
+    }
+    return n;
+  }
+
+  /** Waits until every consumer has loaded its state (its stats file appears); throws if a service exits meanwhile. */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    await waitFor('the consumers to start', () => {
+      for (const s of this.services.values()) if (!s.running) throw new Error(`${s.name} exited: ${s.output().slice(-1500)}`);
+      return this.opts.consumers.every((n) => this.consumerStats(n) !== undefined);
+    }, timeoutMs, 20);
+  }
+
+  /** SIGTERM to each running service in turn (clients, master, consumers, monitor, logserver): how each exited. */
+  async stop(graceMs = 10_000): Promise<Array<{ service: Service; exit: ExitStatus }>> {
+    this.finished = true;
+    const out: Array<{ service: Service; exit: ExitStatus }> = [];
+    for (const kind of STOP_ORDER) {
+      for (const s of this.ofKind(kind)) {
+        const exit = await s.stop(graceMs);
+        if (exit) out.push({ service: s, exit });
+      }
+    }
+    return out;
+  }
+
+  /** SIGKILL whatever still runs (a failed run's clean-up). */
+  async kill(): Promise<void> {
+    this.finished = true;
+    for (const s of this.services.values()) if (s.running) await s.kill9();
+  }
+}

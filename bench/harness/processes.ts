@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+// Child processes for the tests and the benches: the slowq CLI (or any program) with its output kept, stopped
+// by SIGTERM or SIGKILL, and all of them killed when this process exits, so a failed test or bench never
+// leaves services running.
+
+/** The CLI's entry point: compiled, this file is dist/bench/harness/processes.js. */
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  /** the last 64 KiB or more of stdout and stderr together */
+  output(): string;
+  /** resolves with the exit code (null when a signal ended it) */
+  exited: Promise<number | null>;
+  /** resolves once `text` was printed (stdout or stderr); rejects if the process exits first or after timeoutMs */
+  waitForOutput(text: string, timeoutMs: number): Promise<void>;
+}
+
+const KEEP_OUTPUT = 64 * 1024;
+
+/** Started and not yet exited. */
+const running = new Set<Proc>();
+process.once('exit', () => {
+  for (const p of running) p.child.kill('SIGKILL');
+});
+
+export function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  const waiters: Array<{ text: string; resolve: () => void }> = [];
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (out.includes(waiters[i]!.text)) {
+        waiters[i]!.resolve();
+        waiters.splice(i, 1);
+      }
+    }
+    if (out.length > 2 * KEEP_OUTPUT) out = out.slice(-KEEP_OUTPUT);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const p: Proc = {
+    name,
+    child,
+    output: () => out,
+    exited,
+    waitForOutput: (text, timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        if (out.includes(text)) return resolve();
+        const timer = setTimeout(() => reject(new Error(`${name}: no "${text}" after ${timeoutMs} ms; output:\n${out.slice(-2000)}`)), timeoutMs);
+        waiters.push({ text, resolve: () => { clearTimeout(timer); resolve(); } });
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (${code}) before printing "${text}"; output:\n${out.slice(-2000)}`));
+        });
+      }),
+  };
+  running.add(p);
+  void exited.then(() => running.delete(p));
+  return p;
+}
+
+/**
+ * `node dist/src/cli/main.js ARGS` as a child. $SLOWQ_BENCH_NODE_ARGS is put before the script, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile every process of a run (NODE_OPTIONS refuses --cpu-prof).
+ */
+export function slowq(name: string, args: string[], env?: NodeJS.ProcessEnv): Proc {
+  const nodeArgs = (process.env.SLOWQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return startProcess(name, process.execPath, [...nodeArgs, CLI, ...args], env);
+}
+
+export function hasExited(p: Proc): boolean {
+  return p.child.exitCode !== null || p.child.signalCode !== null;
+}
+
+/** SIGTERM (then SIGKILL after graceMs) and wait for the exit; resolves with the exit code. */
+export async function stop(p: Proc, graceMs = 10_000): Promise<number | null> {
+  if (hasExited(p)) return p.child.exitCode;
+  p.child.kill('SIGTERM');
+  const t = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  const code = await p.exited;
+  clearTimeout(t);
+  return code;
+}
+
+export async function kill9(p: Proc): Promise<void> {
+  p.child.kill('SIGKILL');
+  await p.exited;
+}
+
+/** Stops whatever is still running (a test's after(), a bench's finally). */
+export async function stopAll(graceMs = 3000): Promise<void> {
+  await Promise.all([...running].map((p) => stop(p, graceMs)));
+}
