@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { collapseUnions, cutMultiRowInsert, dropOrderByAsc, fingerprintReference, LIMIT, USE_DB, wholeQueryFingerprint } from './fingerprint-reference.js';
 
 // Query fingerprints compatible with pt-query-digest 3.x, so that our query ids equal the ones DBAs already
@@ -25,15 +25,32 @@ export function fingerprint(sql: string): string {
 
 /** pt-query-digest's checksum: `0x` + upper-case MD5 of the fingerprint (it prints the last 16 hex digits). */
 export function fingerprintId(fp: string): string {
-  return '0x' + createHash('md5').update(fp).digest('hex').toUpperCase();
+  return '0x' + md5Hex(fp).toUpperCase();
 }
+
+// crypto.hash (Node ≥ 20.12) hashes a short string in half the time of createHash().update().digest()
+const md5Hex: (s: string) => string =
+  typeof crypto.hash === 'function' ? (s) => crypto.hash('md5', s, 'hex') : (s) => crypto.createHash('md5').update(s).digest('hex');
 
 /** The fingerprint in one scan, or undefined for a statement only the reference can do. */
 export function fingerprintOneScan(sql: string): string | undefined {
-  const whole = wholeQueryFingerprint(sql);
-  if (whole !== undefined) return whole;
-  const first = sql.charCodeAt(0) | 32; // only INSERT… / REPLACE… can be cut
-  return scan(first === 105 || first === 114 ? cutMultiRowInsert(sql) : sql);
+  const block = sql.indexOf('/*');
+  const first = sql.charCodeAt(0);
+  // the whole-query cases (their regular expressions cost more than the scan) only where one can apply:
+  // a /* (mysqldump's SELECT /*!40001…, a /* checksum */), a(dministrator command), or CALL
+  if (block !== -1 || first === 97 || (firstNonBlank(sql) | 32) === 99) {
+    const whole = wholeQueryFingerprint(sql);
+    if (whole !== undefined) return whole;
+  }
+  const lower = first | 32; // only INSERT… / REPLACE… can be cut
+  const q = lower === 105 || lower === 114 ? cutMultiRowInsert(sql) : sql;
+  return scan(q, block === -1 || block + 2 > q.length ? NONE : block);
+}
+
+function firstNonBlank(q: string): number {
+  let i = 0;
+  while (isBlank(q.charCodeAt(i))) i++;
+  return q.charCodeAt(i);
 }
 
 // Character classes of the scan; every char code from 128 on is an ordinary character.
@@ -53,15 +70,15 @@ const QMARK = 12;
 const DOT = 13;
 
 const CLASS = new Uint8Array(128);
-/** ASCII lower case (the fingerprint lower-cases A-Z only) */
-const LOWER = new Uint8Array(128);
+/** a LETTER lower-cased (the fingerprint lower-cases A-Z only); 0 for any other character */
+const LETTER_LOWER = new Uint8Array(128);
 /** what a number run continues with: 0-9 a-f . x b + - (before lower-casing) */
 const NUMBER_CHAR = new Uint8Array(128);
 /** \w of the rules: A-Z a-z 0-9 _ */
 const WORD_CHAR = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   const ch = String.fromCharCode(c);
-  LOWER[c] = c >= 65 && c <= 90 ? c + 32 : c;
+  LETTER_LOWER[c] = /[A-Z]/.test(ch) ? c + 32 : /[a-z_]/.test(ch) ? c : 0;
   WORD_CHAR[c] = /\w/.test(ch) ? 1 : 0;
   NUMBER_CHAR[c] = /[0-9a-f.xb+-]/.test(ch) ? 1 : 0;
   CLASS[c] = /[A-Za-z_]/.test(ch) ? LETTER : /[0-9]/.test(ch) ? DIGIT : /[ \t\n\r\f]/.test(ch) ? SPACE : OTHER;
@@ -100,6 +117,28 @@ function buffer(size: number, spare: boolean): Buffer {
   return b;
 }
 
+// The statement's char codes (Buffer.write as UTF-16: faster to read than charCodeAt on the sliced strings
+// the parsers hand over). Reused like the output buffer.
+let unitsBuf = Buffer.from(new ArrayBuffer(8192));
+let units = new Uint16Array(unitsBuf.buffer);
+function codeUnits(q: string): Uint16Array {
+  const bytes = 2 * (q.length + 2);
+  let b = unitsBuf;
+  let u = units;
+  if (bytes > b.length) {
+    b = Buffer.from(new ArrayBuffer(Math.max(bytes, 2 * b.length)));
+    u = new Uint16Array(b.buffer);
+    if (bytes <= KEEP_BYTES) {
+      unitsBuf = b;
+      units = u;
+    }
+  }
+  b.write(q, 0, 'utf16le');
+  u[q.length] = 0;
+  u[q.length + 1] = 0;
+  return u;
+}
+
 // Marks: (kind, output position) pairs, in output order, of the words the last rules look for.
 const LIST_WORD = 1; // in / value / values: position just past the word
 const LIMIT_WORD = 2; // position of the word
@@ -116,9 +155,9 @@ function growMarks(): Int32Array {
  * From the first character of a one-line comment's text: where the line ends (the comment is removed up to
  * there), or, if a quote comes first, -1 - the quote's position (the comment is kept).
  */
-function lineCommentEnd(q: string, j: number, len: number): number {
+function lineCommentEnd(u: Uint16Array, j: number, len: number): number {
   for (; j < len; j++) {
-    const d = q.charCodeAt(j);
+    const d = u[j]!;
     if (d === 10 || d === 13) return j;
     if (d === 39 || d === 34) return -1 - j;
   }
@@ -132,16 +171,16 @@ function nextQuote(q: string, quote: string, from: number): number {
   return k;
 }
 
-/** The scan (rules 3 to 8 on a statement already cut); undefined where the reference must do it. */
-function scan(q: string): string | undefined {
+/** The scan (rules 3 to 8 on a statement already cut, whose first /* is at `block`); undefined where the reference must do it. */
+function scan(q: string, block: number): string | undefined {
   const len = q.length;
+  const u = codeUnits(q); // q's char codes, then two 0s: reading one or two past the end needs no check
   const o = buffer(len + 8, false);
   let n = 0; // output length
   let pend = 0; // whitespace characters seen since the last output (0 while nothing is written: leading)
   let pendNl = false; // ... the last of them a \n (one trailing \n is dropped, not collapsed)
   let popable = false; // the last output character is a raw x, b or . (absorbed by a following ?)
-  let nextBlock = q.indexOf('/*'); // where the next /* is (block comments are matched before anything else)
-  if (nextBlock === -1) nextBlock = NONE;
+  let nextBlock = block; // where the next /* is (block comments are matched before anything else)
   let keptUntil = -1; // a one-line comment starting before this runs into a quote and is kept
   let dqDone = false; // no unescaped " left
   let m = 0;
@@ -151,7 +190,7 @@ function scan(q: string): string | undefined {
 
   let i = 0;
   scan: while (i < len) {
-    const c = q.charCodeAt(i);
+    const c = u[i]!;
     let emitQ = false; // write a ?, absorbing a x / b / . before it
     switch (c < 128 ? CLASS[c] : OTHER) {
       case LETTER: {
@@ -163,14 +202,15 @@ function scan(q: string): string | undefined {
         const at = n;
         let j = i;
         let d = c;
+        let l = LETTER_LOWER[c]!;
         for (;;) {
-          o[n++] = LOWER[d]!;
+          o[n++] = l;
           if (++j === len) {
             d = -1;
             break;
           }
-          d = q.charCodeAt(j);
-          if (d >= 128 || CLASS[d] !== LETTER) break;
+          d = u[j]!;
+          if (d >= 128 || (l = LETTER_LOWER[d]!) === 0) break;
         }
         // d: the character after the word (-1 at the end); `o` holds the word lower-cased from `at`
         const wl = j - i;
@@ -188,7 +228,7 @@ function scan(q: string): string | undefined {
             (wl === 5 && o0 === 102 && o[at + 1] === 97 && o[at + 2] === 108 && o[at + 3] === 115 && o[at + 4] === 101)
           ) {
             // true / false: whole \w words of the text before numbers were replaced
-            if (!isWordChar(q.charCodeAt(i - 1)) && !(d >= 48 && d <= 57)) {
+            if (!(i > 0 && isWordChar(u[i - 1]!)) && !(d >= 48 && d <= 57)) {
               n = at;
               if (popBefore) n = unpop(o, n);
               o[n++] = 63;
@@ -225,7 +265,7 @@ function scan(q: string): string | undefined {
           mk[m++] = ASC_WORD;
           mk[m++] = at;
         }
-        const last = q.charCodeAt(j - 1);
+        const last = u[j - 1]!;
         popable = last === 120 || last === 98;
         i = j;
         continue scan;
@@ -234,13 +274,13 @@ function scan(q: string): string | undefined {
       case SPACE: {
         let j = i + 1;
         while (j < len) {
-          const d = q.charCodeAt(j);
+          const d = u[j]!;
           if (d >= 128 || CLASS[d] !== SPACE) break;
           j++;
         }
         if (n > 0) {
           pend += j - i;
-          pendNl = q.charCodeAt(j - 1) === 10;
+          pendNl = u[j - 1]! === 10;
         }
         popable = false;
         i = j;
@@ -262,8 +302,8 @@ function scan(q: string): string | undefined {
       case MINUS:
       case DIGIT:
       case PLUS: {
-        if (c === 45 && q.charCodeAt(i + 1) === 45 && i >= keptUntil) {
-          const end = lineCommentEnd(q, i + 2, len);
+        if (c === 45 && u[i + 1]! === 45 && i >= keptUntil) {
+          const end = lineCommentEnd(u, i + 2, len);
           if (end >= 0) {
             if (nextBlock < end) return undefined;
             i = end;
@@ -274,18 +314,18 @@ function scan(q: string): string | undefined {
         }
         let j = i + 1;
         while (j < len) {
-          const d = q.charCodeAt(j);
+          const d = u[j]!;
           if (d >= 128 || NUMBER_CHAR[d] === 0) break;
-          if (d === 45 && q.charCodeAt(j + 1) === 45 && j >= keptUntil) {
+          if (d === 45 && u[j + 1]! === 45 && j >= keptUntil) {
             // a one-line comment: the run ends before it unless it is kept
-            const end = lineCommentEnd(q, j + 2, len);
+            const end = lineCommentEnd(u, j + 2, len);
             if (end >= 0) {
               if (nextBlock < end) return undefined;
               break;
             }
             if (nextBlock < -1 - end) return undefined;
             keptUntil = -1 - end;
-          } else if (d === 102 && isFalseWord(q, j, len)) {
+          } else if (d === 102 && isFalseWord(u, j, len)) {
             break; // `false` after a . + or - was replaced before numbers were
           }
           j++;
@@ -336,13 +376,13 @@ function scan(q: string): string | undefined {
 
       case SLASH:
         if (i === nextBlock) {
-          if (i + 2 < len && q.charCodeAt(i + 2) !== 33) {
+          if (i + 2 < len && u[i + 2]! !== 33) {
             const close = q.indexOf('*/', i + 3);
             if (close === -1) {
               nextBlock = NONE; // unclosed: no later comment is removed either
             } else {
               // the text either side is joined: follow it only when one side is blank
-              if (i > 0 && close + 2 < len && !isBlank(q.charCodeAt(i - 1)) && !isBlank(q.charCodeAt(close + 2))) return undefined;
+              if (i > 0 && close + 2 < len && !isBlank(u[i - 1]!) && !isBlank(u[close + 2]!)) return undefined;
               i = close + 2;
               nextBlock = q.indexOf('/*', i);
               if (nextBlock === -1) nextBlock = NONE;
@@ -357,7 +397,7 @@ function scan(q: string): string | undefined {
 
       case HASH:
         if (i >= keptUntil) {
-          const end = lineCommentEnd(q, i + 1, len);
+          const end = lineCommentEnd(u, i + 1, len);
           if (end >= 0) {
             if (nextBlock < end) return undefined;
             i = end;
@@ -369,10 +409,10 @@ function scan(q: string): string | undefined {
         break;
 
       case BACKSLASH: {
-        const d = q.charCodeAt(i + 1);
+        const d = u[i + 1]!;
         if (d === 39 || d === 34) {
           // \' and \" are dropped (before strings are matched), joining the text either side: as a comment
-          if (i > 0 && i + 2 < len && !isBlank(q.charCodeAt(i - 1)) && !isBlank(q.charCodeAt(i + 2))) return undefined;
+          if (i > 0 && i + 2 < len && !isBlank(u[i - 1]!) && !isBlank(u[i + 2]!)) return undefined;
           i += 2;
           continue scan;
         }
@@ -417,22 +457,30 @@ function scan(q: string): string | undefined {
     popable = false;
   }
   if (pend > (pendNl ? 1 : 0)) o[n++] = 32;
-  return m === 0 && !sawUnion ? o.toString('latin1', 0, n) : lastRules(o, n, m, sawUnion);
+  return m === 0 && !sawUnion ? latin1(o, n) : lastRules(o, n, m, sawUnion);
 }
 
 const isBlank = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
 
+/** o[0, n) as a string (latin1Slice: Buffer.toString without its argument checks) */
+const latin1 = (o: Buffer, n: number): string => (o as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice(0, n);
+
+/** Copies src[from, to) to dst at `at` (overlapping moves to lower positions too): short spans, where Buffer.copy costs more. */
+function move(src: Buffer, from: number, to: number, dst: Buffer, at: number): void {
+  for (let k = from; k < to; k++) dst[at++] = src[k]!;
+}
+
 /** `false` at q[j], a whole word, after a `.`, `+` or `-` (which a number run would otherwise go on through). */
-function isFalseWord(q: string, j: number, len: number): boolean {
-  const p = q.charCodeAt(j - 1);
+function isFalseWord(u: Uint16Array, j: number, len: number): boolean {
+  const p = u[j - 1]!; // (j > 0: inside a number run)
   return (
     (p === 46 || p === 43 || p === 45) &&
     j + 5 <= len &&
-    (q.charCodeAt(j + 1) | 32) === 97 &&
-    (q.charCodeAt(j + 2) | 32) === 108 &&
-    (q.charCodeAt(j + 3) | 32) === 115 &&
-    (q.charCodeAt(j + 4) | 32) === 101 &&
-    !isWordChar(q.charCodeAt(j + 5))
+    (u[j + 1]! | 32) === 97 &&
+    (u[j + 2]! | 32) === 108 &&
+    (u[j + 3]! | 32) === 115 &&
+    (u[j + 4]! | 32) === 101 &&
+    !isWordChar(u[j + 5]!)
   );
 }
 
@@ -469,7 +517,7 @@ function lastRules(out: Buffer, length: number, m: number, sawUnion: boolean): s
       w = 0;
     }
     const s = spareBuf;
-    o.copy(s, w, read, at);
+    move(o, read, at, s, w);
     w += at - read;
     s[w++] = 40; // (?+)
     s[w++] = 63;
@@ -479,13 +527,13 @@ function lastRules(out: Buffer, length: number, m: number, sawUnion: boolean): s
     shift += 4 - (end - at);
   }
   if (w !== -1) {
-    o.copy(spareBuf, w, read, n);
+    move(o, read, n, spareBuf, w);
     n = w + n - read;
     o = spareBuf;
   }
 
   if (sawUnion) {
-    const s = o.toString('latin1', 0, n);
+    const s = latin1(o, n);
     const u = collapseUnions(s);
     if (u !== s) return dropOrderByAsc(u.replace(LIMIT, 'limit ?'));
   }
@@ -500,11 +548,11 @@ function lastRules(out: Buffer, length: number, m: number, sawUnion: boolean): s
     limitAt = at;
     if (at + 9 <= n && o[at + 7] === 44 && o[at + 8] === 63) limitCut = 2;
     else if (at + 10 <= n && o[at + 7] === 44 && o[at + 8] === 32 && o[at + 9] === 63) limitCut = 3;
-    else if (at + 16 <= n && o.toString('latin1', at + 7, at + 16) === ' offset ?') limitCut = 9;
+    else if (at + 16 <= n && isOffset(o, at + 7)) limitCut = 9;
     break;
   }
   if (limitCut > 0) {
-    o.copy(o, limitAt + 7, limitAt + 7 + limitCut, n);
+    move(o, limitAt + 7 + limitCut, n, o, limitAt + 7);
     n -= limitCut;
   }
   const moved = (at: number): number => (limitCut > 0 && at > limitAt ? at - limitCut : at);
@@ -528,19 +576,22 @@ function lastRules(out: Buffer, length: number, m: number, sawUnion: boolean): s
       while (from > pos + 1 && isOutSpace(o[from - 1]!)) from--;
       if (write === -1) write = from;
       else {
-        o.copy(o, write, read2, from);
+        move(o, read2, from, o, write);
         write += from - read2;
       }
       read2 = at + 3;
       pos = at + 3;
     }
     if (write !== -1) {
-      o.copy(o, write, read2, n);
+      move(o, read2, n, o, write);
       n = write + n - read2;
     }
   }
-  return o.toString('latin1', 0, n);
+  return latin1(o, n);
 }
+
+const OFFSET = Buffer.from(' offset ?', 'latin1');
+const isOffset = (o: Buffer, at: number): boolean => OFFSET.every((b, k) => o[at + k] === b);
 
 /** Where the list of placeholder groups after an in/values word at `at` ends, or -1 if there is none. */
 function listEnd(o: Buffer, n: number, at: number): number {
