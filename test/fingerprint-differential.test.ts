@@ -8,7 +8,7 @@ import { fingerprintReference } from '../src/formats/fingerprint-reference.js';
 import { openInput, parseStream } from '../src/formats/read-file.js';
 import type { ParserOptions } from '../src/formats/parsers/index.js';
 import { MySqlSlowLogGenerator } from '../src/workload/mysql-slow-generator.js';
-import { CORPUS_DIR } from './support/corpus.js';
+import { CORPUS_DIR, POSTGRES_CORPUS_FORMATS } from './support/corpus.js';
 import { SqlStatements } from './support/sql-statements.js';
 
 // The one-scan fingerprint() against the reference (the rules as pt-query-digest applies them, pass after
@@ -47,30 +47,7 @@ class Tally {
 }
 
 // Statements of the corpus as the parsers give them: the MySQL slow logs, and the PostgreSQL logs with the
-// log_line_prefix each was written with (pgbouncer logs hold no statements: their lines are checked below).
-const PG_FORMATS: Record<string, [format: string, options?: ParserOptions]> = {
-  'anonymize.log': ['postgres-csv'],
-  'begin_end.log': ['postgres', { logLinePrefix: '%t [%p]: db=%d,user=%u,app=%a,client=%h ' }],
-  'cloudsql.log.gz': ['postgres-json'],
-  'cnpg.log.gz': ['postgres-json'],
-  'csv_statement_without_duration.log': ['postgres-csv'],
-  'light.postgres.log.bz2': ['postgres', { logLinePrefix: '%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ' }],
-  'logplex.gz': ['postgres', { logLinePrefix: ' sql_error_code = %e ' }],
-  'multiline_param.log': ['postgres', { logLinePrefix: '%m [%p] user=%u,db=%d ' }],
-  'pg-syslog.1.bz2': ['postgres', { logLinePrefix: 'db=%d,user=%u,app=%a,client=%h ' }],
-  'pg-syslog.2.gz': ['postgres', { logLinePrefix: 'db=%d,user=%u,app=%a,client=%h ' }],
-  'pg-timezones.log': ['postgres', { logLinePrefix: '%t:%r:%u@%d:[%p]:' }],
-  'pg_rawcsv.log': ['postgres'],
-  'pg_vacuums.json.gz': ['postgres-json'],
-  'pg_vacuums.log.gz': ['postgres', { logLinePrefix: '%t [%p]: [%l-1] user=%u,db=%d,host=%h,app=%a ' }],
-  'postgresql_param_range.log': ['postgres', { logLinePrefix: '%t [%p]: [%l-1] [%x] usr=%u,db=%d,appli=%a ' }],
-  'queryid.log.gz': ['postgres', { logLinePrefix: '%m [%p] [queryid=%Q] %q%u@%d ' }],
-  'rds.log.bz2': ['postgres', { logLinePrefix: '%t:%r:%u@%d:[%p]:' }],
-  'stmt_type.log': ['postgres', { logLinePrefix: '%m [%p] ' }],
-  'tempfile_only.log.gz': ['postgres', { logLinePrefix: '%t [%p]: [%l-1] user=%u,db=%d ' }],
-  'weeknumber.log': ['postgres-csv'],
-};
-
+// format and log_line_prefix each was written with (pgbouncer logs hold no statements: their lines are checked).
 const haveCorpus = existsSync(join(CORPUS_DIR, 'mysql-slow')) && existsSync(join(CORPUS_DIR, 'postgres'));
 /** statements of the corpus (parsed, each once), for the corpus test and as material for mutants */
 const corpusStatements = new Set<string>();
@@ -95,7 +72,7 @@ async function loadCorpus(): Promise<void> {
   const files: Array<[path: string, format?: string, options?: ParserOptions]> = [];
   for (const f of readdirSync(join(CORPUS_DIR, 'mysql-slow')).sort()) files.push([join(CORPUS_DIR, 'mysql-slow', f), 'mysql-slow']);
   for (const f of readdirSync(join(CORPUS_DIR, 'postgres')).sort()) {
-    const [format, options] = PG_FORMATS[f] ?? [];
+    const [format, options] = POSTGRES_CORPUS_FORMATS[f] ?? [];
     files.push([join(CORPUS_DIR, 'postgres', f), format, options]);
   }
   for (const [path, format, options] of files) {

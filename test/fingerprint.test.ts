@@ -1,12 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint, fingerprintId } from '../src/formats/fingerprint.js';
+import { fingerprintReference } from '../src/formats/fingerprint-reference.js';
 
 // Expected values are pt-query-digest 3.2.1's own fingerprints of the same statements (QueryRewriter), one
-// group per rule of src/formats/fingerprint.ts.
+// group per rule of src/formats/fingerprint-reference.ts; the one-scan fingerprint() and the reference both.
 
 function check(cases: Array<[string, string]>): void {
-  for (const [sql, want] of cases) assert.equal(fingerprint(sql), want, JSON.stringify(sql));
+  for (const [sql, want] of cases) {
+    assert.equal(fingerprint(sql), want, JSON.stringify(sql));
+    assert.equal(fingerprintReference(sql), want, `reference: ${JSON.stringify(sql)}`);
+  }
 }
 
 describe('fingerprint', () => {
