@@ -354,10 +354,8 @@ function scan(q: string, block: number): string | undefined {
       case SQUOTE: {
         // '…' strings are matched after "…" ones: a " inside opens a "…" that hides any ' up to its end
         let from = i + 1;
-        let close: number;
-        for (;;) {
-          close = nextQuote(q, "'", from);
-          if (close === -1 || dqDone) break;
+        let close = nextQuote(q, "'", from);
+        while (close !== -1 && !dqDone) {
           const dq = nextQuote(q, '"', from);
           if (dq === -1 || dq > close) {
             if (dq === -1) dqDone = true;
@@ -369,6 +367,7 @@ function scan(q: string, block: number): string | undefined {
             break;
           }
           from = dqClose + 1;
+          if (close < from) close = nextQuote(q, "'", from);
         }
         if (close === -1) break; // an unpaired ' stays
         if (nextBlock < close) return undefined;
