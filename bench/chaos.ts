@@ -15,7 +15,7 @@ import { sleep } from './harness/wait.js';
 // The fault-injection harness behind `slowq bench chaos` and test/chaos.test.ts. It runs the whole
 // pipeline as real processes on loopback through harness/pipeline.ts (logserver, monitor, master, N consumers,
 // K clients each tailing its own growing log; test/e2e-faults.test.ts runs the same with a fixed plan), writes generated records into the logs while SIGKILLing a random process at random
-// moments and restarting it, and then checks the delivery guarantee (DESIGN.md "Delivery and durability"):
+// moments and restarting it, and then checks the delivery guarantee (docs/delivery.md):
 //   - the alert ids in alerts.jsonl equal the oracle's (`slowq evaluate` over the same records),
 //     and the alerts themselves are identical;
 //   - no alert id is written twice;

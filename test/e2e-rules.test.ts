@@ -8,7 +8,7 @@ import { slowq, stop, type Proc } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
 import { oracle, processTestDir } from './support/cluster.js';
 
-// Every row of DESIGN.md "When to alert", through the whole pipeline (`slowq up` + `slowq client`, real
+// Every row of README "When it alerts", through the whole pipeline (`slowq up` + `slowq client`, real
 // processes, real ZeroMQ), checked in alerts.jsonl, with the thresholds' boundaries. The same run checks
 // that malformed lines are dead-lettered with their location while the rest is delivered, and that every
 // service's logs reach the logserver.

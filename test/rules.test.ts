@@ -5,7 +5,7 @@ import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
 import { alertId } from '../src/model/ids.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
 
-// Each row of DESIGN.md "When to alert", at and around the thresholds, in-process.
+// Each row of README "When it alerts", at and around the thresholds, in-process.
 
 const T0 = Date.UTC(2026, 10, 22, 6, 0, 0);
 const rules: RulesConfig = structuredClone(DEFAULT_RULES);

@@ -7,7 +7,7 @@ import { LogServer } from '../logserver/server.js';
 import { createLogger, type ServiceLogger } from '../logserver/transport.js';
 import { addCurveOptions, checkBind, clientCurve, serverCurve, type CurveFlags } from './security.js';
 
-/** default BASE 5555 + 3 (see DESIGN.md, CLI contract) */
+/** default BASE 5555 + 3 (see README "Running it") */
 export const DEFAULT_LOGSERVER_PORT = 5558;
 export const DEFAULT_LOGSERVER_ENDPOINT = `tcp://127.0.0.1:${DEFAULT_LOGSERVER_PORT}`;
 

@@ -6,7 +6,7 @@ import { batchHeader, statsHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
 import { WarnOnce } from '../service/warn-once.js';
 
-// Sends sealed batches to the master with a window of unacked batches (DESIGN.md "Delivery" 1).
+// Sends sealed batches to the master with a window of unacked batches (docs/delivery.md).
 // An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;
 // "retry" (owner away, disk full) resends after the given delay; "gap" goes back to the first record
 // the consumer lacks. The caller learns of each acked batch (to commit its offset) through onAcked.

@@ -9,7 +9,7 @@ import { OwnerCache } from './rendezvous.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { WarnOnce } from '../service/warn-once.js';
 
-// The master is a router and nothing more (DESIGN.md): it reads the header frame, picks the consumer
+// The master is a router and nothing more (docs/architecture.md): it reads the header frame, picks the consumer
 // that owns the source, and forwards the payload frame untouched. Replies from consumers go back to
 // the client they name. If the owner is away the client is told to retry; it is never re-routed to a
 // consumer that lacks the source's state.

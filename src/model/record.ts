@@ -1,4 +1,4 @@
-// The record and alert model shared by every service (see DESIGN.md "Records" and "When to alert").
+// The record and alert model shared by every service (see docs/wire.md "Records" and README "When it alerts").
 
 export type QueryState = 'running' | 'finished';
 

@@ -1,7 +1,7 @@
 import { alertId } from '../model/ids.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
 
-// The A/B state machine of DESIGN.md "When to alert". Pure: no I/O, no wall clock. Only event time
+// The A/B state machine of README "When it alerts". Pure: no I/O, no wall clock. Only event time
 // (record ts and the per-source watermark) drives it, so one process over a file (the oracle) and the
 // distributed pipeline give the same alerts for the same per-source record order.
 

@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr';
 import type { Alert, WireRecord } from '../model/record.js';
 export type { WireRecord } from '../model/record.js';
 
-// The wire (DESIGN.md "Wire"): every ZeroMQ message is [routing frames…, header, payload?]. The header is a
+// The wire (docs/wire.md): every ZeroMQ message is [routing frames…, header, payload?]. The header is a
 // small msgpack map the master can read without touching the payload; the payload is msgpack records.
 // Everything received is validated: a bad message is answered with an error or dropped and counted.
 

@@ -4,7 +4,7 @@
 import { boundSql, type QueryState } from '../../model/record.js';
 import type { ActivitySnapshot, IdleSession, RunningStatement } from './activity.js';
 
-/** A record as `slowq probe` writes it (DESIGN.md "Records", native JSON lines). */
+/** A record as `slowq probe` writes it (README "Formats", jsonl). */
 export interface ProbeRecord {
   /** event time, ms since epoch */
   ts: number;

@@ -1,4 +1,4 @@
-// A probe record as one native JSON line (DESIGN.md "Records"), the format `slowq client --format jsonl` reads.
+// A probe record as one native JSON line (README "Formats", jsonl), the format `slowq client --format jsonl` reads.
 
 import type { ProbeRecord } from './diff.js';
 

@@ -2,7 +2,7 @@ import { boundSql, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
 import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 
-// Native JSON lines (DESIGN.md "Records"): one object per line,
+// Native JSON lines (README "Formats", jsonl): one object per line,
 // {"ts":…,"state":"running"|"finished","id":…,"duration_ms":…,"sql":…,"db":…,"user":…}; unknown fields become labels.
 
 const KNOWN = new Set(['ts', 'state', 'id', 'duration_ms', 'sql', 'db', 'user', 'host', 'lock_ms', 'rows_sent', 'rows_examined']);

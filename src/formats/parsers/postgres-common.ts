@@ -6,7 +6,7 @@ import { excerpt, type ParseOutput } from './types.js';
 // What the three PostgreSQL formats (stderr, csvlog, jsonlog) share: reading a server message, telling an
 // executed statement from everything else, time stamps, query ids, and building the event.
 //
-// Which messages are events (DESIGN.md "CLI contract"): one `finished` event per executed statement, i.e.
+// Which messages are events (README "Formats", postgres): one `finished` event per executed statement, i.e.
 //   `duration: 12.3 ms  statement: SQL`            (simple protocol, log_min_duration_statement)
 //   `duration: 12.3 ms  execute NAME: SQL`         (extended protocol; NAME may be `<unnamed>`,
 //                                                   `stmt/portal`, or `fetch from stmt/portal`)
