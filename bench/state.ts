@@ -16,6 +16,7 @@ export function openQueriesState(engine: RulesEngine, source: string, n: number,
       lastTs,
       durationMs: 5_000,
       fired: false,
+      seenAt: lastTs,
       sql: `SELECT * FROM big_table_${i % 50} WHERE batch_id = ${i} FOR UPDATE`,
       fingerprint: 'select * from big_table_? where batch_id = ? for update',
       fingerprintId: '0x6B2D3F1C0E9A8B7766554433221100FF',
@@ -24,6 +25,7 @@ export function openQueriesState(engine: RulesEngine, source: string, n: number,
     };
     s.open.set(q.queryId, q);
   }
+  engine.indexLoaded(source);
 }
 
 /** Writes a consumer data directory whose state holds `n` open queries of `source` (a snapshot, empty journal). */

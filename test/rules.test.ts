@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { RulesEngine } from '../src/rules/engine.js';
 import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
 import { alertId } from '../src/model/ids.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/consumer/state-codec.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
 
 // Each row of README "When it alerts", at and around the thresholds, in-process.
@@ -120,5 +121,83 @@ describe('memory of finished queries', () => {
     const s = engine.source('s');
     assert.deepEqual([...s.done.keys()].sort(), ['slow', 'watched']);
     assert.deepEqual(alerts.map((a) => `${a.queryId}:${a.type}`), ['slow:slow_query']);
+  });
+});
+
+describe('event time that a bad clock cannot hijack', () => {
+  const H = 3600_000;
+  /** a 16 s statement seen running every second by a probe, then finished */
+  const sixteen = (id: string, start: number) => [
+    ...Array.from({ length: 16 }, (_, i) => ({ state: 'running' as const, queryId: id, ts: start + (i + 1) * 1000, durationMs: (i + 1) * 1000 })),
+    { state: 'finished' as const, queryId: id, ts: start + 16_000, durationMs: 16_000 },
+  ];
+
+  it('one record an hour ahead does not silence what follows', () => {
+    const before = [{ state: 'finished' as const, queryId: 'warm', ts: T0, durationMs: 5 }];
+    const ahead = [{ state: 'finished' as const, queryId: 'future', ts: T0 + H, durationMs: 1100 }];
+    assert.deepEqual(types(run([...before, ...sixteen('q', T0 + 1000)])), ['q:long_running', 'q:resolved']);
+    assert.deepEqual(types(run([...before, ...ahead, ...sixteen('q', T0 + 1000)])), ['future:slow_query', 'q:long_running', 'q:resolved']);
+  });
+
+  it('the refused step is reported once, with where it was', () => {
+    const engine = new RulesEngine(rules);
+    const recs: QueryRecord[] = [
+      { state: 'finished', queryId: 'a', ts: T0, durationMs: 5 },
+      { state: 'finished', queryId: 'b', ts: T0 + H, durationMs: 5 },
+      ...[1, 2, 3, 4].map((i) => ({ state: 'finished' as const, queryId: `c${i}`, ts: T0 + i * 1000, durationMs: 5 })),
+    ].map((r, i) => ({ ...r, source: 's', stream: 'f', seq: i + 1, sql: '', fingerprint: '', fingerprintId: '' }));
+    const r = engine.applyBatch('s', 'f', recs, []);
+    assert.deepEqual(r.clockSteps, [{ stream: 'f', seq: 2, ts: T0 + H, watermark: T0 + 3000, records: 1 }]);
+    assert.equal(engine.source('s').watermark, T0 + 4000);
+  });
+
+  it('a short burst ahead is refused; a gap confirmed by enough records moves time on, and stalled still fires', () => {
+    const open = [{ state: 'running' as const, queryId: 'x', ts: T0, durationMs: 12_000 }];
+    const later = (n: number, at: number) => Array.from({ length: n }, (_, i) => ({ state: 'finished' as const, queryId: `l${at}-${i}`, ts: at + i, durationMs: 5 }));
+    // two records an hour ahead, then the old time again: x is not stalled
+    assert.deepEqual(types(run([...open, ...later(2, T0 + H), ...later(3, T0 + 2000)])), ['x:long_running']);
+    // three records an hour ahead: the log had a gap; x has been silent an hour and is stalled
+    assert.deepEqual(types(run([...open, ...later(3, T0 + H)])), ['x:long_running', 'x:stalled']);
+  });
+
+  it('every due query is found, whatever order the queries were touched in', () => {
+    const cfg: RulesConfig = structuredClone(DEFAULT_RULES);
+    cfg.overrides = [{ match: { fingerprintId: 'SLOWSTALL' }, thresholds: { stalledMs: 20 * 60_000 } }];
+    const recs = [
+      { state: 'running' as const, queryId: 'patient', ts: T0, durationMs: 11_000, fingerprintId: '0xSLOWSTALL' },
+      { state: 'running' as const, queryId: 'quick', ts: T0 + 1, durationMs: 11_000 },
+      { state: 'finished' as const, queryId: 'tick', ts: T0 + 4 * 60_000, durationMs: 5 },
+      { state: 'finished' as const, queryId: 'tock', ts: T0 + 6 * 60_000, durationMs: 5 },
+    ];
+    assert.deepEqual(types(run(recs, cfg)), ['patient:long_running', 'quick:long_running', 'quick:stalled']);
+  });
+
+  it('a record from a stream that lags behind is not stalled on arrival', () => {
+    const recs = [
+      { state: 'finished' as const, queryId: 'live', ts: T0 + 10 * 60_000, durationMs: 5 },
+      { state: 'running' as const, queryId: 'lagging', ts: T0, durationMs: 12_000 },
+      { state: 'finished' as const, queryId: 'lagging', ts: T0 + 1000, durationMs: 13_000 },
+    ];
+    assert.deepEqual(types(run(recs)), ['lagging:long_running', 'lagging:resolved']);
+  });
+
+  it('candidates survive a snapshot: the same alerts with and without a restart in between', () => {
+    const recs: QueryRecord[] = [
+      { state: 'running', queryId: 'x', ts: T0, durationMs: 12_000 },
+      { state: 'finished', queryId: 'f1', ts: T0 + H, durationMs: 5 },
+      { state: 'finished', queryId: 'f2', ts: T0 + H + 1, durationMs: 5 },
+      { state: 'finished', queryId: 'f3', ts: T0 + H + 2, durationMs: 5 },
+    ].map((r, i) => ({ ...r, source: 's', stream: 'f', seq: i + 1, sql: '', fingerprint: '', fingerprintId: '' }));
+    const straight: Alert[] = [];
+    new RulesEngine(rules).applyBatch('s', 'f', recs, straight);
+    const first = new RulesEngine(rules);
+    const restarted: Alert[] = [];
+    first.applyBatch('s', 'f', recs.slice(0, 3), restarted);
+    const outbox = new Map<string, Alert>();
+    const second = new RulesEngine(rules);
+    decodeSnapshot(encodeSnapshot(first, []), second, outbox);
+    second.applyBatch('s', 'f', recs.slice(3), restarted);
+    assert.deepEqual(types(restarted), types(straight));
+    assert.deepEqual(types(straight), ['x:long_running', 'x:stalled']);
   });
 });

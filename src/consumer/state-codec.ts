@@ -4,6 +4,7 @@ import type { WireRecord } from '../model/record.js';
 import { decodeRecords } from '../wire/protocol.js';
 import type { RulesEngine } from '../rules/engine.js';
 import type { OpenQuery, SourceState } from '../rules/rules.js';
+import type { SourceClockState } from '../rules/source-clock.js';
 
 // How the consumer's state and its per-request changes are laid out on disk. The journal holds what
 // came in (the batches, and the outbox acks), not derived values: replaying it through the same
@@ -43,6 +44,9 @@ export function entryRecords(e: Extract<JournalEntry, { k: 'b' }>): QueryRecord[
 interface SourceSnapshot {
   name: string;
   watermark: number;
+  /** records ahead of the watermark awaiting confirmation, and records at the old time since (source-clock.ts) */
+  ahead?: SourceClockState['ahead'];
+  behind?: number;
   /** in Map order: the order is part of the state (oldest first) */
   open: OpenQuery[];
   done: Array<[string, number]>;
@@ -61,6 +65,7 @@ export function encodeSnapshot(engine: RulesEngine, outbox: Iterable<Alert>): Bu
     sources.push({
       name,
       watermark: s.watermark === -Infinity ? Number.MIN_SAFE_INTEGER : s.watermark,
+      ...clockExtra(s.clock.state()),
       open: [...s.open.values()],
       done: [...s.done],
       streams: [...s.streams],
@@ -75,10 +80,20 @@ export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<str
   if (!snap || snap.v !== 1 || !Array.isArray(snap.sources)) throw new Error('snapshot has an unknown layout');
   for (const s of snap.sources) {
     const st: SourceState = engine.source(s.name);
-    st.watermark = s.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : s.watermark;
+    st.clock.restore({
+      watermark: s.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : s.watermark,
+      ahead: Array.isArray(s.ahead) ? s.ahead : [],
+      behind: typeof s.behind === 'number' ? s.behind : 0,
+    });
     for (const q of s.open) st.open.set(q.queryId, q);
+    engine.indexLoaded(s.name);
     for (const [id, ts] of s.done) st.done.set(id, ts);
     for (const [stream, seq] of s.streams) st.streams.set(stream, seq);
   }
   for (const a of snap.outbox) outbox.set(a.id, a);
+}
+
+/** The clock's pending candidates, only when there are some (most snapshots have none). */
+function clockExtra(c: SourceClockState): Pick<SourceSnapshot, 'ahead' | 'behind'> {
+  return c.ahead.length > 0 ? { ahead: c.ahead, behind: c.behind } : {};
 }

@@ -1,5 +1,6 @@
 import type { Alert, QueryRecord } from '../model/record.js';
-import { applyRecord, DEFAULT_RULES, newSourceState, ThresholdResolver, type RulesConfig, type SourceState } from './rules.js';
+import { applyRecord, DEFAULT_RULES, indexOpenQueries, newSourceState, ThresholdResolver, type ClockEvents, type RulesConfig, type SourceState } from './rules.js';
+import type { ClockStep } from './source-clock.js';
 
 export interface BatchResult {
   applied: number;
@@ -10,6 +11,10 @@ export interface BatchResult {
   last: number;
   /** set when the batch starts past the next expected seq: nothing was applied, the sender must go back */
   gapExpected?: number;
+  /** records refused as clock steps while the batch was applied (see source-clock.ts) */
+  clockSteps?: ClockStep[];
+  /** confirmed jumps of the source's time further than the clock step limit (gaps in the log) */
+  timeJumps?: number;
 }
 
 /**
@@ -21,17 +26,22 @@ export class RulesEngine {
   readonly sources = new Map<string, SourceState>();
   private readonly resolver: ThresholdResolver;
 
-  constructor(config: RulesConfig = DEFAULT_RULES) {
+  constructor(private readonly config: RulesConfig = DEFAULT_RULES) {
     this.resolver = new ThresholdResolver(config);
   }
 
   source(name: string): SourceState {
     let s = this.sources.get(name);
     if (!s) {
-      s = newSourceState();
+      s = newSourceState(this.config.clock);
       this.sources.set(name, s);
     }
     return s;
+  }
+
+  /** After open queries were loaded into a source from a snapshot: index them by when they stall. */
+  indexLoaded(name: string): void {
+    indexOpenQueries(this.source(name), name, this.resolver);
   }
 
   /** Records must be consecutive seqs of one stream of one source, in order. */
@@ -45,14 +55,19 @@ export class RulesEngine {
       return result;
     }
     let last = hwm;
+    const clock: ClockEvents = { outcomes: [] };
     for (const rec of records) {
       if (rec.seq <= last) {
         result.duplicates++;
         continue;
       }
       last = rec.seq;
-      if (applyRecord(state, rec, this.resolver, alerts) === 'late') result.late++;
+      if (applyRecord(state, rec, this.resolver, alerts, clock) === 'late') result.late++;
       else result.applied++;
+    }
+    for (const o of clock.outcomes) {
+      if (o.kind === 'step') (result.clockSteps ??= []).push(o.step);
+      else result.timeJumps = (result.timeJumps ?? 0) + 1;
     }
     state.streams.set(stream, last);
     result.last = last;

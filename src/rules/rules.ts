@@ -1,5 +1,7 @@
 import { alertId } from '../model/ids.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
+import { DeadlineHeap } from './deadline-heap.js';
+import { DEFAULT_CLOCK, SourceClock, type ClockOutcome, type ClockSettings } from './source-clock.js';
 
 // The A/B state machine of README "When it alerts". Pure: no I/O, no wall clock. Only event time
 // (record ts and the per-source watermark) drives it, so one process over a file (the oracle) and the
@@ -27,12 +29,15 @@ export interface RulesConfig {
   overrides: ThresholdOverride[];
   /** how long (event time) a finished query id is remembered, so a second `finished` is a duplicate */
   doneRetentionMs: number;
+  /** how a source's event time guards against clock steps (source-clock.ts) */
+  clock: ClockSettings;
 }
 
 export const DEFAULT_RULES: RulesConfig = {
   defaults: { finishedMs: 1_000, runningMs: 10_000, stalledMs: 5 * 60_000, criticalMs: 30_000 },
   overrides: [],
   doneRetentionMs: 10 * 60_000,
+  clock: { ...DEFAULT_CLOCK },
 };
 
 /** A query seen running and not finished yet. */
@@ -43,6 +48,8 @@ export interface OpenQuery {
   durationMs: number;
   /** long_running has been sent for it */
   fired: boolean;
+  /** the source's event time (watermark) at its last record: it is stalled once that has moved stalledMs on */
+  seenAt: number;
   sql: string;
   fingerprint: string;
   fingerprintId: string;
@@ -51,18 +58,36 @@ export interface OpenQuery {
   host?: string;
 }
 
-/** Everything the rules remember about one source. Map order is touch order: the oldest first. */
-export interface SourceState {
-  watermark: number;
-  open: Map<string, OpenQuery>;
-  /** query ids that finished (or stalled), with the event time they ended: late and repeated records are ignored */
-  done: Map<string, number>;
+/** Everything the rules remember about one source. */
+export class SourceState {
+  /** the source's event time, guarded against clock steps */
+  readonly clock: SourceClock;
+  /** running queries not finished yet */
+  readonly open = new Map<string, OpenQuery>();
+  /** the open queries by the event time at which they are stalled */
+  readonly stalling = new DeadlineHeap();
+  /** query ids that finished (or stalled), with the event time they ended: late and repeated records are ignored.
+   * Insertion order is time order (the times are the watermark, which never goes back). */
+  readonly done = new Map<string, number>();
   /** per stream: the highest seq applied (duplicate suppression) */
-  streams: Map<string, number>;
+  readonly streams = new Map<string, number>();
+
+  constructor(clock: ClockSettings = DEFAULT_CLOCK) {
+    this.clock = new SourceClock(clock);
+  }
+
+  get watermark(): number {
+    return this.clock.watermark;
+  }
 }
 
-export function newSourceState(): SourceState {
-  return { watermark: -Infinity, open: new Map(), done: new Map(), streams: new Map() };
+export function newSourceState(clock: ClockSettings = DEFAULT_CLOCK): SourceState {
+  return new SourceState(clock);
+}
+
+/** What happened to a source's event time while records were applied (for counters and reports). */
+export interface ClockEvents {
+  outcomes: Array<Exclude<ClockOutcome, undefined>>;
 }
 
 export type RecordOutcome = 'applied' | 'late';
@@ -74,6 +99,10 @@ export class ThresholdResolver {
 
   get retentionMs(): number {
     return this.config.doneRetentionMs;
+  }
+
+  get clock(): ClockSettings {
+    return this.config.clock;
   }
 
   for(source: string, db: string | undefined, fingerprintId: string): Thresholds {
@@ -108,8 +137,12 @@ function sameFingerprintId(configured: string, actual: string): boolean {
  * Applies one record (already known not to be a duplicate) to its source's state; appends any alerts.
  * Returns 'late' when the record is about a query that already ended (a repeat or a straggler).
  */
-export function applyRecord(state: SourceState, rec: QueryRecord, resolver: ThresholdResolver, alerts: Alert[]): RecordOutcome {
-  if (rec.ts > state.watermark) state.watermark = rec.ts;
+export function applyRecord(
+  state: SourceState, rec: QueryRecord, resolver: ThresholdResolver, alerts: Alert[], clockEvents?: ClockEvents,
+): RecordOutcome {
+  const change = state.clock.observe(rec.ts, rec);
+  if (change && clockEvents) clockEvents.outcomes.push(change);
+  const wm = state.watermark;
   let outcome: RecordOutcome = 'applied';
   const t = resolver.for(rec.source, rec.db, rec.fingerprintId);
 
@@ -118,9 +151,9 @@ export function applyRecord(state: SourceState, rec: QueryRecord, resolver: Thre
   } else if (rec.state === 'running') {
     let q = state.open.get(rec.queryId);
     if (q) {
-      state.open.delete(rec.queryId); // re-insert: keep the map in touch order
       if (rec.ts > q.lastTs) q.lastTs = rec.ts;
       if (rec.durationMs > q.durationMs) q.durationMs = rec.durationMs;
+      q.seenAt = wm;
     } else {
       q = {
         queryId: rec.queryId,
@@ -128,6 +161,7 @@ export function applyRecord(state: SourceState, rec: QueryRecord, resolver: Thre
         lastTs: rec.ts,
         durationMs: rec.durationMs,
         fired: false,
+        seenAt: wm,
         sql: rec.sql,
         fingerprint: rec.fingerprint,
         fingerprintId: rec.fingerprintId,
@@ -135,21 +169,27 @@ export function applyRecord(state: SourceState, rec: QueryRecord, resolver: Thre
       if (rec.db !== undefined) q.db = rec.db;
       if (rec.user !== undefined) q.user = rec.user;
       if (rec.host !== undefined) q.host = rec.host;
+      state.open.set(rec.queryId, q);
     }
-    state.open.set(rec.queryId, q);
+    // silence is measured from the source's time when the query was last heard of, not from the record's own
+    // time: a record from a stream that lags behind, or one from a clock running ahead, is not stalled at once
+    state.stalling.set(q.queryId, q.seenAt + t.stalledMs);
     if (!q.fired && q.durationMs >= t.runningMs) {
       q.fired = true;
       alerts.push(makeAlert('long_running', rec.source, q, q.durationMs, q.lastTs, severityOf(q.durationMs, t)));
     }
   } else {
     const q = state.open.get(rec.queryId);
-    if (q) state.open.delete(rec.queryId);
+    if (q) {
+      state.open.delete(rec.queryId);
+      state.stalling.delete(rec.queryId);
+    }
     // Remember the id only where a repeat could change an alert: a query seen running, or one long enough
     // to alert. A fast query seen only finished needs no tombstone: a repeated `finished` of it is again
     // below the threshold, and a late `running` of it (duration ≤ its total) stays under the running
     // threshold and is dropped quietly. Most of a slow log is such queries (kept, they made a consumer's
     // state grow to millions of ids on a busy log).
-    if (q || rec.durationMs >= Math.min(t.finishedMs, t.runningMs)) state.done.set(rec.queryId, rec.ts);
+    if (q || rec.durationMs >= Math.min(t.finishedMs, t.runningMs)) state.done.set(rec.queryId, wm);
     if (q?.fired) {
       alerts.push(makeAlert('resolved', rec.source, describe(rec, q), rec.durationMs, rec.ts, 'info'));
     } else if (rec.durationMs >= t.finishedMs) {
@@ -160,20 +200,29 @@ export function applyRecord(state: SourceState, rec: QueryRecord, resolver: Thre
   return outcome;
 }
 
-/** Stalled queries and expired tombstones, oldest first, by the source's event-time watermark. */
+/** Stalled queries (every one that is due, whatever order they were touched in) and expired tombstones. */
 function sweep(state: SourceState, source: string, resolver: ThresholdResolver, alerts: Alert[]): void {
   const wm = state.watermark;
-  for (const q of state.open.values()) {
-    const t = resolver.for(source, q.db, q.fingerprintId);
-    if (wm - q.lastTs < t.stalledMs) break;
-    state.open.delete(q.queryId);
-    state.done.set(q.queryId, wm);
+  for (let id = state.stalling.popDue(wm); id !== undefined; id = state.stalling.popDue(wm)) {
+    const q = state.open.get(id);
+    if (!q) continue;
+    state.open.delete(id);
+    state.done.set(id, wm);
     if (q.fired) alerts.push(makeAlert('stalled', source, q, q.durationMs, wm, 'warning'));
   }
   const keep = resolver.retentionMs;
   for (const [id, ts] of state.done) {
     if (wm - ts <= keep) break;
     state.done.delete(id);
+  }
+}
+
+/** Rebuilds a source's stall deadlines after its open queries were loaded (from a snapshot). */
+export function indexOpenQueries(state: SourceState, source: string, resolver: ThresholdResolver): void {
+  state.stalling.clear();
+  for (const q of state.open.values()) {
+    if (q.seenAt === undefined) q.seenAt = q.lastTs; // written before seenAt existed
+    state.stalling.set(q.queryId, q.seenAt + resolver.for(source, q.db, q.fingerprintId).stalledMs);
   }
 }
 
@@ -185,6 +234,7 @@ function describe(rec: QueryRecord, q: OpenQuery | undefined): OpenQuery {
     lastTs: rec.ts,
     durationMs: rec.durationMs,
     fired: q?.fired ?? false,
+    seenAt: q?.seenAt ?? rec.ts,
     sql: rec.sql || q?.sql || '',
     fingerprint: rec.sql ? rec.fingerprint : (q?.fingerprint ?? rec.fingerprint),
     fingerprintId: rec.sql ? rec.fingerprintId : (q?.fingerprintId ?? rec.fingerprintId),
