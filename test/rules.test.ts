@@ -142,8 +142,8 @@ describe('event time that a bad clock cannot hijack', () => {
   it('the refused step is reported once, with where it was', () => {
     const engine = new RulesEngine(rules);
     const recs: QueryRecord[] = [
-      { state: 'finished', queryId: 'a', ts: T0, durationMs: 5 },
-      { state: 'finished', queryId: 'b', ts: T0 + H, durationMs: 5 },
+      { state: 'finished' as const, queryId: 'a', ts: T0, durationMs: 5 },
+      { state: 'finished' as const, queryId: 'b', ts: T0 + H, durationMs: 5 },
       ...[1, 2, 3, 4].map((i) => ({ state: 'finished' as const, queryId: `c${i}`, ts: T0 + i * 1000, durationMs: 5 })),
     ].map((r, i) => ({ ...r, source: 's', stream: 'f', seq: i + 1, sql: '', fingerprint: '', fingerprintId: '' }));
     const r = engine.applyBatch('s', 'f', recs, []);
@@ -183,10 +183,10 @@ describe('event time that a bad clock cannot hijack', () => {
 
   it('candidates survive a snapshot: the same alerts with and without a restart in between', () => {
     const recs: QueryRecord[] = [
-      { state: 'running', queryId: 'x', ts: T0, durationMs: 12_000 },
-      { state: 'finished', queryId: 'f1', ts: T0 + H, durationMs: 5 },
-      { state: 'finished', queryId: 'f2', ts: T0 + H + 1, durationMs: 5 },
-      { state: 'finished', queryId: 'f3', ts: T0 + H + 2, durationMs: 5 },
+      { state: 'running' as const, queryId: 'x', ts: T0, durationMs: 12_000 },
+      { state: 'finished' as const, queryId: 'f1', ts: T0 + H, durationMs: 5 },
+      { state: 'finished' as const, queryId: 'f2', ts: T0 + H + 1, durationMs: 5 },
+      { state: 'finished' as const, queryId: 'f3', ts: T0 + H + 2, durationMs: 5 },
     ].map((r, i) => ({ ...r, source: 's', stream: 'f', seq: i + 1, sql: '', fingerprint: '', fingerprintId: '' }));
     const straight: Alert[] = [];
     new RulesEngine(rules).applyBatch('s', 'f', recs, straight);
