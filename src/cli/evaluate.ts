@@ -27,6 +27,11 @@ export function register(program: Command): void {
       firstProblem = false;
     }, parserOptionsFrom(flags));
     flush();
+    const step = r.clockSteps[0];
+    if (step) {
+      process.stderr.write(`slowq evaluate: ${r.clockSteps.length} record(s) refused as clock steps; the first: ${step.stream} record ${step.seq} ` +
+        `at ${new Date(step.ts).toISOString()}, ${Math.round((step.ts - step.watermark) / 1000)} s ahead of the source's time\n`);
+    }
     process.stderr.write(`slowq evaluate: ${r.records} records, ${r.problems} lines skipped as malformed\n`);
   });
 }

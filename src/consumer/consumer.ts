@@ -6,7 +6,7 @@ import type { Frames } from '../transport/send-queue.js';
 import { Endpoint } from '../transport/endpoint.js';
 import { decodeHeader, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
 import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
-import { RulesEngine } from '../rules/engine.js';
+import { RulesEngine, type BatchResult } from '../rules/engine.js';
 import { Outbox } from './outbox.js';
 import { DEFAULT_RULES, type RulesConfig } from '../rules/rules.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryRecords, stampRecords, type JournalEntry } from './state-codec.js';
@@ -59,6 +59,10 @@ export interface ConsumerStats {
   openQueries: number;
   /** sum of every stream's high-water mark: records applied exactly once, durable across restarts */
   highWaterTotal: number;
+  /** records refused as clock steps (too far ahead of their source's time, not confirmed: rules/source-clock.ts) */
+  clockSteps: number;
+  /** confirmed jumps of a source's time past the clock step limit (a gap in the log) */
+  timeJumps: number;
 }
 
 interface PendingGroup {
@@ -84,7 +88,7 @@ export class Consumer {
   private readonly reporter: StatsReporter;
   /** the counters the consumer keeps itself; getStats() adds the rest */
   private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal'> = {
-    requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0,
+    requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
   };
 
   constructor(private readonly opts: ConsumerOptions) {
@@ -203,12 +207,25 @@ export class Consumer {
     this.stats.applied += r.applied + r.late;
     this.stats.late += r.late;
     this.stats.duplicates += r.duplicates;
+    if (r.clockSteps || r.timeJumps) this.noteClock(h.src, r);
     if (r.applied + r.late > 0) {
       this.pending.entries.push(encodeEntry({ k: 'b', src: h.src, stream: h.stream, first: h.first, last: h.last, payload: msg[2]! }));
     }
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
     this.pending.replies.push([client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))]);
     void this.commit();
+  }
+
+  /** A source's clock misbehaved: counted, and said once per source (the rules went on with its own time). */
+  private noteClock(source: string, r: BatchResult): void {
+    this.stats.timeJumps += r.timeJumps ?? 0;
+    for (const step of r.clockSteps ?? []) {
+      this.stats.clockSteps++;
+      this.warned.warn(`clock-step:${source}`, {
+        source, stream: step.stream, seq: step.seq, recordTime: new Date(step.ts).toISOString(), sourceTime: new Date(step.watermark).toISOString(),
+        aheadMs: step.ts - step.watermark, records: step.records,
+      }, 'a record far ahead of its source\'s time was not confirmed by the records after it: a clock step (e.g. SET timestamp, a server clock stepped ahead); its time was not taken as the source\'s (further ones of this source are only counted)');
+    }
   }
 
   /** Not now: the client resends the same batch after a second. */

@@ -5,6 +5,7 @@ import type { ParseProblem } from '../formats/parsers/types.js';
 import type { Alert, QueryRecord } from '../model/record.js';
 import { RulesEngine } from './engine.js';
 import type { RulesConfig } from './rules.js';
+import type { ClockStep } from './source-clock.js';
 
 // The oracle: the same parser and the same rules as the pipeline, in one process, over whole files.
 // Every end-to-end and fault test compares the pipeline's alerts with this.
@@ -12,6 +13,8 @@ import type { RulesConfig } from './rules.js';
 export interface EvaluateResult {
   records: number;
   problems: number;
+  /** records refused as clock steps (see source-clock.ts) */
+  clockSteps: ClockStep[];
 }
 
 /** Files are one source's streams, read one after the other (the order a client reads rotated files in). */
@@ -25,7 +28,7 @@ export async function evaluateFiles(
   parserOptions: ParserOptions = {},
 ): Promise<EvaluateResult> {
   const engine = new RulesEngine(rules);
-  const result: EvaluateResult = { records: 0, problems: 0 };
+  const result: EvaluateResult = { records: 0, problems: 0, clockSteps: [] };
   const alerts: Alert[] = [];
   for (const file of files) {
     let seq = 0;
@@ -34,7 +37,8 @@ export async function evaluateFiles(
       format,
       (events) => {
         const recs: QueryRecord[] = events.map((e) => ({ ...toWire(e), source, stream: file, seq: ++seq }));
-        engine.applyBatch(source, file, recs, alerts);
+        const r = engine.applyBatch(source, file, recs, alerts);
+        if (r.clockSteps) result.clockSteps.push(...r.clockSteps);
         if (alerts.length > 0) {
           onAlerts(alerts.splice(0));
         }
