@@ -44,9 +44,8 @@ export function entryRecords(e: Extract<JournalEntry, { k: 'b' }>): QueryRecord[
 interface SourceSnapshot {
   name: string;
   watermark: number;
-  /** records ahead of the watermark awaiting confirmation, and records at the old time since (source-clock.ts) */
-  ahead?: SourceClockState['ahead'];
-  behind?: number;
+  /** records ahead of the watermark awaiting confirmation (source-clock.ts) */
+  clockCandidates?: SourceClockState['candidates'];
   /** in Map order: the order is part of the state (oldest first) */
   open: OpenQuery[];
   done: Array<[string, number]>;
@@ -80,11 +79,8 @@ export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<str
   if (!snap || snap.v !== 1 || !Array.isArray(snap.sources)) throw new Error('snapshot has an unknown layout');
   for (const s of snap.sources) {
     const st: SourceState = engine.source(s.name);
-    st.clock.restore({
-      watermark: s.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : s.watermark,
-      ahead: Array.isArray(s.ahead) ? s.ahead : [],
-      behind: typeof s.behind === 'number' ? s.behind : 0,
-    });
+    const watermark = s.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : s.watermark;
+    st.clock.restore(s.clockCandidates ? { watermark, candidates: s.clockCandidates } : { watermark });
     for (const q of s.open) st.open.set(q.queryId, q);
     engine.indexLoaded(s.name);
     for (const [id, ts] of s.done) st.done.set(id, ts);
@@ -94,6 +90,6 @@ export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<str
 }
 
 /** The clock's pending candidates, only when there are some (most snapshots have none). */
-function clockExtra(c: SourceClockState): Pick<SourceSnapshot, 'ahead' | 'behind'> {
-  return c.ahead.length > 0 ? { ahead: c.ahead, behind: c.behind } : {};
+function clockExtra(c: SourceClockState): Pick<SourceSnapshot, 'clockCandidates'> {
+  return c.candidates ? { clockCandidates: c.candidates } : {};
 }

@@ -9,7 +9,8 @@ import { DEFAULT_RULES, type RulesConfig, type Thresholds, type ThresholdOverrid
 //     stalled_ms: 300000      # running query silent this long (event time) → stalled / dropped
 //     critical_ms: 30000      # severity critical at or above this
 //     clock_step_ms: 300000   # a record further ahead of its source's time than this is a suspected clock step …
-//     clock_step_confirmations: 3   # … until this many records agree (a gap in the log) or disagree (a clock step)
+//     clock_step_confirmations: 3   # … until this many in a row, spanning clock_step_span_ms of their own time,
+//     clock_step_span_ms: 60000     #   confirm a gap in the log, or as many at the old time refuse it (source-clock.ts)
 //     overrides:              # first match wins
 //       - match: { source: db-01, db: shop, fingerprint_id: "0x…" }
 //         running_ms: 2000
@@ -25,10 +26,11 @@ export function parseRulesConfig(raw: unknown, where: string): RulesConfig {
   const rules: RulesConfig = structuredClone(DEFAULT_RULES);
   if (raw === undefined) return rules;
   const r = map(raw, `${where}: rules`);
-  known(r, [...Object.keys(THRESHOLD_KEYS), 'overrides', 'done_retention_ms', 'clock_step_ms', 'clock_step_confirmations'], `${where}: rules`);
+  known(r, [...Object.keys(THRESHOLD_KEYS), 'overrides', 'done_retention_ms', 'clock_step_ms', 'clock_step_confirmations', 'clock_step_span_ms'], `${where}: rules`);
   Object.assign(rules.defaults, thresholds(r, `${where}: rules`));
   if (r.done_retention_ms !== undefined) rules.doneRetentionMs = ms(r.done_retention_ms, `${where}: rules.done_retention_ms`);
   if (r.clock_step_ms !== undefined) rules.clock.maxStepMs = ms(r.clock_step_ms, `${where}: rules.clock_step_ms`);
+  if (r.clock_step_span_ms !== undefined) rules.clock.confirmSpanMs = ms(r.clock_step_span_ms, `${where}: rules.clock_step_span_ms`);
   if (r.clock_step_confirmations !== undefined) rules.clock.confirmations = wholeAtLeastOne(r.clock_step_confirmations, `${where}: rules.clock_step_confirmations`);
   if (r.overrides !== undefined) {
     if (!Array.isArray(r.overrides)) throw new ConfigError(`${where}: rules.overrides must be a list`);

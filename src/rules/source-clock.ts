@@ -2,25 +2,29 @@
 //
 // The watermark is the latest record time of the source, except that a record more than `maxStepMs` ahead of
 // it does not move it on its own: such a record is a *suspected clock step* (a server clock stepped ahead,
-// `SET timestamp` in a session, a replica replaying its source's times). It is held as a candidate; if
-// `confirmations` records in all (it and the ones after it) are that far ahead before `confirmations` records
-// come in at the old time, the source really moved on (the log had a gap) and the watermark jumps to the
-// earliest of them. If instead `confirmations` records come in at the old time first, the candidates were a
-// clock step: they are dropped and reported once. Either way every decision depends only on the records and
-// their order, so one process over a file (the oracle) and the pipeline agree.
+// `SET timestamp` in a session, a replica replaying its source's times). It becomes a candidate. The watermark
+// jumps to the candidates' earliest time only once at least `confirmations` of them have come in a row and
+// their own times span at least `confirmSpanMs`: that is what a log resuming after a genuine gap looks like
+// (time moves on in the new records), and not what a session with a fixed or stepped `SET timestamp` does
+// among the others. If instead `confirmations` records come in at the old time first, the candidates were a
+// clock step: they are dropped and reported once. Every decision depends only on the records and their order,
+// so one process over a file (the oracle) and the pipeline agree.
 //
-// What it costs: after a genuine gap longer than `maxStepMs`, the watermark waits for `confirmations` records
-// before it moves (stalled queries are found that many records later); a clock that runs ahead for
-// `confirmations` records or more in a row is taken at its word. The very first record of a source sets its time.
+// What it costs: after a genuine gap longer than `maxStepMs`, the watermark waits until the new records span
+// `confirmSpanMs` (and number `confirmations`) before it moves, so stalled queries are found that much later; a
+// whole server whose clock steps ahead is believed after the same wait. The very first record of a source sets
+// its time (there is nothing to compare it with).
 
 export interface ClockSettings {
   /** a record further ahead of the watermark than this is a suspected clock step (default 5 min) */
   maxStepMs: number;
-  /** records that must agree before the watermark jumps further than maxStepMs, or disagree before a step is refused (default 3) */
+  /** records in a row that must be ahead before the watermark jumps, or be at the old time before a step is refused (default 3) */
   confirmations: number;
+  /** how much of their own time the records ahead must span before the watermark jumps (default 1 min) */
+  confirmSpanMs: number;
 }
 
-export const DEFAULT_CLOCK: ClockSettings = { maxStepMs: 5 * 60_000, confirmations: 3 };
+export const DEFAULT_CLOCK: ClockSettings = { maxStepMs: 5 * 60_000, confirmations: 3, confirmSpanMs: 60_000 };
 
 /** Where a record came from, for reports. */
 export interface RecordPlace {
@@ -38,13 +42,22 @@ export interface ClockStep extends RecordPlace {
   records: number;
 }
 
+/** Records ahead of the watermark, not yet confirmed nor refused: where the first was, how many, their times. */
+export interface Candidates {
+  first: RecordPlace;
+  count: number;
+  /** records ahead in a row (since the last record at the old time) */
+  run: number;
+  minTs: number;
+  maxTs: number;
+  /** records at the old time since the first candidate */
+  behind: number;
+}
+
 /** The durable part of a SourceClock (part of the consumer's snapshot). */
 export interface SourceClockState {
   watermark: number;
-  /** candidates: records too far ahead, not yet confirmed */
-  ahead: Array<RecordPlace & { ts: number }>;
-  /** records at the old time since the first candidate */
-  behind: number;
+  candidates?: Candidates;
 }
 
 export type ClockOutcome =
@@ -56,8 +69,7 @@ export type ClockOutcome =
 
 export class SourceClock {
   watermark = -Infinity;
-  private ahead: Array<RecordPlace & { ts: number }> = [];
-  private behind = 0;
+  private candidates: Candidates | undefined;
 
   constructor(private readonly settings: ClockSettings = DEFAULT_CLOCK) {}
 
@@ -67,40 +79,43 @@ export class SourceClock {
       this.watermark = ts;
       return undefined;
     }
-    if (ts <= this.watermark + this.settings.maxStepMs) {
+    const limit = this.watermark + this.settings.maxStepMs;
+    const c = this.candidates;
+    if (ts <= limit) {
       if (ts > this.watermark) this.watermark = ts;
-      if (this.ahead.length === 0) return undefined;
-      // candidates that the watermark has come close to are no longer suspicious
-      this.ahead = this.ahead.filter((a) => a.ts > this.watermark + this.settings.maxStepMs);
-      if (this.ahead.length === 0) {
-        this.behind = 0;
+      if (!c) return undefined;
+      if (c.maxTs <= this.watermark + this.settings.maxStepMs) {
+        // the source's time came close to them: no longer suspicious
+        this.candidates = undefined;
         return undefined;
       }
-      if (++this.behind < this.settings.confirmations) return undefined;
-      const first = this.ahead[0]!;
-      const step: ClockStep = { stream: first.stream, seq: first.seq, ts: first.ts, watermark: this.watermark, records: this.ahead.length };
-      this.ahead = [];
-      this.behind = 0;
-      return { kind: 'step', step };
+      c.run = 0;
+      if (++c.behind < this.settings.confirmations) return undefined;
+      this.candidates = undefined;
+      return { kind: 'step', step: { stream: c.first.stream, seq: c.first.seq, ts: c.minTs, watermark: this.watermark, records: c.count } };
     }
-    this.ahead.push({ ts, stream: place.stream, seq: place.seq });
-    if (this.ahead.length < this.settings.confirmations) return undefined;
-    let to = Infinity;
-    for (const a of this.ahead) if (a.ts < to) to = a.ts;
+    if (!c) {
+      this.candidates = { first: { stream: place.stream, seq: place.seq }, count: 1, run: 1, minTs: ts, maxTs: ts, behind: 0 };
+    } else {
+      c.count++;
+      c.run++;
+      if (ts < c.minTs) c.minTs = ts;
+      if (ts > c.maxTs) c.maxTs = ts;
+    }
+    const k = this.candidates!;
+    if (k.run < this.settings.confirmations || k.maxTs - k.minTs < this.settings.confirmSpanMs) return undefined;
     const from = this.watermark;
-    this.watermark = to;
-    this.ahead = [];
-    this.behind = 0;
-    return { kind: 'jump', from, to };
+    this.watermark = k.minTs;
+    this.candidates = undefined;
+    return { kind: 'jump', from, to: k.minTs };
   }
 
   state(): SourceClockState {
-    return { watermark: this.watermark, ahead: this.ahead.map((a) => ({ ...a })), behind: this.behind };
+    return this.candidates ? { watermark: this.watermark, candidates: { ...this.candidates, first: { ...this.candidates.first } } } : { watermark: this.watermark };
   }
 
   restore(s: SourceClockState): void {
     this.watermark = s.watermark;
-    this.ahead = s.ahead.map((a) => ({ ...a }));
-    this.behind = s.behind;
+    this.candidates = s.candidates ? { ...s.candidates, first: { ...s.candidates.first } } : undefined;
   }
 }
