@@ -48,8 +48,6 @@ export interface OpenQuery {
   durationMs: number;
   /** long_running has been sent for it */
   fired: boolean;
-  /** the source's event time (watermark) at its last record: it is stalled once that has moved stalledMs on */
-  seenAt: number;
   sql: string;
   fingerprint: string;
   fingerprintId: string;
@@ -153,7 +151,6 @@ export function applyRecord(
     if (q) {
       if (rec.ts > q.lastTs) q.lastTs = rec.ts;
       if (rec.durationMs > q.durationMs) q.durationMs = rec.durationMs;
-      q.seenAt = wm;
     } else {
       q = {
         queryId: rec.queryId,
@@ -161,7 +158,6 @@ export function applyRecord(
         lastTs: rec.ts,
         durationMs: rec.durationMs,
         fired: false,
-        seenAt: wm,
         sql: rec.sql,
         fingerprint: rec.fingerprint,
         fingerprintId: rec.fingerprintId,
@@ -171,9 +167,9 @@ export function applyRecord(
       if (rec.host !== undefined) q.host = rec.host;
       state.open.set(rec.queryId, q);
     }
-    // silence is measured from the source's time when the query was last heard of, not from the record's own
-    // time: a record from a stream that lags behind, or one from a clock running ahead, is not stalled at once
-    state.stalling.set(q.queryId, q.seenAt + t.stalledMs);
+    // each query has its own deadline (thresholds differ per query, and a record from a clock running ahead
+    // puts its query's far off): the heap finds every one that is due, whatever the order they came in
+    state.stalling.set(q.queryId, q.lastTs + t.stalledMs);
     if (!q.fired && q.durationMs >= t.runningMs) {
       q.fired = true;
       alerts.push(makeAlert('long_running', rec.source, q, q.durationMs, q.lastTs, severityOf(q.durationMs, t)));
@@ -221,8 +217,7 @@ function sweep(state: SourceState, source: string, resolver: ThresholdResolver, 
 export function indexOpenQueries(state: SourceState, source: string, resolver: ThresholdResolver): void {
   state.stalling.clear();
   for (const q of state.open.values()) {
-    if (q.seenAt === undefined) q.seenAt = q.lastTs; // written before seenAt existed
-    state.stalling.set(q.queryId, q.seenAt + resolver.for(source, q.db, q.fingerprintId).stalledMs);
+    state.stalling.set(q.queryId, q.lastTs + resolver.for(source, q.db, q.fingerprintId).stalledMs);
   }
 }
 
@@ -234,7 +229,6 @@ function describe(rec: QueryRecord, q: OpenQuery | undefined): OpenQuery {
     lastTs: rec.ts,
     durationMs: rec.durationMs,
     fired: q?.fired ?? false,
-    seenAt: q?.seenAt ?? rec.ts,
     sql: rec.sql || q?.sql || '',
     fingerprint: rec.sql ? rec.fingerprint : (q?.fingerprint ?? rec.fingerprint),
     fingerprintId: rec.sql ? rec.fingerprintId : (q?.fingerprintId ?? rec.fingerprintId),
