@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Client } from '../client/client.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 import { addCurveOptions, clientCurve } from './security.js';
-import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 
 export function register(program: Command): void {
   addCurveOptions(addParserOptions(addLogOptions(
@@ -20,6 +20,7 @@ export function register(program: Command): void {
       .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
   )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+    holdStopSignals();
     const curve = clientCurve(flags, 'master');
     const log = serviceLogger(`client-${flags.source}`, flags);
     const client = new Client({

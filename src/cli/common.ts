@@ -46,26 +46,7 @@ export function intOption(value: string, name: string): number {
   return n;
 }
 
-/** Runs until SIGINT/SIGTERM, then calls stop() once and lets the event loop drain (no process.exit with sockets open). */
-export function runUntilSignal(stop: () => Promise<void>): void {
-  let stopping = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    stop().then(
-      () => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      },
-      (err: unknown) => {
-        process.stderr.write(`slowq: error while stopping after ${sig}: ${(err as Error).message}\n`);
-        process.exitCode = 1;
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-}
+export { holdStopSignals, runUntilSignal } from './stop-signal.js';
 
 // Logging options are the logserver module's: one definition for every command.
 export { addLoggingOptions as addLogOptions, loggerFromOptions as serviceLogger } from './logserver.js';

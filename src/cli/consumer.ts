@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Consumer } from '../consumer/consumer.js';
 import { addCurveOptions, clientCurve } from './security.js';
-import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
+import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
 
 export function register(program: Command): void {
   addLogOptions(addCurveOptions(addRuleOptions(
@@ -15,6 +15,7 @@ export function register(program: Command): void {
       .option('--no-fsync', 'do not fsync state (faster, not crash-safe: for benchmarks only)')
       .option('--compact-bytes <n>', 'journal size that triggers a snapshot (default 64 MiB)'),
   ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean; compactBytes?: string }) => {
+    holdStopSignals();
     const masterCurve = clientCurve(flags, 'master');
     const monitorCurve = clientCurve(flags, 'monitor');
     const cfg = configFrom(flags);

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { WorkloadGenerator } from '../workload/generator.js';
-import { DEFAULT_BASE_PORT, intOption, runUntilSignal, tcp } from './common.js';
+import { DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, tcp } from './common.js';
 import { startServerSide } from './up.js';
 
 // `up` + a generator writing a realistic A/B workload to a file in real time + a client tailing it.
@@ -20,6 +20,7 @@ export function register(program: Command): void {
     .option('--rate <n>', 'records per second written to the demo log', '8')
     .option('--seconds <n>', 'stop after this many seconds (default: until Ctrl-C)')
     .action((flags: { data?: string; port: string; consumers: string; rate: string; seconds?: string }) => {
+    holdStopSignals();
       const dataDir = resolve(flags.data ?? mkdtempSync(join(tmpdir(), 'slowq-demo-')));
       const logDir = join(dataDir, 'demo');
       mkdirSync(logDir, { recursive: true });

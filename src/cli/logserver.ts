@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { LogServer } from '../logserver/server.js';
 import { createLogger, type ServiceLogger } from '../logserver/transport.js';
 import { addCurveOptions, checkBind, clientCurve, serverCurve, type CurveFlags } from './security.js';
+import { holdStopSignals, runUntilSignal } from './stop-signal.js';
 
 /** default BASE 5555 + 3 (see README "Running it") */
 export const DEFAULT_LOGSERVER_PORT = 5558;
@@ -71,6 +72,7 @@ export function register(program: Command): void {
     .option('--keep-files <n>', 'rotated files kept per service (default 5)')
     .option('--log-level <level>', 'the logserver\'s own log level', 'info'), { server: true, connectsTo: [] })
     .action(async (options: LogServerCommandOptions) => {
+      holdStopSignals();
       if (options.bind !== undefined && options.port !== undefined) throw new Error('give --bind or --port, not both');
       const port = parseCount('--port', options.port, 1);
       if (port !== undefined && port > 65535) throw new Error(`--port must be at most 65535, got ${port}`);
@@ -90,24 +92,7 @@ export function register(program: Command): void {
       });
       await server.start();
       process.stderr.write(`slowq logserver: listening on ${server.endpoint}, writing to ${path.resolve(options.data)}\n`);
-      await untilSignal();
-      await server.stop();
-      // sockets closed and files flushed: the event loop empties and the process exits 0 on its own
+      // sockets closed and files flushed on stop: the event loop empties and the process exits 0 on its own
+      runUntilSignal(() => server.stop());
     });
-}
-
-/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const onSignal = (): void => {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-      const forced = (): void => process.exit(130);
-      process.once('SIGINT', forced);
-      process.once('SIGTERM', forced);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Master } from '../master/master.js';
 import { defaultConsumerNames } from '../master/rendezvous.js';
-import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { addCurveOptions, allowListFrom, checkBind, clientCurve, repeatable, serverCurve } from './security.js';
 
 export function consumerNames(value: string): string[] {
@@ -21,6 +21,7 @@ export function register(program: Command): void {
       .option('--allow-consumers <dir|file>', 'public keys of the consumers allowed on BASE+1 (repeatable; default: --allow)', repeatable),
     { server: true, connectsTo: ['monitor', 'logserver'] },
   )).action(async (flags: LogFlags & { port: string; host: string; consumers: string; monitor: string; allowConsumers?: string[] }) => {
+    holdStopSignals();
     const base = intOption(flags.port, '--port');
     const curve = serverCurve(flags);
     const allowConsumers = allowListFrom(flags.allowConsumers);

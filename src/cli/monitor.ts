@@ -6,7 +6,7 @@ import { Monitor } from '../monitor/monitor.js';
 import { FileOutput } from '../monitor/outputs/file.js';
 import type { AlertOutput } from '../monitor/outputs/output.js';
 import { StdoutOutput } from '../monitor/outputs/stdout.js';
-import { addLogOptions, DEFAULT_BASE_PORT, intOption, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { addCurveOptions, checkBind, serverCurve } from './security.js';
 
 interface MonitorFlags extends LogFlags {
@@ -39,6 +39,7 @@ export function register(program: Command): void {
       .option('--quiet', 'do not print alerts on stdout'),
     { server: true, connectsTo: ['logserver'] },
   )).action(async (flags: MonitorFlags) => {
+    holdStopSignals();
     const curve = serverCurve(flags);
     const bind = tcp(flags.host, intOption(flags.port, '--port'));
     checkBind('monitor', bind, flags, curve !== undefined);

@@ -9,7 +9,7 @@ import { RESERVED_FIELDS } from '../client/probe/record-line.js';
 import { MysqlActivitySource } from '../client/probe/mysql.js';
 import { PostgresActivitySource } from '../client/probe/postgres.js';
 import { ActivityProbe } from '../client/probe/probe.js';
-import { intOption, runUntilSignal } from './common.js';
+import { intOption, holdStopSignals, runUntilSignal } from './common.js';
 import { addLoggingOptions, loggerFromOptions, type LoggingOptions } from './logserver.js';
 
 interface ProbeCommandOptions extends LoggingOptions {
@@ -53,6 +53,7 @@ export function register(program: Command): void {
     .option('--source-label <label>', 'NAME (written as "source_label") or KEY=VALUE, added to every line; repeatable', collect, [])
     .option('--fsync', 'fdatasync the file after each poll');
   addLoggingOptions(cmd).action(async (options: ProbeCommandOptions) => {
+    holdStopSignals();
     if ((options.postgres === undefined) === (options.mysql === undefined)) throw new Error('give exactly one of --postgres URL or --mysql URL');
     const intervalMs = intOption(options.interval, '--interval');
     if (intervalMs < 10) throw new Error('--interval must be at least 10 ms');

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { defaultConsumerNames } from '../master/rendezvous.js';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
 import { curveDeployment } from './curve-deployment.js';
-import { addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, ruleArgs, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
+import { addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, ruleArgs, holdStopSignals, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
 
 export interface UpOptions extends ThresholdFlags {
   data: string;
@@ -78,6 +78,7 @@ export function register(program: Command): void {
       .option('--quiet', 'do not print alerts on stdout')
       .option('--curve-dir <dir>', 'CURVE with allow-lists on every connection: key pairs for every service in DIR, made if missing'),
   ).action((flags: UpOptions) => {
+    holdStopSignals();
     const { supervisor, base, dataDir } = startServerSide(flags, (line) => process.stdout.write(line + '\n'));
     process.stderr.write(
       `slowq up: clients connect to ${tcp('127.0.0.1', base)}; alerts in ${join(dataDir, 'alerts.jsonl')}; logs in ${join(dataDir, 'logs')}; dashboard http://127.0.0.1:${base + 4}/\n`,
