@@ -6,7 +6,7 @@ import { OwnerCache } from '../src/master/rendezvous.js';
 import { generateLines } from '../src/workload/generator.js';
 import { readAlerts, readJson } from '../bench/harness/files.js';
 import { freeBasePort } from '../bench/harness/ports.js';
-import { hasExited, kill9, slowq, stop, type Proc } from '../bench/harness/processes.js';
+import { hasExited, kill9, pidAlive, slowq, stop, upServicePid, type Proc } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
 import { diffIds, duplicateIds, idSet, oracle, processTestDir } from './support/cluster.js';
 
@@ -22,28 +22,6 @@ import { diffIds, duplicateIds, idSet, oracle, processTestDir } from './support/
 
 const RECORDS_PER_PHASE = 1500;
 const PHASES = 5;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function pidOf(data: string, name: string): number | undefined {
-  try {
-    const n = Number(readFileSync(join(data, 'run', `${name}.pid`), 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A source name the master routes to `consumer` among `names`. */
 function sourceFor(consumer: string, names: string[]): string {
@@ -158,7 +136,7 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
     const stray = slowq('stray2-c0', ['consumer', '--name', 'c0', '--data', other, '--master', `tcp://127.0.0.1:${base + 1}`,
       '--monitor', `tcp://127.0.0.1:${base + 2}`]);
     await stray.waitForOutput('fenced', 15_000);
-    const old = pidOf(data, 'consumer-c0')!;
+    const old = upServicePid(data, 'consumer-c0')!;
     const before = consumerStats('c0')!.highWaterTotal;
     const killedAt = Date.now();
     process.kill(old, 'SIGKILL');
@@ -166,7 +144,10 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
     const recovered = await waitFor('c0 applying again', () => {
       const st = consumerStats('c0');
       return st && st.pid !== old && st.highWaterTotal > before ? Date.now() : undefined;
-    }, 30_000, 50);
+    }, 30_000, 50).catch((err: Error) => {
+      throw new Error(`${err.message}; c0: ${JSON.stringify(consumerStats('c0'))}; up:\n${up.output().slice(-3000)}\nmaster log:\n` +
+        logLines(join(data, 'logs', 'master.log')).slice(-8).map((l) => JSON.stringify(l)).join('\n'));
+    });
     process.stderr.write(`stray-consumer: c0 SIGKILLed beside a stray, applying again after ${recovered - killedAt} ms\n`);
     await allApplied('after the restart beside a stray');
     assert.ok(!hasExited(stray));
@@ -187,7 +168,7 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
     assert.equal(m[1], data);
     assert.ok(!/ at /.test(second.output()), 'a message, not a stack trace');
 
-    const c0 = pidOf(data, 'consumer-c0')!;
+    const c0 = upServicePid(data, 'consumer-c0')!;
     const again = slowq('c0-again', ['consumer', '--name', 'c0', '--data', join(data, 'consumers', 'c0'), '--master', `tcp://127.0.0.1:${base + 1}`,
       '--monitor', `tcp://127.0.0.1:${base + 2}`]);
     const code2 = await Promise.race([again.exited, sleep(20_000).then(() => 'running' as const)]);
@@ -202,12 +183,12 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
 
   it('(c) a consumer SIGKILLed and restarted at once by up takes over its dead predecessor\'s lock', async () => {
     for (let round = 0; round < 2; round++) {
-      const old = pidOf(data, 'consumer-c0')!;
+      const old = upServicePid(data, 'consumer-c0')!;
       const before = consumerStats('c0')!.highWaterTotal;
       process.kill(old, 'SIGKILL');
       await waitFor('c0 restarted', () => {
         const st = consumerStats('c0');
-        return st && st.pid !== old && alive(st.pid) && st.highWaterTotal >= before ? true : undefined;
+        return st && st.pid !== old && pidAlive(st.pid) && st.highWaterTotal >= before ? true : undefined;
       }, 30_000, 50);
     }
     writePhase();
@@ -218,15 +199,15 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
 
   it('(c2) up SIGKILLed, then started again on the same --data: its stale lock is taken over', async () => {
     for (const c of clients) assert.equal(await stop(c), 0);
-    const pids = ['logserver', 'monitor', 'master', 'consumer-c0', 'consumer-c1'].map((n) => pidOf(data, n)!);
+    const pids = ['logserver', 'monitor', 'master', 'consumer-c0', 'consumer-c1'].map((n) => upServicePid(data, n)!);
     await kill9(up);
-    await waitFor('its services gone', () => pids.every((p) => !alive(p)) || undefined, 30_000, 100);
+    await waitFor('its services gone', () => pids.every((p) => !pidAlive(p)) || undefined, 30_000, 100);
     up = slowq('up-again', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet']);
     await waitFor('every consumer running again', () => {
       if (hasExited(up)) throw new Error(`up exited: ${up.output()}`);
       return names.every((n) => {
         const st = consumerStats(n);
-        return st && !pids.includes(st.pid) && alive(st.pid);
+        return st && !pids.includes(st.pid) && pidAlive(st.pid);
       }) || undefined;
     }, 60_000, 100);
     assert.equal(up.child.exitCode, null);
