@@ -1,0 +1,29 @@
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Replaces `path` with `text` all at once: written to PATH.tmp, fsynced, renamed over the old file, and the
+ * directory fsynced so the rename itself survives a crash. A crash leaves the old content or the new, never half.
+ * `fsync` false skips both syncs (tests and benchmarks).
+ */
+export async function writeFileAtomic(path: string, text: string, fsync = true): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(text, 'utf8');
+    if (fsync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  if (!fsync) return;
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP') throw err; // some file systems cannot sync a directory
+  } finally {
+    await dir.close();
+  }
+}
