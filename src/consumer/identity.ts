@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../durable/atomic-file.js';
+import { rewriteFileInPlace, writeFileAtomic } from '../durable/atomic-file.js';
 
 // Who a consumer is, for the master to tell the rightful process from a stray or stale one (src/master/ownership.ts):
 //
@@ -39,7 +39,14 @@ export async function nextGeneration(dir: string, opts: { fsync?: boolean; warn:
     }
   }
   const next: ConsumerIdentity = current ? { stateId: current.stateId, generation: current.generation + 1 } : { stateId: randomUUID(), generation: 1 };
-  await writeFileAtomic(path, JSON.stringify(next) + '\n', opts.fsync ?? true);
+  const nextText = JSON.stringify(next) + '\n';
+  try {
+    await writeFileAtomic(path, nextText, opts.fsync ?? true);
+  } catch (err) {
+    // a consumer killed while its disk is full must start again: its identity file's own block is reused
+    if (!current || !['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    rewriteFileInPlace(path, nextText);
+  }
   return next;
 }
 

@@ -1,3 +1,4 @@
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -25,5 +26,21 @@ export async function writeFileAtomic(path: string, text: string, fsync = true):
     if (code !== 'EINVAL' && code !== 'ENOTSUP') throw err; // some file systems cannot sync a directory
   } finally {
     await dir.close();
+  }
+}
+
+/**
+ * Overwrites an existing small file in place and fsyncs it: the file's block is reused, so this works on a full
+ * disk, where writeFileAtomic cannot make its temporary file. Not atomic against a crash mid-write beyond what the
+ * device guarantees for one small write: for files of a few hundred bytes whose loss is detected and survivable.
+ */
+export function rewriteFileInPlace(path: string, text: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, text, 0);
+    ftruncateSync(fd, Buffer.byteLength(text));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

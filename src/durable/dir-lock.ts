@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { rewriteFileInPlace } from './atomic-file.js';
 
 // A data directory belongs to one process at a time: every service that owns one takes this lock at start,
 // and a second process on the same directory refuses to start, naming the one that holds it.
@@ -14,8 +15,9 @@ import { join } from 'node:path';
 // supervisor can restart a service within milliseconds: the holder is dead when its pid is gone (or a zombie),
 // when the pid now belongs to another process (its start time, field 22 of /proc/PID/stat, differs from the
 // one recorded), or when the host has rebooted since (another boot id). A stale lock is first renamed aside,
-// then its content checked to be the one judged stale: a lock a concurrent starter had just put in place is
-// put back. A lock from another host (a shared filesystem) is never judged: it is refused, host named.
+// then its content checked to be the one judged stale (a lock a concurrent starter had just put in place is
+// put back), rewritten in place (nothing to allocate: a service killed while its disk is full starts again),
+// and renamed back. A lock from another host (a shared filesystem) is never judged: it is refused, host named.
 //
 // proper-lockfile (npm) was not used: it judges staleness by the lock's mtime, which the holder refreshes
 // every few seconds, so after a SIGKILL a restart waits out the stale time (10 s by default) or, with a short
@@ -91,41 +93,29 @@ export class DataDirLock {
       service, pid, host: probe.host(), since: new Date().toISOString(), startTime: probe.startTime(pid) ?? null, bootId: probe.bootId(), token,
     };
     const lockPath = join(dir, LOCK_NAME);
-    const fresh = join(dir, `${LOCK_NAME}.${token}.new`);
-    let tookOver: LockOwner | undefined;
-    try {
-      mkdirSync(fresh);
-      writeDurably(join(fresh, OWNER_FILE), JSON.stringify(me) + '\n');
-      // Bounded: each round either wins, refuses, or removed a stale lock (which a live process cannot be).
-      for (let attempt = 0; attempt < 50; attempt++) {
-        try {
-          renameSync(fresh, lockPath);
-          syncDir(dir);
-          return new DataDirLock(dir, me, tookOver);
-        } catch (err) {
-          if (!isCode(err, 'ENOTEMPTY', 'EEXIST')) throw err;
-        }
-        const holder = readOwner(lockPath);
-        if (holder === undefined) {
-          // gone or being replaced between our rename and this read: look again shortly
-          pause(2 + attempt);
+    const text = JSON.stringify(me) + '\n';
+    // Bounded: each round wins, refuses, or sees the lock change hands (which a live holder's never does).
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const holder = readOwner(lockPath);
+      if (holder === 'unreadable') {
+        if (attempt < 10) {
+          pause(5);
           continue;
         }
-        if (holder === 'unreadable') {
-          if (attempt < 10) {
-            pause(5);
-            continue;
-          }
-          throw new Error(`data directory ${dir} has a lock ${lockPath} whose owner cannot be read; if no slowq process uses the directory, remove it`);
-        }
+        throw new Error(`data directory ${dir} has a lock ${lockPath} whose owner cannot be read; if no slowq process uses the directory, remove it`);
+      }
+      if (holder !== undefined) {
         const verdict = judge(holder, probe);
         if (verdict !== 'stale') throw new DataDirInUseError(dir, holder, verdict === 'alive');
-        if (takeOverStale(dir, lockPath, holder, token)) tookOver = holder;
       }
-      throw new Error(`could not take the lock on data directory ${dir}: other processes kept changing it`);
-    } finally {
-      rmSync(fresh, { recursive: true, force: true }); // gone already when renamed into place
+      const won = holder === undefined ? placeNew(dir, lockPath, token, text) : takeOverStale(dir, lockPath, holder, token, text);
+      if (won) {
+        syncDir(dir);
+        return new DataDirLock(dir, me, holder);
+      }
+      pause(1 + attempt); // it changed hands meanwhile: look again
     }
+    throw new Error(`could not take the lock on data directory ${dir}: other processes kept changing it`);
   }
 
   get path(): string {
@@ -168,11 +158,29 @@ function judge(holder: LockOwner, probe: ProcessProbe): 'alive' | 'elsewhere' | 
   return 'alive';
 }
 
+/** A lock where there is none: made complete under another name, then renamed into place. False if another got there first. */
+function placeNew(dir: string, lockPath: string, token: string, text: string): boolean {
+  const fresh = join(dir, `${LOCK_NAME}.${token}.new`);
+  try {
+    mkdirSync(fresh);
+    writeDurably(join(fresh, OWNER_FILE), text);
+    renameSync(fresh, lockPath);
+    return true;
+  } catch (err) {
+    if (isCode(err, 'ENOTEMPTY', 'EEXIST')) return false;
+    throw new Error(`cannot make the lock ${lockPath}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    rmSync(fresh, { recursive: true, force: true }); // gone already when renamed into place
+  }
+}
+
 /**
- * Moves the stale lock `judged` out of the way. Another starter may have replaced it since it was read: the
- * lock moved aside is checked, and one that is not `judged` is put back. True if the stale lock was removed.
+ * Takes over the stale lock `judged`: renamed aside (of several takers one succeeds), checked to be the lock
+ * judged stale, rewritten in place and renamed back. Rewriting the holder's own file allocates nothing, so a
+ * service killed while its disk is full can still start again. A lock that another starter put in place since
+ * it was read is put back. False if the lock changed hands meanwhile.
  */
-function takeOverStale(dir: string, lockPath: string, judged: LockOwner, token: string): boolean {
+function takeOverStale(dir: string, lockPath: string, judged: LockOwner, token: string, text: string): boolean {
   const aside = join(dir, `${LOCK_NAME}.${token}.stale`);
   try {
     renameSync(lockPath, aside);
@@ -181,16 +189,24 @@ function takeOverStale(dir: string, lockPath: string, judged: LockOwner, token: 
     throw err;
   }
   const moved = readOwner(aside);
-  if (typeof moved === 'object' && moved.token !== judged.token) {
+  if (typeof moved !== 'object' || moved.token !== judged.token) {
     try {
       renameSync(aside, lockPath);
-      return false;
     } catch {
-      // a third starter took the place meanwhile: the lock we moved is lost to its holder, which sees so (held())
+      // a third starter took the place meanwhile: the lock moved aside is lost to its holder, which sees so (held())
+      rmSync(aside, { recursive: true, force: true });
     }
+    return false;
   }
-  rmSync(aside, { recursive: true, force: true });
-  return typeof moved === 'object' && moved.token === judged.token;
+  try {
+    rewriteFileInPlace(join(aside, OWNER_FILE), text);
+    renameSync(aside, lockPath);
+    return true;
+  } catch (err) {
+    rmSync(aside, { recursive: true, force: true });
+    if (isCode(err, 'ENOTEMPTY', 'EEXIST')) return false; // a new lock was put in place meanwhile
+    throw err;
+  }
 }
 
 function readOwner(lockPath: string): LockOwner | 'unreadable' | undefined {
