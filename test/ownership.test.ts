@@ -99,6 +99,19 @@ describe('consumer ownership at the master', () => {
     assert.equal(o.stats(30).staleClaims, 2);
   });
 
+  it('an owner a send failed to (it died) is away at once, but a stray still waits out its silence', () => {
+    const o = ownership();
+    const a1 = inst('A', 1);
+    const stray = inst('B', 1);
+    o.claim('c0', a1, 0);
+    o.claim('c0', stray, 100);
+    assert.equal(o.unreachable(a1.id), 'c0');
+    assert.equal(o.route('c0', 200), undefined);
+    assert.equal(o.claim('c0', stray, 1200).outcome, 'fenced', 'not a takeover: the owner spoke 1.2 s ago');
+    assert.equal(o.claim('c0', stray, TAKEOVER - 1).outcome, 'fenced');
+    assert.equal(o.claim('c0', stray, TAKEOVER).outcome, 'owner');
+  });
+
   it('a stray present while the owner restarts slowly does not get the name: the restart does', () => {
     const o = ownership();
     const a1 = inst('A', 1);

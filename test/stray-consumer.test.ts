@@ -99,6 +99,9 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
     const before = consumerStats('c0')!.highWaterTotal;
     const stray = slowq('stray-c0', ['consumer', '--name', 'c0', '--data', other, '--master', `tcp://127.0.0.1:${base + 1}`,
       '--monitor', `tcp://127.0.0.1:${base + 2}`]);
+    const strayAt = Date.now();
+    const detected = waitFor('healthz not ok', async () => ((await healthz(base)).status !== 200 ? Date.now() : undefined), 30_000, 100);
+    detected.catch(() => {}); // awaited below
     // records keep coming while the stray is there
     for (let k = 0; k < 4; k++) {
       const chunk = lines[0]!.slice(phase * RECORDS_PER_PHASE + k * (RECORDS_PER_PHASE / 4), phase * RECORDS_PER_PHASE + (k + 1) * (RECORDS_PER_PHASE / 4));
@@ -114,10 +117,8 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
     for (const c of clients) assert.doesNotMatch(c.output(), /lost records it had acknowledged/, c.output().slice(-2000));
     // the stray said it was fenced off, and /healthz says why it is not ok (for a minute after)
     assert.match(stray.output(), /fenced/);
-    const health = await waitFor('healthz not ok', async () => {
-      const h = await healthz(base);
-      return h.status !== 200 ? h : undefined;
-    }, 15_000, 250);
+    process.stderr.write(`stray-consumer: /healthz not ok ${(await detected) - strayAt} ms after the stray started\n`);
+    const health = await healthz(base);
     assert.equal(health.status, 503);
     assert.match(health.body, /c0/);
     // the master said so once, with both instances, and counted it

@@ -54,7 +54,10 @@ export interface OwnerChange {
 }
 
 interface Owner extends ConsumerInstance {
+  /** when it was last heard from */
   lastSeen: number;
+  /** a send to it failed since: away until it speaks again (its silence still counts from lastSeen) */
+  unreachable: boolean;
 }
 
 interface Fenced extends ConsumerInstance {
@@ -89,8 +92,9 @@ export class ConsumerOwnership {
     const owner = this.owners.get(name);
     if (owner && owner.id === inst.id) {
       const silentMs = now - owner.lastSeen;
-      owner.lastSeen = now;
-      return silentMs >= this.timeoutMs ? { outcome: 'owner', change: { kind: 'back', silentMs } } : { outcome: 'owner' };
+      const wasAway = owner.unreachable || silentMs >= this.timeoutMs;
+      this.heard(owner, now);
+      return wasAway ? { outcome: 'owner', change: { kind: 'back', silentMs } } : { outcome: 'owner' };
     }
     const silentMs = owner ? now - owner.lastSeen : Infinity;
     if (!owner) return this.grant(name, inst, now, { kind: 'first' });
@@ -115,7 +119,7 @@ export class ConsumerOwnership {
   /** The instance `name` is routed to: its owner, if heard from within the timeout. */
   route(name: string, now: number): ConsumerInstance | undefined {
     const o = this.owners.get(name);
-    return o && now - o.lastSeen < this.timeoutMs ? o : undefined;
+    return o && !o.unreachable && now - o.lastSeen < this.timeoutMs ? o : undefined;
   }
 
   /**
@@ -125,7 +129,7 @@ export class ConsumerOwnership {
   reply(id: string, now: number): { name?: string; fenced: boolean } {
     const name = this.ownerIds.get(id);
     if (name !== undefined) {
-      this.owners.get(name)!.lastSeen = now;
+      this.heard(this.owners.get(name)!, now);
       return { name, fenced: false };
     }
     const f = this.fenced.get(id);
@@ -135,10 +139,10 @@ export class ConsumerOwnership {
     return { fenced: true };
   }
 
-  /** A send to routing id `id` failed: its owner is away until it speaks again. */
+  /** A send to routing id `id` failed: its owner is away until it speaks again (its silence counts from when it last spoke). */
   unreachable(id: string): string | undefined {
     const name = this.ownerIds.get(id);
-    if (name !== undefined) this.owners.get(name)!.lastSeen = -Infinity;
+    if (name !== undefined) this.owners.get(name)!.unreachable = true;
     return name;
   }
 
@@ -170,9 +174,14 @@ export class ConsumerOwnership {
     // an instance owns one name: a claim for another name ends its first ownership
     const other = this.ownerIds.get(inst.id);
     if (other !== undefined) this.owners.delete(other);
-    this.owners.set(name, { ...strip(inst), lastSeen: now });
+    this.owners.set(name, { ...strip(inst), lastSeen: now, unreachable: false });
     this.ownerIds.set(inst.id, name);
     return { outcome: 'owner', change };
+  }
+
+  private heard(owner: Owner, now: number): void {
+    owner.lastSeen = now;
+    owner.unreachable = false;
   }
 
   /** Marks an instance fenced; `claiming`: it is claiming now. True the first time it claims as such (the time to say so). */
