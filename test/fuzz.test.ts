@@ -71,8 +71,9 @@ function validMessages(): Buffer[][] {
     [encodeHeader({ v: PROTOCOL_VERSION, t: 'batch', rid: int(1000), src: 'fuzz-src', stream: 'fuzz-stream', first, last: first + n - 1 }), encodeRecords(recs)],
     [encodeHeader({ v: PROTOCOL_VERSION, t: 'stats' }), encodeStats(st)],
     [encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: int(1000), n: 1 }), encodeAlerts([alert(int(1e9))])],
-    [encodeHeader({ v: PROTOCOL_VERSION, t: 'hello', name: 'c0' })],
-    [encodeHeader({ v: PROTOCOL_VERSION, t: 'hb', name: 'fuzz' })],
+    // a name that is not configured: a valid claim to a configured one would be fenced off, not counted malformed
+    [encodeHeader({ v: PROTOCOL_VERSION, t: 'hello', name: 'fuzz', sid: 'fuzz-state', gen: 1, pid: 1, host: 'fuzz' })],
+    [encodeHeader({ v: PROTOCOL_VERSION, t: 'hb', name: 'fuzz', sid: 'fuzz-state', gen: 2, pid: 1, host: 'fuzz' })],
     [Buffer.from('client-id'), encodeHeader({ v: PROTOCOL_VERSION, t: 'ack', rid: 1, stream: 's', last: 3, applied: 3, dup: 0 })],
     [encodeHeader({ v: PROTOCOL_VERSION, t: 'retry', rid: 1, after: 100, reason: 'x' })],
     [encodeHeader({ v: PROTOCOL_VERSION, t: 'gap', rid: 1, stream: 's', expected: 1 })],

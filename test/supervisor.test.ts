@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
 import { readAlerts } from '../bench/harness/files.js';
 import { freeBasePort } from '../bench/harness/ports.js';
-import { slowq, stop, stopAll } from '../bench/harness/processes.js';
+import { pidAlive, slowq, stop, stopAll, upServicePid } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
 import { diffIds, idSet, oracle } from './support/cluster.js';
 
@@ -18,38 +18,14 @@ import { diffIds, idSet, oracle } from './support/cluster.js';
 
 const SERVICES = ['logserver', 'monitor', 'master', 'consumer-c0', 'consumer-c1'];
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // a zombie (exited, not yet reaped) counts as gone
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function pidOf(data: string, name: string): number | undefined {
-  try {
-    const n = Number(readFileSync(join(data, 'run', `${name}.pid`), 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-
 /** The services of `up --consumers 1`. */
 const ONE_CONSUMER = ['logserver', 'monitor', 'master', 'consumer-c0'];
 
 /** Waits until every named service of an `up` in `data` has a live pid; returns them in order. */
 function servicesStarted(data: string, names: string[]): Promise<number[]> {
   return waitFor('every service started', () => {
-    const list = names.map((s) => pidOf(data, s));
-    return list.every((p) => p !== undefined && alive(p)) ? (list as number[]) : undefined;
+    const list = names.map((s) => upServicePid(data, s));
+    return list.every((p) => p !== undefined && pidAlive(p)) ? (list as number[]) : undefined;
   }, 30_000);
 }
 
@@ -68,22 +44,22 @@ describe('slowq up as a supervisor', () => {
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '2', '--quiet', '--log-level', 'warn']);
     const seen = new Set<number>();
     const pids = await waitFor('every service started', () => {
-      const list = SERVICES.map((s) => pidOf(data, s));
-      return list.every((p) => p !== undefined && alive(p)) ? (list as number[]) : undefined;
+      const list = SERVICES.map((s) => upServicePid(data, s));
+      return list.every((p) => p !== undefined && pidAlive(p)) ? (list as number[]) : undefined;
     }, 30_000);
     for (const p of pids) seen.add(p);
 
     // Kill each service twice, a few seconds apart (never 5 fast crashes in a row: that is the give-up case).
     for (let round = 0; round < 2; round++) {
       for (const name of SERVICES) {
-        const before = pidOf(data, name)!;
+        const before = upServicePid(data, name)!;
         process.kill(before, 'SIGKILL');
         const after = await waitFor(`${name} restarted`, () => {
-          const p = pidOf(data, name);
-          return p !== undefined && p !== before && alive(p) ? p : undefined;
+          const p = upServicePid(data, name);
+          return p !== undefined && p !== before && pidAlive(p) ? p : undefined;
         }, 30_000);
         seen.add(after);
-        assert.ok(!alive(before), `${name}'s old process ${before} is gone`);
+        assert.ok(!pidAlive(before), `${name}'s old process ${before} is gone`);
       }
     }
     const restarts = up.output().match(/died \(signal SIGKILL\); restarting in \d+ ms/g) ?? [];
@@ -103,11 +79,11 @@ describe('slowq up as a supervisor', () => {
     // SIGTERM: up stops every service and exits 0; none of the processes it ever ran is left
     assert.equal(await stop(up, 30_000), 0, up.output());
     for (const name of SERVICES) {
-      const p = pidOf(data, name);
+      const p = upServicePid(data, name);
       if (p) seen.add(p);
     }
     assert.equal(seen.size, SERVICES.length * 3);
-    const left = [...seen].filter(alive);
+    const left = [...seen].filter(pidAlive);
     assert.deepEqual(left, [], 'no slowq process left');
   });
 
@@ -117,15 +93,15 @@ describe('slowq up as a supervisor', () => {
     const up = slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet']);
     const names = ONE_CONSUMER;
     const pids = await servicesStarted(data, names);
-    process.kill(pidOf(data, 'master')!, 'SIGKILL');
+    process.kill(upServicePid(data, 'master')!, 'SIGKILL');
     up.child.kill('SIGTERM'); // while the master's restart is pending
     assert.equal(await up.exited, 0, up.output());
     await sleep(500); // a restart that should not happen would have spawned by now
     for (const name of names) {
-      const p = pidOf(data, name);
+      const p = upServicePid(data, name);
       if (p) pids.push(p);
     }
-    assert.deepEqual(pids.filter(alive), []);
+    assert.deepEqual(pids.filter(pidAlive), []);
   });
 
   it('gives up loudly on a service that keeps crashing at start: everything stops, exit code ≠ 0', async () => {
@@ -145,7 +121,7 @@ describe('slowq up as a supervisor', () => {
     const delays = [...out.matchAll(/monitor died \(exit code \d+\); restarting in (\d+) ms/g)].map((m) => Number(m[1]));
     assert.ok(delays.length >= 4, out); // 4, or 5 if a start under load took longer than a "fast" crash
     for (let i = 1; i < delays.length; i++) assert.ok(delays[i]! > delays[i - 1]!, `backoff grows: ${delays.join(', ')}`);
-    const left = ONE_CONSUMER.map((s) => pidOf(data, s)).filter((p): p is number => p !== undefined && alive(p));
+    const left = ONE_CONSUMER.map((s) => upServicePid(data, s)).filter((p): p is number => p !== undefined && pidAlive(p));
     assert.deepEqual(left, []);
   });
 
@@ -161,6 +137,6 @@ describe('slowq up as a supervisor', () => {
     await sleep(1000);
     up.child.kill('SIGKILL');
     await up.exited;
-    await waitFor('orphans gone', () => (pids.filter(alive).length === 0 ? true : undefined), 30_000, 200);
+    await waitFor('orphans gone', () => (pids.filter(pidAlive).length === 0 ? true : undefined), 30_000, 200);
   });
 });

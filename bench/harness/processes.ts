@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // Child processes for the tests and the benches: the slowq CLI (or any program) with its output kept, stopped
@@ -96,4 +98,28 @@ export async function kill9(p: Proc): Promise<void> {
 /** Stops whatever is still running (a test's after(), a bench's finally). */
 export async function stopAll(graceMs = 3000): Promise<void> {
   await Promise.all([...running].map((p) => stop(p, graceMs)));
+}
+
+/** Whether a process with this pid runs (a zombie, exited but not yet reaped, counts as gone). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The pid `slowq up --data DATA` last started its service `name` with (DATA/run/NAME.pid), if any. */
+export function upServicePid(data: string, name: string): number | undefined {
+  try {
+    const n = Number(readFileSync(join(data, 'run', `${name}.pid`), 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,3 +1,5 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import * as zmq from 'zeromq';
 import { decodeHeader, encodeHeader, PROTOCOL_VERSION } from '../../src/wire/protocol.js';
 
@@ -9,7 +11,7 @@ const [endpoint, ...names] = process.argv.slice(2);
 if (!endpoint || names.length === 0) throw new Error('usage: null-consumer ENDPOINT NAME...');
 
 const sockets = names.map((name) => {
-  const s = new zmq.Dealer({ routingId: name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+  const s = new zmq.Dealer({ routingId: randomBytes(12).toString('hex'), linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
   s.connect(endpoint);
   return { name, s };
 });
@@ -22,8 +24,10 @@ for (const { name, s } of sockets) {
   const send = (frames: Array<Buffer>) => {
     chain = chain.then(() => s.send(frames)).catch(() => undefined);
   };
-  send([encodeHeader({ v: PROTOCOL_VERSION, t: 'hello', name })]);
-  timers.push(setInterval(() => send([encodeHeader({ v: PROTOCOL_VERSION, t: 'hb', name })]), 1000));
+  // a state of its own each run, first start of it: the master takes it as a new consumer
+  const claim = { name, sid: randomUUID(), gen: 1, pid: process.pid, host: hostname() };
+  send([encodeHeader({ v: PROTOCOL_VERSION, t: 'hello', ...claim })]);
+  timers.push(setInterval(() => send([encodeHeader({ v: PROTOCOL_VERSION, t: 'hb', ...claim })]), 1000));
   void (async () => {
     let acked = 0;
     while (!stopping) {
@@ -33,6 +37,7 @@ for (const { name, s } of sockets) {
       } catch {
         return;
       }
+      if (msg.length !== 3) continue; // the master's owner/fenced answers
       const h = decodeHeader(msg[1]);
       if (h.t !== 'batch') continue;
       acked++;

@@ -3,6 +3,7 @@ import { Client } from '../client/client.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 import { addCurveOptions, clientCurve } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { lockDataDir } from './lock-data-dir.js';
 
 export function register(program: Command): void {
   addCurveOptions(addParserOptions(addLogOptions(
@@ -22,6 +23,7 @@ export function register(program: Command): void {
   )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
     holdStopSignals();
     const curve = clientCurve(flags, 'master');
+    lockDataDir(flags.data, `client-${flags.source}`);
     const log = serviceLogger(`client-${flags.source}`, flags);
     const client = new Client({
       master: flags.master,

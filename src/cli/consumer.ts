@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Consumer } from '../consumer/consumer.js';
 import { addCurveOptions, clientCurve } from './security.js';
 import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
+import { lockDataDir } from './lock-data-dir.js';
 
 export function register(program: Command): void {
   addLogOptions(addCurveOptions(addRuleOptions(
@@ -19,6 +20,7 @@ export function register(program: Command): void {
     const masterCurve = clientCurve(flags, 'master');
     const monitorCurve = clientCurve(flags, 'monitor');
     const cfg = configFrom(flags);
+    lockDataDir(flags.data, `consumer-${flags.name}`);
     const log = serviceLogger(`consumer-${flags.name}`, flags);
     const consumer = new Consumer({
       name: flags.name,

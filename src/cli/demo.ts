@@ -30,6 +30,7 @@ export function register(program: Command): void {
       const { supervisor, base } = startServerSide(
         { data: dataDir, port: flags.port, consumers: flags.consumers, runningMs: '5000', stalledMs: '30000', logLevel: 'warn' },
         (line) => process.stdout.write(line + '\n'),
+        'demo',
       );
       const clientSup = new Supervisor({ onStderr: (l) => process.stderr.write(l + '\n') });
       clientSup.start([{

@@ -7,6 +7,7 @@ import { LogServer } from '../logserver/server.js';
 import { createLogger, type ServiceLogger } from '../logserver/transport.js';
 import { addCurveOptions, checkBind, clientCurve, serverCurve, type CurveFlags } from './security.js';
 import { holdStopSignals, runUntilSignal } from './stop-signal.js';
+import { lockDataDir } from './lock-data-dir.js';
 
 /** default BASE 5555 + 3 (see README "Running it") */
 export const DEFAULT_LOGSERVER_PORT = 5558;
@@ -81,6 +82,7 @@ export function register(program: Command): void {
       const keepFiles = parseCount('--keep-files', options.keepFiles, 0);
       const curve = serverCurve(options);
       checkBind('logserver', bind, options, curve !== undefined);
+      lockDataDir(options.data, 'logserver');
 
       const server = new LogServer({
         dataDir: path.resolve(options.data),

@@ -7,6 +7,7 @@ import { FileOutput } from '../monitor/outputs/file.js';
 import type { AlertOutput } from '../monitor/outputs/output.js';
 import { StdoutOutput } from '../monitor/outputs/stdout.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { lockDataDir } from './lock-data-dir.js';
 import { addCurveOptions, checkBind, serverCurve } from './security.js';
 
 interface MonitorFlags extends LogFlags {
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     const httpPort = flags.httpPort !== undefined ? intOption(flags.httpPort, '--http-port') : undefined;
     const token = flags.httpToken ?? process.env.SLOWQ_HTTP_TOKEN;
     const externalURL = flags.externalUrl ?? (httpPort !== undefined ? `http://${flags.httpHost.includes(':') ? `[${flags.httpHost}]` : flags.httpHost}:${httpPort}/` : undefined);
+    lockDataDir(flags.data, 'monitor');
     const log = serviceLogger('monitor', flags);
     const outputs: AlertOutput[] = [new FileOutput(flags.alerts ?? join(flags.data, 'alerts.jsonl'))];
     if (!flags.quiet) outputs.push(new StdoutOutput());

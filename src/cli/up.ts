@@ -6,6 +6,7 @@ import { defaultConsumerNames } from '../master/rendezvous.js';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
 import { curveDeployment } from './curve-deployment.js';
 import { addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, ruleArgs, holdStopSignals, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
+import { lockDataDir } from './lock-data-dir.js';
 
 export interface UpOptions extends ThresholdFlags {
   data: string;
@@ -18,10 +19,13 @@ export interface UpOptions extends ThresholdFlags {
 }
 
 /** The whole server side on this host as child processes; returns the supervisor (already started). */
-export function startServerSide(flags: UpOptions, print: (line: string) => void): { supervisor: Supervisor; base: number; dataDir: string } {
+export function startServerSide(flags: UpOptions, print: (line: string) => void, command = 'up'): { supervisor: Supervisor; base: number; dataDir: string } {
   // A bad config or threshold flag fails here, once, with the key named: the children would only crash-loop on it.
   configFrom(flags);
   const dataDir = resolve(flags.data);
+  // One server side per data directory: a second one (another --port) would share every state directory. Each
+  // service locks its own directory too; this says at once, and before anything starts, who holds the whole.
+  lockDataDir(dataDir, command);
   const base = intOption(flags.port, '--port');
   const n = flags.consumers ? intOption(flags.consumers, '--consumers') : availableParallelism();
   if (n < 1) throw new Error('--consumers must be at least 1');

@@ -1,5 +1,6 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../durable/atomic-file.js';
 
 // The client's offsets registry (Filebeat's registry): one JSON file, one entry per stream (one file
 // lifetime), holding the file's identity and the point to resume from once the server has acked.
@@ -204,7 +205,7 @@ export class Registry {
     this.dirty = false;
     const text = JSON.stringify({ version: VERSION, streams: [...this.entriesById.values()] }) + '\n';
     try {
-      await writeAtomic(this.dir, this.tmpFile, this.file, text);
+      await writeFileAtomic(this.file, text);
       this.failure = undefined;
       this.writes++;
     } catch (err) {
@@ -215,27 +216,6 @@ export class Registry {
       if (!this.closed) this.schedule(this.retryMs);
       throw e;
     }
-  }
-}
-
-async function writeAtomic(dir: string, tmp: string, file: string, text: string): Promise<void> {
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  // make the rename itself durable
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'ENOTSUP') throw err; // some file systems cannot sync a directory
-  } finally {
-    await dh.close();
   }
 }
 

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CurveClientConfig } from '../security/curve.js';
@@ -14,11 +16,17 @@ import { DurableStore } from '../durable/store.js';
 import { WarnOnce } from '../service/warn-once.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
+import { nextGeneration, type ConsumerIdentity } from './identity.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
 // (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
 // ack. Requests that arrive while a commit is in flight are applied in memory and committed together
 // in the next one (group commit): one fsync for many requests.
+//
+// The consumer tells the master which state it carries and which start of it it is (identity.ts); the master
+// routes its name to one process only and answers the others "fenced" (src/master/ownership.ts). A fenced
+// consumer says so once, reports itself as fenced in its counters, and keeps saying hello: it is routed to as
+// soon as the master holds it to be the rightful owner.
 
 export interface ConsumerOptions {
   name: string;
@@ -63,6 +71,10 @@ export interface ConsumerStats {
   clockSteps: number;
   /** confirmed jumps of a source's time past the clock step limit (a gap in the log) */
   timeJumps: number;
+  /** 1 while the master fences this process off (another process holds its name), else 0 */
+  fenced: number;
+  /** this start of the state (identity.ts) */
+  generation: number;
 }
 
 interface PendingGroup {
@@ -86,8 +98,11 @@ export class Consumer {
   private readonly warned: WarnOnce;
   private readonly statsFile: StatsFile;
   private readonly reporter: StatsReporter;
+  private identity: ConsumerIdentity | undefined;
+  /** why the master fences this process off, while it does */
+  private fencedBecause: string | undefined;
   /** the counters the consumer keeps itself; getStats() adds the rest */
-  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal'> = {
+  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal' | 'fenced' | 'generation'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
   };
 
@@ -98,7 +113,8 @@ export class Consumer {
     const log = opts.log;
     this.master = new Endpoint('dealer', {
       log, warned: this.warned, security: { peer: 'master', curve: opts.masterCurve, log },
-      socket: { routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+      // a routing id of this process's own: kept across reconnects, never another process's (see master.ts)
+      socket: { routingId: randomBytes(12).toString('hex'), linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
     });
     this.monitor = new Endpoint('dealer', {
       log, warned: this.warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 1000,
@@ -106,7 +122,9 @@ export class Consumer {
     });
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
     this.reporter = new StatsReporter({
-      service: `consumer-${opts.name}`, kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
+      // a fenced process reports under a name of its own: its counters are not the owner's
+      service: () => (this.fencedBecause === undefined ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
+      kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
       intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.monitor.send(statsHeader(), encodeStats([st])),
     });
   }
@@ -114,6 +132,8 @@ export class Consumer {
   async start(): Promise<void> {
     try {
       await this.load();
+      // after the state loaded (a refused state leaves the directory untouched), before the first hello
+      this.identity = await nextGeneration(this.opts.dataDir, { fsync: this.opts.fsync ?? true, warn: (msg) => this.opts.log.warn({ dataDir: this.opts.dataDir }, msg) });
     } catch (err) {
       // unusable state: say why and exit; open sockets would keep the process alive, refusing nothing
       await this.master.close();
@@ -125,13 +145,14 @@ export class Consumer {
     this.monitor.connect(this.opts.monitor);
     this.master.receive((msg) => this.onRequest(msg));
     this.monitor.receive((msg) => this.onMonitorReply(msg));
-    const hello = (t: 'hello' | 'hb') => this.master.send(helloHeader(t, this.opts.name));
+    const { stateId, generation } = this.identity!;
+    const hello = (t: 'hello' | 'hb') => this.master.send(helloHeader(t, { name: this.opts.name, sid: stateId, gen: generation, pid: process.pid, host: hostname() }));
     hello('hello');
     this.timers.push(setInterval(() => hello('hb'), this.opts.heartbeatMs ?? 1000));
     this.timers.push(setInterval(() => this.sendAlerts(), 100));
     this.reporter.start();
     this.statsFile.start();
-    this.opts.log.info({ name: this.opts.name, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
+    this.opts.log.info({ name: this.opts.name, stateId, generation, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
   }
 
   async stop(): Promise<void> {
@@ -154,7 +175,10 @@ export class Consumer {
       for (const seq of s.streams.values()) hwm += seq;
     }
     const malformed = this.master.malformedCount + this.monitor.malformedCount;
-    return { ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm };
+    return {
+      ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
+      fenced: this.fencedBecause === undefined ? 0 : 1, generation: this.identity?.generation ?? 0,
+    };
   }
 
   /** Last good state: snapshot, then the journal replayed through the same rules. */
@@ -179,7 +203,8 @@ export class Consumer {
   }
 
   private onRequest(msg: Buffer[]): void {
-    // from the master: [client routing id, header, payload]
+    // from the master: [client routing id, header, payload], or [header] answering our hello/hb
+    if (msg.length === 1) return this.onClaimAnswer(msg[0]);
     const client = msg[0];
     if (msg.length !== 3 || !client) return this.master.malformed('master', new ProtocolError('FRAMES', `request with ${msg.length} frames`));
     let h: Header;
@@ -214,6 +239,27 @@ export class Consumer {
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
     this.pending.replies.push([client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))]);
     void this.commit();
+  }
+
+  /** The master says whether it routes our name to this process; a change is said once. */
+  private onClaimAnswer(frame: Buffer | undefined): void {
+    let h: Header;
+    try {
+      h = decodeHeader(frame);
+      if (h.t !== 'owner' && h.t !== 'fenced') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from the master`);
+    } catch (err) {
+      return this.master.malformed('master', err);
+    }
+    const log = this.opts.log;
+    if (h.t === 'fenced' && this.fencedBecause === undefined) {
+      this.fencedBecause = h.reason;
+      log.error({ name: this.opts.name, reason: h.reason, ...this.identity },
+        `fenced off by the master: it routes consumer ${this.opts.name} to another process and ignores this one's answers; ` +
+        'this process is not doing its work (a stray or stale consumer: stop it, or give it its own --name)');
+    } else if (h.t === 'owner' && this.fencedBecause !== undefined) {
+      this.fencedBecause = undefined;
+      log.warn({ name: this.opts.name, ...this.identity }, `the master routes consumer ${this.opts.name} to this process now; no longer fenced off`);
+    }
   }
 
   /** A source's clock misbehaved: counted, and said once per source (the rules went on with its own time). */

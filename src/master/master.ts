@@ -2,17 +2,19 @@ import type { Logger } from 'pino';
 import type { AllowList, CurveClientConfig, CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
 import { decodeHeader, decodeStats, encodeStats, ProtocolError, type Header, type ServiceStats } from '../wire/protocol.js';
-import { retryHeader, statsHeader } from '../wire/headers.js';
+import { claimHeader, retryHeader, statsHeader } from '../wire/headers.js';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Frames } from '../transport/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
+import { ConsumerOwnership, type ConsumerInstance, type OwnerChange } from './ownership.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { WarnOnce } from '../service/warn-once.js';
 
 // The master is a router and nothing more (docs/architecture.md): it reads the header frame, picks the consumer
 // that owns the source, and forwards the payload frame untouched. Replies from consumers go back to
 // the client they name. If the owner is away the client is told to retry; it is never re-routed to a
-// consumer that lacks the source's state.
+// consumer that lacks the source's state. Which process a consumer name is routed to, and which ones claiming it are
+// fenced off, is ownership.ts's to decide; the master says every change and every refusal once.
 
 export interface MasterOptions {
   /** endpoint clients connect to, e.g. tcp://127.0.0.1:5555 */
@@ -24,6 +26,8 @@ export interface MasterOptions {
   log: Logger;
   /** a consumer not heard from for this long is away (default 3000 ms) */
   consumerTimeoutMs?: number;
+  /** a consumer silent this long may be replaced by another state or an older start of its own (default 30 s; see ownership.ts) */
+  takeoverAfterMs?: number;
   /** what a client is told to wait before resending when the owner is away (default 500 ms) */
   retryAfterMs?: number;
   /** the monitor's endpoint: the master forwards its own and its clients' counters there */
@@ -43,6 +47,19 @@ export interface MasterStats {
   retries: number;
   malformed: number;
   consumersAlive: number;
+  /** a consumer name routed to another process (restarts included) */
+  ownerChanges: number;
+  /** of those, to another state or an older start, after the owner's silence */
+  takeovers: number;
+  /** processes refused a name another state holds (two processes claim it) */
+  claimsRefused: number;
+  /** processes refused a name because a later start of the same state holds it */
+  staleClaims: number;
+  /** replies (acks) and heartbeats of fenced processes, ignored */
+  fencedReplies: number;
+  fencedHeartbeats: number;
+  /** fenced processes heard within the last minute (and per name, `fenced.NAME`) */
+  fencedRecently: number;
 }
 
 export class Master {
@@ -52,7 +69,7 @@ export class Master {
   /** consumers connect here */
   private readonly back: Endpoint<'router'>;
   private readonly owners: OwnerCache;
-  private readonly lastSeen = new Map<string, number>();
+  private readonly ownership: ConsumerOwnership;
   private readonly known: Set<string>;
   private readonly stats = { batches: 0, replies: 0, retries: 0 };
   /** the latest counters each client reported, forwarded to the monitor with the master's own */
@@ -70,14 +87,19 @@ export class Master {
       log, warned, security: { server: this.security, domain: 'clients' },
       socket: { linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
     });
-    // mandatory: sending to a consumer that is not connected fails at once instead of vanishing;
-    // handover: a restarted consumer with the same name takes over its routing id.
+    // mandatory: sending to a consumer that is not connected fails at once instead of vanishing. Every consumer
+    // process has a routing id of its own (random), so handover only lets a process that reconnects take back its
+    // own id at once, before the old connection is found dead; a name passes between processes by ownership.ts.
     this.back = new Endpoint('router', {
       log, warned, security: { server: this.security, domain: 'consumers' },
       socket: { linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
       onSendError: (err, msg) => this.onBackSendError(err, msg),
     });
     this.owners = new OwnerCache(opts.consumers);
+    this.ownership = new ConsumerOwnership({
+      ...(opts.consumerTimeoutMs !== undefined && { timeoutMs: opts.consumerTimeoutMs }),
+      ...(opts.takeoverAfterMs !== undefined && { takeoverAfterMs: opts.takeoverAfterMs }),
+    });
     this.known = new Set(opts.consumers);
     if (opts.monitor) {
       this.monitor = new Endpoint('dealer', {
@@ -111,15 +133,11 @@ export class Master {
   }
 
   getStats(): MasterStats & Record<string, number> {
+    const now = Date.now();
     return {
       ...this.stats, malformed: this.front.malformedCount + this.back.malformedCount, ...this.security.stats(),
-      consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length,
+      consumersAlive: this.opts.consumers.filter((c) => this.ownership.alive(c, now)).length, ...this.ownership.stats(now),
     };
-  }
-
-  private isAlive(name: string): boolean {
-    const t = this.lastSeen.get(name);
-    return t !== undefined && Date.now() - t < (this.opts.consumerTimeoutMs ?? 3000);
   }
 
   private onClientMessage(msg: Buffer[]): void {
@@ -136,11 +154,12 @@ export class Master {
     }
     this.stats.batches++;
     const owner = this.owners.get(h.src)!;
-    if (!this.isAlive(owner)) {
+    const instance = this.ownership.route(owner, Date.now());
+    if (!instance) {
       this.retry(client, h.rid, `consumer ${owner} that owns source ${h.src} is away`);
       return;
     }
-    this.back.forward([owner, client, msg[1]!, msg[2]!]);
+    this.back.forward([Buffer.from(instance.id, 'latin1'), client, msg[1]!, msg[2]!]);
   }
 
   private onClientStats(payload: Buffer | undefined): void {
@@ -169,8 +188,7 @@ export class Master {
   /** A batch could not be handed to its consumer (it went away between heartbeats): tell the client. */
   private onBackSendError(err: unknown, msg: Frames): void {
     if (msg.length === 4) {
-      const owner = String(msg[0]);
-      this.lastSeen.delete(owner);
+      const owner = this.ownership.unreachable((msg[0] as Buffer).toString('latin1')) ?? 'of this source';
       try {
         const h = decodeHeader(msg[2] as Buffer);
         this.retry(msg[1] as Buffer, 'rid' in h ? h.rid : 0, `consumer ${owner} is unreachable (${(err as Error).message})`);
@@ -181,33 +199,66 @@ export class Master {
   }
 
   private onConsumerMessage(msg: Buffer[]): void {
-    const name = msg[0]!.toString();
-    // Only configured consumers are heard: a reply from anyone else could be a forged ack (a client would
-    // then commit offsets of records never applied), and remembering every peer's name would grow memory.
-    const known = this.known.has(name);
+    const id = msg[0]!.toString('latin1');
+    const now = Date.now();
     try {
       if (msg.length === 2) {
         const h = decodeHeader(msg[1]);
         if (h.t !== 'hello' && h.t !== 'hb') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from consumer`);
-        if (!known || h.name !== name) {
+        if (!this.known.has(h.name)) {
           throw new ProtocolError('UNKNOWN_CONSUMER', `consumer ${h.name.slice(0, 100)} is not in the configured list; ignored`);
         }
-        if (h.t === 'hello' || !this.isAlive(name)) this.opts.log.info({ consumer: name }, 'consumer registered');
-        this.lastSeen.set(name, Date.now());
+        const instance: ConsumerInstance = { id, sid: h.sid, gen: h.gen, pid: h.pid, host: h.host };
+        const r = this.ownership.claim(h.name, instance, now);
+        if (r.outcome === 'owner') {
+          if (r.change) this.sayOwnerChange(h.name, instance, r.change);
+          this.back.reply(msg[0]!, claimHeader('owner', h.name, ''));
+        } else {
+          if (r.first) {
+            this.opts.log.error({ consumer: h.name, refused: describe(instance), owner: describe(r.owner), kind: r.kind },
+              `consumer ${h.name}: a second process claims the name and is fenced off (its answers are ignored): ${r.reason}`);
+          }
+          this.back.reply(msg[0]!, claimHeader('fenced', h.name, r.reason));
+        }
         return;
       }
       if (msg.length === 3) {
-        // a reply for a client: forward it untouched, we only check the header is sane
+        // a reply for a client: forwarded untouched if it comes from the owner of a name; we only check the header is sane
         decodeHeader(msg[2]);
-        if (!known) throw new ProtocolError('UNKNOWN_PEER', 'a reply from a peer that is not a configured consumer');
-        this.lastSeen.set(name, Date.now());
+        const from = this.ownership.reply(id, now);
+        if (from.fenced) return; // counted: a fenced process's ack must not reach a client
+        // Only owners are heard: a reply from anyone else could be a forged ack (a client would then commit
+        // offsets of records never applied).
+        if (from.name === undefined) throw new ProtocolError('UNKNOWN_PEER', 'a reply from a peer that is not a registered consumer');
         this.stats.replies++;
         this.front.forward([msg[1]!, msg[2]!]);
         return;
       }
       throw new ProtocolError('FRAMES', `consumer message with ${msg.length} frames`);
     } catch (err) {
-      this.back.malformed(known ? `consumer ${name}` : 'unknown peer', err);
+      this.back.malformed('consumer port', err);
     }
   }
+
+  /** Every change of a name's process is said once: a restart at info, a takeover by another state as a warning. */
+  private sayOwnerChange(name: string, next: ConsumerInstance, change: OwnerChange): void {
+    const log = this.opts.log;
+    const fields = { consumer: name, instance: describe(next), ...(change.previous && { previous: describe(change.previous) }), ...(change.silentMs !== undefined && { silentMs: change.silentMs }) };
+    switch (change.kind) {
+      case 'first':
+      case 'back':
+        log.info(fields, 'consumer registered');
+        return;
+      case 'restart':
+        log.info(fields, `consumer ${name} restarted: routed to its new process (same state, generation ${next.gen})`);
+        return;
+      case 'takeover':
+        log.warn({ ...fields, warning: change.warning }, `consumer ${name} taken over by another process after ${Math.round((change.silentMs ?? 0) / 1000)} s of silence from its owner: ${change.warning}`);
+    }
+  }
+}
+
+/** An instance for the log: where it runs and which state it carries. */
+function describe(i: ConsumerInstance): Record<string, string | number> {
+  return { stateId: i.sid, generation: i.gen, pid: i.pid, host: i.host, routingId: Buffer.from(i.id, 'latin1').toString('hex') };
 }

@@ -8,6 +8,7 @@ import type { AlertIntake } from './intake.js';
 import type { DeliveryError, LabeledAlert, Labels, Notification } from './model.js';
 import { RecentAlerts } from './recent.js';
 import { ServiceStatsTable } from './service-stats.js';
+import { serviceProblems } from './service-health.js';
 import type { SilenceService } from './silence-service.js';
 import type { ActiveAlert, MonitorCounters, MonitorEvent, MonitorView, ReceiverCounters } from './view.js';
 
@@ -164,6 +165,7 @@ export class ViewState {
         return () => this.listeners.delete(listener);
       },
       healthy: () => this.opts.healthy(),
+      healthProblems: () => serviceProblems(this.serviceStats.all()),
     };
   }
 }

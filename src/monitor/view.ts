@@ -118,4 +118,6 @@ export interface MonitorView {
   receiverNames(): string[];
   /** Calls listener for every event until the returned function is called. Listeners must not throw or block. */
   subscribe(listener: (event: MonitorEvent) => void): () => void;
+  /** what is wrong with the pipeline now, one line each (empty: nothing); /healthz is not ok while there is any */
+  healthProblems?(): string[];
 }

@@ -5,8 +5,8 @@ import type { ServiceStats } from '../wire/protocol.js';
 // monitor, or the monitor's own table).
 
 export interface StatsReporterOptions {
-  /** e.g. "master", "consumer-c0", "client-db-01" */
-  service: string;
+  /** e.g. "master", "consumer-c0", "client-db-01"; a function when it can change (a fenced consumer's) */
+  service: string | (() => string);
   /** client, master, consumer, monitor */
   kind: string;
   /** a client's source */
@@ -41,7 +41,8 @@ export class StatsReporter {
 
   /** The counters now, as a stats entry. */
   take(): ServiceStats {
-    const { service, kind, source } = this.opts;
+    const { kind, source } = this.opts;
+    const service = typeof this.opts.service === 'string' ? this.opts.service : this.opts.service();
     const at = (this.opts.now ?? Date.now)();
     const counters = { ...this.opts.counters(), ...this.opts.extra?.() };
     // keys in the order the services always sent them (the stats payload is msgpack)

@@ -1,6 +1,6 @@
 import {
   PROTOCOL_VERSION,
-  type AckHeader, type AlertsAckHeader, type AlertsHeader, type BatchHeader, type ErrorHeader, type GapHeader, type HelloHeader,
+  type AckHeader, type AlertsAckHeader, type ClaimHeader, type AlertsHeader, type BatchHeader, type ErrorHeader, type GapHeader, type HelloHeader,
   type RetryHeader, type SilenceReplyHeader, type SilenceRequestHeader, type StatsHeader,
 } from './protocol.js';
 
@@ -34,8 +34,13 @@ export function errorCode(err: unknown): string {
   return typeof code === 'string' ? code : 'BAD';
 }
 
-export function helloHeader(t: HelloHeader['t'], name: string): HelloHeader {
-  return { v: PROTOCOL_VERSION, t, name };
+export function helloHeader(t: HelloHeader['t'], f: Omit<HelloHeader, 'v' | 't'>): HelloHeader {
+  return { v: PROTOCOL_VERSION, t, name: f.name, sid: f.sid, gen: f.gen, pid: f.pid, host: f.host };
+}
+
+/** The master's answer to a hello/hb: owner, or fenced and why (the reason is cut to fit the header). */
+export function claimHeader(t: ClaimHeader['t'], name: string, reason: string): ClaimHeader {
+  return { v: PROTOCOL_VERSION, t, name, reason: reason.length > 1024 ? `${reason.slice(0, 1020)}…` : reason };
 }
 
 export function alertsHeader(rid: number, n: number): AlertsHeader {

@@ -6,7 +6,9 @@ export type { WireRecord } from '../model/record.js';
 // small msgpack map the master can read without touching the payload; the payload is msgpack records.
 // Everything received is validated: a bad message is answered with an error or dropped and counted.
 
-export const PROTOCOL_VERSION = 1;
+// 2: a consumer's hello/hb say which state and which start of it the consumer is (sid, gen, pid, host), and the
+// master answers them with owner/fenced (docs/wire.md). A peer of version 1 gets a VERSION error.
+export const PROTOCOL_VERSION = 2;
 
 /** client → master → consumer: consecutive records first..last of one stream */
 export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number }
@@ -18,8 +20,13 @@ export interface RetryHeader { v: number; t: 'retry'; rid: number; after: number
 export interface GapHeader { v: number; t: 'gap'; rid: number; stream: string; expected: number }
 /** anyone → sender of a message it cannot use */
 export interface ErrorHeader { v: number; t: 'err'; rid: number; code: string; msg: string }
-/** consumer → master: registration and liveness */
-export interface HelloHeader { v: number; t: 'hello' | 'hb'; name: string }
+/**
+ * consumer → master: registration and liveness. `sid` is the consumer's state id (made with its data directory),
+ * `gen` the start of that state (one more at every start); `pid` and `host` say where it runs, for the logs.
+ */
+export interface HelloHeader { v: number; t: 'hello' | 'hb'; name: string; sid: string; gen: number; pid: number; host: string }
+/** master → consumer, answering hello/hb: the master routes `name` to this instance (owner), or ignores it (fenced) and why */
+export interface ClaimHeader { v: number; t: 'owner' | 'fenced'; name: string; reason: string }
 /** consumer → monitor: a list of alerts */
 export interface AlertsHeader { v: number; t: 'alerts'; rid: number; n: number }
 /** monitor → consumer: those alerts are durably accepted */
@@ -34,7 +41,7 @@ export interface SilenceRequestHeader { v: number; t: 'silence-add' | 'silence-l
 export interface SilenceReplyHeader { v: number; t: 'silence-reply'; rid: number; n: number }
 
 export type Header =
-  | BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | AlertsHeader | AlertsAckHeader | StatsHeader
+  | BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | ClaimHeader | AlertsHeader | AlertsAckHeader | StatsHeader
   | SilenceRequestHeader | SilenceReplyHeader;
 
 /** A service's counters at a moment, as carried by a stats message. */
@@ -122,6 +129,14 @@ export function decodeHeader(frame: Buffer | undefined): Header {
     case 'hello':
     case 'hb':
       if (!isStr(o.name) || o.name.length === 0 || o.name.length > MAX_NAME) bad('name');
+      if (!isStr(o.sid) || o.sid.length === 0 || o.sid.length > 64) bad('sid');
+      if (!isInt(o.gen) || (o.gen as number) < 1) bad('gen');
+      if (!isInt(o.pid) || (o.pid as number) < 0) bad('pid');
+      if (!isStr(o.host) || o.host.length > MAX_NAME) bad('host');
+      break;
+    case 'owner':
+    case 'fenced':
+      if (!isStr(o.name) || o.name.length > MAX_NAME || !isStr(o.reason) || o.reason.length > 1024) bad('fields');
       break;
     case 'alerts':
       if (!isInt(o.rid) || !isInt(o.n)) bad('fields');

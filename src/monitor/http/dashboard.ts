@@ -436,7 +436,9 @@ a { color: var(--link); }
     var sil = (state.silences || []).filter(function (s) { return s.status === 'active'; }).length;
     var total = 0, last = state.stats && state.stats.throughput && state.stats.throughput[state.stats.throughput.length - 1];
     if (last) for (var k in last.perSource) total += last.perSource[k];
+    var problems = (state.stats && state.stats.problems) || [];
     fill('summary',
+      problems.length ? h('span', { class: 'crit', title: problems.join('\n') }, h('b', { text: String(problems.length) }), (problems.length === 1 ? ' problem: ' : ' problems: ') + problems[0]) : null,
       h('span', { class: crit ? 'crit' : '' }, h('b', { text: String(crit) }), ' critical'),
       h('span', { class: warn ? 'warn' : '' }, h('b', { text: String(warn) }), ' warning'),
       info ? h('span', null, h('b', { text: String(info) }), ' info') : null,

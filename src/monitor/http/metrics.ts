@@ -47,6 +47,7 @@ const SPECS: StatSpec[] = [
   { kind: 'consumer', counter: 'alertsAcked', type: 'counter', name: 'slowq_consumer_alerts_acked_total', help: 'Alerts acknowledged by the monitor.' },
   { kind: 'consumer', counter: 'outbox', type: 'gauge', name: 'slowq_consumer_outbox_alerts', help: 'Alerts in the outbox, not yet acknowledged by the monitor.' },
   { kind: 'consumer', counter: 'openQueries', type: 'gauge', name: 'slowq_consumer_open_queries', help: 'Running queries being tracked.' },
+  { kind: 'consumer', counter: 'fenced', type: 'gauge', name: 'slowq_consumer_fenced', help: '1 while the master fences this process off (another process holds its name).' },
   { kind: 'consumer', counter: 'highWaterTotal', type: 'gauge', name: 'slowq_consumer_high_water_total', help: 'Sum of every stream\'s high-water mark (records applied exactly once).' },
 
   { kind: 'master', counter: 'batches', type: 'counter', name: 'slowq_master_batches_total', help: 'Batches routed to consumers.' },
@@ -54,6 +55,12 @@ const SPECS: StatSpec[] = [
   { kind: 'master', counter: 'retries', type: 'counter', name: 'slowq_master_retries_total', help: 'Batches answered with retry (owner away).' },
   { kind: 'master', counter: 'malformed', type: 'counter', name: 'slowq_master_malformed_total', help: 'Malformed messages dropped.' },
   { kind: 'master', counter: 'consumersAlive', type: 'gauge', name: 'slowq_master_consumers_alive', help: 'Consumers heard from within the heartbeat timeout.' },
+  { kind: 'master', counter: 'ownerChanges', type: 'counter', name: 'slowq_master_consumer_owner_changes_total', help: 'Consumer names routed to another process (restarts included).' },
+  { kind: 'master', counter: 'takeovers', type: 'counter', name: 'slowq_master_consumer_takeovers_total', help: 'Consumer names taken over by another state or an older start, after the owner\'s silence.' },
+  { kind: 'master', counter: 'claimsRefused', type: 'counter', name: 'slowq_master_consumer_claims_refused_total', help: 'Processes refused a consumer name another state holds (two processes claim it).' },
+  { kind: 'master', counter: 'staleClaims', type: 'counter', name: 'slowq_master_consumer_stale_claims_total', help: 'Processes refused a consumer name a later start of the same state holds.' },
+  { kind: 'master', counter: 'fencedReplies', type: 'counter', name: 'slowq_master_fenced_replies_total', help: 'Replies (acks) of fenced consumer processes, ignored.' },
+  { kind: 'master', counter: 'fencedRecently', type: 'gauge', name: 'slowq_master_consumers_fenced_recently', help: 'Fenced consumer processes heard from in the last minute.' },
 ];
 
 /** The logger's count of lines it could not hand to the logserver, whatever service reports it. */

@@ -49,6 +49,11 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
   const token = opts.token;
   const viewHealth = (view as MonitorView & { healthy?: unknown }).healthy;
   const healthy = opts.healthy ?? (typeof viewHealth === 'function' ? () => Boolean((viewHealth as () => unknown).call(view)) : () => true);
+  /** why /healthz is not ok, one line each */
+  const problems = (): string[] => {
+    const list = view.healthProblems?.() ?? [];
+    return healthy() ? list : ['the monitor is not working normally (starting, stopping, or its notification log is failing)', ...list];
+  };
 
   const hub = new SseHub({ heartbeatMs: opts.heartbeatMs ?? 15_000 });
   const sampler = new ThroughputSampler(view.stats);
@@ -66,6 +71,7 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
       slowest: view.slowestFingerprints(SLOWEST_WINDOW_MS, 20),
       counters: view.counters(),
       receivers: view.receiverNames(),
+      problems: problems(),
     };
   };
 
@@ -113,7 +119,11 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
       GET: async (_req, res) => send(res, 200, registry.contentType, await registry.metrics()),
     },
     '/healthz': {
-      GET: (_req, res) => (healthy() ? send(res, 200, 'text/plain; charset=utf-8', 'ok\n') : send(res, 503, 'text/plain; charset=utf-8', 'unhealthy\n')),
+      GET: (_req, res) => {
+        const list = problems();
+        if (list.length === 0) return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+        send(res, 503, 'text/plain; charset=utf-8', `unhealthy\n${list.map((p) => `- ${p}\n`).join('')}`);
+      },
     },
   };
 

@@ -1,0 +1,46 @@
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Replaces `path` with `text` all at once: written to PATH.tmp, fsynced, renamed over the old file, and the
+ * directory fsynced so the rename itself survives a crash. A crash leaves the old content or the new, never half.
+ * `fsync` false skips both syncs (tests and benchmarks).
+ */
+export async function writeFileAtomic(path: string, text: string, fsync = true): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(text, 'utf8');
+    if (fsync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  if (!fsync) return;
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP') throw err; // some file systems cannot sync a directory
+  } finally {
+    await dir.close();
+  }
+}
+
+/**
+ * Overwrites an existing small file in place and fsyncs it: the file's block is reused, so this works on a full
+ * disk, where writeFileAtomic cannot make its temporary file. Not atomic against a crash mid-write beyond what the
+ * device guarantees for one small write: for files of a few hundred bytes whose loss is detected and survivable.
+ */
+export function rewriteFileInPlace(path: string, text: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, text, 0);
+    ftruncateSync(fd, Buffer.byteLength(text));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
