@@ -1,0 +1,33 @@
+import { MAX_SILENCE_BODY_BYTES } from './limits.js';
+import type { SilenceAddBody, SilenceExpireBody, SilenceRecord } from './protocol.js';
+import { duration } from './fields.js';
+import { isoTime, listOf, object, oneOf, optional, text, type Check } from './schema.js';
+
+// Silence requests of `slowq silence` and the monitor's replies (docs/wire.md, "silence-add, silence-ls,
+// silence-expire"). The monitor's silence store checks what a new silence means (matcher syntax, times in order).
+
+const silenceId = text({ min: 1, max: 200 });
+const author = text({ max: 256 });
+const comment = text({ max: MAX_SILENCE_BODY_BYTES });
+
+export const silenceAddBody: Check<SilenceAddBody> = object({
+  matchers: listOf(text({ max: 4096 }), { max: 100, what: 'matcher' }),
+  startsAt: optional(isoTime),
+  endsAt: optional(isoTime),
+  durationMs: optional(duration),
+  createdBy: optional(author),
+  comment,
+});
+
+export const silenceExpireBody: Check<SilenceExpireBody> = object({ id: silenceId });
+
+export const silenceRecord: Check<SilenceRecord> = object({
+  id: silenceId,
+  matchers: listOf(object({ name: text({ min: 1, max: 4096 }), op: oneOf(['=', '!=', '=~', '!~']), value: text({ max: 4096 }) }), { max: 1000, what: 'matcher' }),
+  startsAt: isoTime,
+  endsAt: isoTime,
+  createdBy: author,
+  comment,
+  updatedAt: isoTime,
+  status: oneOf(['pending', 'active', 'expired']),
+});
