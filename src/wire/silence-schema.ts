@@ -8,7 +8,8 @@ import { isoTime, listOf, object, oneOf, optional, text, type Check } from './sc
 
 const silenceId = text({ min: 1, max: 200 });
 const author = text({ max: 256 });
-const comment = text({ max: MAX_SILENCE_BODY_BYTES });
+/** text bounded only by the body it came in */
+const bodyText = text({ max: MAX_SILENCE_BODY_BYTES });
 
 export const silenceAddBody: Check<SilenceAddBody> = object({
   matchers: listOf(text({ max: 4096 }), { max: 100, what: 'matcher' }),
@@ -16,18 +17,19 @@ export const silenceAddBody: Check<SilenceAddBody> = object({
   endsAt: optional(isoTime),
   durationMs: optional(duration),
   createdBy: optional(author),
-  comment,
+  comment: bodyText,
 });
 
 export const silenceExpireBody: Check<SilenceExpireBody> = object({ id: silenceId });
 
 export const silenceRecord: Check<SilenceRecord> = object({
   id: silenceId,
-  matchers: listOf(object({ name: text({ min: 1, max: 4096 }), op: oneOf(['=', '!=', '=~', '!~']), value: text({ max: 4096 }) }), { max: 1000, what: 'matcher' }),
+  // as stored: made with `slowq silence` (a body of at most 64 KiB) or the dashboard's API (the same)
+  matchers: listOf(object({ name: text({ min: 1, max: MAX_SILENCE_BODY_BYTES }), op: oneOf(['=', '!=', '=~', '!~']), value: bodyText }), { max: 1000, what: 'matcher' }),
   startsAt: isoTime,
   endsAt: isoTime,
   createdBy: author,
-  comment,
+  comment: bodyText,
   updatedAt: isoTime,
   status: oneOf(['pending', 'active', 'expired']),
 });
