@@ -5,7 +5,7 @@
 export type SetAsideWhere = 'journal' | 'snapshot' | 'dispatch';
 
 export class Refusals {
-  /** messages refused: message type (or `unreadable` when its header could not be read) → error code → count */
+  /** messages refused: message type (or `unreadable`: wrong frames, or a header that could not be read) → error code → count */
   readonly messages = new Map<string, Map<string, number>>();
   /** entries set aside since start, by where */
   readonly setAside: Record<SetAsideWhere, number> = { journal: 0, snapshot: 0, dispatch: 0 };

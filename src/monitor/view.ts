@@ -78,7 +78,7 @@ export interface MonitorCounters {
   duplicates: number;
   /** messages dropped as malformed */
   malformed: number;
-  /** those messages by message type (`unreadable`: the header could not be read) and error code */
+  /** those messages by message type (`unreadable`: wrong frames, or a header that could not be read) and error code */
   refused?: Record<string, Record<string, number>>;
   /** entries set aside since start (quarantine.jsonl), by where: journal, snapshot, dispatch */
   setAside?: Record<string, number>;

@@ -183,7 +183,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
   monitorCounter('slowq_monitor_inhibited_total', 'Alert deliveries muted by inhibition.', (c) => c.inhibited);
   new Counter({
     name: 'slowq_monitor_rejected_total',
-    help: 'Messages refused on the monitor\'s port, by message type (unreadable: the header could not be read) and error code.',
+    help: 'Messages refused on the monitor\'s port, by message type (unreadable: wrong frames, or a header that could not be read) and error code.',
     labelNames: ['type', 'code'],
     registers: [registry],
     collect() {
