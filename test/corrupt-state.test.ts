@@ -8,6 +8,7 @@ import { freeBasePort } from '../bench/harness/ports.js';
 import { kill9, slowq, stop, type Proc } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
 import { diffIds, duplicateIds, idSet, oracle, processTestDir, WorkloadFile } from './support/cluster.js';
+import { warnings } from './support/logs.js';
 
 // A real consumer's state files damaged between runs: a bit flipped in its newest snapshot, the snapshot
 // cut in half, a bit flipped in the middle of its journal, the journal cut in the middle of an entry, a
@@ -28,21 +29,6 @@ function flipBit(file: string, at: number): void {
 
 function generationFiles(dir: string, kind: 'snapshot' | 'journal'): string[] {
   return readdirSync(dir).filter((n) => new RegExp(`^${kind}-\\d+$`).test(n)).sort();
-}
-
-/** warn-level (40) log lines in a service's stderr copy, parsed */
-function warnings(p: Proc): Array<{ msg: string }> {
-  const out: Array<{ msg: string }> = [];
-  for (const line of p.output().split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const o = JSON.parse(line) as { level?: number; msg: string };
-      if ((o.level ?? 0) >= 40) out.push(o);
-    } catch {
-      // not a log line
-    }
-  }
-  return out;
 }
 
 describe('corrupt consumer state between runs', () => {

@@ -7,6 +7,7 @@ import { readAlerts } from '../bench/harness/files.js';
 import { freeBasePort } from '../bench/harness/ports.js';
 import { slowq } from '../bench/harness/processes.js';
 import { oracle, processTestDir } from './support/cluster.js';
+import { samples, sum, type Sample } from './support/metrics.js';
 import { sleep } from '../bench/harness/wait.js';
 
 // /metrics against what the pipeline did: `slowq up` (HTTP on BASE+4) and a client over a generated file.
@@ -15,23 +16,6 @@ import { sleep } from '../bench/harness/wait.js';
 
 const RECORDS = 3000;
 const SOURCE = 'db-metrics';
-
-/** The samples of a Prometheus text page: name → list of (labels, value). */
-function samples(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
-  const out: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(m, `not a sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const lm of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]!] = lm[2]!.replace(/\\(.)/g, '$1');
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-const sum = (list: ReturnType<typeof samples>, name: string, where: Record<string, string> = {}) =>
-  list.filter((s) => s.name === name && Object.entries(where).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
 
 function countByType(types: string[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -70,7 +54,7 @@ describe('e2e: /metrics counts what the pipeline did', () => {
 
     // Counters travel client → master → monitor every couple of seconds: wait until /metrics has caught up
     // with everything delivered (bounded), then compare.
-    let metrics: ReturnType<typeof samples> = [];
+    let metrics: Sample[] = [];
     for (;;) {
       const delivered = readAlerts(alertsFile).length;
       metrics = samples(await (await fetch(`${http}/metrics`)).text());

@@ -1,7 +1,9 @@
 import { toWire, type ParsedEvent, type WireRecord } from '../model/record.js';
+import { MAX_BATCH_PAYLOAD_BYTES, recordBytesBound } from '../wire/limits.js';
 
 // Batching by the Nagle rule: a stream's events are sent when the batch is full or when the linger
-// time since its first event has passed, whichever comes first.
+// time since its first event has passed, whichever comes first. Full is `maxRecords` records, or records that
+// could take MAX_BATCH_PAYLOAD_BYTES (only pathological input comes near: the master refuses bigger frames).
 
 export type NumberedEvent = ParsedEvent & { seq: number };
 
@@ -18,6 +20,8 @@ export interface Batch<R> {
 interface Open<R> {
   batch: Batch<R>;
   since: number;
+  /** recordBytesBound of its records */
+  bytes: number;
 }
 
 export class Batcher<R> {
@@ -40,12 +44,14 @@ export class Batcher<R> {
         o = undefined;
       }
       if (!o) {
-        o = { batch: { stream, first: e.seq, last: e.seq - 1, records: [], resume: resumeAfter(e) }, since: now };
+        o = { batch: { stream, first: e.seq, last: e.seq - 1, records: [], resume: resumeAfter(e) }, since: now, bytes: 0 };
         this.open.set(stream, o);
       }
-      o.batch.records.push(toWire(e));
+      const r = toWire(e);
+      o.batch.records.push(r);
       o.batch.last = e.seq;
-      if (o.batch.records.length >= this.maxRecords) {
+      o.bytes += recordBytesBound(r);
+      if (o.batch.records.length >= this.maxRecords || o.bytes >= MAX_BATCH_PAYLOAD_BYTES) {
         o.batch.resume = resumeAfter(e);
         this.open.delete(stream);
         this.seal(o.batch);

@@ -3,11 +3,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CurveClientConfig } from '../security/curve.js';
-import type { Alert } from '../model/record.js';
+import type { Alert, QueryRecord } from '../model/record.js';
+import { Quarantine } from '../durable/quarantine.js';
 import type { Frames } from '../transport/send-queue.js';
 import { Endpoint } from '../transport/endpoint.js';
 import { decodeHeader, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
 import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
+import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
 import { RulesEngine, type BatchResult } from '../rules/engine.js';
 import { Outbox } from './outbox.js';
 import { DEFAULT_RULES, type RulesConfig } from '../rules/rules.js';
@@ -75,6 +77,8 @@ export interface ConsumerStats {
   fenced: number;
   /** this start of the state (identity.ts) */
   generation: number;
+  /** entries of its state set aside since it started (quarantine.jsonl in its data dir) */
+  setAside: number;
 }
 
 interface PendingGroup {
@@ -102,7 +106,8 @@ export class Consumer {
   /** why the master fences this process off, while it does */
   private fencedBecause: string | undefined;
   /** the counters the consumer keeps itself; getStats() adds the rest */
-  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal' | 'fenced' | 'generation'> = {
+  private readonly quarantine: Quarantine;
+  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
   };
 
@@ -111,6 +116,7 @@ export class Consumer {
     this.engine = new RulesEngine(opts.rules ?? DEFAULT_RULES);
     this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
     const log = opts.log;
+    this.quarantine = new Quarantine(opts.dataDir, { report: (msg, fields) => log.warn({ dataDir: opts.dataDir, ...fields }, msg) });
     this.master = new Endpoint('dealer', {
       log, warned: this.warned, security: { peer: 'master', curve: opts.masterCurve, log },
       // a routing id of this process's own: kept across reconnects, never another process's (see master.ts)
@@ -177,29 +183,52 @@ export class Consumer {
     const malformed = this.master.malformedCount + this.monitor.malformedCount;
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
-      fenced: this.fencedBecause === undefined ? 0 : 1, generation: this.identity?.generation ?? 0,
+      fenced: this.fencedBecause === undefined ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
     };
   }
 
   /** Last good state: snapshot, then the journal replayed through the same rules. */
+  /**
+   * Last good state: snapshot, then the journal replayed through the same rules. What does not pass its check
+   * (or cannot be applied) is set aside in quarantine.jsonl, reported and counted, and the replay goes on; a
+   * snapshot is then taken, so the next start does not read it again. A batch set aside is not lost for good:
+   * its stream's next batch finds a gap, and the client sends the records again from its file.
+   */
   private async load(): Promise<void> {
-    const { snapshot, entries, warnings, notes } = await this.store.open();
+    const { snapshot, snapshotFile, entries, origins, warnings, notes } = await this.store.open();
     for (const w of warnings) this.opts.log.warn({ dataDir: this.opts.dataDir }, w);
     for (const n of notes) this.opts.log.info({ dataDir: this.opts.dataDir }, n);
     this.engine = new RulesEngine(this.opts.rules ?? DEFAULT_RULES);
     this.outbox = new Outbox();
-    if (snapshot) decodeSnapshot(snapshot, this.engine, this.outbox.alerts);
+    const setAsideBefore = this.quarantine.count;
+    if (snapshot) decodeSnapshot(snapshot, this.engine, this.outbox.alerts, (item) => this.quarantine.setAside({ file: snapshotFile, ...item }));
     const alerts: Alert[] = [];
-    for (const buf of entries) {
-      const e: JournalEntry = decodeEntry(buf);
-      if (e.k === 'b') {
-        this.engine.applyBatch(e.src, e.stream, entryRecords(e), alerts);
-        this.outbox.add(alerts);
-        alerts.length = 0;
-      } else {
-        this.outbox.remove(e.ids);
+    entries.forEach((bytes, i) => {
+      const origin = origins[i]!;
+      let e: JournalEntry;
+      let records: QueryRecord[] = [];
+      try {
+        e = decodeEntry(bytes);
+        if (e.k === 'b') records = entryRecords(e);
+      } catch (err) {
+        this.quarantine.setAside({ ...origin, reason: (err as Error).message, bytes });
+        return;
       }
-    }
+      try {
+        if (e.k === 'b') {
+          this.engine.applyBatch(e.src, e.stream, records, alerts);
+          this.outbox.add(alerts);
+        } else {
+          this.outbox.remove(e.ids);
+        }
+      } catch (err) {
+        this.quarantine.setAside({ ...origin, reason: `could not be applied: ${(err as Error).message}`, bytes });
+      } finally {
+        alerts.length = 0;
+      }
+    });
+    this.quarantine.summarise();
+    if (this.quarantine.count > setAsideBefore) await this.compact();
   }
 
   private onRequest(msg: Buffer[]): void {
@@ -365,7 +394,7 @@ export class Consumer {
 
   private sendAlerts(): void {
     if (this.stopping) return;
-    const m = this.outbox.next(Date.now(), this.opts.alertsPerMessage ?? 500, this.opts.alertAckTimeoutMs ?? 3000);
+    const m = this.outbox.next(Date.now(), Math.min(this.opts.alertsPerMessage ?? 500, MAX_ALERTS_PER_MESSAGE), this.opts.alertAckTimeoutMs ?? 3000);
     if (!m) return;
     this.monitor.send(alertsHeader(m.rid, m.alerts.length), encodeAlerts(m.alerts));
   }

@@ -1,15 +1,22 @@
 import type { Alert, QueryRecord } from '../model/record.js';
 import { packState, unpackState } from '../durable/codec.js';
+import type { SetAside } from '../durable/quarantine.js';
 import type { WireRecord } from '../model/record.js';
 import { decodeRecords } from '../wire/protocol.js';
+import { sift, type Check } from '../wire/schema.js';
 import type { RulesEngine } from '../rules/engine.js';
 import type { OpenQuery, SourceState } from '../rules/rules.js';
 import type { SourceClockState } from '../rules/source-clock.js';
+import { clockCandidates, doneQuery, journalEntry, openQuery, outboxAlert, sourceHead, streamMark } from './state-schema.js';
 
 // How the consumer's state and its per-request changes are laid out on disk. The journal holds what
 // came in (the batches, and the outbox acks), not derived values: replaying it through the same
 // deterministic rules rebuilds the same state and outbox. Replaying an entry already reflected in a
 // snapshot is harmless: the per-stream high-water mark makes it a duplicate.
+//
+// Read back, everything is checked (state-schema.ts, with the wire's own checks for batches and alerts): the
+// caller sets aside a journal entry that does not pass, and decodeSnapshot hands it the parts of a snapshot
+// that do not (a source, an open query, an alert of the outbox), restoring the rest.
 
 export type JournalEntry =
   /** a batch as it came off the wire: the payload frame is stored as is, not re-encoded */
@@ -20,8 +27,9 @@ export function encodeEntry(e: JournalEntry): Buffer {
   return packState(e);
 }
 
+/** A journal entry, checked (a batch's records are, by entryRecords); throws a SchemaError saying what is wrong. */
 export function decodeEntry(buf: Buffer): JournalEntry {
-  return unpackState<JournalEntry>(buf);
+  return journalEntry(unpackState<unknown>(buf), '');
 }
 
 /** Stamps wire records with the fields their batch header implies. */
@@ -36,7 +44,7 @@ export function stampRecords(recs: WireRecord[], source: string, stream: string,
   return out;
 }
 
-/** Restores a batch entry's records. */
+/** Restores a batch entry's records (checked as a batch payload). */
 export function entryRecords(e: Extract<JournalEntry, { k: 'b' }>): QueryRecord[] {
   return stampRecords(decodeRecords(e.payload, e.last - e.first + 1), e.src, e.stream, e.first);
 }
@@ -74,19 +82,36 @@ export function encodeSnapshot(engine: RulesEngine, outbox: Iterable<Alert>): Bu
   return packState(snap);
 }
 
-export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<string, Alert>): void {
+/** Restores a snapshot into the engine and the outbox; each part that does not pass its check goes to `setAside`. */
+export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<string, Alert>, setAside: (item: Omit<SetAside, 'file'>) => void = refuseAll): void {
   const snap = unpackState<StateSnapshot>(buf);
   if (!snap || snap.v !== 1 || !Array.isArray(snap.sources)) throw new Error('snapshot has an unknown layout');
-  for (const s of snap.sources) {
-    const st: SourceState = engine.source(s.name);
-    const watermark = s.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : s.watermark;
-    st.clock.restore(s.clockCandidates ? { watermark, candidates: s.clockCandidates } : { watermark });
-    for (const q of s.open) st.open.set(q.queryId, q);
-    engine.indexLoaded(s.name);
-    for (const [id, ts] of s.done) st.done.set(id, ts);
-    for (const [stream, seq] of s.streams) st.streams.set(stream, seq);
-  }
-  for (const a of snap.outbox) outbox.set(a.id, a);
+  const keep = <T>(list: unknown, check: Check<T>, what: string): T[] =>
+    sift(list, check, (value, index, problem) => setAside({ what: index < 0 ? what : `${what} ${index}`, reason: problem, value }));
+  snap.sources.forEach((s, i) => {
+    let head;
+    try {
+      head = sourceHead(s, `source ${i}`);
+    } catch (err) {
+      setAside({ what: `source ${i}`, reason: (err as Error).message, value: s });
+      return;
+    }
+    const st: SourceState = engine.source(head.name);
+    const where = `source ${head.name}`;
+    const watermark = head.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : head.watermark;
+    const [candidates] = s.clockCandidates === undefined ? [] : keep([s.clockCandidates], clockCandidates, `${where}: clock candidates`);
+    st.clock.restore(candidates ? { watermark, candidates } : { watermark });
+    for (const q of keep(s.open, openQuery, `${where}: open query`)) st.open.set(q.queryId, q as OpenQuery);
+    engine.indexLoaded(head.name);
+    for (const [id, ts] of keep(s.done, doneQuery, `${where}: done query`)) st.done.set(id, ts);
+    for (const [stream, seq] of keep(s.streams, streamMark, `${where}: stream`)) st.streams.set(stream, seq);
+  });
+  for (const a of keep(snap.outbox, outboxAlert, 'outbox: alert')) outbox.set(a.id, a);
+}
+
+/** Without anywhere to set parts aside, a part that does not pass fails the whole snapshot. */
+function refuseAll(item: Omit<SetAside, 'file'>): never {
+  throw new Error(`snapshot ${item.what ?? ''}: ${item.reason}`);
 }
 
 /** The clock's pending candidates, only when there are some (most snapshots have none). */

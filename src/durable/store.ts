@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeFrames, scanJournal } from './journal.js';
+import { encodeFrames, FRAME_HEADER_BYTES, scanJournal } from './journal.js';
 import { decodeSnapshot, encodeSnapshotHeader } from './snapshot.js';
 
 // The consumer's durable state: generations of (snapshot, journal) in one directory.
@@ -25,8 +25,12 @@ import { decodeSnapshot, encodeSnapshotHeader } from './snapshot.js';
 export interface StoreOpenResult {
   /** the last good full snapshot, or undefined for the empty initial state */
   snapshot: Buffer | undefined;
+  /** the snapshot's file name, when there is one */
+  snapshotFile?: string;
   /** journal entries written after that snapshot, in order */
   entries: Buffer[];
+  /** where each entry is: its journal file, its index among that file's entries, the byte offset of its frame */
+  origins: EntryOrigin[];
   /** damage found and what was done about it, one line per problem, naming file and byte offset */
   warnings: string[];
   /**
@@ -34,6 +38,12 @@ export interface StoreOpenResult {
    * info level, since the same cut would also hide a journal truncated by something else
    */
   notes: string[];
+}
+
+export interface EntryOrigin {
+  file: string;
+  entry: number;
+  offset: number;
 }
 
 export interface DurableStoreOptions {
@@ -272,7 +282,7 @@ export class DurableStore {
     }
     if (snapshots.size === 0 && journals.size === 0) {
       await this.startOn(0, 0, 0, undefined);
-      return { snapshot: undefined, entries: [], warnings: [], notes: [] };
+      return { snapshot: undefined, entries: [], origins: [], warnings: [], notes: [] };
     }
     const newest = Math.max(...snapshots, ...journals);
 
@@ -302,6 +312,7 @@ export class DurableStore {
 
     // Replay journals base..newest; stop at the first damage, except a torn tail of the newest journal.
     const entries: Buffer[] = [];
+    const origins: EntryOrigin[] = [];
     const warnings: string[] = [];
     const notes: string[] = [];
     const stamp = Date.now();
@@ -323,7 +334,10 @@ export class DurableStore {
       }
       const buf = await readFile(this.path(name));
       const scan = scanJournal(buf, g);
-      for (const e of scan.entries) entries.push(e);
+      scan.entries.forEach((e, entry) => {
+        entries.push(e);
+        origins.push({ file: name, entry, offset: e.byteOffset - buf.byteOffset - FRAME_HEADER_BYTES });
+      });
       const problem = scan.problem;
       if (!problem) {
         currentSize = buf.length;
@@ -358,7 +372,9 @@ export class DurableStore {
       if (cut) await this.writeAside(`${journalFileName(cut.generation)}.corrupt-${stamp}`, cut.tail);
     }
     await this.startOn(current, base, currentSize, cut);
-    return { snapshot, entries, warnings: [...snapshotWarnings, ...warnings], notes };
+    return {
+      snapshot, ...(snapshot !== undefined && { snapshotFile: snapshotFileName(base) }), entries, origins, warnings: [...snapshotWarnings, ...warnings], notes,
+    };
   }
 
   /** Keeps damaged bytes for a post-mortem, durably: the journal is cut right after. */

@@ -1,3 +1,4 @@
+import { boundFingerprint } from '../model/bounds.js';
 import { fingerprint, fingerprintId } from './fingerprint.js';
 
 export interface Fingerprinted {
@@ -62,7 +63,7 @@ export class FingerprintCache {
     const fp = fingerprint(sql);
     let value = this.byFingerprint.get(fp);
     if (!value) {
-      value = { fingerprint: fp, fingerprintId: fingerprintId(fp) };
+      value = { fingerprint: boundFingerprint(fp), fingerprintId: fingerprintId(fp) };
       if (fp.length <= this.maxKeyLength) {
         if (this.byFingerprint.size >= this.maxEntries) this.byFingerprint.clear();
         this.byFingerprint.set(fp, value);

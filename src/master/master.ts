@@ -3,6 +3,7 @@ import type { AllowList, CurveClientConfig, CurveServerConfig } from '../securit
 import { ServerSecurity } from '../security/zap.js';
 import { decodeHeader, decodeStats, encodeStats, ProtocolError, type Header, type ServiceStats } from '../wire/protocol.js';
 import { claimHeader, retryHeader, statsHeader } from '../wire/headers.js';
+import { MAX_FRAME_BYTES, MAX_STATS_PER_MESSAGE } from '../wire/limits.js';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Frames } from '../transport/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
@@ -85,14 +86,14 @@ export class Master {
     this.security = new ServerSecurity(log, curve && { keys: curve.keys, domains: { clients: curve.allow, consumers: curve.allowConsumers ?? curve.allow } });
     this.front = new Endpoint('router', {
       log, warned, security: { server: this.security, domain: 'clients' },
-      socket: { linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+      socket: { linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: MAX_FRAME_BYTES.clients },
     });
     // mandatory: sending to a consumer that is not connected fails at once instead of vanishing. Every consumer
     // process has a routing id of its own (random), so handover only lets a process that reconnects take back its
     // own id at once, before the old connection is found dead; a name passes between processes by ownership.ts.
     this.back = new Endpoint('router', {
       log, warned, security: { server: this.security, domain: 'consumers' },
-      socket: { linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+      socket: { linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: MAX_FRAME_BYTES.consumers },
       onSendError: (err, msg) => this.onBackSendError(err, msg),
     });
     this.owners = new OwnerCache(opts.consumers);
@@ -165,7 +166,8 @@ export class Master {
   private onClientStats(payload: Buffer | undefined): void {
     for (const st of decodeStats(payload)) {
       if (st.kind !== 'client') continue;
-      if (!this.clientStats.has(st.service) && this.clientStats.size >= 10_000) continue;
+      // one stats message carries them all to the monitor, with the master's own
+      if (!this.clientStats.has(st.service) && this.clientStats.size >= MAX_STATS_PER_MESSAGE - 1) continue;
       this.clientStats.set(st.service, st);
     }
   }

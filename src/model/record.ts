@@ -1,6 +1,7 @@
 // The record and alert model shared by every service (see docs/wire.md "Records" and README "When it alerts").
 
-export type QueryState = 'running' | 'finished';
+export const QUERY_STATES = ['running', 'finished'] as const;
+export type QueryState = (typeof QUERY_STATES)[number];
 
 /** Extra fields a format carries that have no column of their own (kept as alert labels). */
 export type Labels = Record<string, string | number | boolean>;
@@ -45,8 +46,10 @@ export interface QueryRecord extends QueryFields {
   seq: number;
 }
 
-export type AlertType = 'slow_query' | 'long_running' | 'resolved' | 'stalled';
-export type Severity = 'info' | 'warning' | 'critical';
+export const ALERT_TYPES = ['slow_query', 'long_running', 'resolved', 'stalled'] as const;
+export type AlertType = (typeof ALERT_TYPES)[number];
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
 
 export interface Alert {
   /** hash of (source, queryId, type): a replay yields the same id */
@@ -71,10 +74,12 @@ export interface Alert {
 
 /** Longest statement text carried in a record; longer text is cut and marked. */
 export const MAX_SQL_BYTES = 4096;
+/** what marks text cut by boundSql */
+export const TRUNCATED_MARK = ' /* …truncated */';
 
 export function boundSql(sql: string): string {
   if (sql.length <= MAX_SQL_BYTES) return sql;
-  return sql.slice(0, MAX_SQL_BYTES) + ' /* …truncated */';
+  return sql.slice(0, MAX_SQL_BYTES) + TRUNCATED_MARK;
 }
 
 /** The fields of a parsed event that travel (offsets and parser state stay with the reader). */

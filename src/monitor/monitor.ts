@@ -2,14 +2,17 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
-import { Endpoint } from '../transport/endpoint.js';
+import { Quarantine, type SetAside } from '../durable/quarantine.js';
+import { Endpoint, type Answer } from '../transport/endpoint.js';
 import { WarnOnce } from '../service/warn-once.js';
 import { decodeAlerts, decodeHeader, decodeStats, ProtocolError, type AlertsHeader, type Header } from '../wire/protocol.js';
-import { alertsAckHeader } from '../wire/headers.js';
+import { alertsAckHeader, errorCode } from '../wire/headers.js';
+import { MAX_FRAME_BYTES } from '../wire/limits.js';
 import { systemClock, type Clock } from './dispatch/clock.js';
 import { Deliveries } from './dispatch/delivery.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { Route } from './dispatch/route.js';
+import { assessHealth } from './health.js';
 import { BUILTIN_INHIBIT_RULES, Inhibitor } from './inhibit.js';
 import { AlertIntake } from './intake.js';
 import type { DeliveryError, LabeledAlert, Notification, Notifier } from './model.js';
@@ -19,6 +22,7 @@ import { createNotifier } from './notifiers/index.js';
 import type { RetryOptions } from './notifiers/retry.js';
 import type { AlertOutput } from './outputs/output.js';
 import { RateLimits } from './rate-limit.js';
+import { Refusals, type SetAsideWhere } from './refusals.js';
 import { SilenceService } from './silence-service.js';
 import { SilenceStore } from './silences.js';
 import { ViewState } from './view-state.js';
@@ -31,6 +35,9 @@ import type { MonitorView } from './view.js';
 //   notifiers with retries;
 // - the silence service (silence-service.ts): `slowq silence` requests on the port, and the dashboard's;
 // - the view state (view-state.ts): what the dashboard and /metrics read, services' stats messages included.
+// What it cannot use is loud (refusals.ts, health.ts): a refused message is answered, counted per kind and
+// logged once per kind; an entry of its state or an alert its dispatcher cannot handle is set aside in
+// quarantine.jsonl, reported and counted, and the rest goes on; /healthz says `degraded` meanwhile.
 
 export interface MonitorOptions {
   bind: string;
@@ -84,6 +91,9 @@ export class Monitor {
   private readonly intake: AlertIntake;
   private readonly silences: SilenceService;
   private readonly state: ViewState;
+  private readonly refusals = new Refusals();
+  private readonly quarantine: Quarantine;
+  private readonly clock: Clock;
   private started = false;
   private stopping = false;
   /** the read-only view (plus silences) for the HTTP side */
@@ -95,14 +105,17 @@ export class Monitor {
     this.warned = new WarnOnce(log);
     this.endpoint = new Endpoint('router', {
       log, warned: this.warned, security: { server: this.security, domain: 'monitor' }, maxQueued: 10_000,
-      socket: { linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 },
+      socket: { linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: MAX_FRAME_BYTES.monitor },
     });
     const clock = opts.clock ?? systemClock;
+    this.clock = clock;
     this.config = opts.config ?? defaultMonitorConfig();
+    this.quarantine = new Quarantine(opts.dataDir, { report: (msg, fields) => log.warn({ dataDir: opts.dataDir, ...fields }, msg) });
     this.nlog = new NotificationLog(opts.dataDir, {
       fsync: opts.fsync ?? true,
       ...(opts.compactBytes !== undefined ? { compactBytes: opts.compactBytes } : {}),
       onWarning: (msg, err) => this.warned.warn(`log:${msg}`, { err: (err as Error).message }, msg),
+      setAside: (item, part) => this.setAside(item, part),
     });
     this.notifiers = opts.notifiers ?? new Map(this.config.receivers.map((r) => [r.name, createNotifier(r, {
       alertmanager: { onResendError: (err) => this.warned.warn(`resend:${r.name}`, { receiver: r.name, err: err.message }, 'alertmanager re-send failed (further ones are not logged)') },
@@ -134,6 +147,7 @@ export class Monitor {
       ...(opts.externalURL ? { externalURL: opts.externalURL } : {}),
       onAlert: (l, receivedAt, match) => this.state.alertSeen(l, receivedAt, match, this.started),
       onHeld: (n) => this.state.held(n),
+      setAside: (what, value, problem) => this.setAside({ what, reason: problem, value }, 'dispatch'),
       warn: (obj, msg) => log.warn(obj, msg),
       info: (obj, msg) => log.info(obj, msg),
     });
@@ -144,8 +158,11 @@ export class Monitor {
       clock, dispatcher: this.dispatcher, inhibitor, silences: this.silences, intake: this.intake,
       receiverNames: [...this.notifiers.keys()],
       malformed: () => this.endpoint.malformedCount,
+      refusals: this.refusals,
       extraCounters: () => this.security.stats(),
-      healthy: () => this.started && !this.stopping && !this.nlog.failing,
+      health: (services) => assessHealth({
+        running: this.started && !this.stopping, journalFailing: this.nlog.failing, refusals: this.refusals, services, now: clock.now(),
+      }),
       ...(opts.statsIntervalMs !== undefined ? { statsIntervalMs: opts.statsIntervalMs } : {}),
       warned: this.warned,
     });
@@ -160,17 +177,24 @@ export class Monitor {
       if (snapshot.dispatch) this.dispatcher.restore(snapshot.dispatch);
     }
     let replayed = 0;
-    for (const e of entries) {
-      if (e.k === 'a') this.intake.replay(e);
-      else if (e.k === 'f') this.dispatcher.applyFlush(e.rec);
-      else this.dispatcher.applyDone(e.id);
-      replayed++;
+    for (const { entry: e, origin, bytes } of entries) {
+      try {
+        if (e.k === 'a') this.intake.replay(e);
+        else if (e.k === 'f') this.dispatcher.applyFlush(e.rec);
+        else this.dispatcher.applyDone(e.id);
+        replayed++;
+      } catch (err) {
+        this.setAside({ ...origin, reason: `could not be applied: ${(err as Error).message}`, bytes }, 'journal');
+      }
     }
+    this.quarantine.summarise();
     this.nlog.setSnapshotSource(() => this.snapshot());
     // A snapshot is taken only after this, so the outputs' catch-up (below) never misses an alert.
     this.nlog.setAfterBatch(() => this.intake.writeOutputs());
     await this.silences.open();
     await this.intake.openOutputs();
+    // What was set aside is in quarantine.jsonl: a snapshot now, so the next start neither reads nor reports it again.
+    if (this.quarantine.count > 0) await this.nlog.compact();
     // Notifiers that re-send firing alerts (Alertmanager's) get back the ones they were sending.
     for (const [name, n] of this.notifiers) {
       const restore = (n as Notifier & { restoreFiring?: (a: LabeledAlert[], url?: string) => void }).restoreFiring;
@@ -184,7 +208,7 @@ export class Monitor {
     });
     this.state.start();
     this.opts.log.info({
-      bind: this.opts.bind, accepted: this.intake.acceptedCount, replayed, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
+      bind: this.opts.bind, accepted: this.intake.acceptedCount, replayed, setAside: this.quarantine.count, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
       outputs: this.intake.outputNames, receivers: [...this.notifiers.keys()], silences: this.silences.activeCount(),
     }, 'monitor started');
   }
@@ -224,7 +248,7 @@ export class Monitor {
       if (msg.length < 2 || msg.length > 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       h = decodeHeader(msg[1]);
     } catch (err) {
-      this.endpoint.malformed('peer', err, { peer, rid: 0 });
+      this.refuse('unreadable', err, { peer, rid: 0 });
       return;
     }
     switch (h.t) {
@@ -235,18 +259,23 @@ export class Monitor {
         try {
           this.state.statsReceived(decodeStats(msg[2]));
         } catch (err) {
-          this.endpoint.malformed('stats', err);
+          this.refuse('stats', err);
         }
         return;
       case 'silence-add':
       case 'silence-ls':
-      case 'silence-expire':
-        void this.silences.answer(h, msg[2]).then((a) => this.endpoint.reply(peer, a.header, a.payload));
+      case 'silence-expire': {
+        const t = h.t;
+        void this.silences.answer(h, msg[2]).then((a) => {
+          if (a.malformed) this.refuse(t, a.malformed);
+          this.endpoint.reply(peer, a.header, a.payload);
+        });
         return;
+      }
       default: {
         // a header of another type may carry a 'rid' of any type: only an integer goes back in the error
         const rid = 'rid' in h && Number.isSafeInteger(h.rid) ? h.rid : 0;
-        this.endpoint.malformed('peer', new ProtocolError('UNEXPECTED', `unexpected ${h.t}`), { peer, rid });
+        this.refuse(h.t, new ProtocolError('UNEXPECTED', `unexpected ${h.t}`), { peer, rid });
       }
     }
   }
@@ -257,10 +286,22 @@ export class Monitor {
       if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       alerts = decodeAlerts(msg[2], h.n);
     } catch (err) {
-      this.endpoint.malformed('peer', err, { peer, rid: h.rid });
+      this.refuse('alerts', err, { peer, rid: h.rid });
       return;
     }
     this.intake.accept(alerts, (accepted, dup) => this.endpoint.reply(peer, alertsAckHeader(h.rid, accepted, dup)));
+  }
+
+  /** A message it cannot use: counted per type and code, logged once per kind, answered when `answer` says whom to. */
+  private refuse(type: string, err: unknown, answer?: Answer): void {
+    this.refusals.refused(type, errorCode(err), this.clock.now());
+    this.endpoint.malformed(type === 'stats' ? 'stats' : 'peer', err, answer);
+  }
+
+  /** Something of its state or its dispatcher it cannot use: in quarantine.jsonl, reported, counted. */
+  private setAside(item: SetAside, where: SetAsideWhere): void {
+    this.refusals.setAsideOne(where);
+    this.quarantine.setAside(item);
   }
 
   private onDelivered(n: Notification, ok: boolean, error?: DeliveryError): Promise<void> {

@@ -1,7 +1,12 @@
 import type { Alert } from '../model/record.js';
 import { packState, unpackState } from '../durable/codec.js';
-import { DurableStore } from '../durable/store.js';
+import type { SetAside } from '../durable/quarantine.js';
+import { DurableStore, type EntryOrigin } from '../durable/store.js';
+import { alert } from '../wire/alert-schema.js';
+import { id as alertId } from '../wire/fields.js';
+import { echo, SchemaError, sift, type Check } from '../wire/schema.js';
 import type { DispatchEntry, DispatchJournal, DispatchState } from './dispatch/dispatcher.js';
+import { dispatchSeq, logEntry, notification, storedGroup } from './log-schema.js';
 
 // The monitor's durable log: the alerts it accepted, every notification decision (recorded before the
 // notification is sent) and every delivery outcome (recorded after), in one journal with snapshots
@@ -15,6 +20,9 @@ import type { DispatchEntry, DispatchJournal, DispatchState } from './dispatch/d
 // Writes are group-committed: everything queued while a write is in flight goes in the next one (one
 // fdatasync). After a write, each entry's `apply` runs in order, before anything else is written, so the
 // in-memory state always equals the log when the snapshot is taken.
+//
+// Read back, every entry and every part of the snapshot is checked (log-schema.ts, the wire's alert schema):
+// one that does not pass is set aside (the caller's setAside: quarantine.jsonl) and the rest is replayed.
 
 export type AcceptedEntry = { k: 'a'; t: number; alerts: Alert[] };
 export type LogEntry = AcceptedEntry | DispatchEntry;
@@ -28,17 +36,29 @@ export interface MonitorSnapshot {
   plain?: Alert[];
 }
 
+/** A journal entry read back: checked, with where it was and its bytes (to set it aside should it fail to apply). */
+export interface ReplayedEntry {
+  entry: LogEntry;
+  origin: EntryOrigin;
+  bytes: Buffer;
+}
+
 export interface OpenedLog {
   snapshot: MonitorSnapshot | undefined;
-  entries: LogEntry[];
+  entries: ReplayedEntry[];
   warnings: string[];
 }
+
+/** where a set-aside part of the state was */
+export type LogPart = 'journal' | 'snapshot';
 
 export interface NotificationLogOptions {
   fsync?: boolean;
   /** journal size that triggers a snapshot (default 32 MiB) */
   compactBytes?: number;
   onWarning?(msg: string, err: unknown): void;
+  /** what does not pass its check when read back (default: dropped) */
+  setAside?(item: SetAside, part: LogPart): void;
 }
 
 interface Op {
@@ -58,14 +78,32 @@ export class NotificationLog implements DispatchJournal {
   writeFailures = 0;
   /** the latest write failed (cleared by the next one that succeeds) */
   failing = false;
+  /** a snapshot is wanted at the end of the next batch whatever the journal's size */
+  private compactWanted = false;
 
   constructor(readonly dir: string, private readonly opts: NotificationLogOptions = {}) {
     this.store = new DurableStore(dir, { fsync: opts.fsync ?? true });
   }
 
   async open(): Promise<OpenedLog> {
-    const { snapshot, entries, warnings } = await this.store.open();
-    return { snapshot: snapshot ? decodeSnapshot(snapshot) : undefined, entries: entries.map(decodeEntry), warnings };
+    const { snapshot, snapshotFile, entries, origins, warnings } = await this.store.open();
+    const setAside = (item: SetAside, part: LogPart) => this.opts.setAside?.(item, part);
+    const out: ReplayedEntry[] = [];
+    entries.forEach((bytes, i) => {
+      const origin = origins[i]!;
+      try {
+        out.push({ entry: logEntry(unpackState(bytes), ''), origin, bytes });
+      } catch (err) {
+        setAside({ ...origin, reason: problemOf(err), bytes }, 'journal');
+      }
+    });
+    return { snapshot: snapshot ? decodeSnapshot(snapshot, (item) => setAside({ file: snapshotFile, ...item }, 'snapshot')) : undefined, entries: out, warnings };
+  }
+
+  /** Takes a snapshot once the writes queued now are done (after parts of the log were set aside: not read again). */
+  compact(): Promise<void> {
+    this.compactWanted = true;
+    return this.write(undefined, () => {});
   }
 
   /** What a snapshot holds; called only between writes, when the state equals the log. */
@@ -130,7 +168,8 @@ export class NotificationLog implements DispatchJournal {
           this.opts.onWarning?.('after-batch work failed', err);
         }
       }
-      if (this.snapshotSource && this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20)) {
+      if (this.snapshotSource && (this.compactWanted || this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20))) {
+        this.compactWanted = false;
         try {
           await this.store.snapshot(packState(this.snapshotSource()));
         } catch (err) {
@@ -141,16 +180,46 @@ export class NotificationLog implements DispatchJournal {
   }
 }
 
-function decodeSnapshot(buf: Buffer): MonitorSnapshot {
-  const v = unpackState<unknown>(buf);
-  // Before the dispatcher, a snapshot was the list of accepted ids.
-  if (Array.isArray(v)) return { v: 2, ids: v as string[] };
-  return v as MonitorSnapshot;
+/** Why a stored value could not be used: its schema's problem, or the decoder's. */
+function problemOf(err: unknown): string {
+  if (err instanceof SchemaError) return err.message;
+  return `not readable: ${err instanceof Error ? err.message : String(err)}`;
 }
 
-function decodeEntry(buf: Buffer): LogEntry {
-  const v = unpackState<unknown>(buf);
-  // Before the dispatcher, an entry was a list of accepted alerts.
-  if (Array.isArray(v)) return { k: 'a', t: 0, alerts: v as Alert[] };
-  return v as LogEntry;
+/**
+ * The snapshot, each part checked on its own: an id, an alert, a group or a notification that does not pass is
+ * handed to `setAside` and left out; the rest is restored.
+ */
+function decodeSnapshot(buf: Buffer, setAside: (item: SetAside) => void): MonitorSnapshot {
+  let v: unknown;
+  try {
+    v = unpackState<unknown>(buf);
+  } catch (err) {
+    setAside({ what: 'the whole snapshot', reason: problemOf(err), bytes: buf });
+    return { v: 2, ids: [] };
+  }
+  const keep = <T>(list: unknown, check: Check<T>, what: string): T[] =>
+    sift(list, check, (value, index, problem) => setAside({ what: index < 0 ? what : `${what} ${index}`, reason: problem, value }));
+  // Before the dispatcher, a snapshot was the list of accepted ids.
+  if (Array.isArray(v)) return { v: 2, ids: keep(v, alertId, 'ids') };
+  const o = (v !== null && typeof v === 'object' ? v : {}) as Record<string, unknown>;
+  if (o.v !== 2) setAside({ what: 'the snapshot\'s layout', reason: `unknown snapshot version ${echo(o.v)}; restoring what passes its check`, value: { v: o.v } });
+  const snap: MonitorSnapshot = { v: 2, ids: keep(o.ids, alertId, 'ids') };
+  if (o.plain !== undefined) snap.plain = keep(o.plain, alert, 'plain');
+  if (o.dispatch !== undefined) {
+    const d = (o.dispatch !== null && typeof o.dispatch === 'object' ? o.dispatch : {}) as Record<string, unknown>;
+    let seq: DispatchState['seq'] = {};
+    try {
+      seq = dispatchSeq(d.seq, 'dispatch: seq');
+    } catch (err) {
+      setAside({ what: 'dispatch: seq', reason: `${problemOf(err)} (notification numbers start again)`, value: d.seq });
+    }
+    snap.dispatch = {
+      seq,
+      open: keep(d.open, alert, 'dispatch: open'),
+      groups: keep(d.groups, storedGroup, 'dispatch: groups'),
+      pending: keep(d.pending, notification, 'dispatch: pending'),
+    };
+  }
+  return snap;
 }

@@ -20,6 +20,8 @@ export interface SilenceServiceOptions {
 export interface SilenceAnswer {
   header: Header;
   payload?: Buffer;
+  /** the request's body could not be read (the answer is an `err`): a malformed message, to be counted */
+  malformed?: ProtocolError;
 }
 
 export class SilenceService {
@@ -80,7 +82,9 @@ export class SilenceService {
       }
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : err instanceof MatcherError || err instanceof SilenceError ? 'BAD_SILENCE' : 'FAILED';
-      return { header: errorHeader(h.rid, err, code) };
+      const answer: SilenceAnswer = { header: errorHeader(h.rid, err, code) };
+      if (err instanceof ProtocolError && code !== 'NOT_FOUND') answer.malformed = err;
+      return answer;
     }
     return { header: silenceReplyHeader(h.rid, list.length), payload: encodeSilences(list) };
   }

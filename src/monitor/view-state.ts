@@ -1,14 +1,15 @@
 import type { WarnOnce } from '../service/warn-once.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import type { ServiceStats } from '../wire/protocol.js';
+import type { Health } from './health.js';
 import type { Clock } from './dispatch/clock.js';
 import type { Dispatcher } from './dispatch/dispatcher.js';
 import type { Inhibitor } from './inhibit.js';
 import type { AlertIntake } from './intake.js';
 import type { DeliveryError, LabeledAlert, Labels, Notification } from './model.js';
 import { RecentAlerts } from './recent.js';
+import type { Refusals } from './refusals.js';
 import { ServiceStatsTable } from './service-stats.js';
-import { serviceProblems } from './service-health.js';
 import type { SilenceService } from './silence-service.js';
 import type { ActiveAlert, MonitorCounters, MonitorEvent, MonitorView, ReceiverCounters } from './view.js';
 
@@ -26,16 +27,19 @@ export interface ViewStateOptions {
   receiverNames: readonly string[];
   /** messages the monitor's port could not use */
   malformed(): number;
+  /** those messages by kind, and what was set aside */
+  refusals: Refusals;
   /** counters added to the monitor's own report (CURVE admissions and refusals) */
   extraCounters(): Record<string, number>;
-  healthy(): boolean;
+  /** what /healthz says, given the latest counters of every service */
+  health(services: readonly ServiceStats[]): Health;
   /** how often the monitor's own counters go into the stats table (default 5 s) */
   statsIntervalMs?: number;
   warned: WarnOnce;
 }
 
 export class ViewState {
-  readonly view: MonitorView & { healthy(): boolean };
+  readonly view: MonitorView & { health(): Health };
   private readonly recent = new RecentAlerts();
   private readonly listeners = new Set<(e: MonitorEvent) => void>();
   private readonly receiverCounters = new Map<string, ReceiverCounters>();
@@ -114,6 +118,8 @@ export class ViewState {
       accepted: i.accepted,
       duplicates: i.duplicates,
       malformed: this.opts.malformed(),
+      refused: this.opts.refusals.refusedByKind(),
+      setAside: { ...this.opts.refusals.setAside },
       commitFailures: i.commitFailures,
       statsMessages: this.statsMessages,
       silenced: dispatcher.counters.silenced,
@@ -139,10 +145,11 @@ export class ViewState {
     for (const [k, v] of Object.entries(c)) if (typeof v === 'number') counters[k] = v;
     for (const [name, r] of Object.entries(c.receivers)) for (const [k, v] of Object.entries(r)) counters[`${k}.${name}`] = v;
     for (const [type, n] of Object.entries(c.alertsByType ?? {})) counters[`alerts.${type}`] = n;
+    for (const [where, n] of Object.entries(c.setAside ?? {})) counters[`setAside.${where}`] = n;
     return Object.assign(counters, this.opts.extraCounters());
   }
 
-  private makeView(): MonitorView & { healthy(): boolean } {
+  private makeView(): MonitorView & { health(): Health } {
     const { clock, dispatcher, inhibitor, silences } = this.opts;
     return {
       activeAlerts: (): ActiveAlert[] => this.recent.firing(clock.now()).map((e) => ({
@@ -164,8 +171,7 @@ export class ViewState {
         this.listeners.add(listener);
         return () => this.listeners.delete(listener);
       },
-      healthy: () => this.opts.healthy(),
-      healthProblems: () => serviceProblems(this.serviceStats.all()),
+      health: () => this.opts.health(this.serviceStats.all(clock.now())),
     };
   }
 }

@@ -78,6 +78,10 @@ export interface MonitorCounters {
   duplicates: number;
   /** messages dropped as malformed */
   malformed: number;
+  /** those messages by message type (`unreadable`: wrong frames, or a header that could not be read) and error code */
+  refused?: Record<string, Record<string, number>>;
+  /** entries set aside since start (quarantine.jsonl), by where: journal, snapshot, dispatch */
+  setAside?: Record<string, number>;
   /** journal writes that failed (alerts not acked) */
   commitFailures: number;
   /** stats messages received */
@@ -118,6 +122,4 @@ export interface MonitorView {
   receiverNames(): string[];
   /** Calls listener for every event until the returned function is called. Listeners must not throw or block. */
   subscribe(listener: (event: MonitorEvent) => void): () => void;
-  /** what is wrong with the pipeline now, one line each (empty: nothing); /healthz is not ok while there is any */
-  healthProblems?(): string[];
 }

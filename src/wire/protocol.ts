@@ -1,10 +1,18 @@
 import { Packr } from 'msgpackr';
 import type { Alert, WireRecord } from '../model/record.js';
+import { alert } from './alert-schema.js';
+import { HEADER_FIELDS } from './header-schema.js';
+import { MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_HEADER_BYTES, MAX_SILENCE_BODY_BYTES, MAX_SILENCES_PER_REPLY, MAX_STATS_PER_MESSAGE } from './limits.js';
+import { wireRecord } from './record-schema.js';
+import { echo, listOf, SchemaError, type Check } from './schema.js';
+import { silenceAddBody, silenceExpireBody, silenceRecord } from './silence-schema.js';
+import { serviceStats } from './stats-schema.js';
 export type { WireRecord } from '../model/record.js';
 
 // The wire (docs/wire.md): every ZeroMQ message is [routing frames…, header, payload?]. The header is a
 // small msgpack map the master can read without touching the payload; the payload is msgpack records.
-// Everything received is validated: a bad message is answered with an error or dropped and counted.
+// Everything received is validated against its schema (header-schema.ts, record-schema.ts, alert-schema.ts,
+// stats-schema.ts, silence-schema.ts): a bad message is answered with an error or dropped, and counted.
 
 // 2: a consumer's hello/hb say which state and which start of it the consumer is (sid, gen, pid, host), and the
 // master answers them with owner/fenced (docs/wire.md). A peer of version 1 gets a VERSION error.
@@ -72,28 +80,10 @@ export class ProtocolError extends Error {
   }
 }
 
-const isStr = (x: unknown): x is string => typeof x === 'string';
-const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
-const MAX_NAME = 512;
-
-/**
- * A value a peer sent, for an error message: short, whatever its size, so an `err` reply quoting it still
- * fits in a header frame (a longer one would be refused by the peer as malformed).
- */
-function echo(v: unknown): string {
-  let s: string;
-  try {
-    s = typeof v === 'string' ? JSON.stringify(v) : String(v);
-  } catch {
-    s = typeof v;
-  }
-  return s.length > 64 ? `${s.slice(0, 64)}… (${s.length} chars)` : s;
-}
-
 /** Decodes and validates a header frame; throws ProtocolError with a reason for anything malformed. */
 export function decodeHeader(frame: Buffer | undefined): Header {
   if (!frame || frame.length === 0) throw new ProtocolError('EMPTY', 'missing header frame');
-  if (frame.length > 4096) throw new ProtocolError('TOO_BIG', `header frame of ${frame.length} bytes`);
+  if (frame.length > MAX_HEADER_BYTES) throw new ProtocolError('TOO_BIG', `header frame of ${frame.length} bytes`);
   let h: unknown;
   try {
     h = headerPackr.unpack(frame);
@@ -103,121 +93,54 @@ export function decodeHeader(frame: Buffer | undefined): Header {
   if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new ProtocolError('BAD_HEADER', 'header is not a map');
   const o = h as Record<string, unknown>;
   if (o.v !== PROTOCOL_VERSION) throw new ProtocolError('VERSION', `unsupported protocol version ${echo(o.v)}`);
-  const bad = (what: string): never => {
-    throw new ProtocolError('BAD_HEADER', `${String(o.t)} header: ${what}`); // only reached for known (short) types
-  };
-  switch (o.t) {
-    case 'batch':
-      if (!isInt(o.rid)) bad('rid');
-      if (!isStr(o.src) || o.src.length === 0 || o.src.length > MAX_NAME) bad('src');
-      if (!isStr(o.stream) || o.stream.length === 0 || o.stream.length > MAX_NAME) bad('stream');
-      if (!isInt(o.first) || !isInt(o.last) || (o.first as number) < 1 || (o.last as number) < (o.first as number)) bad('first/last');
-      if ((o.last as number) - (o.first as number) >= 100_000) bad('batch over 100000 records');
-      break;
-    case 'ack':
-      if (!isInt(o.rid) || !isStr(o.stream) || !isInt(o.last) || !isInt(o.applied) || !isInt(o.dup)) bad('fields');
-      break;
-    case 'retry':
-      if (!isInt(o.rid) || !isInt(o.after) || !isStr(o.reason)) bad('fields');
-      break;
-    case 'gap':
-      if (!isInt(o.rid) || !isStr(o.stream) || !isInt(o.expected)) bad('fields');
-      break;
-    case 'err':
-      if (!isInt(o.rid) || !isStr(o.code) || !isStr(o.msg)) bad('fields');
-      break;
-    case 'hello':
-    case 'hb':
-      if (!isStr(o.name) || o.name.length === 0 || o.name.length > MAX_NAME) bad('name');
-      if (!isStr(o.sid) || o.sid.length === 0 || o.sid.length > 64) bad('sid');
-      if (!isInt(o.gen) || (o.gen as number) < 1) bad('gen');
-      if (!isInt(o.pid) || (o.pid as number) < 0) bad('pid');
-      if (!isStr(o.host) || o.host.length > MAX_NAME) bad('host');
-      break;
-    case 'owner':
-    case 'fenced':
-      if (!isStr(o.name) || o.name.length > MAX_NAME || !isStr(o.reason) || o.reason.length > 1024) bad('fields');
-      break;
-    case 'alerts':
-      if (!isInt(o.rid) || !isInt(o.n)) bad('fields');
-      break;
-    case 'alerts-ack':
-      if (!isInt(o.rid) || !isInt(o.accepted) || !isInt(o.dup)) bad('fields');
-      break;
-    case 'stats':
-      break;
-    case 'silence-add':
-    case 'silence-ls':
-    case 'silence-expire':
-      if (!isInt(o.rid)) bad('rid');
-      break;
-    case 'silence-reply':
-      if (!isInt(o.rid) || !isInt(o.n)) bad('fields');
-      break;
-    default:
-      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${echo(o.t)}`);
+  const t = o.t;
+  if (typeof t !== 'string' || !Object.hasOwn(HEADER_FIELDS, t)) throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${echo(t)}`);
+  const fields = HEADER_FIELDS[t as Header['t']] as Check<object>;
+  return { v: PROTOCOL_VERSION, t, ...checked(fields, o, `${t} header`, 'BAD_HEADER') } as Header;
+}
+
+/** `check` applied to a value a peer sent; a SchemaError becomes a ProtocolError with `code`. */
+function checked<T>(check: Check<T>, value: unknown, path: string, code: string): T {
+  try {
+    return check(value, path);
+  } catch (err) {
+    if (err instanceof SchemaError) throw new ProtocolError(code, err.message);
+    throw err;
   }
-  return o as unknown as Header;
 }
 
 export function encodeRecords(records: readonly WireRecord[]): Buffer {
   return packr.pack(records);
 }
 
-/** Decodes a batch payload and checks every record's shape; `expected` is the count the header promises. */
+const recordList = listOf(wireRecord, { max: MAX_BATCH_RECORDS, what: 'record' });
+
+/** Decodes a batch payload and checks every record (record-schema.ts); `expected` is the count the header promises. */
 export function decodeRecords(frame: Buffer | undefined, expected: number): WireRecord[] {
-  const list = unpackList(frame, 'records');
-  if (list.length !== expected) throw new ProtocolError('BAD_PAYLOAD', `payload has ${list.length} records, header says ${expected}`);
-  for (let i = 0; i < list.length; i++) {
-    const r = list[i] as Record<string, unknown> | null;
-    if (
-      r === null || typeof r !== 'object' ||
-      (r.state !== 'running' && r.state !== 'finished') ||
-      !isStr(r.queryId) || !Number.isFinite(r.ts) || !Number.isFinite(r.durationMs) ||
-      !isStr(r.sql) || !isStr(r.fingerprint) || !isStr(r.fingerprintId)
-    ) {
-      throw new ProtocolError('BAD_PAYLOAD', `record ${i} of the payload is malformed`);
-    }
-  }
-  return list as WireRecord[];
+  return checked(recordList, unpackList(frame, 'records', expected), '', 'BAD_PAYLOAD');
 }
 
 export function encodeAlerts(alerts: readonly Alert[]): Buffer {
   return packr.pack(alerts);
 }
 
+const alertList = listOf(alert, { max: MAX_ALERTS_PER_MESSAGE, what: 'alert' });
+
+/** Decodes an alerts payload and checks every alert (alert-schema.ts); `expected` is the count the header promises. */
 export function decodeAlerts(frame: Buffer | undefined, expected: number): Alert[] {
-  const list = unpackList(frame, 'alerts');
-  if (list.length !== expected) throw new ProtocolError('BAD_PAYLOAD', `payload has ${list.length} alerts, header says ${expected}`);
-  for (let i = 0; i < list.length; i++) {
-    const a = list[i] as Record<string, unknown> | null;
-    if (a === null || typeof a !== 'object' || !isStr(a.id) || !isStr(a.type) || !isStr(a.source) || !isStr(a.queryId)) {
-      throw new ProtocolError('BAD_PAYLOAD', `alert ${i} of the payload is malformed`);
-    }
-  }
-  return list as Alert[];
+  if (expected > MAX_ALERTS_PER_MESSAGE) throw new ProtocolError('BAD_PAYLOAD', `${expected} alerts in one message, over ${MAX_ALERTS_PER_MESSAGE}`);
+  return checked(alertList, unpackList(frame, 'alerts', expected), '', 'BAD_PAYLOAD');
 }
 
 export function encodeStats(list: readonly ServiceStats[]): Buffer {
   return packr.pack(list);
 }
 
-/** Decodes a stats payload; entries that are not well-formed are dropped (stats are never worth an error). */
+const statsList = listOf(serviceStats, { max: MAX_STATS_PER_MESSAGE, what: 'entry' });
+
+/** Decodes a stats payload: a list of well-formed entries (stats-schema.ts), or a ProtocolError. */
 export function decodeStats(frame: Buffer | undefined): ServiceStats[] {
-  const list = unpackList(frame, 'stats');
-  const out: ServiceStats[] = [];
-  for (const s of list.slice(0, 1000)) {
-    const o = s as Record<string, unknown> | null;
-    if (!o || typeof o !== 'object' || !isStr(o.service) || !isStr(o.kind) || typeof o.at !== 'number') continue;
-    const c = o.counters as Record<string, unknown> | null;
-    if (!c || typeof c !== 'object') continue;
-    const counters: Record<string, number> = {};
-    for (const [k, v] of Object.entries(c)) if (typeof v === 'number' && Number.isFinite(v)) counters[k] = v;
-    const st: ServiceStats = { service: o.service.slice(0, 200), kind: o.kind.slice(0, 50), at: o.at, counters };
-    if (isStr(o.source)) st.source = o.source.slice(0, 200);
-    out.push(st);
-  }
-  return out;
+  return checked(statsList, unpackList(frame, 'stats'), '', 'BAD_PAYLOAD');
 }
 
 /** A new silence as the CLI sends it; the monitor's silence store checks the meaning (matchers, times). */
@@ -246,63 +169,44 @@ export function encodeSilenceBody(body: SilenceAddBody | SilenceExpireBody | Rec
   return headerPackr.pack(body);
 }
 
-function unpackMap(frame: Buffer | undefined, what: string): Record<string, unknown> {
+function unpackMap(frame: Buffer | undefined, what: string): unknown {
   if (!frame) throw new ProtocolError('BAD_PAYLOAD', `missing ${what} frame`);
-  if (frame.length > 65_536) throw new ProtocolError('TOO_BIG', `${what} payload of ${frame.length} bytes`);
-  let v: unknown;
+  if (frame.length > MAX_SILENCE_BODY_BYTES) throw new ProtocolError('TOO_BIG', `${what} payload of ${frame.length} bytes`);
   try {
-    v = headerPackr.unpack(frame);
+    return headerPackr.unpack(frame);
   } catch (err) {
     throw new ProtocolError('BAD_PAYLOAD', `${what} payload is not msgpack: ${(err as Error).message}`);
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ProtocolError('BAD_PAYLOAD', `${what} payload is not a map`);
-  return v as Record<string, unknown>;
 }
 
 export function decodeSilenceAdd(frame: Buffer | undefined): SilenceAddBody {
-  const o = unpackMap(frame, 'silence-add');
-  const bad = (what: string): never => {
-    throw new ProtocolError('BAD_PAYLOAD', `silence-add: ${what}`);
-  };
-  if (!Array.isArray(o.matchers) || o.matchers.length > 100 || !o.matchers.every((m) => isStr(m) && m.length <= 4096)) bad('matchers must be a list of strings');
-  if (!isStr(o.comment)) bad('comment must be a string');
-  const body: SilenceAddBody = { matchers: o.matchers as string[], comment: o.comment as string };
-  for (const k of ['startsAt', 'endsAt', 'createdBy'] as const) {
-    if (o[k] === undefined) continue;
-    if (!isStr(o[k])) bad(`${k} must be a string`);
-    body[k] = o[k] as string;
-  }
-  if (o.durationMs !== undefined) {
-    if (typeof o.durationMs !== 'number') bad('durationMs must be a number');
-    body.durationMs = o.durationMs as number;
-  }
-  return body;
+  return checked(silenceAddBody, unpackMap(frame, 'silence-add'), 'silence-add', 'BAD_PAYLOAD');
 }
 
 export function decodeSilenceExpire(frame: Buffer | undefined): SilenceExpireBody {
-  const o = unpackMap(frame, 'silence-expire');
-  if (!isStr(o.id) || o.id.length === 0 || o.id.length > 200) throw new ProtocolError('BAD_PAYLOAD', 'silence-expire: id must be a non-empty string');
-  return { id: o.id };
+  return checked(silenceExpireBody, unpackMap(frame, 'silence-expire'), 'silence-expire', 'BAD_PAYLOAD');
 }
 
 export function encodeSilences(list: readonly SilenceRecord[]): Buffer {
   return packr.pack(list);
 }
 
+const silenceList = listOf(silenceRecord, { max: MAX_SILENCES_PER_REPLY, what: 'silence' });
+
 export function decodeSilences(frame: Buffer | undefined, expected: number): SilenceRecord[] {
-  const list = unpackList(frame, 'silences');
-  if (list.length !== expected) throw new ProtocolError('BAD_PAYLOAD', `payload has ${list.length} silences, header says ${expected}`);
-  for (let i = 0; i < list.length; i++) {
-    const s = list[i] as Record<string, unknown> | null;
-    if (!s || typeof s !== 'object' || !isStr(s.id) || !Array.isArray(s.matchers) || !isStr(s.startsAt) || !isStr(s.endsAt) || !isStr(s.status)) {
-      throw new ProtocolError('BAD_PAYLOAD', `silence ${i} of the payload is malformed`);
-    }
-  }
-  return list as SilenceRecord[];
+  return checked(silenceList, unpackList(frame, 'silences', expected), '', 'BAD_PAYLOAD');
 }
 
-function unpackList(frame: Buffer | undefined, what: string): unknown[] {
+/**
+ * Decodes a payload list. With `expected`, a list of another length is refused from the count in its first
+ * bytes, before anything is decoded (a frame of millions of tiny elements would take far more memory decoded).
+ */
+function unpackList(frame: Buffer | undefined, what: string, expected?: number): unknown[] {
   if (!frame) throw new ProtocolError('BAD_PAYLOAD', `missing ${what} frame`);
+  const declared = declaredListLength(frame);
+  if (expected !== undefined && declared !== undefined && declared !== expected) {
+    throw new ProtocolError('BAD_PAYLOAD', `payload has ${declared} ${what}, header says ${expected}`);
+  }
   let v: unknown;
   try {
     v = packr.unpack(frame);
@@ -310,5 +214,15 @@ function unpackList(frame: Buffer | undefined, what: string): unknown[] {
     throw new ProtocolError('BAD_PAYLOAD', `${what} payload is not msgpack: ${(err as Error).message}`);
   }
   if (!Array.isArray(v)) throw new ProtocolError('BAD_PAYLOAD', `${what} payload is not a list`);
+  if (expected !== undefined && v.length !== expected) throw new ProtocolError('BAD_PAYLOAD', `payload has ${v.length} ${what}, header says ${expected}`);
   return v;
+}
+
+/** The length a msgpack array declares in its first bytes (fixarray, array 16, array 32), or undefined for anything else. */
+function declaredListLength(frame: Buffer): number | undefined {
+  const b = frame[0]!;
+  if (b >= 0x90 && b <= 0x9f) return b & 0x0f;
+  if (b === 0xdc && frame.length >= 3) return frame.readUInt16BE(1);
+  if (b === 0xdd && frame.length >= 5) return frame.readUInt32BE(1);
+  return undefined;
 }

@@ -1,4 +1,8 @@
+import { boundLabels, MAX_TIME_MS } from '../../model/bounds.js';
 import type { ParsedEvent } from '../../model/record.js';
+import { recordProblem } from '../../wire/record-schema.js';
+
+export { MAX_TIME_MS };
 
 /** A line or record that could not be used, with where it was. */
 export interface ParseProblem {
@@ -56,29 +60,29 @@ export function excerpt(text: string, max = 200): string {
   return text.length <= max ? text : text.slice(0, max) + '…';
 }
 
-/** Largest |time| a Date can hold, in ms: a time or a duration beyond it is nonsense, whatever the format says. */
-export const MAX_TIME_MS = 8.64e15;
-
 /**
- * Why an event's numbers cannot be used, or undefined. A time no Date holds (or a duration of Infinity from
- * "duration: 9999…" in a log) would become the source's event-time watermark and poison every later decision.
+ * Why an event cannot be used, or undefined. A time no Date holds (or a duration of Infinity from
+ * "duration: 9999…" in a log) would become the source's event-time watermark and poison every later decision;
+ * and an event the wire's record schema refuses (a query id of a megabyte, a negative row count) would be
+ * refused by the consumer, and its batch sent again and again.
  */
 export function eventProblem(ev: ParsedEvent): string | undefined {
   if (!Number.isFinite(ev.ts) || Math.abs(ev.ts) > MAX_TIME_MS) return `event time ${ev.ts} is out of range`;
   if (!Number.isFinite(ev.durationMs) || ev.durationMs < 0 || ev.durationMs > MAX_TIME_MS) return `duration ${ev.durationMs} ms is out of range`;
-  return undefined;
+  return recordProblem(ev);
 }
 
 /**
  * Moves the events of out.events from index `from` on that eventProblem() refuses to out.problems, keeping
- * the order of the rest. Every reader of parser output calls it (tailing and whole files alike), so the
- * pipeline and the oracle drop the same events.
+ * the order of the rest; labels beyond the bounds are cut first (model/bounds.ts). Every reader of parser
+ * output calls it (tailing and whole files alike), so the pipeline and the oracle drop the same events.
  */
 export function rejectBadEvents(out: ParseOutput, from: number, lineOf: (ev: ParsedEvent) => number): void {
   const evs = out.events;
   let w = from;
   for (let r = from; r < evs.length; r++) {
     const ev = evs[r]!;
+    if (ev.labels) ev.labels = boundLabels(ev.labels);
     const why = eventProblem(ev);
     if (why === undefined) evs[w++] = ev;
     else out.problems.push({ offset: ev.offset, line: lineOf(ev), reason: why, text: excerpt(ev.sql) });

@@ -111,6 +111,11 @@ export interface DispatcherOptions {
   /** every accepted alert, labelled, live or replayed */
   onAlert?(l: LabeledAlert, receivedAt: number, match: Labels): void;
   onHeld?(n: Notification): void;
+  /**
+   * An alert (or a part of restored state) that could not be handled: the dispatcher goes on without it. Alerts
+   * are checked before they get here, so this is defence in depth against a bug, not a path for bad input.
+   */
+  setAside?(what: string, value: unknown, problem: string): void;
   warn?(obj: object, msg: string): void;
   info?(obj: object, msg: string): void;
 }
@@ -138,23 +143,27 @@ export class Dispatcher {
   restore(state: DispatchState): void {
     for (const [k, v] of Object.entries(state.seq)) this.seq.set(k, v);
     for (const a of state.open) {
-      this.open.set(openKey(a), a);
-      // Still firing: it inhibits what its rules say, and the dashboard shows it.
-      const ga = this.labelled(a, undefined, this.opts.clock.now());
-      this.opts.inhibitor.firing(ga.match, ga.alert.fingerprint, Infinity);
-      this.opts.onAlert?.(ga.alert, ga.receivedAt, ga.match);
+      this.guarded(`open alert ${a.id}`, a, () => {
+        this.open.set(openKey(a), a);
+        // Still firing: it inhibits what its rules say, and the dashboard shows it.
+        const ga = this.labelled(a, undefined, this.opts.clock.now());
+        this.opts.inhibitor.firing(ga.match, ga.alert.fingerprint, Infinity);
+        this.opts.onAlert?.(ga.alert, ga.receivedAt, ga.match);
+      });
     }
     for (const g of state.groups) {
-      const route = this.routes.get(g.routeKey);
-      const alerts = g.alerts.map((s) => this.labelled(s.a, s.o, s.r));
-      if (route && route.receiver === g.receiver && this.opts.receivers.has(g.receiver)) {
-        const group = this.newGroup(g.key, route, g.labels);
-        if (g.last) group.last = g.last;
-        for (const ga of alerts) group.alerts.set(ga.alert.fingerprint, ga);
-      } else {
-        // The routing changed since: place the alerts again.
-        for (const ga of alerts) this.place(ga);
-      }
+      this.guarded(`group ${g.key}`, g, () => {
+        const route = this.routes.get(g.routeKey);
+        const alerts = g.alerts.map((s) => this.labelled(s.a, s.o, s.r));
+        if (route && route.receiver === g.receiver && this.opts.receivers.has(g.receiver)) {
+          const group = this.newGroup(g.key, route, g.labels);
+          if (g.last) group.last = g.last;
+          for (const ga of alerts) group.alerts.set(ga.alert.fingerprint, ga);
+        } else {
+          // The routing changed since: place the alerts again.
+          for (const ga of alerts) this.place(ga);
+        }
+      });
     }
     for (const n of state.pending) this.pending.set(n.id, n);
   }
@@ -175,20 +184,33 @@ export class Dispatcher {
     return { seq: Object.fromEntries(this.seq), open: [...this.open.values()], groups, pending: [...this.pending.values()] };
   }
 
-  /** Accepted alerts (durable already), in order; `receivedAt` is when the monitor accepted them. */
+  /** Accepted alerts (durable already), in order; `receivedAt` is when the monitor accepted them. One that fails is set aside. */
   ingest(alerts: readonly Alert[], receivedAt: number): void {
-    for (const a of alerts) {
-      const key = openKey(a);
-      const closing = a.type === 'resolved' || a.type === 'stalled';
-      const opened = closing ? this.open.get(key) : undefined;
-      if (a.type === 'long_running') this.open.set(key, a);
-      else if (closing) this.open.delete(key);
-      const ga = this.labelled(a, opened, receivedAt);
-      const l = ga.alert;
-      if (l.status === 'firing') this.opts.inhibitor.firing(ga.match, l.fingerprint, a.type === 'slow_query' ? receivedAt + POINT_EVENT_MS : Infinity);
-      else this.opts.inhibitor.ended(ga.match, l.fingerprint);
-      this.opts.onAlert?.(l, receivedAt, ga.match);
-      this.place(ga);
+    for (const a of alerts) this.guarded(`alert ${a.id}`, a, () => this.ingestOne(a, receivedAt));
+  }
+
+  private ingestOne(a: Alert, receivedAt: number): void {
+    const key = openKey(a);
+    const closing = a.type === 'resolved' || a.type === 'stalled';
+    const opened = closing ? this.open.get(key) : undefined;
+    if (a.type === 'long_running') this.open.set(key, a);
+    else if (closing) this.open.delete(key);
+    const ga = this.labelled(a, opened, receivedAt);
+    const l = ga.alert;
+    if (l.status === 'firing') this.opts.inhibitor.firing(ga.match, l.fingerprint, a.type === 'slow_query' ? receivedAt + POINT_EVENT_MS : Infinity);
+    else this.opts.inhibitor.ended(ga.match, l.fingerprint);
+    this.opts.onAlert?.(l, receivedAt, ga.match);
+    this.place(ga);
+  }
+
+  /** Runs `fn` for one alert or part of state; if it throws, that one is set aside and the caller goes on. */
+  private guarded(what: string, value: unknown, fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      this.opts.setAside?.(what, value, `the dispatcher could not handle it: ${err instanceof Error ? err.message : String(err)}`);
+      return false;
     }
   }
 
@@ -317,7 +339,15 @@ export class Dispatcher {
         this.dropGroup(g);
         return;
       }
-      const rec = this.decide(g, this.opts.clock.now());
+      let rec: FlushRecord | undefined;
+      try {
+        rec = this.decide(g, this.opts.clock.now());
+      } catch (err) {
+        // Not reached with alerts that passed their schema (decide sets aside an alert it cannot judge); never
+        // let a timer's flush reject unhandled.
+        this.opts.warn?.({ group: g.key, err: (err as Error).message }, 'could not decide a notification for a group; will try again at the next group interval');
+        return;
+      }
       if (!rec) return;
       try {
         await this.opts.journal.write({ k: 'f', t: this.opts.clock.now(), rec }, () => this.applyFlush(rec));
@@ -334,11 +364,19 @@ export class Dispatcher {
     const firing: GroupAlert[] = [];
     const resolved: GroupAlert[] = [];
     const settled: Array<[string, string]> = [];
-    for (const ga of g.alerts.values()) {
+    for (const [fp, ga] of g.alerts) {
       const l = ga.alert;
       const leaves = l.status === 'resolved' || l.alert.type === 'slow_query';
-      const inhibited = this.opts.inhibitor.inhibitedBy(ga.match, l.fingerprint).length > 0;
-      const silenced = !inhibited && this.opts.silences.mutes(ga.match).length > 0;
+      let inhibited = false;
+      let silenced = false;
+      const judged = this.guarded(`alert ${l.id}`, l.alert, () => {
+        inhibited = this.opts.inhibitor.inhibitedBy(ga.match, l.fingerprint).length > 0;
+        silenced = !inhibited && this.opts.silences.mutes(ga.match).length > 0;
+      });
+      if (!judged) {
+        g.alerts.delete(fp);
+        continue;
+      }
       if (inhibited || silenced) {
         if (!ga.mutedCounted) {
           ga.mutedCounted = true;

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ServiceStats } from '../../wire/protocol.js';
+import type { Health } from '../health.js';
 import type { MonitorView } from '../view.js';
 
 // /metrics: the latest counters every service reported (through the stats table) and the monitor's own, in
@@ -41,6 +42,7 @@ const SPECS: StatSpec[] = [
   { kind: 'consumer', counter: 'late', type: 'counter', name: 'slowq_consumer_records_late_total', help: 'Records behind the source\'s event-time watermark.' },
   { kind: 'consumer', counter: 'gaps', type: 'counter', name: 'slowq_consumer_gaps_total', help: 'Batches that started past the next expected seq.' },
   { kind: 'consumer', counter: 'malformed', type: 'counter', name: 'slowq_consumer_malformed_total', help: 'Malformed messages dropped.' },
+  { kind: 'consumer', counter: 'setAside', type: 'counter', name: 'slowq_consumer_set_aside_total', help: 'Entries of its state set aside at load (quarantine.jsonl in its data directory).' },
   { kind: 'consumer', counter: 'commits', type: 'counter', name: 'slowq_consumer_commits_total', help: 'Durable commits (group commits of one or more batches).' },
   { kind: 'consumer', counter: 'commitFailures', type: 'counter', name: 'slowq_consumer_commit_failures_total', help: 'Commits that failed (batches not acked).' },
   { kind: 'consumer', counter: 'alerts', type: 'counter', name: 'slowq_consumer_alerts_total', help: 'Alerts produced.' },
@@ -82,6 +84,8 @@ const nonNegative = (v: number) => (v > 0 && Number.isFinite(v) ? v : 0);
 export interface MetricsOptions {
   /** alerts accepted per type when the view's counters do not carry them (counted from its events) */
   alertsByType?: () => Record<string, number>;
+  /** what /healthz says, exported as a gauge */
+  health?: () => Health;
 }
 
 /** Builds the registry behind /metrics. Call `registry.metrics()` to render. */
@@ -184,6 +188,39 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
   monitorCounter('slowq_monitor_stats_messages_total', 'Stats messages received.', (c) => c.statsMessages);
   monitorCounter('slowq_monitor_silenced_total', 'Alert deliveries muted by a silence.', (c) => c.silenced);
   monitorCounter('slowq_monitor_inhibited_total', 'Alert deliveries muted by inhibition.', (c) => c.inhibited);
+  new Counter({
+    name: 'slowq_monitor_rejected_total',
+    help: 'Messages refused on the monitor\'s port, by message type (unreadable: wrong frames, or a header that could not be read) and error code.',
+    labelNames: ['type', 'code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [type, byCode] of Object.entries(view.counters().refused ?? {})) {
+        for (const [code, n] of Object.entries(byCode)) this.inc({ type, code }, nonNegative(n));
+      }
+    },
+  });
+  new Counter({
+    name: 'slowq_monitor_set_aside_total',
+    help: 'Entries the monitor set aside since it started (quarantine.jsonl), by where: journal, snapshot, dispatch.',
+    labelNames: ['where'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [where, n] of Object.entries(view.counters().setAside ?? {})) this.inc({ where }, nonNegative(n));
+    },
+  });
+  const health = opts.health;
+  if (health) {
+    new Gauge({
+      name: 'slowq_monitor_health',
+      help: 'What /healthz says: 0 ok, 1 degraded (something refused or set aside), 2 unhealthy.',
+      registers: [registry],
+      collect() {
+        this.set({ ok: 0, degraded: 1, unhealthy: 2 }[health().status]);
+      },
+    });
+  }
   monitorGauge('slowq_monitor_active_alerts', 'Alerts firing now.', (c) => c.activeAlerts);
   monitorGauge('slowq_monitor_groups', 'Aggregation groups.', (c) => c.groups);
   monitorGauge('slowq_monitor_active_silences', 'Silences in effect now.', (c) => c.activeSilences);

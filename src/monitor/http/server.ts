@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MatcherError } from '../dispatch/matchers.js';
+import type { Health } from '../health.js';
 import type { MonitorEvent, MonitorView } from '../view.js';
 import { isLoopbackHost, presentedToken, tokenMatches } from './auth.js';
 import { BadRequest, readJsonObject } from './body.js';
@@ -23,7 +24,7 @@ export interface HttpServerOptions {
   statsIntervalMs?: number;
   /** SSE heartbeat comment interval (default 15 s) */
   heartbeatMs?: number;
-  /** health beyond "the process answers"; by default the view's own `healthy()` if it has one */
+  /** health beyond "the process answers"; by default the view's own `health()` or `healthy()` if it has one */
   healthy?: () => boolean;
 }
 
@@ -47,19 +48,13 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
     throw new Error(`refusing to serve HTTP on ${opts.host}, which is not a loopback address, without a token: set one (--http-token or SLOWQ_HTTP_TOKEN), or bind 127.0.0.1`);
   }
   const token = opts.token;
-  const viewHealth = (view as MonitorView & { healthy?: unknown }).healthy;
-  const healthy = opts.healthy ?? (typeof viewHealth === 'function' ? () => Boolean((viewHealth as () => unknown).call(view)) : () => true);
-  /** why /healthz is not ok, one line each */
-  const problems = (): string[] => {
-    const list = view.healthProblems?.() ?? [];
-    return healthy() ? list : ['the monitor is not working normally (starting, stopping, or its notification log is failing)', ...list];
-  };
+  const health = healthOf(view, opts.healthy);
 
   const hub = new SseHub({ heartbeatMs: opts.heartbeatMs ?? 15_000 });
   const sampler = new ThroughputSampler(view.stats);
   // Alerts by type, counted from the view's events for views whose counters do not carry them.
   const byType: Record<string, number> = {};
-  const registry = createMetricsRegistry(view, { alertsByType: () => byType });
+  const registry = createMetricsRegistry(view, { alertsByType: () => byType, health });
 
   const statsSnapshot = () => {
     const now = Date.now();
@@ -71,7 +66,7 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
       slowest: view.slowestFingerprints(SLOWEST_WINDOW_MS, 20),
       counters: view.counters(),
       receivers: view.receiverNames(),
-      problems: problems(),
+      problems: health().reasons,
     };
   };
 
@@ -120,9 +115,9 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
     },
     '/healthz': {
       GET: (_req, res) => {
-        const list = problems();
-        if (list.length === 0) return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
-        send(res, 503, 'text/plain; charset=utf-8', `unhealthy\n${list.map((p) => `- ${p}\n`).join('')}`);
+        const h = health();
+        if (h.status === 'ok') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+        send(res, 503, 'text/plain; charset=utf-8', `${h.status}${h.reasons.length > 0 ? `: ${h.reasons.join('; ')}` : ''}\n`);
       },
     },
   };
@@ -233,6 +228,16 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
 }
 
 const CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** The health /healthz reports (src/monitor/health.ts): the option's, else the view's `health()` or `healthy()`, else ok. */
+function healthOf(view: MonitorView, healthy: (() => boolean) | undefined): () => Health {
+  const unhealthy: Health = { status: 'unhealthy', reasons: [] };
+  if (healthy) return () => (healthy() ? { status: 'ok', reasons: [] } : unhealthy);
+  const v = view as MonitorView & { health?: unknown; healthy?: unknown };
+  if (typeof v.health === 'function') return () => (v.health as () => Health).call(view);
+  if (typeof v.healthy === 'function') return () => ((v.healthy as () => unknown).call(view) ? { status: 'ok', reasons: [] } : unhealthy);
+  return () => ({ status: 'ok', reasons: [] });
+}
 
 /** What an SSE event carries: the event without bulky parts (a notification's alerts are summarised). */
 function eventPayload(e: MonitorEvent): unknown {

@@ -1,0 +1,52 @@
+import type { OpenQuery } from '../rules/rules.js';
+import type { Candidates } from '../rules/source-clock.js';
+import { alert } from '../wire/alert-schema.js';
+import { detail, duration, eventTime, fingerprint, fingerprintId, id, name, seq, sql } from '../wire/fields.js';
+import { batchSpanProblem } from '../wire/header-schema.js';
+import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
+import { boolean, bytes, echo, fail, integer, listOf, object, oneOf, optional, pair, tagged, type Check } from '../wire/schema.js';
+import type { JournalEntry } from './state-codec.js';
+
+// The consumer's durable state, checked when it is read back (state-codec.ts): journal entries with the wire's
+// own checks (a batch entry's fields as its header's, its payload as a batch payload), and the snapshot's parts.
+
+/** A source's time: a time, or ±Infinity before it has one (never NaN). */
+const watermark: Check<number> = (v, path) => (typeof v === 'number' && !Number.isNaN(v) ? v : fail(path, `must be a number, got ${echo(v)}`));
+
+export const journalEntry: Check<JournalEntry> = tagged<JournalEntry>('k', {
+  b: object({ k: oneOf(['b']), src: name, stream: name, first: seq, last: seq, payload: bytes }, (e) => batchSpanProblem(e.first, e.last)),
+  a: object({ k: oneOf(['a']), ids: listOf(id, { max: MAX_ALERTS_PER_MESSAGE, what: 'id' }) }),
+});
+
+export const openQuery: Check<OpenQuery> = object({
+  queryId: id,
+  firstTs: eventTime,
+  lastTs: eventTime,
+  durationMs: duration,
+  fired: boolean,
+  sql,
+  fingerprint,
+  fingerprintId,
+  db: optional(detail),
+  user: optional(detail),
+  host: optional(detail),
+});
+
+/** records ahead of a source's time awaiting confirmation (rules/source-clock.ts) */
+export const clockCandidates: Check<Candidates> = object({
+  first: object({ stream: name, seq: integer(0, Number.MAX_SAFE_INTEGER) }),
+  count: integer(1, Number.MAX_SAFE_INTEGER),
+  run: integer(0, Number.MAX_SAFE_INTEGER),
+  minTs: eventTime,
+  maxTs: eventTime,
+  behind: integer(0, Number.MAX_SAFE_INTEGER),
+});
+
+/** what a source's snapshot cannot be restored without (its lists are checked entry by entry) */
+export const sourceHead = object({ name, watermark });
+/** a query id that ended, and the source time it ended at */
+export const doneQuery = pair(id, watermark);
+/** a stream and the highest seq applied from it */
+export const streamMark = pair(name, integer(0, Number.MAX_SAFE_INTEGER));
+/** an alert waiting for the monitor's ack */
+export const outboxAlert = alert;

@@ -1,0 +1,51 @@
+import type { WireRecord } from '../model/record.js';
+
+// How big a message of the wire may be (docs/wire.md, "Validation"). The bounds of single fields of records
+// and alerts are the model's (src/model/bounds.ts), shared with the producers.
+
+/** a header frame */
+export const MAX_HEADER_BYTES = 4096;
+/** records in one batch */
+export const MAX_BATCH_RECORDS = 100_000;
+/**
+ * Bytes of records a client puts in one batch at most (it seals a batch earlier, by its own estimate, which is
+ * never below the real size); far above real batches, a bound for pathological input (labels, long text).
+ */
+export const MAX_BATCH_PAYLOAD_BYTES = 8 * 1024 * 1024;
+/** alerts in one `alerts` message */
+export const MAX_ALERTS_PER_MESSAGE = 1000;
+/** entries of a `stats` message: the master's own and those of up to 10,000 clients */
+export const MAX_STATS_PER_MESSAGE = 10_001;
+/** counters of one stats entry */
+export const MAX_COUNTERS = 1000;
+/** a silence request's body */
+export const MAX_SILENCE_BODY_BYTES = 65_536;
+/** silences in one `silence-reply` */
+export const MAX_SILENCES_PER_REPLY = 100_000;
+
+/**
+ * ZeroMQ's maxMessageSize (per frame) on each bound socket: a peer sending a bigger frame is disconnected by
+ * libzmq before any of it is read into the service. Each is well above the largest frame a slowq peer sends
+ * there: a batch of at most MAX_BATCH_PAYLOAD_BYTES plus one record (under 0.5 MB whatever it holds), MAX_ALERTS_PER_MESSAGE alerts (each
+ * under 60 KB: an alert carries no labels of its records), a stats list.
+ */
+export const MAX_FRAME_BYTES = {
+  /** the master's client port: batches and clients' stats */
+  clients: 16 * 1024 * 1024,
+  /** the master's consumer port: headers only (hello, hb, replies) and routing ids */
+  consumers: 1024 * 1024,
+  /** the monitor: alerts, stats (the master's and its clients'), silence requests */
+  monitor: 64 * 1024 * 1024,
+} as const;
+
+/**
+ * At least the bytes a record takes in a batch payload: msgpack writes a UTF-16 unit in at most 3 bytes and a
+ * number in at most 9, plus a few bytes of framing per value. The client seals a batch before this sum passes
+ * MAX_BATCH_PAYLOAD_BYTES.
+ */
+export function recordBytesBound(r: WireRecord): number {
+  const str = (s: string | undefined) => (s === undefined ? 0 : 5 + 3 * s.length);
+  let n = 64 + str(r.queryId) + str(r.sql) + str(r.fingerprint) + str(r.fingerprintId) + str(r.db) + str(r.user) + str(r.host);
+  if (r.labels) for (const [k, v] of Object.entries(r.labels)) n += str(k) + (typeof v === 'string' ? str(v) : 9);
+  return n;
+}
