@@ -52,7 +52,8 @@ describe('wire schema: headers', () => {
 
   it('refuses each field out of its rule, keeps no key it does not know', () => {
     const batch = { v: PROTOCOL_VERSION, t: 'batch', rid: 1, src: 's', stream: 't', first: 1, last: 3 };
-    refused(() => decodeHeader(plain.pack({ ...batch, v: 2 })), 'VERSION', /version 2/);
+    refused(() => decodeHeader(plain.pack({ ...batch, v: PROTOCOL_VERSION + 1 })), 'VERSION', new RegExp(`version ${PROTOCOL_VERSION + 1}`));
+    refused(() => decodeHeader(plain.pack({ ...batch, v: 1 })), 'VERSION', /version 1/);
     refused(() => decodeHeader(plain.pack({ ...batch, t: 'constructor' })), 'UNKNOWN_TYPE', /constructor/);
     refused(() => decodeHeader(plain.pack({ ...batch, rid: -1 })), 'BAD_HEADER', /batch header: rid/);
     refused(() => decodeHeader(plain.pack({ ...batch, src: 'x'.repeat(600) })), 'BAD_HEADER', /src: must have at most 512/);
