@@ -151,7 +151,7 @@ function validStat(): Record<string, unknown> {
 const BIG = (n: number) => 'x'.repeat(n);
 const PROTO_OBJECT = () => JSON.parse('{"__proto__": {"polluted": "yes"}}') as Record<string, unknown>;
 const BAD: Record<string, () => unknown> = {
-  version: () => pick([0, 2, -1, '1', 1.5, null, true]),
+  version: () => pick([0, PROTOCOL_VERSION + 1, -1, String(PROTOCOL_VERSION), 1.5, null, true, 1]),
   type: () => pick(['nope', 'BATCH', '', 5, null]),
   rid: () => pick([-1, 1.5, Number.NaN, Infinity, 2 ** 53, '7', null]),
   name: () => pick(['', BIG(600), 5, null, [], {}]),
