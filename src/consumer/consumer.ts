@@ -99,10 +99,22 @@ export class Consumer {
     this.master = new Endpoint('dealer', {
       log, warned: this.warned, security: { peer: 'master', curve: opts.masterCurve, log },
       socket: { routingId: opts.name, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+      // back: say so at once rather than at the next heartbeat, so the master routes to it again sooner
+      link: { onReconnect: () => this.hello('hb') },
     });
+    // Back: the alerts in flight may have been lost with the old connection; send them again now rather than
+    // after the ack timeout (the monitor drops what it already has).
     this.monitor = new Endpoint('dealer', {
       log, warned: this.warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 1000,
       socket: { linger: 0, sendHighWaterMark: 10_000 },
+      link: {
+        backlog: () => `${this.outbox.size} alerts wait in the outbox, sent when it is back`,
+        awaitsReply: () => this.outbox.size > 0,
+        onReconnect: () => {
+          this.outbox.reset();
+          this.sendAlerts();
+        },
+      },
     });
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
     this.reporter = new StatsReporter({
@@ -125,13 +137,16 @@ export class Consumer {
     this.monitor.connect(this.opts.monitor);
     this.master.receive((msg) => this.onRequest(msg));
     this.monitor.receive((msg) => this.onMonitorReply(msg));
-    const hello = (t: 'hello' | 'hb') => this.master.send(helloHeader(t, this.opts.name));
-    hello('hello');
-    this.timers.push(setInterval(() => hello('hb'), this.opts.heartbeatMs ?? 1000));
+    this.hello('hello');
+    this.timers.push(setInterval(() => this.hello('hb'), this.opts.heartbeatMs ?? 1000));
     this.timers.push(setInterval(() => this.sendAlerts(), 100));
     this.reporter.start();
     this.statsFile.start();
     this.opts.log.info({ name: this.opts.name, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
+  }
+
+  private hello(t: 'hello' | 'hb'): void {
+    this.master.send(helloHeader(t, this.opts.name));
   }
 
   async stop(): Promise<void> {
@@ -154,7 +169,10 @@ export class Consumer {
       for (const seq of s.streams.values()) hwm += seq;
     }
     const malformed = this.master.malformedCount + this.monitor.malformedCount;
-    return { ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm };
+    return {
+      ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
+      ...this.master.connectionStats(), ...this.monitor.connectionStats(),
+    };
   }
 
   /** Last good state: snapshot, then the journal replayed through the same rules. */
@@ -318,7 +336,7 @@ export class Consumer {
   }
 
   private sendAlerts(): void {
-    if (this.stopping) return;
+    if (this.stopping || this.monitor.connectionLost) return; // sent again when it is back
     const m = this.outbox.next(Date.now(), this.opts.alertsPerMessage ?? 500, this.opts.alertAckTimeoutMs ?? 3000);
     if (!m) return;
     this.monitor.send(alertsHeader(m.rid, m.alerts.length), encodeAlerts(m.alerts));

@@ -67,13 +67,13 @@ export class Master {
     const warned = new WarnOnce(log);
     this.security = new ServerSecurity(log, curve && { keys: curve.keys, domains: { clients: curve.allow, consumers: curve.allowConsumers ?? curve.allow } });
     this.front = new Endpoint('router', {
-      log, warned, security: { server: this.security, domain: 'clients' },
+      log, warned, security: { server: this.security, domain: 'clients' }, peers: 'client',
       socket: { linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
     });
     // mandatory: sending to a consumer that is not connected fails at once instead of vanishing;
     // handover: a restarted consumer with the same name takes over its routing id.
     this.back = new Endpoint('router', {
-      log, warned, security: { server: this.security, domain: 'consumers' },
+      log, warned, security: { server: this.security, domain: 'consumers' }, peers: 'consumer',
       socket: { linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
       onSendError: (err, msg) => this.onBackSendError(err, msg),
     });
@@ -114,6 +114,7 @@ export class Master {
     return {
       ...this.stats, malformed: this.front.malformedCount + this.back.malformedCount, ...this.security.stats(),
       consumersAlive: this.opts.consumers.filter((c) => this.isAlive(c)).length,
+      ...this.front.connectionStats(), ...this.back.connectionStats(), ...this.monitor?.connectionStats(),
     };
   }
 

@@ -94,7 +94,7 @@ export class Monitor {
     this.security = new ServerSecurity(log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
     this.warned = new WarnOnce(log);
     this.endpoint = new Endpoint('router', {
-      log, warned: this.warned, security: { server: this.security, domain: 'monitor' }, maxQueued: 10_000,
+      log, warned: this.warned, security: { server: this.security, domain: 'monitor' }, maxQueued: 10_000, peers: 'peer',
       socket: { linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 },
     });
     const clock = opts.clock ?? systemClock;
@@ -144,7 +144,7 @@ export class Monitor {
       clock, dispatcher: this.dispatcher, inhibitor, silences: this.silences, intake: this.intake,
       receiverNames: [...this.notifiers.keys()],
       malformed: () => this.endpoint.malformedCount,
-      extraCounters: () => this.security.stats(),
+      extraCounters: () => ({ ...this.security.stats(), ...this.endpoint.connectionStats() }),
       healthy: () => this.started && !this.stopping && !this.nlog.failing,
       ...(opts.statsIntervalMs !== undefined ? { statsIntervalMs: opts.statsIntervalMs } : {}),
       warned: this.warned,

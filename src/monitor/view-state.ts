@@ -25,7 +25,7 @@ export interface ViewStateOptions {
   receiverNames: readonly string[];
   /** messages the monitor's port could not use */
   malformed(): number;
-  /** counters added to the monitor's own report (CURVE admissions and refusals) */
+  /** counters added to the monitor's own report (CURVE admissions and refusals, peers' closed connections) */
   extraCounters(): Record<string, number>;
   healthy(): boolean;
   /** how often the monitor's own counters go into the stats table (default 5 s) */
