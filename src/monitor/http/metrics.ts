@@ -59,6 +59,11 @@ const SPECS: StatSpec[] = [
 /** The logger's count of lines it could not hand to the logserver, whatever service reports it. */
 const LOG_DROPPED = ['logDropped'];
 
+/** `<peer>ConnectionLosses`, `<peer>ConnectionDownMs`, `<peers>Disconnects`: a connection's counters, by peer. */
+const CONNECTION_LOSSES = /^([a-z][A-Za-z0-9]*)ConnectionLosses$/;
+const CONNECTION_DOWN_MS = /^([a-z][A-Za-z0-9]*)ConnectionDownMs$/;
+const PEER_DISCONNECTS = /^([a-z][A-Za-z0-9]*)Disconnects$/;
+
 /** `<op>MsTotal` with a count `<op>s` (commitMsTotal / commits): exported as total seconds, count and average. */
 const MS_TOTAL = /^([a-z][A-Za-z0-9]*)MsTotal$/;
 
@@ -114,6 +119,49 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
         const v = pick(s, LOG_DROPPED);
         if (v !== undefined) this.inc({ service: s.service, kind: s.kind }, nonNegative(v));
       }
+    },
+  });
+
+  // Connections (src/transport/link-watch.ts, peer-watch.ts): the outages of each connection a service makes,
+  // by the peer it connects to, and its peers' connections that closed on the ports it binds.
+  const perPeer = (pattern: RegExp) => {
+    const out: Array<{ labels: Record<string, string>; value: number }> = [];
+    for (const s of services()) {
+      for (const [k, v] of Object.entries(s.counters)) {
+        const m = pattern.exec(k);
+        if (m) out.push({ labels: { service: s.service, kind: s.kind, peer: m[1]! }, value: v });
+      }
+    }
+    return out;
+  };
+  new Counter({
+    name: 'slowq_connection_losses_total',
+    help: 'Outages of a connection a service makes, by the peer it connects to (master, monitor, logserver).',
+    labelNames: ['service', 'kind', 'peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of perPeer(CONNECTION_LOSSES)) this.inc(p.labels, nonNegative(p.value));
+    },
+  });
+  new Gauge({
+    name: 'slowq_connection_down_seconds',
+    help: 'How long a connection a service makes has been lost, by peer (0 while connected).',
+    labelNames: ['service', 'kind', 'peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of perPeer(CONNECTION_DOWN_MS)) this.set(p.labels, nonNegative(p.value) / 1000);
+    },
+  });
+  new Counter({
+    name: 'slowq_peer_disconnects_total',
+    help: 'Connections from peers (client, consumer, peer) to a port a service binds that closed: the peer stopped, or went silent.',
+    labelNames: ['service', 'kind', 'peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of perPeer(PEER_DISCONNECTS)) this.inc(p.labels, nonNegative(p.value));
     },
   });
 
