@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { readAlerts, readJson } from '../bench/harness/files.js';
+import { readJson } from '../bench/harness/files.js';
 import { Pipeline } from '../bench/harness/pipeline.js';
 import { startProcess } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
-import type { Alert } from '../src/model/record.js';
-import { diffIds, duplicateIds, idSet, oracle, processTestDir, WorkloadFile } from './support/cluster.js';
+import { expectAlertIds, idSet, oracle, processTestDir, WorkloadFile } from './support/cluster.js';
 import { NetBed } from './support/netns.js';
 
 // Network faults between real processes on separate hosts (network namespaces: test/support/netns.ts): the
@@ -28,6 +27,13 @@ const WRITE_EVERY_MS = 100;
 const RECOVERY_LIMIT_MS = 90_000;
 
 type Stats = Record<string, number>;
+
+/** The side of a link that is to notice its loss: how to read its output and its stats. */
+interface Side {
+  name: string;
+  output(): string;
+  stats(): Stats | undefined;
+}
 
 /** How often `text` occurs in a process's output. */
 const occurrences = (output: string, text: string): number => output.split(text).length - 1;
@@ -119,14 +125,21 @@ describe('network faults: a 20 s cut of each link, then restored', { timeout: 30
     return read()!;
   }
 
-  /** The side that lost the connection said so once and said once that it was back. */
-  function saidOnce(t: TestContext, service: string, output: string, peer: string, before: Stats, now: Stats): void {
-    assert.equal(occurrences(output, `lost the connection to the ${peer}`), 1, `${service} should say once that it lost the ${peer}:\n${output.slice(-3000)}`);
-    assert.equal(occurrences(output, `connection to the ${peer} is back after`), 1, `${service} should say once that the ${peer} is back:\n${output.slice(-3000)}`);
+  /**
+   * A link of `side` to `peer` cut and restored (outage()); then `side` must have said once that it lost the
+   * connection and once that it was back, and counted one outage.
+   */
+  async function linkCut(t: TestContext, side: Side, peer: string, cut: () => void, restore: () => void): Promise<void> {
+    const before = side.stats()!;
+    await outage(t, cut, restore);
+    const now = await statsWith(side.stats, `${peer}ConnectionResumedAt`);
+    const output = side.output();
+    assert.equal(occurrences(output, `lost the connection to the ${peer}`), 1, `${side.name} should say once that it lost the ${peer}:\n${output.slice(-3000)}`);
+    assert.equal(occurrences(output, `connection to the ${peer} is back after`), 1, `${side.name} should say once that the ${peer} is back:\n${output.slice(-3000)}`);
     const losses = `${peer}ConnectionLosses`;
-    assert.equal(now[losses], (before[losses] ?? 0) + 1, `${service}'s ${losses}`);
-    const outage = now[`${peer}ConnectionLastOutageMs`]!;
-    t.diagnostic(`${service} counted the outage of its connection to the ${peer}: ${(outage / 1000).toFixed(1)} s from loss to flow resumed`);
+    assert.equal(now[losses], (before[losses] ?? 0) + 1, `${side.name}'s ${losses}`);
+    const outageMs = now[`${peer}ConnectionLastOutageMs`]!;
+    t.diagnostic(`${side.name} counted the outage of its connection to the ${peer}: ${(outageMs / 1000).toFixed(1)} s from loss to flow resumed`);
   }
 
   it('the bed: a cut host and a cut path drop packets silently, both ways, and only theirs', async () => {
@@ -150,43 +163,28 @@ describe('network faults: a 20 s cut of each link, then restored', { timeout: 30
     listener.child.kill();
   });
 
+  const client: Side = { name: 'the client', output: () => p.client(SOURCE).output(), stats: clientStats };
+  const consumer: Side = { name: 'the consumer', output: () => p.consumer('c0').output(), stats: consumerStats };
+
   it('client ↔ master: the database host cut off', async (t) => {
-    const output = () => p.client(SOURCE).output();
-    assert.equal(occurrences(output(), 'lost the connection to the master'), 0, 'no outage before the cut');
-    const before = clientStats()!;
-    await outage(t, () => bed!.cut('db'), () => bed!.restore('db'));
-    saidOnce(t, 'the client', output(), 'master', before, await statsWith(clientStats, 'masterConnectionResumedAt'));
+    assert.equal(occurrences(client.output(), 'lost the connection to the master'), 0, 'no outage before the cut');
+    await linkCut(t, client, 'master', () => bed!.cut('db'), () => bed!.restore('db'));
     assert.match(serviceLog('master'), /a client's connection closed/, 'the master should say that a client\'s connection closed');
   });
 
   it('master ↔ consumer: the path between them cut', async (t) => {
-    const output = () => p.consumer('c0').output();
-    const before = consumerStats()!;
-    await outage(t, () => bed!.cutBetween('master', 'consumer'), () => bed!.restoreBetween('master', 'consumer'));
-    saidOnce(t, 'the consumer', output(), 'master', before, await statsWith(consumerStats, 'masterConnectionResumedAt'));
+    await linkCut(t, consumer, 'master', () => bed!.cutBetween('master', 'consumer'), () => bed!.restoreBetween('master', 'consumer'));
     assert.match(serviceLog('master'), /a consumer's connection closed/, 'the master should say that a consumer\'s connection closed');
   });
 
   it('consumer ↔ monitor: the path between them cut (the logserver\'s too: same host)', async (t) => {
-    const output = () => p.consumer('c0').output();
-    const before = consumerStats()!;
-    await outage(t, () => bed!.cutBetween('consumer', 'monitor'), () => bed!.restoreBetween('consumer', 'monitor'));
-    saidOnce(t, 'the consumer', output(), 'monitor', before, await statsWith(consumerStats, 'monitorConnectionResumedAt'));
+    await linkCut(t, consumer, 'monitor', () => bed!.cutBetween('consumer', 'monitor'), () => bed!.restoreBetween('consumer', 'monitor'));
   });
 
   it('afterwards: alerts equal the oracle\'s, none twice, every record applied once', async () => {
     clearInterval(writer);
     writer = undefined;
-    const want = idSet(await oracle([file], 'jsonl', SOURCE));
-    let got: Alert[] = [];
-    await waitFor('every alert', () => {
-      got = readAlerts(p.alertsFile);
-      return idSet(got).size >= want.size;
-    }, 120_000, 250);
-    await sleep(1000);
-    got = readAlerts(p.alertsFile);
-    assert.deepEqual(duplicateIds(got), []);
-    assert.deepEqual(diffIds(idSet(got), want), { missing: 0, extra: 0 });
+    await expectAlertIds(p.alertsFile, idSet(await oracle([file], 'jsonl', SOURCE)), 120_000);
     const applied = await waitFor('high-water marks', () => (p.highWaterTotal() === workload.written ? workload.written : undefined), 30_000);
     assert.equal(applied, workload.written);
   });
