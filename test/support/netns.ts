@@ -48,7 +48,7 @@ export class NetBed {
   private destroyed = false;
 
   private constructor(readonly name: string) {
-    this.bridgeNs = `${name}-net`;
+    this.bridgeNs = `${name}.net`; // no host name has a dot
   }
 
   /** Makes the namespaces, the bridge and one linked host per name (names: a-z and digits, at most 12). */
