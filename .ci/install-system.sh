@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the tests use as real parts: PostgreSQL and MariaDB (parser and probe tests
-# start private instances), Prometheus Alertmanager (the Alertmanager receiver test starts its own) and
-# Chromium (the dashboard test). Run as root; non-interactive, quiet, idempotent: installs only what is
+# start private instances), Prometheus Alertmanager (the Alertmanager receiver test starts its own), Chromium
+# (the dashboard test) and iproute2 (`ip` and `bridge`: the network fault test builds network namespaces). Run as root; non-interactive, quiet, idempotent: installs only what is
 # missing, with one apt-get update. The packages' system services are kept from starting (policy-rc.d while
 # installing) and stopped if a service manager started them anyway: the tests need binaries, not services.
 set -eu
@@ -11,9 +11,10 @@ missing=""
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
 [ -x /usr/bin/prometheus-alertmanager ] || missing="$missing prometheus-alertmanager"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+{ command -v ip && command -v bridge; } >/dev/null 2>&1 || missing="$missing iproute2"
 
 if [ -z "$missing" ]; then
-  echo "install-system.sh: mariadb-server, postgresql, prometheus-alertmanager and chromium already installed"
+  echo "install-system.sh: mariadb-server, postgresql, prometheus-alertmanager, chromium and iproute2 already installed"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then

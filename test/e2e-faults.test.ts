@@ -4,12 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
-import type { Alert } from '../src/model/record.js';
-import { readAlerts } from '../bench/harness/files.js';
 import { Pipeline } from '../bench/harness/pipeline.js';
 import { freeBasePort } from '../bench/harness/ports.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
-import { diffIds, duplicateIds, idSet, oracle } from './support/cluster.js';
+import { expectAlertIds, oracle } from './support/cluster.js';
 
 // The scale run with crashes: while the logs are being written, a consumer, the master, a client and the
 // monitor are each killed with SIGKILL and restarted. The alerts must still equal the oracle, with no id
@@ -61,15 +59,7 @@ describe('faults: SIGKILL of consumer, master, client and monitor mid-stream', (
       await sleep(40);
     }
 
-    let got: Alert[] = [];
-    await waitFor('all alerts', () => {
-      got = readAlerts(p.alertsFile);
-      return idSet(got).size >= want.size;
-    }, 180_000, 250);
-    await sleep(1000);
-    got = readAlerts(p.alertsFile);
-    assert.deepEqual(duplicateIds(got), []);
-    assert.deepEqual(diffIds(idSet(got), want), { missing: 0, extra: 0 });
+    await expectAlertIds(p.alertsFile, want, 180_000);
 
     const applied = await waitFor('high-water marks', () => {
       const n = p.highWaterTotal();

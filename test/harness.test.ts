@@ -44,6 +44,8 @@ describe('harness: ports', () => {
   it('a pipeline lays its endpoints out from the base as slowq up does', () => {
     const p = new PipelinePorts(31_000);
     assert.deepEqual([p.clients, p.consumers, p.monitor, p.logserver], ['tcp://127.0.0.1:31000', 'tcp://127.0.0.1:31001', 'tcp://127.0.0.1:31002', 'tcp://127.0.0.1:31003']);
+    const hosts = new PipelinePorts(5555, { master: '10.0.0.2', monitor: '10.0.0.4', logserver: '10.0.0.4' });
+    assert.deepEqual([hosts.clients, hosts.consumers, hosts.monitor, hosts.logserver], ['tcp://10.0.0.2:5555', 'tcp://10.0.0.2:5556', 'tcp://10.0.0.4:5557', 'tcp://10.0.0.4:5558']);
   });
 });
 

@@ -3,37 +3,53 @@ import { readJson } from './files.js';
 import { waitFor } from './wait.js';
 import { hasExited, kill9, slowq, stop, type Proc } from './processes.js';
 
-// A whole pipeline as real processes on loopback, service by service (logserver, monitor, master, consumers,
-// clients: the CLI as `slowq up` and `slowq client` run it), so that a test or bench knows every process and
-// can kill, restart and stop each one. The chaos harness (bench/chaos.ts), the fault test
-// (test/e2e-faults.test.ts) and the e2e bench's server side all run their pipelines through this.
+// A whole pipeline as real processes, service by service (logserver, monitor, master, consumers, clients: the
+// CLI as `slowq up` and `slowq client` run it), so that a test or bench knows every process and can kill,
+// restart and stop each one. The chaos harness (bench/chaos.ts), the fault test (test/e2e-faults.test.ts) and
+// the e2e bench's server side all run their pipelines through this, on loopback; the network fault test
+// (test/e2e-network.test.ts) places services on hosts of a network-namespace bed instead (`hosts`).
 
-/** The loopback endpoints of a pipeline on BASE..BASE+3, laid out as `slowq up --port BASE` lays them out. */
+/** Where a service runs when not on this machine's loopback: e.g. a host of test/support/netns.ts's bed. */
+export interface PipelineHost {
+  /** the address it binds (a server) and is reached at */
+  address: string;
+  /** the command that runs a process there, e.g. ['ip', 'netns', 'exec', NS] */
+  prefix: string[];
+}
+
+/** The servers' addresses (default loopback). */
+export interface ServerAddresses {
+  master?: string;
+  monitor?: string;
+  logserver?: string;
+}
+
+/** The endpoints of a pipeline on BASE..BASE+3, laid out as `slowq up --port BASE` lays them out. */
 export class PipelinePorts {
-  constructor(readonly base: number) {}
+  constructor(readonly base: number, private readonly addresses: ServerAddresses = {}) {}
 
   /** the master's side for clients (BASE) */
   get clients(): string {
-    return this.endpoint(0);
+    return this.endpoint(0, this.addresses.master);
   }
 
   /** the master's side for consumers (BASE+1) */
   get consumers(): string {
-    return this.endpoint(1);
+    return this.endpoint(1, this.addresses.master);
   }
 
   /** the monitor (BASE+2) */
   get monitor(): string {
-    return this.endpoint(2);
+    return this.endpoint(2, this.addresses.monitor);
   }
 
   /** the logserver (BASE+3) */
   get logserver(): string {
-    return this.endpoint(3);
+    return this.endpoint(3, this.addresses.logserver);
   }
 
-  endpoint(offset: number): string {
-    return `tcp://127.0.0.1:${this.base + offset}`;
+  endpoint(offset: number, address = '127.0.0.1'): string {
+    return `tcp://${address}:${this.base + offset}`;
   }
 }
 
@@ -57,6 +73,8 @@ export class Service {
     readonly kind: ServiceKind,
     readonly args: string[],
     private readonly onUnexpectedExit: (service: Service, proc: Proc, exit: ExitStatus) => void,
+    /** where it runs (default: here) */
+    readonly host?: PipelineHost,
   ) {}
 
   get proc(): Proc | undefined {
@@ -72,7 +90,7 @@ export class Service {
   }
 
   start(): Proc {
-    const p = slowq(this.name, this.args);
+    const p = slowq(this.name, this.args, undefined, this.host?.prefix);
     this.current = p;
     this.expectingExit = false;
     this.startedAt = Date.now();
@@ -128,6 +146,11 @@ export interface PipelineOptions {
   serviceArgs?: string[];
   /** a process exited that the pipeline did not stop or kill (default: nothing is done) */
   onUnexpectedExit?: (service: Service, proc: Proc, exit: ExitStatus) => void;
+  /**
+   * Where services run, by service name (logserver, monitor, master, consumer-NAME, client-SOURCE); the others run
+   * here, on loopback. A server on another address binds it with --insecure: these hosts are a test's own.
+   */
+  hosts?: Record<string, PipelineHost>;
 }
 
 /** The order stop() follows: the senders first, so every service stops with nothing left in flight to it. */
@@ -145,7 +168,8 @@ export class Pipeline {
   }
 
   private constructor(readonly opts: PipelineOptions) {
-    this.ports = new PipelinePorts(opts.base);
+    const address = (name: string) => opts.hosts?.[name]?.address;
+    this.ports = new PipelinePorts(opts.base, { master: address('master'), monitor: address('monitor'), logserver: address('logserver') });
   }
 
   /** Starts every service (not waiting for any to be ready: see ready()). */
@@ -187,13 +211,22 @@ export class Pipeline {
     const { data, consumers } = this.opts;
     const ports = this.ports;
     const common = ['--logserver', ports.logserver, ...(this.opts.serviceArgs ?? [])];
+    const hosts = this.opts.hosts ?? {};
     const add = (name: string, kind: ServiceKind, args: string[]) =>
       this.services.set(name, new Service(name, kind, args, (s, proc, exit) => {
         if (!this.finished) this.opts.onUnexpectedExit?.(s, proc, exit);
-      }));
-    add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), '--port', String(ports.base + 3)]);
-    add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), '--alerts', this.alertsFile, '--quiet', ...common]);
-    add('master', 'master', ['master', '--port', String(ports.base), '--consumers', consumers.join(','), '--monitor', ports.monitor, ...common]);
+      }, hosts[name]));
+    /** a server's bind options: loopback by default, else its host's address, plain (see `hosts`) */
+    const bindOn = (name: string, offset: number): string[] => {
+      const address = hosts[name]?.address;
+      if (address === undefined) return name === 'logserver' ? ['--port', String(ports.base + offset)] : [];
+      return [...(name === 'logserver' ? ['--bind', ports.endpoint(offset, address)] : ['--host', address]), '--insecure'];
+    };
+    add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), ...bindOn('logserver', 3)]);
+    add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), ...bindOn('monitor', 2),
+      '--alerts', this.alertsFile, '--quiet', ...common]);
+    add('master', 'master', ['master', '--port', String(ports.base), ...bindOn('master', 0), '--consumers', consumers.join(','),
+      '--monitor', ports.monitor, ...common]);
     for (const name of consumers) {
       add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), '--master', ports.consumers,
         '--monitor', ports.monitor, ...(this.opts.consumerArgs ?? []), ...common]);

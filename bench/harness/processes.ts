@@ -70,10 +70,13 @@ export function startProcess(name: string, command: string, args: string[], env:
 /**
  * `node dist/src/cli/main.js ARGS` as a child. $SLOWQ_BENCH_NODE_ARGS is put before the script, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile every process of a run (NODE_OPTIONS refuses --cpu-prof).
+ * `prefix` is a command that runs it, e.g. ['ip', 'netns', 'exec', NS] to run it in a network namespace (it must
+ * exec the command, so that the child's pid is the service's).
  */
-export function slowq(name: string, args: string[], env?: NodeJS.ProcessEnv): Proc {
+export function slowq(name: string, args: string[], env?: NodeJS.ProcessEnv, prefix: readonly string[] = []): Proc {
   const nodeArgs = (process.env.SLOWQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return startProcess(name, process.execPath, [...nodeArgs, CLI, ...args], env);
+  const command = [...prefix, process.execPath, ...nodeArgs, CLI, ...args];
+  return startProcess(name, command[0]!, command.slice(1), env);
 }
 
 export function hasExited(p: Proc): boolean {

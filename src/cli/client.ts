@@ -33,7 +33,7 @@ export function register(program: Command): void {
       dataDir: flags.data,
       patterns: paths,
       log: log.logger,
-      extraCounters: () => ({ logDropped: log.stats().dropped }),
+      extraCounters: () => log.counters(),
       batchSize: intOption(flags.batchSize, '--batch-size'),
       lingerMs: intOption(flags.lingerMs, '--linger-ms'),
       window: intOption(flags.window, '--window'),

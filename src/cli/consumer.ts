@@ -28,7 +28,7 @@ export function register(program: Command): void {
       monitor: flags.monitor,
       dataDir: flags.data,
       log: log.logger,
-      extraCounters: () => ({ logDropped: log.stats().dropped }),
+      extraCounters: () => log.counters(),
       rules: cfg.rules,
       fsync: flags.fsync,
       ...(flags.compactBytes !== undefined && { compactBytes: intOption(flags.compactBytes, '--compact-bytes') }),

@@ -37,13 +37,30 @@ export function addLoggingOptions(command: Command): Command {
     );
 }
 
+/** Loggers made by loggerFromOptions and not closed yet (a socket whose connection is watched keeps the process alive). */
+const openLoggers = new Set<ServiceLogger>();
+
 /** The logger a service command builds from its common options. Close it when the service stops. */
 export function loggerFromOptions(service: string, options: LoggingOptions): ServiceLogger {
   const endpoint = options.logserver ?? process.env.SLOWQ_LOGSERVER;
   const level = options.logLevel ?? process.env.SLOWQ_LOG_LEVEL ?? 'info';
   // the logserver's public key from --logserver-key (or --server-key), this process's own from --curve-secret
   const curve = endpoint ? clientCurve(options, 'logserver') : undefined;
-  return createLogger({ service, level, stderr: true, ...(endpoint ? { endpoint } : {}), ...(curve && { curve }) });
+  const log = createLogger({ service, level, stderr: true, ...(endpoint ? { endpoint } : {}), ...(curve && { curve }) });
+  openLoggers.add(log);
+  return {
+    ...log,
+    close: () => {
+      openLoggers.delete(log);
+      return log.close();
+    },
+  };
+}
+
+/** Closes the loggers still open: a command that failed (e.g. could not bind its port) then exits. */
+export async function closeLoggers(): Promise<void> {
+  await Promise.all([...openLoggers].map((log) => log.close()));
+  openLoggers.clear();
 }
 
 interface LogServerCommandOptions extends CurveFlags {

@@ -45,8 +45,11 @@ async function main(): Promise<void> {
   await program.parseAsync(process.argv);
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`slowq: ${msg}\n`);
   process.exitCode = process.exitCode || 1;
+  // a service that failed to start may have made its logger, whose socket would keep the process alive
+  const { closeLoggers } = await import('./logserver.js');
+  await closeLoggers();
 });

@@ -35,7 +35,7 @@ export function register(program: Command): void {
       consumers: consumerNames(flags.consumers),
       log: log.logger,
       ...(flags.monitor !== 'none' && { monitor: flags.monitor }),
-      extraCounters: () => ({ logDropped: log.stats().dropped }),
+      extraCounters: () => log.counters(),
       ...(curve && { curve: { ...curve, ...(allowConsumers && { allowConsumers }) } }),
       ...(monitorCurve && { monitorCurve }),
     });

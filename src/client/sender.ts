@@ -9,7 +9,9 @@ import { WarnOnce } from '../service/warn-once.js';
 // Sends sealed batches to the master with a window of unacked batches (docs/delivery.md).
 // An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;
 // "retry" (owner away, disk full) resends after the given delay; "gap" goes back to the first record
-// the consumer lacks. The caller learns of each acked batch (to commit its offset) through onAcked.
+// the consumer lacks. When the connection to the master is lost, what it carried may be lost with it: the
+// batches sent before are resent as soon as it is back, and none on timeout meanwhile (they would only pile up
+// behind the dead connection). The caller learns of each acked batch (to commit its offset) through onAcked.
 
 export interface SenderOptions {
   master: string;
@@ -71,6 +73,11 @@ export class Sender<R> {
     this.master = new Endpoint('dealer', {
       log: opts.log, warned: this.warned, security: { peer: 'master', curve: opts.curve, log: opts.log }, maxQueued: 10_000,
       socket: { linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 },
+      link: {
+        backlog: () => `resending ${this.inFlight.size} unacked batches when it is back`,
+        awaitsReply: () => this.inFlight.size > 0,
+        onReconnect: (lostAt) => this.resendSentBefore(lostAt),
+      },
     });
   }
 
@@ -92,8 +99,8 @@ export class Sender<R> {
   }
 
   /** errors: `err` answers and replies that could not be read */
-  get stats(): SenderStats {
-    return { ...this.counts, errors: this.counts.errors + this.master.malformedCount };
+  get stats(): SenderStats & Record<string, number> {
+    return { ...this.counts, errors: this.counts.errors + this.master.malformedCount, ...this.master.connectionStats() };
   }
 
   /** Batches sent or waiting, not yet acked. */
@@ -157,7 +164,17 @@ export class Sender<R> {
     this.master.forward([Buffer.from(f.header), Buffer.from(f.payload)]);
   }
 
+  /** The connection is back: everything sent before it was lost and not answered goes again, in order. */
+  private resendSentBefore(lostAt: number): void {
+    for (const f of this.inFlight.values()) {
+      if (f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
+      f.holdUntil = 0;
+      this.transmit(f);
+    }
+  }
+
   private checkTimeouts(): void {
+    if (this.master.connectionLost) return; // resent when it is back
     const now = Date.now();
     const timeout = this.opts.ackTimeoutMs ?? 5000;
     for (const f of this.inFlight.values()) {

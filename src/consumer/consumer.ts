@@ -121,10 +121,22 @@ export class Consumer {
       log, warned: this.warned, security: { peer: 'master', curve: opts.masterCurve, log },
       // a routing id of this process's own: kept across reconnects, never another process's (see master.ts)
       socket: { routingId: randomBytes(12).toString('hex'), linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+      // back: say so at once rather than at the next heartbeat, so the master routes to it again sooner
+      link: { onReconnect: () => this.hello('hb') },
     });
+    // Back: the alerts in flight may have been lost with the old connection; send them again now rather than
+    // after the ack timeout (the monitor drops what it already has).
     this.monitor = new Endpoint('dealer', {
       log, warned: this.warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 1000,
       socket: { linger: 0, sendHighWaterMark: 10_000 },
+      link: {
+        backlog: () => `${this.outbox.size} alerts wait in the outbox, sent when it is back`,
+        awaitsReply: () => this.outbox.size > 0,
+        onReconnect: () => {
+          this.outbox.reset();
+          this.sendAlerts();
+        },
+      },
     });
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
     this.reporter = new StatsReporter({
@@ -152,13 +164,19 @@ export class Consumer {
     this.master.receive((msg) => this.onRequest(msg));
     this.monitor.receive((msg) => this.onMonitorReply(msg));
     const { stateId, generation } = this.identity!;
-    const hello = (t: 'hello' | 'hb') => this.master.send(helloHeader(t, { name: this.opts.name, sid: stateId, gen: generation, pid: process.pid, host: hostname() }));
-    hello('hello');
-    this.timers.push(setInterval(() => hello('hb'), this.opts.heartbeatMs ?? 1000));
+    this.hello('hello');
+    this.timers.push(setInterval(() => this.hello('hb'), this.opts.heartbeatMs ?? 1000));
     this.timers.push(setInterval(() => this.sendAlerts(), 100));
     this.reporter.start();
     this.statsFile.start();
     this.opts.log.info({ name: this.opts.name, stateId, generation, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
+  }
+
+  /** Claims the consumer's name for this process: its state and this start of it (the master fences off any other). */
+  private hello(t: 'hello' | 'hb'): void {
+    const id = this.identity;
+    if (!id) return;
+    this.master.send(helloHeader(t, { name: this.opts.name, sid: id.stateId, gen: id.generation, pid: process.pid, host: hostname() }));
   }
 
   async stop(): Promise<void> {
@@ -184,6 +202,7 @@ export class Consumer {
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
       fenced: this.fencedBecause === undefined ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
+      ...this.master.connectionStats(), ...this.monitor.connectionStats(),
     };
   }
 
@@ -393,7 +412,7 @@ export class Consumer {
   }
 
   private sendAlerts(): void {
-    if (this.stopping) return;
+    if (this.stopping || this.monitor.connectionLost) return; // sent again when it is back
     const m = this.outbox.next(Date.now(), Math.min(this.opts.alertsPerMessage ?? 500, MAX_ALERTS_PER_MESSAGE), this.opts.alertAckTimeoutMs ?? 3000);
     if (!m) return;
     this.monitor.send(alertsHeader(m.rid, m.alerts.length), encodeAlerts(m.alerts));

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import type { CurveClientConfig } from '../security/curve.js';
+import { LinkWatch } from '../transport/link-watch.js';
 import { openSocket, type SocketOf } from '../transport/socket.js';
 import { redactingFormatters } from './redact.js';
 
@@ -38,6 +39,8 @@ export interface LoggerStats {
 export interface ServiceLogger {
   logger: Logger;
   stats(): LoggerStats;
+  /** for the service's own stats: logDropped, and the outages of the connection to the logserver */
+  counters(): Record<string, number>;
   /** ship what is queued (if the socket takes it at once), close the socket; idempotent */
   close(): Promise<void>;
 }
@@ -106,7 +109,13 @@ function writeStderr(line: string): void {
 /** Build a service's logger. Never throws on a bad or unreachable endpoint at log time; see stats(). */
 export function createLogger(options: LoggerOptions): ServiceLogger {
   const maxLines = options.maxQueuedLines ?? 10_000;
-  let socket = options.endpoint ? connectPush(options.endpoint, options.curve) : undefined;
+  // The connection's own outages are logged through this logger (made below: the watch starts before the socket
+  // connects, so that it sees the first connection): on stderr at once, at the logserver when it is back.
+  let link: LinkWatch | undefined;
+  const watch = (s: SocketOf<'push'>) => {
+    link = new LinkWatch(s.events, { peer: 'logserver', log: { warn: (obj, msg) => logger.warn(obj, msg) } });
+  };
+  let socket = options.endpoint ? connectPush(options.endpoint, options.curve, watch) : undefined;
   // no socket: everything goes to stderr; with one, warn+ is copied there unless asked not to
   const copyFrom = socket === undefined ? 0 : options.stderr === false ? Infinity : WARN_LEVEL;
 
@@ -171,6 +180,7 @@ export function createLogger(options: LoggerOptions): ServiceLogger {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(reportTimer);
+      link?.close();
       if (socket !== undefined) {
         // let the loop hand over what is queued (each send is immediate or fails), then close
         if (sending) await new Promise<void>((resolve) => (drainedWaiter = resolve));
@@ -188,14 +198,16 @@ export function createLogger(options: LoggerOptions): ServiceLogger {
   return {
     logger,
     stats: () => ({ sent: dest.sent, dropped: dest.dropped, queued: dest.queue.length }),
+    counters: () => ({ logDropped: dest.dropped, ...link?.stats() }),
     close,
   };
 }
 
 /** A PUSH socket connected to the logserver, or undefined (reported on stderr) when the endpoint is unusable. */
-function connectPush(endpoint: string, curve: CurveClientConfig | undefined): SocketOf<'push'> | undefined {
+function connectPush(endpoint: string, curve: CurveClientConfig | undefined, watch: (socket: SocketOf<'push'>) => void): SocketOf<'push'> | undefined {
   // no handshake logging: this is the logger
   const socket = openSocket('push', { sendTimeout: 0, linger: LINGER_MS, sendHighWaterMark: SEND_HIGH_WATER_MARK }, { peer: 'logserver', curve });
+  watch(socket);
   try {
     socket.connect(endpoint);
     return socket;

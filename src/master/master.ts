@@ -85,14 +85,14 @@ export class Master {
     const warned = new WarnOnce(log);
     this.security = new ServerSecurity(log, curve && { keys: curve.keys, domains: { clients: curve.allow, consumers: curve.allowConsumers ?? curve.allow } });
     this.front = new Endpoint('router', {
-      log, warned, security: { server: this.security, domain: 'clients' },
+      log, warned, security: { server: this.security, domain: 'clients' }, peers: 'client',
       socket: { linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: MAX_FRAME_BYTES.clients },
     });
     // mandatory: sending to a consumer that is not connected fails at once instead of vanishing. Every consumer
     // process has a routing id of its own (random), so handover only lets a process that reconnects take back its
     // own id at once, before the old connection is found dead; a name passes between processes by ownership.ts.
     this.back = new Endpoint('router', {
-      log, warned, security: { server: this.security, domain: 'consumers' },
+      log, warned, security: { server: this.security, domain: 'consumers' }, peers: 'consumer',
       socket: { linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: MAX_FRAME_BYTES.consumers },
       onSendError: (err, msg) => this.onBackSendError(err, msg),
     });
@@ -138,6 +138,7 @@ export class Master {
     return {
       ...this.stats, malformed: this.front.malformedCount + this.back.malformedCount, ...this.security.stats(),
       consumersAlive: this.opts.consumers.filter((c) => this.ownership.alive(c, now)).length, ...this.ownership.stats(now),
+      ...this.front.connectionStats(), ...this.back.connectionStats(), ...this.monitor?.connectionStats(),
     };
   }
 

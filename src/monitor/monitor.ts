@@ -104,7 +104,7 @@ export class Monitor {
     this.security = new ServerSecurity(log, opts.curve && { keys: opts.curve.keys, domains: { monitor: opts.curve.allow } });
     this.warned = new WarnOnce(log);
     this.endpoint = new Endpoint('router', {
-      log, warned: this.warned, security: { server: this.security, domain: 'monitor' }, maxQueued: 10_000,
+      log, warned: this.warned, security: { server: this.security, domain: 'monitor' }, maxQueued: 10_000, peers: 'peer',
       socket: { linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: MAX_FRAME_BYTES.monitor },
     });
     const clock = opts.clock ?? systemClock;
@@ -159,7 +159,7 @@ export class Monitor {
       receiverNames: [...this.notifiers.keys()],
       malformed: () => this.endpoint.malformedCount,
       refusals: this.refusals,
-      extraCounters: () => this.security.stats(),
+      extraCounters: () => ({ ...this.security.stats(), ...this.endpoint.connectionStats() }),
       health: (services) => assessHealth({
         running: this.started && !this.stopping, journalFailing: this.nlog.failing, refusals: this.refusals, services, now: clock.now(),
       }),

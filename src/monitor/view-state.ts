@@ -29,7 +29,7 @@ export interface ViewStateOptions {
   malformed(): number;
   /** those messages by kind, and what was set aside */
   refusals: Refusals;
-  /** counters added to the monitor's own report (CURVE admissions and refusals) */
+  /** counters added to the monitor's own report (CURVE admissions and refusals, peers' closed connections) */
   extraCounters(): Record<string, number>;
   /** what /healthz says, given the latest counters of every service */
   health(services: readonly ServiceStats[]): Health;

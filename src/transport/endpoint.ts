@@ -2,14 +2,17 @@ import type { Logger } from 'pino';
 import { WarnOnce } from '../service/warn-once.js';
 import { errorCode, errorHeader } from '../wire/headers.js';
 import { encodeHeader, type Header } from '../wire/protocol.js';
+import { LinkWatch, type LinkWatchOptions } from './link-watch.js';
+import { PeerWatch } from './peer-watch.js';
 import { receiveLoop, type MessageHandler, type Receivable } from './receive-loop.js';
 import { SendQueue, type Frames, type Sendable } from './send-queue.js';
 import { openSocket, type SocketKind, type SocketOf, type SocketOptionsOf, type SocketSecurity } from './socket.js';
 
 // A service's socket with everything around it: its options and CURVE (socket.ts), the send queue in front of
 // it (zeromq.js allows one send at a time), its receive loop, the CURVE server side held while it is bound,
-// replies built from header objects, and the accounting of messages it could not use. A service opens one per
-// port or peer and calls bind/connect, receive, send/reply, close; it writes none of this itself.
+// replies built from header objects, the accounting of messages it could not use, and its connections' outages
+// (link-watch.ts when it connects, peer-watch.ts when it binds). A service opens one per port or peer and calls
+// bind/connect, receive, send/reply, close; it writes none of this itself.
 
 export interface EndpointOptions<K extends SocketKind> {
   log: Logger;
@@ -23,6 +26,10 @@ export interface EndpointOptions<K extends SocketKind> {
   onSendError?: (err: unknown, msg: Frames) => void;
   /** where its warnings are limited to once per kind; default its own */
   warned?: WarnOnce;
+  /** connecting: what an outage of the connection holds up, and what to resend when it is back (link-watch.ts) */
+  link?: Omit<LinkWatchOptions, 'peer' | 'log'>;
+  /** binding: what its peers are called in logs and stats (client, consumer); without it peers' losses are not watched */
+  peers?: string;
 }
 
 /** Whom to answer, with which request id, when a message is rejected. */
@@ -40,6 +47,8 @@ export class Endpoint<K extends SocketKind = SocketKind> {
   private closed = false;
   private holdsSecurity = false;
   private rejected = 0;
+  private link: LinkWatch | undefined;
+  private peerWatch: PeerWatch | undefined;
 
   constructor(kind: K, private readonly opts: EndpointOptions<K>) {
     this.socket = openSocket(kind, opts.socket, opts.security);
@@ -56,6 +65,7 @@ export class Endpoint<K extends SocketKind = SocketKind> {
         this.holdsSecurity = true;
         await security.server.start();
       }
+      if (this.opts.peers !== undefined) this.peerWatch ??= new PeerWatch(this.socket.events, { peers: this.opts.peers, log: this.opts.log });
       await this.socket.bind(address);
     } catch (err) {
       await this.close();
@@ -64,7 +74,20 @@ export class Endpoint<K extends SocketKind = SocketKind> {
   }
 
   connect(address: string): void {
+    const security = this.opts.security;
+    const peer = security && 'peer' in security ? security.peer : address;
+    this.link ??= new LinkWatch(this.socket.events, { ...this.opts.link, peer, log: this.opts.log });
     this.socket.connect(address);
+  }
+
+  /** Connecting: the connection is lost and not made again yet (what is sent now waits for it, or is lost with it). */
+  get connectionLost(): boolean {
+    return this.link?.lost ?? false;
+  }
+
+  /** Outages of its connection (connecting) or its peers' closed connections (binding), for the service's stats. */
+  connectionStats(): Record<string, number> {
+    return { ...this.link?.stats(), ...this.peerWatch?.stats() };
   }
 
   /** the address last bound or connected (the real port when a bind used `*`) */
@@ -78,7 +101,11 @@ export class Endpoint<K extends SocketKind = SocketKind> {
    */
   receive(onMessage: MessageHandler, onError?: (err: unknown) => Promise<void>): void {
     if (this.loop) throw new Error('the endpoint is already receiving');
-    this.loop = receiveLoop(this.socket as unknown as Receivable, () => this.closed, onMessage, onError);
+    const heard: MessageHandler = (msg) => {
+      this.link?.heard();
+      return onMessage(msg);
+    };
+    this.loop = receiveLoop(this.socket as unknown as Receivable, () => this.closed, heard, onError);
   }
 
   /** Queues [header, payload?]; false if it was dropped (queue full, or closed). */
@@ -122,6 +149,7 @@ export class Endpoint<K extends SocketKind = SocketKind> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
+      this.link?.close();
       this.queue?.close();
       this.socket.close();
       await this.loop?.catch(() => {});

@@ -1,8 +1,11 @@
+import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { readAlerts } from '../../bench/harness/files.js';
 import { stopAll } from '../../bench/harness/processes.js';
+import { sleep, waitFor } from '../../bench/harness/wait.js';
 import { evaluateFiles } from '../../src/rules/evaluate.js';
 import { DEFAULT_RULES, type RulesConfig } from '../../src/rules/rules.js';
 import type { Alert } from '../../src/model/record.js';
@@ -53,6 +56,18 @@ export function diffIds(got: Set<string>, want: Set<string>): { missing: number;
   for (const id of want) if (!got.has(id)) missing++;
   for (const id of got) if (!want.has(id)) extra++;
   return { missing, extra };
+}
+
+/**
+ * Waits until `alertsFile` holds as many distinct ids as `want` (within timeoutMs), lets a second pass for anything
+ * more, then checks it holds exactly those ids, none twice.
+ */
+export async function expectAlertIds(alertsFile: string, want: Set<string>, timeoutMs: number): Promise<void> {
+  await waitFor('all alerts', () => idSet(readAlerts(alertsFile)).size >= want.size, timeoutMs, 250);
+  await sleep(1000);
+  const got = readAlerts(alertsFile);
+  assert.deepEqual(duplicateIds(got), []);
+  assert.deepEqual(diffIds(idSet(got), want), { missing: 0, extra: 0 });
 }
 
 /** A log file a test writes a generated workload into, phase by phase, counting the records written. */

@@ -68,6 +68,11 @@ const SPECS: StatSpec[] = [
 /** The logger's count of lines it could not hand to the logserver, whatever service reports it. */
 const LOG_DROPPED = ['logDropped'];
 
+/** `<peer>ConnectionLosses`, `<peer>ConnectionDownMs`, `<peers>Disconnects`: a connection's counters, by peer. */
+const CONNECTION_LOSSES = /^([a-z][A-Za-z0-9]*)ConnectionLosses$/;
+const CONNECTION_DOWN_MS = /^([a-z][A-Za-z0-9]*)ConnectionDownMs$/;
+const PEER_DISCONNECTS = /^([a-z][A-Za-z0-9]*)Disconnects$/;
+
 /** `<op>MsTotal` with a count `<op>s` (commitMsTotal / commits): exported as total seconds, count and average. */
 const MS_TOTAL = /^([a-z][A-Za-z0-9]*)MsTotal$/;
 
@@ -128,20 +133,35 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     },
   });
 
-  // Latencies from cumulative totals: rate(seconds_total) / rate(operations_total) is the recent average;
-  // the _avg gauge is the average since the service started.
-  const timed = () => {
-    const out: Array<{ labels: Record<string, string>; seconds: number; count: number | undefined }> = [];
+  /** Every service's counters whose name matches `pattern` (its first group names what the counter is about). */
+  const matching = (pattern: RegExp) => {
+    const out: Array<{ s: ServiceStats; about: string; value: number }> = [];
     for (const s of services()) {
-      for (const [k, v] of Object.entries(s.counters)) {
-        const m = MS_TOTAL.exec(k);
-        if (!m) continue;
-        const op = m[1]!;
-        out.push({ labels: { service: s.service, kind: s.kind, operation: op }, seconds: v / 1000, count: s.counters[`${op}s`] });
+      for (const [k, value] of Object.entries(s.counters)) {
+        const m = pattern.exec(k);
+        if (m) out.push({ s, about: m[1]!, value });
       }
     }
     return out;
   };
+
+  // Connections (src/transport/link-watch.ts, peer-watch.ts): the outages of each connection a service makes,
+  // by the peer it connects to, and its peers' connections that closed on the ports it binds.
+  const perPeer = (type: 'counter' | 'gauge', name: string, help: string, pattern: RegExp, scale = 1) => {
+    const samples = () => matching(pattern).map(({ s, about, value }) => ({ labels: { service: s.service, kind: s.kind, peer: about }, value: nonNegative(value) * scale }));
+    const config = { name, help, labelNames: ['service', 'kind', 'peer'], registers: [registry] };
+    if (type === 'counter') new Counter({ ...config, collect() { this.reset(); for (const p of samples()) this.inc(p.labels, p.value); } });
+    else new Gauge({ ...config, collect() { this.reset(); for (const p of samples()) this.set(p.labels, p.value); } });
+  };
+  perPeer('counter', 'slowq_connection_losses_total', 'Outages of a connection a service makes, by the peer it connects to (master, monitor, logserver).', CONNECTION_LOSSES);
+  perPeer('gauge', 'slowq_connection_down_seconds', 'How long a connection a service makes has been lost, by peer (0 while connected).', CONNECTION_DOWN_MS, 1 / 1000);
+  perPeer('counter', 'slowq_peer_disconnects_total',
+    'Connections from peers (client, consumer, peer) to a port a service binds that closed: the peer stopped, or went silent.', PEER_DISCONNECTS);
+
+  // Latencies from cumulative totals: rate(seconds_total) / rate(operations_total) is the recent average;
+  // the _avg gauge is the average since the service started.
+  const timed = () => matching(MS_TOTAL).map(({ s, about: op, value }) => (
+    { labels: { service: s.service, kind: s.kind, operation: op }, seconds: value / 1000, count: s.counters[`${op}s`] }));
   new Counter({
     name: 'slowq_operation_duration_seconds_total',
     help: 'Time spent in an operation (commit: a consumer\'s durable group commit), summed since the service started.',
