@@ -142,6 +142,8 @@ export interface PipelineOptions {
   clients?: PipelineClient[];
   /** more options for every consumer, e.g. ['--no-fsync'] */
   consumerArgs?: string[];
+  /** more options for the monitor, e.g. ['--http-port', '5559'] */
+  monitorArgs?: string[];
   /** more options for every service but the logserver, e.g. ['--log-level', 'warn'] */
   serviceArgs?: string[];
   /** a process exited that the pipeline did not stop or kill (default: nothing is done) */
@@ -224,7 +226,7 @@ export class Pipeline {
     };
     add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), ...bindOn('logserver', 3)]);
     add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), ...bindOn('monitor', 2),
-      '--alerts', this.alertsFile, '--quiet', ...common]);
+      '--alerts', this.alertsFile, '--quiet', ...(this.opts.monitorArgs ?? []), ...common]);
     add('master', 'master', ['master', '--port', String(ports.base), ...bindOn('master', 0), '--consumers', consumers.join(','),
       '--monitor', ports.monitor, ...common]);
     for (const name of consumers) {

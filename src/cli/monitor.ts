@@ -21,6 +21,7 @@ interface MonitorFlags extends LogFlags {
   httpHost: string;
   httpToken?: string;
   externalUrl?: string;
+  stuckAfterMs: string;
 }
 
 export function register(program: Command): void {
@@ -37,7 +38,8 @@ export function register(program: Command): void {
       .option('--http-host <addr>', 'address for HTTP (a non-loopback one needs --http-token)', '127.0.0.1')
       .option('--http-token <token>', 'token HTTP requests must carry (default $SLOWQ_HTTP_TOKEN)')
       .option('--external-url <url>', 'the dashboard URL as receivers should link to it (default http://HTTP-HOST:HTTP-PORT/)')
-      .option('--quiet', 'do not print alerts on stdout'),
+      .option('--quiet', 'do not print alerts on stdout')
+      .option('--stuck-after-ms <ms>', 'a source whose oldest batch has waited this long for its ack makes /healthz say it cannot make progress', '30000'),
     { server: true, connectsTo: ['logserver'] },
   )).action(async (flags: MonitorFlags) => {
     holdStopSignals();
@@ -60,6 +62,7 @@ export function register(program: Command): void {
       outputs,
       config,
       log: log.logger,
+      stuckAfterMs: intOption(flags.stuckAfterMs, '--stuck-after-ms'),
       ...(externalURL ? { externalURL } : {}),
     });
     await monitor.start();

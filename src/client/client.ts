@@ -40,6 +40,8 @@ export interface ClientStats extends SenderStats {
   read: number;
   deadLettered: number;
   streams: number;
+  /** how long the oldest unacked batch has waited for its ack, ms (0: nothing waits) */
+  waitingMs: number;
 }
 
 export class Client {
@@ -77,6 +79,7 @@ export class Client {
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
     this.reporter = new StatsReporter({
       service: `client-${opts.source}`, kind: 'client', source: opts.source, counters: () => this.stats(), extra: opts.extraCounters,
+      notes: () => this.notes(),
       intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.sender.sendStats(st),
     });
   }
@@ -120,8 +123,14 @@ export class Client {
   stats(): ClientStats & Record<string, number> {
     return {
       ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size, rewinds: this.rewinds,
-      firstReadAt: this.firstReadAt, lastAckAt: this.lastAckAt,
+      firstReadAt: this.firstReadAt, lastAckAt: this.lastAckAt, waitingMs: this.sender.progress().waitingMs,
     };
+  }
+
+  /** Why nothing is acked, while something waits (the monitor shows it when it has waited long: src/monitor/service-health.ts). */
+  private notes(): Record<string, string> | undefined {
+    const p = this.sender.progress();
+    return p.waitingMs > 0 && p.reason ? { waitingFor: p.reason } : undefined;
   }
 
   private onEvents(stream: StreamInfo, events: TailedEvent[]): void {

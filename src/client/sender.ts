@@ -30,9 +30,19 @@ interface InFlight<R> {
   header: Buffer;
   payload: Buffer;
   sentAt: number;
+  /** when it was first sent: how long it has waited for its ack */
+  firstSentAt: number;
   /** not before this time (after a retry answer) */
   holdUntil: number;
   attempts: number;
+}
+
+/** Whether the batches get acked, and if not, since when and why not. */
+export interface SenderProgress {
+  /** how long the oldest unacked batch has waited for its ack (0: none waits) */
+  waitingMs: number;
+  /** the latest reason the server gave for not acking (retry, error), or what the sender saw (no answer, no connection) */
+  reason?: string;
 }
 
 export interface SenderStats {
@@ -56,6 +66,8 @@ export class Sender<R> {
   private timer: NodeJS.Timeout | undefined;
   private readonly warned: WarnOnce;
   private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
+  /** the latest reason the server gave for not acking, cleared by an ack */
+  private refusal: string | undefined;
 
   constructor(
     private readonly opts: SenderOptions,
@@ -103,6 +115,15 @@ export class Sender<R> {
     return { ...this.counts, errors: this.counts.errors + this.master.malformedCount, ...this.master.connectionStats() };
   }
 
+  /** How long the oldest unacked batch has waited, and why (for the stats: a source that cannot make progress). */
+  progress(now = Date.now()): SenderProgress {
+    let oldest = Infinity;
+    for (const f of this.inFlight.values()) if (f.firstSentAt < oldest) oldest = f.firstSentAt;
+    if (oldest === Infinity) return { waitingMs: 0 };
+    const reason = this.master.connectionLost ? `no connection to the master ${this.opts.master}` : this.refusal ?? `no answer from the master ${this.opts.master}`;
+    return { waitingMs: Math.max(0, now - oldest), reason };
+  }
+
   /** Batches sent or waiting, not yet acked. */
   get unacked(): number {
     return this.inFlight.size + this.waiting.length;
@@ -146,6 +167,7 @@ export class Sender<R> {
         header: encodeHeader(batchHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last })),
         payload: encodeRecords(batch.records),
         sentAt: 0,
+        firstSentAt: 0,
         holdUntil: 0,
         attempts: 0,
       };
@@ -159,6 +181,7 @@ export class Sender<R> {
   private transmit(f: InFlight<R>): void {
     f.attempts++;
     f.sentAt = Date.now();
+    if (f.attempts === 1) f.firstSentAt = f.sentAt;
     if (f.attempts > 1) this.counts.resends++;
     // zeromq may hand a Buffer to libzmq without copying: send copies, keep ours for resends.
     this.master.forward([Buffer.from(f.header), Buffer.from(f.payload)]);
@@ -204,7 +227,10 @@ export class Sender<R> {
             if (!newest || f.batch.last > newest.batch.last) newest = f;
           }
         }
-        if (newest) this.onAcked(newest.batch);
+        if (newest) {
+          this.refusal = undefined;
+          this.onAcked(newest.batch);
+        }
         this.pump();
         if (!this.full) this.onRoom();
         return;
@@ -212,6 +238,7 @@ export class Sender<R> {
       case 'retry': {
         this.counts.retries++;
         const f = this.inFlight.get(h.rid);
+        this.refusal = h.reason;
         this.warned.warn(`retry:${h.reason.slice(0, 40)}`, { reason: h.reason }, 'server asked to retry later');
         if (f) f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
         return;
@@ -233,6 +260,7 @@ export class Sender<R> {
       }
       case 'err': {
         this.counts.errors++;
+        this.refusal = `the server rejected a batch: ${h.code} ${h.msg}`;
         this.warned.warn(`err:${h.code}`, { code: h.code, msg: h.msg }, 'the server rejected a batch; it will be resent after a pause');
         const f = this.inFlight.get(h.rid);
         if (f) f.holdUntil = Date.now() + 5000;

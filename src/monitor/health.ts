@@ -13,6 +13,9 @@ import { serviceProblems } from './service-health.js';
 //   · a consumer reports entries of its own state set aside (counter `setAside` of its stats);
 //   · the master fenced off a process claiming a consumer's name in the last minute, or a consumer reports itself
 //     fenced off (service-health.ts): a stray or stale consumer;
+//   · a source cannot make progress: its client's oldest batch has waited stuckAfterMs (30 s) for its ack, with
+//     the reason the client last heard (a consumer away, a disk full, no connection), or nothing it read so far
+//     was in its format (service-health.ts);
 // - `ok` otherwise.
 // Both `unhealthy` and `degraded` answer 503, with the reasons in the body.
 
@@ -29,6 +32,8 @@ export interface HealthFacts {
   refusals: Refusals;
   /** the latest counters of every service */
   services: readonly ServiceStats[];
+  /** a client whose oldest batch has waited this long for its ack is a stuck source (default 30 s) */
+  stuckAfterMs?: number;
   now: number;
 }
 
@@ -45,7 +50,7 @@ export function assessHealth(f: HealthFacts): Health {
     const kinds = Object.entries(r.refusedByKind()).flatMap(([type, byCode]) => Object.entries(byCode).map(([code, n]) => `${type} ${code} ${n}`));
     reasons.push(`malformed messages refused, the latest ${Math.round((f.now - r.lastRefusedAt) / 1000)} s ago (since start: ${kinds.join(', ')})`);
   }
-  reasons.push(...serviceProblems(f.services));
+  reasons.push(...serviceProblems(f.services, f.stuckAfterMs));
   for (const s of f.services) {
     const n = s.kind === 'consumer' ? s.counters.setAside : undefined;
     if (n !== undefined && n > 0) reasons.push(`${s.service} set aside ${n} entries of its state (see quarantine.jsonl in its data directory)`);

@@ -42,6 +42,8 @@ import type { MonitorView } from './view.js';
 export interface MonitorOptions {
   bind: string;
   dataDir: string;
+  /** a source whose client has waited this long for an ack is reported as stuck on /healthz (default 30 s) */
+  stuckAfterMs?: number;
   /** outputs: every accepted alert, exactly once, unrouted (alerts.jsonl, stdout) */
   outputs: AlertOutput[];
   log: Logger;
@@ -162,6 +164,7 @@ export class Monitor {
       extraCounters: () => ({ ...this.security.stats(), ...this.endpoint.connectionStats() }),
       health: (services) => assessHealth({
         running: this.started && !this.stopping, journalFailing: this.nlog.failing, refusals: this.refusals, services, now: clock.now(),
+        ...(opts.stuckAfterMs !== undefined && { stuckAfterMs: opts.stuckAfterMs }),
       }),
       ...(opts.statsIntervalMs !== undefined ? { statsIntervalMs: opts.statsIntervalMs } : {}),
       warned: this.warned,

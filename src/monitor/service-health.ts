@@ -3,9 +3,23 @@ import type { ServiceStats } from '../wire/protocol.js';
 // What the services' latest counters (the stats table: reported within the last minute) say is wrong with the
 // pipeline while every process is up: each problem one line, for /healthz and the dashboard.
 
-export function serviceProblems(stats: readonly ServiceStats[]): string[] {
+/** A client whose oldest unacked batch has waited this long is a source that cannot make progress (default 30 s). */
+export const DEFAULT_STUCK_AFTER_MS = 30_000;
+
+export function serviceProblems(stats: readonly ServiceStats[], stuckAfterMs = DEFAULT_STUCK_AFTER_MS): string[] {
   const out: string[] = [];
   for (const s of stats) {
+    if (s.kind === 'client') {
+      const source = s.source ?? s.service;
+      const waiting = s.counters.waitingMs ?? 0;
+      if (waiting >= stuckAfterMs) {
+        out.push(`source ${source} cannot make progress: nothing acknowledged for ${Math.round(waiting / 1000)} s (${s.notes?.waitingFor ?? 'no reason given'})`);
+      }
+      if ((s.counters.read ?? 0) === 0 && (s.counters.deadLettered ?? 0) > 0) {
+        out.push(`source ${source}: none of the ${s.counters.deadLettered} lines read so far is in its format (see dead-letter.jsonl in its client's data directory)`);
+      }
+      continue;
+    }
     if (s.kind === 'master') {
       for (const [key, n] of Object.entries(s.counters)) {
         if (!key.startsWith('fenced.') || !(n > 0)) continue;

@@ -14,6 +14,8 @@ export interface StatsReporterOptions {
   counters: () => Record<string, number>;
   /** counters added to the service's own (e.g. the logger's dropped lines) */
   extra?: () => Record<string, number>;
+  /** short texts reported with the counters while there is something to say (e.g. why nothing is acked) */
+  notes?: () => Record<string, string> | undefined;
   report: (stats: ServiceStats) => void;
   intervalMs: number;
   /** the time a report is stamped with (default Date.now) */
@@ -45,8 +47,11 @@ export class StatsReporter {
     const service = typeof this.opts.service === 'string' ? this.opts.service : this.opts.service();
     const at = (this.opts.now ?? Date.now)();
     const counters = { ...this.opts.counters(), ...this.opts.extra?.() };
+    const notes = this.opts.notes?.();
     // keys in the order the services always sent them (the stats payload is msgpack)
-    return source === undefined ? { service, kind, at, counters } : { service, kind, source, at, counters };
+    const st: ServiceStats = source === undefined ? { service, kind, at, counters } : { service, kind, source, at, counters };
+    if (notes && Object.keys(notes).length > 0) st.notes = notes;
+    return st;
   }
 
   private report(): void {

@@ -63,6 +63,8 @@ export interface ServiceStats {
   /** ms since epoch when taken */
   at: number;
   counters: Record<string, number>;
+  /** what a number cannot say, e.g. why a client's batches are not acked (short texts, for people) */
+  notes?: Record<string, string>;
 }
 
 // `useRecords` stores each object shape once per message: smaller and faster than plain maps

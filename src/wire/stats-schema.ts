@@ -14,10 +14,14 @@ const counters: Check<Record<string, number>> = (v, path) => {
   return all;
 };
 
+/** a few short texts; long ones are cut, as they are only shown */
+const notes = mapOf({ max: 16, what: 'note', key: text({ min: 1, max: 64 }), value: text({ max: 512, cut: true }) });
+
 export const serviceStats: Check<ServiceStats> = object({
   service: text({ min: 1, max: 200, cut: true }),
   kind: text({ max: 50, cut: true }),
   source: optional(text({ max: 200, cut: true })),
   at: number(0, MAX_TIME_MS),
   counters,
+  notes: optional(notes),
 });

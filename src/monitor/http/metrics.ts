@@ -35,6 +35,7 @@ const SPECS: StatSpec[] = [
   { kind: 'client', counter: 'gaps', type: 'counter', name: 'slowq_client_gaps_total', help: 'Gap answers received (resent from an earlier seq).' },
   { kind: 'client', counter: 'errors', type: 'counter', name: 'slowq_client_errors_total', help: 'Error answers received.' },
   { kind: 'client', counter: 'streams', type: 'gauge', name: 'slowq_client_streams', help: 'File streams being tailed.' },
+  { kind: 'client', counter: 'waitingMs', type: 'gauge', name: 'slowq_client_oldest_unacked_ms', help: 'How long the oldest unacked batch has waited for its ack (0: none waits); a source that cannot make progress grows it.' },
 
   { kind: 'consumer', counter: 'requests', type: 'counter', name: 'slowq_consumer_requests_total', help: 'Batches received.' },
   { kind: 'consumer', counter: 'applied', type: 'counter', name: 'slowq_consumer_records_applied_total', help: 'Records applied to the alert state.' },
