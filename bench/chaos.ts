@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { evaluateFiles } from '../src/rules/evaluate.js';
 import { DEFAULT_RULES } from '../src/rules/rules.js';
 import type { Alert } from '../src/model/record.js';
-import { WorkloadGenerator } from '../src/workload/generator.js';
+import { WorkloadGenerator, type JsonlRecord } from '../src/workload/generator.js';
 import type { BenchReport } from './output.js';
 import { prng } from '../src/workload/prng.js';
 import { readAlerts } from './harness/files.js';
 import { Pipeline, type Service } from './harness/pipeline.js';
 import { freeBasePort } from './harness/ports.js';
+import { slowq, stop } from './harness/processes.js';
 import { sleep } from './harness/wait.js';
 
 // The fault-injection harness behind `slowq bench chaos` and test/chaos.test.ts. It runs the whole
@@ -47,6 +48,38 @@ export interface ChaosOptions {
   maxLag?: number;
   /** pause before each fault once its moment has come: uniform in [min, max] ms (default 300..2000) */
   faultGapMs?: [number, number];
+  /**
+   * The first source's server clock steps an hour ahead now and then: every `clockStepEvery` records one record
+   * an hour ahead (a SET timestamp session, a stepped clock); the oracle sees the same records (default 0: none)
+   */
+  clockStepEvery?: number;
+  /** a stray `slowq consumer` claiming the first consumer's name, with another data directory, runs for this long mid-run (default 0: none) */
+  strayConsumerMs?: number;
+}
+
+/**
+ * The workload of one source, with a record an hour ahead every `every` records: a finished statement of
+ * 1.5 s under an id of its own (so it alerts, in its own time), which the rules must refuse as a clock step
+ * without silencing what follows.
+ */
+class ClockSteppingWorkload {
+  private n = 0;
+  private steps = 0;
+  /** the record a step was put before: it comes next */
+  private held: JsonlRecord | undefined;
+  constructor(private readonly g: WorkloadGenerator, private readonly every: number, private readonly prefix: string) {}
+
+  next(): JsonlRecord {
+    if (this.held) {
+      const r = this.held;
+      this.held = undefined;
+      return r;
+    }
+    const r = this.g.next();
+    if (this.every <= 0 || ++this.n % this.every !== 0) return r;
+    this.held = r;
+    return { ts: r.ts + 3_600_000, state: 'finished', id: `${this.prefix}clock-step-${++this.steps}`, duration_ms: 1500, sql: 'SELECT SLEEP(1.5)', db: r.db, user: r.user };
+  }
 }
 
 export interface ChaosFault {
@@ -122,6 +155,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
   const logFiles = sources.map((s) => join(dir, 'logs', `${s}.jsonl`));
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const genOpts = (i: number) => ({ seed: seed * 1000 + i, idPrefix: `${sources[i]}-` });
+  /** the records of source i, in order (the first source's with clock steps when asked) */
+  const workload = (i: number) => new ClockSteppingWorkload(new WorkloadGenerator(genOpts(i)), i === 0 ? options.clockStepEvery ?? 0 : 0, `${sources[i]}-`);
 
   try {
     // ---- the oracle, from the same records written to a side file ----
@@ -129,7 +164,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     const want = new Map<string, string>();
     for (let i = 0; i < nClients; i++) {
       const file = join(dir, `oracle-${i}.jsonl`);
-      const g = new WorkloadGenerator(genOpts(i));
+      const g = workload(i);
       writeFileSync(file, '');
       for (let n = 0; n < perClient; n += 10_000) {
         let text = '';
@@ -169,7 +204,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     // ---- the writer: appends records in chunks, keeping at most maxLag written but not yet applied ----
     let written = 0;
     const writer = (async () => {
-      const gens = sources.map((_, i) => new WorkloadGenerator(genOpts(i)));
+      const gens = sources.map((_, i) => workload(i));
       const done = sources.map(() => 0);
       while (written < records && Date.now() < deadline) {
         if (written - applied() > maxLag) {
@@ -188,6 +223,18 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
         await sleep(20);
       }
     })();
+
+    // ---- a stray consumer: another process claims the first consumer's name for a while; it must be fenced off ----
+    const stray = (options.strayConsumerMs ?? 0) > 0 ? (async () => {
+      while (applied() < records * 0.4 && Date.now() < deadline) await sleep(100);
+      const name = consumerNames[0]!;
+      const proc = slowq('stray-consumer', ['consumer', '--name', name, '--data', join(dir, 'stray'), '--master', p.ports.consumers,
+        '--monitor', p.ports.monitor, '--logserver', p.ports.logserver]);
+      log(`chaos: a stray consumer claims ${name} for ${options.strayConsumerMs} ms, at ${applied()} applied`);
+      await sleep(options.strayConsumerMs!);
+      await stop(proc);
+      if (!/fenced/.test(proc.output())) failures.push(`the stray consumer was not told it is fenced off:\n${proc.output().slice(-2000)}`);
+    })() : undefined;
 
     // ---- the faults: every kind of process at least once, then random ones ----
     const kinds = ['client', 'master', 'consumer', 'monitor', 'logserver'] as const;
@@ -221,6 +268,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
         `${fault.written} written, ${fault.applied} applied; restarted after ${down} ms`);
     }
     await writer;
+    await stray;
     if (written < records) failures.push(`only ${written} of ${records} records were written before the timeout`);
 
     // ---- wait for the pipeline to catch up ----

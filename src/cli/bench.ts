@@ -99,6 +99,9 @@ async function run(name: BenchName, f: BenchFlags) {
         consumers: num(f.consumers, '--consumers', 2, 2, s),
         faults: num(f.faults, '--faults', 20, 5, s),
         seed: num(f.seed, '--seed', Date.now() % 1_000_000, 1, s),
+        // as in test/chaos: a source whose clock steps ahead, and a stray consumer beside c0
+        clockStepEvery: 5000,
+        strayConsumerMs: 4000,
         ...dir,
       });
     }
