@@ -212,6 +212,15 @@ describe('dashboard in headless Chromium', () => {
     view.active = keep;
   });
 
+  it('what /healthz says is wrong is in the summary, and goes when it clears', async () => {
+    view.problemsNow = ['source db-09 cannot make progress: nothing acknowledged for 41 s (consumer c1 that owns source db-09 is away)'];
+    const problem = page.locator('#summary .crit', { hasText: 'cannot make progress' });
+    await problem.waitFor({ timeout: 15_000 });
+    assert.match((await problem.textContent()) ?? '', /1 problem: source db-09 cannot make progress/);
+    view.problemsNow = [];
+    await problem.waitFor({ state: 'detached', timeout: 15_000 });
+  });
+
   it('no script errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });

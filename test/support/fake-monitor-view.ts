@@ -91,6 +91,12 @@ export class FakeMonitorView implements MonitorView {
   healthy(): boolean {
     return this.healthyNow;
   }
+  /** what /healthz and the dashboard's summary show: problems set by a test make it degraded */
+  problemsNow: string[] = [];
+  health(): { status: 'ok' | 'degraded' | 'unhealthy'; reasons: string[] } {
+    if (!this.healthyNow) return { status: 'unhealthy', reasons: [] };
+    return this.problemsNow.length > 0 ? { status: 'degraded', reasons: [...this.problemsNow] } : { status: 'ok', reasons: [] };
+  }
 
   get subscribers(): number {
     return this.listeners.size;
