@@ -173,3 +173,63 @@ describe('consumer ownership at the master', () => {
     assert.equal(st.claimsRefused, 500);
   });
 });
+
+describe('owners remembered across a restart of the master', () => {
+  it('after a restart, the remembered state gets its name back at once; another claimant waits takeoverAfterMs', () => {
+    const before = ownership();
+    const a1 = inst('A', 1);
+    before.claim('c0', a1, 0);
+    const kept = before.remembered();
+    assert.deepEqual(kept, [{ name: 'c0', sid: 'A', gen: 1 }]);
+    assert.equal(before.remembered(), undefined, 'nothing new to keep');
+
+    // the master restarts at t=100: a stray (another state) speaks first
+    const after = ownership();
+    after.restore(kept!, 100);
+    const stray = inst('B', 7);
+    const refused = after.claim('c0', stray, 200);
+    assert.equal(refused.outcome, 'fenced');
+    assert.match(refused.outcome === 'fenced' ? refused.reason : '', /before the master started/);
+    assert.equal(after.route('c0', 200), undefined, 'nothing routed to the stray');
+    // an older start of the same state is stale
+    assert.equal(after.claim('c0', inst('A', 0), 250).outcome, 'fenced');
+    // the rightful consumer (same state, same or later start) claims it back at once
+    const a2 = inst('A', 2);
+    assert.equal(after.claim('c0', a2, 300).outcome, 'owner');
+    assert.equal(after.route('c0', 300)?.id, a2.id);
+    assert.deepEqual(after.remembered(), [{ name: 'c0', sid: 'A', gen: 2 }]);
+  });
+
+  it('a remembered owner that never comes back lets another state take the name after takeoverAfterMs from the start', () => {
+    const o = ownership();
+    o.restore([{ name: 'c0', sid: 'A', gen: 4 }], 1000);
+    const b = inst('B', 1);
+    assert.equal(o.claim('c0', b, 1000 + TAKEOVER - 1).outcome, 'fenced');
+    assert.equal(o.claim('c0', b, 1000 + TAKEOVER).outcome, 'owner');
+  });
+});
+
+describe('the owners file', () => {
+  it('keeps the owners across a restart; a damaged file is said and ignored', async () => {
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { OwnerFile } = await import('../src/master/owner-file.js');
+    const dir = await mkdtemp(join(tmpdir(), 'slowq-owners-'));
+    const warnings: string[] = [];
+    const log = { warn: (_o: object, msg: string) => warnings.push(msg) } as unknown as import('pino').Logger;
+    try {
+      const f = new OwnerFile(dir, log);
+      assert.deepEqual(await f.load(), []);
+      f.save([{ name: 'c0', sid: 'A', gen: 3 }]);
+      f.save([{ name: 'c0', sid: 'A', gen: 4 }, { name: 'c1', sid: 'C', gen: 1 }]);
+      await f.flushed();
+      assert.deepEqual(await new OwnerFile(dir, log).load(), [{ name: 'c0', sid: 'A', gen: 4 }, { name: 'c1', sid: 'C', gen: 1 }]);
+      await writeFile(join(dir, 'owners.json'), '{"v":1,"owners":[{"name":');
+      assert.deepEqual(await new OwnerFile(dir, log).load(), []);
+      assert.equal(warnings.length, 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

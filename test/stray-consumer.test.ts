@@ -21,7 +21,7 @@ import { diffIds, duplicateIds, idSet, oracle, processTestDir } from './support/
 //   the locks their dead predecessors left.
 
 const RECORDS_PER_PHASE = 1500;
-const PHASES = 5;
+const PHASES = 6;
 
 /** A source name the master routes to `consumer` among `names`. */
 function sourceFor(consumer: string, names: string[]): string {
@@ -151,6 +151,24 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
     });
     process.stderr.write(`stray-consumer: c0 SIGKILLed beside a stray, applying again after ${recovered - killedAt} ms\n`);
     await allApplied('after the restart beside a stray');
+    assert.ok(!hasExited(stray));
+    assert.equal(await stop(stray), 0, stray.output());
+    for (const c of clients) assert.doesNotMatch(c.output(), /lost records it had acknowledged/);
+  });
+
+  it('(a3) with a stray present, the master SIGKILLed and restarted by up gives c0 back to its own state, not to the stray', async () => {
+    const other = join(dir, 'other3');
+    const stray = slowq('stray3-c0', ['consumer', '--name', 'c0', '--data', other, '--master', `tcp://127.0.0.1:${base + 1}`,
+      '--monitor', `tcp://127.0.0.1:${base + 2}`]);
+    await stray.waitForOutput('fenced', 15_000);
+    const master = upServicePid(data, 'master')!;
+    process.kill(master, 'SIGKILL'); // the restarted master hears the stray and c0 again, in whichever order
+    writePhase();
+    await waitFor('a new master', () => (upServicePid(data, 'master') ?? master) !== master || undefined, 30_000);
+    await allApplied('after the master restarted beside a stray');
+    const owners = readJson<{ owners: Array<{ name: string; sid: string }> }>(join(data, 'master', 'owners.json'));
+    const c0 = readJson<{ stateId: string }>(join(data, 'consumers', 'c0', 'identity.json'))!.stateId;
+    assert.equal(owners?.owners.find((o) => o.name === 'c0')?.sid, c0, 'the master remembered c0\'s own state');
     assert.ok(!hasExited(stray));
     assert.equal(await stop(stray), 0, stray.output());
     for (const c of clients) assert.doesNotMatch(c.output(), /lost records it had acknowledged/);

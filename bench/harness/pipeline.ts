@@ -227,7 +227,7 @@ export class Pipeline {
     add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), ...bindOn('logserver', 3)]);
     add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), ...bindOn('monitor', 2),
       '--alerts', this.alertsFile, '--quiet', ...(this.opts.monitorArgs ?? []), ...common]);
-    add('master', 'master', ['master', '--port', String(ports.base), ...bindOn('master', 0), '--consumers', consumers.join(','),
+    add('master', 'master', ['master', '--data', join(data, 'master'), '--port', String(ports.base), ...bindOn('master', 0), '--consumers', consumers.join(','),
       '--monitor', ports.monitor, ...common]);
     for (const name of consumers) {
       add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), '--master', ports.consumers,

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Master } from '../master/master.js';
 import { defaultConsumerNames } from '../master/rendezvous.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { lockDataDir } from './lock-data-dir.js';
 import { addCurveOptions, allowListFrom, checkBind, clientCurve, repeatable, serverCurve } from './security.js';
 
 export function consumerNames(value: string): string[] {
@@ -18,9 +19,10 @@ export function register(program: Command): void {
       .option('--host <addr>', 'address to bind', '127.0.0.1')
       .option('--consumers <n|names>', 'consumer count (names c0..cN-1) or a comma-separated list of names', '2')
       .option('--monitor <endpoint>', 'where to report counters (the monitor; "none" to not report)', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
-      .option('--allow-consumers <dir|file>', 'public keys of the consumers allowed on BASE+1 (repeatable; default: --allow)', repeatable),
+      .option('--allow-consumers <dir|file>', 'public keys of the consumers allowed on BASE+1 (repeatable; default: --allow)', repeatable)
+      .option('--data <dir>', 'where the master keeps which process owns each consumer name across its restarts (owners.json); without it a restarted master lets the first claimant win'),
     { server: true, connectsTo: ['monitor', 'logserver'] },
-  )).action(async (flags: LogFlags & { port: string; host: string; consumers: string; monitor: string; allowConsumers?: string[] }) => {
+  )).action(async (flags: LogFlags & { port: string; host: string; consumers: string; monitor: string; allowConsumers?: string[]; data?: string }) => {
     holdStopSignals();
     const base = intOption(flags.port, '--port');
     const curve = serverCurve(flags);
@@ -28,6 +30,7 @@ export function register(program: Command): void {
     if (allowConsumers && !curve) throw new Error('--allow-consumers needs --curve-secret and --allow');
     checkBind('master', tcp(flags.host, base), flags, curve !== undefined);
     const monitorCurve = flags.monitor !== 'none' ? clientCurve(flags, 'monitor') : undefined;
+    if (flags.data) lockDataDir(flags.data, 'master');
     const log = serviceLogger('master', flags);
     const master = new Master({
       clientBind: tcp(flags.host, base),
@@ -38,6 +41,7 @@ export function register(program: Command): void {
       extraCounters: () => log.counters(),
       ...(curve && { curve: { ...curve, ...(allowConsumers && { allowConsumers }) } }),
       ...(monitorCurve && { monitorCurve }),
+      ...(flags.data && { dataDir: flags.data }),
     });
     await master.start();
     runUntilSignal(async () => {

@@ -48,7 +48,7 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
         '--http-port', String(base + 4), ...(flags.config ? ['--config', resolve(flags.config)] : []), ...(flags.quiet ? ['--quiet'] : [])],
       onStdout: print,
     },
-    { name: 'master', args: ['master', '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? [])] },
+    { name: 'master', args: ['master', '--data', join(dataDir, 'master'), '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? [])] },
     ...names.map((name): ChildSpec => ({
       name: `consumer-${name}`,
       args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common, ...(curve?.consumer(name) ?? [])],

@@ -8,6 +8,7 @@ import { Endpoint } from '../transport/endpoint.js';
 import type { Frames } from '../transport/send-queue.js';
 import { OwnerCache } from './rendezvous.js';
 import { ConsumerOwnership, type ConsumerInstance, type OwnerChange } from './ownership.js';
+import { OwnerFile } from './owner-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { WarnOnce } from '../service/warn-once.js';
 
@@ -40,6 +41,8 @@ export interface MasterOptions {
   curve?: CurveServerConfig & { allowConsumers?: AllowList };
   /** CURVE for the connection to the monitor */
   monitorCurve?: CurveClientConfig;
+  /** where the consumers' owners are kept across restarts (owners.json; see ownership.ts); none: forgotten at a restart */
+  dataDir?: string;
 }
 
 export interface MasterStats {
@@ -71,6 +74,7 @@ export class Master {
   private readonly back: Endpoint<'router'>;
   private readonly owners: OwnerCache;
   private readonly ownership: ConsumerOwnership;
+  private readonly ownerFile: OwnerFile | undefined;
   private readonly known: Set<string>;
   private readonly stats = { batches: 0, replies: 0, retries: 0 };
   /** the latest counters each client reported, forwarded to the monitor with the master's own */
@@ -102,6 +106,7 @@ export class Master {
       ...(opts.takeoverAfterMs !== undefined && { takeoverAfterMs: opts.takeoverAfterMs }),
     });
     this.known = new Set(opts.consumers);
+    if (opts.dataDir) this.ownerFile = new OwnerFile(opts.dataDir, log);
     if (opts.monitor) {
       this.monitor = new Endpoint('dealer', {
         log, warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 10,
@@ -115,6 +120,7 @@ export class Master {
   }
 
   async start(): Promise<void> {
+    if (this.opts.dataDir) this.ownership.restore(await this.ownerFile!.load(), Date.now());
     await this.front.bind(this.opts.clientBind);
     await this.back.bind(this.opts.consumerBind);
     this.front.receive((msg) => this.onClientMessage(msg));
@@ -128,6 +134,7 @@ export class Master {
 
   async stop(): Promise<void> {
     this.reporter?.stop();
+    await this.ownerFile?.flushed();
     await this.monitor?.close();
     await Promise.all([this.front.close(), this.back.close()]);
     this.opts.log.info(this.getStats(), 'master stopped');
@@ -215,6 +222,8 @@ export class Master {
         const r = this.ownership.claim(h.name, instance, now);
         if (r.outcome === 'owner') {
           if (r.change) this.sayOwnerChange(h.name, instance, r.change);
+          const keep = this.ownership.remembered();
+          if (keep) this.ownerFile?.save(keep);
           this.back.reply(msg[0]!, claimHeader('owner', h.name, ''));
         } else {
           if (r.first) {

@@ -12,8 +12,14 @@
 // - once the owner has been silent for `takeoverAfterMs`, a fenced or new instance may take the name, with a
 //   warning: it carries another state (fresh, or from elsewhere) or an older start of this one.
 //
-// Nothing here logs or sends: the master does, from what claim() returns, so that every change of owner and
-// every refusal is said once, with both instances.
+// A master that restarts would forget its owners, and the first heartbeat after it — a stray's as well as the
+// rightful consumer's — would win. So the owners' state ids and generations are remembered (the master keeps
+// them in its data directory): after a restart, a claim that does not match the remembered owner (another state,
+// or an older start) is fenced as if that owner had spoken at the master's start, and may take the name only
+// once takeoverAfterMs has passed without the remembered state claiming it.
+//
+// Nothing here logs, sends or writes: the master does, from what claim() returns and remembered(), so that every
+// change of owner and every refusal is said once, with both instances.
 
 /** One process of a consumer, as its hello/hb describe it. */
 export interface ConsumerInstance {
@@ -36,6 +42,13 @@ export interface OwnershipOptions {
   recentMs?: number;
   /** fenced instances remembered at most (default 1000) */
   maxFenced?: number;
+}
+
+/** Which state, at which start, owned a consumer name: what a master keeps across its restarts. */
+export interface RememberedOwner {
+  name: string;
+  sid: string;
+  gen: number;
 }
 
 /** What a claim changed: nothing, a new owner, or a refusal. */
@@ -78,6 +91,10 @@ export class ConsumerOwnership {
   private readonly takeoverAfterMs: number;
   private readonly recentMs: number;
   private readonly maxFenced: number;
+  private readonly rememberedOwners = new Map<string, RememberedOwner>();
+  private startedAt: number | undefined;
+  /** set when an owner changed since remembered() was last read */
+  private changed = false;
   readonly counters = { ownerChanges: 0, takeovers: 0, claimsRefused: 0, staleClaims: 0, fencedReplies: 0, fencedHeartbeats: 0 };
 
   constructor(opts: OwnershipOptions = {}) {
@@ -85,6 +102,19 @@ export class ConsumerOwnership {
     this.takeoverAfterMs = opts.takeoverAfterMs ?? 30_000;
     this.recentMs = opts.recentMs ?? 60_000;
     this.maxFenced = opts.maxFenced ?? 1000;
+  }
+
+  /** The owners before the master (re)started (what remembered() gave then); `startedAt` counts as their last word. */
+  restore(owners: readonly RememberedOwner[], startedAt: number): void {
+    for (const r of owners) this.rememberedOwners.set(r.name, { ...r });
+    this.startedAt = startedAt;
+  }
+
+  /** The owners to keep across a restart; undefined when nothing changed since the last call. */
+  remembered(): RememberedOwner[] | undefined {
+    if (!this.changed) return undefined;
+    this.changed = false;
+    return [...this.rememberedOwners.values()].map((r) => ({ ...r }));
   }
 
   /** A hello or hb from `inst` claiming `name`. */
@@ -97,7 +127,19 @@ export class ConsumerOwnership {
       return wasAway ? { outcome: 'owner', change: { kind: 'back', silentMs } } : { outcome: 'owner' };
     }
     const silentMs = owner ? now - owner.lastSeen : Infinity;
-    if (!owner) return this.grant(name, inst, now, { kind: 'first' });
+    if (!owner) {
+      const r = this.rememberedOwners.get(name);
+      const since = this.startedAt ?? now;
+      if (!r || (inst.sid === r.sid && inst.gen >= r.gen) || now - since >= this.takeoverAfterMs) return this.grant(name, inst, now, { kind: 'first' });
+      // the name was someone else's before the master started: that one has takeoverAfterMs to claim it back
+      const kind = inst.sid === r.sid ? 'stale' : 'conflict';
+      const reason = `consumer ${name} was owned, before the master started, by state ${r.sid} at generation ${r.gen}; this claim (state id ${inst.sid}, ` +
+        `generation ${inst.gen}) is refused until that state claims it back, or for ${Math.round(this.takeoverAfterMs / 1000)} s after the master's start`;
+      const first = this.fence(name, inst, now, true);
+      if (first) this.counters[kind === 'stale' ? 'staleClaims' : 'claimsRefused']++;
+      this.counters.fencedHeartbeats++;
+      return { outcome: 'fenced', kind, owner: { id: '', sid: r.sid, gen: r.gen, pid: 0, host: 'unknown (remembered from before the master started)' }, reason, first };
+    }
     if (inst.sid === owner.sid && inst.gen > owner.gen) return this.grant(name, inst, now, { kind: 'restart', previous: strip(owner), silentMs });
     if (silentMs >= this.takeoverAfterMs) {
       const warning = inst.sid !== owner.sid
@@ -176,6 +218,11 @@ export class ConsumerOwnership {
     if (other !== undefined) this.owners.delete(other);
     this.owners.set(name, { ...strip(inst), lastSeen: now, unreachable: false });
     this.ownerIds.set(inst.id, name);
+    const r = this.rememberedOwners.get(name);
+    if (!r || r.sid !== inst.sid || r.gen !== inst.gen) {
+      this.rememberedOwners.set(name, { name, sid: inst.sid, gen: inst.gen });
+      this.changed = true;
+    }
     return { outcome: 'owner', change };
   }
 
