@@ -23,6 +23,7 @@ describe('slowq bench --smoke', () => {
     ['snapshot', 'Consumer durable commit per request'],
     ['parse', 'Parsers: events/s'],
     ['logging', 'Logging one line per record'],
+    ['design', 'Stages alone: CPU'],
   ] as const) {
     it(`${name}: prints its table`, () => {
       const r = bench([name, '--dir', dir], 120_000);

@@ -147,7 +147,7 @@ describe(`the packed ${PACKAGE.name}, installed into a temporary prefix`, () => 
     assert.ok(seen.includes('silence add'), `sub-commands reached: ${seen.join(', ')}`);
   });
 
-  for (const which of ['all', 'burst']) {
+  for (const which of ['all', 'burst', 'design']) {
     it(`bench ${which} --smoke runs from the installed package`, () => {
       const r = run(slowq, ['bench', which, '--smoke', '--no-pt', '--dir', work], work, 300_000);
       assert.equal(r.code, 0, r.stderr);

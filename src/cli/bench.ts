@@ -8,7 +8,7 @@ import { intOption } from './common.js';
 
 const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as const;
 /** chaos is a fault-injection run (bench/chaos.ts), burst an alert storm on the monitor: not part of `all` */
-const EXTRA = ['chaos', 'burst'] as const;
+const EXTRA = ['chaos', 'burst', 'design'] as const;
 type BenchName = (typeof BENCHES)[number] | (typeof EXTRA)[number];
 
 interface BenchFlags {
@@ -82,6 +82,10 @@ async function run(name: BenchName, f: BenchFlags) {
         ...port,
       });
     }
+    case 'design': {
+      const { benchDesign } = await import('../../bench/design.js');
+      return benchDesign(s ? { bytes: 512 * 1024, repeats: 1, chunkBytes: 64 * 1024, ...dir } : { bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB, ...dir });
+    }
     case 'burst': {
       const { benchAlertBurst } = await import('../../bench/alert-burst.js');
       return benchAlertBurst({
@@ -112,7 +116,7 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
-    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle), or burst (an alert storm on the monitor)`)
+    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core)`)
     .option('--json', 'print the results as JSON instead of tables')
     .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
@@ -124,7 +128,7 @@ export function register(program: Command): void {
     .option('--latency-seconds <s>', 'e2e: length of the latency run (default 5; 0 skips it)')
     .option('--open-queries <n>', 'e2e: open queries in state for the large-state run and the restart (default 100000; 0 skips)')
     .option('--naive-seconds <s>', 'e2e: how long the naive per-record baseline runs (default 5)')
-    .option('--parse-size <MiB>', 'parse: generated file per format, MiB (default 32)')
+    .option('--parse-size <MiB>', 'parse and design: generated file per format, MiB (default 32)')
     .option('--records <n>', 'logging: records per process (default 2000); chaos: records in all (default 500000)')
     .option('--faults <n>', 'chaos: SIGKILLs to inject (default 20)')
     .option('--seed <n>', 'chaos: seed of the records and the victims (default: from the clock; printed)')
