@@ -70,7 +70,9 @@ export function register(program: Command): void {
     await monitor.start();
     // SIGHUP or POST /-/reload: the file again; a bad one is refused and the running configuration stays.
     const reload = () => monitor.reload(() => loadConfig(flags.config).monitor);
-    onReloadSignal(() => void reload());
+    onReloadSignal(async () => {
+      await reload();
+    });
     let stopping = false;
     let http: HttpServer | undefined;
     if (httpPort !== undefined) {

@@ -237,20 +237,43 @@ export class Monitor {
    * file; if it throws, nothing changes, the error (which names the file and the key) is logged once and
    * counted, and the previous configuration stays in force. Otherwise the new routes, receivers, inhibition
    * rules and rate limits apply to alerts accepted from now on; groups and rate-limit state of receivers that
-   * stay carry over, and notifications already decided are delivered (see dispatcher.reconfigure). Synchronous:
-   * no alert is accepted half-way through.
+   * stay carry over, and notifications already decided are delivered (see dispatcher.reconfigure).
+   *
+   * The change is made in the notification log's write order, at a snapshot: alerts accepted before it are in
+   * the snapshot with the groups they were placed in, and the journal after it holds only what the new routes
+   * placed, so a restart (with the same file) replays to what was live and notifies nothing twice.
    */
-  reload(load: () => MonitorConfig): { ok: true; summary: string } | { ok: false; error: string } {
+  async reload(load: () => MonitorConfig): Promise<{ ok: true; summary: string } | { ok: false; error: string }> {
     let next: MonitorConfig;
     try {
       next = load();
     } catch (err) {
-      const error = (err as Error).message;
-      this.configStatus.lastReloadSuccessful = false;
-      this.configStatus.reloadFailures++;
-      this.opts.log.error({ err: error }, 'configuration reload refused; the previous configuration stays in force');
-      return { ok: false, error };
+      return this.reloadRefused((err as Error).message);
     }
+    let summary = '';
+    let snapshotOk: boolean;
+    try {
+      snapshotOk = await this.nlog.changeAtSnapshot(() => {
+        summary = this.applyConfig(next);
+      });
+    } catch (err) {
+      return this.reloadRefused(`could not record the change in the notification log: ${(err as Error).message}`);
+    }
+    if (!snapshotOk) {
+      summary += '; the snapshot at the change failed (logged): a restart before the next snapshot may place alerts accepted before the reload by the new routes';
+    }
+    return { ok: true, summary };
+  }
+
+  private reloadRefused(error: string): { ok: false; error: string } {
+    this.configStatus.lastReloadSuccessful = false;
+    this.configStatus.reloadFailures++;
+    this.opts.log.error({ err: error }, 'configuration reload refused; the previous configuration stays in force');
+    return { ok: false, error };
+  }
+
+  /** Swaps the new configuration in (reload); returns a summary of what changed. */
+  private applyConfig(next: MonitorConfig): string {
     const before = new Map(this.config.receivers.map((r) => [r.name, JSON.stringify(r)]));
     const added: string[] = [];
     const changed: string[] = [];
@@ -288,7 +311,7 @@ export class Monitor {
       `${added.length ? `; added ${added.join(', ')}` : ''}${changed.length ? `; changed ${changed.join(', ')}` : ''}${removed.length ? `; removed ${removed.join(', ')}` : ''}` +
       `; groups kept ${groups.kept}, retired ${groups.retired}, alerts placed again ${groups.replaced}`;
     this.opts.log.info({ receivers: [...this.notifiers.keys()], added, changed, removed, ...groups }, 'configuration reloaded');
-    return { ok: true, summary };
+    return summary;
   }
 
   private notifierFor(r: ReceiverConfig): Notifier {

@@ -135,6 +135,8 @@ export class Dispatcher {
   private receivers: ReadonlySet<string>;
   /** reloads that retired groups (part of a retired group's key, so keys stay unique) */
   private retirements = 0;
+  /** groups retired by a reload, flushed to their receivers until they are empty */
+  private readonly retired = new Set<Group>();
   private live = false;
   private stopped = false;
   readonly counters: DispatcherCounters = { silenced: 0, inhibited: 0, heldBack: {}, notified: {} };
@@ -174,6 +176,7 @@ export class Dispatcher {
         this.groups.delete(g.key);
         g.key = `${g.key}${RETIRED}${now}.${++this.retirements}`;
         this.groups.set(g.key, g);
+        this.retired.add(g);
         retired++;
       }
     }
@@ -201,6 +204,7 @@ export class Dispatcher {
         const retiredRoute = isRetired(g.key) && this.receivers.has(g.receiver) ? (route ?? this.route) : undefined;
         if (retiredRoute || (route && route.receiver === g.receiver && this.receivers.has(g.receiver))) {
           const group = this.newGroup(g.key, retiredRoute ?? route!, g.labels, g.receiver);
+          if (retiredRoute) this.retired.add(group);
           if (g.last) group.last = g.last;
           for (const ga of alerts) group.alerts.set(ga.alert.fingerprint, ga);
         } else {
@@ -353,11 +357,18 @@ export class Dispatcher {
   }
 
   private place(ga: GroupAlert): void {
+    // A problem notified before a reload is closed where it was opened: the alert that ends it replaces its
+    // long_running alert in the groups that hold it (retired ones included), and is not sent to receivers that
+    // never heard of it. Without a reload those are exactly the groups its routes give.
+    const fp = ga.alert.fingerprint;
+    const opener = ga.opened !== undefined && this.retired.size > 0 ? [...this.retired].filter((g) => g.alerts.has(fp)) : [];
+    for (const g of opener) g.alerts.set(fp, ga);
     for (const route of this.route.match(ga.match)) {
       if (!route.receiver || !this.receivers.has(route.receiver)) continue;
       const labels = route.groupLabels(ga.match);
       const key = groupKeyOf(route, labels);
       let g = this.groups.get(key);
+      if (opener.length > 0 && !g?.alerts.has(fp)) continue;
       if (!g) {
         g = this.newGroup(key, route, labels);
         if (this.live) this.schedule(g, route.timings.groupWaitMs);
@@ -373,6 +384,7 @@ export class Dispatcher {
   }
 
   private dropGroup(g: Group): void {
+    this.retired.delete(g);
     g.timer?.cancel();
     g.timer = undefined;
     if (this.groups.get(g.key) === g) this.groups.delete(g.key);

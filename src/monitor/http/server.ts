@@ -28,7 +28,7 @@ export interface HttpServerOptions {
   /** health beyond "the process answers"; by default the view's own `health()` or `healthy()` if it has one */
   healthy?: () => boolean;
   /** POST /-/reload: re-reads the configuration file (absent: 404, nothing to reload) */
-  reload?: () => { ok: boolean; error?: string; summary?: string };
+  reload?: () => Promise<{ ok: boolean; error?: string; summary?: string }>;
   /** GET /-/ready: whether the service takes work (default: yes while the server runs) */
   ready?: () => boolean;
 }
@@ -128,9 +128,9 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
     },
     ...(opts.reload && {
       '/-/reload': {
-        POST: (req: IncomingMessage, res: ServerResponse) => {
+        POST: async (req: IncomingMessage, res: ServerResponse) => {
           checkSameOrigin(req);
-          const r = opts.reload!();
+          const r = await opts.reload!();
           if (r.ok) return send(res, 200, 'text/plain; charset=utf-8', `configuration reloaded${r.summary ? `: ${r.summary}` : ''}\n`);
           send(res, 500, 'text/plain; charset=utf-8', `failed to reload config: ${r.error ?? 'unknown error'}\n`);
         },
