@@ -462,3 +462,52 @@ describe('http: shutdown', () => {
     await assert.rejects(fetch(`${srv.url}/healthz`));
   });
 });
+
+describe('http: Alertmanager\'s lifecycle endpoints (/-/healthy, /-/ready, POST /-/reload)', () => {
+  it('the probes answer without the token; a reload needs it, is a POST, and says why it was refused', async () => {
+    const view = new FakeMonitorView();
+    const token = 'test-token-0123456789abcdef';
+    let ready = true;
+    let next: { ok: boolean; error?: string; summary?: string } = { ok: true, summary: 'receivers a' };
+    let reloads = 0;
+    const srv = await startHttpServer(view, {
+      host: '127.0.0.1', port: 0, token, ready: () => ready,
+      reload: () => {
+        reloads++;
+        return Promise.resolve(next);
+      },
+    });
+    try {
+      const get = async (path: string, init: RequestInit = {}) => {
+        const r = await fetch(`${srv.url}${path}`, init);
+        return { status: r.status, text: await r.text() };
+      };
+      assert.deepEqual(await get('/-/healthy'), { status: 200, text: 'OK\n' });
+      assert.deepEqual(await get('/-/ready'), { status: 200, text: 'OK\n' });
+      ready = false;
+      assert.equal((await get('/-/ready')).status, 503);
+      const auth = { authorization: `Bearer ${token}` };
+      assert.equal((await get('/-/reload', { method: 'POST' })).status, 401, 'a reload needs the token');
+      assert.equal(reloads, 0);
+      assert.equal((await get('/-/reload', { headers: auth })).status, 405, 'GET is not a reload');
+      assert.deepEqual(await get('/-/reload', { method: 'POST', headers: auth }), { status: 200, text: 'configuration reloaded: receivers a\n' });
+      next = { ok: false, error: '/etc/slowq.yaml: route: unknown key "reciever"' };
+      assert.deepEqual(await get('/-/reload', { method: 'POST', headers: auth }), { status: 500, text: 'failed to reload config: /etc/slowq.yaml: route: unknown key "reciever"\n' });
+      assert.equal((await get('/-/reload', { method: 'POST', headers: { ...auth, origin: 'http://evil.example' } })).status, 403, 'not from another site');
+      assert.equal(reloads, 2);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('without a reload function there is nothing to reload (404)', async () => {
+    const srv = await startHttpServer(new FakeMonitorView(), { host: '127.0.0.1', port: 0 });
+    try {
+      const r = await fetch(`${srv.url}/-/reload`, { method: 'POST' });
+      assert.equal(r.status, 404);
+      await r.text();
+    } finally {
+      await srv.close();
+    }
+  });
+});

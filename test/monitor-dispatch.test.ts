@@ -551,3 +551,79 @@ describe('monitor in-process', () => {
     });
   }
 });
+
+describe('dispatcher: configuration reload (reconfigure)', () => {
+  const routeTo = (receiver: string, extra: Record<string, unknown> = {}) =>
+    config({ receivers: ['A', 'B'], route: { receiver, group_by: ['...'], group_wait: '10s', group_interval: '1m', repeat_interval: '4h', ...extra } });
+
+  it('alerts accepted before go to the old receiver, after to the new one; the end of a problem goes where it began', async () => {
+    const h = await harness(routeTo('A'));
+    const l1 = mk('long_running');
+    const waiting = mk('slow_query');
+    h.dispatcher.ingest([l1], h.clock.now());
+    await h.clock.advance(10 * S); // l1 notified to A
+    h.dispatcher.ingest([waiting], h.clock.now()); // still in its group_wait at the reload
+    const b = routeTo('B');
+    const r = h.dispatcher.reconfigure(new Route(b.route), new Set(['A', 'B']));
+    assert.deepEqual(r, { kept: 0, retired: 2, replaced: 0 });
+    const after = mk('slow_query');
+    h.dispatcher.ingest([after], h.clock.now());
+    const end = mk('resolved', { queryId: l1.queryId });
+    h.dispatcher.ingest([end], h.clock.now());
+    await h.clock.advance(2 * M);
+    const to = (receiver: string) => h.sent.filter((n) => n.receiver === receiver).flatMap(ids).sort();
+    assert.deepEqual(to('A'), [`${l1.id}:firing`, `${waiting.id}:firing`, `${end.id}:resolved`].sort());
+    assert.deepEqual(to('B'), [`${after.id}:firing`]);
+    assert.equal(h.dispatcher.groupCount(), 0, 'retired groups go once they are empty');
+  });
+
+  it('a group whose route and receiver stay carries on; a removed receiver\'s alerts are placed again; a flush decided before the reload settles the retired group', async () => {
+    const journal = new MemJournal();
+    const h = await harness(routeTo('A'), { journal });
+    const a1 = mk('slow_query');
+    h.dispatcher.ingest([a1], h.clock.now());
+    const kept = h.dispatcher.reconfigure(new Route(routeTo('A', { group_interval: '2m' }).route), new Set(['A', 'B']));
+    assert.deepEqual(kept, { kept: 1, retired: 0, replaced: 0 });
+    await h.clock.advance(10 * S);
+    assert.deepEqual(h.sent.map(ids), [[`${a1.id}:firing`]]);
+    const a2 = mk('slow_query');
+    h.dispatcher.ingest([a2], h.clock.now());
+    const moved = h.dispatcher.reconfigure(new Route(config({ receivers: ['B'], route: { receiver: 'B', group_by: ['...'], group_wait: '10s' } }).route), new Set(['B']));
+    assert.equal(moved.replaced, 1, 'the alert waiting for A (gone) is placed again');
+    await h.clock.advance(10 * S);
+    assert.deepEqual(h.sent.slice(1).map((n) => [n.receiver, ...ids(n)]), [['B', `${a2.id}:firing`]]);
+  });
+
+  it('a flush decided before a reload settles its group though the reload retired it meanwhile, and a retired group survives a snapshot', async () => {
+    const h = await harness(routeTo('A'));
+    const a1 = mk('long_running');
+    h.dispatcher.ingest([a1], h.clock.now());
+    await h.clock.advance(10 * S);
+    const key = h.sent[0]!.groupKey;
+    await h.dispatcher.done(h.sent[0]!, true);
+    h.dispatcher.reconfigure(new Route(routeTo('B').route), new Set(['A', 'B']));
+    const state = h.dispatcher.state();
+    assert.equal(state.groups.length, 1);
+    assert.ok(state.groups[0]!.key.startsWith(`${key}@retired:`), state.groups[0]!.key);
+    // A record with the old key (written while the reload happened) finds the retired group.
+    const end = mk('resolved', { queryId: a1.queryId });
+    h.dispatcher.ingest([end], h.clock.now());
+    h.dispatcher.applyFlush({ group: key, receiver: 'A', seq: 9, settled: [[h.sent[0]!.alerts[0]!.fingerprint, end.id]] });
+    assert.equal(h.dispatcher.groupCount(), 1);
+    await h.clock.advance(2 * M);
+    assert.equal(h.sent.length, 1, 'settled by the record: not notified again');
+    // Restored from the snapshot with the new routes, the retired group still goes to A.
+    const fresh = await harness(routeTo('B'));
+    fresh.dispatcher.stop();
+    const d = new Dispatcher({
+      route: new Route(routeTo('B').route), receivers: new Set(['A', 'B']), clock: fresh.clock, silences: fresh.silences,
+      inhibitor: new Inhibitor(BUILTIN_INHIBIT_RULES, fresh.clock), rateLimits: new RateLimits([], fresh.clock), journal: new MemJournal(), deliver: (n) => fresh.sent.push(n),
+    });
+    d.restore(state);
+    d.start();
+    d.ingest([mk('resolved', { queryId: a1.queryId, id: 'other-end' })], fresh.clock.now());
+    await fresh.clock.advance(2 * M);
+    assert.deepEqual(fresh.sent.map((n) => [n.receiver, ...ids(n)]), [['A', 'other-end:resolved']], 'the end of the problem goes to A, where it began');
+    d.stop();
+  });
+});

@@ -24,13 +24,18 @@ export function loadConfig(path: string | undefined): SlowqConfig {
   } catch (err) {
     throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
   }
+  return parseConfig(parseConfigText(text, path), path);
+}
+
+/** The file's text as data: JSON for a name ending in .json, else YAML (an empty file is an empty map). */
+export function parseConfigText(text: string, path: string): unknown {
   let raw: unknown;
   try {
     raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     throw new ConfigError(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
   }
-  return parseConfig(raw ?? {}, path);
+  return raw ?? {};
 }
 
 export function parseConfig(raw: unknown, where = 'config'): SlowqConfig {

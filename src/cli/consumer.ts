@@ -3,6 +3,7 @@ import { Consumer } from '../consumer/consumer.js';
 import { addCurveOptions, clientCurve } from './security.js';
 import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
+import { holdReloadSignal, onReloadSignal } from '../supervisor/reload-signal.js';
 
 export function register(program: Command): void {
   addLogOptions(addCurveOptions(addRuleOptions(
@@ -17,6 +18,7 @@ export function register(program: Command): void {
       .option('--compact-bytes <n>', 'journal size that triggers a snapshot (default 64 MiB)'),
   ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean; compactBytes?: string }) => {
     holdStopSignals();
+    holdReloadSignal();
     const masterCurve = clientCurve(flags, 'master');
     const monitorCurve = clientCurve(flags, 'monitor');
     const cfg = configFrom(flags);
@@ -36,6 +38,23 @@ export function register(program: Command): void {
       ...(monitorCurve && { monitorCurve }),
     });
     await consumer.start();
+    // SIGHUP (`slowq up` passes it on): the thresholds of the file again, the flags still over them.
+    onReloadSignal(async () => {
+      let rules;
+      try {
+        rules = configFrom(flags).rules;
+      } catch (err) {
+        consumer.rulesReloadRefused();
+        log.logger.error({ err: (err as Error).message }, 'configuration reload refused; the thresholds in force stay');
+        return;
+      }
+      try {
+        const changed = await consumer.setRules(rules);
+        log.logger.info({ thresholds: rules.defaults, overrides: rules.overrides.length }, changed ? 'thresholds reloaded: they apply to records applied from now on' : 'configuration reloaded: thresholds unchanged');
+      } catch (err) {
+        log.logger.error({ err: (err as Error).message }, 'threshold reload failed; the thresholds in force stay');
+      }
+    });
     runUntilSignal(async () => {
       await consumer.stop();
       await log.close();

@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   digest: () => import('./digest.js'),
   bench: () => import('./bench.js'),
   keys: () => import('./keys.js'),
+  'check-config': () => import('./check-config.js'),
 };
 
 /** the version in the package.json beside this install (dist/src/cli/main.js → package.json), read at run time */

@@ -8,6 +8,7 @@ import type { AlertOutput } from '../monitor/outputs/output.js';
 import { StdoutOutput } from '../monitor/outputs/stdout.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
+import { holdReloadSignal, onReloadSignal } from '../supervisor/reload-signal.js';
 import { addCurveOptions, checkBind, serverCurve } from './security.js';
 
 interface MonitorFlags extends LogFlags {
@@ -33,7 +34,7 @@ export function register(program: Command): void {
       .option('--port <port>', 'port consumers connect to', String(DEFAULT_BASE_PORT + 2))
       .option('--host <addr>', 'address to bind', '127.0.0.1')
       .option('--alerts <file>', 'alerts as JSON lines (default DIR/alerts.jsonl)')
-      .option('--config <file>', 'configuration file (YAML or JSON): route, receivers, inhibit_rules, rate_limits')
+      .option('--config <file>', 'configuration file (YAML or JSON): route, receivers, inhibit_rules, rate_limits; re-read on SIGHUP or POST /-/reload')
       .option('--http-port <port>', 'serve the dashboard, /metrics and /healthz on this port (default: no HTTP)')
       .option('--http-host <addr>', 'address for HTTP (a non-loopback one needs --http-token)', '127.0.0.1')
       .option('--http-token <token>', 'token HTTP requests must carry (default $SLOWQ_HTTP_TOKEN)')
@@ -43,6 +44,7 @@ export function register(program: Command): void {
     { server: true, connectsTo: ['logserver'] },
   )).action(async (flags: MonitorFlags) => {
     holdStopSignals();
+    holdReloadSignal();
     const curve = serverCurve(flags);
     const bind = tcp(flags.host, intOption(flags.port, '--port'));
     checkBind('monitor', bind, flags, curve !== undefined);
@@ -66,10 +68,16 @@ export function register(program: Command): void {
       ...(externalURL ? { externalURL } : {}),
     });
     await monitor.start();
+    // SIGHUP or POST /-/reload: the file again; a bad one is refused and the running configuration stays.
+    const reload = () => monitor.reload(() => loadConfig(flags.config).monitor);
+    onReloadSignal(async () => {
+      await reload();
+    });
+    let stopping = false;
     let http: HttpServer | undefined;
     if (httpPort !== undefined) {
       try {
-        http = await startHttpServer(monitor.view, { host: flags.httpHost, port: httpPort, ...(token ? { token } : {}) });
+        http = await startHttpServer(monitor.view, { host: flags.httpHost, port: httpPort, ...(token ? { token } : {}), reload, ready: () => !stopping });
         log.logger.info({ url: http.url }, 'dashboard and /metrics');
       } catch (err) {
         // Alerts keep flowing without the dashboard; say why it is missing.
@@ -78,6 +86,7 @@ export function register(program: Command): void {
       }
     }
     runUntilSignal(async () => {
+      stopping = true;
       await http?.close();
       await monitor.stop();
       await log.close();

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultConsumerNames } from '../master/rendezvous.js';
+import { holdReloadSignal, onReloadSignal } from '../supervisor/reload-signal.js';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
 import { curveDeployment } from './curve-deployment.js';
 import { addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, ruleArgs, holdStopSignals, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
@@ -47,10 +48,12 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
       args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(curve?.monitor ?? []),
         '--http-port', String(base + 4), ...(flags.config ? ['--config', resolve(flags.config)] : []), ...(flags.quiet ? ['--quiet'] : [])],
       onStdout: print,
+      reloads: true,
     },
     { name: 'master', args: ['master', '--data', join(dataDir, 'master'), '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? [])] },
     ...names.map((name): ChildSpec => ({
       name: `consumer-${name}`,
+      reloads: true,
       args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common, ...(curve?.consumer(name) ?? [])],
     })),
   ];
@@ -70,6 +73,12 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
   return { supervisor, base, dataDir };
 }
 
+/** SIGHUP to `up`: the services that read the configuration file (monitor, consumers) re-read it. */
+export function passReloadOn(supervisor: Supervisor): void {
+  const sent = supervisor.reload();
+  process.stderr.write(`slowq up: SIGHUP passed on to ${sent.length > 0 ? sent.join(', ') : 'no running service'} (each re-reads the configuration; one refuses a bad file and keeps its old one)\n`);
+}
+
 export function register(program: Command): void {
   addRuleOptions(
     program
@@ -83,7 +92,9 @@ export function register(program: Command): void {
       .option('--curve-dir <dir>', 'CURVE with allow-lists on every connection: key pairs for every service in DIR, made if missing'),
   ).action((flags: UpOptions) => {
     holdStopSignals();
+    holdReloadSignal();
     const { supervisor, base, dataDir } = startServerSide(flags, (line) => process.stdout.write(line + '\n'));
+    onReloadSignal(() => passReloadOn(supervisor));
     process.stderr.write(
       `slowq up: clients connect to ${tcp('127.0.0.1', base)}; alerts in ${join(dataDir, 'alerts.jsonl')}; logs in ${join(dataDir, 'logs')}; dashboard http://127.0.0.1:${base + 4}/\n`,
     );

@@ -79,6 +79,9 @@ export interface ConsumerStats {
   generation: number;
   /** entries of its state set aside since it started (quarantine.jsonl in its data dir) */
   setAside: number;
+  /** configuration reloads (SIGHUP) that changed its thresholds, and reloads refused (bad file, or the snapshot failed) */
+  rulesReloads: number;
+  rulesReloadFailures: number;
 }
 
 interface PendingGroup {
@@ -92,9 +95,13 @@ export class Consumer {
   private readonly monitor: Endpoint<'dealer'>;
   private readonly store: DurableStore;
   private engine: RulesEngine;
+  /** the rules in force: the options', until a reload changes them (setRules) */
+  private rules: RulesConfig;
   private outbox = new Outbox();
   private pending: PendingGroup = { entries: [], replies: [], alerts: [] };
   private committing = false;
+  /** a threshold change waits for the commit in flight: the commit loop stops after it (setRules) */
+  private rulesChanging = false;
   /** set after a failed commit: in-memory state is ahead of disk until reloaded */
   private reloading: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -109,11 +116,13 @@ export class Consumer {
   private readonly quarantine: Quarantine;
   private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
+    rulesReloads: 0, rulesReloadFailures: 0,
   };
 
   constructor(private readonly opts: ConsumerOptions) {
     this.warned = new WarnOnce(opts.log);
-    this.engine = new RulesEngine(opts.rules ?? DEFAULT_RULES);
+    this.rules = opts.rules ?? DEFAULT_RULES;
+    this.engine = new RulesEngine(this.rules);
     this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
     const log = opts.log;
     this.quarantine = new Quarantine(opts.dataDir, { report: (msg, fields) => log.warn({ dataDir: opts.dataDir, ...fields }, msg) });
@@ -217,7 +226,7 @@ export class Consumer {
     const { snapshot, snapshotFile, entries, origins, warnings, notes } = await this.store.open();
     for (const w of warnings) this.opts.log.warn({ dataDir: this.opts.dataDir }, w);
     for (const n of notes) this.opts.log.info({ dataDir: this.opts.dataDir }, n);
-    this.engine = new RulesEngine(this.opts.rules ?? DEFAULT_RULES);
+    this.engine = new RulesEngine(this.rules);
     this.outbox = new Outbox();
     const setAsideBefore = this.quarantine.count;
     if (snapshot) decodeSnapshot(snapshot, this.engine, this.outbox.alerts, (item) => this.quarantine.setAside({ file: snapshotFile, ...item }));
@@ -332,7 +341,7 @@ export class Consumer {
     if (this.committing) return;
     this.committing = true;
     try {
-      while (this.pending.replies.length > 0 || this.pending.entries.length > 0) {
+      while (!this.rulesChanging && (this.pending.replies.length > 0 || this.pending.entries.length > 0)) {
         const group = this.pending;
         this.pending = { entries: [], replies: [], alerts: [] };
         const t0 = performance.now();
@@ -353,6 +362,52 @@ export class Consumer {
     } finally {
       this.committing = false;
     }
+  }
+
+  /**
+   * New thresholds from a configuration reload (SIGHUP), for the records applied from now on; false when they
+   * are the ones in force. Records already applied keep the effect they had: no alert is taken back or made
+   * again. To keep a replay of the journal giving what was live, the change is made at a snapshot: every
+   * record before it is in the snapshot, and the journal after it holds only records applied with the new
+   * thresholds (a restart, or a reload after a failed write, replays it with the thresholds of the file). If
+   * the snapshot cannot be written the change is refused: the last durable state is reloaded with the old
+   * thresholds, and requests meanwhile are answered "retry", as after a failed commit.
+   */
+  async setRules(rules: RulesConfig): Promise<boolean> {
+    if (JSON.stringify(rules) === JSON.stringify(this.rules)) return false;
+    // One durable step at a time: the change waits for the commit in flight, and commits wait for the snapshot.
+    if (this.rulesChanging) throw new Error('another threshold change is under way');
+    this.rulesChanging = true;
+    try {
+      for (let i = 0; (this.committing || this.reloading) && !this.stopping; i++) await new Promise((r) => setTimeout(r, Math.min(100, 5 * (i + 1))));
+    } finally {
+      this.rulesChanging = false;
+    }
+    if (this.stopping) throw new Error('the consumer is stopping');
+    const old = this.rules;
+    this.committing = true;
+    try {
+      this.rules = rules;
+      this.engine.setRules(rules);
+      try {
+        await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...this.pending.alerts]));
+      } catch (err) {
+        this.stats.rulesReloadFailures++;
+        this.rules = old;
+        await this.onCommitFailure(err, { entries: [], replies: [], alerts: [] }).catch(() => {});
+        throw new Error(`could not write the snapshot the new thresholds start at (${(err as Error).message}); the old thresholds stay in force`);
+      }
+      this.stats.rulesReloads++;
+      return true;
+    } finally {
+      this.committing = false;
+      void this.commit();
+    }
+  }
+
+  /** A reload refused before it reached setRules (a bad file): counted. */
+  rulesReloadRefused(): void {
+    this.stats.rulesReloadFailures++;
   }
 
   /** A full snapshot; includes alerts of requests applied in memory but not yet journaled (see state-codec.ts). */

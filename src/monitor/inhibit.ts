@@ -25,15 +25,29 @@ interface IndexedRule {
 }
 
 export class Inhibitor {
-  private readonly rules: IndexedRule[];
+  private rules: IndexedRule[];
   private observed = 0;
+  /** every firing alert until it ends or its time runs out, so that new rules (a reload) are indexed at once */
+  private readonly firingSources = new Map<string, { labels: Labels; until: number }>();
 
   constructor(rules: readonly InhibitRuleConfig[], private readonly clock: Clock) {
     this.rules = rules.map((r) => ({ ...r, sources: new Map() }));
   }
 
+  /** A configuration reload: the new rules, indexed over the alerts firing now. */
+  setRules(rules: readonly InhibitRuleConfig[]): void {
+    this.rules = rules.map((r) => ({ ...r, sources: new Map() }));
+    for (const [fp, { labels, until }] of this.firingSources) this.index(labels, fp, until);
+  }
+
   /** An alert is firing until `until` (ms since epoch; Infinity until end() is called for it). */
   firing(labels: Labels, fingerprint: string, until: number): void {
+    this.firingSources.set(fingerprint, { labels, until });
+    this.index(labels, fingerprint, until);
+    if (++this.observed % 1000 === 0) this.sweep();
+  }
+
+  private index(labels: Labels, fingerprint: string, until: number): void {
     for (const r of this.rules) {
       if (!matchesAll(r.sourceMatchers, labels)) continue;
       const key = equalKey(r.equal, labels);
@@ -41,11 +55,11 @@ export class Inhibitor {
       if (!m) r.sources.set(key, (m = new Map()));
       m.set(fingerprint, until);
     }
-    if (++this.observed % 1000 === 0) this.sweep();
   }
 
   /** The alert with these labels is over. */
   ended(labels: Labels, fingerprint: string): void {
+    this.firingSources.delete(fingerprint);
     for (const r of this.rules) {
       if (!matchesAll(r.sourceMatchers, labels)) continue;
       const key = equalKey(r.equal, labels);
@@ -72,6 +86,7 @@ export class Inhibitor {
   /** Forgets sources whose time ran out (point events). */
   sweep(): void {
     const now = this.clock.now();
+    for (const [fp, f] of this.firingSources) if (f.until <= now) this.firingSources.delete(fp);
     for (const r of this.rules) {
       for (const [key, m] of r.sources) {
         for (const [fp, until] of m) if (until <= now) m.delete(fp);

@@ -18,7 +18,7 @@ import { AlertIntake } from './intake.js';
 import type { DeliveryError, LabeledAlert, Notification, Notifier } from './model.js';
 import { defaultMonitorConfig, type MonitorConfig } from './monitor-config.js';
 import { NotificationLog, type MonitorSnapshot } from './notification-log.js';
-import { createNotifier } from './notifiers/index.js';
+import { createNotifier, type ReceiverConfig } from './notifiers/index.js';
 import type { RetryOptions } from './notifiers/retry.js';
 import type { AlertOutput } from './outputs/output.js';
 import { RateLimits } from './rate-limit.js';
@@ -26,7 +26,7 @@ import { Refusals, type SetAsideWhere } from './refusals.js';
 import { SilenceService } from './silence-service.js';
 import { SilenceStore } from './silences.js';
 import { ViewState } from './view-state.js';
-import type { MonitorView } from './view.js';
+import type { ConfigStatus, MonitorView } from './view.js';
 
 // The monitor wires its parts to one ZeroMQ port and one durable log (notification-log.ts, its whole state):
 // - alert intake (intake.ts): alerts from consumers, deduplicated by id durably, acked, written to the outputs
@@ -84,10 +84,13 @@ export class Monitor {
   private readonly security: ServerSecurity;
   private readonly endpoint: Endpoint<'router'>;
   private readonly warned: WarnOnce;
-  private readonly config: MonitorConfig;
+  private config: MonitorConfig;
   private readonly nlog: NotificationLog;
   /** the configured receivers' notifiers, by receiver name */
-  private readonly notifiers: Map<string, Notifier>;
+  private notifiers: Map<string, Notifier>;
+  private readonly inhibitor: Inhibitor;
+  private readonly rateLimits: RateLimits;
+  private readonly configStatus: ConfigStatus;
   private readonly dispatcher: Dispatcher;
   private readonly deliveries: Deliveries;
   private readonly intake: AlertIntake;
@@ -119,13 +122,14 @@ export class Monitor {
       onWarning: (msg, err) => this.warned.warn(`log:${msg}`, { err: (err as Error).message }, msg),
       setAside: (item, part) => this.setAside(item, part),
     });
-    this.notifiers = opts.notifiers ?? new Map(this.config.receivers.map((r) => [r.name, createNotifier(r, {
-      alertmanager: { onResendError: (err) => this.warned.warn(`resend:${r.name}`, { receiver: r.name, err: err.message }, 'alertmanager re-send failed (further ones are not logged)') },
-    })]));
+    this.configStatus = { lastReloadSuccessful: true, lastReloadSuccessAt: clock.now(), reloadFailures: 0, reloads: 0 };
+    this.notifiers = opts.notifiers ?? new Map(this.config.receivers.map((r) => [r.name, this.notifierFor(r)]));
     this.silences = new SilenceService(new SilenceStore(opts.silencesPath ?? join(opts.dataDir, 'silences.json'), clock, opts.fsync ?? true), {
       log, emit: (e) => this.state.emit(e),
     });
     const inhibitor = new Inhibitor([...BUILTIN_INHIBIT_RULES, ...this.config.inhibitRules], clock);
+    this.inhibitor = inhibitor;
+    this.rateLimits = new RateLimits(this.config.rateLimits, clock);
     this.deliveries = new Deliveries({
       clock,
       notifiers: this.notifiers,
@@ -143,7 +147,7 @@ export class Monitor {
       clock,
       silences: this.silences,
       inhibitor,
-      rateLimits: new RateLimits(this.config.rateLimits, clock),
+      rateLimits: this.rateLimits,
       journal: this.nlog,
       deliver: (n) => this.deliveries.send(n),
       ...(opts.externalURL ? { externalURL: opts.externalURL } : {}),
@@ -159,6 +163,7 @@ export class Monitor {
     this.state = new ViewState({
       clock, dispatcher: this.dispatcher, inhibitor, silences: this.silences, intake: this.intake,
       receiverNames: [...this.notifiers.keys()],
+      configStatus: () => ({ ...this.configStatus }),
       malformed: () => this.endpoint.malformedCount,
       refusals: this.refusals,
       extraCounters: () => ({ ...this.security.stats(), ...this.endpoint.connectionStats() }),
@@ -199,10 +204,7 @@ export class Monitor {
     // What was set aside is in quarantine.jsonl: a snapshot now, so the next start neither reads nor reports it again.
     if (this.quarantine.count > 0) await this.nlog.compact();
     // Notifiers that re-send firing alerts (Alertmanager's) get back the ones they were sending.
-    for (const [name, n] of this.notifiers) {
-      const restore = (n as Notifier & { restoreFiring?: (a: LabeledAlert[], url?: string) => void }).restoreFiring;
-      if (typeof restore === 'function') restore.call(n, this.dispatcher.notifiedFiring(name), this.opts.externalURL);
-    }
+    for (const [name, n] of this.notifiers) this.restoreFiring(name, n);
     await this.endpoint.bind(this.opts.bind);
     this.started = true;
     this.dispatcher.start();
@@ -228,6 +230,100 @@ export class Monitor {
     for (const n of this.notifiers.values()) await n.close?.().catch(() => {});
     this.state.stop();
     this.opts.log.info({ ...this.stats(), pending: this.dispatcher.pendingCount() }, 'monitor stopped');
+  }
+
+  /**
+   * A configuration reload (SIGHUP, POST /-/reload), the way Alertmanager does it: `load` reads and checks the
+   * file; if it throws, nothing changes, the error (which names the file and the key) is logged once and
+   * counted, and the previous configuration stays in force. Otherwise the new routes, receivers, inhibition
+   * rules and rate limits apply to alerts accepted from now on; groups and rate-limit state of receivers that
+   * stay carry over, and notifications already decided are delivered (see dispatcher.reconfigure).
+   *
+   * The change is made in the notification log's write order, at a snapshot: alerts accepted before it are in
+   * the snapshot with the groups they were placed in, and the journal after it holds only what the new routes
+   * placed, so a restart (with the same file) replays to what was live and notifies nothing twice.
+   */
+  async reload(load: () => MonitorConfig): Promise<{ ok: true; summary: string } | { ok: false; error: string }> {
+    let next: MonitorConfig;
+    try {
+      next = load();
+    } catch (err) {
+      return this.reloadRefused((err as Error).message);
+    }
+    let summary = '';
+    let snapshotOk: boolean;
+    try {
+      snapshotOk = await this.nlog.changeAtSnapshot(() => {
+        summary = this.applyConfig(next);
+      });
+    } catch (err) {
+      return this.reloadRefused(`could not record the change in the notification log: ${(err as Error).message}`);
+    }
+    if (!snapshotOk) {
+      summary += '; the snapshot at the change failed (logged): a restart before the next snapshot may place alerts accepted before the reload by the new routes';
+    }
+    return { ok: true, summary };
+  }
+
+  private reloadRefused(error: string): { ok: false; error: string } {
+    this.configStatus.lastReloadSuccessful = false;
+    this.configStatus.reloadFailures++;
+    this.opts.log.error({ err: error }, 'configuration reload refused; the previous configuration stays in force');
+    return { ok: false, error };
+  }
+
+  /** Swaps the new configuration in (reload); returns a summary of what changed. */
+  private applyConfig(next: MonitorConfig): string {
+    const before = new Map(this.config.receivers.map((r) => [r.name, JSON.stringify(r)]));
+    const added: string[] = [];
+    const changed: string[] = [];
+    const retiredNotifiers: Notifier[] = [];
+    if (!this.opts.notifiers) {
+      const notifiers = new Map<string, Notifier>();
+      for (const r of next.receivers) {
+        const old = this.notifiers.get(r.name);
+        if (old && before.get(r.name) === JSON.stringify(r)) {
+          notifiers.set(r.name, old);
+          continue;
+        }
+        const n = this.notifierFor(r);
+        notifiers.set(r.name, n);
+        (old ? changed : added).push(r.name);
+        if (old) retiredNotifiers.push(old);
+        this.restoreFiring(r.name, n);
+      }
+      for (const [name, old] of this.notifiers) if (!notifiers.has(name)) retiredNotifiers.push(old);
+      this.notifiers = notifiers;
+      this.deliveries.setNotifiers(notifiers);
+    }
+    const removed = [...before.keys()].filter((name) => !this.notifiers.has(name));
+    const groups = this.dispatcher.reconfigure(new Route(next.route), new Set(this.notifiers.keys()));
+    this.inhibitor.setRules([...BUILTIN_INHIBIT_RULES, ...next.inhibitRules]);
+    this.rateLimits.reconfigure(next.rateLimits);
+    this.state.setReceivers([...this.notifiers.keys()]);
+    this.config = next;
+    // An attempt under way finishes first: close() waits for it. A file notifier reopens if it is used again.
+    for (const n of retiredNotifiers) void n.close?.().catch(() => {});
+    this.configStatus.lastReloadSuccessful = true;
+    this.configStatus.lastReloadSuccessAt = this.clock.now();
+    this.configStatus.reloads++;
+    const summary = `receivers ${[...this.notifiers.keys()].join(', ') || '(none)'}` +
+      `${added.length ? `; added ${added.join(', ')}` : ''}${changed.length ? `; changed ${changed.join(', ')}` : ''}${removed.length ? `; removed ${removed.join(', ')}` : ''}` +
+      `; groups kept ${groups.kept}, retired ${groups.retired}, alerts placed again ${groups.replaced}`;
+    this.opts.log.info({ receivers: [...this.notifiers.keys()], added, changed, removed, ...groups }, 'configuration reloaded');
+    return summary;
+  }
+
+  private notifierFor(r: ReceiverConfig): Notifier {
+    return createNotifier(r, {
+      alertmanager: { onResendError: (err) => this.warned.warn(`resend:${r.name}`, { receiver: r.name, err: err.message }, 'alertmanager re-send failed (further ones are not logged)') },
+    });
+  }
+
+  /** A notifier that re-sends firing alerts (Alertmanager's) gets the ones already notified to its receiver. */
+  private restoreFiring(name: string, n: Notifier): void {
+    const restore = (n as Notifier & { restoreFiring?: (a: LabeledAlert[], url?: string) => void }).restoreFiring;
+    if (typeof restore === 'function') restore.call(n, this.dispatcher.notifiedFiring(name), this.opts.externalURL);
   }
 
   private stats(): MonitorStats {

@@ -66,6 +66,8 @@ interface Op {
   apply: () => void | Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
+  /** a snapshot after the batch this op is in (see changeAtSnapshot) */
+  snapshot?: boolean;
 }
 
 export class NotificationLog implements DispatchJournal {
@@ -80,6 +82,7 @@ export class NotificationLog implements DispatchJournal {
   failing = false;
   /** a snapshot is wanted at the end of the next batch whatever the journal's size */
   private compactWanted = false;
+  private lastSnapshotOk = true;
 
   constructor(readonly dir: string, private readonly opts: NotificationLogOptions = {}) {
     this.store = new DurableStore(dir, { fsync: opts.fsync ?? true });
@@ -104,6 +107,19 @@ export class NotificationLog implements DispatchJournal {
   compact(): Promise<void> {
     this.compactWanted = true;
     return this.write(undefined, () => {});
+  }
+
+  /**
+   * Runs `apply` in write order (after the writes queued before it) and takes a snapshot right after it, so that
+   * what was decided before `apply` is in the snapshot and the journal after it holds only what came after: a
+   * configuration reload, so that a replay never routes alerts accepted before it by the new routes. Resolves
+   * whether the snapshot was written (false: it failed and was reported; the journal stays current).
+   */
+  changeAtSnapshot(apply: () => void): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entry: undefined, apply, resolve: () => resolve(this.lastSnapshotOk), reject, snapshot: true });
+      this.running ??= this.run().finally(() => (this.running = undefined));
+    });
   }
 
   /** What a snapshot holds; called only between writes, when the state equals the log. */
@@ -153,13 +169,15 @@ export class NotificationLog implements DispatchJournal {
         for (const op of batch) op.reject(err);
         continue;
       }
+      const afterSnapshot: Op[] = [];
       for (const op of batch) {
         try {
           await op.apply();
         } catch (err) {
           this.opts.onWarning?.('applying a journal entry failed (it is durable and will be replayed at the next start)', err);
         }
-        op.resolve();
+        if (op.snapshot) afterSnapshot.push(op);
+        else op.resolve();
       }
       if (this.afterBatch) {
         try {
@@ -168,14 +186,17 @@ export class NotificationLog implements DispatchJournal {
           this.opts.onWarning?.('after-batch work failed', err);
         }
       }
-      if (this.snapshotSource && (this.compactWanted || this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20))) {
+      if (this.snapshotSource && (afterSnapshot.length > 0 || this.compactWanted || this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20))) {
         this.compactWanted = false;
         try {
           await this.store.snapshot(packState(this.snapshotSource()));
+          this.lastSnapshotOk = true;
         } catch (err) {
+          this.lastSnapshotOk = false;
           this.opts.onWarning?.('snapshot failed; the journal keeps growing until one succeeds', err);
         }
       }
+      for (const op of afterSnapshot) op.resolve();
     }
   }
 }

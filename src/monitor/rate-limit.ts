@@ -66,16 +66,31 @@ export class HeldBack {
 }
 
 export class RateLimits {
-  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly buckets = new Map<string, { cfg: RateLimitConfig; bucket: TokenBucket }>();
   private readonly held = new Map<string, HeldBack>();
 
-  constructor(limits: readonly RateLimitConfig[], clock: Clock) {
-    for (const l of limits) this.buckets.set(l.receiver, new TokenBucket(l, clock));
+  constructor(limits: readonly RateLimitConfig[], private readonly clock: Clock) {
+    this.reconfigure(limits);
+  }
+
+  /**
+   * A configuration reload: a receiver whose limit is unchanged keeps its bucket (the tokens it has used stay
+   * used); a new or changed limit starts with a full bucket; a receiver without a limit now has none. What was
+   * held back stays counted for the receiver's next notification.
+   */
+  reconfigure(limits: readonly RateLimitConfig[]): void {
+    const old = new Map(this.buckets);
+    this.buckets.clear();
+    for (const l of limits) {
+      const was = old.get(l.receiver);
+      const same = was && was.cfg.rate === l.rate && was.cfg.perMs === l.perMs && was.cfg.burst === l.burst;
+      this.buckets.set(l.receiver, same ? was : { cfg: l, bucket: new TokenBucket(l, this.clock) });
+    }
   }
 
   /** True when a notification may go to this receiver now (and uses up a token). */
   allow(receiver: string): boolean {
-    return this.buckets.get(receiver)?.take() ?? true;
+    return this.buckets.get(receiver)?.bucket.take() ?? true;
   }
 
   heldBack(receiver: string): HeldBack {

@@ -11,7 +11,7 @@ import { RecentAlerts } from './recent.js';
 import type { Refusals } from './refusals.js';
 import { ServiceStatsTable } from './service-stats.js';
 import type { SilenceService } from './silence-service.js';
-import type { ActiveAlert, MonitorCounters, MonitorEvent, MonitorView, ReceiverCounters } from './view.js';
+import type { ActiveAlert, ConfigStatus, MonitorCounters, MonitorEvent, MonitorView, ReceiverCounters } from './view.js';
 
 // What the dashboard and /metrics read: the recent alerts, the live events, the counters per receiver, the latest
 // counters of every service (the monitor's own included, reported here every interval), and the MonitorView
@@ -23,8 +23,10 @@ export interface ViewStateOptions {
   inhibitor: Inhibitor;
   silences: SilenceService;
   intake: AlertIntake;
-  /** the configured receivers */
+  /** the configured receivers (setReceivers() after a reload) */
   receiverNames: readonly string[];
+  /** how the latest configuration reload went */
+  configStatus(): ConfigStatus;
   /** messages the monitor's port could not use */
   malformed(): number;
   /** those messages by kind, and what was set aside */
@@ -48,13 +50,22 @@ export class ViewState {
   /** stats messages received */
   statsMessages = 0;
 
+  private receiverNames: readonly string[];
+
   constructor(private readonly opts: ViewStateOptions) {
-    for (const name of opts.receiverNames) this.receiverCounters.set(name, { sent: 0, failed: 0, retries: 0, heldBack: 0, pending: 0 });
+    this.receiverNames = opts.receiverNames;
+    for (const name of opts.receiverNames) this.counter(name);
     this.reporter = new StatsReporter({
       service: 'monitor', kind: 'monitor', counters: () => this.ownCounters(), now: () => opts.clock.now(),
       intervalMs: opts.statsIntervalMs ?? 5000, unref: true, report: (st) => this.serviceStats.update([st]),
     });
     this.view = this.makeView();
+  }
+
+  /** The receivers after a configuration reload (a removed one's counters stay: they are cumulative). */
+  setReceivers(names: readonly string[]): void {
+    this.receiverNames = [...names];
+    for (const name of names) this.counter(name);
   }
 
   /** Reports the monitor's own counters now and every interval. */
@@ -129,6 +140,7 @@ export class ViewState {
       activeSilences: this.opts.silences.activeCount(),
       receivers,
       alertsByType: { ...intake.alertsByType },
+      config: this.opts.configStatus(),
     };
   }
 
@@ -166,7 +178,7 @@ export class ViewState {
       slowestFingerprints: (windowMs, limit) => this.recent.slowest(clock.now(), windowMs, limit),
       stats: this.serviceStats,
       counters: () => this.counters(),
-      receiverNames: () => [...this.opts.receiverNames],
+      receiverNames: () => [...this.receiverNames],
       subscribe: (listener) => {
         this.listeners.add(listener);
         return () => this.listeners.delete(listener);

@@ -96,6 +96,20 @@ export interface MonitorCounters {
   receivers: Record<string, ReceiverCounters>;
   /** alerts accepted since the monitor started, by type (slow_query, long_running, resolved, stalled) */
   alertsByType?: Record<string, number>;
+  /** how the latest configuration reload went (SIGHUP, POST /-/reload) */
+  config?: ConfigStatus;
+}
+
+/** The configuration in force and its reloads (Alertmanager's alertmanager_config_* metrics). */
+export interface ConfigStatus {
+  /** false after a reload was refused (the previous configuration stays in force) until one succeeds */
+  lastReloadSuccessful: boolean;
+  /** ms since epoch the configuration in force was loaded (at start, or by the last good reload) */
+  lastReloadSuccessAt: number;
+  /** reloads refused since the monitor started */
+  reloadFailures: number;
+  /** reloads applied since the monitor started */
+  reloads: number;
 }
 
 export type MonitorEvent =

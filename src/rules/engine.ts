@@ -24,10 +24,25 @@ export interface BatchResult {
  */
 export class RulesEngine {
   readonly sources = new Map<string, SourceState>();
-  private readonly resolver: ThresholdResolver;
+  private resolver: ThresholdResolver;
 
-  constructor(private readonly config: RulesConfig = DEFAULT_RULES) {
+  constructor(private config: RulesConfig = DEFAULT_RULES) {
     this.resolver = new ThresholdResolver(config);
+  }
+
+  get rules(): RulesConfig {
+    return this.config;
+  }
+
+  /**
+   * New thresholds (a configuration reload) for the records applied from now on. What was applied stays as it
+   * was; open queries get their stall deadlines from the new thresholds, as a start with them would give them
+   * (indexLoaded). The clock-step settings are part of each source's state: they stay until a restart.
+   */
+  setRules(config: RulesConfig): void {
+    this.config = { ...config, clock: this.config.clock };
+    this.resolver = new ThresholdResolver(this.config);
+    for (const name of this.sources.keys()) this.indexLoaded(name);
   }
 
   source(name: string): SourceState {

@@ -1,3 +1,4 @@
+import { holdReloadSignal } from './reload-signal.js';
 import { SUPERVISED_ENV } from './supervisor.js';
 
 // Imported first by the CLI entry. A service started by the Supervisor has a stdin pipe from it; when the
@@ -6,6 +7,7 @@ import { SUPERVISED_ENV } from './supervisor.js';
 
 if (process.env[SUPERVISED_ENV] === '1') {
   delete process.env[SUPERVISED_ENV]; // not for processes this one starts
+  holdReloadSignal(); // the supervisor's SIGHUP asks for a reload; a service that has none must not die of it
   let done = false;
   const parentGone = (): void => {
     if (done) return;

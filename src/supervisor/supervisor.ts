@@ -12,6 +12,8 @@ export interface ChildSpec {
   args: string[];
   /** receives each stdout line of the child (default: dropped) */
   onStdout?: (line: string) => void;
+  /** it re-reads its configuration on SIGHUP: reload() passes SIGHUP on to it */
+  reloads?: boolean;
 }
 
 export interface SupervisorOptions {
@@ -67,6 +69,21 @@ export class Supervisor {
 
   names(): string[] {
     return [...this.children.keys()];
+  }
+
+  /**
+   * Passes SIGHUP on to the running children that reload their configuration on it; returns their names. A
+   * child being restarted reads the file anew when it starts.
+   */
+  reload(): string[] {
+    const sent: string[] = [];
+    if (this.stopping) return sent;
+    for (const r of this.children.values()) {
+      const child = r.child;
+      if (!r.spec.reloads || !child || child.exitCode !== null || child.signalCode !== null) continue;
+      if (child.kill('SIGHUP')) sent.push(r.spec.name);
+    }
+    return sent;
   }
 
   /** Stops children in reverse start order: SIGTERM, then SIGKILL after the grace time. */

@@ -33,7 +33,8 @@ class ReceiverQueue {
   private inFlight = 0;
   private readonly running = new Set<Promise<void>>();
 
-  constructor(private readonly notifier: Notifier, private readonly owner: Deliveries) {}
+  /** replaced by a reload: an attempt under way finishes with the notifier it began with, the next uses this */
+  constructor(public notifier: Notifier, private readonly owner: Deliveries) {}
 
   get length(): number {
     return this.queue.length + this.inFlight;
@@ -96,7 +97,20 @@ export class Deliveries {
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
     this.retry = opts.retry ?? {};
     this.roundPauseMs = opts.roundPauseMs ?? this.retry.maxDelayMs ?? 30_000;
-    for (const [name, notifier] of opts.notifiers) this.queues.set(name, new ReceiverQueue(notifier, this));
+    this.setNotifiers(opts.notifiers);
+  }
+
+  /**
+   * A configuration reload: new or changed receivers' notifiers. Notifications queued or being retried for a
+   * receiver that stays go on in order, their next attempt with its new notifier; a removed receiver's queue
+   * still delivers what it holds (decided before the reload) with its last notifier.
+   */
+  setNotifiers(notifiers: ReadonlyMap<string, Notifier>): void {
+    for (const [name, notifier] of notifiers) {
+      const q = this.queues.get(name);
+      if (q) q.notifier = notifier;
+      else this.queues.set(name, new ReceiverQueue(notifier, this));
+    }
   }
 
   has(receiver: string): boolean {

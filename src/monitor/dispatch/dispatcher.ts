@@ -131,12 +131,57 @@ export class Dispatcher {
   private readonly pending = new Map<string, Notification>();
   private readonly seq = new Map<string, number>();
   private readonly routes = new Map<string, Route>();
+  private route: Route;
+  private receivers: ReadonlySet<string>;
+  /** reloads that retired groups (part of a retired group's key, so keys stay unique) */
+  private retirements = 0;
+  /** groups retired by a reload, flushed to their receivers until they are empty */
+  private readonly retired = new Set<Group>();
   private live = false;
   private stopped = false;
   readonly counters: DispatcherCounters = { silenced: 0, inhibited: 0, heldBack: {}, notified: {} };
 
   constructor(private readonly opts: DispatcherOptions) {
+    this.route = opts.route;
+    this.receivers = opts.receivers;
     for (const r of opts.route.all()) this.routes.set(r.key, r);
+  }
+
+  /**
+   * A configuration reload: a new routing tree and the receivers that exist now. Alerts accepted from now on
+   * are routed by the new tree. A group whose route still exists (same key) with the same receiver carries on
+   * (its alerts, its last notification, its timer; the new timings from its next flush). A group whose route is
+   * gone or now goes elsewhere is retired: it keeps its alerts and its receiver and is flushed as before until
+   * it is empty, under a key of its own so that new alerts start new groups. A group whose receiver no longer
+   * exists cannot be notified: its alerts are placed again by the new tree.
+   */
+  reconfigure(route: Route, receivers: ReadonlySet<string>): { kept: number; retired: number; replaced: number } {
+    this.route = route;
+    this.receivers = receivers;
+    this.routes.clear();
+    for (const r of route.all()) this.routes.set(r.key, r);
+    let kept = 0;
+    let retired = 0;
+    const orphans: GroupAlert[] = [];
+    const now = this.opts.clock.now();
+    for (const g of [...this.groups.values()]) {
+      const same = this.routes.get(g.route.key);
+      if (!receivers.has(g.receiver)) {
+        this.dropGroup(g);
+        orphans.push(...g.alerts.values());
+      } else if (!isRetired(g.key) && same && same.receiver === g.receiver) {
+        g.route = same;
+        kept++;
+      } else if (!isRetired(g.key)) {
+        this.groups.delete(g.key);
+        g.key = `${g.key}${RETIRED}${now}.${++this.retirements}`;
+        this.groups.set(g.key, g);
+        this.retired.add(g);
+        retired++;
+      }
+    }
+    for (const ga of orphans) this.guarded(`alert ${ga.alert.id}`, ga.alert.alert, () => this.place(ga));
+    return { kept, retired, replaced: orphans.length };
   }
 
   /** Restores a snapshot (before replaying the journal entries written after it). */
@@ -155,8 +200,11 @@ export class Dispatcher {
       this.guarded(`group ${g.key}`, g, () => {
         const route = this.routes.get(g.routeKey);
         const alerts = g.alerts.map((s) => this.labelled(s.a, s.o, s.r));
-        if (route && route.receiver === g.receiver && this.opts.receivers.has(g.receiver)) {
-          const group = this.newGroup(g.key, route, g.labels);
+        // A group retired by a reload is flushed to its receiver until empty, whatever the routes say now.
+        const retiredRoute = isRetired(g.key) && this.receivers.has(g.receiver) ? (route ?? this.route) : undefined;
+        if (retiredRoute || (route && route.receiver === g.receiver && this.receivers.has(g.receiver))) {
+          const group = this.newGroup(g.key, retiredRoute ?? route!, g.labels, g.receiver);
+          if (retiredRoute) this.retired.add(group);
           if (g.last) group.last = g.last;
           for (const ga of alerts) group.alerts.set(ga.alert.fingerprint, ga);
         } else {
@@ -217,8 +265,7 @@ export class Dispatcher {
   /** Applies a flush decision (live, or replayed from the journal). */
   applyFlush(rec: FlushRecord): void {
     if (rec.seq > (this.seq.get(rec.receiver) ?? 0)) this.seq.set(rec.receiver, rec.seq);
-    const g = this.groups.get(rec.group);
-    if (g) {
+    for (const g of this.groupsOf(rec)) {
       for (const [fp, id] of rec.settled) if (g.alerts.get(fp)?.alert.id === id) g.alerts.delete(fp);
       if (rec.last) g.last = rec.last;
       // An emptied group lives on until its next tick, so alerts that come meanwhile wait for group_interval
@@ -229,6 +276,20 @@ export class Dispatcher {
       this.counters.notified[rec.receiver] = (this.counters.notified[rec.receiver] ?? 0) + 1;
       if (this.live) this.opts.deliver(rec.notification);
     }
+  }
+
+  /**
+   * The group a flush record is about. A reload may have retired it (a new key) while its record was being
+   * written, or before a restart replays it: then the retired groups of that key and receiver (settling is by
+   * alert id, so applying it to each is safe).
+   */
+  private groupsOf(rec: FlushRecord): Group[] {
+    const g = this.groups.get(rec.group);
+    if (g && g.receiver === rec.receiver) return [g];
+    const out: Group[] = [];
+    const prefix = rec.group + RETIRED;
+    for (const r of this.groups.values()) if (r.receiver === rec.receiver && r.key.startsWith(prefix)) out.push(r);
+    return out;
   }
 
   /** A notification was delivered, or given up on: it is no longer pending. */
@@ -269,7 +330,7 @@ export class Dispatcher {
   /** The receivers an alert with these labels is routed to. */
   receiversFor(match: Labels): string[] {
     const out: string[] = [];
-    for (const r of this.opts.route.match(match)) if (r.receiver && !out.includes(r.receiver)) out.push(r.receiver);
+    for (const r of this.route.match(match)) if (r.receiver && !out.includes(r.receiver)) out.push(r.receiver);
     return out;
   }
 
@@ -296,11 +357,18 @@ export class Dispatcher {
   }
 
   private place(ga: GroupAlert): void {
-    for (const route of this.opts.route.match(ga.match)) {
-      if (!route.receiver || !this.opts.receivers.has(route.receiver)) continue;
+    // A problem notified before a reload is closed where it was opened: the alert that ends it replaces its
+    // long_running alert in the groups that hold it (retired ones included), and is not sent to receivers that
+    // never heard of it. Without a reload those are exactly the groups its routes give.
+    const fp = ga.alert.fingerprint;
+    const opener = ga.opened !== undefined && this.retired.size > 0 ? [...this.retired].filter((g) => g.alerts.has(fp)) : [];
+    for (const g of opener) g.alerts.set(fp, ga);
+    for (const route of this.route.match(ga.match)) {
+      if (!route.receiver || !this.receivers.has(route.receiver)) continue;
       const labels = route.groupLabels(ga.match);
       const key = groupKeyOf(route, labels);
       let g = this.groups.get(key);
+      if (opener.length > 0 && !g?.alerts.has(fp)) continue;
       if (!g) {
         g = this.newGroup(key, route, labels);
         if (this.live) this.schedule(g, route.timings.groupWaitMs);
@@ -309,13 +377,14 @@ export class Dispatcher {
     }
   }
 
-  private newGroup(key: string, route: Route, labels: Labels): Group {
-    const g: Group = { key, route, receiver: route.receiver!, labels, alerts: new Map(), flushing: false };
+  private newGroup(key: string, route: Route, labels: Labels, receiver = route.receiver!): Group {
+    const g: Group = { key, route, receiver, labels, alerts: new Map(), flushing: false };
     this.groups.set(key, g);
     return g;
   }
 
   private dropGroup(g: Group): void {
+    this.retired.delete(g);
     g.timer?.cancel();
     g.timer = undefined;
     if (this.groups.get(g.key) === g) this.groups.delete(g.key);
@@ -445,6 +514,13 @@ export class Dispatcher {
     if (this.opts.externalURL) n.externalURL = this.opts.externalURL;
     return n;
   }
+}
+
+/** Marks the key of a group retired by a reload (dispatcher.reconfigure). */
+const RETIRED = '@retired:';
+
+function isRetired(key: string): boolean {
+  return key.includes(RETIRED);
 }
 
 function openKey(a: Alert): string {

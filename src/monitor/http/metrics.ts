@@ -51,6 +51,8 @@ const SPECS: StatSpec[] = [
   { kind: 'consumer', counter: 'outbox', type: 'gauge', name: 'slowq_consumer_outbox_alerts', help: 'Alerts in the outbox, not yet acknowledged by the monitor.' },
   { kind: 'consumer', counter: 'openQueries', type: 'gauge', name: 'slowq_consumer_open_queries', help: 'Running queries being tracked.' },
   { kind: 'consumer', counter: 'fenced', type: 'gauge', name: 'slowq_consumer_fenced', help: '1 while the master fences this process off (another process holds its name).' },
+  { kind: 'consumer', counter: 'rulesReloads', type: 'counter', name: 'slowq_consumer_config_reloads_total', help: 'Threshold changes a consumer applied on a configuration reload (SIGHUP): they apply to records applied after it.' },
+  { kind: 'consumer', counter: 'rulesReloadFailures', type: 'counter', name: 'slowq_consumer_config_reload_failures_total', help: 'Threshold reloads (SIGHUP) a consumer refused: a bad file, or the snapshot the change starts at failed.' },
   { kind: 'consumer', counter: 'highWaterTotal', type: 'gauge', name: 'slowq_consumer_high_water_total', help: 'Sum of every stream\'s high-water mark (records applied exactly once).' },
 
   { kind: 'master', counter: 'batches', type: 'counter', name: 'slowq_master_batches_total', help: 'Batches routed to consumers.' },
@@ -242,6 +244,20 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
       },
     });
   }
+  // Alertmanager's alertmanager_config_last_reload_* under slowq's prefix (SIGHUP, POST /-/reload).
+  const config = () => view.counters().config;
+  new Gauge({
+    name: 'slowq_config_last_reload_successful', help: 'Whether the last configuration reload succeeded (1) or was refused and the previous configuration stays in force (0).', registers: [registry],
+    collect() { const c = config(); if (c) this.set(c.lastReloadSuccessful ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'slowq_config_last_reload_success_timestamp_seconds', help: 'When the configuration in force was loaded (at start, or by the last successful reload).', registers: [registry],
+    collect() { const c = config(); if (c) this.set(c.lastReloadSuccessAt / 1000); },
+  });
+  new Counter({
+    name: 'slowq_config_reload_failures_total', help: 'Configuration reloads refused (bad file; the previous configuration stayed in force).', registers: [registry],
+    collect() { this.reset(); const c = config(); if (c) this.inc(nonNegative(c.reloadFailures)); },
+  });
   monitorGauge('slowq_monitor_active_alerts', 'Alerts firing now.', (c) => c.activeAlerts);
   monitorGauge('slowq_monitor_groups', 'Aggregation groups.', (c) => c.groups);
   monitorGauge('slowq_monitor_active_silences', 'Silences in effect now.', (c) => c.activeSilences);

@@ -12,8 +12,9 @@ import { parseSilenceBody } from './silence-input.js';
 import { ThroughputSampler } from './throughput.js';
 
 // The monitor's HTTP side (node:http, no framework): the dashboard, its JSON API and event stream,
-// /metrics for Prometheus and /healthz. Loopback by default; on any other address every request except
-// /healthz must carry the token, and the server will not start there without one.
+// /metrics for Prometheus, /healthz, and Alertmanager's /-/healthy, /-/ready and POST /-/reload. Loopback by
+// default; on any other address every request except the probes (/healthz, /-/healthy, /-/ready) must carry
+// the token, and the server will not start there without one.
 
 export interface HttpServerOptions {
   host: string;
@@ -26,7 +27,14 @@ export interface HttpServerOptions {
   heartbeatMs?: number;
   /** health beyond "the process answers"; by default the view's own `health()` or `healthy()` if it has one */
   healthy?: () => boolean;
+  /** POST /-/reload: re-reads the configuration file (absent: 404, nothing to reload) */
+  reload?: () => Promise<{ ok: boolean; error?: string; summary?: string }>;
+  /** GET /-/ready: whether the service takes work (default: yes while the server runs) */
+  ready?: () => boolean;
 }
+
+/** Answered without the token (probes): they say nothing but up/ready/ok. */
+const OPEN_PATHS = new Set(['/healthz', '/-/healthy', '/-/ready']);
 
 export interface HttpServer {
   url: string;
@@ -113,6 +121,21 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
     '/metrics': {
       GET: async (_req, res) => send(res, 200, registry.contentType, await registry.metrics()),
     },
+    // Alertmanager's lifecycle endpoints: liveness, readiness, and a reload of the configuration file.
+    '/-/healthy': { GET: (_req, res) => send(res, 200, 'text/plain; charset=utf-8', 'OK\n') },
+    '/-/ready': {
+      GET: (_req, res) => ((opts.ready?.() ?? true) ? send(res, 200, 'text/plain; charset=utf-8', 'OK\n') : send(res, 503, 'text/plain; charset=utf-8', 'not ready\n')),
+    },
+    ...(opts.reload && {
+      '/-/reload': {
+        POST: async (req: IncomingMessage, res: ServerResponse) => {
+          checkSameOrigin(req);
+          const r = await opts.reload!();
+          if (r.ok) return send(res, 200, 'text/plain; charset=utf-8', `configuration reloaded${r.summary ? `: ${r.summary}` : ''}\n`);
+          send(res, 500, 'text/plain; charset=utf-8', `failed to reload config: ${r.error ?? 'unknown error'}\n`);
+        },
+      },
+    }),
     '/healthz': {
       GET: (_req, res) => {
         const h = health();
@@ -144,7 +167,7 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
       return sendJson(res, 400, { error: 'bad request URL' });
     }
     const path = url.pathname;
-    if (path !== '/healthz') {
+    if (!OPEN_PATHS.has(path)) {
       if (token !== undefined && !tokenMatches(presentedToken(req, url), token)) {
         res.setHeader('www-authenticate', 'Bearer realm="slowq"');
         return sendJson(res, 401, { error: 'a token is required: Authorization: Bearer <token>, or ?token=' });
