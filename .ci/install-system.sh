@@ -1,7 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages the tests use as real parts: PostgreSQL and MariaDB (parser and probe tests
 # start private instances), Prometheus Alertmanager (the Alertmanager receiver test starts its own), Chromium
-# (the dashboard test) and iproute2 (`ip` and `bridge`: the network fault test builds network namespaces). Run as root; non-interactive, quiet, idempotent: installs only what is
+# (the dashboard test), iproute2 (`ip` and `bridge`: the network fault test builds network namespaces), systemd
+# (`systemd-analyze verify` checks the units in deploy/systemd), strace (the same test checks every system call
+# slowq makes is one the units' SystemCallFilter= allows) and Prometheus (`promtool` checks and unit-tests the
+# rules in deploy/prometheus; the deploy test runs a real server scraping `slowq up`). Run as root; non-interactive, quiet, idempotent: installs only what is
 # missing, with one apt-get update. The packages' system services are kept from starting (policy-rc.d while
 # installing) and stopped if a service manager started them anyway: the tests need binaries, not services.
 set -eu
@@ -12,9 +15,12 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postg
 [ -x /usr/bin/prometheus-alertmanager ] || missing="$missing prometheus-alertmanager"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 { command -v ip && command -v bridge; } >/dev/null 2>&1 || missing="$missing iproute2"
+[ -x /usr/bin/systemd-analyze ] || missing="$missing systemd"
+[ -x /usr/bin/strace ] || missing="$missing strace"
+{ [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || missing="$missing prometheus"
 
 if [ -z "$missing" ]; then
-  echo "install-system.sh: mariadb-server, postgresql, prometheus-alertmanager, chromium and iproute2 already installed"
+  echo "install-system.sh: mariadb-server, postgresql, prometheus-alertmanager, chromium, iproute2, systemd, strace and prometheus already installed"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -45,7 +51,7 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends $mis
 fi
 
 # If a service manager started system instances regardless, stop and disable them.
-for svc in mariadb postgresql prometheus-alertmanager; do
+for svc in mariadb postgresql prometheus-alertmanager prometheus; do
   if [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
   elif [ -x "/etc/init.d/$svc" ]; then

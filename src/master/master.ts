@@ -51,6 +51,8 @@ export interface MasterStats {
   retries: number;
   malformed: number;
   consumersAlive: number;
+  /** consumer names in the ring (--consumers): consumersAlive below it means one is away */
+  consumersConfigured: number;
   /** a consumer name routed to another process (restarts included) */
   ownerChanges: number;
   /** of those, to another state or an older start, after the owner's silence */
@@ -144,7 +146,8 @@ export class Master {
     const now = Date.now();
     return {
       ...this.stats, malformed: this.front.malformedCount + this.back.malformedCount, ...this.security.stats(),
-      consumersAlive: this.opts.consumers.filter((c) => this.ownership.alive(c, now)).length, ...this.ownership.stats(now),
+      consumersAlive: this.opts.consumers.filter((c) => this.ownership.alive(c, now)).length, consumersConfigured: this.opts.consumers.length,
+      ...this.ownership.stats(now),
       ...this.front.connectionStats(), ...this.back.connectionStats(), ...this.monitor?.connectionStats(),
     };
   }

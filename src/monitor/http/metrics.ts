@@ -60,6 +60,7 @@ const SPECS: StatSpec[] = [
   { kind: 'master', counter: 'retries', type: 'counter', name: 'slowq_master_retries_total', help: 'Batches answered with retry (owner away).' },
   { kind: 'master', counter: 'malformed', type: 'counter', name: 'slowq_master_malformed_total', help: 'Malformed messages dropped.' },
   { kind: 'master', counter: 'consumersAlive', type: 'gauge', name: 'slowq_master_consumers_alive', help: 'Consumers heard from within the heartbeat timeout.' },
+  { kind: 'master', counter: 'consumersConfigured', type: 'gauge', name: 'slowq_master_consumers_configured', help: 'Consumer names in the ring (--consumers); fewer alive means one is away.' },
   { kind: 'master', counter: 'ownerChanges', type: 'counter', name: 'slowq_master_consumer_owner_changes_total', help: 'Consumer names routed to another process (restarts included).' },
   { kind: 'master', counter: 'takeovers', type: 'counter', name: 'slowq_master_consumer_takeovers_total', help: 'Consumer names taken over by another state or an older start, after the owner\'s silence.' },
   { kind: 'master', counter: 'claimsRefused', type: 'counter', name: 'slowq_master_consumer_claims_refused_total', help: 'Processes refused a consumer name another state holds (two processes claim it).' },
