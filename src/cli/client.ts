@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Client } from '../client/client.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
-import { addCurveOptions, clientCurve } from './security.js';
+import { addCurveOptions, masterEndpoints, repeatable } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
 
@@ -10,7 +10,7 @@ export function register(program: Command): void {
     program
       .command('client')
       .description('tail slow-query logs and send their records to the master')
-      .option('--master <endpoint>', 'the master\'s client endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT))
+      .option('--master <endpoint>', `the master's client endpoint (default ${tcp('127.0.0.1', DEFAULT_BASE_PORT)}); repeatable: with several masters the client sends through one and moves to another when it fails`, repeatable)
       .requiredOption('--source <name>', 'the database instance these logs are about')
       .requiredOption('--format <format>', 'jsonl, mysql-slow, postgres, postgres-csv, postgres-json')
       .requiredOption('--data <dir>', 'where the offsets registry and dead letters are kept')
@@ -20,13 +20,13 @@ export function register(program: Command): void {
       .option('--ack-timeout-ms <ms>', 'resend a batch not acked within this time', '5000')
       .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
-  )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+  )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master?: string[]; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
     holdStopSignals();
-    const curve = clientCurve(flags, 'master');
+    const masters = masterEndpoints(flags, tcp('127.0.0.1', DEFAULT_BASE_PORT));
     lockDataDir(flags.data, `client-${flags.source}`);
     const log = serviceLogger(`client-${flags.source}`, flags);
     const client = new Client({
-      master: flags.master,
+      masters,
       source: flags.source,
       format: flags.format,
       parserOptions: parserOptionsFrom(flags),
@@ -39,7 +39,6 @@ export function register(program: Command): void {
       window: intOption(flags.window, '--window'),
       ackTimeoutMs: intOption(flags.ackTimeoutMs, '--ack-timeout-ms'),
       pollIntervalMs: intOption(flags.pollMs, '--poll-ms'),
-      ...(curve && { curve }),
     });
     await client.start();
     runUntilSignal(async () => {

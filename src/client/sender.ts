@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { CurveClientConfig } from '../security/curve.js';
-import { Endpoint } from '../transport/endpoint.js';
+import { Endpoint, numberedPeer, type ServerEndpoint } from '../transport/endpoint.js';
 import { decodeHeader, encodeHeader, encodeRecords, encodeStats, ProtocolError, type ServiceStats } from '../wire/protocol.js';
 import { batchHeader, statsHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
@@ -12,16 +11,21 @@ import { WarnOnce } from '../service/warn-once.js';
 // the consumer lacks. When the connection to the master is lost, what it carried may be lost with it: the
 // batches sent before are resent as soon as it is back, and none on timeout meanwhile (they would only pile up
 // behind the dead connection). The caller learns of each acked batch (to commit its offset) through onAcked.
-
+//
+// With several masters (docs/delivery.md, "Several masters") the sender keeps a connection to each and sends
+// through one at a time, the active one, so that a stream's batches normally take one path, in order. It moves
+// to the next master whose connection is up when the active one's connection is lost (the batches sent through
+// it go again at once through the new one), when the active one answers "retry" (it may have lost its
+// consumers), and when a batch is not answered in time. A batch that reaches a consumer twice, through two
+// masters, is a duplicate like any other.
 export interface SenderOptions {
-  master: string;
+  /** the masters' client endpoints (one or more), each with its public key when CURVE is on */
+  masters: readonly ServerEndpoint[];
   source: string;
   log: Logger;
   /** batches in flight at once; when full, the client stops reading (default 16) */
   window?: number;
   ackTimeoutMs?: number;
-  /** CURVE for the connection to the master (own key pair and the master's public key) */
-  curve?: CurveClientConfig;
 }
 
 interface InFlight<R> {
@@ -35,6 +39,8 @@ interface InFlight<R> {
   /** not before this time (after a retry answer) */
   holdUntil: number;
   attempts: number;
+  /** the master it was last sent through (an index into the masters) */
+  via: number;
 }
 
 /** Whether the batches get acked, and if not, since when and why not. */
@@ -56,16 +62,28 @@ export interface SenderStats {
   retries: number;
   gaps: number;
   errors: number;
+  /** times the sender moved to another master (several masters only) */
+  masterFailovers: number;
+}
+
+/** One master and the connection to it. */
+interface MasterLink {
+  address: string;
+  /** as logs and stats name it: master, master2, … */
+  peer: string;
+  endpoint: Endpoint<'dealer'>;
 }
 
 export class Sender<R> {
-  private readonly master: Endpoint<'dealer'>;
+  private readonly links: MasterLink[];
+  /** the master batches are sent through */
+  private active = 0;
   private readonly inFlight = new Map<number, InFlight<R>>();
   private readonly waiting: Batch<R>[] = [];
   private nextRid = 1;
   private timer: NodeJS.Timeout | undefined;
   private readonly warned: WarnOnce;
-  private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
+  private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0, masterFailovers: 0 };
   /** the latest reason the server gave for not acking, cleared by an ack */
   private refusal: string | undefined;
 
@@ -82,37 +100,52 @@ export class Sender<R> {
     private readonly onBehind: (stream: string, expected: number) => void = () => {},
   ) {
     this.warned = new WarnOnce(opts.log, 100);
-    this.master = new Endpoint('dealer', {
-      log: opts.log, warned: this.warned, security: { peer: 'master', curve: opts.curve, log: opts.log }, maxQueued: 10_000,
-      socket: { linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 },
-      link: {
-        backlog: () => `resending ${this.inFlight.size} unacked batches when it is back`,
-        awaitsReply: () => this.inFlight.size > 0,
-        onReconnect: (lostAt) => this.resendSentBefore(lostAt),
-      },
+    if (opts.masters.length === 0) throw new Error('the sender needs at least one master');
+    this.links = opts.masters.map((m, i) => {
+      const peer = numberedPeer('master', i);
+      const sentHere = () => [...this.inFlight.values()].filter((f) => f.via === i).length;
+      const endpoint = new Endpoint('dealer', {
+        log: opts.log, warned: this.warned, security: { peer, curve: m.curve, log: opts.log }, maxQueued: 10_000,
+        socket: { linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 },
+        link: {
+          backlog: () => this.links.length > 1 ? `${sentHere()} unacked batches sent through it go through another master if one is up` : `resending ${sentHere()} unacked batches when it is back`,
+          awaitsReply: () => sentHere() > 0,
+          onReconnect: (lostAt) => this.resendSentBefore(i, lostAt),
+          onLost: () => this.failOver(i),
+        },
+      });
+      return { address: m.endpoint, peer, endpoint };
     });
   }
 
   start(): void {
-    this.master.connect(this.opts.master);
-    this.master.receive((msg) => {
-      try {
-        this.onReply(msg);
-      } catch (err) {
-        this.master.malformed('master', err);
-      }
-    });
+    for (const link of this.links) {
+      link.endpoint.connect(link.address);
+      link.endpoint.receive((msg) => {
+        try {
+          this.onReply(msg);
+        } catch (err) {
+          link.endpoint.malformed(link.peer, err);
+        }
+      });
+    }
     this.timer = setInterval(() => this.checkTimeouts(), 100);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.master.close();
+    await Promise.all(this.links.map((l) => l.endpoint.close()));
   }
 
   /** errors: `err` answers and replies that could not be read */
   get stats(): SenderStats & Record<string, number> {
-    return { ...this.counts, errors: this.counts.errors + this.master.malformedCount, ...this.master.connectionStats() };
+    let malformed = 0;
+    let connections: Record<string, number> = {};
+    for (const l of this.links) {
+      malformed += l.endpoint.malformedCount;
+      connections = { ...connections, ...l.endpoint.connectionStats() };
+    }
+    return { ...this.counts, errors: this.counts.errors + malformed, ...connections, activeMaster: this.active };
   }
 
   /** How long the oldest unacked batch has waited, and why (for the stats: a source that cannot make progress). */
@@ -120,7 +153,10 @@ export class Sender<R> {
     let oldest = Infinity;
     for (const f of this.inFlight.values()) if (f.firstSentAt < oldest) oldest = f.firstSentAt;
     if (oldest === Infinity) return { waitingMs: 0 };
-    const reason = this.master.connectionLost ? `no connection to the master ${this.opts.master}` : this.refusal ?? `no answer from the master ${this.opts.master}`;
+    const active = this.links[this.active]!;
+    const reason = this.links.every((l) => l.endpoint.connectionLost)
+      ? `no connection to the master${this.links.length > 1 ? 's' : ''} ${this.links.map((l) => l.address).join(', ')}`
+      : this.refusal ?? `no answer from the master ${active.address}`;
     return { waitingMs: Math.max(0, now - oldest), reason };
   }
 
@@ -140,8 +176,9 @@ export class Sender<R> {
 
   /** Reports counters to the master (which forwards them to the monitor); dropped if the queue is busy. */
   sendStats(stats: ServiceStats): void {
-    if (this.master.queued > 100) return;
-    this.master.send(statsHeader(), encodeStats([stats]));
+    const master = this.links[this.active]!.endpoint;
+    if (master.queued > 100) return;
+    master.send(statsHeader(), encodeStats([stats]));
   }
 
   /** Forgets every batch of `stream`, sent or waiting (it is being read again from the start). */
@@ -170,6 +207,7 @@ export class Sender<R> {
         firstSentAt: 0,
         holdUntil: 0,
         attempts: 0,
+        via: this.active,
       };
       this.counts.batches++;
       this.counts.records += batch.records.length;
@@ -179,27 +217,61 @@ export class Sender<R> {
   }
 
   private transmit(f: InFlight<R>): void {
+    f.via = this.active;
     f.attempts++;
     f.sentAt = Date.now();
     if (f.attempts === 1) f.firstSentAt = f.sentAt;
     if (f.attempts > 1) this.counts.resends++;
     // zeromq may hand a Buffer to libzmq without copying: send copies, keep ours for resends.
-    this.master.forward([Buffer.from(f.header), Buffer.from(f.payload)]);
+    this.links[f.via]!.endpoint.forward([Buffer.from(f.header), Buffer.from(f.payload)]);
   }
 
-  /** The connection is back: everything sent before it was lost and not answered goes again, in order. */
-  private resendSentBefore(lostAt: number): void {
+  /** Master `i`'s connection is back: everything sent through it before it was lost and not answered goes again, in order. */
+  private resendSentBefore(i: number, lostAt: number): void {
     for (const f of this.inFlight.values()) {
-      if (f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
+      if (f.via !== i || f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
+      if (this.active !== i && this.usable(this.active)) continue; // another master carries the flow now
+      this.active = i;
       f.holdUntil = 0;
       this.transmit(f);
     }
   }
 
+  /** Whether batches sent through master `i` now go out (its connection is up, or was never lost: it may be coming up). */
+  private usable(i: number): boolean {
+    return !this.links[i]!.endpoint.connectionLost;
+  }
+
+  /**
+   * Moves the flow off master `from` to the next master whose connection is up (if there is one), and sends again
+   * through it, in order, what was sent through `from` and not answered. False if no other master is up.
+   */
+  private failOver(from: number): boolean {
+    if (this.links.length < 2 || this.active !== from) return false;
+    let next = -1;
+    for (let k = 1; k < this.links.length && next < 0; k++) {
+      const j = (from + k) % this.links.length;
+      if (this.links[j]!.endpoint.connected) next = j;
+    }
+    if (next < 0) return false;
+    this.active = next;
+    this.counts.masterFailovers++;
+    this.warned.warn(`failover:${next}`, { from: this.links[from]!.address, to: this.links[next]!.address },
+      `sending through the ${this.links[next]!.peer} now (further moves to it are only counted)`);
+    for (const f of this.inFlight.values()) {
+      if (f.via !== from || f.holdUntil > 0) continue;
+      this.transmit(f);
+    }
+    return true;
+  }
+
   private checkTimeouts(): void {
-    if (this.master.connectionLost) return; // resent when it is back
+    // the active master's connection is lost: another one that came up since takes the flow
+    if (!this.usable(this.active)) this.failOver(this.active);
+    if (!this.usable(this.active)) return; // resent when a connection is back
     const now = Date.now();
     const timeout = this.opts.ackTimeoutMs ?? 5000;
+    let movedOn = false;
     for (const f of this.inFlight.values()) {
       if (f.holdUntil > 0) {
         if (now >= f.holdUntil) {
@@ -207,8 +279,24 @@ export class Sender<R> {
           this.transmit(f);
         }
       } else if (now - f.sentAt >= timeout) {
-        this.warned.warn('timeout', { master: this.opts.master }, 'no answer from the master in time; resending (further resends only counted)');
-        this.transmit(f);
+        this.warned.warn('timeout', { master: this.links[f.via]!.address }, 'no answer from the master in time; resending (further resends only counted)');
+        // once per round: a master that answers nothing in time (cut off from its consumers, say) gives way to the
+        // next one, which gets every batch sent through it again
+        if (!movedOn && f.via === this.active) movedOn = this.failOver(this.active);
+        if (now - f.sentAt >= timeout) this.transmit(f);
+      }
+    }
+  }
+
+  /** The active master cannot pass the batches on now: the next one that is up gets them (it is sticky from there). */
+  private moveOn(): void {
+    if (this.links.length < 2) return;
+    for (let k = 1; k < this.links.length; k++) {
+      const j = (this.active + k) % this.links.length;
+      if (this.links[j]!.endpoint.connected) {
+        this.active = j;
+        this.counts.masterFailovers++;
+        return;
       }
     }
   }
@@ -240,7 +328,11 @@ export class Sender<R> {
         const f = this.inFlight.get(h.rid);
         this.refusal = h.reason;
         this.warned.warn(`retry:${h.reason.slice(0, 40)}`, { reason: h.reason }, 'server asked to retry later');
-        if (f) f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
+        if (f) {
+          f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
+          // the master that said it may have lost the consumer; another one may still reach it
+          if (f.via === this.active) this.moveOn();
+        }
         return;
       }
       case 'gap': {
