@@ -337,6 +337,10 @@ export class Sender<R> {
       }
       case 'gap': {
         this.counts.gaps++;
+        // About a request acked since (its batch is no longer held): the answer is older than that ack. Through two
+        // masters the replies of one consumer can overtake each other, and an old gap must not read as a consumer
+        // that lost what it acked. A consumer that really did answers the batches still held with gaps too.
+        if (!this.inFlight.has(h.rid)) return;
         let oldest = Infinity;
         for (const f of this.inFlight.values()) if (f.batch.stream === h.stream) oldest = Math.min(oldest, f.batch.first);
         for (const b of this.waiting) if (b.stream === h.stream) oldest = Math.min(oldest, b.first);
