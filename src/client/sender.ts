@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Endpoint, numberedPeer, type ServerEndpoint } from '../transport/endpoint.js';
+import { Endpoint, numberedPeer, serverLinkStats, type ServerEndpoint, type ServerLink } from '../transport/endpoint.js';
 import { decodeHeader, encodeHeader, encodeRecords, encodeStats, ProtocolError, type ServiceStats } from '../wire/protocol.js';
 import { batchHeader, statsHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
@@ -66,16 +66,8 @@ export interface SenderStats {
   masterFailovers: number;
 }
 
-/** One master and the connection to it. */
-interface MasterLink {
-  address: string;
-  /** as logs and stats name it: master, master2, … */
-  peer: string;
-  endpoint: Endpoint<'dealer'>;
-}
-
 export class Sender<R> {
-  private readonly links: MasterLink[];
+  private readonly links: ServerLink[];
   /** the master batches are sent through */
   private active = 0;
   private readonly inFlight = new Map<number, InFlight<R>>();
@@ -139,12 +131,7 @@ export class Sender<R> {
 
   /** errors: `err` answers and replies that could not be read */
   get stats(): SenderStats & Record<string, number> {
-    let malformed = 0;
-    let connections: Record<string, number> = {};
-    for (const l of this.links) {
-      malformed += l.endpoint.malformedCount;
-      connections = { ...connections, ...l.endpoint.connectionStats() };
-    }
+    const { malformed, connections } = serverLinkStats(this.links);
     return { ...this.counts, errors: this.counts.errors + malformed, ...connections, activeMaster: this.active };
   }
 

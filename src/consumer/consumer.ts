@@ -6,7 +6,7 @@ import type { CurveClientConfig } from '../security/curve.js';
 import type { Alert, QueryRecord } from '../model/record.js';
 import { Quarantine } from '../durable/quarantine.js';
 import type { Frames } from '../transport/send-queue.js';
-import { Endpoint, numberedPeer, type ServerEndpoint } from '../transport/endpoint.js';
+import { Endpoint, numberedPeer, serverLinkStats, type ServerEndpoint, type ServerLink } from '../transport/endpoint.js';
 import { decodeHeader, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
 import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
 import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
@@ -97,14 +97,6 @@ interface Reply {
   frames: Frames;
 }
 
-/** One master and the connection to it. */
-interface MasterLink {
-  address: string;
-  /** as logs and stats name it: master, master2, … */
-  peer: string;
-  endpoint: Endpoint<'dealer'>;
-}
-
 interface PendingGroup {
   entries: Buffer[];
   replies: Reply[];
@@ -112,7 +104,7 @@ interface PendingGroup {
 }
 
 export class Consumer {
-  private readonly masters: MasterLink[];
+  private readonly masters: ServerLink[];
   private readonly monitor: Endpoint<'dealer'>;
   private readonly store: DurableStore;
   private engine: RulesEngine;
@@ -243,16 +235,12 @@ export class Consumer {
       open += s.open.size;
       for (const seq of s.streams.values()) hwm += seq;
     }
-    let malformed = this.monitor.malformedCount;
-    let connections: Record<string, number> = {};
-    for (const m of this.masters) {
-      malformed += m.endpoint.malformedCount;
-      connections = { ...connections, ...m.endpoint.connectionStats() };
-    }
+    const masters = serverLinkStats(this.masters);
+    const malformed = masters.malformed + this.monitor.malformedCount;
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
       fenced: this.fencedBy.size === 0 ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
-      ...connections, ...this.monitor.connectionStats(),
+      ...masters.connections, ...this.monitor.connectionStats(),
     };
   }
 

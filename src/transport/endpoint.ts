@@ -47,6 +47,25 @@ export function numberedPeer(kind: string, index: number): string {
   return index === 0 ? kind : `${kind}${index + 1}`;
 }
 
+/** The connection to one of several servers of a kind (the masters a client or consumer connects to). */
+export interface ServerLink {
+  address: string;
+  /** as logs and stats name it (numberedPeer): master, master2, … */
+  peer: string;
+  endpoint: Endpoint<'dealer'>;
+}
+
+/** Messages the links could not use, and their connections' counters (each named after its peer), together. */
+export function serverLinkStats(links: readonly ServerLink[]): { malformed: number; connections: Record<string, number> } {
+  let malformed = 0;
+  let connections: Record<string, number> = {};
+  for (const l of links) {
+    malformed += l.endpoint.malformedCount;
+    connections = { ...connections, ...l.endpoint.connectionStats() };
+  }
+  return { malformed, connections };
+}
+
 /** Whom to answer, with which request id, when a message is rejected. */
 export interface Answer {
   peer: Buffer;
