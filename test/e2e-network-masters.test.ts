@@ -21,11 +21,11 @@ import { NetBed } from './support/netns.js';
 // Each must end by itself; at the end the alerts equal the oracle's, none twice, and the consumers' high-water
 // marks add up to the records written, although records reached them twice through the two masters (counted
 // as duplicates): a resend through another path is harmless. How long each fault took to recover from is
-// printed as diagnostics, not asserted. SLOWQ_NET_FAULT_MS (default 6000) sets how long each fault lasts, and
-// SLOWQ_NET_LATENCY_MS (default 8000) the slow, lossy phase (the issue's minute: 60000).
+// printed as diagnostics, not asserted. SLOWQ_NET_FAULT_MS (default 5000) sets how long each fault lasts, and
+// SLOWQ_NET_LATENCY_MS (default 6000) the slow, lossy phase (the issue's minute: 60000).
 
-const FAULT_MS = Number(process.env.SLOWQ_NET_FAULT_MS ?? 6000);
-const LATENCY_MS = Number(process.env.SLOWQ_NET_LATENCY_MS ?? 8000);
+const FAULT_MS = Number(process.env.SLOWQ_NET_FAULT_MS ?? 5000);
+const LATENCY_MS = Number(process.env.SLOWQ_NET_LATENCY_MS ?? 6000);
 const BASE = 5555;
 /** a forwarder listens this much above the port it forwards to */
 const VIA = 100;
