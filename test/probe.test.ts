@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import type { ActivitySnapshot, ActivitySource, RunningStatement } from '../src/client/probe/activity.js';
+import type { ActivitySnapshot, ActivitySource, RunningStatement, StatsUnavailable } from '../src/client/probe/activity.js';
 import { LineAppender } from '../src/client/probe/appender.js';
 import { diffActivity, executionId, watchedSessions, type Tracking } from '../src/client/probe/diff.js';
 import { toJsonLine } from '../src/client/probe/record-line.js';
@@ -268,6 +268,9 @@ class ScriptedSource implements ActivitySource {
       throw step;
     }
     return step;
+  }
+  async statementStats(): Promise<StatsUnavailable> {
+    return { unavailable: 'scripted' };
   }
   async close(): Promise<void> {
     this.closes++;
