@@ -44,14 +44,14 @@ describe('diffStatementStats', () => {
     const r = diffStatementStats(b0, snap(2000, [entry('a', 3, 9)]));
     assert.deepEqual(r.deltas.map((d) => [d.key, d.calls, d.totalMs, d.reset]), [['a', 3, 9, true]]);
     assert.equal(r.vanished, 1);
-    // b comes back: new, so only a baseline (its counters may cover time before the last poll)
+    // b comes back: it did not exist at the last poll, so all it shows ran since
     const r2 = diffStatementStats(r.baseline, snap(3000, [entry('a', 3, 9), entry('b', 7, 70)]));
-    assert.deepEqual(r2.deltas, []);
+    assert.deepEqual(r2.deltas.map((d) => [d.key, d.calls, d.reset]), [['b', 7, false]]);
   });
 
-  test('a class the server says it created after the last poll counts whole; one created before does not', () => {
-    const b0 = diffStatementStats(undefined, snap(1000, [])).baseline;
-    const r = diffStatementStats(b0, snap(2000, [entry('new', 2, 30, { sinceMs: 1500 }), entry('old', 9, 90, { sinceMs: 500 })]));
+  test('a class first listed after the first poll counts whole; the first poll itself is only the baseline', () => {
+    const b0 = diffStatementStats(undefined, snap(1000, [entry('old', 9, 90)])).baseline;
+    const r = diffStatementStats(b0, snap(2000, [entry('new', 2, 30), entry('old', 9, 90)]));
     assert.deepEqual(r.deltas.map((d) => [d.key, d.calls, d.reset]), [['new', 2, false]]);
   });
 
@@ -76,7 +76,7 @@ describe('BaselineFile', () => {
     const warnings: string[] = [];
     const file = new BaselineFile(path.join(dir, 'b.json'), (m) => warnings.push(m), false);
     assert.equal(await file.load(), undefined);
-    const b = diffStatementStats(undefined, snap(1000, [entry('a', 10, 100, { db: 'shop', user: 'app', sinceMs: 10 })], 5)).baseline;
+    const b = diffStatementStats(undefined, snap(1000, [entry('a', 10, 100, { db: 'shop', user: 'app' })], 5)).baseline;
     await file.save(b);
     assert.deepEqual(await file.load(), b);
     await writeFile(file.path, '{"version":1,"atMs":1,"entries":[{"key":1}]}');

@@ -68,7 +68,6 @@ export function parseBaseline(text: string): StatementBaseline | string {
     const kept: StatementCounters = { key: c.key, serverQueryId: c.serverQueryId, text: c.text, calls: c.calls, totalMs: c.totalMs, rows: c.rows };
     if (typeof c.db === 'string') kept.db = c.db;
     if (typeof c.user === 'string') kept.user = c.user;
-    if (isNum(c.sinceMs)) kept.sinceMs = c.sinceMs;
     byKey.set(c.key, kept);
   }
   const b: StatementBaseline = { atMs: j.atMs, byKey };

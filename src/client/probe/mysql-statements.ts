@@ -1,8 +1,8 @@
 // performance_schema.events_statements_summary_by_digest as a StatementStatsSnapshot (see statement-stats.ts).
 // Needs performance_schema=ON (a server restart; MariaDB has it off by default) with the statements_digest
 // consumer enabled (the default when it is on), and SELECT on performance_schema for the probe's user.
-// Times are in picoseconds; FIRST_SEEN says when a digest row was created, so a row made after the previous
-// poll counts from zero (an eviction, TRUNCATE of the table, or a class never seen before).
+// Times are in picoseconds. TRUNCATE of the table (or a full one evicting) makes rows anew: statement-stats.ts
+// counts a row not listed at the previous poll from zero.
 
 import type mysql from 'mysql2/promise';
 import { boundSql } from '../../model/record.js';
@@ -16,7 +16,6 @@ interface DigestRow {
   CALLS: string | number;
   TOTAL_MS: string | number;
   ROWS_N: string | number;
-  FIRST_MS: string | number | null;
 }
 
 /** Why the digest summary cannot be read here, in words an operator can act on; undefined when it can. */
@@ -35,7 +34,7 @@ export async function digestSummaryProblem(conn: mysql.Connection): Promise<stri
 const SQL =
   'SELECT n.NOW_MS, d.* FROM (SELECT UNIX_TIMESTAMP(NOW(6)) * 1000 AS NOW_MS) n LEFT JOIN (' +
   'SELECT SCHEMA_NAME, DIGEST, DIGEST_TEXT, COUNT_STAR AS CALLS, SUM_TIMER_WAIT / 1000000000 AS TOTAL_MS, ' +
-  'SUM_ROWS_SENT + SUM_ROWS_AFFECTED AS ROWS_N, UNIX_TIMESTAMP(FIRST_SEEN) * 1000 AS FIRST_MS ' +
+  'SUM_ROWS_SENT + SUM_ROWS_AFFECTED AS ROWS_N ' +
   'FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST IS NOT NULL' +
   ') d ON 1 = 1';
 
@@ -57,7 +56,6 @@ export async function readDigestSummary(conn: mysql.Connection): Promise<Stateme
       rows: Number(r.ROWS_N),
     };
     if (r.SCHEMA_NAME !== null && r.SCHEMA_NAME !== '') e.db = r.SCHEMA_NAME;
-    if (r.FIRST_MS !== null) e.sinceMs = Number(r.FIRST_MS);
     entries.push(e);
   }
   return { nowMs, entries };

@@ -1,7 +1,7 @@
 // pg_stat_statements as a StatementStatsSnapshot (see statement-stats.ts). Needs the extension loaded
 // (shared_preload_libraries = 'pg_stat_statements', then CREATE EXTENSION pg_stat_statements) and, for other
 // users' statement texts, a probe role with pg_read_all_stats. Columns differ by version: total_exec_time
-// (13+; total_time before), toplevel and pg_stat_statements_info.stats_reset (14+), stats_since (17+).
+// (13+; total_time before), toplevel and pg_stat_statements_info.stats_reset (14+).
 
 import type pg from 'pg';
 import { boundSql } from '../../model/record.js';
@@ -10,7 +10,6 @@ import type { StatementCounters, StatementStatsSnapshot } from './statement-stat
 interface Columns {
   totalTime: string;
   toplevel: boolean;
-  statsSince: boolean;
   info: boolean;
 }
 
@@ -25,7 +24,6 @@ interface StatementRow {
   calls: string;
   total_ms: number;
   rows: string;
-  since_ms: string | null;
 }
 
 /** Why pg_stat_statements cannot be read here, in words an operator can act on; undefined when it can. */
@@ -48,7 +46,6 @@ async function columns(client: pg.Client): Promise<Columns> {
   return {
     totalTime: names.has('total_exec_time') ? 'total_exec_time' : 'total_time',
     toplevel: names.has('toplevel'),
-    statsSince: names.has('stats_since'),
     info: Number(info.rows[0]?.n ?? 0) > 0,
   };
 }
@@ -63,8 +60,7 @@ export class PgStatStatementsReader {
     const c = (this.cols ??= await columns(client));
     const sql =
       `SELECT ${epochMs('clock_timestamp()')} AS now_ms, s.userid::text, s.dbid::text, s.queryid::text, s.query, ` +
-      `r.rolname, d.datname, s.calls::text, s.${c.totalTime}::float8 AS total_ms, s.rows::text, ` +
-      `${c.statsSince ? epochMs('s.stats_since') : 'NULL'} AS since_ms ` +
+      `r.rolname, d.datname, s.calls::text, s.${c.totalTime}::float8 AS total_ms, s.rows::text ` +
       'FROM pg_stat_statements s LEFT JOIN pg_roles r ON r.oid = s.userid LEFT JOIN pg_database d ON d.oid = s.dbid ' +
       `WHERE s.queryid IS NOT NULL${c.toplevel ? ' AND s.toplevel' : ''}`;
     const res = await client.query<StatementRow>(sql);
@@ -88,7 +84,6 @@ export class PgStatStatementsReader {
       };
       if (r.datname !== null) e.db = r.datname;
       if (r.rolname !== null) e.user = r.rolname;
-      if (r.since_ms !== null) e.sinceMs = Number(r.since_ms);
       entries.push(e);
     }
     if (res.rows.length === 0) {

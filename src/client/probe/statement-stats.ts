@@ -4,11 +4,12 @@
 // The server keeps cumulative counters per statement class. A poll reads them all; the difference to the previous
 // poll is what ran in between: one delta per class that ran, with its calls, total time and rows. The counters are
 // not monotonic forever, and the cases are told apart like this:
-//   - a class seen for the first time: its counters may cover hours before the probe started, so it only becomes
-//     the baseline, unless the server says it was created after the previous poll (MySQL's FIRST_SEEN,
-//     PostgreSQL 17's stats_since) or the whole view was reset after it (pg_stat_statements_info.stats_reset):
-//     then all of it ran in the interval;
+//   - the first poll: the counters may cover hours before the probe started, so it is only the baseline;
+//   - a class not listed at the previous poll did not exist then (every poll reads the whole view): all it shows
+//     ran in the interval;
 //   - calls lower than before: the class was reset (or evicted and created again); what it shows now ran since;
+//     the same for every class when the whole view was reset after the previous poll
+//     (pg_stat_statements_info.stats_reset), even one whose calls grew again past the old count;
 //   - a class no longer listed: evicted (pg_stat_statements.max, performance_schema_digests_size) or reset; it is
 //     forgotten, and if it comes back it comes back as new.
 // Pure: the poller owns the connection and the clock.
@@ -27,8 +28,6 @@ export interface StatementCounters {
   /** total execution time, ms */
   totalMs: number;
   rows: number;
-  /** when the server started counting this class (ms since epoch), where it says */
-  sinceMs?: number;
 }
 
 /** One poll: the server's clock and every class it lists. */
@@ -91,14 +90,12 @@ export function diffStatementStats(prev: StatementBaseline | undefined, snap: St
       calls = e.calls - before.calls;
       totalMs = e.totalMs - before.totalMs;
       rows = e.rows - before.rows;
-    } else if (before || wholeViewReset || (e.sinceMs !== undefined && e.sinceMs > prev.atMs)) {
-      // counted from zero within the interval
+    } else {
+      // counted from zero within the interval: new since the previous poll, or reset
       calls = e.calls;
       totalMs = e.totalMs;
       rows = e.rows;
       reset = before !== undefined;
-    } else {
-      continue; // first sight: baseline only
     }
     if (calls <= 0) continue;
     // total time can go down by float noise when calls did not: never a negative duration
