@@ -16,7 +16,9 @@ export type { WireRecord } from '../model/record.js';
 
 // 2: a consumer's hello/hb say which state and which start of it the consumer is (sid, gen, pid, host), and the
 // master answers them with owner/fenced (docs/wire.md). A peer of version 1 gets a VERSION error.
-export const PROTOCOL_VERSION = 2;
+// 3: a record may be a class's statistics (`kind: statement_stats`, `calls`), which a version-2 consumer would
+// drop the kind of and take for one slow execution: a version-2 peer gets a VERSION error instead.
+export const PROTOCOL_VERSION = 3;
 
 /** client → master → consumer: consecutive records first..last of one stream */
 export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number }
