@@ -12,12 +12,14 @@ import { waitFor } from '../bench/harness/wait.js';
 import { parseConfig } from '../src/cli/config-file.js';
 import { ConfigError } from '../src/config/schema.js';
 import type { Alert } from '../src/model/record.js';
-import { commonOf, toLabeled, type LabeledAlert, type Notification } from '../src/monitor/model.js';
+import { toLabeled, type LabeledAlert, type Notification } from '../src/monitor/model.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import { createNotifier, deliverWithRetry, parseReceiverConfig } from '../src/monitor/notifiers/index.js';
 import { SUMMARY_CHARS } from '../src/monitor/notifiers/pagerduty.js';
 import { encodeAlerts, encodeHeader, PROTOCOL_VERSION } from '../src/wire/protocol.js';
 import { processTestDir } from './support/cluster.js';
+import { makeAlert } from './support/fake-monitor-view.js';
+import { makeNotification } from './support/notifications.js';
 import { startExim, type EximServer } from './support/exim.js';
 
 // The receivers on-call teams use directly. E-mail against a real SMTP server (Debian's Exim, started here on
@@ -30,41 +32,14 @@ const dir = processTestDir('slowq-receivers-');
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const fastRetry = { sleep: async (): Promise<void> => {}, maxAttempts: 4 };
 
-let counter = 0;
+/** A critical alert of `type` at T0 (its id from type and queryId, so a test can send it again). */
 function alert(type: Alert['type'], over: Partial<Alert> = {}): Alert {
-  const queryId = over.queryId ?? `q${++counter}`;
-  return {
-    id: `${type}:${queryId}`,
-    type,
-    source: 'db-01',
-    queryId,
-    fingerprint: 'select * from orders where id = ?',
-    fingerprintId: '0xabc123',
-    sql: 'select * from orders where id = 42',
-    durationMs: type === 'slow_query' ? 1500 : 12_000,
-    startedAt: new Date(T0).toISOString(),
-    at: new Date(T0 + 12_000).toISOString(),
-    severity: 'critical',
-    db: 'shop',
-    user: 'app',
-    ...over,
-  };
+  const a = makeAlert({ type, severity: 'critical', durationMs: 12_000, startedAt: new Date(T0).toISOString(), at: new Date(T0 + 12_000).toISOString(), ...over });
+  return { ...a, id: `${type}:${a.queryId}` };
 }
 
-let seq = 0;
-function notification(alerts: LabeledAlert[], over: Partial<Notification> = {}): Notification {
-  return {
-    id: `oncall/{}:{db="shop"}/${++seq}`,
-    receiver: 'oncall',
-    groupKey: '{}:{db="shop"}',
-    groupLabels: { db: 'shop' },
-    commonLabels: commonOf(alerts.map((a) => a.labels)),
-    commonAnnotations: commonOf(alerts.map((a) => a.annotations)),
-    status: alerts.every((a) => a.status === 'resolved') ? 'resolved' : 'firing',
-    alerts,
-    externalURL: 'http://slowq.example:9004',
-    ...over,
-  };
+function notification(alerts: LabeledAlert[]): Notification {
+  return makeNotification(alerts, { externalURL: 'http://slowq.example:9004' });
 }
 
 // ---- PagerDuty: a loopback Events API v2 ---------------------------------------------------------------
@@ -209,7 +184,7 @@ describe('pagerduty receiver (Events API v2)', () => {
     assert.equal(p.timestamp, opened.at);
     assert.equal(p.component, 'shop');
     assert.equal(p.class, 'long_running');
-    assert.equal(p.group, '0xabc123');
+    assert.equal(p.group, opened.fingerprintId);
     assert.equal(p.custom_details!.sql, longSql, 'custom_details carries the alert\'s fields');
     assert.equal(p.custom_details!.queryId, 'q-pd');
     assert.equal(p.custom_details!.user, 'app');
@@ -335,7 +310,7 @@ describe('email receiver against Exim (STARTTLS, AUTH)', () => {
       assert.equal(m.headers.references, fired!.headers.references, 'one thread per group');
       const indented = sql.split('\n').map((l) => `     ${l}`).join('\n');
       assert.ok(m.body.includes(`   SQL:\n${indented}\n`), `the SQL arrives whole (non-ASCII, a leading dot, a 1200-character line):\n${m.body}`);
-      assert.match(m.body, /Fingerprint 0xabc123:\n {5}select \* from orders where id = \?/);
+      assert.match(m.body, /Fingerprint 0xDEADBEEF00000001:\n {5}select \* from orders where customer_id = \?/);
       assert.match(m.body, /Severity: {2}critical/);
       assert.match(m.body, /On the dashboard: http:\/\/slowq\.example:9004\/alerts\//);
     }
