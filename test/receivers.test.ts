@@ -278,7 +278,7 @@ describe('email receiver against Exim (STARTTLS, AUTH)', () => {
   /** `over` replaces keys; a key set to undefined is left out */
   function email(over: Record<string, unknown> = {}) {
     const cfg: Record<string, unknown> = {
-      smarthost: `localhost:${exim.port}`, from: 'slowq <slowq@example.com>', to: ['dba@example.com', 'oncall@example.com'],
+      smarthost: `127.0.0.1:${exim.port}`, from: 'slowq <slowq@example.com>', to: ['dba@example.com', 'oncall@example.com'],
       auth_username: exim.user, auth_password: exim.password, tls_config: { ca_file: exim.certFile }, timeout_ms: 10_000, ...over,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined) delete cfg[k];
@@ -297,7 +297,7 @@ describe('email receiver against Exim (STARTTLS, AUTH)', () => {
     const opened = alert('long_running', { queryId: 'q-mail', sql });
     const n1 = notification([toLabeled(opened)]);
     const n2 = notification([toLabeled(alert('resolved', { queryId: 'q-mail', sql, at: new Date(T0 + 90_000).toISOString() }), opened)]);
-    const mailer = email({ auth_password: undefined, auth_password_file: pwFile });
+    const mailer = email({ auth_password: undefined, auth_password_file: pwFile, tls_config: { ca_file: exim.certFile, server_name: 'localhost' } });
     assert.deepEqual(await deliverWithRetry(mailer, n1, fastRetry), { ok: true, attempts: 1 });
     assert.deepEqual(await deliverWithRetry(mailer, n2, fastRetry), { ok: true, attempts: 1 });
     const [fired, resolved] = await delivered(2);
@@ -350,6 +350,9 @@ describe('email receiver against Exim (STARTTLS, AUTH)', () => {
     assert.equal(untrusted.ok, false);
     assert.equal(untrusted.attempts, 1, `not retried: ${untrusted.error?.message}`);
     assert.match(untrusted.error!.message, /certificate/i);
+    const otherName = await deliverWithRetry(email({ tls_config: { ca_file: exim.certFile, server_name: 'smtp.example.com' } }), notification([toLabeled(alert('slow_query'))]), fastRetry);
+    assert.deepEqual([otherName.attempts, otherName.error?.retryable], [1, false], 'a certificate for another name is refused');
+    assert.match(otherName.error!.message, /altnames/);
 
     const refused = await deliverWithRetry(email({ smarthost: `127.0.0.1:${await freePort()}` }), notification([toLabeled(alert('slow_query'))]), { ...fastRetry, maxAttempts: 2 });
     assert.equal(refused.ok, false);
@@ -444,7 +447,7 @@ describe('through the monitor', () => {
       { name: 'pager', pagerduty: { routing_key: routingKey, url: pd.url } },
       {
         name: 'mail',
-        email: { smarthost: `localhost:${exim.port}`, from: 'slowq@example.com', to: 'dba@example.com', auth_username: exim.user, auth_password: exim.password, tls_config: { ca_file: exim.certFile } },
+        email: { smarthost: `127.0.0.1:${exim.port}`, from: 'slowq@example.com', to: 'dba@example.com', auth_username: exim.user, auth_password: exim.password, tls_config: { ca_file: exim.certFile } },
       },
     ];
     const config = (routingKey: string) => parseConfig({

@@ -59,7 +59,8 @@ export class EmailNotifier implements Notifier {
       requireTLS: cfg.requireTls,
       ...(cfg.hello !== undefined ? { name: cfg.hello } : {}),
       ...(cfg.authUsername !== undefined && password !== undefined ? { auth: { user: cfg.authUsername, pass: password } } : {}),
-      tls: { servername: cfg.serverName ?? cfg.host, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) },
+      // The certificate is checked against serverName, else the smarthost's host (nodemailer's default).
+      tls: { minVersion: 'TLSv1.2', ...(cfg.serverName !== undefined ? { servername: cfg.serverName } : {}), ...(ca ? { ca } : {}) },
       connectionTimeout: timeout,
       greetingTimeout: timeout,
       socketTimeout: timeout,
