@@ -15,7 +15,8 @@ import type { Alert } from '../src/model/record.js';
 import { toLabeled, type LabeledAlert, type Notification } from '../src/monitor/model.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import { createNotifier, deliverWithRetry, parseReceiverConfig } from '../src/monitor/notifiers/index.js';
-import { SUMMARY_CHARS } from '../src/monitor/notifiers/pagerduty.js';
+import { emailMessage } from '../src/monitor/notifiers/email.js';
+import { pagerDutyEvent, SUMMARY_CHARS } from '../src/monitor/notifiers/pagerduty.js';
 import { encodeAlerts, encodeHeader, PROTOCOL_VERSION } from '../src/wire/protocol.js';
 import { processTestDir } from './support/cluster.js';
 import { makeAlert } from './support/fake-monitor-view.js';
@@ -361,6 +362,30 @@ describe('email receiver against Exim (STARTTLS, AUTH)', () => {
   });
 });
 
+describe('what a large group becomes', () => {
+  it('e-mail: 20 alerts in full, 180 on a line each, the rest counted, held-back alerts said', () => {
+    const alerts = Array.from({ length: 205 }, (_, i) => toLabeled(alert('slow_query', { queryId: `q-big-${i}` })));
+    const n = makeNotification(alerts, { heldBack: 7 });
+    const m = emailMessage(n, { from: 'a@example.com', to: ['b@example.com'] });
+    assert.equal(m.subject, '[FIRING:205] Slow query · db-01/shop · critical');
+    assert.equal(m.text.match(/^\d+\. FIRING: /gm)?.length, 20);
+    assert.equal(m.text.match(/^\d+\. FIRING Slow query on db-01\/shop, 12\.0 s: select/gm)?.length, 180);
+    assert.match(m.text, /^…and 5 more alert\(s\) in this group\.$/m);
+    assert.match(m.text, /^7 more alert\(s\) were held back by the rate limit/m);
+    assert.equal(m.messageId, emailMessage(n, { from: 'a@example.com', to: ['b@example.com'] }).messageId, 'the same notification, the same Message-ID');
+  });
+
+  it('pagerduty: a point event without a database has no component; held-back alerts are in the details', () => {
+    const a = toLabeled(alert('slow_query', { db: undefined, severity: 'info' }));
+    const e = pagerDutyEvent(a, makeNotification([a], { heldBack: 3 }), ROUTING_KEY);
+    assert.deepEqual(schemaErrors(e), []);
+    assert.equal(e.payload!.component, undefined);
+    assert.equal(e.payload!.severity, 'info');
+    assert.equal(e.payload!.custom_details.heldBackAlerts, '3');
+    assert.equal(e.client_url, undefined, 'no link without the dashboard\'s URL');
+  });
+});
+
 // ---- configuration -------------------------------------------------------------------------------------
 
 describe('pagerduty and email configuration', () => {
@@ -480,7 +505,7 @@ describe('through the monitor', () => {
       // A reload with another routing key: the next problem goes out with it, and the reload says what changed.
       const other = 'Rfedcba9876543210fedcba987654321';
       const reloaded = await m.reload(() => config(other));
-      assert.ok(reloaded.ok && /changed pager/.test(reloaded.summary), JSON.stringify(reloaded));
+      assert.ok(reloaded.ok && /; changed pager(;|$)/.test(reloaded.summary), JSON.stringify(reloaded));
       await send([alert('long_running', { queryId: 'q-e2e-2', severity: 'warning' })]);
       await waitFor('the trigger after the reload', () => pd.accepted.length >= 3, 15_000, 50);
       assert.equal(pd.accepted[2]!.routing_key, other);
