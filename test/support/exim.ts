@@ -130,6 +130,20 @@ export async function startExim(): Promise<EximServer> {
     messages: () => (existsSync(newDir) ? readdirSync(newDir).sort(byDelivery).map((f) => readFileSync(join(newDir, f), 'utf8')) : []),
     stop: async () => {
       await stop(proc, 5000);
+      // The daemon's children (a connection still being handled, a delivery) outlive it and would write into the
+      // spool after it is removed: found by the configuration's path on their command line, which is this run's.
+      for (let i = 0; i < 50; i++) {
+        const left = pidsWith(conf);
+        if (left.length === 0) break;
+        for (const pid of left) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -148,4 +162,18 @@ function byDelivery(a: string, b: string): number {
   const [as, au] = t(a);
   const [bs, bu] = t(b);
   return as! - bs! || au! - bu! || a.localeCompare(b);
+}
+
+/** Processes whose command line has `arg`. */
+function pidsWith(arg: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(arg)) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
