@@ -1,3 +1,4 @@
+import { parseAgentConfig, type AgentConfig } from '../client/agent-config.js';
 import { parseConfig, parseConfigText, type SlowqConfig } from './config-file.js';
 
 // The kinds of configuration file `slowq check-config` knows, each with its checker. A checker reads the
@@ -10,6 +11,7 @@ export type ConfigChecker = (text: string, file: string) => CheckResult;
 
 export const CONFIG_KINDS: Record<string, ConfigChecker> = {
   server: checkServerConfig,
+  agent: checkAgentConfig,
 };
 
 /** The top-level keys that only an agent configuration (`slowq agent --config`) has. */
@@ -47,6 +49,18 @@ export function checkServerConfig(text: string, file: string): CheckResult {
     return { ok: false, error: (err as Error).message };
   }
   return { ok: true, summary: `${file}: server configuration OK: ${summarise(cfg)}` };
+}
+
+/** The agent's file (`slowq agent --config`). */
+export function checkAgentConfig(text: string, file: string): CheckResult {
+  let cfg: AgentConfig;
+  try {
+    cfg = parseAgentConfig(parseConfigText(text, file), file);
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+  const inputs = cfg.inputs.map((i) => `${i.name} (${i.kind === 'files' ? `${i.format}, ${i.paths.length} path${i.paths.length === 1 ? '' : 's'}` : `${i.database} probe`}, source ${i.source})`);
+  return { ok: true, summary: `${file}: agent configuration OK: master ${cfg.master}, data ${cfg.data}, ${cfg.inputs.length} input${cfg.inputs.length === 1 ? '' : 's'}${inputs.length ? `: ${inputs.join(', ')}` : ''}` };
 }
 
 function summarise(cfg: SlowqConfig): string {
