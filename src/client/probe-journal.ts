@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ProbeInputConfig } from './agent-config.js';
 import type { ActivitySource } from './probe/activity.js';
@@ -37,6 +38,7 @@ export class ProbeJournal {
 
   /** Opens the journal (cutting off a line a crash left half-written) and starts polling. */
   async start(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
     await this.appender.open();
     const cut = await this.appender.cutTornLine();
     if (cut > 0) this.log.warn({ journal: this.path, bytes: cut }, 'cut a half-written last line off the probe journal (the agent stopped while writing it)');
