@@ -22,8 +22,10 @@ export type ReplyHeader = Extract<Header, { t: 'ack' | 'retry' | 'gap' | 'err' }
 
 /** A sender as the connection sees it. */
 export interface ReplyTarget {
-  /** whether this reply is about one of its batches (by rid, then by stream) */
-  holds(rid: number, stream: string | undefined): boolean;
+  /** whether it holds the batch sent with this rid */
+  holdsRid(rid: number): boolean;
+  /** whether it holds a batch of this stream */
+  holdsStream(stream: string): boolean;
   onReply(h: ReplyHeader): void;
   /** batches sent and not answered yet */
   readonly inFlightCount: number;
@@ -121,8 +123,8 @@ export class MasterConnection {
     if (h.t !== 'ack' && h.t !== 'retry' && h.t !== 'gap' && h.t !== 'err') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} reply`);
     const stream = h.t === 'ack' || h.t === 'gap' ? h.stream : undefined;
     let target: ReplyTarget | undefined;
-    for (const t of this.targets) if (t.holds(h.rid, undefined)) target = t;
-    if (!target && stream !== undefined) for (const t of this.targets) if (t.holds(-1, stream)) target = t;
+    for (const t of this.targets) if (t.holdsRid(h.rid)) target = t;
+    if (!target && stream !== undefined) for (const t of this.targets) if (t.holdsStream(stream)) target = t;
     target?.onReply(h);
   }
 }

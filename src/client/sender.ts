@@ -114,8 +114,11 @@ export class Sender<R> implements ReplyTarget {
     return this.inFlight.size;
   }
 
-  holds(rid: number, stream: string | undefined): boolean {
-    if (stream === undefined) return this.inFlight.has(rid);
+  holdsRid(rid: number): boolean {
+    return this.inFlight.has(rid);
+  }
+
+  holdsStream(stream: string): boolean {
     for (const f of this.inFlight.values()) if (f.batch.stream === stream) return true;
     return this.waiting.some((b) => b.stream === stream);
   }
