@@ -146,7 +146,12 @@ describe('slowq agent: a slow log, a PostgreSQL log directory and a probe into o
     { name: 'probe', source: 'maria-probe', probe: { mysql: db.url, interval: 200 } },
   ];
   const writeConfig = (list: unknown[]): void => writeFileSync(configFile, toYaml({ master, data, poll_ms: 50, inputs: list }));
-  const stats = () => readJson<{ agent: Record<string, number>; inputs: Record<string, Record<string, number>> }>(join(data, 'stats.json'));
+  const stats = () => readJson<{ pid: number; agent: Record<string, number>; inputs: Record<string, Record<string, number> & { probe?: Record<string, number> }> }>(join(data, 'stats.json'));
+  /** The running agent's probe has polled the server (a statement run before that would go unseen). */
+  const probePolling = (): Promise<unknown> => waitFor('the probe polling', () => {
+    const s = stats();
+    return s !== undefined && s.pid === agent.child.pid && (s.inputs.probe?.probe?.polls ?? 0) > 0;
+  }, 60_000, 50).catch(diagnose);
   const startAgent = (name: string): Proc => {
     agent = slowq(name, ['agent', '--config', configFile]);
     procs.push(agent);
@@ -195,6 +200,7 @@ describe('slowq agent: a slow log, a PostgreSQL log directory and a probe into o
     appendSlow(maria, slowLog, 3000);
     writeFileSync(join(pgDir, 'a.log'), pgLines(0, 1000));
     startAgent('agent-1');
+    await probePolling();
     const running = sleepOnServer(2.5);
     await waitFor('alerts from all three inputs', () => {
       const sources = new Set(readAlerts(alertsFile).map((a) => `${a.source}:${a.type}`));
@@ -214,6 +220,7 @@ describe('slowq agent: a slow log, a PostgreSQL log directory and a probe into o
     appendSlow(maria, slowLog, 3000);
     writeFileSync(join(pgDir, 'c.log'), pgLines(4000, 500));
     await across;
+    await probePolling();
     await sleepOnServer(2);
 
     const expected = await want();

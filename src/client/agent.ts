@@ -58,6 +58,8 @@ interface RunningInput {
 export interface ReloadResult {
   added: string[];
   removed: string[];
+  /** same name, other settings: stopped and started again (from its registry) */
+  restarted: string[];
   kept: string[];
 }
 
@@ -122,7 +124,8 @@ export class Agent {
       return undefined;
     }
     const wanted = new Map(inputs.map((i) => [i.name, i]));
-    const result: ReloadResult = { added: [], removed: [], kept: [] };
+    const result: ReloadResult = { added: [], removed: [], restarted: [], kept: [] };
+    const restarting = new Set<string>();
     for (const [name, r] of [...this.running]) {
       const next = wanted.get(name);
       if (next && inputKey(next) === r.key) {
@@ -130,14 +133,15 @@ export class Agent {
         continue;
       }
       await this.stopInput(name);
-      result.removed.push(name);
+      if (next) restarting.add(name);
+      else result.removed.push(name);
     }
     let failed = false;
     for (const input of inputs) {
       if (this.running.has(input.name)) continue;
       try {
         await this.startInput(input);
-        result.added.push(input.name);
+        (restarting.has(input.name) ? result.restarted : result.added).push(input.name);
       } catch (err) {
         failed = true;
         this.opts.log.error({ input: input.name, err: (err as Error).message }, 'cannot start an input of the reloaded configuration');
