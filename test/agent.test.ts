@@ -195,7 +195,7 @@ describe('slowq agent: a slow log, a PostgreSQL log directory and a probe into o
     await db?.stop();
   });
 
-  test('alerts from all three inputs; SIGKILL mid-stream and restart: the oracle\'s ids, none twice', async () => {
+  test('alerts from all three inputs; SIGKILL mid-stream and restart: the oracle\'s ids, none twice', async (t) => {
     writeConfig(inputs());
     appendSlow(maria, slowLog, 3000);
     writeFileSync(join(pgDir, 'a.log'), pgLines(0, 1000));
@@ -216,6 +216,8 @@ describe('slowq agent: a slow log, a PostgreSQL log directory and a probe into o
     const before = stats()?.inputs['maria-log']?.read ?? 0;
     await waitFor('the agent reading the new lines', () => (stats()?.inputs['maria-log']?.read ?? 0) > before, 30_000, 20).catch(diagnose);
     await kill9(agent);
+    const atKill = stats()?.inputs['maria-log'];
+    t.diagnostic(`killed with ${atKill?.read} of 18000 slow log entries read, ${atKill?.recordsAcked} acked (stats.json is 0.5 s behind)`);
     startAgent('agent-2');
     appendSlow(maria, slowLog, 3000);
     writeFileSync(join(pgDir, 'c.log'), pgLines(4000, 500));
