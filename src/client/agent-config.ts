@@ -27,6 +27,8 @@ export interface ProbeInputConfig {
   intervalMs: number;
   minDurationMs: number;
   idResolutionMs: number;
+  /** how often the server's per-statement statistics are read (0: never) */
+  statementsMs: number;
   labels: Record<string, string>;
 }
 
@@ -58,7 +60,7 @@ export interface AgentConfig {
 export const AGENT_KEYS = ['master', 'data', 'inputs', 'curve', 'logserver', 'log_level', 'batch_size', 'linger_ms', 'window', 'ack_timeout_ms', 'poll_ms'] as const;
 const FILE_INPUT_KEYS = ['name', 'source', 'format', 'paths', 'log_line_prefix', 'log_timezone'];
 const PROBE_INPUT_KEYS = ['name', 'source', 'probe'];
-const PROBE_KEYS = ['mysql', 'postgres', 'interval', 'min_duration', 'id_resolution', 'labels'];
+const PROBE_KEYS = ['mysql', 'postgres', 'interval', 'min_duration', 'id_resolution', 'statements', 'labels'];
 const CURVE_KEYS = ['secret', 'public', 'server_key', 'master_key', 'logserver_key'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -171,6 +173,7 @@ function probeInput(o: Record<string, unknown>, source: string, at: string): Pro
     intervalMs,
     minDurationMs: p.min_duration === undefined ? 1000 : duration(p.min_duration, `${pat}.min_duration`),
     idResolutionMs: p.id_resolution === undefined ? 1000 : duration(p.id_resolution, `${pat}.id_resolution`, true),
+    statementsMs: p.statements === undefined ? 60_000 : duration(p.statements, `${pat}.statements`),
     labels,
   };
 }

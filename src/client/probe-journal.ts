@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ProbeInputConfig } from './agent-config.js';
 import type { ActivitySource } from './probe/activity.js';
 import { LineAppender } from './probe/appender.js';
+import { BaselineFile } from './probe/baseline-file.js';
 import { MysqlActivitySource } from './probe/mysql.js';
 import { PostgresActivitySource } from './probe/postgres.js';
 import { ActivityProbe, type ProbeStats } from './probe/probe.js';
@@ -32,6 +33,8 @@ export class ProbeJournal {
       minDurationMs: cfg.minDurationMs,
       idResolutionMs: cfg.idResolutionMs,
       labels: cfg.labels,
+      statementsIntervalMs: cfg.statementsMs,
+      statementsBaseline: new BaselineFile(`${this.path}.statements.json`, (m) => log.warn(m), true),
       log: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
     });
   }

@@ -6,6 +6,14 @@ export type QueryState = (typeof QUERY_STATES)[number];
 /** Extra fields a format carries that have no column of their own (kept as alert labels). */
 export type Labels = Record<string, string | number | boolean>;
 
+/**
+ * What a record is about when it is not one execution: `statement_stats` is `calls` executions of one statement
+ * class in the interval ending at `ts`, from the server's own statistics (`slowq probe --statements`), with
+ * `durationMs` their mean. Such a record never alerts as a slow or long-running query.
+ */
+export const RECORD_KINDS = ['statement_stats'] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+
 /** What every record says about one query event, whatever the input format. */
 export interface QueryFields {
   state: QueryState;
@@ -25,6 +33,10 @@ export interface QueryFields {
   rowsSent?: number;
   rowsExamined?: number;
   labels?: Labels;
+  /** absent: one execution; see RECORD_KINDS */
+  kind?: RecordKind;
+  /** executions a `statement_stats` record stands for */
+  calls?: number;
 }
 
 /**
@@ -100,5 +112,7 @@ export function toWire(e: ParsedEvent): WireRecord {
   if (e.rowsSent !== undefined) r.rowsSent = e.rowsSent;
   if (e.rowsExamined !== undefined) r.rowsExamined = e.rowsExamined;
   if (e.labels !== undefined) r.labels = e.labels;
+  if (e.kind !== undefined) r.kind = e.kind;
+  if (e.calls !== undefined) r.calls = e.calls;
   return r;
 }
