@@ -7,7 +7,7 @@ import { StatsReporter } from '../service/stats-reporter.js';
 import { inputKey, type InputConfig } from './agent-config.js';
 import { Client, type ClientStats } from './client.js';
 import { MasterConnection } from './master-connection.js';
-import { PROBE_JOURNAL, ProbeJournal } from './probe-journal.js';
+import type { ProbeJournal } from './probe-journal.js';
 import type { ProbeStats } from './probe/probe.js';
 
 // The agent on a database host (`slowq agent`): any number of inputs, one data directory, one connection to the
@@ -171,7 +171,9 @@ export class Agent {
     const log = this.opts.flat ? this.opts.log : this.opts.log.child({ input: config.name });
     let probe: ProbeJournal | undefined;
     if (config.kind === 'probe') {
-      probe = new ProbeJournal(config, dir, log);
+      // loaded only by an agent with a probe input: `slowq client` and file-only agents start without the database drivers
+      const journal = await import('./probe-journal.js');
+      probe = new journal.ProbeJournal(config, dir, await journal.activitySource(config), log);
       await probe.start();
     }
     const o = this.opts;
@@ -184,7 +186,7 @@ export class Agent {
       format: config.kind === 'files' ? config.format : 'jsonl',
       parserOptions: config.kind === 'files' ? config.parserOptions : {},
       dataDir: dir,
-      patterns: config.kind === 'files' ? config.paths : [join(dir, PROBE_JOURNAL)],
+      patterns: config.kind === 'files' ? config.paths : probe ? [probe.path] : [],
       log,
       batchSize: o.batchSize,
       lingerMs: o.lingerMs,

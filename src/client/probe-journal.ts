@@ -5,8 +5,6 @@ import type { ProbeInputConfig } from './agent-config.js';
 import type { ActivitySource } from './probe/activity.js';
 import { LineAppender } from './probe/appender.js';
 import { BaselineFile } from './probe/baseline-file.js';
-import { MysqlActivitySource } from './probe/mysql.js';
-import { PostgresActivitySource } from './probe/postgres.js';
 import { ActivityProbe, type ProbeStats } from './probe/probe.js';
 
 // The probe as an agent input: it polls the server and appends what it finds to a journal in the input's data
@@ -18,16 +16,20 @@ import { ActivityProbe, type ProbeStats } from './probe/probe.js';
 
 export const PROBE_JOURNAL = 'probe.jsonl';
 
+/** The database's client library is loaded only by an agent that probes that kind of server (mysql2 and pg are big). */
+export async function activitySource(cfg: ProbeInputConfig): Promise<ActivitySource> {
+  if (cfg.database === 'mysql') return new (await import('./probe/mysql.js')).MysqlActivitySource(cfg.url);
+  return new (await import('./probe/postgres.js')).PostgresActivitySource(cfg.url);
+}
+
 export class ProbeJournal {
   readonly path: string;
   private readonly appender: LineAppender;
   private readonly probe: ActivityProbe;
-  private readonly source: ActivitySource;
 
-  constructor(private readonly cfg: ProbeInputConfig, dir: string, private readonly log: Logger) {
+  constructor(private readonly cfg: ProbeInputConfig, dir: string, private readonly source: ActivitySource, private readonly log: Logger) {
     this.path = join(dir, PROBE_JOURNAL);
     this.appender = new LineAppender(this.path, true);
-    this.source = cfg.database === 'mysql' ? new MysqlActivitySource(cfg.url) : new PostgresActivitySource(cfg.url);
     this.probe = new ActivityProbe(this.source, this.appender, {
       intervalMs: cfg.intervalMs,
       minDurationMs: cfg.minDurationMs,
