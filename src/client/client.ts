@@ -6,17 +6,19 @@ import { DeadLetters } from './dead-letter.js';
 import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
 import { Registry, type ResumePoint } from './registry.js';
 import { Sender, type SenderStats } from './sender.js';
+import type { MasterConnection } from './master-connection.js';
 import type { ParserOptions } from '../formats/parsers/index.js';
 import { FileTailer } from './tailer.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 
-// The agent on a database host: tail → parse → number → batch → send; commit the resume point of a
+// One input of the agent on a database host (src/client/agent.ts; `slowq client` is an agent of one input):
+// tail → parse → number → batch → send; commit the resume point of a
 // batch to the registry only after the server acked it. When the window of unacked batches is full the
 // tailer pauses (backpressure), so memory stays bounded and nothing is read that cannot be sent.
 
 export interface ClientOptions {
-  /** the masters' client endpoints: one, or several (the sender fails over between them), each with its CURVE key */
+  /** the masters' client endpoints (one or more, each with its CURVE key), for a connection of its own */
   masters: ServerEndpoint[];
   source: string;
   format: string;
@@ -33,6 +35,12 @@ export interface ClientOptions {
   statsIntervalMs?: number;
   /** counters to add to the client's own (e.g. the logger's dropped lines) */
   extraCounters?: () => Record<string, number>;
+  /** the agent's connection to the master, shared by its inputs (default: one of its own) */
+  connection?: MasterConnection;
+  /** the name its counters are reported under (default client-SOURCE) */
+  service?: string;
+  /** rewrite DATA/stats.json (default true; an agent keeps one stats file for all its inputs) */
+  statsFile?: boolean;
 }
 
 export interface ClientStats extends SenderStats {
@@ -62,12 +70,15 @@ export class Client {
   /** ms since epoch of the first events read and of the last ack (what `slowq bench e2e` times) */
   private firstReadAt = 0;
   private lastAckAt = 0;
-  private readonly statsFile: StatsFile;
+  private readonly statsFile: StatsFile | undefined;
   private readonly reporter: StatsReporter;
 
   constructor(private readonly opts: ClientOptions) {
     this.sender = new Sender<ResumePoint>(
-      { masters: opts.masters, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000 },
+      {
+        masters: opts.masters, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000,
+        ...(opts.connection && { connection: opts.connection }),
+      },
       (b) => this.onAcked(b),
       () => this.maybeResume(),
       (stream, expected) => this.onServerBehind(stream, expected),
@@ -75,9 +86,9 @@ export class Client {
     this.batcher = new Batcher<ResumePoint>(opts.batchSize ?? 1000, opts.lingerMs ?? 20, (b) => this.sender.submit(b));
     this.deadLetters = new DeadLetters(join(opts.dataDir, 'dead-letter.jsonl'), (err) =>
       opts.log.error({ err: err.message }, 'cannot write the dead-letter file'));
-    this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
+    if (opts.statsFile !== false) this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
     this.reporter = new StatsReporter({
-      service: `client-${opts.source}`, kind: 'client', source: opts.source, counters: () => this.stats(), extra: opts.extraCounters,
+      service: opts.service ?? `client-${opts.source}`, kind: 'client', source: opts.source, counters: () => this.stats(), extra: opts.extraCounters,
       notes: () => this.notes(),
       intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.sender.sendStats(st),
     });
@@ -104,7 +115,7 @@ export class Client {
     this.tailer = new FileTailer(tailerOpts);
     await this.tailer.start();
     this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
-    this.statsFile.start();
+    this.statsFile?.start();
     this.reporter.start();
     this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, masters: this.opts.masters.map((m) => m.endpoint) }, 'client started');
   }
@@ -115,7 +126,7 @@ export class Client {
     await this.tailer?.stop();
     await this.sender.stop();
     await this.registry?.close();
-    this.statsFile.stop();
+    this.statsFile?.stop();
     this.opts.log.info(this.stats(), 'client stopped');
   }
 

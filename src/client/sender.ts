@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { Endpoint, numberedPeer, serverLinkStats, type ServerEndpoint, type ServerLink } from '../transport/endpoint.js';
-import { decodeHeader, encodeHeader, encodeRecords, encodeStats, ProtocolError, type ServiceStats } from '../wire/protocol.js';
-import { batchHeader, statsHeader } from '../wire/headers.js';
+import type { ServerEndpoint } from '../transport/endpoint.js';
+import { encodeHeader, encodeRecords, type ServiceStats } from '../wire/protocol.js';
+import { batchHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
-import { WarnOnce } from '../service/warn-once.js';
+import { MasterConnection, type ReplyHeader, type ReplyTarget } from './master-connection.js';
 
 // Sends sealed batches to the master with a window of unacked batches (docs/delivery.md).
 // An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;
@@ -11,21 +11,22 @@ import { WarnOnce } from '../service/warn-once.js';
 // the consumer lacks. When the connection to the master is lost, what it carried may be lost with it: the
 // batches sent before are resent as soon as it is back, and none on timeout meanwhile (they would only pile up
 // behind the dead connection). The caller learns of each acked batch (to commit its offset) through onAcked.
-//
-// With several masters (docs/delivery.md, "Several masters") the sender keeps a connection to each and sends
-// through one at a time, the active one, so that a stream's batches normally take one path, in order. It moves
-// to the next master whose connection is up when the active one's connection is lost (the batches sent through
-// it go again at once through the new one), when the active one answers "retry" (it may have lost its
-// consumers), and when a batch is not answered in time. A batch that reaches a consumer twice, through two
-// masters, is a duplicate like any other.
+// The connection may be shared with other senders (an agent's inputs, master-connection.ts): each has its own
+// source and window, so one input held up (its consumer away) does not hold up the others.
+// With several masters the connection sends through one at a time and moves to another when it fails
+// (master-connection.ts); each batch remembers which master it went through, so that what went through a master
+// that failed goes again through the next, and a retry or a silence from it moves the flow on.
+
 export interface SenderOptions {
-  /** the masters' client endpoints (one or more), each with its public key when CURVE is on */
+  /** the masters' client endpoints (one or more, each with its CURVE key), for a connection of its own */
   masters: readonly ServerEndpoint[];
   source: string;
   log: Logger;
   /** batches in flight at once; when full, the client stops reading (default 16) */
   window?: number;
   ackTimeoutMs?: number;
+  /** a connection shared with other senders (started and stopped by its owner); default: one of its own */
+  connection?: MasterConnection;
 }
 
 interface InFlight<R> {
@@ -62,20 +63,16 @@ export interface SenderStats {
   retries: number;
   gaps: number;
   errors: number;
-  /** times the sender moved to another master (several masters only) */
-  masterFailovers: number;
 }
 
-export class Sender<R> {
-  private readonly links: ServerLink[];
-  /** the master batches are sent through */
-  private active = 0;
+export class Sender<R> implements ReplyTarget {
+  private readonly master: MasterConnection;
+  /** the connection is this sender's own (it starts and stops it) */
+  private readonly ownsConnection: boolean;
   private readonly inFlight = new Map<number, InFlight<R>>();
   private readonly waiting: Batch<R>[] = [];
-  private nextRid = 1;
   private timer: NodeJS.Timeout | undefined;
-  private readonly warned: WarnOnce;
-  private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0, masterFailovers: 0 };
+  private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
   /** the latest reason the server gave for not acking, cleared by an ack */
   private refusal: string | undefined;
 
@@ -91,48 +88,49 @@ export class Sender<R> {
      */
     private readonly onBehind: (stream: string, expected: number) => void = () => {},
   ) {
-    this.warned = new WarnOnce(opts.log, 100);
-    if (opts.masters.length === 0) throw new Error('the sender needs at least one master');
-    this.links = opts.masters.map((m, i) => {
-      const peer = numberedPeer('master', i);
-      const sentHere = () => [...this.inFlight.values()].filter((f) => f.via === i).length;
-      const endpoint = new Endpoint('dealer', {
-        log: opts.log, warned: this.warned, security: { peer, curve: m.curve, log: opts.log }, maxQueued: 10_000,
-        socket: { linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 },
-        link: {
-          backlog: () => this.links.length > 1 ? `${sentHere()} unacked batches sent through it go through another master if one is up` : `resending ${sentHere()} unacked batches when it is back`,
-          awaitsReply: () => sentHere() > 0,
-          onReconnect: (lostAt) => this.resendSentBefore(i, lostAt),
-          onLost: () => this.failOver(i),
-        },
-      });
-      return { address: m.endpoint, peer, endpoint };
-    });
+    this.ownsConnection = opts.connection === undefined;
+    this.master = opts.connection ?? new MasterConnection({ masters: opts.masters, log: opts.log });
   }
 
   start(): void {
-    for (const link of this.links) {
-      link.endpoint.connect(link.address);
-      link.endpoint.receive((msg) => {
-        try {
-          this.onReply(msg);
-        } catch (err) {
-          link.endpoint.malformed(link.peer, err);
-        }
-      });
-    }
+    this.master.attach(this);
+    this.master.start();
     this.timer = setInterval(() => this.checkTimeouts(), 100);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await Promise.all(this.links.map((l) => l.endpoint.close()));
+    this.master.detach(this);
+    if (this.ownsConnection) await this.master.stop();
   }
 
-  /** errors: `err` answers and replies that could not be read */
+  /** errors: `err` answers and replies that could not be read (on a shared connection: by any of its senders) */
   get stats(): SenderStats & Record<string, number> {
-    const { malformed, connections } = serverLinkStats(this.links);
-    return { ...this.counts, errors: this.counts.errors + malformed, ...connections, activeMaster: this.active };
+    const { malformed, ...connection } = this.master.stats();
+    return { ...this.counts, errors: this.counts.errors + (malformed ?? 0), ...connection };
+  }
+
+  private get warned(): MasterConnection['warned'] {
+    return this.master.warned;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  inFlightVia(via: number): number {
+    let n = 0;
+    for (const f of this.inFlight.values()) if (f.via === via) n++;
+    return n;
+  }
+
+  holdsRid(rid: number): boolean {
+    return this.inFlight.has(rid);
+  }
+
+  holdsStream(stream: string): boolean {
+    for (const f of this.inFlight.values()) if (f.batch.stream === stream) return true;
+    return this.waiting.some((b) => b.stream === stream);
   }
 
   /** How long the oldest unacked batch has waited, and why (for the stats: a source that cannot make progress). */
@@ -140,10 +138,10 @@ export class Sender<R> {
     let oldest = Infinity;
     for (const f of this.inFlight.values()) if (f.firstSentAt < oldest) oldest = f.firstSentAt;
     if (oldest === Infinity) return { waitingMs: 0 };
-    const active = this.links[this.active]!;
-    const reason = this.links.every((l) => l.endpoint.connectionLost)
-      ? `no connection to the master${this.links.length > 1 ? 's' : ''} ${this.links.map((l) => l.address).join(', ')}`
-      : this.refusal ?? `no answer from the master ${active.address}`;
+    const masters = this.master.masters;
+    const reason = this.master.connectionLost
+      ? `no connection to the master${masters.length > 1 ? 's' : ''} ${masters.join(', ')}`
+      : this.refusal ?? `no answer from the master ${masters[this.master.activeIndex]}`;
     return { waitingMs: Math.max(0, now - oldest), reason };
   }
 
@@ -163,9 +161,7 @@ export class Sender<R> {
 
   /** Reports counters to the master (which forwards them to the monitor); dropped if the queue is busy. */
   sendStats(stats: ServiceStats): void {
-    const master = this.links[this.active]!.endpoint;
-    if (master.queued > 100) return;
-    master.send(statsHeader(), encodeStats([stats]));
+    this.master.sendStats(stats);
   }
 
   /** Forgets every batch of `stream`, sent or waiting (it is being read again from the start). */
@@ -184,7 +180,7 @@ export class Sender<R> {
   private pump(): void {
     while (this.waiting.length > 0 && this.inFlight.size < this.windowSize) {
       const batch = this.waiting.shift()!;
-      const rid = this.nextRid++;
+      const rid = this.master.nextRid();
       const f: InFlight<R> = {
         rid,
         batch,
@@ -194,7 +190,7 @@ export class Sender<R> {
         firstSentAt: 0,
         holdUntil: 0,
         attempts: 0,
-        via: this.active,
+        via: this.master.activeIndex,
       };
       this.counts.batches++;
       this.counts.records += batch.records.length;
@@ -204,61 +200,31 @@ export class Sender<R> {
   }
 
   private transmit(f: InFlight<R>): void {
-    f.via = this.active;
     f.attempts++;
     f.sentAt = Date.now();
     if (f.attempts === 1) f.firstSentAt = f.sentAt;
     if (f.attempts > 1) this.counts.resends++;
-    // zeromq may hand a Buffer to libzmq without copying: send copies, keep ours for resends.
-    this.links[f.via]!.endpoint.forward([Buffer.from(f.header), Buffer.from(f.payload)]);
+    f.via = this.master.transmit(f.header, f.payload);
   }
 
-  /** Master `i`'s connection is back: everything sent through it before it was lost and not answered goes again, in order. */
-  private resendSentBefore(i: number, lostAt: number): void {
+  /** Master `via`'s connection is back: everything sent through it before it was lost and not answered goes again, in order. */
+  resendSentBefore(via: number, lostAt: number): void {
     for (const f of this.inFlight.values()) {
-      if (f.via !== i || f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
-      if (this.active !== i && this.usable(this.active)) continue; // another master carries the flow now
-      this.active = i;
+      if (f.via !== via || f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
       f.holdUntil = 0;
       this.transmit(f);
     }
   }
 
-  /** Whether batches sent through master `i` now go out (its connection is up, or was never lost: it may be coming up). */
-  private usable(i: number): boolean {
-    return !this.links[i]!.endpoint.connectionLost;
-  }
-
-  /**
-   * Moves the flow off master `from` to the next master whose connection is up (if there is one), and sends again
-   * through it, in order, what was sent through `from` and not answered. False if no other master is up.
-   */
-  private failOver(from: number): boolean {
-    if (this.links.length < 2 || this.active !== from) return false;
-    let next = -1;
-    for (let k = 1; k < this.links.length && next < 0; k++) {
-      const j = (from + k) % this.links.length;
-      if (this.links[j]!.endpoint.connected) next = j;
-    }
-    if (next < 0) return false;
-    this.active = next;
-    this.counts.masterFailovers++;
-    this.warned.warn(`failover:${next}`, { from: this.links[from]!.address, to: this.links[next]!.address },
-      `sending through the ${this.links[next]!.peer} now (further moves to it are only counted)`);
-    for (const f of this.inFlight.values()) {
-      if (f.via !== from || f.holdUntil > 0) continue;
-      this.transmit(f);
-    }
-    return true;
+  /** The flow moved off master `from`: what was sent through it and not answered goes again, in order, through the new one. */
+  resendAfterFailover(from: number): void {
+    for (const f of this.inFlight.values()) if (f.via === from && f.holdUntil === 0) this.transmit(f);
   }
 
   private checkTimeouts(): void {
-    // the active master's connection is lost: another one that came up since takes the flow
-    if (!this.usable(this.active)) this.failOver(this.active);
-    if (!this.usable(this.active)) return; // resent when a connection is back
+    if (this.master.connectionLost) return; // resent when it is back
     const now = Date.now();
     const timeout = this.opts.ackTimeoutMs ?? 5000;
-    let movedOn = false;
     for (const f of this.inFlight.values()) {
       if (f.holdUntil > 0) {
         if (now >= f.holdUntil) {
@@ -266,30 +232,16 @@ export class Sender<R> {
           this.transmit(f);
         }
       } else if (now - f.sentAt >= timeout) {
-        this.warned.warn('timeout', { master: this.links[f.via]!.address }, 'no answer from the master in time; resending (further resends only counted)');
-        // once per round: a master that answers nothing in time (cut off from its consumers, say) gives way to the
-        // next one, which gets every batch sent through it again
-        if (!movedOn && f.via === this.active) movedOn = this.failOver(this.active);
+        this.warned.warn('timeout', { master: this.master.masters[f.via] }, 'no answer from the master in time; resending (further resends only counted)');
+        // a master that answers nothing in time (cut off from its consumers, say) gives way to the next one, which
+        // gets every batch sent through it again (this one among them)
+        this.master.failOver(f.via);
         if (now - f.sentAt >= timeout) this.transmit(f);
       }
     }
   }
 
-  /** The active master cannot pass the batches on now: the next one that is up gets them (it is sticky from there). */
-  private moveOn(): void {
-    if (this.links.length < 2) return;
-    for (let k = 1; k < this.links.length; k++) {
-      const j = (this.active + k) % this.links.length;
-      if (this.links[j]!.endpoint.connected) {
-        this.active = j;
-        this.counts.masterFailovers++;
-        return;
-      }
-    }
-  }
-
-  private onReply(msg: Buffer[]): void {
-    const h = decodeHeader(msg[0]);
+  onReply(h: ReplyHeader): void {
     switch (h.t) {
       case 'ack': {
         // cumulative: everything of this stream up to h.last is durable
@@ -318,7 +270,7 @@ export class Sender<R> {
         if (f) {
           f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
           // the master that said it may have lost the consumer; another one may still reach it
-          if (f.via === this.active) this.moveOn();
+          this.master.moveOn(f.via);
         }
         return;
       }
@@ -349,8 +301,6 @@ export class Sender<R> {
         if (f) f.holdUntil = Date.now() + 5000;
         return;
       }
-      default:
-        throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} reply`);
     }
   }
 
