@@ -15,6 +15,8 @@ import { NetBed } from './support/netns.js';
 // (test/support/forwarder.ts), which can make every link slow and lossy. While records flow, in turn:
 //   - a master SIGKILLed: the clients carry on through the other one, then it is started again;
 //   - a master's host cut off, with both masters running;
+//   - a master stalled (SIGSTOP) and resumed: it passes on what it held, which the client had sent again through the
+//     other master meanwhile: the consumers must skip it (a resend through another path is harmless);
 //   - a partition of the network into two halves, healed while batches are in flight;
 //   - every process of the alert host dying at once (power loss), then started again;
 //   - 200 ms latency with 5% loss on every link (to the masters and to the monitor) for a bounded time.
@@ -159,6 +161,30 @@ describe('two masters and network faults on separate hosts', { timeout: 420_000 
     const restoredAt = Date.now();
     bed!.restore(victim.host);
     await caughtUp(t, 'a master\'s host cut off', restoredAt);
+  });
+
+  it('a master stalls (SIGSTOP) and resumes: what it held reaches the consumers again, as duplicates', async (t) => {
+    const victim = await activeMaster();
+    const failovers = clientStats(SOURCES[0].source)?.masterFailovers ?? 0;
+    const duplicates = (): number => ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.duplicates ?? 0), 0);
+    const before = duplicates();
+    const pid = p.service(victim.service).pid!;
+    process.kill(pid, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    try {
+      const resumed = await flowsMeanwhile(`${victim.service}'s stall`);
+      t.diagnostic(`${SOURCES[0].source}'s records acked again through the other master ${((resumed - stoppedAt) / 1000).toFixed(1)} s after ${victim.service} stalled`);
+      await movedOff(victim.index, failovers);
+      await sleep(Math.max(0, FAULT_MS - (Date.now() - stoppedAt)));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const resumedAt = Date.now();
+    await caughtUp(t, 'a master\'s stall', resumedAt);
+    // the batches the stalled master had taken in were sent again through the other one and applied; when it woke
+    // up it passed its copies on, and the consumers skipped them
+    const again = await waitFor('the stalled master\'s copies to reach the consumers', () => (duplicates() > before ? duplicates() - before : undefined), 15_000, 200);
+    t.diagnostic(`${again} records reached a consumer a second time, through the master that stalled, and were skipped`);
   });
 
   it('a partition into two halves, healed while batches are in flight', async (t) => {
