@@ -16,9 +16,13 @@ import { excerpt, type ParseOutput } from './types.js';
 //   `statement: …` / `execute …:` alone   log_statement=all: logged when a statement *starts*, with no
 //                                         duration; it is not a slow-query event (a slow one is logged
 //                                         again with its duration when it ends);
-//   `duration: … ms  plan: …`             auto_explain output;
 //   ERROR/FATAL + STATEMENT, checkpoints, autovacuum, connections, …
+// auto_explain's `duration: … ms  plan: …` is read too (isPlanMessage, plans.ts) and joined with the duration
+// entry of the same statement, or is a record of its own (postgres-join.ts).
 // Messages must be in English (lc_messages=C/en): translated server messages are not recognised.
+
+/** Longest auto_explain message kept while reading it (its plan is cut to MAX_PLAN_CHARS later). */
+export const MAX_PLAN_MESSAGE_CHARS = 64 * 1024;
 
 /** Longest `parameters: …` text kept in the `params` label. */
 export const MAX_PARAMS_CHARS = 1024;
@@ -29,7 +33,8 @@ export const SEVERITIES = [
   'PANIC', 'DETAIL', 'HINT', 'QUERY', 'CONTEXT', 'LOCATION', 'STATEMENT',
 ] as const;
 
-export type ExecStep = 'statement' | 'execute';
+/** `plan`: a statement only auto_explain logged (postgres-join.ts) */
+export type ExecStep = 'statement' | 'execute' | 'plan';
 
 /** A server message that reports one executed statement. */
 export interface ExecMessage {
