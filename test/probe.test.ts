@@ -5,13 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import type { ActivitySnapshot, ActivitySource, RunningStatement } from '../src/client/probe/activity.js';
+import type { ActivitySnapshot, ActivitySource, RunningStatement, StatsUnavailable } from '../src/client/probe/activity.js';
 import { LineAppender } from '../src/client/probe/appender.js';
 import { diffActivity, executionId, watchedSessions, type Tracking } from '../src/client/probe/diff.js';
 import { toJsonLine } from '../src/client/probe/record-line.js';
 import { MysqlActivitySource, secondsTextToMs } from '../src/client/probe/mysql.js';
 import { PostgresActivitySource } from '../src/client/probe/postgres.js';
 import { ActivityProbe, type ProbeLogger } from '../src/client/probe/probe.js';
+import { diffStatementStats } from '../src/client/probe/statement-stats.js';
 import { parseLabels } from '../src/cli/probe.js';
 import { JsonLinesParser } from '../src/formats/parsers/jsonl.js';
 import { newParseOutput } from '../src/formats/parsers/types.js';
@@ -29,6 +30,15 @@ after(async () => {
   await stopAll();
   for (const d of tempDirs) await rm(d, { recursive: true, force: true });
 });
+
+interface StatsLine {
+  kind?: string;
+  id: string;
+  sql: string;
+  calls: number;
+}
+
+const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Line {
   ts: string;
@@ -269,6 +279,9 @@ class ScriptedSource implements ActivitySource {
     }
     return step;
   }
+  async statementStats(): Promise<StatsUnavailable> {
+    return { unavailable: 'scripted' };
+  }
   async close(): Promise<void> {
     this.closes++;
   }
@@ -457,7 +470,8 @@ function pgLogId(stderrLog: string, sqlPart: string): { id: string; startMs: num
 describe('slowq probe against a real MariaDB', { timeout: 180_000 }, () => {
   let server: MariaDbServer;
   before(async () => {
-    server = await startMariaDb();
+    // performance_schema on for the statement statistics (MariaDB has it off by default)
+    server = await startMariaDb({ extraArgs: ['--performance-schema=ON'] });
   });
   after(async () => {
     await server?.stop();
@@ -525,12 +539,46 @@ describe('slowq probe against a real MariaDB', { timeout: 180_000 }, () => {
     assert.equal(run.log.lines.filter((l) => /lost connection/.test(l)).length, 1, run.log.lines.join('\n'));
     assert.equal(run.log.lines.filter((l) => /reconnected/.test(l)).length, 1, run.log.lines.join('\n'));
   });
+  test('statement statistics: performance_schema digests give per-interval deltas of each class', async () => {
+    const source = new MysqlActivitySource(server.url);
+    await source.connect();
+    const conn = await mysql.createConnection({ host: server.host, port: server.port, user: 'root' });
+    try {
+      await conn.query('CREATE DATABASE IF NOT EXISTS statsdb');
+      await conn.query('CREATE TABLE IF NOT EXISTS statsdb.t (id INT PRIMARY KEY, v INT)');
+      await conn.query('INSERT IGNORE INTO statsdb.t VALUES (1, 1), (2, 2), (3, 3)');
+      const first = await source.statementStats();
+      assert.ok(!('unavailable' in first), JSON.stringify(first));
+      let prev = diffStatementStats(undefined, first).baseline;
+      for (let i = 0; i < 7; i++) await conn.query('SELECT v FROM statsdb.t WHERE id = ?', [i % 3 + 1]);
+      const second = await source.statementStats();
+      assert.ok(!('unavailable' in second));
+      const { deltas, baseline } = diffStatementStats(prev, second);
+      prev = baseline;
+      const mine = deltas.filter((d) => /SELECT `v` FROM `statsdb` \. `t` WHERE `?id`? = \?/i.test(d.text));
+      assert.equal(mine.length, 1, JSON.stringify(deltas.map((d) => d.text)));
+      assert.equal(mine[0]!.calls, 7);
+      assert.equal(mine[0]!.rows, 7);
+      assert.ok(mine[0]!.totalMs > 0 && mine[0]!.meanMs === mine[0]!.totalMs / 7);
+      assert.match(mine[0]!.serverQueryId, /^[0-9a-f]{32,64}$/);
+      // TRUNCATE of the summary: rows are made anew, not listed at the last read, so they count from zero
+      await conn.query('TRUNCATE TABLE performance_schema.events_statements_summary_by_digest');
+      for (let i = 0; i < 2; i++) await conn.query('SELECT v FROM statsdb.t WHERE id = ?', [1]);
+      const third = await source.statementStats();
+      assert.ok(!('unavailable' in third));
+      const again = diffStatementStats(prev, third).deltas.filter((d) => d.serverQueryId === mine[0]!.serverQueryId);
+      assert.deepEqual(again.map((d) => d.calls), [2]);
+    } finally {
+      await conn.end();
+      await source.close();
+    }
+  });
 });
 
 describe('slowq probe against a real PostgreSQL', { timeout: 180_000 }, () => {
   let server: PostgresServer;
   before(async () => {
-    server = await startPostgres({ logDestination: ['stderr', 'csvlog', 'jsonlog'] });
+    server = await startPostgres({ logDestination: ['stderr', 'csvlog', 'jsonlog'], settings: { shared_preload_libraries: 'pg_stat_statements' } });
   });
   after(async () => {
     await server?.stop();
@@ -600,5 +648,53 @@ describe('slowq probe against a real PostgreSQL', { timeout: 180_000 }, () => {
     assert.ok(lines.length >= 2);
     assert.ok(lines.every((l) => l.source_label === 'pg-test'));
     assert.match(probe.output(), /stopped after \d+ polls/);
+  });
+  test('statement statistics: unavailable until the extension is created (said so), then deltas; the CLI writes them', async () => {
+    const source = new PostgresActivitySource(server.url);
+    await source.connect();
+    const c = new pg.Client(server.url);
+    await c.connect();
+    try {
+      const before = await source.statementStats();
+      assert.ok('unavailable' in before);
+      assert.match(before.unavailable, /CREATE EXTENSION pg_stat_statements/);
+      await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      const first = await source.statementStats();
+      assert.ok(!('unavailable' in first), JSON.stringify(first));
+      await c.query('CREATE TABLE IF NOT EXISTS stats_t (id int primary key, v int)');
+      await c.query('INSERT INTO stats_t VALUES (1, 1), (2, 2) ON CONFLICT DO NOTHING');
+      for (let i = 0; i < 5; i++) await c.query('SELECT v FROM stats_t WHERE id = $1', [1 + (i % 2)]);
+      const second = await source.statementStats();
+      assert.ok(!('unavailable' in second));
+      const mine = diffStatementStats(diffStatementStats(undefined, first).baseline, second).deltas.filter((d) => d.text.includes('FROM stats_t WHERE id = $1'));
+      assert.equal(mine.length, 1);
+      assert.deepEqual([mine[0]!.calls, mine[0]!.rows, mine[0]!.db, mine[0]!.user], [5, 5, 'postgres', 'postgres']);
+      assert.match(mine[0]!.serverQueryId, /^-?\d+$/);
+    } finally {
+      await source.close();
+    }
+
+    // The CLI: statement_stats lines beside the activity lines; a restart diffs against the saved baseline
+    const file = path.join(await tempDir(), 'stats.jsonl');
+    const args = ['probe', '--postgres', server.url, '--out', file, '--interval', '100', '--statements', '300'];
+    const statsLines = async (): Promise<StatsLine[]> => (await readLines(file)).map((l) => l as unknown as StatsLine).filter((l) => l.kind === 'statement_stats' && l.sql.includes('FROM stats_t WHERE v = $1'));
+    try {
+      for (const round of [1, 2]) {
+        const probe = slowq('probe', args);
+        await probe.waitForOutput('probing', 20_000);
+        await until('the baseline file', async () => ((await readFile(`${file}.statements.json`, 'utf8').catch(() => '')).length > 0 ? true : undefined));
+        await sleepMs(400);
+        for (let i = 0; i < 3 * round; i++) await c.query('SELECT id FROM stats_t WHERE v = $1', [i]);
+        await until(`round ${round}'s statement_stats line`, async () => ((await statsLines()).reduce((n, l) => n + l.calls, 0) >= (round === 1 ? 3 : 10) ? true : undefined));
+        assert.equal(await stop(probe), 0, probe.output());
+        // while it is down, statements still run: the next start's first delta covers them
+        if (round === 1) await c.query('SELECT id FROM stats_t WHERE v = $1', [42]);
+      }
+    } finally {
+      await c.end();
+    }
+    const lines = await statsLines();
+    assert.equal(lines.reduce((n, l) => n + l.calls, 0), 3 + 1 + 6, JSON.stringify(lines));
+    assert.equal(new Set(lines.map((l) => l.id)).size, lines.length, 'no interval written twice');
   });
 });

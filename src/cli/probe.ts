@@ -9,6 +9,7 @@ import { RESERVED_FIELDS } from '../client/probe/record-line.js';
 import { MysqlActivitySource } from '../client/probe/mysql.js';
 import { PostgresActivitySource } from '../client/probe/postgres.js';
 import { ActivityProbe } from '../client/probe/probe.js';
+import { BaselineFile } from '../client/probe/baseline-file.js';
 import { intOption, holdStopSignals, runUntilSignal } from './common.js';
 import { addLoggingOptions, loggerFromOptions, type LoggingOptions } from './logserver.js';
 
@@ -21,6 +22,7 @@ interface ProbeCommandOptions extends LoggingOptions {
   idResolution: string;
   sourceLabel: string[];
   fsync?: boolean;
+  statements: string;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -51,6 +53,7 @@ export function register(program: Command): void {
     .option('--min-duration <ms>', 'report statements running at least this long', '1000')
     .option('--id-resolution <ms>', 'start time in ids cut to a multiple of this; 1000 matches the servers\' own logs', '1000')
     .option('--source-label <label>', 'NAME (written as "source_label") or KEY=VALUE, added to every line; repeatable', collect, [])
+    .option('--statements <ms>', 'also read the server\'s per-statement statistics (pg_stat_statements, performance_schema digests) this often and append per-class deltas as statement_stats lines; 0 = never', '60000')
     .option('--fsync', 'fdatasync the file after each poll');
   addLoggingOptions(cmd).action(async (options: ProbeCommandOptions) => {
     holdStopSignals();
@@ -61,6 +64,7 @@ export function register(program: Command): void {
     const idResolutionMs = intOption(options.idResolution, '--id-resolution');
     if (idResolutionMs < 1) throw new Error('--id-resolution must be at least 1 ms');
     const labels = parseLabels(options.sourceLabel);
+    const statementsIntervalMs = intOption(options.statements, '--statements');
 
     const source: ActivitySource = options.postgres !== undefined ? new PostgresActivitySource(options.postgres) : new MysqlActivitySource(options.mysql!);
     const appender = new LineAppender(path.resolve(options.out), options.fsync === true);
@@ -72,6 +76,8 @@ export function register(program: Command): void {
       minDurationMs,
       idResolutionMs,
       labels,
+      statementsIntervalMs,
+      statementsBaseline: new BaselineFile(`${appender.path}.statements.json`, (m) => log.warn(m), options.fsync === true),
       log: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
     });
     log.info(`probing ${source.description} every ${intervalMs} ms for statements over ${minDurationMs} ms into ${appender.path}`);
@@ -85,7 +91,7 @@ export function register(program: Command): void {
       await probe.stop();
       await appender.close();
       const s = probe.stats();
-      log.info(`stopped after ${s.polls} polls: ${s.runningRecords} running and ${s.finishedRecords} finished records`);
+      log.info(`stopped after ${s.polls} polls: ${s.runningRecords} running and ${s.finishedRecords} finished records, ${s.statementRecords} statement_stats records from ${s.statementPolls} reads of the statistics`);
       await service.close();
     });
   });

@@ -7,6 +7,14 @@ export type QueryState = (typeof QUERY_STATES)[number];
 export type Labels = Record<string, string | number | boolean>;
 
 /**
+ * What a record is about when it is not one execution: `statement_stats` is `calls` executions of one statement
+ * class in the interval ending at `ts`, from the server's own statistics (`slowq probe --statements`), with
+ * `durationMs` their mean. Such a record never alerts as a slow or long-running query.
+ */
+export const RECORD_KINDS = ['statement_stats'] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+
+/**
  * What the server said about how it ran the statement, beside the plan text: MariaDB/Percona's `# Full_scan: …
  * Tmp_table: …` and `# Filesort: …` lines (log_slow_verbosity=query_plan), MariaDB's `Tmp_tables`/`Tmp_disk_tables`,
  * and for PostgreSQL what its auto_explain plan shows (a Seq Scan, a Sort, a sort spilled to disk).
@@ -57,6 +65,10 @@ export interface QueryFields {
   /** the plan the server logged for this execution (MariaDB `# explain:` lines, PostgreSQL auto_explain), cut by boundPlan */
   plan?: string;
   planFacts?: PlanFacts;
+  /** absent: one execution; see RECORD_KINDS */
+  kind?: RecordKind;
+  /** executions a `statement_stats` record stands for */
+  calls?: number;
 }
 
 /**
@@ -151,5 +163,7 @@ export function toWire(e: ParsedEvent): WireRecord {
   if (e.labels !== undefined) r.labels = e.labels;
   if (e.plan !== undefined) r.plan = e.plan;
   if (e.planFacts !== undefined) r.planFacts = e.planFacts;
+  if (e.kind !== undefined) r.kind = e.kind;
+  if (e.calls !== undefined) r.calls = e.calls;
   return r;
 }

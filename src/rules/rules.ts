@@ -140,6 +140,8 @@ export function applyRecord(
 ): RecordOutcome {
   const change = state.clock.observe(rec.ts, rec);
   if (change && clockEvents) clockEvents.outcomes.push(change);
+  // The server's statistics of a class are not an execution: they move the source's time, nothing else here.
+  if (rec.kind === 'statement_stats') return 'applied';
   const wm = state.watermark;
   let outcome: RecordOutcome = 'applied';
   const t = resolver.for(rec.source, rec.db, rec.fingerprintId);

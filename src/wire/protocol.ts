@@ -8,6 +8,7 @@ import { echo, listOf, SchemaError, type Check } from './schema.js';
 import { silenceAddBody, silenceExpireBody, silenceRecord } from './silence-schema.js';
 import { serviceStats } from './stats-schema.js';
 export type { WireRecord } from '../model/record.js';
+import type { QueryClassSummary } from '../model/query-class.js';
 
 // The wire (docs/wire.md): every ZeroMQ message is [routing frames…, header, payload?]. The header is a
 // small msgpack map the master can read without touching the payload; the payload is msgpack records.
@@ -16,7 +17,9 @@ export type { WireRecord } from '../model/record.js';
 
 // 2: a consumer's hello/hb say which state and which start of it the consumer is (sid, gen, pid, host), and the
 // master answers them with owner/fenced (docs/wire.md). A peer of version 1 gets a VERSION error.
-export const PROTOCOL_VERSION = 2;
+// 3: a record may be a class's statistics (`kind: statement_stats`, `calls`), which a version-2 consumer would
+// drop the kind of and take for one slow execution: a version-2 peer gets a VERSION error instead.
+export const PROTOCOL_VERSION = 3;
 
 /** client → master → consumer: consecutive records first..last of one stream */
 export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number }
@@ -65,6 +68,8 @@ export interface ServiceStats {
   counters: Record<string, number>;
   /** what a number cannot say, e.g. why a client's batches are not acked (short texts, for people) */
   notes?: Record<string, string>;
+  /** a consumer's busiest statement classes of the last hour (model/query-class.ts), for the dashboard */
+  classes?: QueryClassSummary[];
 }
 
 // `useRecords` stores each object shape once per message: smaller and faster than plain maps

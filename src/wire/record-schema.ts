@@ -1,4 +1,4 @@
-import { QUERY_STATES, type WireRecord } from '../model/record.js';
+import { QUERY_STATES, RECORD_KINDS, type WireRecord } from '../model/record.js';
 import { amount, detail, duration, eventTime, fingerprint, fingerprintId, id, labels, plan, planFacts, sql } from './fields.js';
 import { object, oneOf, optional, SchemaError, type Check } from './schema.js';
 
@@ -22,6 +22,8 @@ export const wireRecord: Check<WireRecord> = object({
   labels: optional(labels),
   plan: optional(plan),
   planFacts: optional(planFacts),
+  kind: optional(oneOf(RECORD_KINDS)),
+  calls: optional(amount),
 });
 
 /** Why a consumer would refuse this record, or undefined when it would take it. */

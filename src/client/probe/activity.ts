@@ -1,3 +1,5 @@
+import type { StatementStatsSnapshot } from './statement-stats.js';
+
 // What a database tells the probe about its sessions, one snapshot per poll. One ActivitySource per database
 // kind (PostgreSQL pg_stat_activity, MariaDB/MySQL processlist); the diffing in diff.ts knows nothing of drivers.
 
@@ -46,8 +48,18 @@ export interface ActivitySource {
    * the caller is tracking), whether they are idle now and since when, so a statement's end can be told exactly.
    */
   snapshot(watch: ReadonlySet<string>): Promise<ActivitySnapshot>;
+  /**
+   * The server's cumulative per-statement statistics (statement-stats.ts), or why they cannot be read (an
+   * extension or setting missing: said in words an operator can act on). Asked again each stats interval, so
+   * turning them on later works without a restart.
+   */
+  statementStats(): Promise<StatementStatsSnapshot | StatsUnavailable>;
   /** close the connection; safe when not connected or already broken */
   close(): Promise<void>;
+}
+
+export interface StatsUnavailable {
+  unavailable: string;
 }
 
 /** The URL without its password, for messages. */

@@ -8,7 +8,9 @@
 // executions apart.
 
 import mysql from 'mysql2/promise';
-import { redactUrl, type ActivitySnapshot, type ActivitySource, type IdleSession, type RunningStatement } from './activity.js';
+import { redactUrl, type ActivitySnapshot, type ActivitySource, type IdleSession, type RunningStatement, type StatsUnavailable } from './activity.js';
+import { digestSummaryProblem, readDigestSummary } from './mysql-statements.js';
+import type { StatementStatsSnapshot } from './statement-stats.js';
 
 interface ProcessRow {
   NOW_S: string;
@@ -29,6 +31,7 @@ export class MysqlActivitySource implements ActivitySource {
   private broken: Error | undefined;
   private hasTimeMs = false;
   private hasQueryId = false;
+  private statementsReady = false;
 
   constructor(
     private readonly url: string,
@@ -113,9 +116,22 @@ export class MysqlActivitySource implements ActivitySource {
     return { nowMs, running, idle };
   }
 
+  async statementStats(): Promise<StatementStatsSnapshot | StatsUnavailable> {
+    const conn = this.conn;
+    if (!conn) throw new Error('not connected');
+    if (this.broken) throw this.broken;
+    if (!this.statementsReady) {
+      const problem = await digestSummaryProblem(conn);
+      if (problem !== undefined) return { unavailable: problem };
+      this.statementsReady = true;
+    }
+    return readDigestSummary(conn);
+  }
+
   async close(): Promise<void> {
     const conn = this.conn;
     this.conn = undefined;
+    this.statementsReady = false;
     if (!conn) return;
     if (this.broken) conn.destroy();
     else await conn.end().catch(() => conn.destroy());

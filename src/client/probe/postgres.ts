@@ -3,7 +3,9 @@
 // so a tracked statement's duration is exact when the backend has not started another one meanwhile.
 
 import pg from 'pg';
-import { redactUrl, type ActivitySnapshot, type ActivitySource, type IdleSession, type RunningStatement } from './activity.js';
+import { redactUrl, type ActivitySnapshot, type ActivitySource, type IdleSession, type RunningStatement, type StatsUnavailable } from './activity.js';
+import { pgStatStatementsProblem, PgStatStatementsReader } from './postgres-statements.js';
+import type { StatementStatsSnapshot } from './statement-stats.js';
 
 // Times come back as integer µs since epoch (bigint as text), so no float rounding touches the ids.
 // The one-row `now` is evaluated before the activity snapshot is read: a statement that starts in between has a
@@ -38,6 +40,8 @@ export class PostgresActivitySource implements ActivitySource {
   readonly description: string;
   private client: pg.Client | undefined;
   private broken: Error | undefined;
+  private readonly statements = new PgStatStatementsReader();
+  private statementsReady = false;
 
   constructor(
     private readonly url: string,
@@ -105,9 +109,22 @@ export class PostgresActivitySource implements ActivitySource {
     return { nowMs, running, idle };
   }
 
+  async statementStats(): Promise<StatementStatsSnapshot | StatsUnavailable> {
+    const client = this.client;
+    if (!client) throw new Error('not connected');
+    if (this.broken) throw this.broken;
+    if (!this.statementsReady) {
+      const problem = await pgStatStatementsProblem(client);
+      if (problem !== undefined) return { unavailable: problem };
+      this.statementsReady = true;
+    }
+    return this.statements.read(client);
+  }
+
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.statementsReady = false;
     if (client) await client.end().catch(() => {});
   }
 }

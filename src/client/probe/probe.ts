@@ -4,7 +4,8 @@
 
 import type { ActivitySource } from './activity.js';
 import { diffActivity, watchedSessions, type ProbeRecord, type TrackedStatement } from './diff.js';
-import { toJsonLine } from './record-line.js';
+import { statsJsonLine, toJsonLine } from './record-line.js';
+import { diffStatementStats, type StatementBaseline } from './statement-stats.js';
 
 export interface ProbeLogger {
   info(msg: string): void;
@@ -29,8 +30,21 @@ export interface ProbeOptions {
   /** first retry delay after a failure (default 500 ms), doubled per failure up to maxBackoffMs (default 30 s) */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Also read the server's per-statement statistics this often (ms; 0 or absent: never) and append each class's
+   * delta as a `statement_stats` line (statement-stats.ts).
+   */
+  statementsIntervalMs?: number;
+  /** where the statistics' last counters are kept across restarts, so no interval is lost or counted twice */
+  statementsBaseline?: BaselineStore;
   /** called after each successful poll with what it produced (tests, metrics) */
   onPoll?: (records: readonly ProbeRecord[]) => void;
+}
+
+/** Keeps the statistics' last poll (a small JSON file next to the output: see cli/probe.ts). */
+export interface BaselineStore {
+  load(): Promise<StatementBaseline | undefined>;
+  save(b: StatementBaseline): Promise<void>;
 }
 
 export interface ProbeStats {
@@ -45,6 +59,11 @@ export interface ProbeStats {
   droppedLines: number;
   /** statements tracked right now */
   tracked: number;
+  /** reads of the server's statement statistics, and the statement_stats records they gave */
+  statementPolls: number;
+  statementRecords: number;
+  /** classes that left the server's statistics between two reads (evicted or reset) */
+  statementClassesVanished: number;
 }
 
 /** Lines held while the output file cannot be written; beyond this the oldest are dropped (and counted). */
@@ -65,7 +84,15 @@ export class ActivityProbe {
   private pending: string[] = [];
   private outputFailing = false;
   private readonly log: ProbeLogger;
-  private readonly counters = { polls: 0, runningRecords: 0, finishedRecords: 0, connectionFailures: 0, droppedLines: 0 };
+  private readonly counters = {
+    polls: 0, runningRecords: 0, finishedRecords: 0, connectionFailures: 0, droppedLines: 0,
+    statementPolls: 0, statementRecords: 0, statementClassesVanished: 0,
+  };
+  private baseline: StatementBaseline | undefined;
+  private baselineLoaded = false;
+  private lastStatementsAt = -Infinity;
+  /** why the statistics cannot be read, as last said (said once per new reason, and once when they can) */
+  private statsUnavailable: string | undefined;
 
   constructor(
     private readonly source: ActivitySource,
@@ -156,8 +183,43 @@ export class ActivityProbe {
       this.pending.splice(0, drop);
       this.counters.droppedLines += drop;
     }
+    await this.pollStatements();
     await this.flush();
+    if (this.pending.length === 0 && this.baselineDirty) {
+      // Only once its lines are written: a crash before this repeats the interval from the old baseline with the
+      // same ids, never skips it.
+      await this.opts.statementsBaseline?.save(this.baseline!);
+      this.baselineDirty = false;
+    }
     this.opts.onPoll?.(records);
+  }
+
+  private baselineDirty = false;
+
+  private async pollStatements(): Promise<void> {
+    const every = this.opts.statementsIntervalMs ?? 0;
+    if (!(every > 0) || Date.now() - this.lastStatementsAt < every) return;
+    if (this.pending.length > 0 && this.baselineDirty) return; // the last interval's lines are not written yet
+    this.lastStatementsAt = Date.now();
+    if (!this.baselineLoaded) {
+      this.baseline = await this.opts.statementsBaseline?.load();
+      this.baselineLoaded = true;
+    }
+    const snap = await this.source.statementStats();
+    if ('unavailable' in snap) {
+      if (snap.unavailable !== this.statsUnavailable) this.log.warn(`statement statistics unavailable on ${this.source.description}: ${snap.unavailable}`);
+      this.statsUnavailable = snap.unavailable;
+      return;
+    }
+    if (this.statsUnavailable !== undefined) this.log.info(`statement statistics readable on ${this.source.description}`);
+    this.statsUnavailable = undefined;
+    const { deltas, baseline, vanished } = diffStatementStats(this.baseline, snap);
+    this.baseline = baseline;
+    this.baselineDirty = true;
+    this.counters.statementPolls++;
+    this.counters.statementRecords += deltas.length;
+    this.counters.statementClassesVanished += vanished;
+    for (const d of deltas) this.pending.push(statsJsonLine(d, this.opts.labels));
   }
 
   /** Write what is pending; on failure keep it for the next poll (the database side is not at fault). */

@@ -4,8 +4,10 @@ import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 
 // Native JSON lines (README "Formats", jsonl): one object per line,
 // {"ts":…,"state":"running"|"finished","id":…,"duration_ms":…,"sql":…,"db":…,"user":…}; unknown fields become labels.
+// A line with "kind":"statement_stats" (written by `slowq probe --statements`) is not one execution but "calls"
+// executions of a statement class in the interval ending at "ts", "duration_ms" their mean (model/record.ts).
 
-const KNOWN = new Set(['ts', 'state', 'id', 'duration_ms', 'sql', 'db', 'user', 'host', 'lock_ms', 'rows_sent', 'rows_examined']);
+const KNOWN = new Set(['ts', 'state', 'id', 'duration_ms', 'sql', 'db', 'user', 'host', 'lock_ms', 'rows_sent', 'rows_examined', 'kind', 'calls']);
 
 export class JsonLinesParser implements RecordParser {
   readonly format = 'jsonl';
@@ -37,6 +39,11 @@ export class JsonLinesParser implements RecordParser {
       return problem('missing or invalid "duration_ms" (a number ≥ 0)');
     }
     if (o.sql !== undefined && typeof o.sql !== 'string') return problem('"sql" must be a string');
+    if (o.kind !== undefined && o.kind !== 'statement_stats') return problem('"kind" must be "statement_stats" when given');
+    const calls = o.calls;
+    if (o.kind !== undefined && (typeof calls !== 'number' || !Number.isSafeInteger(calls) || calls < 1)) {
+      return problem('a statement_stats line needs "calls", a whole number ≥ 1');
+    }
     const sql = boundSql(typeof o.sql === 'string' ? o.sql : '');
     const fp = this.fingerprints.get(sql);
     const ev: ParsedEvent = {
@@ -56,6 +63,10 @@ export class JsonLinesParser implements RecordParser {
     if (typeof o.lock_ms === 'number') ev.lockMs = o.lock_ms;
     if (typeof o.rows_sent === 'number') ev.rowsSent = o.rows_sent;
     if (typeof o.rows_examined === 'number') ev.rowsExamined = o.rows_examined;
+    if (o.kind === 'statement_stats') {
+      ev.kind = 'statement_stats';
+      ev.calls = calls as number;
+    }
     let labels: Labels | undefined;
     for (const key in o) {
       if (KNOWN.has(key)) continue;
