@@ -2,7 +2,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { stringify as toYaml } from 'yaml';
 import { readAlerts, readJson } from '../bench/harness/files.js';
 import { freeBasePort } from '../bench/harness/ports.js';
@@ -17,6 +16,7 @@ import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
 import { MySqlSlowLogGenerator } from '../src/workload/mysql-slow-generator.js';
 import { diffIds, duplicateIds, idSet, processTestDir } from './support/cluster.js';
 import { startMariaDb, type MariaDbServer } from './support/dbservers.js';
+import { PG_PREFIX, pgLines, sleepOnServer as sleepOn } from './support/agent-inputs.js';
 
 // `slowq agent --config`: the file checked before anything starts (errors name the key), and one agent on a
 // "database host" feeding a real `slowq up` from three inputs at once — a MariaDB slow log, a directory of
@@ -28,7 +28,6 @@ import { startMariaDb, type MariaDbServer } from './support/dbservers.js';
 
 const RUNNING_MS = 1000;
 const RULES: RulesConfig = { ...DEFAULT_RULES, defaults: { ...DEFAULT_RULES.defaults, runningMs: RUNNING_MS } };
-const PG_PREFIX = '%m [%p] %u@%d ';
 
 async function oracleOf(files: string[], format: string, source: string, options: ParserOptions = {}): Promise<Alert[]> {
   const out: Alert[] = [];
@@ -118,17 +117,6 @@ describe('agent configuration: checked before anything starts, errors name the k
   });
 });
 
-/** PostgreSQL stderr lines with PG_PREFIX: every 10th statement slow (1.5 s), the rest quick. */
-function pgLines(from: number, count: number): string {
-  let text = '';
-  for (let i = from; i < from + count; i++) {
-    const ts = new Date(Date.UTC(2026, 10, 22, 7, 0, 0) + i * 10).toISOString().replace('T', ' ').replace('Z', ' UTC');
-    const duration = i % 10 === 0 ? 1500 : 5;
-    text += `${ts} [${1000 + (i % 50)}] app@shop LOG:  duration: ${duration}.000 ms  statement: SELECT * FROM t${i % 7} WHERE id = ${i}\n`;
-  }
-  return text;
-}
-
 describe('slowq agent: a slow log, a PostgreSQL log directory and a probe into one slowq up', { timeout: 150_000 }, () => {
   const dir = processTestDir('slowq-agent-e2e-');
   const data = join(dir, 'agent');
@@ -171,14 +159,7 @@ describe('slowq agent: a slow log, a PostgreSQL log directory and a probe into o
     appendFileSync(file, text);
   };
   /** Runs a statement the probe sees running (> its 1 s min_duration, > running_ms). */
-  const sleepOnServer = async (seconds: number): Promise<void> => {
-    const c = await mysql.createConnection({ host: db.host, port: db.port, user: 'root' });
-    try {
-      await c.query(`SELECT SLEEP(${seconds})`);
-    } finally {
-      await c.end();
-    }
-  };
+  const sleepOnServer = (seconds: number): Promise<void> => sleepOn(db, seconds);
   const probeJournal = () => join(data, 'inputs', 'probe', 'probe.jsonl');
   const want = async (): Promise<Alert[]> => [
     ...(await oracleOf([slowLog], 'mysql-slow', 'maria-log')),

@@ -12,7 +12,7 @@ import { FakeMonitorView, makeActive, makeAlert } from './support/fake-monitor-v
 import { waitFor } from '../bench/harness/wait.js';
 
 // The dashboard in a real browser (Debian's chromium, headless, driven by playwright-core) against the HTTP
-// server on a fake view: live alerts without a reload, the silence form, expanding SQL, and a screenshot.
+// server on a fake view: live alerts without a reload, the silence form, expanding SQL and plans, and a screenshot.
 
 const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -27,10 +27,15 @@ WHERE o.created_at > NOW() - INTERVAL 30 DAY AND o.status IN ('pending', 'paid',
 ORDER BY o.created_at DESC
 LIMIT 500`;
 
+/** auto_explain's plan of the slow UPDATE (PostgreSQL, text format) */
+const PLAN = `Update on invoices  (cost=0.00..2041.00 rows=0 width=0)
+  ->  Seq Scan on invoices  (cost=0.00..2041.00 rows=1 width=38)
+        Filter: (id = 99812)`;
+
 function populate(view: FakeMonitorView): void {
   const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
   const lr = makeAlert({ type: 'long_running', severity: 'critical', source: 'db-01', db: 'shop', durationMs: 184_000, sql: LONG_SQL, fingerprint: 'select o.id, o.created_at, … from orders o join customers c … limit ?', fingerprintId: '0x3F2A9C1D7E5B4A10', startedAt: ago(190_000), at: ago(6_000) });
-  const sq = makeAlert({ type: 'slow_query', severity: 'warning', source: 'db-02', db: 'billing', user: 'invoicer', durationMs: 4_250, sql: 'UPDATE invoices SET state = \'sent\' WHERE id = 99812', fingerprint: 'update invoices set state = ? where id = ?', fingerprintId: '0x91B0E4C2AA07F311', startedAt: ago(130_000), at: ago(126_000) });
+  const sq = makeAlert({ type: 'slow_query', severity: 'warning', source: 'db-02', db: 'billing', user: 'invoicer', durationMs: 4_250, sql: 'UPDATE invoices SET state = \'sent\' WHERE id = 99812', fingerprint: 'update invoices set state = ? where id = ?', fingerprintId: '0x91B0E4C2AA07F311', startedAt: ago(130_000), at: ago(126_000), plan: PLAN, planFacts: { fullScan: true, filesort: false, mergePasses: 0 } });
   const muted = makeAlert({ type: 'slow_query', severity: 'info', source: 'db-02', db: 'reports', user: 'etl', durationMs: 1_800, sql: 'SELECT count(*) FROM events WHERE day = \'2026-11-21\'', fingerprintId: '0x0C55D2E19B3F8E42', startedAt: ago(260_000), at: ago(258_000) });
   view.active = [makeActive(lr, { receivers: ['file', 'slack-oncall'] }), makeActive(sq), makeActive(muted, { silencedBy: ['s-1'] })];
   const prev = makeAlert({ type: 'long_running', severity: 'critical', source: 'db-01', durationMs: 12_000 });
@@ -188,6 +193,19 @@ describe('dashboard in headless Chromium', () => {
     await details.locator('summary').click();
   });
 
+  it('an alert\'s plan is folded under its statement, its notable facts in the fold\'s title, and opens on click', async () => {
+    const card = page.locator('#firing-body .alert', { hasText: 'db-02 / billing' });
+    const plan = card.locator('details.plan');
+    assert.equal(await plan.count(), 1);
+    assert.equal((await plan.locator('summary').textContent())?.trim(), 'planfullScan', 'facts that are true or above zero only');
+    assert.equal(await plan.locator('pre').isVisible(), false);
+    await plan.locator('summary').click();
+    assert.equal(await plan.locator('pre').isVisible(), true);
+    assert.equal(await plan.locator('pre').textContent(), PLAN);
+    // the others have no plan: no fold
+    assert.equal(await page.locator('#firing-body .alert', { hasText: 'db-01 / shop' }).locator('details.plan').count(), 0);
+  });
+
   it('silences: a bad matcher shows the server\'s message; adding and expiring work through the API', async () => {
     await page.fill('#f-matchers', 'db shop');
     await page.fill('#f-by', 'alice');
@@ -205,7 +223,9 @@ describe('dashboard in headless Chromium', () => {
     assert.equal(Date.parse(input.endsAt!) - Date.parse(input.startsAt!), 2 * 3600_000, 'default duration 2 h');
     assert.equal(await page.inputValue('#f-matchers'), '', 'form cleared');
 
-    // take the screenshot with one silence listed
+    // take the screenshot with one silence listed and a plan unfolded
+    const plan = page.locator('#firing-body details.plan').first();
+    if ((await plan.getAttribute('open')) === null) await plan.locator('summary').click();
     const shot = join(dir, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
     await assertPng(shot);

@@ -174,7 +174,7 @@ export function applyRecord(
     state.stalling.set(q.queryId, q.lastTs + t.stalledMs);
     if (!q.fired && q.durationMs >= t.runningMs) {
       q.fired = true;
-      alerts.push(makeAlert('long_running', rec.source, q, q.durationMs, q.lastTs, severityOf(q.durationMs, t)));
+      alerts.push(makeAlert('long_running', rec.source, q, q.durationMs, q.lastTs, severityOf(q.durationMs, t), rec));
     }
   } else {
     const q = state.open.get(rec.queryId);
@@ -189,9 +189,9 @@ export function applyRecord(
     // state grow to millions of ids on a busy log).
     if (q || rec.durationMs >= Math.min(t.finishedMs, t.runningMs)) state.done.set(rec.queryId, wm);
     if (q?.fired) {
-      alerts.push(makeAlert('resolved', rec.source, describe(rec, q), rec.durationMs, rec.ts, 'info'));
+      alerts.push(makeAlert('resolved', rec.source, describe(rec, q), rec.durationMs, rec.ts, 'info', rec));
     } else if (rec.durationMs >= t.finishedMs) {
-      alerts.push(makeAlert('slow_query', rec.source, describe(rec, q), rec.durationMs, rec.ts, severityOf(rec.durationMs, t)));
+      alerts.push(makeAlert('slow_query', rec.source, describe(rec, q), rec.durationMs, rec.ts, severityOf(rec.durationMs, t), rec));
     }
   }
   sweep(state, rec.source, resolver, alerts);
@@ -248,7 +248,8 @@ function severityOf(durationMs: number, t: Thresholds): Severity {
   return durationMs >= t.criticalMs ? 'critical' : 'warning';
 }
 
-function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: number, at: number, severity: Severity): Alert {
+/** `raisedBy`: the record whose arrival raised the alert; its plan, if it has one, goes with the alert. */
+function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: number, at: number, severity: Severity, raisedBy?: QueryRecord): Alert {
   const a: Alert = {
     id: alertId(source, q.queryId, type),
     type,
@@ -265,6 +266,8 @@ function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: nu
   if (q.db !== undefined) a.db = q.db;
   if (q.user !== undefined) a.user = q.user;
   if (q.host !== undefined) a.host = q.host;
+  if (raisedBy?.plan !== undefined) a.plan = raisedBy.plan;
+  if (raisedBy?.planFacts !== undefined) a.planFacts = raisedBy.planFacts;
   return a;
 }
 

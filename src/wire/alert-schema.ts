@@ -1,5 +1,5 @@
 import { ALERT_TYPES, SEVERITIES, type Alert } from '../model/record.js';
-import { detail, duration, fingerprint, fingerprintId, id, labels, name, sql } from './fields.js';
+import { detail, duration, fingerprint, fingerprintId, id, labels, name, plan, planFacts, sql } from './fields.js';
 import { isoTime, object, oneOf, optional, type Check } from './schema.js';
 
 // An alert in an `alerts` payload (docs/wire.md, "Alerts"): also a line of alerts.jsonl, an entry of the
@@ -21,4 +21,6 @@ export const alert: Check<Alert> = object({
   user: optional(detail),
   host: optional(detail),
   labels: optional(labels),
+  plan: optional(plan),
+  planFacts: optional(planFacts),
 });

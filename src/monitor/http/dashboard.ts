@@ -85,6 +85,10 @@ details.sql[open] > summary code { display: none; }
 details.sql[open] > summary .more::before { content: "hide full statement"; }
 details.sql:not([open]) > summary .more::before { content: "show all"; }
 details.sql pre { margin: 6px 0 2px; white-space: pre-wrap; word-break: break-word; max-height: 420px; overflow: auto; }
+details.plan { margin-top: 6px; font-size: 12px; }
+details.plan > summary { cursor: pointer; color: var(--link); }
+details.plan > summary .facts { color: var(--text); margin-left: 8px; }
+details.plan pre { background: var(--panel2); border: 1px solid var(--line); border-radius: 5px; padding: 6px 9px; margin: 6px 0 2px; white-space: pre; tab-size: 4; max-height: 420px; overflow: auto; }
 table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th { text-align: left; font-weight: 500; color: var(--muted); font-size: 12px; padding: 8px 8px 6px 0; border-bottom: 1px solid var(--line); white-space: nowrap; }
 td { padding: 7px 8px 7px 0; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -259,6 +263,19 @@ a.classlink { font-size: 12px; }
       h('summary', null, h('code', { text: oneLine.slice(0, SQL_SHORT) + '…' }), h('span', { class: 'more' })),
       h('pre', { text: sql }));
   }
+  // The plan of the execution (MariaDB's EXPLAIN rows, PostgreSQL's auto_explain), folded; its notable facts in the summary.
+  function planFactsShown(f) {
+    var out = [];
+    if (f) Object.keys(f).forEach(function (k) { var v = f[k]; if (v === true) out.push(k); else if (typeof v === 'number' && v > 0) out.push(k + ' ' + v); });
+    return out.join(' · ');
+  }
+  function planBlock(t) {
+    var facts = planFactsShown(t.planFacts);
+    if (!t.plan && !facts) return null;
+    return h('details', { class: 'plan' },
+      h('summary', null, t.plan ? 'plan' : 'plan facts', facts ? h('span', { class: 'facts', text: facts }) : null),
+      t.plan ? h('pre', { text: t.plan }) : null);
+  }
   function sevOf(a) { var s = a.labels && a.labels.severity; return s === 'critical' || s === 'warning' ? s : 'info'; }
   function where(labels) { return (labels.source || '?') + (labels.db ? ' / ' + labels.db : ''); }
 
@@ -294,7 +311,7 @@ a.classlink { font-size: 12px; }
           h('td', { class: 'mono nowrap' }, where(a.labels), ' ', classLink(a.labels.source, t.fingerprintId)),
           h('td', { class: 'num dur', text: dur(t.durationMs) }),
           h('td', { text: t.type === 'stalled' ? 'stalled' : 'finished', class: t.type === 'stalled' ? 'stale' : 'good' }),
-          h('td', { class: 'wide' }, sqlBlock(t.sql)));
+          h('td', { class: 'wide' }, sqlBlock(t.sql), planBlock(t)));
       }))));
     renderSummary();
   }
@@ -319,7 +336,7 @@ a.classlink { font-size: 12px; }
       h('div', { class: 'side' },
         h('span', null, 'started ', when(a.startsAt)),
         h('button', { type: 'button', title: 'Prefill a silence for this query', onclick: function () { prefillSilence(L); } }, 'Silence…')),
-      h('div', { class: 'sqlrow' }, sqlBlock(t.sql)));
+      h('div', { class: 'sqlrow' }, sqlBlock(t.sql), planBlock(t)));
   }
   function prefillSilence(L) {
     var parts = [];

@@ -10,6 +10,7 @@ import { cut, formatDuration, KIND_TITLES, titleOf } from './text.js';
 
 const HEADER_CHARS = 150;
 const SQL_CHARS = 2500;
+const PLAN_CHARS = 2500;
 const FINGERPRINT_CHARS = 1000;
 const TEXT_SQL_CHARS = 300;
 /** alerts shown in full; the rest of a group are counted */
@@ -85,7 +86,17 @@ function alertBlocks(a: LabeledAlert, inGroup: boolean): SlackBlock[] {
       text: { type: 'mrkdwn', text: `*Fingerprint* \`${escapeMrkdwn(x.fingerprintId)}\`\n${codeBlock(x.fingerprint, FINGERPRINT_CHARS)}` },
     },
     { type: 'section', text: { type: 'mrkdwn', text: `*SQL*\n${codeBlock(x.sql, SQL_CHARS)}` } },
+    ...planBlocks(a),
   ];
+}
+
+/** The plan of the execution, when the alert has one, with its facts (the same text as the `planFacts` annotation). */
+function planBlocks(a: LabeledAlert): SlackBlock[] {
+  const x = a.alert;
+  if (x.plan === undefined && x.planFacts === undefined) return [];
+  const facts = a.annotations.planFacts ? ` ${escapeMrkdwn(a.annotations.planFacts)}` : '';
+  const plan = x.plan !== undefined ? `\n${codeBlock(x.plan, PLAN_CHARS)}` : '';
+  return [{ type: 'section', text: { type: 'mrkdwn', text: `*Plan*${facts}${plan}` } }];
 }
 
 /**
