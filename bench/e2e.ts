@@ -270,7 +270,7 @@ async function rawTransportRun(batches: Array<Batch<undefined>>, consumers: numb
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((r) => (resolveDone = r));
   const total = batches.reduce((n, b) => n + b.records.length, 0);
-  const sender = new Sender<undefined>({ master: ports.clients, source: 'bench-raw', log, window: 16, ackTimeoutMs: 10_000 }, (b) => {
+  const sender = new Sender<undefined>({ masters: [{ endpoint: ports.clients }], source: 'bench-raw', log, window: 16, ackTimeoutMs: 10_000 }, (b) => {
     acked = b.last;
     if (acked >= total) resolveDone();
   }, () => {});

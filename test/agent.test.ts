@@ -59,14 +59,17 @@ describe('agent configuration: checked before anything starts, errors name the k
 
   test('the issue\'s example is taken, with names, defaults and parser options', () => {
     const cfg = parseAgentConfig(good, 'agent.yaml');
-    assert.equal(cfg.master, 'tcp://127.0.0.1:5555');
+    assert.deepEqual(cfg.master, ['tcp://127.0.0.1:5555']);
     assert.deepEqual(cfg.inputs.map((i) => i.kind), ['files', 'probe', 'files']);
     assert.equal(new Set(cfg.inputs.map((i) => i.name)).size, 3);
     const pg = cfg.inputs[2]!;
     assert.ok(pg.kind === 'files' && pg.parserOptions.logLinePrefix === '%m [%p] %q%u@%d ');
     const probe = cfg.inputs[1]!;
     assert.ok(probe.kind === 'probe' && probe.database === 'mysql' && probe.intervalMs === 1000 && probe.minDurationMs === 1000);
-    assert.equal(parseAgentConfig({ ...good, master: ['tcp://127.0.0.1:5555'] }).master, 'tcp://127.0.0.1:5555');
+    assert.deepEqual(parseAgentConfig({ ...good, master: ['tcp://127.0.0.1:5555'] }).master, ['tcp://127.0.0.1:5555']);
+    // several masters: the agent sends through one and moves to another when it fails (docs/delivery.md)
+    assert.deepEqual(parseAgentConfig({ ...good, master: ['tcp://a:5555', 'tcp://b:5555'] }).master, ['tcp://a:5555', 'tcp://b:5555']);
+    assert.deepEqual(parseAgentConfig({ ...good, curve: { secret: '/k', master_key: ['/a.pub', '/b.pub'] } }).curve.masterKey, ['/a.pub', '/b.pub']);
     // the default name follows what the input reads, so it stays the same across restarts and reloads
     assert.equal(parseAgentConfig(good).inputs[0]!.name, cfg.inputs[0]!.name);
   });
@@ -74,7 +77,8 @@ describe('agent configuration: checked before anything starts, errors name the k
   test('unknown keys and wrong types', () => {
     assert.match(bad((c) => { c.mastr = 'x'; }), /^agent\.yaml: unknown key "mastr"/);
     assert.match(bad((c) => { delete c.master; }), /agent\.yaml: master is missing/);
-    assert.match(bad((c) => { c.master = ['tcp://a:1', 'tcp://b:1']; }), /agent\.yaml: master: one master for now/);
+    assert.match(bad((c) => { c.master = []; }), /agent\.yaml: master: the list is empty/);
+    assert.match(bad((c) => { c.master = ['tcp://a:1', 'b:1']; }), /agent\.yaml: master\[1\] must be a ZeroMQ endpoint/);
     assert.match(bad((c) => { c.master = 5555; }), /agent\.yaml: master must be a non-empty string/);
     assert.match(bad((c) => { (c as Record<string, unknown>).inputs = {}; }), /agent\.yaml: inputs must be a list/);
     assert.match(bad((c) => { c.inputs[0]!.path = 'x'; }), /agent\.yaml: inputs\[0\]: unknown key "path"/);

@@ -89,6 +89,13 @@ describe('config errors', () => {
     assert.ok(!existsSync(data) || readdirSync(data).length === 0, 'no state written');
   });
 
+  it('slowq client refuses --master-key given neither once nor once per --master, naming both options', async () => {
+    const p = slowq('client', ['client', '--master', 'tcp://127.0.0.1:1', '--master', 'tcp://127.0.0.1:2', '--master', 'tcp://127.0.0.1:3',
+      '--master-key', join(dir, 'a.pub'), '--master-key', join(dir, 'b.pub'), '--source', 'db', '--format', 'jsonl', '--data', join(dir, 'client-data'), input]);
+    assert.notEqual(await p.exited, 0);
+    assert.match(p.output(), /--master-key given 2 times for 3 --master endpoints/);
+  });
+
   it('slowq up refuses a bad config at once, starting no service', async () => {
     const base = await freeBasePort();
     const data = join(dir, 'up-data');

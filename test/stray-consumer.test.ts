@@ -234,3 +234,47 @@ describe('a stray or stale process never takes a consumer\'s place silently', ()
     assert.equal(await stop(up, 30_000), 0, up.output().slice(-3000));
   });
 });
+
+// Two masters decide alone whom they route a name to: here they disagree on purpose. The rightful c0 says hello to
+// the first master only, so the second has never heard of it and gives the name to a stray that says hello to
+// both; the first fences the stray off. The stray must then answer every batch the second master routes to it
+// "retry" (a process any master fences does no work), and the client, sending through the second master first,
+// must move to the first one: every record applied once, by c0 only, none by the stray.
+describe('two masters that disagree on a name\'s owner: the process one of them fences does no work', () => {
+  const dir = processTestDir('slowq-stray-masters-');
+  const records = 3000;
+
+  it('the stray, owner at one master and fenced at the other, refuses every batch; c0 applies them all', async () => {
+    const base = await freeBasePort({ count: 6 });
+    const tcp = (port: number) => `tcp://127.0.0.1:${port}`;
+    const quiet = ['--log-level', 'warn', '--logserver', tcp(base + 5)];
+    const masters = [0, 2].map((off, i) => slowq(`master${i + 1}`, ['master', ...(i > 0 ? ['--name', 'master2'] : []), '--port', String(base + off),
+      '--consumers', 'c0', '--monitor', 'none', '--data', join(dir, `master${i + 1}`), ...quiet]));
+    const consumer = (name: string, data: string, ports: number[]) => slowq(name, ['consumer', '--name', 'c0', '--data', join(dir, data),
+      ...ports.flatMap((p) => ['--master', tcp(p)]), '--monitor', tcp(base + 4), ...quiet]);
+    const c0 = consumer('c0', 'c0', [base + 1]);
+    const consumerStats = (data: string) => readJson<Record<string, number>>(join(dir, data, 'stats.json'));
+    await waitFor('c0 to start', () => consumerStats('c0'), 30_000);
+    await sleep(1500); // the first master has heard c0
+    const stray = consumer('stray', 'stray', [base + 1, base + 3]);
+    await waitFor('the stray to be fenced by the first master', () => consumerStats('stray')?.fenced === 1, 30_000);
+    const file = join(dir, 'db.jsonl');
+    writeFileSync(file, generateLines(records, { seed: 77, idPrefix: 'm-' }).join('\n') + '\n');
+    const clientData = join(dir, 'client');
+    const client = slowq('client', ['client', '--master', tcp(base + 2), '--master', tcp(base), '--source', 'db-1', '--format', 'jsonl',
+      '--data', clientData, ...quiet, file]);
+    const acked = await waitFor('every record acked', () => {
+      const st = readJson<Record<string, number>>(join(clientData, 'stats.json'));
+      return st && st.recordsAcked >= records ? st : undefined;
+    }, 60_000);
+    assert.equal(acked.recordsAcked, records);
+    assert.ok(acked.retries > 0 && acked.masterFailovers > 0, `the client should have been told to retry and have moved to the first master: ${JSON.stringify(acked)}`);
+    await waitFor('c0 to report its high-water marks', () => consumerStats('c0')?.highWaterTotal === records, 10_000);
+    const strayStats = consumerStats('stray')!;
+    assert.ok(strayStats.requests > 0, 'the second master routed batches to the stray');
+    assert.equal(strayStats.highWaterTotal, 0, 'the stray applied nothing');
+    assert.equal(strayStats.fenced, 1);
+    assert.match(stray.output(), /fenced off by the master \(/);
+    for (const p of [client, stray, c0, ...masters]) await stop(p, 5000);
+  });
+});

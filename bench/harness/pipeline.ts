@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { readJson } from './files.js';
 import { waitFor } from './wait.js';
 import { hasExited, kill9, slowq, stop, type Proc } from './processes.js';
+import { numberedPeer } from '../../src/transport/endpoint.js';
 
 // A whole pipeline as real processes, service by service (logserver, monitor, master, consumers, clients: the
 // CLI as `slowq up` and `slowq client` run it), so that a test or bench knows every process and can kill,
@@ -20,6 +21,8 @@ export interface PipelineHost {
 /** The servers' addresses (default loopback). */
 export interface ServerAddresses {
   master?: string;
+  /** the addresses of the second, third … master (see PipelineOptions.masters) */
+  otherMasters?: Array<string | undefined>;
   monitor?: string;
   logserver?: string;
 }
@@ -36,6 +39,16 @@ export class PipelinePorts {
   /** the master's side for consumers (BASE+1) */
   get consumers(): string {
     return this.endpoint(1, this.addresses.master);
+  }
+
+  /**
+   * Master i's port for clients (offset 0) or consumers (offset 1): the first master's are BASE and BASE+1; another
+   * master on a host of its own uses the same ports, one on loopback is 10·i higher.
+   */
+  master(i: number, offset: 0 | 1): string {
+    if (i === 0) return this.endpoint(offset, this.addresses.master);
+    const address = this.addresses.otherMasters?.[i - 1];
+    return address === undefined ? this.endpoint(10 * i + offset) : this.endpoint(offset, address);
   }
 
   /** the monitor (BASE+2) */
@@ -138,6 +151,10 @@ export interface PipelineOptions {
   base: number;
   /** the consumers' names */
   consumers: string[];
+  /** masters (default 1): services master, master2, …; every client and consumer connects to all of them */
+  masters?: number;
+  /** endpoints to connect to instead of a server's own, by the server's endpoint (e.g. a forwarder in between) */
+  via?: Record<string, string>;
   /** one client per source (none: the caller starts its own against `ports.clients`) */
   clients?: PipelineClient[];
   /** more options for every consumer, e.g. ['--no-fsync'] */
@@ -171,7 +188,8 @@ export class Pipeline {
 
   private constructor(readonly opts: PipelineOptions) {
     const address = (name: string) => opts.hosts?.[name]?.address;
-    this.ports = new PipelinePorts(opts.base, { master: address('master'), monitor: address('monitor'), logserver: address('logserver') });
+    const otherMasters = Array.from({ length: Math.max(0, (opts.masters ?? 1) - 1) }, (_, i) => address(numberedPeer('master', i + 1)));
+    this.ports = new PipelinePorts(opts.base, { master: address('master'), otherMasters, monitor: address('monitor'), logserver: address('logserver') });
   }
 
   /** Starts every service (not waiting for any to be ready: see ready()). */
@@ -227,14 +245,20 @@ export class Pipeline {
     add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), ...bindOn('logserver', 3)]);
     add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), ...bindOn('monitor', 2),
       '--alerts', this.alertsFile, '--quiet', ...(this.opts.monitorArgs ?? []), ...common]);
-    add('master', 'master', ['master', '--data', join(data, 'master'), '--port', String(ports.base), ...bindOn('master', 0), '--consumers', consumers.join(','),
-      '--monitor', ports.monitor, ...common]);
+    const masters = Array.from({ length: this.opts.masters ?? 1 }, (_, i) => numberedPeer('master', i));
+    masters.forEach((name, i) => {
+      const port = Number(new URL(ports.master(i, 0).replace('tcp:', 'http:')).port);
+      add(name, 'master', ['master', ...(i > 0 ? ['--name', name] : []), '--data', join(data, name), '--port', String(port), ...bindOn(name, 0),
+        '--consumers', consumers.join(','), '--monitor', ports.monitor, ...common]);
+    });
+    const via = (endpoint: string) => this.opts.via?.[endpoint] ?? endpoint;
+    const toMasters = (offset: 0 | 1) => masters.flatMap((_, i) => ['--master', via(ports.master(i, offset))]);
     for (const name of consumers) {
-      add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), '--master', ports.consumers,
-        '--monitor', ports.monitor, ...(this.opts.consumerArgs ?? []), ...common]);
+      add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), ...toMasters(1),
+        '--monitor', via(ports.monitor), ...(this.opts.consumerArgs ?? []), ...common]);
     }
     for (const c of this.opts.clients ?? []) {
-      add(`client-${c.source}`, 'client', ['client', '--master', ports.clients, '--source', c.source, '--format', c.format, '--data', c.data,
+      add(`client-${c.source}`, 'client', ['client', ...toMasters(0), '--source', c.source, '--format', c.format, '--data', c.data,
         ...(c.args ?? []), ...common, ...c.files]);
     }
   }

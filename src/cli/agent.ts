@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Agent, type AgentTuning } from '../client/agent.js';
 import type { AgentConfig, AgentCurveFiles } from '../client/agent-config.js';
 import { holdReloadSignal, onReloadSignal } from '../supervisor/reload-signal.js';
-import { addCurveOptions, clientCurve, type CurveFlags } from './security.js';
+import { addCurveOptions, masterEndpoints, type CurveFlags } from './security.js';
 import { addLogOptions, holdStopSignals, runUntilSignal, serviceLogger, type LogFlags } from './common.js';
 import { loadAgentConfig } from './config-file.js';
 import { lockDataDir } from './lock-data-dir.js';
@@ -25,7 +25,7 @@ export function register(program: Command): void {
     holdReloadSignal();
     const cfg = loadAgentConfig(flags.config);
     const curveFlags = withCurveFiles(flags, cfg.curve);
-    const curve = clientCurve(curveFlags, 'master');
+    const masters = masterEndpoints({ ...curveFlags, master: cfg.master }, cfg.master[0]!);
     lockDataDir(cfg.data, 'agent');
     const logFlags: LogFlags & CurveFlags = { ...curveFlags };
     const logserver = flags.logserver ?? cfg.logserver;
@@ -34,13 +34,12 @@ export function register(program: Command): void {
     if (logLevel !== undefined) logFlags.logLevel = logLevel;
     const log = serviceLogger('agent', logFlags);
     const agent = new Agent({
-      master: cfg.master,
+      masters,
       dataDir: cfg.data,
       inputs: cfg.inputs,
       log: log.logger,
       extraCounters: () => log.counters(),
       ...tuning(cfg),
-      ...(curve && { curve }),
     });
     await agent.start();
     onReloadSignal(async () => {
@@ -69,13 +68,14 @@ function tuning(cfg: AgentConfig): AgentTuning {
 function withCurveFiles(flags: CurveFlags, files: AgentCurveFiles): CurveFlags {
   const out: CurveFlags = {};
   const pick = (flag: string | undefined, file: string | undefined): string | undefined => flag ?? file;
-  const set = (k: keyof Omit<CurveFlags, 'allow' | 'insecure'>, v: string | undefined): void => {
+  const set = (k: keyof Omit<CurveFlags, 'allow' | 'insecure' | 'masterKey'>, v: string | undefined): void => {
     if (v !== undefined) out[k] = v;
   };
   set('curveSecret', pick(flags.curveSecret, files.secret));
   set('curvePublic', pick(flags.curvePublic, files.public));
   set('serverKey', pick(flags.serverKey, files.serverKey));
-  set('masterKey', pick(flags.masterKey, files.masterKey));
+  const masterKey = flags.masterKey ?? files.masterKey;
+  if (masterKey !== undefined) out.masterKey = masterKey;
   set('logserverKey', pick(flags.logserverKey, files.logserverKey));
   return out;
 }

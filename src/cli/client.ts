@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../client/agent.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
-import { addCurveOptions, clientCurve } from './security.js';
+import { addCurveOptions, masterEndpoints, repeatable } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
 
@@ -13,7 +13,7 @@ export function register(program: Command): void {
     program
       .command('client')
       .description('tail slow-query logs and send their records to the master (one input; `slowq agent` runs many)')
-      .option('--master <endpoint>', 'the master\'s client endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT))
+      .option('--master <endpoint>', `the master's client endpoint (default ${tcp('127.0.0.1', DEFAULT_BASE_PORT)}); repeatable: with several masters the client sends through one and moves to another when it fails`, repeatable)
       .requiredOption('--source <name>', 'the database instance these logs are about')
       .requiredOption('--format <format>', 'jsonl, mysql-slow, postgres, postgres-csv, postgres-json')
       .requiredOption('--data <dir>', 'where the offsets registry and dead letters are kept')
@@ -23,14 +23,14 @@ export function register(program: Command): void {
       .option('--ack-timeout-ms <ms>', 'resend a batch not acked within this time', '5000')
       .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
-  )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+  )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master?: string[]; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
     holdStopSignals();
-    const curve = clientCurve(flags, 'master');
+    const masters = masterEndpoints(flags, tcp('127.0.0.1', DEFAULT_BASE_PORT));
     const parserOptions = parserOptionsFrom(flags);
     lockDataDir(flags.data, `client-${flags.source}`);
     const log = serviceLogger(`client-${flags.source}`, flags);
     const agent = new Agent({
-      master: flags.master,
+      masters,
       dataDir: flags.data,
       flat: true,
       inputs: [{ kind: 'files', name: flags.source, source: flags.source, format: flags.format, paths, parserOptions }],
@@ -41,7 +41,6 @@ export function register(program: Command): void {
       window: intOption(flags.window, '--window'),
       ackTimeoutMs: intOption(flags.ackTimeoutMs, '--ack-timeout-ms'),
       pollMs: intOption(flags.pollMs, '--poll-ms'),
-      ...(curve && { curve }),
     });
     await agent.start();
     runUntilSignal(async () => {

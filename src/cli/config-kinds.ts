@@ -66,7 +66,7 @@ export function checkAgentConfig(text: string, file: string): CheckResult {
 function summariseAgent(cfg: AgentConfig): string {
   const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
   const inputs = cfg.inputs.map((i) => `${i.name} (${i.kind === 'files' ? `${i.format}, ${plural(i.paths.length, 'path')}` : `${i.database} probe`}, source ${i.source})`);
-  return `master ${cfg.master}, data ${cfg.data}, ${plural(cfg.inputs.length, 'input')}${inputs.length ? `: ${inputs.join(', ')}` : ''}`;
+  return `${cfg.master.length > 1 ? 'masters' : 'master'} ${cfg.master.join(', ')}, data ${cfg.data}, ${plural(cfg.inputs.length, 'input')}${inputs.length ? `: ${inputs.join(', ')}` : ''}`;
 }
 
 function summarise(cfg: SlowqConfig): string {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Consumer } from '../consumer/consumer.js';
-import { addCurveOptions, clientCurve } from './security.js';
+import { addCurveOptions, clientCurve, masterEndpoints, repeatable } from './security.js';
 import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
 import { holdReloadSignal, onReloadSignal } from '../supervisor/reload-signal.js';
@@ -12,21 +12,21 @@ export function register(program: Command): void {
       .description('applies the alert rules to the sources the master routes to it; durable state in DIR')
       .requiredOption('--name <name>', 'this consumer\'s name (one of the master\'s --consumers names)')
       .requiredOption('--data <dir>', 'state directory')
-      .option('--master <endpoint>', 'the master\'s consumer endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 1))
+      .option('--master <endpoint>', `the master's consumer endpoint (default ${tcp('127.0.0.1', DEFAULT_BASE_PORT + 1)}); repeatable: the consumer serves every master given`, repeatable)
       .option('--monitor <endpoint>', 'the monitor\'s endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
       .option('--no-fsync', 'do not fsync state (faster, not crash-safe: for benchmarks only)')
       .option('--compact-bytes <n>', 'journal size that triggers a snapshot (default 64 MiB)'),
-  ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master: string; monitor: string; fsync: boolean; compactBytes?: string }) => {
+  ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master?: string[]; monitor: string; fsync: boolean; compactBytes?: string }) => {
     holdStopSignals();
     holdReloadSignal();
-    const masterCurve = clientCurve(flags, 'master');
+    const masters = masterEndpoints(flags, tcp('127.0.0.1', DEFAULT_BASE_PORT + 1));
     const monitorCurve = clientCurve(flags, 'monitor');
     const cfg = configFrom(flags);
     lockDataDir(flags.data, `consumer-${flags.name}`);
     const log = serviceLogger(`consumer-${flags.name}`, flags);
     const consumer = new Consumer({
       name: flags.name,
-      master: flags.master,
+      masters,
       monitor: flags.monitor,
       dataDir: flags.data,
       log: log.logger,
@@ -34,7 +34,6 @@ export function register(program: Command): void {
       rules: cfg.rules,
       fsync: flags.fsync,
       ...(flags.compactBytes !== undefined && { compactBytes: intOption(flags.compactBytes, '--compact-bytes') }),
-      ...(masterCurve && { masterCurve }),
       ...(monitorCurve && { monitorCurve }),
     });
     await consumer.start();

@@ -20,9 +20,10 @@ export function register(program: Command): void {
       .option('--consumers <n|names>', 'consumer count (names c0..cN-1) or a comma-separated list of names', '2')
       .option('--monitor <endpoint>', 'where to report counters (the monitor; "none" to not report)', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
       .option('--allow-consumers <dir|file>', 'public keys of the consumers allowed on BASE+1 (repeatable; default: --allow)', repeatable)
+      .option('--name <name>', 'what logs and counters call this master: give each of several masters its own (e.g. master, master2)', 'master')
       .option('--data <dir>', 'where the master keeps which process owns each consumer name across its restarts (owners.json); without it a restarted master lets the first claimant win'),
     { server: true, connectsTo: ['monitor', 'logserver'] },
-  )).action(async (flags: LogFlags & { port: string; host: string; consumers: string; monitor: string; allowConsumers?: string[]; data?: string }) => {
+  )).action(async (flags: LogFlags & { name: string; port: string; host: string; consumers: string; monitor: string; allowConsumers?: string[]; data?: string }) => {
     holdStopSignals();
     const base = intOption(flags.port, '--port');
     const curve = serverCurve(flags);
@@ -30,11 +31,13 @@ export function register(program: Command): void {
     if (allowConsumers && !curve) throw new Error('--allow-consumers needs --curve-secret and --allow');
     checkBind('master', tcp(flags.host, base), flags, curve !== undefined);
     const monitorCurve = flags.monitor !== 'none' ? clientCurve(flags, 'monitor') : undefined;
-    if (flags.data) lockDataDir(flags.data, 'master');
-    const log = serviceLogger('master', flags);
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(flags.name)) throw new Error(`--name ${JSON.stringify(flags.name)}: a-z, digits and -, at most 40, starting with a letter`);
+    if (flags.data) lockDataDir(flags.data, flags.name);
+    const log = serviceLogger(flags.name, flags);
     const master = new Master({
       clientBind: tcp(flags.host, base),
       consumerBind: tcp(flags.host, base + 1),
+      name: flags.name,
       consumers: consumerNames(flags.consumers),
       log: log.logger,
       ...(flags.monitor !== 'none' && { monitor: flags.monitor }),

@@ -8,10 +8,13 @@ import {
   type CurveKeyPair,
   type CurveServerConfig,
 } from '../security/curve.js';
+import type { ServerEndpoint } from '../transport/endpoint.js';
 
 // The CURVE options of the service commands and what they turn into. A service that binds (master, monitor,
 // logserver) takes its key pair and allow-lists; a process that connects takes its key pair and the public key of
 // each server it connects to (--server-key for all of them, or --master-key, --monitor-key, --logserver-key each).
+// A process may connect to several masters (--master given more than once): --master-key then once for all of
+// them (masters sharing a key pair), or once per --master, in the same order.
 // Only file paths pass through options and logs, never key text.
 
 export type ServerName = 'master' | 'monitor' | 'logserver';
@@ -22,7 +25,8 @@ export interface CurveFlags {
   allow?: string[];
   insecure?: boolean;
   serverKey?: string;
-  masterKey?: string;
+  /** repeatable: one key for every master, or one per --master */
+  masterKey?: string[];
   monitorKey?: string;
   logserverKey?: string;
 }
@@ -45,7 +49,10 @@ export function addCurveOptions(cmd: Command, opts: { server: boolean; connectsT
   }
   if (opts.connectsTo.length > 0) {
     cmd.option('--server-key <file>', `public key of the server this process connects to (the default for ${opts.connectsTo.map((s) => `--${s}-key`).join(', ')})`);
-    for (const s of opts.connectsTo) cmd.option(`--${s}-key <file>`, `public key of the ${s}`);
+    for (const s of opts.connectsTo) {
+      if (s === 'master') cmd.option('--master-key <file>', 'public key of the master (repeatable: one per --master, in the same order, or one for all)', repeatable);
+      else cmd.option(`--${s}-key <file>`, `public key of the ${s}`);
+    }
   }
   return cmd;
 }
@@ -85,12 +92,29 @@ export function allowListFrom(sources: string[] | undefined): AllowList | undefi
 
 /** The client-side CURVE config for connecting to `server`, or undefined when that connection is plain. */
 export function clientCurve(flags: CurveFlags, server: ServerName): CurveClientConfig | undefined {
-  const specific = { master: flags.masterKey, monitor: flags.monitorKey, logserver: flags.logserverKey }[server];
+  const specific = { master: flags.masterKey?.[0], monitor: flags.monitorKey, logserver: flags.logserverKey }[server];
   const file = specific ?? flags.serverKey;
   if (file === undefined) return undefined;
   const keys = ownKeys(flags);
   if (!keys) throw new Error(`${specific ? `--${server}-key` : '--server-key'} needs --curve-secret: this process's own key pair (make one with \`slowq keys\`)`);
   return { keys, serverKey: loadPublicKey(file) };
+}
+
+/**
+ * The masters a client or consumer connects to (--master, repeatable; `fallback` when none is given), each with its
+ * CURVE side: --master-key once for all, or once per --master in order; else --server-key.
+ */
+export function masterEndpoints(flags: CurveFlags & { master?: string[] }, fallback: string): ServerEndpoint[] {
+  const masters = flags.master && flags.master.length > 0 ? flags.master : [fallback];
+  const keys = flags.masterKey ?? [];
+  if (keys.length > 1 && keys.length !== masters.length) {
+    throw new Error(`--master-key given ${keys.length} times for ${masters.length} --master endpoints: give it once (one key for every master) or once per --master, in the same order`);
+  }
+  return masters.map((endpoint, i) => {
+    const file = keys.length > 1 ? keys[i] : keys[0];
+    const curve = clientCurve({ ...flags, masterKey: file === undefined ? undefined : [file] }, 'master');
+    return { endpoint, ...(curve && { curve }) };
+  });
 }
 
 /** Throws a clear error when `endpoint` is beyond loopback and neither CURVE nor --insecure is given. */

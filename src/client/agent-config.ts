@@ -39,12 +39,14 @@ export interface AgentCurveFiles {
   secret?: string;
   public?: string;
   serverKey?: string;
-  masterKey?: string;
+  /** one key for every master, or one per master in the order of `master` */
+  masterKey?: string[];
   logserverKey?: string;
 }
 
 export interface AgentConfig {
-  master: string;
+  /** the masters' client endpoints: one, or a list (docs/delivery.md, "Several masters") */
+  master: string[];
   data: string;
   inputs: InputConfig[];
   curve: AgentCurveFiles;
@@ -189,12 +191,22 @@ function inputName(v: unknown, at: string, prefix: string, what: string): string
   return `${safe}-${createHash('sha256').update(what).digest('hex').slice(0, 8)}`;
 }
 
-function masterEndpoint(v: unknown, at: string): string {
+/** One endpoint, or a list of them (several masters). */
+function masterEndpoint(v: unknown, at: string): string[] {
   if (Array.isArray(v)) {
-    if (v.length !== 1) throw new ConfigError(`${at}: one master for now (a list of ${v.length} was given; several masters are not supported yet)`);
-    return endpoint(v[0], `${at}[0]`);
+    if (v.length === 0) throw new ConfigError(`${at}: the list is empty (give the master's client endpoint, or one per master)`);
+    return v.map((m, i) => endpoint(m, `${at}[${i}]`));
   }
-  return endpoint(v, at);
+  return [endpoint(v, at)];
+}
+
+/** One key file, or a list of them (one per master). */
+function keyFiles(v: unknown, at: string): string[] {
+  if (Array.isArray(v)) {
+    if (v.length === 0) throw new ConfigError(`${at}: the list is empty`);
+    return v.map((f, i) => nonEmpty(f, `${at}[${i}]`));
+  }
+  return [nonEmpty(v, at)];
 }
 
 function endpoint(v: unknown, at: string): string {
@@ -211,7 +223,7 @@ function curveFiles(v: unknown, at: string): AgentCurveFiles {
   if (o.secret !== undefined) files.secret = nonEmpty(o.secret, `${at}.secret`);
   if (o.public !== undefined) files.public = nonEmpty(o.public, `${at}.public`);
   if (o.server_key !== undefined) files.serverKey = nonEmpty(o.server_key, `${at}.server_key`);
-  if (o.master_key !== undefined) files.masterKey = nonEmpty(o.master_key, `${at}.master_key`);
+  if (o.master_key !== undefined) files.masterKey = keyFiles(o.master_key, `${at}.master_key`);
   if (o.logserver_key !== undefined) files.logserverKey = nonEmpty(o.logserver_key, `${at}.logserver_key`);
   return files;
 }

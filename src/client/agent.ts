@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { CurveClientConfig } from '../security/curve.js';
+import type { ServerEndpoint } from '../transport/endpoint.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { inputKey, type InputConfig } from './agent-config.js';
@@ -29,11 +29,11 @@ export interface AgentTuning {
 }
 
 export interface AgentOptions extends AgentTuning {
-  master: string;
+  /** the masters' client endpoints (one or more, each with its CURVE key): the inputs send through one, and move to another when it fails */
+  masters: ServerEndpoint[];
   dataDir: string;
   inputs: InputConfig[];
   log: Logger;
-  curve?: CurveClientConfig;
   /** counters added to every input's report (the logger's dropped lines) */
   extraCounters?: () => Record<string, number>;
   /** one input keeping its registry, dead letters and stats.json directly in dataDir (`slowq client`) */
@@ -73,7 +73,7 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     if (opts.flat && opts.inputs.length !== 1) throw new Error('an agent keeping its input\'s files in its data directory has exactly one input');
-    this.connection = new MasterConnection({ master: opts.master, log: opts.log, ...(opts.curve && { curve: opts.curve }) });
+    this.connection = new MasterConnection({ masters: opts.masters, log: opts.log });
     if (!opts.flat) this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
     this.reporter = new StatsReporter({
       service: `agent-${hostname()}`, kind: 'agent', counters: () => ({ ...this.counters }), extra: opts.extraCounters,
@@ -92,7 +92,7 @@ export class Agent {
     }
     this.statsFile?.start();
     if (!this.opts.flat) this.reporter.start();
-    this.opts.log.info({ master: this.opts.master, inputs: [...this.running.keys()] }, 'agent started');
+    this.opts.log.info({ masters: this.opts.masters.map((m) => m.endpoint), inputs: [...this.running.keys()] }, 'agent started');
   }
 
   async stop(): Promise<void> {
@@ -178,7 +178,7 @@ export class Agent {
     }
     const o = this.opts;
     const client = new Client({
-      master: o.master,
+      masters: o.masters,
       connection: this.connection,
       source: config.source,
       service: o.flat ? `client-${config.source}` : `client-${config.name}`,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { CurveClientConfig } from '../security/curve.js';
+import type { ServerEndpoint } from '../transport/endpoint.js';
 import { Batcher, type Batch } from './batch.js';
 import { DeadLetters } from './dead-letter.js';
 import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
@@ -18,7 +18,8 @@ import { StatsReporter } from '../service/stats-reporter.js';
 // tailer pauses (backpressure), so memory stays bounded and nothing is read that cannot be sent.
 
 export interface ClientOptions {
-  master: string;
+  /** the masters' client endpoints (one or more, each with its CURVE key), for a connection of its own */
+  masters: ServerEndpoint[];
   source: string;
   format: string;
   /** settings of the format (e.g. postgres log_line_prefix) */
@@ -34,8 +35,6 @@ export interface ClientOptions {
   statsIntervalMs?: number;
   /** counters to add to the client's own (e.g. the logger's dropped lines) */
   extraCounters?: () => Record<string, number>;
-  /** CURVE for the connection to the master */
-  curve?: CurveClientConfig;
   /** the agent's connection to the master, shared by its inputs (default: one of its own) */
   connection?: MasterConnection;
   /** the name its counters are reported under (default client-SOURCE) */
@@ -77,7 +76,7 @@ export class Client {
   constructor(private readonly opts: ClientOptions) {
     this.sender = new Sender<ResumePoint>(
       {
-        master: opts.master, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000, curve: opts.curve,
+        masters: opts.masters, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000,
         ...(opts.connection && { connection: opts.connection }),
       },
       (b) => this.onAcked(b),
@@ -118,7 +117,7 @@ export class Client {
     this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
     this.statsFile?.start();
     this.reporter.start();
-    this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, master: this.opts.master }, 'client started');
+    this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, masters: this.opts.masters.map((m) => m.endpoint) }, 'client started');
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { CurveClientConfig } from '../security/curve.js';
+import type { ServerEndpoint } from '../transport/endpoint.js';
 import { encodeHeader, encodeRecords, type ServiceStats } from '../wire/protocol.js';
 import { batchHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
@@ -13,16 +13,18 @@ import { MasterConnection, type ReplyHeader, type ReplyTarget } from './master-c
 // behind the dead connection). The caller learns of each acked batch (to commit its offset) through onAcked.
 // The connection may be shared with other senders (an agent's inputs, master-connection.ts): each has its own
 // source and window, so one input held up (its consumer away) does not hold up the others.
+// With several masters the connection sends through one at a time and moves to another when it fails
+// (master-connection.ts); each batch remembers which master it went through, so that what went through a master
+// that failed goes again through the next, and a retry or a silence from it moves the flow on.
 
 export interface SenderOptions {
-  master: string;
+  /** the masters' client endpoints (one or more, each with its CURVE key), for a connection of its own */
+  masters: readonly ServerEndpoint[];
   source: string;
   log: Logger;
   /** batches in flight at once; when full, the client stops reading (default 16) */
   window?: number;
   ackTimeoutMs?: number;
-  /** CURVE for the connection to the master (own key pair and the master's public key) */
-  curve?: CurveClientConfig;
   /** a connection shared with other senders (started and stopped by its owner); default: one of its own */
   connection?: MasterConnection;
 }
@@ -38,6 +40,8 @@ interface InFlight<R> {
   /** not before this time (after a retry answer) */
   holdUntil: number;
   attempts: number;
+  /** the master it was last sent through (an index into the masters) */
+  via: number;
 }
 
 /** Whether the batches get acked, and if not, since when and why not. */
@@ -85,7 +89,7 @@ export class Sender<R> implements ReplyTarget {
     private readonly onBehind: (stream: string, expected: number) => void = () => {},
   ) {
     this.ownsConnection = opts.connection === undefined;
-    this.master = opts.connection ?? new MasterConnection({ master: opts.master, log: opts.log, ...(opts.curve && { curve: opts.curve }) });
+    this.master = opts.connection ?? new MasterConnection({ masters: opts.masters, log: opts.log });
   }
 
   start(): void {
@@ -114,6 +118,12 @@ export class Sender<R> implements ReplyTarget {
     return this.inFlight.size;
   }
 
+  inFlightVia(via: number): number {
+    let n = 0;
+    for (const f of this.inFlight.values()) if (f.via === via) n++;
+    return n;
+  }
+
   holdsRid(rid: number): boolean {
     return this.inFlight.has(rid);
   }
@@ -128,7 +138,10 @@ export class Sender<R> implements ReplyTarget {
     let oldest = Infinity;
     for (const f of this.inFlight.values()) if (f.firstSentAt < oldest) oldest = f.firstSentAt;
     if (oldest === Infinity) return { waitingMs: 0 };
-    const reason = this.master.connectionLost ? `no connection to the master ${this.opts.master}` : this.refusal ?? `no answer from the master ${this.opts.master}`;
+    const masters = this.master.masters;
+    const reason = this.master.connectionLost
+      ? `no connection to the master${masters.length > 1 ? 's' : ''} ${masters.join(', ')}`
+      : this.refusal ?? `no answer from the master ${masters[this.master.activeIndex]}`;
     return { waitingMs: Math.max(0, now - oldest), reason };
   }
 
@@ -177,6 +190,7 @@ export class Sender<R> implements ReplyTarget {
         firstSentAt: 0,
         holdUntil: 0,
         attempts: 0,
+        via: this.master.activeIndex,
       };
       this.counts.batches++;
       this.counts.records += batch.records.length;
@@ -190,16 +204,21 @@ export class Sender<R> implements ReplyTarget {
     f.sentAt = Date.now();
     if (f.attempts === 1) f.firstSentAt = f.sentAt;
     if (f.attempts > 1) this.counts.resends++;
-    this.master.transmit(f.header, f.payload);
+    f.via = this.master.transmit(f.header, f.payload);
   }
 
-  /** The connection is back: everything sent before it was lost and not answered goes again, in order. */
-  resendSentBefore(lostAt: number): void {
+  /** Master `via`'s connection is back: everything sent through it before it was lost and not answered goes again, in order. */
+  resendSentBefore(via: number, lostAt: number): void {
     for (const f of this.inFlight.values()) {
-      if (f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
+      if (f.via !== via || f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
       f.holdUntil = 0;
       this.transmit(f);
     }
+  }
+
+  /** The flow moved off master `from`: what was sent through it and not answered goes again, in order, through the new one. */
+  resendAfterFailover(from: number): void {
+    for (const f of this.inFlight.values()) if (f.via === from && f.holdUntil === 0) this.transmit(f);
   }
 
   private checkTimeouts(): void {
@@ -213,8 +232,11 @@ export class Sender<R> implements ReplyTarget {
           this.transmit(f);
         }
       } else if (now - f.sentAt >= timeout) {
-        this.warned.warn('timeout', { master: this.opts.master }, 'no answer from the master in time; resending (further resends only counted)');
-        this.transmit(f);
+        this.warned.warn('timeout', { master: this.master.masters[f.via] }, 'no answer from the master in time; resending (further resends only counted)');
+        // a master that answers nothing in time (cut off from its consumers, say) gives way to the next one, which
+        // gets every batch sent through it again (this one among them)
+        this.master.failOver(f.via);
+        if (now - f.sentAt >= timeout) this.transmit(f);
       }
     }
   }
@@ -245,11 +267,19 @@ export class Sender<R> implements ReplyTarget {
         const f = this.inFlight.get(h.rid);
         this.refusal = h.reason;
         this.warned.warn(`retry:${h.reason.slice(0, 40)}`, { reason: h.reason }, 'server asked to retry later');
-        if (f) f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
+        if (f) {
+          f.holdUntil = Date.now() + Math.max(50, Math.min(h.after, 30_000));
+          // the master that said it may have lost the consumer; another one may still reach it
+          this.master.moveOn(f.via);
+        }
         return;
       }
       case 'gap': {
         this.counts.gaps++;
+        // About a request acked since (its batch is no longer held): the answer is older than that ack. Through two
+        // masters the replies of one consumer can overtake each other, and an old gap must not read as a consumer
+        // that lost what it acked. A consumer that really did answers the batches still held with gaps too.
+        if (!this.inFlight.has(h.rid)) return;
         let oldest = Infinity;
         for (const f of this.inFlight.values()) if (f.batch.stream === h.stream) oldest = Math.min(oldest, f.batch.first);
         for (const b of this.waiting) if (b.stream === h.stream) oldest = Math.min(oldest, b.first);

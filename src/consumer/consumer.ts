@@ -6,7 +6,7 @@ import type { CurveClientConfig } from '../security/curve.js';
 import type { Alert, QueryRecord } from '../model/record.js';
 import { Quarantine } from '../durable/quarantine.js';
 import type { Frames } from '../transport/send-queue.js';
-import { Endpoint } from '../transport/endpoint.js';
+import { Endpoint, numberedPeer, serverLinkStats, type ServerEndpoint, type ServerLink } from '../transport/endpoint.js';
 import { decodeHeader, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
 import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
 import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
@@ -31,11 +31,19 @@ import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 // routes its name to one process only and answers the others "fenced" (src/master/ownership.ts). A fenced
 // consumer says so once, reports itself as fenced in its counters, and keeps saying hello: it is routed to as
 // soon as the master holds it to be the rightful owner.
+//
+// With several masters (docs/delivery.md, "Several masters") the consumer connects to each, says hello to each,
+// and answers a request through the master that brought it. Requests from all of them go through the one
+// per-stream high-water mark and the one group commit, so a batch that comes twice (through two masters) is a
+// duplicate, and one that comes ahead of its predecessor is a gap, whichever master brought which. Each master
+// decides alone whom it routes a name to; so that two masters that disagree (one holds another process to be
+// the owner) cannot both have a process ack batches for the same sources, a process that any master fences off
+// answers every request "retry" until none does.
 
 export interface ConsumerOptions {
   name: string;
-  /** master's consumer endpoint, e.g. tcp://127.0.0.1:5556 */
-  master: string;
+  /** the masters' consumer endpoints (e.g. tcp://127.0.0.1:5556), one or more, each with its CURVE key */
+  masters: ServerEndpoint[];
   /** monitor endpoint, e.g. tcp://127.0.0.1:5557 */
   monitor: string;
   dataDir: string;
@@ -50,8 +58,7 @@ export interface ConsumerOptions {
   statsIntervalMs?: number;
   /** counters to add to the consumer's own (e.g. the logger's dropped lines) */
   extraCounters?: () => Record<string, number>;
-  /** CURVE for the connections to the master and to the monitor (each with its server's public key) */
-  masterCurve?: CurveClientConfig;
+  /** CURVE for the connection to the monitor (with its public key) */
   monitorCurve?: CurveClientConfig;
 }
 
@@ -86,14 +93,20 @@ export interface ConsumerStats {
   rulesReloadFailures: number;
 }
 
+/** An answer for a client, and the master (an index into the masters) to send it through. */
+interface Reply {
+  via: number;
+  frames: Frames;
+}
+
 interface PendingGroup {
   entries: Buffer[];
-  replies: Frames[];
+  replies: Reply[];
   alerts: Alert[];
 }
 
 export class Consumer {
-  private readonly master: Endpoint<'dealer'>;
+  private readonly masters: ServerLink[];
   private readonly monitor: Endpoint<'dealer'>;
   private readonly store: DurableStore;
   private engine: RulesEngine;
@@ -114,8 +127,8 @@ export class Consumer {
   private readonly classes = new QueryClasses();
   private readonly reporter: StatsReporter;
   private identity: ConsumerIdentity | undefined;
-  /** why the master fences this process off, while it does */
-  private fencedBecause: string | undefined;
+  /** why masters fence this process off (by master index), while they do */
+  private readonly fencedBy = new Map<number, string>();
   /** the counters the consumer keeps itself; getStats() adds the rest */
   private readonly quarantine: Quarantine;
   private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
@@ -130,12 +143,18 @@ export class Consumer {
     this.store = new DurableStore(opts.dataDir, { fsync: opts.fsync ?? true });
     const log = opts.log;
     this.quarantine = new Quarantine(opts.dataDir, { report: (msg, fields) => log.warn({ dataDir: opts.dataDir, ...fields }, msg) });
-    this.master = new Endpoint('dealer', {
-      log, warned: this.warned, security: { peer: 'master', curve: opts.masterCurve, log },
-      // a routing id of this process's own: kept across reconnects, never another process's (see master.ts)
-      socket: { routingId: randomBytes(12).toString('hex'), linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
-      // back: say so at once rather than at the next heartbeat, so the master routes to it again sooner
-      link: { onReconnect: () => this.hello('hb') },
+    if (opts.masters.length === 0) throw new Error('the consumer needs at least one master');
+    // a routing id of this process's own: kept across reconnects, never another process's (see master.ts)
+    const routingId = randomBytes(12).toString('hex');
+    this.masters = opts.masters.map((m, i) => {
+      const peer = numberedPeer('master', i);
+      const endpoint = new Endpoint('dealer', {
+        log, warned: this.warned, security: { peer, curve: m.curve, log },
+        socket: { routingId, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 },
+        // back: say so at once rather than at the next heartbeat, so the master routes to it again sooner
+        link: { onReconnect: () => this.hello('hb', i) },
+      });
+      return { address: m.endpoint, peer, endpoint };
     });
     // Back: the alerts in flight may have been lost with the old connection; send them again now rather than
     // after the ack timeout (the monitor drops what it already has).
@@ -154,11 +173,11 @@ export class Consumer {
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
     this.reporter = new StatsReporter({
       // a fenced process reports under a name of its own: its counters are not the owner's
-      service: () => (this.fencedBecause === undefined ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
+      service: () => (this.fencedBy.size === 0 ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
       kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
       intervalMs: opts.statsIntervalMs ?? 2000,
       // a fenced process's classes are not the owner's: only the owner shows them
-      report: (st) => this.monitor.send(statsHeader(), encodeStats([this.fencedBecause === undefined && this.classes.size > 0 ? { ...st, classes: this.classes.top(CLASS_REPORT_LIMIT) } : st])),
+      report: (st) => this.monitor.send(statsHeader(), encodeStats([this.fencedBy.size === 0 && this.classes.size > 0 ? { ...st, classes: this.classes.top(CLASS_REPORT_LIMIT) } : st])),
     });
   }
 
@@ -169,14 +188,16 @@ export class Consumer {
       this.identity = await nextGeneration(this.opts.dataDir, { fsync: this.opts.fsync ?? true, warn: (msg) => this.opts.log.warn({ dataDir: this.opts.dataDir }, msg) });
     } catch (err) {
       // unusable state: say why and exit; open sockets would keep the process alive, refusing nothing
-      await this.master.close();
+      await this.closeMasters();
       await this.monitor.close();
       await this.store.close().catch(() => {});
       throw err;
     }
-    this.master.connect(this.opts.master);
+    this.masters.forEach((m, i) => {
+      m.endpoint.connect(m.address);
+      m.endpoint.receive((msg) => this.onRequest(msg, i));
+    });
     this.monitor.connect(this.opts.monitor);
-    this.master.receive((msg) => this.onRequest(msg));
     this.monitor.receive((msg) => this.onMonitorReply(msg));
     const { stateId, generation } = this.identity!;
     this.hello('hello');
@@ -187,11 +208,18 @@ export class Consumer {
     this.opts.log.info({ name: this.opts.name, stateId, generation, sources: this.engine.sources.size, outbox: this.outbox.size }, 'consumer started');
   }
 
-  /** Claims the consumer's name for this process: its state and this start of it (the master fences off any other). */
-  private hello(t: 'hello' | 'hb'): void {
+  /** Claims the consumer's name for this process, with every master or one: its state and this start of it (a master fences off any other). */
+  private hello(t: 'hello' | 'hb', only?: number): void {
     const id = this.identity;
     if (!id) return;
-    this.master.send(helloHeader(t, { name: this.opts.name, sid: id.stateId, gen: id.generation, pid: process.pid, host: hostname() }));
+    const header = helloHeader(t, { name: this.opts.name, sid: id.stateId, gen: id.generation, pid: process.pid, host: hostname() });
+    this.masters.forEach((m, i) => {
+      if (only === undefined || only === i) m.endpoint.send(header);
+    });
+  }
+
+  private async closeMasters(): Promise<void> {
+    await Promise.all(this.masters.map((m) => m.endpoint.close()));
   }
 
   async stop(): Promise<void> {
@@ -200,7 +228,7 @@ export class Consumer {
     this.reporter.stop();
     // let an in-flight commit finish so its requests are acked or safely retried by clients
     while (this.committing) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all([this.master.close(), this.monitor.close()]);
+    await Promise.all([this.closeMasters(), this.monitor.close()]);
     await this.store.close();
     this.statsFile.stop();
     this.opts.log.info(this.getStats(), 'consumer stopped');
@@ -213,11 +241,12 @@ export class Consumer {
       open += s.open.size;
       for (const seq of s.streams.values()) hwm += seq;
     }
-    const malformed = this.master.malformedCount + this.monitor.malformedCount;
+    const masters = serverLinkStats(this.masters);
+    const malformed = masters.malformed + this.monitor.malformedCount;
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
-      fenced: this.fencedBecause === undefined ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
-      ...this.master.connectionStats(), ...this.monitor.connectionStats(),
+      fenced: this.fencedBy.size === 0 ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
+      ...masters.connections, ...this.monitor.connectionStats(),
     };
   }
 
@@ -265,32 +294,37 @@ export class Consumer {
     if (this.quarantine.count > setAsideBefore) await this.compact();
   }
 
-  private onRequest(msg: Buffer[]): void {
-    // from the master: [client routing id, header, payload], or [header] answering our hello/hb
-    if (msg.length === 1) return this.onClaimAnswer(msg[0]);
+  private onRequest(msg: Buffer[], via: number): void {
+    // from a master: [client routing id, header, payload], or [header] answering our hello/hb
+    if (msg.length === 1) return this.onClaimAnswer(msg[0], via);
+    const master = this.masters[via]!;
     const client = msg[0];
-    if (msg.length !== 3 || !client) return this.master.malformed('master', new ProtocolError('FRAMES', `request with ${msg.length} frames`));
+    if (msg.length !== 3 || !client) return master.endpoint.malformed(master.peer, new ProtocolError('FRAMES', `request with ${msg.length} frames`));
     let h: Header;
     try {
       h = decodeHeader(msg[1]);
       if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} request`);
     } catch (err) {
-      return this.master.malformed('master', err, { peer: client, rid: 0 });
+      return master.endpoint.malformed(master.peer, err, { peer: client, rid: 0 });
     }
     this.stats.requests++;
-    if (this.reloading) return this.retry(client, h.rid, 'consumer is recovering from a failed write');
+    if (this.reloading) return this.retry(client, h.rid, 'consumer is recovering from a failed write', via);
+    if (this.fencedBy.size > 0) {
+      const [by, reason] = this.fencedBy.entries().next().value!;
+      return this.retry(client, h.rid, `this process is fenced off by the ${this.masters[by]!.peer}: ${reason}`, via);
+    }
     let records;
     try {
       records = stampRecords(decodeRecords(msg[2], h.last - h.first + 1), h.src, h.stream, h.first);
     } catch (err) {
-      return this.master.malformed(`source ${h.src}`, err, { peer: client, rid: h.rid });
+      return master.endpoint.malformed(`source ${h.src}`, err, { peer: client, rid: h.rid });
     }
     const alerts = this.pending.alerts;
     const r = this.applyAndView(h.src, h.stream, records, alerts);
     if (r.gapExpected !== undefined) {
       this.stats.gaps++;
       // nothing applied: no durability needed to say so
-      return void this.master.reply(client, gapHeader(h.rid, h.stream, r.gapExpected));
+      return void master.endpoint.reply(client, gapHeader(h.rid, h.stream, r.gapExpected));
     }
     this.stats.applied += r.applied + r.late;
     this.stats.late += r.late;
@@ -300,7 +334,7 @@ export class Consumer {
       this.pending.entries.push(encodeEntry({ k: 'b', src: h.src, stream: h.stream, first: h.first, last: h.last, payload: msg[2]! }));
     }
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
-    this.pending.replies.push([client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))]);
+    this.pending.replies.push({ via, frames: [client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))] });
     void this.commit();
   }
 
@@ -312,24 +346,26 @@ export class Consumer {
     return r;
   }
 
-  /** The master says whether it routes our name to this process; a change is said once. */
-  private onClaimAnswer(frame: Buffer | undefined): void {
+  /** A master says whether it routes our name to this process; a change is said once per master. */
+  private onClaimAnswer(frame: Buffer | undefined, via: number): void {
+    const master = this.masters[via]!;
     let h: Header;
     try {
       h = decodeHeader(frame);
       if (h.t !== 'owner' && h.t !== 'fenced') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from the master`);
     } catch (err) {
-      return this.master.malformed('master', err);
+      return master.endpoint.malformed(master.peer, err);
     }
     const log = this.opts.log;
-    if (h.t === 'fenced' && this.fencedBecause === undefined) {
-      this.fencedBecause = h.reason;
-      log.error({ name: this.opts.name, reason: h.reason, ...this.identity },
-        `fenced off by the master: it routes consumer ${this.opts.name} to another process and ignores this one's answers; ` +
+    const which = this.masters.length > 1 ? `the ${master.peer} (${master.address})` : 'the master';
+    if (h.t === 'fenced' && !this.fencedBy.has(via)) {
+      this.fencedBy.set(via, h.reason);
+      log.error({ name: this.opts.name, reason: h.reason, master: master.address, ...this.identity },
+        `fenced off by ${which}: it routes consumer ${this.opts.name} to another process and ignores this one's answers; ` +
         'this process is not doing its work (a stray or stale consumer: stop it, or give it its own --name)');
-    } else if (h.t === 'owner' && this.fencedBecause !== undefined) {
-      this.fencedBecause = undefined;
-      log.warn({ name: this.opts.name, ...this.identity }, `the master routes consumer ${this.opts.name} to this process now; no longer fenced off`);
+    } else if (h.t === 'owner' && this.fencedBy.has(via)) {
+      this.fencedBy.delete(via);
+      log.warn({ name: this.opts.name, master: master.address, ...this.identity }, `${which} routes consumer ${this.opts.name} to this process now; no longer fenced off`);
     }
   }
 
@@ -346,8 +382,8 @@ export class Consumer {
   }
 
   /** Not now: the client resends the same batch after a second. */
-  private retry(client: Buffer, rid: number, reason: string): void {
-    this.master.reply(client, retryHeader(rid, 1000, reason));
+  private retry(client: Buffer, rid: number, reason: string, via: number): void {
+    this.masters[via]!.endpoint.reply(client, retryHeader(rid, 1000, reason));
   }
 
   /** One durable step for everything pending; loops while more arrived during the write. */
@@ -369,7 +405,7 @@ export class Consumer {
         this.stats.commitMsTotal += performance.now() - t0;
         this.stats.alerts += group.alerts.length;
         this.outbox.add(group.alerts);
-        for (const r of group.replies) this.master.forward(r);
+        for (const r of group.replies) this.masters[r.via]!.endpoint.forward(r.frames);
         if (group.alerts.length > 0) this.sendAlerts();
         if (this.store.journalBytes > (this.opts.compactBytes ?? 64 << 20)) await this.compact();
       }
@@ -446,9 +482,9 @@ export class Consumer {
     this.pending = { entries: [], replies: [], alerts: [] };
     this.reloading = (async () => {
       for (const r of waiting) {
-        const client = r[0] as Buffer;
-        const h = decodeHeader(r[1] as Buffer) as { rid: number };
-        this.retry(client, h.rid, 'consumer could not write its state');
+        const client = r.frames[0] as Buffer;
+        const h = decodeHeader(r.frames[1] as Buffer) as { rid: number };
+        this.retry(client, h.rid, 'consumer could not write its state', r.via);
       }
       await this.reloadDurableState();
     })();

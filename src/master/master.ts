@@ -19,6 +19,8 @@ import { WarnOnce } from '../service/warn-once.js';
 // fenced off, is ownership.ts's to decide; the master says every change and every refusal once.
 
 export interface MasterOptions {
+  /** what its counters are reported as (default master): each of several masters has its own */
+  name?: string;
   /** endpoint clients connect to, e.g. tcp://127.0.0.1:5555 */
   clientBind: string;
   /** endpoint consumers connect to, e.g. tcp://127.0.0.1:5556 */
@@ -115,7 +117,7 @@ export class Master {
         socket: { linger: 0, sendHighWaterMark: 10, sendTimeout: 0 },
       });
       this.reporter = new StatsReporter({
-        service: 'master', kind: 'master', counters: () => this.getStats(), extra: opts.extraCounters,
+        service: opts.name ?? 'master', kind: 'master', counters: () => this.getStats(), extra: opts.extraCounters,
         intervalMs: opts.statsIntervalMs ?? 2000, report: (own) => this.forwardStats(own),
       });
     }
@@ -131,7 +133,7 @@ export class Master {
       this.monitor.connect(this.opts.monitor);
       this.reporter?.start();
     }
-    this.opts.log.info({ clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.opts.consumers }, 'master started');
+    this.opts.log.info({ name: this.opts.name ?? 'master', clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.opts.consumers }, 'master started');
   }
 
   async stop(): Promise<void> {

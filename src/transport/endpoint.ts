@@ -6,6 +6,7 @@ import { LinkWatch, type LinkWatchOptions } from './link-watch.js';
 import { PeerWatch } from './peer-watch.js';
 import { receiveLoop, type MessageHandler, type Receivable } from './receive-loop.js';
 import { SendQueue, type Frames, type Sendable } from './send-queue.js';
+import type { CurveClientConfig } from '../security/curve.js';
 import { openSocket, type SocketKind, type SocketOf, type SocketOptionsOf, type SocketSecurity } from './socket.js';
 
 // A service's socket with everything around it: its options and CURVE (socket.ts), the send queue in front of
@@ -30,6 +31,39 @@ export interface EndpointOptions<K extends SocketKind> {
   link?: Omit<LinkWatchOptions, 'peer' | 'log'>;
   /** binding: what its peers are called in logs and stats (client, consumer); without it peers' losses are not watched */
   peers?: string;
+}
+
+/** A server a service connects to: its endpoint, and its public key when the connection uses CURVE. */
+export interface ServerEndpoint {
+  endpoint: string;
+  curve?: CurveClientConfig;
+}
+
+/**
+ * What the logs and stats call the i-th of several servers of one kind: the first keeps the plain name (`master`), the
+ * others are numbered (`master2`, `master3`), so a single server reads as it always did.
+ */
+export function numberedPeer(kind: string, index: number): string {
+  return index === 0 ? kind : `${kind}${index + 1}`;
+}
+
+/** The connection to one of several servers of a kind (the masters a client or consumer connects to). */
+export interface ServerLink {
+  address: string;
+  /** as logs and stats name it (numberedPeer): master, master2, … */
+  peer: string;
+  endpoint: Endpoint<'dealer'>;
+}
+
+/** Messages the links could not use, and their connections' counters (each named after its peer), together. */
+export function serverLinkStats(links: readonly ServerLink[]): { malformed: number; connections: Record<string, number> } {
+  let malformed = 0;
+  let connections: Record<string, number> = {};
+  for (const l of links) {
+    malformed += l.endpoint.malformedCount;
+    connections = { ...connections, ...l.endpoint.connectionStats() };
+  }
+  return { malformed, connections };
 }
 
 /** Whom to answer, with which request id, when a message is rejected. */
@@ -83,6 +117,11 @@ export class Endpoint<K extends SocketKind = SocketKind> {
   /** Connecting: the connection is lost and not made again yet (what is sent now waits for it, or is lost with it). */
   get connectionLost(): boolean {
     return this.link?.lost ?? false;
+  }
+
+  /** Connecting: the connection is up (made, and not lost since): what is sent now goes out at once. */
+  get connected(): boolean {
+    return this.link?.connected ?? false;
   }
 
   /** Outages of its connection (connecting) or its peers' closed connections (binding), for the service's stats. */

@@ -26,6 +26,8 @@ export interface LinkWatchOptions {
   awaitsReply?: () => boolean;
   /** the connection is made again: resend what was sent before `lostAt` (ms since the epoch) and not answered */
   onReconnect?: (lostAt: number) => void;
+  /** the connection is lost (after the warning): e.g. send what waited for it another way */
+  onLost?: () => void;
   now?: () => number;
 }
 
@@ -57,6 +59,11 @@ export class LinkWatch {
   /** The connection is gone and not made again yet: nothing sent now reaches the peer until it is. */
   get lost(): boolean {
     return this.state === 'lost';
+  }
+
+  /** The connection is made (or made again) and not lost since: what is sent now goes out. */
+  get connected(): boolean {
+    return this.state === 'up' || this.state === 'resuming';
   }
 
   /** The owner closes the socket: its own closing is no outage. */
@@ -95,6 +102,7 @@ export class LinkWatch {
     const backlog = this.opts.backlog?.();
     this.opts.log.warn({ peer: this.opts.peer, endpoint, silentMs: LIVENESS.heartbeatTimeout },
       `lost the connection to the ${this.opts.peer} (it closed it, or nothing came from it for ${LIVENESS.heartbeatTimeout / 1000} s)${backlog ? `; ${backlog}` : ''}`);
+    this.opts.onLost?.();
   }
 
   private onConnected(): void {

@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process';
 //   a real LAN);
 // - cutBetween(a, b): only the path between two hosts: each is given a neighbour entry for the other that points
 //   at a MAC address no one has, so their frames to each other are flooded by the bridge and dropped by everyone.
-// restore(...) undoes either. Everything is named `sq-<pid>-<bed>-…`, removed by destroy(), on process exit, and,
+// - partition(side, other): every path between two groups of hosts cut at once (cutBetween for each pair);
+// restore(...), restoreBetween(...) and heal(...) undo them. killHost(host) kills every process on a host at once,
+// as when the machine loses power. Everything is named `sq-<pid>-<bed>-…`, removed by destroy(), on process exit, and,
 // for beds of test processes that died without cleaning up, by the next bed made on the machine. Needs root and
 // iproute2 (`ip`, `bridge`); without them create() fails with a message that says so.
 
@@ -93,6 +95,29 @@ export class NetBed {
     const [ha, hb] = [this.host(a), this.host(b)];
     ip('-n', ha.ns, 'neigh', 'del', hb.address, 'dev', HOST_IF);
     ip('-n', hb.ns, 'neigh', 'del', ha.address, 'dev', HOST_IF);
+  }
+
+  /** Splits the network in two: no host of `side` reaches a host of `other` (each side still reaches its own). */
+  partition(side: readonly string[], other: readonly string[]): void {
+    for (const a of side) for (const b of other) this.cutBetween(a, b);
+  }
+
+  /** Undoes partition(side, other). */
+  heal(side: readonly string[], other: readonly string[]): void {
+    for (const a of side) for (const b of other) this.restoreBetween(a, b);
+  }
+
+  /** Every process on the host dies at once (SIGKILL), as in a power loss; returns their pids. */
+  killHost(host: string): number[] {
+    const pids = ip('netns', 'pids', this.host(host).ns).split('\n').filter(Boolean).map(Number);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    return pids;
   }
 
   /** Runs a command on a host and returns its output (e.g. `ss -tn` to see its connections). */

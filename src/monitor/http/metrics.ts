@@ -34,6 +34,7 @@ const SPECS: StatSpec[] = [
   { kind: 'client', counter: 'retries', type: 'counter', name: 'slowq_client_batch_retries_total', help: 'Retry answers received (owner away, not ready).' },
   { kind: 'client', counter: 'gaps', type: 'counter', name: 'slowq_client_gaps_total', help: 'Gap answers received (resent from an earlier seq).' },
   { kind: 'client', counter: 'errors', type: 'counter', name: 'slowq_client_errors_total', help: 'Error answers received.' },
+  { kind: 'client', counter: 'masterFailovers', type: 'counter', name: 'slowq_client_master_failovers_total', help: 'Moves to another master (several masters: the one sent through died, was cut off, answered retry or not in time).' },
   { kind: 'client', counter: 'streams', type: 'gauge', name: 'slowq_client_streams', help: 'File streams being tailed.' },
   { kind: 'client', counter: 'waitingMs', type: 'gauge', name: 'slowq_client_oldest_unacked_ms', help: 'How long the oldest unacked batch has waited for its ack (0: none waits); a source that cannot make progress grows it.' },
 
@@ -50,7 +51,7 @@ const SPECS: StatSpec[] = [
   { kind: 'consumer', counter: 'alertsAcked', type: 'counter', name: 'slowq_consumer_alerts_acked_total', help: 'Alerts acknowledged by the monitor.' },
   { kind: 'consumer', counter: 'outbox', type: 'gauge', name: 'slowq_consumer_outbox_alerts', help: 'Alerts in the outbox, not yet acknowledged by the monitor.' },
   { kind: 'consumer', counter: 'openQueries', type: 'gauge', name: 'slowq_consumer_open_queries', help: 'Running queries being tracked.' },
-  { kind: 'consumer', counter: 'fenced', type: 'gauge', name: 'slowq_consumer_fenced', help: '1 while the master fences this process off (another process holds its name).' },
+  { kind: 'consumer', counter: 'fenced', type: 'gauge', name: 'slowq_consumer_fenced', help: '1 while a master fences this process off (another process holds its name); it then answers every request retry.' },
   { kind: 'consumer', counter: 'rulesReloads', type: 'counter', name: 'slowq_consumer_config_reloads_total', help: 'Threshold changes a consumer applied on a configuration reload (SIGHUP): they apply to records applied after it.' },
   { kind: 'consumer', counter: 'rulesReloadFailures', type: 'counter', name: 'slowq_consumer_config_reload_failures_total', help: 'Threshold reloads (SIGHUP) a consumer refused: a bad file, or the snapshot the change starts at failed.' },
   { kind: 'consumer', counter: 'highWaterTotal', type: 'gauge', name: 'slowq_consumer_high_water_total', help: 'Sum of every stream\'s high-water mark (records applied exactly once).' },
