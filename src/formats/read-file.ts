@@ -3,7 +3,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { ParsedEvent } from '../model/record.js';
 import { bunzip2 } from './bunzip2.js';
-import { LineSplitter } from './line-splitter.js';
+import { ChunkReader } from './chunk-reader.js';
 import { createParser, type ParserOptions } from './parsers/index.js';
 import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem } from './parsers/types.js';
 
@@ -54,14 +54,14 @@ export async function parseStream(
   const parser = createParser(format, parserOptions);
   const out: ParseOutput = newParseOutput();
   const summary: FileParseSummary = { events: 0, problems: 0, skipped: 0, bytes: 0, lines: 0 };
-  const splitter = new LineSplitter(0, maxLineBytes);
-  // line numbers of the last lines' ends, to name the line of an event refused after parsing
-  const ringEnd = new Array<number>(64).fill(-1);
-  const ringLine = new Array<number>(64).fill(0);
-  const lineOf = (ev: ParsedEvent): number => {
-    for (let i = 0; i < 64; i++) if (ringEnd[i] === ev.end) return ringLine[i]!;
-    return 0;
-  };
+  const reader = new ChunkReader(parser, {
+    offset: 0,
+    line: 0,
+    out,
+    oversizeReason: (bytes) => `line of ${bytes} bytes is over the limit; skipped`,
+    ...(maxLineBytes !== undefined ? { maxLineBytes } : {}),
+  });
+  const lineOf = (ev: ParsedEvent): number => reader.lineAt(ev.end);
   const drain = () => {
     if (out.events.length > 0) rejectBadEvents(out, 0, lineOf);
     if (out.events.length > 0) {
@@ -75,26 +75,15 @@ export async function parseStream(
     summary.skipped += out.skipped;
     out.skipped = 0;
   };
-  const sink = {
-    line: (text: string, offset: number, end: number) => {
-      summary.lines++;
-      ringEnd[summary.lines & 63] = end;
-      ringLine[summary.lines & 63] = summary.lines;
-      parser.line(text, offset, end, summary.lines, out);
-    },
-    oversize: (offset: number, end: number) => {
-      summary.lines++;
-      out.problems.push({ offset, line: summary.lines, reason: `line of ${end - offset} bytes is over the limit; skipped`, text: '' });
-    },
-  };
   for await (const chunk of input) {
     const buf = chunk as Buffer;
     summary.bytes += buf.length;
-    splitter.push(buf, sink);
+    reader.push(buf);
     drain();
   }
-  splitter.finish(sink);
+  reader.finish();
   parser.flush(true, out);
   drain();
+  summary.lines = reader.lines;
   return summary;
 }

@@ -25,7 +25,7 @@ import { excerpt, type ParseOutput, type RecordParser } from './types.js';
  * statement's end (MySQL prints it in whole seconds, when it writes the entry): a server east of UTC would put it
  * hours later.
  */
-const UNZONED_END_SLACK_MS = 2000;
+export const UNZONED_END_SLACK_MS = 2000;
 /**
  * Statement text kept per entry (UTF-16 units). Far beyond real statements (whose fingerprint needs only the
  * first tuple of a giant INSERT), it bounds memory when a file is not a slow log and has no entry boundaries.
@@ -62,7 +62,7 @@ interface Entry {
   noQuery: boolean;
 }
 
-interface MySqlSlowContext {
+export interface MySqlSlowContext {
   /** the last `# Time:` seen (ms), inherited by entries without one */
   time?: number;
   /** that time had no zone and was read as UTC (no --log-timezone) */
@@ -83,12 +83,12 @@ const BANNER_COLUMNS = /^Time\s+Id\s+Command/;
 // pt-query-digest knows only `mysqld, Version:`; MariaDB 10.5+ writes `mariadbd, Version:` (at start-up and at every
 // FLUSH LOGS), and a banner left in would glue the entries before and after it together.
 const BANNER_VERSION = /(?:mysqld|mariadbd)(?:\.exe)?,\s+Version:/;
-const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
+export const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
 const ATTR_LINE = /^# +[A-Z][A-Za-z_]+:/;
-const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
-const HEADER_AFTER_HASH = /^\s*[A-Z][a-z_]+: /;
-const SET_TIMESTAMP = /timestamp\s*=\s*(\d+(?:\.\d+)?)/;
-const DECIMAL = /^\d+(?:\.\d+)?$/;
+export const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
+export const HEADER_AFTER_HASH = /^\s*[A-Z][a-z_]+: /;
+export const SET_TIMESTAMP = /timestamp\s*=\s*(\d+(?:\.\d+)?)/;
+export const DECIMAL = /^\d+(?:\.\d+)?$/;
 const NUMERIC_LABEL = /^-?\d+(?:\.\d+)?$/;
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?/;
 const OLD_TIME = /^(\d{2})(\d{2})(\d{2})\s+(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?/;
@@ -269,27 +269,9 @@ export class MySqlSlowParser implements RecordParser {
     if (m[4]) e.threadId = m[4];
   }
 
-  /** `Key: value` pairs, as pt-query-digest's /(\w+):\s+(\S+|\Z)/g finds them (a scan: it runs for every entry). */
+  /** `Key: value` pairs, as pt-query-digest's /(\w+):\s+(\S+|\Z)/g finds them. */
   private attributes(e: Entry, text: string): void {
-    const line = text.includes('Schema:') && EMPTY_SCHEMA.test(text) ? text.replace(EMPTY_SCHEMA, '') : text;
-    const n = line.length;
-    let from = 0;
-    for (;;) {
-      const colon = line.indexOf(':', from);
-      if (colon === -1) return;
-      let start = colon;
-      while (start > from && isWordChar(line.charCodeAt(start - 1))) start--;
-      let v = colon + 1;
-      if (start === colon || v >= n || !isSpace(line.charCodeAt(v))) {
-        from = colon + 1;
-        continue;
-      }
-      while (v < n && isSpace(line.charCodeAt(v))) v++;
-      let vEnd = v;
-      while (vEnd < n && !isSpace(line.charCodeAt(vEnd))) vEnd++;
-      this.attribute(e, line.slice(start, colon), line.slice(v, vEnd));
-      from = vEnd;
-    }
+    scanAttributes(text, (key, value) => this.attribute(e, key, value));
   }
 
   private attribute(e: Entry, key: string, value: string): void {
@@ -408,43 +390,15 @@ export class MySqlSlowParser implements RecordParser {
     out.events.push(ev);
   }
 
-  /**
-   * The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
-   * is printed only when it changes), so a `# Time:` not after `SET timestamp=` says nothing about the end: then
-   * start second + Query_time (a lower bound of the end) is the better time. A `# Time:` without a zone read as
-   * UTC is taken only where it fits the statement: `SET timestamp=` is seconds since the epoch, whatever the zone.
-   */
   private endTime(e: Entry, durationMs: number): number {
-    const t = this.lastTime;
-    if (e.setTimestamp === undefined) return t ?? 0;
-    const setMs = e.setTimestamp * 1000;
-    const fits = t !== undefined && t > setMs && (!this.lastTimeUnzoned || t <= setMs + durationMs + UNZONED_END_SLACK_MS);
-    return fits ? t : setMs + durationMs;
+    return statementEnd(e.setTimestamp, this.lastTime, this.lastTimeUnzoned, durationMs);
   }
 
-  /**
-   * `${thread}-${startMs}`: the thread id (`Id:` / `Thread_id:`, `?` if the log has none) and the second the
-   * statement started (`SET timestamp=`, else `# Time:` − Query_time), in ms — what a live probe sees of a
-   * running statement, so its `running` records and this `finished` one share the id.
-   * A thread runs one statement at a time, so only one statement per thread can start in a second and still be
-   * running after that second: that one (it "crosses" a second boundary) gets the plain id. The others, which
-   * started and ended within one second and so were never seen running, get `#<byte offset>` appended, as does
-   * a repeated crossing one (only with clocks that lie, e.g. a replica replaying its source's timestamps: see
-   * mysql-query-ids.ts).
-   * With no start time at all, the id is `${thread}-@${byte offset}`.
-   */
   private queryIdFor(e: Entry, ts: number, durationMs: number): string {
-    const thread = e.threadId ?? '?';
-    let startSec: number;
-    if (e.setTimestamp !== undefined) startSec = Math.floor(e.setTimestamp);
-    else if (ts !== 0) startSec = Math.floor((ts - durationMs) / 1000);
-    else return `${thread}-@${e.offset}`;
-    const startMs = startSec * 1000;
-    // a statement of a second or more certainly ran past its start second, whatever `# Time:` means
-    const crosses = durationMs >= 1000 || Math.floor(ts / 1000) > startSec;
-    if (!crosses) return `${thread}-${startMs}#${e.offset}`;
-    this.contextCache = null;
-    return this.startsSeen.repeat(thread, startMs) ? `${thread}-${startMs}#${e.offset}` : `${thread}-${startMs}`;
+    const version = this.startsSeen.version;
+    const id = queryIdOf(e.threadId, e.setTimestamp, e.offset, ts, durationMs, this.startsSeen);
+    if (this.startsSeen.version !== version) this.contextCache = null;
+    return id;
   }
 
   private reset(): void {
@@ -464,18 +418,79 @@ export class MySqlSlowParser implements RecordParser {
   }
 }
 
+/** `Key: value` pairs of a header line, as pt-query-digest's /(\w+):\s+(\S+|\Z)/g finds them (a scan, not that regex). */
+export function scanAttributes(text: string, pair: (key: string, value: string) => void): void {
+  const line = text.includes('Schema:') && EMPTY_SCHEMA.test(text) ? text.replace(EMPTY_SCHEMA, '') : text;
+  const n = line.length;
+  let from = 0;
+  for (;;) {
+    const colon = line.indexOf(':', from);
+    if (colon === -1) return;
+    let start = colon;
+    while (start > from && isWordChar(line.charCodeAt(start - 1))) start--;
+    let v = colon + 1;
+    if (start === colon || v >= n || !isSpace(line.charCodeAt(v))) {
+      from = colon + 1;
+      continue;
+    }
+    while (v < n && isSpace(line.charCodeAt(v))) v++;
+    let vEnd = v;
+    while (vEnd < n && !isSpace(line.charCodeAt(vEnd))) vEnd++;
+    pair(line.slice(start, colon), line.slice(v, vEnd));
+    from = vEnd;
+  }
+}
+
+/**
+ * The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
+ * is printed only when it changes), so a `# Time:` not after `SET timestamp=` says nothing about the end: then
+ * start second + Query_time (a lower bound of the end) is the better time. A `# Time:` without a zone read as
+ * UTC is taken only where it fits the statement: `SET timestamp=` is seconds since the epoch, whatever the zone.
+ */
+export function statementEnd(setTimestamp: number | undefined, lastTime: number | undefined, lastTimeUnzoned: boolean, durationMs: number): number {
+  const t = lastTime;
+  if (setTimestamp === undefined) return t ?? 0;
+  const setMs = setTimestamp * 1000;
+  const fits = t !== undefined && t > setMs && (!lastTimeUnzoned || t <= setMs + durationMs + UNZONED_END_SLACK_MS);
+  return fits ? t : setMs + durationMs;
+}
+
+/**
+ * `${thread}-${startMs}`: the thread id (`Id:` / `Thread_id:`, `?` if the log has none) and the second the
+ * statement started (`SET timestamp=`, else `# Time:` − Query_time), in ms — what a live probe sees of a
+ * running statement, so its `running` records and this `finished` one share the id.
+ * A thread runs one statement at a time, so only one statement per thread can start in a second and still be
+ * running after that second: that one (it "crosses" a second boundary) gets the plain id. The others, which
+ * started and ended within one second and so were never seen running, get `#<byte offset>` appended, as does
+ * a repeated crossing one (only with clocks that lie, e.g. a replica replaying its source's timestamps: see
+ * mysql-query-ids.ts).
+ * With no start time at all, the id is `${thread}-@${byte offset}`.
+ */
+export function queryIdOf(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number, seen: StartsSeen): string {
+  const thread = threadId ?? '?';
+  let startSec: number;
+  if (setTimestamp !== undefined) startSec = Math.floor(setTimestamp);
+  else if (ts !== 0) startSec = Math.floor((ts - durationMs) / 1000);
+  else return `${thread}-@${offset}`;
+  const startMs = startSec * 1000;
+  // a statement of a second or more certainly ran past its start second, whatever `# Time:` means
+  const crosses = durationMs >= 1000 || Math.floor(ts / 1000) > startSec;
+  if (!crosses) return `${thread}-${startMs}#${offset}`;
+  return seen.repeat(thread, startMs) ? `${thread}-${startMs}#${offset}` : `${thread}-${startMs}`;
+}
+
 function newEntry(offset: number, end: number, lineNo: number): Entry {
   return { offset, end, lineNo, gotTime: false, gotUserHost: false, gotUse: false, adminLast: false, noQuery: false, stmtChars: 0, cut: false };
 }
 
-function keepLine(e: Entry, lines: string[], text: string): void {
+export function keepLine(e: Pick<Entry, 'stmtChars' | 'cut'>, lines: string[], text: string): void {
   e.stmtChars += text.length + 1;
   if (e.stmtChars <= MAX_STATEMENT_CHARS) lines.push(text);
   else e.cut = true;
 }
 
 /** The entry's statement as pt-query-digest's `arg`: lines joined by "\n", the terminating `;` dropped. */
-function statementText(e: Entry, atEof: boolean, newline: boolean, verbatim: boolean): string {
+export function statementText(e: Pick<Entry, 'stmt' | 'admin' | 'adminLast'>, atEof: boolean, newline: boolean, verbatim: boolean): string {
   if (verbatim) return e.stmt![0]!;
   if (!e.stmt) {
     const admin = e.admin!;
@@ -489,7 +504,7 @@ function statementText(e: Entry, atEof: boolean, newline: boolean, verbatim: boo
 }
 
 /** "0.000109" → 0.109, by moving the decimal point in the text (× 1000 in binary would give 0.10900000000000001). */
-function secondsToMs(s: string): number {
+export function secondsToMs(s: string): number {
   const dot = s.indexOf('.');
   if (dot === -1) return Number(s) * 1000;
   // up to µs (what servers write): whole µs, exactly; finer: shift the decimal point in the text
@@ -498,15 +513,15 @@ function secondsToMs(s: string): number {
   return Number(s.slice(0, dot) + frac.slice(0, 3) + '.' + frac.slice(3));
 }
 
-const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
-const isWordChar = (c: number): boolean =>
+export const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+export const isWordChar = (c: number): boolean =>
   (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 
-function isMetaSet(text: string): boolean {
+export function isMetaSet(text: string): boolean {
   return text.startsWith('SET timestamp', 0) || text.startsWith('SET last_insert_id') || text.startsWith('SET insert_id');
 }
 
-function isBanner(text: string): boolean {
+export function isBanner(text: string): boolean {
   const c = text.charCodeAt(0);
   if (c === 35 /* # */ || text.length < 10) return false;
   if (c === 84 /* T */ || c === 116 /* t */) {
@@ -515,7 +530,7 @@ function isBanner(text: string): boolean {
   return (text.endsWith('started with:') || text.endsWith('embedded library')) && BANNER_VERSION.test(text);
 }
 
-function labelValue(v: string): string | number | boolean {
+export function labelValue(v: string): string | number | boolean {
   if (v === 'Yes') return true;
   if (v === 'No') return false;
   if (NUMERIC_LABEL.test(v) && v.length < 16) return Number(v);
