@@ -38,11 +38,15 @@ export function parseFile(
   onProblem: (p: ParseProblem) => void = () => {},
   parserOptions: ParserOptions = {},
   maxLineBytes?: number,
+  reference = false,
 ): Promise<FileParseSummary> {
-  return parseStream(openInput(path), format, onEvents, onProblem, parserOptions, maxLineBytes);
+  return parseStream(openInput(path), format, onEvents, onProblem, parserOptions, maxLineBytes, reference);
 }
 
-/** parseFile() over any byte stream (standard input, a decompressor, …). Lines over `maxLineBytes` (default 1 MiB) are problems. */
+/**
+ * parseFile() over any byte stream (standard input, a decompressor, …). Lines over `maxLineBytes` (default 1 MiB)
+ * are problems. `reference`: the line-at-a-time parser where a byte-level one replaced it (benchmarks, tests).
+ */
 export async function parseStream(
   input: AsyncIterable<unknown>,
   format: string,
@@ -50,8 +54,9 @@ export async function parseStream(
   onProblem: (p: ParseProblem) => void = () => {},
   parserOptions: ParserOptions = {},
   maxLineBytes?: number,
+  reference = false,
 ): Promise<FileParseSummary> {
-  const parser = createParser(format, parserOptions);
+  const parser = createParser(format, parserOptions, reference);
   const out: ParseOutput = newParseOutput();
   const summary: FileParseSummary = { events: 0, problems: 0, skipped: 0, bytes: 0, lines: 0 };
   const reader = new ChunkReader(parser, {

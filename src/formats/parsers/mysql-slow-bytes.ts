@@ -56,6 +56,14 @@ const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 /** digits a number may have and still be read exactly from an integer (< 2^53) */
 const EXACT_DIGITS = 15;
 
+/** Buffer's own slicers, without toString()'s argument checks (a third of its cost on short strings) */
+interface Slicers {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+const utf8 = (buf: Buffer, s: number, t: number): string => (buf as unknown as Slicers).utf8Slice(s, t);
+const latin1 = (buf: Buffer, s: number, t: number): string => (buf as unknown as Slicers).latin1Slice(s, t);
+
 const isSpaceByte = (c: number): boolean => c === SP || (c >= 9 && c <= 13);
 const isDigitByte = (c: number): boolean => c >= 48 && c <= 57;
 const isWordByte = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
@@ -63,7 +71,6 @@ const isWordByte = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c
 const bytesOf = (s: string): number[] => Array.from(s, (ch) => ch.charCodeAt(0));
 const TIME = bytesOf('# Time:');
 const USER_HOST_PREFIX = bytesOf('# User@Host:');
-const USER_HOST_BYTES = Buffer.from('# User@Host:');
 const ADMIN = bytesOf('# administrator command:');
 const USE = bytesOf('use ');
 const SET = bytesOf('SET ');
@@ -108,19 +115,19 @@ function decimalAt(buf: Buffer, s: number, t: number): number {
   let i = s;
   while (i < t && isDigitByte(buf[i]!)) m = m * 10 + buf[i++]! - 48;
   if (i === s) return NaN;
-  if (i === t) return i - s <= EXACT_DIGITS ? m : Number(buf.toString('latin1', s, t));
+  if (i === t) return i - s <= EXACT_DIGITS ? m : Number(latin1(buf, s, t));
   if (buf[i] !== DOT) return NaN;
   const dot = i++;
   while (i < t && isDigitByte(buf[i]!)) m = m * 10 + buf[i++]! - 48;
   if (i !== t || i === dot + 1) return NaN;
-  return t - s - 1 <= EXACT_DIGITS ? m / POW10[t - dot - 1]! : Number(buf.toString('latin1', s, t));
+  return t - s - 1 <= EXACT_DIGITS ? m / POW10[t - dot - 1]! : Number(latin1(buf, s, t));
 }
 
 /** secondsToMs() of a DECIMAL at buf[s, t), NaN if it is not one. */
 function secondsAtToMs(buf: Buffer, s: number, t: number): number {
   const v = decimalAt(buf, s, t);
   if (Number.isNaN(v)) return v;
-  if (t - s > EXACT_DIGITS) return secondsToMs(buf.toString('latin1', s, t));
+  if (t - s > EXACT_DIGITS) return secondsToMs(latin1(buf, s, t));
   let dot = s;
   while (dot < t && buf[dot] !== DOT) dot++;
   if (dot === t) return v * 1000;
@@ -142,7 +149,7 @@ function labelValueAt(buf: Buffer, s: number, t: number): string | number | bool
     const v = decimalAt(buf, neg ? s + 1 : s, t);
     if (!Number.isNaN(v)) return neg ? -v : v;
   }
-  return buf.toString('utf8', s, t);
+  return utf8(buf, s, t);
 }
 
 interface Entry {
@@ -152,28 +159,34 @@ interface Entry {
   gotTime: boolean;
   gotUserHost: boolean;
   gotUse: boolean;
-  user?: string;
-  host?: string;
-  threadId?: string;
-  useDb?: string;
-  setTimestamp?: number;
+  user: string | undefined;
+  host: string | undefined;
+  threadId: string | undefined;
+  useDb: string | undefined;
+  setTimestamp: number | undefined;
   /** Query_time: ms when valid, its text when not, undefined when absent (the last one counts) */
-  query?: number | string;
-  lockMs?: number;
-  rowsSent?: number;
-  rowsExamined?: number;
-  schema?: string;
-  labels?: Labels;
-  stmt?: string[];
+  query: number | string | undefined;
+  lockMs: number | undefined;
+  rowsSent: number | undefined;
+  rowsExamined: number | undefined;
+  schema: string | undefined;
+  labels: Labels | undefined;
+  stmt: string[] | undefined;
   stmtChars: number;
   cut: boolean;
-  admin?: string;
+  admin: string | undefined;
   adminLast: boolean;
   noQuery: boolean;
 }
 
+/** Every field set, in one order: one hidden class for all entries. */
 function newEntry(offset: number, end: number, lineNo: number): Entry {
-  return { offset, end, lineNo, gotTime: false, gotUserHost: false, gotUse: false, adminLast: false, noQuery: false, stmtChars: 0, cut: false };
+  return {
+    offset, end, lineNo, gotTime: false, gotUserHost: false, gotUse: false,
+    user: undefined, host: undefined, threadId: undefined, useDb: undefined, setTimestamp: undefined, query: undefined,
+    lockMs: undefined, rowsSent: undefined, rowsExamined: undefined, schema: undefined, labels: undefined, stmt: undefined,
+    stmtChars: 0, cut: false, admin: undefined, adminLast: false, noQuery: false,
+  };
 }
 
 /** Strings made from bytes that repeat (user, host, database, label keys): the last few, looked up by their bytes. */
@@ -193,7 +206,7 @@ class RecentStrings {
       while (i < n && b[i] === buf[s + i]) i++;
       if (i === n) return this.strings[k]!;
     }
-    const str = buf.toString('utf8', s, t);
+    const str = utf8(buf, s, t);
     if (n <= 64) {
       const copy = Buffer.allocUnsafe(n);
       buf.copy(copy, 0, s, t);
@@ -234,6 +247,8 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   private isoBase = 0;
   private readonly names = new RecentStrings(16);
   private readonly keys = new RecentStrings(32);
+  /** attributes(): start, colon, value start, value end of each pair of a line */
+  private readonly pairs = new Int32Array(64);
 
   constructor(options: MySqlSlowOptions = {}) {
     this.zone = options.logTimeZone;
@@ -250,7 +265,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     }
     this.expectOffset = end;
     const hash = t > s && buf[s] === HASH;
-    if (!hash && t - s >= 10 && maybeBanner(buf, s, t) && isBanner(buf.toString('utf8', s, t))) {
+    if (!hash && t - s >= 10 && maybeBanner(buf, s, t) && isBanner(utf8(buf, s, t))) {
       out.skipped++;
       return;
     }
@@ -263,7 +278,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     const semicolon = t > s && buf[t - 1] === SEMI;
 
     if (this.mode === PIECE) {
-      this.continuePiece(buf.toString('utf8', s, t), end, semicolon, out);
+      this.continuePiece(utf8(buf, s, t), end, semicolon, out);
       return;
     }
     if (this.mode === ENTRY && hash && this.prevSemicolon) {
@@ -276,7 +291,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
       } else {
         this.mode = PIECE;
         this.piece = [];
-        this.continuePiece(buf.toString('utf8', s + 1, t), end, semicolon, out);
+        this.continuePiece(utf8(buf, s + 1, t), end, semicolon, out);
         return;
       }
     }
@@ -290,13 +305,13 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     e.end = end;
     e.adminLast = false;
     if (e.stmt) {
-      keepLine(e, e.stmt, buf.toString('utf8', s, t));
+      keepLine(e, e.stmt, utf8(buf, s, t));
       return;
     }
     if (hash) this.headerLine(e, buf, s, t);
-    else if (startsWithBytes(buf, s, t, USE)) this.useLine(e, buf, s, t);
-    else if (startsWithBytes(buf, s, t, SET) && isMetaSetBytes(buf, s, t)) this.setLine(e, buf, s, t);
-    else keepLine(e, (e.stmt = []), buf.toString('utf8', s, t));
+    else if (buf[s] === 117 /* u */ && startsWithBytes(buf, s, t, USE)) this.useLine(e, buf, s, t);
+    else if (buf[s] === 83 /* S */ && startsWithBytes(buf, s, t, SET) && isMetaSetBytes(buf, s, t)) this.setLine(e, buf, s, t);
+    else keepLine(e, (e.stmt = []), utf8(buf, s, t));
   }
 
   releaseBuffer(): void {
@@ -316,7 +331,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     }
     // as the reference: the line's bytes beyond those of its text (re-encoded) are its terminator
     const bytes = this.lastEnd - this.lastOffset;
-    const newline = bytes > this.lastStop - this.lastStart && bytes > Buffer.byteLength(this.lastBuf.toString('utf8', this.lastStart, this.lastStop));
+    const newline = bytes > this.lastStop - this.lastStart && bytes > Buffer.byteLength(utf8(this.lastBuf, this.lastStart, this.lastStop));
     if (this.mode === PIECE) {
       this.finishPiece(e, newline, out);
     } else if (e.stmt || e.admin !== undefined) {
@@ -361,7 +376,8 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   // ---- headers -------------------------------------------------------------------------------------
 
   private headerLine(e: Entry, buf: Buffer, s: number, t: number): void {
-    if (startsWithBytes(buf, s, t, TIME)) {
+    const c2 = buf[s + 2]; // the three prefixes below differ there: T(ime), U(ser@Host), a(dministrator)
+    if (c2 === 84 && startsWithBytes(buf, s, t, TIME)) {
       if (!e.gotTime) {
         e.gotTime = true;
         if (this.readTime(buf, s + 7, t)) {
@@ -370,27 +386,22 @@ export class MySqlSlowByteParser implements ByteRecordParser {
           this.lastTimeUnzoned = r.local && this.zone === undefined;
         }
       }
-      if (!e.gotUserHost) {
-        // usually the next line's: indexOf stops there
-        const at = buf.indexOf(USER_HOST_BYTES, s + 8);
-        if (at !== -1 && at + USER_HOST_BYTES.length <= t) this.userHostText(e, buf.toString('utf8', s, t));
-      }
+      if (!e.gotUserHost && hasUserHost(buf, s + 8, t)) this.userHostText(e, utf8(buf, s, t));
       return;
     }
-    if (!e.gotUserHost && startsWithBytes(buf, s, t, USER_HOST_PREFIX)) {
-      if (!this.userHostBytes(e, buf, s, t)) this.userHostText(e, buf.toString('utf8', s, t));
+    if (c2 === 85 && !e.gotUserHost && startsWithBytes(buf, s, t, USER_HOST_PREFIX)) {
+      if (!this.userHostBytes(e, buf, s, t)) this.userHostText(e, utf8(buf, s, t));
       return;
     }
-    if (startsWithBytes(buf, s, t, ADMIN)) {
+    if (c2 === 97 && startsWithBytes(buf, s, t, ADMIN)) {
       if (e.admin === undefined) {
-        e.admin = buf.toString('utf8', s, t).replace(/^#\s+/, '');
+        e.admin = utf8(buf, s, t).replace(/^#\s+/, '');
         e.adminLast = true;
       }
       return;
     }
-    if (isAttributeLine(buf, s, t)) {
-      if (mayHaveEmptySchema(buf, s, t)) scanAttributes(buf.toString('utf8', s, t), (k, v) => this.attributeText(e, k, v));
-      else this.attributes(e, buf, s, t);
+    if (isAttributeLine(buf, s, t) && !this.attributes(e, buf, s, t)) {
+      scanAttributes(utf8(buf, s, t), (k, v) => this.attributeText(e, k, v));
     }
   }
 
@@ -411,7 +422,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
         }
       }
     }
-    if (!readMysqlTime(buf.toString('utf8', from, t).trimStart(), into)) return false;
+    if (!readMysqlTime(utf8(buf, from, t).trimStart(), into)) return false;
     // an ISO time with a fraction and `Z`: remember its second
     if (!into.local && i < t && buf[i]! < 0x80 && t - i > 20 && buf[i + 19] === DOT) {
       const fraction = this.fractionMs(buf, i + 20, t);
@@ -468,7 +479,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
         while (i < t && isSpaceByte(buf[i]!)) i++;
         const d = i;
         while (i < t && isDigitByte(buf[i]!)) i++;
-        if (i > d) e.threadId = buf.toString('latin1', d, i);
+        if (i > d) e.threadId = latin1(buf, d, i);
       }
       return true;
     }
@@ -485,13 +496,19 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     if (m[4]) e.threadId = m[4];
   }
 
-  /** scanAttributes() over the bytes */
-  private attributes(e: Entry, buf: Buffer, s: number, t: number): void {
+  /**
+   * scanAttributes() over the bytes: the pairs are found first and used only if EMPTY_SCHEMA cannot match (the
+   * reference removes its match before scanning); false (nothing used) when it might, or on a line of very many pairs.
+   */
+  private attributes(e: Entry, buf: Buffer, s: number, t: number): boolean {
+    const at = this.pairs;
+    let n = 0;
     let from = s;
     for (;;) {
       let colon = from;
       while (colon < t && buf[colon] !== COLON) colon++;
-      if (colon >= t) return;
+      if (colon >= t) break;
+      if (colon - 6 >= s && buf[colon - 1] === 97 /* a */ && emptySchemaAt(buf, s, colon, t)) return false;
       let start = colon;
       while (start > from && isWordByte(buf[start - 1]!)) start--;
       let v = colon + 1;
@@ -501,16 +518,24 @@ export class MySqlSlowByteParser implements ByteRecordParser {
       }
       while (v < t && isSpaceByte(buf[v]!)) v++;
       let vEnd = v;
-      while (vEnd < t && !isSpaceByte(buf[vEnd]!)) vEnd++;
-      this.attribute(e, buf, start, colon, v, vEnd);
+      let colonInValue = false;
+      while (vEnd < t && !isSpaceByte(buf[vEnd]!)) if (buf[vEnd++] === COLON) colonInValue = true;
+      if (colonInValue && mayHaveEmptySchema(buf, s, t)) return false;
+      if (n === at.length) return false;
+      at[n++] = start;
+      at[n++] = colon;
+      at[n++] = v;
+      at[n++] = vEnd;
       from = vEnd;
     }
+    for (let k = 0; k < n; k += 4) this.attribute(e, buf, at[k]!, at[k + 1]!, at[k + 2]!, at[k + 3]!);
+    return true;
   }
 
   private attribute(e: Entry, buf: Buffer, ks: number, ke: number, vs: number, ve: number): void {
     if (sameBytes(buf, ks, ke, KEY_QUERY_TIME)) {
       const ms = secondsAtToMs(buf, vs, ve);
-      e.query = Number.isNaN(ms) ? buf.toString('utf8', vs, ve) : ms;
+      e.query = Number.isNaN(ms) ? utf8(buf, vs, ve) : ms;
     } else if (sameBytes(buf, ks, ke, KEY_LOCK_TIME)) {
       const ms = secondsAtToMs(buf, vs, ve);
       e.lockMs = Number.isNaN(ms) ? undefined : ms;
@@ -524,7 +549,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
       e.schema = this.names.get(buf, vs, ve);
     } else {
       const key = this.keys.get(buf, ks, ke);
-      if (key === 'Thread_id' && ve > vs) e.threadId ??= buf.toString('utf8', vs, ve);
+      if (key === 'Thread_id' && ve > vs) e.threadId ??= utf8(buf, vs, ve);
       (e.labels ??= {})[key] = labelValueAt(buf, vs, ve);
     }
   }
@@ -562,7 +587,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     while (a < b && isSpaceByte(buf[a]!)) a++;
     while (b > a && isSpaceByte(buf[b - 1]!)) b--;
     let db: string;
-    if (a < b && (buf[a]! >= 0x80 || buf[b - 1]! >= 0x80)) db = buf.toString('utf8', s + 4, semi).trim();
+    if (a < b && (buf[a]! >= 0x80 || buf[b - 1]! >= 0x80)) db = utf8(buf, s + 4, semi).trim();
     else db = a < b ? this.names.get(buf, a, b) : '';
     if (!db) return;
     e.gotUse = true;
@@ -596,7 +621,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   }
 
   private setLineText(e: Entry, buf: Buffer, s: number, t: number): void {
-    const m = SET_TIMESTAMP.exec(buf.toString('utf8', s, t));
+    const m = SET_TIMESTAMP.exec(utf8(buf, s, t));
     if (m) e.setTimestamp = Number(m[1]);
   }
 
@@ -700,6 +725,12 @@ function maybeBanner(buf: Buffer, s: number, t: number): boolean {
   return (last === COLON && endsWithBytes(buf, s, t, STARTED_WITH)) || (last === 121 /* y */ && endsWithBytes(buf, s, t, EMBEDDED_LIBRARY));
 }
 
+/** `# User@Host:` in buf[from, t) */
+function hasUserHost(buf: Buffer, from: number, t: number): boolean {
+  for (let i = from; i + USER_HOST_PREFIX.length <= t; i++) if (buf[i] === HASH && startsWithBytes(buf, i, t, USER_HOST_PREFIX)) return true;
+  return false;
+}
+
 function isMetaSetBytes(buf: Buffer, s: number, t: number): boolean {
   return startsWithBytes(buf, s, t, SET_TIMESTAMP_PREFIX) || startsWithBytes(buf, s, t, SET_LAST_INSERT_ID) || startsWithBytes(buf, s, t, SET_INSERT_ID);
 }
@@ -708,7 +739,7 @@ function isMetaSetBytes(buf: Buffer, s: number, t: number): boolean {
 function headerAfterHash(buf: Buffer, from: number, t: number): boolean {
   let i = from;
   while (i < t && isSpaceByte(buf[i]!)) i++;
-  if (i < t && buf[i]! >= 0x80) return HEADER_AFTER_HASH.test(buf.toString('utf8', from, t));
+  if (i < t && buf[i]! >= 0x80) return HEADER_AFTER_HASH.test(utf8(buf, from, t));
   if (i >= t || buf[i]! < 65 || buf[i]! > 90) return false;
   const k = ++i;
   while (i < t && ((buf[i]! >= 97 && buf[i]! <= 122) || buf[i] === 95)) i++;
@@ -731,16 +762,19 @@ function isAttributeLine(buf: Buffer, s: number, t: number): boolean {
  * before scanning). True also where a non-ASCII byte leaves it open (`\s` matches non-ASCII spaces).
  */
 function mayHaveEmptySchema(buf: Buffer, s: number, t: number): boolean {
-  for (let i = s + 6; i < t; i++) {
-    if (buf[i] !== COLON || buf[i - 1] !== 97 /* a */ || !endsWithBytes(buf, s, i, SCHEMA)) continue;
-    let j = i + 1;
-    if (j < t && buf[j]! >= 0x80) return true;
-    if (j >= t || !isSpaceByte(buf[j]!)) continue;
-    while (j < t && isSpaceByte(buf[j]!)) j++;
-    if (j < t && buf[j]! >= 0x80) return true;
-    const w = j;
-    while (j < t && isWordByte(buf[j]!)) j++;
-    if (j > w && j + 1 < t && buf[j] === COLON && buf[j + 1] === SP) return true;
-  }
+  for (let i = s + 6; i < t; i++) if (buf[i] === COLON && emptySchemaAt(buf, s, i, t)) return true;
   return false;
+}
+
+/** mayHaveEmptySchema() at the colon at `i` */
+function emptySchemaAt(buf: Buffer, s: number, i: number, t: number): boolean {
+  if (!endsWithBytes(buf, s, i, SCHEMA)) return false;
+  let j = i + 1;
+  if (j < t && buf[j]! >= 0x80) return true;
+  if (j >= t || !isSpaceByte(buf[j]!)) return false;
+  while (j < t && isSpaceByte(buf[j]!)) j++;
+  if (j < t && buf[j]! >= 0x80) return true;
+  const w = j;
+  while (j < t && isWordByte(buf[j]!)) j++;
+  return j > w && j + 1 < t && buf[j] === COLON && buf[j + 1] === SP;
 }
