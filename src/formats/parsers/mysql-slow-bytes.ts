@@ -1,7 +1,5 @@
 import { boundSql, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
-import type { LogTimeZone } from '../time-zones.js';
-import { StartsSeen } from './mysql-query-ids.js';
 import {
   DECIMAL,
   HEADER_AFTER_HASH,
@@ -9,15 +7,13 @@ import {
   keepLine,
   labelValue,
   MAX_STATEMENT_CHARS,
-  queryIdOf,
   readMysqlTime,
   scanAttributes,
   secondsToMs,
   SET_TIMESTAMP,
-  statementEnd,
+  SlowLogCarryOver,
   statementText,
   USER_HOST,
-  type MySqlSlowContext,
   type MySqlSlowOptions,
   type MysqlTime,
 } from './mysql-slow.js';
@@ -233,14 +229,8 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   private lastOwned = true;
   private expectOffset = -1;
   private piece: string[] = [];
-  private readonly zone: LogTimeZone | undefined;
   private readonly timeRead: MysqlTime = { ms: 0, local: false };
-  private lastTime: number | undefined;
-  private lastTimeUnzoned = false;
-  private readonly startsSeen = new StartsSeen();
-  private timeAtLastEmit: number | undefined;
-  private unzonedAtLastEmit = false;
-  private contextCache: MySqlSlowContext | undefined | null = null;
+  private readonly carry: SlowLogCarryOver;
   /** the `YYYY-MM-DDTHH:MM:SS` bytes of the last `# Time:` read with a fraction and `Z`, and that second in ms */
   private readonly isoKey = Buffer.alloc(19);
   private isoKeyValid = false;
@@ -251,7 +241,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   private readonly pairs = new Int32Array(64);
 
   constructor(options: MySqlSlowOptions = {}) {
-    this.zone = options.logTimeZone;
+    this.carry = new SlowLogCarryOver(options.logTimeZone);
   }
 
   line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
@@ -343,14 +333,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   }
 
   context(): unknown {
-    if (this.contextCache !== null) return this.contextCache;
-    const ctx: MySqlSlowContext = {};
-    if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
-    if (this.timeAtLastEmit !== undefined && this.unzonedAtLastEmit) ctx.unzoned = true;
-    const threads = this.startsSeen.context();
-    if (threads !== undefined) ctx.threads = threads;
-    this.contextCache = ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
-    return this.contextCache;
+    return this.carry.context();
   }
 
   restore(context: unknown): void {
@@ -358,19 +341,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     this.entry = undefined;
     this.prevSemicolon = false;
     this.expectOffset = -1;
-    this.lastTime = undefined;
-    this.lastTimeUnzoned = false;
-    this.timeAtLastEmit = undefined;
-    this.unzonedAtLastEmit = false;
-    this.startsSeen.restore(undefined);
-    this.contextCache = null;
-    if (context === undefined || context === null || typeof context !== 'object') return;
-    const ctx = context as MySqlSlowContext;
-    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) {
-      this.lastTime = this.timeAtLastEmit = ctx.time;
-      this.lastTimeUnzoned = this.unzonedAtLastEmit = ctx.unzoned === true;
-    }
-    this.startsSeen.restore(ctx.threads);
+    this.carry.restore(context);
   }
 
   // ---- headers -------------------------------------------------------------------------------------
@@ -380,11 +351,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     if (c2 === 84 && startsWithBytes(buf, s, t, TIME)) {
       if (!e.gotTime) {
         e.gotTime = true;
-        if (this.readTime(buf, s + 7, t)) {
-          const r = this.timeRead;
-          this.lastTime = r.local && this.zone !== undefined ? this.zone.fromLocal(r.ms, this.lastTime) : r.ms;
-          this.lastTimeUnzoned = r.local && this.zone === undefined;
-        }
+        if (this.readTime(buf, s + 7, t)) this.carry.time(this.timeRead);
       }
       if (!e.gotUserHost && hasUserHost(buf, s + 8, t)) this.userHostText(e, utf8(buf, s, t));
       return;
@@ -670,11 +637,9 @@ export class MySqlSlowByteParser implements ByteRecordParser {
       this.problem(out, e, `invalid Query_time "${excerpt(durationMs, 40)}"; skipped`, sql);
       return;
     }
-    const ts = statementEnd(e.setTimestamp, this.lastTime, this.lastTimeUnzoned, durationMs);
+    const ts = this.carry.endTime(e.setTimestamp, durationMs);
     const fp = this.fingerprints.get(sql);
-    const version = this.startsSeen.version;
-    const queryId = queryIdOf(e.threadId, e.setTimestamp, e.offset, ts, durationMs, this.startsSeen);
-    if (this.startsSeen.version !== version) this.contextCache = null;
+    const queryId = this.carry.queryId(e.threadId, e.setTimestamp, e.offset, ts, durationMs);
     const ev: ParsedEvent = {
       state: 'finished',
       queryId,
@@ -701,11 +666,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     this.mode = IDLE;
     this.entry = undefined;
     this.prevSemicolon = false;
-    if (this.timeAtLastEmit !== this.lastTime || this.unzonedAtLastEmit !== this.lastTimeUnzoned) {
-      this.timeAtLastEmit = this.lastTime;
-      this.unzonedAtLastEmit = this.lastTimeUnzoned;
-      this.contextCache = null;
-    }
+    this.carry.entryDone();
   }
 
   private problem(out: ParseOutput, e: Entry, reason: string, text: string): void {

@@ -107,21 +107,12 @@ export class MySqlSlowParser implements RecordParser {
   /** where the next line should start (-1: unknown); a line that starts later means the caller skipped one */
   private expectOffset = -1;
   private piece: string[] = [];
-  private readonly zone: LogTimeZone | undefined;
   private readonly timeRead: MysqlTime = { ms: 0, local: false };
-  private lastTime: number | undefined;
-  /** lastTime had no zone and no zone was given: read as UTC, so possibly hours off */
-  private lastTimeUnzoned = false;
-  /** thread + start of entries that crossed a second boundary, to give a repeat its own id */
-  private readonly startsSeen = new StartsSeen();
-  /** what context() returns: the state as of the end of the last emitted event */
-  private timeAtLastEmit: number | undefined;
-  private unzonedAtLastEmit = false;
-  /** context() is asked for after every emitting line: built once per change, then shared (never mutated) */
-  private contextCache: MySqlSlowContext | undefined | null = null;
+  /** the last `# Time:` and the thread memory behind query ids, over entries and resumes */
+  private readonly carry: SlowLogCarryOver;
 
   constructor(options: MySqlSlowOptions = {}) {
-    this.zone = options.logTimeZone;
+    this.carry = new SlowLogCarryOver(options.logTimeZone);
   }
 
   line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
@@ -197,14 +188,7 @@ export class MySqlSlowParser implements RecordParser {
   }
 
   context(): unknown {
-    if (this.contextCache !== null) return this.contextCache;
-    const ctx: MySqlSlowContext = {};
-    if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
-    if (this.timeAtLastEmit !== undefined && this.unzonedAtLastEmit) ctx.unzoned = true;
-    const threads = this.startsSeen.context();
-    if (threads !== undefined) ctx.threads = threads;
-    this.contextCache = ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
-    return this.contextCache;
+    return this.carry.context();
   }
 
   /** A context this parser did not write (another format, a damaged registry) is ignored: only ids and inherited times depend on it. */
@@ -213,19 +197,7 @@ export class MySqlSlowParser implements RecordParser {
     this.entry = undefined;
     this.prevSemicolon = false;
     this.expectOffset = -1;
-    this.lastTime = undefined;
-    this.lastTimeUnzoned = false;
-    this.timeAtLastEmit = undefined;
-    this.unzonedAtLastEmit = false;
-    this.startsSeen.restore(undefined);
-    this.contextCache = null;
-    if (context === undefined || context === null || typeof context !== 'object') return;
-    const ctx = context as MySqlSlowContext;
-    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) {
-      this.lastTime = this.timeAtLastEmit = ctx.time;
-      this.lastTimeUnzoned = this.unzonedAtLastEmit = ctx.unzoned === true;
-    }
-    this.startsSeen.restore(ctx.threads);
+    this.carry.restore(context);
   }
 
   // ---- headers -------------------------------------------------------------------------------------
@@ -234,12 +206,7 @@ export class MySqlSlowParser implements RecordParser {
     if (text.startsWith('# Time:')) {
       if (!e.gotTime) {
         e.gotTime = true;
-        const t = this.timeRead;
-        if (readMysqlTime(text.slice(7).trimStart(), t)) {
-          // the previous time picks the reading of a local time in the hour repeated when daylight time ends
-          this.lastTime = t.local && this.zone !== undefined ? this.zone.fromLocal(t.ms, this.lastTime) : t.ms;
-          this.lastTimeUnzoned = t.local && this.zone === undefined;
-        }
+        if (readMysqlTime(text.slice(7).trimStart(), this.timeRead)) this.carry.time(this.timeRead);
       }
       if (!e.gotUserHost && text.includes('# User@Host:', 8)) this.userHost(e, text);
       return;
@@ -391,25 +358,18 @@ export class MySqlSlowParser implements RecordParser {
   }
 
   private endTime(e: Entry, durationMs: number): number {
-    return statementEnd(e.setTimestamp, this.lastTime, this.lastTimeUnzoned, durationMs);
+    return this.carry.endTime(e.setTimestamp, durationMs);
   }
 
   private queryIdFor(e: Entry, ts: number, durationMs: number): string {
-    const version = this.startsSeen.version;
-    const id = queryIdOf(e.threadId, e.setTimestamp, e.offset, ts, durationMs, this.startsSeen);
-    if (this.startsSeen.version !== version) this.contextCache = null;
-    return id;
+    return this.carry.queryId(e.threadId, e.setTimestamp, e.offset, ts, durationMs);
   }
 
   private reset(): void {
     this.mode = 'idle';
     this.entry = undefined;
     this.prevSemicolon = false;
-    if (this.timeAtLastEmit !== this.lastTime || this.unzonedAtLastEmit !== this.lastTimeUnzoned) {
-      this.timeAtLastEmit = this.lastTime;
-      this.unzonedAtLastEmit = this.lastTimeUnzoned;
-      this.contextCache = null;
-    }
+    this.carry.entryDone();
   }
 
   private problem(out: ParseOutput, e: Entry, reason: string, text: string): void {
@@ -438,6 +398,79 @@ export function scanAttributes(text: string, pair: (key: string, value: string) 
     while (vEnd < n && !isSpace(line.charCodeAt(vEnd))) vEnd++;
     pair(line.slice(start, colon), line.slice(v, vEnd));
     from = vEnd;
+  }
+}
+
+/**
+ * What a MySQL slow log parser carries from entry to entry and over a resume (context()/restore()): the last
+ * `# Time:` (entries without one inherit it) and the thread memory behind query ids (mysql-query-ids.ts).
+ * context() is the state as of the end of the last finished entry, built once per change and then shared.
+ */
+export class SlowLogCarryOver {
+  private lastTime: number | undefined;
+  /** lastTime had no zone and no zone was given: read as UTC, so possibly hours off */
+  private lastTimeUnzoned = false;
+  /** thread + start of entries that crossed a second boundary, to give a repeat its own id */
+  private readonly startsSeen = new StartsSeen();
+  /** what context() returns: the state as of the end of the last finished entry */
+  private timeAtLastEmit: number | undefined;
+  private unzonedAtLastEmit = false;
+  /** context() is asked for after every emitting line: built once per change, then shared (never mutated) */
+  private contextCache: MySqlSlowContext | undefined | null = null;
+
+  constructor(private readonly zone: LogTimeZone | undefined) {}
+
+  /** A `# Time:` read. The previous time picks the reading of a local time in the hour repeated when daylight time ends. */
+  time(t: MysqlTime): void {
+    this.lastTime = t.local && this.zone !== undefined ? this.zone.fromLocal(t.ms, this.lastTime) : t.ms;
+    this.lastTimeUnzoned = t.local && this.zone === undefined;
+  }
+
+  endTime(setTimestamp: number | undefined, durationMs: number): number {
+    return statementEnd(setTimestamp, this.lastTime, this.lastTimeUnzoned, durationMs);
+  }
+
+  queryId(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number): string {
+    const version = this.startsSeen.version;
+    const id = queryIdOf(threadId, setTimestamp, offset, ts, durationMs, this.startsSeen);
+    if (this.startsSeen.version !== version) this.contextCache = null;
+    return id;
+  }
+
+  /** An entry ended (emitted or dropped): the time read so far is now part of the context. */
+  entryDone(): void {
+    if (this.timeAtLastEmit !== this.lastTime || this.unzonedAtLastEmit !== this.lastTimeUnzoned) {
+      this.timeAtLastEmit = this.lastTime;
+      this.unzonedAtLastEmit = this.lastTimeUnzoned;
+      this.contextCache = null;
+    }
+  }
+
+  context(): MySqlSlowContext | undefined {
+    if (this.contextCache !== null) return this.contextCache;
+    const ctx: MySqlSlowContext = {};
+    if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
+    if (this.timeAtLastEmit !== undefined && this.unzonedAtLastEmit) ctx.unzoned = true;
+    const threads = this.startsSeen.context();
+    if (threads !== undefined) ctx.threads = threads;
+    this.contextCache = ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
+    return this.contextCache;
+  }
+
+  restore(context: unknown): void {
+    this.lastTime = undefined;
+    this.lastTimeUnzoned = false;
+    this.timeAtLastEmit = undefined;
+    this.unzonedAtLastEmit = false;
+    this.startsSeen.restore(undefined);
+    this.contextCache = null;
+    if (context === undefined || context === null || typeof context !== 'object') return;
+    const ctx = context as MySqlSlowContext;
+    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) {
+      this.lastTime = this.timeAtLastEmit = ctx.time;
+      this.lastTimeUnzoned = this.unzonedAtLastEmit = ctx.unzoned === true;
+    }
+    this.startsSeen.restore(ctx.threads);
   }
 }
 
