@@ -154,7 +154,7 @@ const ODD_SPACES = ['\t', '\v', '\f', '  ', '\u00a0', '\u2028', '\ufeff', '\u300
 const BAD_BYTES = [Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from([0xe2, 0x80]), Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from([0x80, 0x80]), Buffer.from([0xed, 0xa0, 0x80])];
 const FRAGMENTS = [
   '# Time: 2026-11-22T06:00:01.5Z\n', '# Time: 261122  6:00:02\n', '# Time: 2026-11-22T06:00:01.123456+02:00\n', '# Time: 2026-13-45T99:00:00Z\n',
-  '# User@Host: a[b] @ h [1.2.3.4]  Id: 7\n', '# User@Host: [x] @  []\n', '# User@Host: u@ v [w] @ x [y] Id:\n', '# User@Host:\u00a0u[u] @ h []\n',
+  '# User@Host: a[b] @ h [1.2.3.4]  Id: 7\n', '# User@Host: a[b] @ h [1.2.3.4]  Id: 8 ]\n', '# User@Host: a[b] @ h [1.2.3.4]\u2028 Id: 9\n', '# User@Host: a[b] @ h [1.2.3.4]\u00a0Id: 9\n', '# User@Host: [x] @  []\n', '# User@Host: u@ v [w] @ x [y] Id:\n', '# User@Host:\u00a0u[u] @ h []\n',
   '# Query_time: 1e3  Lock_time: -1 Rows_sent: 12345678901234567890 Rows_examined: 1.5\n', '# Query_time: 0.0000001234 Lock_time: 00012.50\n',
   '# Query_time: 12345678901234567.123456\n', '# Query_time: \n', '# Thread_id: 12  Schema:   QC_hit: No\n', '# Thread_id: 12  Schema: `db`  QC_hit: Yes\n',
   '# Rows_affected: -0  Bytes_sent: 999999999999999 Tmp: -12.5 Big: 1234567890123456\n', '# administrator command: Quit;\n', '# explain: id select_type\n',

@@ -185,6 +185,21 @@ function newEntry(offset: number, end: number, lineNo: number): Entry {
   };
 }
 
+/** `e` made new (one entry object serves the whole file: nothing keeps it once its event is made). */
+function reuseEntry(e: Entry, offset: number, end: number, lineNo: number): Entry {
+  e.offset = offset;
+  e.end = end;
+  e.lineNo = lineNo;
+  e.gotTime = e.gotUserHost = e.gotUse = false;
+  e.user = e.host = e.threadId = e.useDb = e.schema = e.admin = undefined;
+  e.setTimestamp = e.query = e.lockMs = e.rowsSent = e.rowsExamined = undefined;
+  e.labels = undefined;
+  e.stmt = undefined;
+  e.stmtChars = 0;
+  e.cut = e.adminLast = e.noQuery = false;
+  return e;
+}
+
 /** Strings made from bytes that repeat (user, host, database, label keys): the last few, looked up by their bytes. */
 class RecentStrings {
   private readonly bytes: Buffer[] = [];
@@ -219,6 +234,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   private readonly fingerprints = new FingerprintCache();
   private mode = IDLE;
   private entry: Entry | undefined;
+  private readonly spare = newEntry(0, 0, 0);
   private prevSemicolon = false;
   /** the last line given (its bytes copied by releaseBuffer()), to know at the end of input whether it had a newline */
   private lastBuf: Buffer = Buffer.alloc(0);
@@ -236,6 +252,12 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   private isoKeyValid = false;
   private isoBase = 0;
   private readonly names = new RecentStrings(16);
+  /** the last User@Host lines read, up to their last `]`, and their user, host and ip (see recentUserHost()) */
+  private readonly uhKeys: Buffer[] = [];
+  private readonly uhUser: string[] = [];
+  private readonly uhHost: string[] = [];
+  private readonly uhIp: string[] = [];
+  private uhNext = 0;
   private readonly keys = new RecentStrings(32);
   /** attributes(): start, colon, value start, value end of each pair of a line */
   private readonly pairs = new Int32Array(64);
@@ -287,7 +309,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     }
     this.prevSemicolon = semicolon;
     if (this.mode === IDLE) {
-      this.entry = newEntry(offset, end, lineNo);
+      this.entry = reuseEntry(this.spare, offset, end, lineNo);
       this.mode = ENTRY;
       if (!hash) return; // pt-query-digest reads an entry's first line as if it began with '#'
     }
@@ -419,6 +441,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   private userHostBytes(e: Entry, buf: Buffer, s: number, t: number): boolean {
     const p = s + 13;
     if (p > t || buf[s + 12] !== SP) return false;
+    if (this.recentUserHost(e, buf, p, t)) return true;
     let bracket = -1;
     let lastClose = -1;
     for (let i = p; i < t; i++) {
@@ -434,23 +457,60 @@ export class MySqlSlowByteParser implements ByteRecordParser {
       let w = q + 2;
       while (w < t && !isSpaceByte(buf[w]!)) w++;
       if (w + 1 >= t || buf[w] !== SP || buf[w + 1] !== LBRACKET || lastClose < w + 2) continue;
-      e.gotUserHost = true;
-      e.user = this.names.get(buf, p, userEnd);
+      const user = this.names.get(buf, p, userEnd);
       const ip = lastClose > w + 2 ? this.names.get(buf, w + 2, lastClose) : '';
-      e.host = w > q + 2 ? this.names.get(buf, q + 2, w) : ip;
-      if (ip) (e.labels ??= {}).ip = ip;
-      let i = lastClose + 1;
-      while (i < t && isSpaceByte(buf[i]!)) i++;
-      if (i + 2 < t && buf[i] === 73 /* I */ && buf[i + 1] === 100 /* d */ && buf[i + 2] === COLON) {
-        i += 3;
-        while (i < t && isSpaceByte(buf[i]!)) i++;
-        const d = i;
-        while (i < t && isDigitByte(buf[i]!)) i++;
-        if (i > d) e.threadId = latin1(buf, d, i);
+      const host = w > q + 2 ? this.names.get(buf, q + 2, w) : ip;
+      if (lastClose + 1 - p <= 256) {
+        const k = this.uhNext;
+        this.uhNext = (k + 1) % 8;
+        this.uhKeys[k] = Buffer.from(buf.subarray(p, lastClose + 1));
+        this.uhUser[k] = user;
+        this.uhHost[k] = host;
+        this.uhIp[k] = ip;
       }
+      this.setUserHost(e, user, host, ip, buf, lastClose + 1, t);
       return true;
     }
     return false;
+  }
+
+  /**
+   * A User@Host line that starts as one of the last 8 did, up to and including their last `]`, and has no `]`,
+   * CR or non-ASCII byte after it: userHostBytes() would find what it found then (only the Id after it differs).
+   */
+  private recentUserHost(e: Entry, buf: Buffer, p: number, t: number): boolean {
+    const keys = this.uhKeys;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!;
+      const n = key.length;
+      if (t - p < n || key[0] !== buf[p]) continue;
+      let i = 1;
+      while (i < n && key[i] === buf[p + i]) i++;
+      if (i < n) continue;
+      for (let j = p + n; j < t; j++) {
+        const c = buf[j]!;
+        if (c === RBRACKET || c >= 0x80 || c === CR) return false;
+      }
+      this.setUserHost(e, this.uhUser[k]!, this.uhHost[k]!, this.uhIp[k]!, buf, p + n, t);
+      return true;
+    }
+    return false;
+  }
+
+  /** What USER_HOST's groups give, the thread id (`\s*Id:\s*(\d+)`) read from buf[i…] (just after the last `]`) */
+  private setUserHost(e: Entry, user: string, host: string, ip: string, buf: Buffer, i: number, t: number): void {
+    e.gotUserHost = true;
+    e.user = user;
+    e.host = host;
+    if (ip) (e.labels ??= {}).ip = ip;
+    while (i < t && isSpaceByte(buf[i]!)) i++;
+    if (i + 2 < t && buf[i] === 73 /* I */ && buf[i + 1] === 100 /* d */ && buf[i + 2] === COLON) {
+      i += 3;
+      while (i < t && isSpaceByte(buf[i]!)) i++;
+      const d = i;
+      while (i < t && isDigitByte(buf[i]!)) i++;
+      if (i > d) e.threadId = latin1(buf, d, i);
+    }
   }
 
   private userHostText(e: Entry, text: string): void {
