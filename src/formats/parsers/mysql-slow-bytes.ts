@@ -121,18 +121,24 @@ function decimalAt(buf: Buffer, s: number, t: number): number {
 
 /** secondsToMs() of a DECIMAL at buf[s, t), NaN if it is not one. */
 function secondsAtToMs(buf: Buffer, s: number, t: number): number {
-  const v = decimalAt(buf, s, t);
-  if (Number.isNaN(v)) return v;
-  if (t - s > EXACT_DIGITS) return secondsToMs(latin1(buf, s, t));
-  let dot = s;
-  while (dot < t && buf[dot] !== DOT) dot++;
-  if (dot === t) return v * 1000;
-  const frac = t - dot - 1;
-  if (frac <= 6) return Math.round(v * 1e6) / 1e3;
-  // secondsToMs moves the point three places: the same digits over 10^(frac-3)
+  if (t - s > EXACT_DIGITS) return isDecimalAt(buf, s, t) ? secondsToMs(latin1(buf, s, t)) : NaN;
   let m = 0;
-  for (let i = s; i < t; i++) if (i !== dot) m = m * 10 + buf[i]! - 48;
-  return m / POW10[frac - 3]!;
+  let i = s;
+  while (i < t && isDigitByte(buf[i]!)) m = m * 10 + buf[i++]! - 48;
+  if (i === s) return NaN;
+  if (i === t) return m * 1000;
+  if (buf[i] !== DOT) return NaN;
+  const dot = i++;
+  while (i < t && isDigitByte(buf[i]!)) m = m * 10 + buf[i++]! - 48;
+  if (i !== t || i === dot + 1) return NaN;
+  const frac = t - dot - 1;
+  // as secondsToMs: up to µs, the value to whole µs; finer, the point moved three places in the text
+  return frac <= 6 ? Math.round((m / POW10[frac]!) * 1e6) / 1e3 : m / POW10[frac - 3]!;
+}
+
+/** buf[s, t) is a DECIMAL (`\d+(\.\d+)?`) */
+function isDecimalAt(buf: Buffer, s: number, t: number): boolean {
+  return !Number.isNaN(decimalAt(buf, s, t));
 }
 
 /** labelValue() of the value at buf[s, t). */
@@ -560,7 +566,9 @@ export class MySqlSlowByteParser implements ByteRecordParser {
   }
 
   private attribute(e: Entry, buf: Buffer, ks: number, ke: number, vs: number, ve: number): void {
-    if (sameBytes(buf, ks, ke, KEY_QUERY_TIME)) {
+    const k0 = buf[ks]; // the keys below start with Q, L, R or S: any other is a label
+    if (k0 !== 81 && k0 !== 76 && k0 !== 82 && k0 !== 83) this.label(e, buf, ks, ke, vs, ve);
+    else if (sameBytes(buf, ks, ke, KEY_QUERY_TIME)) {
       const ms = secondsAtToMs(buf, vs, ve);
       e.query = Number.isNaN(ms) ? utf8(buf, vs, ve) : ms;
     } else if (sameBytes(buf, ks, ke, KEY_LOCK_TIME)) {
@@ -574,11 +582,13 @@ export class MySqlSlowByteParser implements ByteRecordParser {
       e.rowsExamined = Number.isNaN(n) ? undefined : n;
     } else if (sameBytes(buf, ks, ke, KEY_SCHEMA)) {
       e.schema = this.names.get(buf, vs, ve);
-    } else {
-      const key = this.keys.get(buf, ks, ke);
-      if (key === 'Thread_id' && ve > vs) e.threadId ??= utf8(buf, vs, ve);
-      (e.labels ??= {})[key] = labelValueAt(buf, vs, ve);
-    }
+    } else this.label(e, buf, ks, ke, vs, ve);
+  }
+
+  private label(e: Entry, buf: Buffer, ks: number, ke: number, vs: number, ve: number): void {
+    const key = this.keys.get(buf, ks, ke);
+    if (key === 'Thread_id' && ve > vs) e.threadId ??= utf8(buf, vs, ve);
+    (e.labels ??= {})[key] = labelValueAt(buf, vs, ve);
   }
 
   /** attribute() for a pair read from text (the line went the reference's way) */
