@@ -13,7 +13,7 @@ import { corpusFile, corpusFiles } from './support/corpus.js';
 // feeds them — events with the line they end on and the context() the harvester stamps on them, problems,
 // skipped lines, idle flushes between chunks, a resume from a saved context — must be equal on every corpus
 // file, on generated logs and on seeded mutations of both, cut into chunks of every size (small inputs: every
-// size from 1 byte up). SLOWQ_PARSER_DIFF_SEED picks another seed, SLOWQ_PARSER_DIFF_COUNT the number of
+// size from 1 byte up, where the byte parser must also give what one sequential parse of the whole input gives). SLOWQ_PARSER_DIFF_SEED picks another seed, SLOWQ_PARSER_DIFF_COUNT the number of
 // mutated inputs (CI: 4,000). A mismatch prints the seed and case, the input and both outputs.
 
 const COUNT = Number(process.env.SLOWQ_PARSER_DIFF_COUNT ?? 4_000);
@@ -109,12 +109,14 @@ class Tally {
   problems = 0;
   readonly mismatches: string[] = [];
 
-  check(input: Buffer, plan: Plan, where: string): void {
+  /** `sequential`: the byte parser's run over the whole input at once, which the chunked run must equal too */
+  check(input: Buffer, plan: Plan, where: string, sequential?: Run): void {
     this.cases++;
     const { ref, bytes } = runBoth(input, plan);
     this.events += ref.events.length;
     this.problems += ref.problems.length;
-    const why = differ(ref, bytes);
+    let why = differ(ref, bytes);
+    if (!why && sequential) why = differ(sequential, bytes) && `differs from one sequential parse of the whole input: ${differ(sequential, bytes)}`;
     if (why && this.mismatches.length < 3) {
       const show = (r: Run) => JSON.stringify(r, null, 1).slice(0, 6000);
       this.mismatches.push(
@@ -238,7 +240,8 @@ describe('byte-level mysql-slow parser = the line parser (reference)', () => {
   it('small corpus files cut at every chunk size from 1 byte up', (t) => {
     const tally = new Tally();
     for (const f of CORPUS.filter((c) => c.bytes.length <= 1200)) {
-      for (let size = 1; size <= f.bytes.length; size++) tally.check(f.bytes, { chunks: [size] }, `corpus ${f.name} chunks of ${size}`);
+      const whole = drive(f.bytes, false, { chunks: [f.bytes.length + 1] });
+      for (let size = 1; size <= f.bytes.length; size++) tally.check(f.bytes, { chunks: [size] }, `corpus ${f.name} chunks of ${size}`, whole);
     }
     tally.report(t, 'every chunk size');
   });
@@ -247,7 +250,8 @@ describe('byte-level mysql-slow parser = the line parser (reference)', () => {
     const tally = new Tally();
     for (const flavor of ['mysql', 'mariadb'] as const) {
       const small = generated(SEED, flavor, 6);
-      for (let size = 1; size <= 200; size++) tally.check(small, { chunks: [size], resumeAt: size }, `generated ${flavor} (seed ${SEED}) chunks of ${size}`);
+      const whole = drive(small, false, { chunks: [small.length + 1] });
+      for (let size = 1; size <= 200; size++) tally.check(small, { chunks: [size] }, `generated ${flavor} (seed ${SEED}) chunks of ${size}`, whole);
       const big = generated(SEED + 1, flavor, 2000);
       tally.check(big, { chunks: [65536], resumeAt: 1234 }, `generated ${flavor} 2000 entries (seed ${SEED + 1})`);
       tally.check(big, { chunks: [4093, 1, 517], idleAfter: new Set([3, 40, 41]) }, `generated ${flavor} 2000 entries odd chunks (seed ${SEED + 1})`);
