@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseFile } from '../src/formats/read-file.js';
+import { parseFile, parseStream } from '../src/formats/read-file.js';
 import { digestFile } from '../src/digest/digest-file.js';
 import { WorkloadGenerator } from '../src/workload/generator.js';
 import { MySqlSlowLogGenerator, writeMySqlSlowLog } from '../src/workload/mysql-slow-generator.js';
@@ -21,6 +21,17 @@ export interface ParseOptions {
   /** give up on pt-query-digest after this long (default 300 s) */
   ptTimeoutMs?: number;
   dir?: string;
+}
+
+/** The first `bytes` of a file, as a stream of one chunk. */
+async function* prefixOf(path: string, bytes: number): AsyncGenerator<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    yield buf.subarray(0, readSync(fd, buf, 0, bytes, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function writeLines(path: string, bytes: number, next: () => string): void {
@@ -83,9 +94,12 @@ export async function benchParse(opts: ParseOptions = {}): Promise<BenchReport> 
   const bytes = opts.bytes ?? 32 * MiB;
   const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'slowq-bench-parse-'));
   try {
+    // `reference`: the line-at-a-time parser the byte-level one replaced, on the same file in the same run
     const files = [
       { name: 'mysql-slow (MySQL 8)', format: 'mysql-slow', path: join(dir, 'mysql8.log'), make: (p: string) => writeMySqlSlowLog(p, { bytes }, { flavor: 'mysql', seed: 5 }) },
+      { name: 'mysql-slow (MySQL 8), reference line parser', format: 'mysql-slow', path: join(dir, 'mysql8.log'), reference: true, make: () => {} },
       { name: 'mysql-slow (MariaDB)', format: 'mysql-slow', path: join(dir, 'mariadb.log'), make: (p: string) => writeMySqlSlowLog(p, { bytes }, { flavor: 'mariadb', seed: 5 }) },
+      { name: 'mysql-slow (MariaDB), reference line parser', format: 'mysql-slow', path: join(dir, 'mariadb.log'), reference: true, make: () => {} },
       { name: 'postgres (stderr)', format: 'postgres', path: join(dir, 'postgres.log'), make: (p: string) => writePostgresLog(p, bytes) },
       { name: 'jsonl (native)', format: 'jsonl', path: join(dir, 'native.jsonl'), make: (p: string) => writeJsonl(p, bytes) },
     ];
@@ -94,31 +108,45 @@ export async function benchParse(opts: ParseOptions = {}): Promise<BenchReport> 
     for (const f of files) {
       f.make(f.path);
       const size = statSync(f.path).size;
+      const reference = 'reference' in f && f.reference === true;
+      // warm-up on the first MiB (not counted): the rows compare parsers running compiled, not the JIT's start
+      await parseStream(prefixOf(f.path, MiB), f.format, () => {}, undefined, {}, undefined, reference);
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      const s = await parseFile(f.path, f.format, () => {});
+      const s = await parseFile(f.path, f.format, () => {}, undefined, {}, undefined, reference);
       const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
       const evps = (s.events / ms) * 1000;
-      rows.push([`slowq parse: ${f.name}`, size / MiB, s.events, ms / 1000, Math.round(evps), (size / MiB / ms) * 1000, null]);
-      data[`parse ${f.name}`] = { bytes: size, events: s.events, problems: s.problems, ms, eventsPerSec: evps };
+      const cpuEvps = (s.events / cpuMs) * 1000;
+      rows.push([`slowq parse: ${f.name}`, size / MiB, s.events, ms / 1000, Math.round(evps), Math.round(cpuEvps), (size / MiB / ms) * 1000, null]);
+      data[`parse ${f.name}`] = { bytes: size, events: s.events, problems: s.problems, ms, cpuMs, eventsPerSec: evps, eventsPerCpuSec: cpuEvps };
       if (s.problems > 0) throw new Error(`${f.name}: ${s.problems} problems parsing a generated file`);
     }
     // side by side on the MySQL 8 file: our digest and pt-query-digest
     const mysql = files[0]!;
     const size = statSync(mysql.path).size;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const d = await digestFile(mysql.path, 'mysql-slow');
     const digestMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     const digestEvps = (d.events / digestMs) * 1000;
-    rows.push(['slowq digest: mysql-slow (MySQL 8)', size / MiB, d.events, digestMs / 1000, Math.round(digestEvps), (size / MiB / digestMs) * 1000, null]);
+    const digestCpuEvps = (d.events / ((cpu.user + cpu.system) / 1000)) * 1000;
+    rows.push(['slowq digest: mysql-slow (MySQL 8)', size / MiB, d.events, digestMs / 1000, Math.round(digestEvps), Math.round(digestCpuEvps), (size / MiB / digestMs) * 1000, null]);
     data.digest = { events: d.events, ms: digestMs, eventsPerSec: digestEvps };
     const pt = opts.pt === false ? undefined : ptQueryDigestPath();
-    const notes = ['one process, one core; files generated by src/workload (MySQL: mysql-slow-generator.ts), read from the page cache'];
+    const notes = [
+      'one process, one core; files generated by src/workload (MySQL: mysql-slow-generator.ts), read from the page cache',
+      'each parse row after a warm-up on the file\'s first MiB; events/CPU-s: events per second of this process\'s CPU time (steadier than events/s on a shared machine)',
+      '"reference line parser": the line-at-a-time MySQL parser the byte-level one replaced (parsers/mysql-slow.ts), on the same file',
+    ];
     if (pt) {
       const r = await runPtQueryDigest(pt, mysql.path, opts.ptTimeoutMs ?? 300_000);
       if ('ms' in r) {
         const ptEvps = (d.events / r.ms) * 1000;
-        rows.push(['pt-query-digest: same MySQL 8 file', size / MiB, d.events, r.ms / 1000, Math.round(ptEvps), (size / MiB / r.ms) * 1000, 1]);
-        for (const row of rows) if (row[6] === null) row[6] = Number(row[4]) / ptEvps;
+        rows.push(['pt-query-digest: same MySQL 8 file', size / MiB, d.events, r.ms / 1000, Math.round(ptEvps), null, (size / MiB / r.ms) * 1000, 1]);
+        for (const row of rows) if (row[7] === null) row[7] = Number(row[4]) / ptEvps;
         data.ptQueryDigest = { path: pt, ms: r.ms, eventsPerSec: ptEvps };
       } else {
         notes.push(`pt-query-digest failed: ${r.error}`);
@@ -131,7 +159,7 @@ export async function benchParse(opts: ParseOptions = {}): Promise<BenchReport> 
       bench: 'parse',
       tables: [{
         title: 'Parsers: events/s and MiB/s per format (and pt-query-digest on the same MySQL file)',
-        columns: ['what', 'MiB', 'events', 'seconds', 'events/s', 'MiB/s', '× pt-query-digest'],
+        columns: ['what', 'MiB', 'events', 'seconds', 'events/s', 'events/CPU-s', 'MiB/s', '× pt-query-digest'],
         rows,
         notes,
       }],

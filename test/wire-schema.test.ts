@@ -16,6 +16,8 @@ import type { Alert, ParsedEvent, WireRecord } from '../src/model/record.js';
 import { NotificationLog, type LogPart } from '../src/monitor/notification-log.js';
 import { RulesEngine } from '../src/rules/engine.js';
 import { labels } from '../src/wire/fields.js';
+import { plainlyValid, wireRecord } from '../src/wire/record-schema.js';
+import { prng } from '../src/workload/prng.js';
 import * as h from '../src/wire/headers.js';
 import {
   PROTOCOL_VERSION, decodeAlerts, decodeHeader, decodeRecords, decodeSilenceAdd, decodeStats, encodeAlerts, encodeHeader, encodeRecords, encodeSilenceBody, encodeStats,
@@ -129,6 +131,45 @@ describe('producers stay within the bounds the wire checks', () => {
     assert.equal(Object.keys(kept).length, MAX_LABELS);
     assert.equal((kept.k0 as string).length, 1024);
     assert.doesNotThrow(() => decodeRecords(encodeRecords([out.events[0]!]), 1));
+  });
+
+  it('the quick check (plainlyValid) passes only records the schema takes, and the usual one', () => {
+    const rand = prng(5);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const longText = (n: number) => 'x'.repeat(n);
+    const strings = ['', 'a', longText(512), longText(513), longText(1024), longText(1025), longText(129)];
+    const numbers = [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 8.64e15, 8.64e15 + 2, -8.64e15, Number.MAX_VALUE];
+    const anything = [...strings, ...numbers, true, false, null, undefined, {}, [], Buffer.from('x'), Object.create(null) as object];
+    const usual: Record<string, unknown> = {
+      state: 'finished', queryId: '12-1795327199000', ts: 1795327199500, durationMs: 12.5, sql: 'SELECT 1', fingerprint: 'select ?', fingerprintId: '0xAB',
+      user: 'app', db: 'shop', host: 'h', lockMs: 0.1, rowsSent: 1, rowsExamined: 2, labels: { ip: '10.0.0.1', QC_hit: false, Thread_id: 7 }, offset: 0, end: 10,
+    };
+    assert.equal(plainlyValid(usual as unknown as WireRecord), true);
+    let quick = 0;
+    for (let k = 0; k < 20_000; k++) {
+      const r: Record<string, unknown> = { ...usual, labels: { ...(usual.labels as object) } };
+      for (let m = 1 + Math.floor(rand() * 2); m > 0; m--) {
+        const key = pick([...Object.keys(usual), 'labels', 'labels', 'labels']);
+        if (key === 'labels' && rand() < 0.7 && typeof r.labels === 'object' && r.labels !== null && !Buffer.isBuffer(r.labels)) {
+          const l = r.labels as Record<string, unknown>;
+          const name = pick(['', 'a', longText(128), longText(129), '__proto__', 'n']);
+          if (name === '__proto__') Object.defineProperty(l, name, { value: 1, enumerable: true });
+          else l[name] = pick(anything);
+          if (rand() < 0.05) for (let i = 0; i < 130; i++) l['k' + i] = i;
+        } else if (rand() < 0.1) delete r[key];
+        else r[key] = pick(anything);
+      }
+      let schemaTakes = true;
+      try {
+        wireRecord(r, '');
+      } catch {
+        schemaTakes = false;
+      }
+      const fast = plainlyValid(r as unknown as WireRecord);
+      if (fast) quick++;
+      assert.ok(!fast || schemaTakes, `plainlyValid passed what the schema refuses: ${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'string' && v.length > 20 ? `<${v.length} chars>` : v))}`);
+    }
+    assert.ok(quick > 1000, `the quick check passed only ${quick} records`);
   });
 
   it('a fingerprint longer than the bound is cut, its id that of the whole', () => {

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ParsedEvent } from '../model/record.js';
 import { HEAD_BYTES, readHead, statHandle, type FileStat } from './file-identity.js';
-import { LineSplitter, type LineSink } from '../formats/line-splitter.js';
+import { ChunkReader } from '../formats/chunk-reader.js';
 import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from '../formats/parsers/types.js';
 import type { EndReason, ResumePoint } from './registry.js';
 
@@ -50,8 +50,6 @@ export interface TailerSink {
 export function resumePointAfter(ev: TailedEvent): ResumePoint {
   return { offset: ev.end, nextSeq: ev.seq + 1, line: ev.line, context: ev.context };
 }
-
-const LINE_RING = 64;
 
 export interface HarvesterInit {
   info: StreamInfo;
@@ -111,14 +109,9 @@ export class Harvester {
   private readonly parser: RecordParser;
   private readonly sink: TailerSink;
   private readonly maxLineBytes: number;
-  private readonly splitter: LineSplitter;
+  private readonly reader: ChunkReader;
   private readonly out: ParseOutput = newParseOutput();
-  private lineNo: number;
   private stamped = 0;
-  private readonly ringEnd: number[] = new Array<number>(LINE_RING).fill(-1);
-  private readonly ringLine: number[] = new Array<number>(LINE_RING).fill(0);
-  private ringAt = 0;
-  private readonly lineSink: LineSink;
 
   constructor(init: HarvesterInit) {
     this.stream = { id: init.info.id, path: init.info.path };
@@ -129,26 +122,20 @@ export class Harvester {
     this.maxLineBytes = init.maxLineBytes;
     this.pos = init.start.offset;
     this.seq = init.start.nextSeq;
-    this.lineNo = init.start.line;
     this.size = init.size;
     this.mtimeMs = init.mtimeMs;
     this.head = init.head;
     this.lastData = init.now;
-    this.splitter = new LineSplitter(init.start.offset, init.maxLineBytes);
     if (init.start.context !== undefined) this.parser.restore(init.start.context);
-    this.lineSink = {
-      line: (text, offset, end) => {
-        const n = ++this.lineNo;
-        this.noteLineEnd(end, n);
-        this.parser.line(text, offset, end, n, this.out);
+    this.reader = new ChunkReader(this.parser, {
+      offset: init.start.offset,
+      line: init.start.line,
+      maxLineBytes: init.maxLineBytes,
+      out: this.out,
+      onEvents: () => {
         if (this.out.events.length > this.stamped) this.stamp();
       },
-      oversize: (offset, end) => {
-        const n = ++this.lineNo;
-        this.noteLineEnd(end, n);
-        this.out.problems.push({ offset, line: n, reason: `line of ${end - offset} bytes is over the ${init.maxLineBytes}-byte limit; skipped`, text: '' });
-      },
-    };
+    });
   }
 
   /** The stream as the sink sees it; `path` follows the file when it is renamed. */
@@ -258,7 +245,7 @@ export class Harvester {
       this.trackHead(chunk);
       this.pos += bytesRead;
       total += bytesRead;
-      this.splitter.push(chunk, this.lineSink);
+      this.reader.push(chunk);
       this.deliver();
     }
     if (total > 0) {
@@ -289,7 +276,7 @@ export class Harvester {
    */
   finish(complete: boolean): void {
     if (complete) {
-      this.splitter.finish(this.lineSink);
+      this.reader.finish();
       this.parser.flush(true, this.out);
     } else this.parser.flush(false, this.out);
     this.stamp();
@@ -309,33 +296,17 @@ export class Harvester {
     this.headGrew = true;
   }
 
-  private noteLineEnd(end: number, line: number): void {
-    this.ringEnd[this.ringAt] = end;
-    this.ringLine[this.ringAt] = line;
-    this.ringAt = (this.ringAt + 1) % LINE_RING;
-  }
-
-  /** line number of the line ending at byte `end` (0 if it fell out of the recent-lines ring) */
-  private lineAt(end: number): number {
-    for (let i = 1; i <= LINE_RING; i++) {
-      const j = (this.ringAt - i + LINE_RING) % LINE_RING;
-      if (this.ringEnd[j] === end) return this.ringLine[j]!;
-      if (this.ringEnd[j]! < end) break;
-    }
-    return 0;
-  }
-
   /** Numbers the events the parser just emitted and attaches the resume data. */
   private stamp(): void {
     // refused events never get a seq (the stream's numbers stay consecutive)
-    if (this.out.events.length > this.stamped) rejectBadEvents(this.out, this.stamped, (ev) => this.lineAt(ev.end));
+    if (this.out.events.length > this.stamped) rejectBadEvents(this.out, this.stamped, (ev) => this.reader.lineAt(ev.end));
     const evs = this.out.events;
     if (evs.length <= this.stamped) return;
     const context = this.parser.context();
     for (let i = this.stamped; i < evs.length; i++) {
       const ev = evs[i] as TailedEvent;
       ev.seq = this.seq++;
-      ev.line = this.lineAt(ev.end);
+      ev.line = this.reader.lineAt(ev.end);
       ev.context = context;
     }
     this.stamped = evs.length;

@@ -9,6 +9,12 @@ export interface LineSink {
   oversize(offset: number, end: number): void;
 }
 
+/** LineSink for parsers that read bytes: the line is buf[start, stop) (no "\n" / "\r\n"), valid only during the call. */
+export interface ByteLineSink {
+  lineBytes(buf: Buffer, start: number, stop: number, offset: number, end: number): void;
+  oversize(offset: number, end: number): void;
+}
+
 const NL = 0x0a;
 const CR = 0x0d;
 
@@ -93,6 +99,59 @@ export class LineSplitter {
       cp = nlc + 1;
     }
     return bp;
+  }
+
+  /**
+   * push() for a byte-level parser: the same lines, offsets and oversize lines, but no decoding — each line is
+   * handed over as a range of `chunk` (or, for the line completing what was held back, of a joined copy).
+   */
+  pushBytes(chunk: Buffer, sink: ByteLineSink): void {
+    let from = 0;
+    if (this.pendingBytes > 0 || this.skipping) {
+      const nl = chunk.indexOf(NL);
+      if (nl === -1) {
+        this.hold(chunk);
+        return;
+      }
+      const end = this.lineStart + this.pendingBytes + nl + 1;
+      if (this.skipping || this.pendingBytes + nl > this.maxLineBytes) sink.oversize(this.lineStart, end);
+      else {
+        const bytes = this.pendingBytes === 0 ? chunk : Buffer.concat([...this.pending, chunk.subarray(0, nl)]);
+        const stop = this.pendingBytes === 0 ? nl : bytes.length;
+        sink.lineBytes(bytes, 0, stop > 0 && bytes[stop - 1] === CR ? stop - 1 : stop, this.lineStart, end);
+      }
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.skipping = false;
+      this.lineStart = end;
+      from = nl + 1;
+    }
+    const max = this.maxLineBytes;
+    for (;;) {
+      const nl = chunk.indexOf(NL, from);
+      if (nl === -1) break;
+      const end = this.lineStart + (nl - from) + 1;
+      if (nl - from > max) sink.oversize(this.lineStart, end);
+      else sink.lineBytes(chunk, from, nl > from && chunk[nl - 1] === CR ? nl - 1 : nl, this.lineStart, end);
+      this.lineStart = end;
+      from = nl + 1;
+    }
+    if (from < chunk.length) this.hold(chunk.subarray(from));
+  }
+
+  /** finish() for pushBytes(). */
+  finishBytes(sink: ByteLineSink): void {
+    if (this.pendingBytes === 0 && !this.skipping) return;
+    const end = this.lineStart + this.pendingBytes;
+    if (this.skipping) sink.oversize(this.lineStart, end);
+    else {
+      const bytes = Buffer.concat(this.pending);
+      sink.lineBytes(bytes, 0, bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.length - 1 : bytes.length, this.lineStart, end);
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.skipping = false;
+    this.lineStart = end;
   }
 
   /** End of input: a last line without a newline is emitted as a line (used for whole files, never when tailing). */

@@ -3,7 +3,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { ParsedEvent } from '../model/record.js';
 import { bunzip2 } from './bunzip2.js';
-import { LineSplitter } from './line-splitter.js';
+import { ChunkReader } from './chunk-reader.js';
 import { createParser, type ParserOptions } from './parsers/index.js';
 import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem } from './parsers/types.js';
 
@@ -19,9 +19,12 @@ export interface FileParseSummary {
   lines: number;
 }
 
+/** bytes parsed between two hand-overs of events */
+const DRAIN_BYTES = 1 << 16;
+
 /** Opens a file as a byte stream, decompressing `.gz` (and whatever else is registered) on the way. */
 export function openInput(path: string): Readable {
-  const raw = createReadStream(path, { highWaterMark: 1 << 16 });
+  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
   if (path.endsWith('.gz')) return raw.pipe(createGunzip());
   if (path.endsWith('.bz2')) return bunzip2(raw, path);
   return raw;
@@ -38,11 +41,15 @@ export function parseFile(
   onProblem: (p: ParseProblem) => void = () => {},
   parserOptions: ParserOptions = {},
   maxLineBytes?: number,
+  reference = false,
 ): Promise<FileParseSummary> {
-  return parseStream(openInput(path), format, onEvents, onProblem, parserOptions, maxLineBytes);
+  return parseStream(openInput(path), format, onEvents, onProblem, parserOptions, maxLineBytes, reference);
 }
 
-/** parseFile() over any byte stream (standard input, a decompressor, …). Lines over `maxLineBytes` (default 1 MiB) are problems. */
+/**
+ * parseFile() over any byte stream (standard input, a decompressor, …). Lines over `maxLineBytes` (default 1 MiB)
+ * are problems. `reference`: the line-at-a-time parser where a byte-level one replaced it (benchmarks, tests).
+ */
 export async function parseStream(
   input: AsyncIterable<unknown>,
   format: string,
@@ -50,18 +57,19 @@ export async function parseStream(
   onProblem: (p: ParseProblem) => void = () => {},
   parserOptions: ParserOptions = {},
   maxLineBytes?: number,
+  reference = false,
 ): Promise<FileParseSummary> {
-  const parser = createParser(format, parserOptions);
+  const parser = createParser(format, parserOptions, reference);
   const out: ParseOutput = newParseOutput();
   const summary: FileParseSummary = { events: 0, problems: 0, skipped: 0, bytes: 0, lines: 0 };
-  const splitter = new LineSplitter(0, maxLineBytes);
-  // line numbers of the last lines' ends, to name the line of an event refused after parsing
-  const ringEnd = new Array<number>(64).fill(-1);
-  const ringLine = new Array<number>(64).fill(0);
-  const lineOf = (ev: ParsedEvent): number => {
-    for (let i = 0; i < 64; i++) if (ringEnd[i] === ev.end) return ringLine[i]!;
-    return 0;
-  };
+  const reader = new ChunkReader(parser, {
+    offset: 0,
+    line: 0,
+    out,
+    oversizeReason: (bytes) => `line of ${bytes} bytes is over the limit; skipped`,
+    ...(maxLineBytes !== undefined ? { maxLineBytes } : {}),
+  });
+  const lineOf = (ev: ParsedEvent): number => reader.lineAt(ev.end);
   const drain = () => {
     if (out.events.length > 0) rejectBadEvents(out, 0, lineOf);
     if (out.events.length > 0) {
@@ -75,26 +83,19 @@ export async function parseStream(
     summary.skipped += out.skipped;
     out.skipped = 0;
   };
-  const sink = {
-    line: (text: string, offset: number, end: number) => {
-      summary.lines++;
-      ringEnd[summary.lines & 63] = end;
-      ringLine[summary.lines & 63] = summary.lines;
-      parser.line(text, offset, end, summary.lines, out);
-    },
-    oversize: (offset: number, end: number) => {
-      summary.lines++;
-      out.problems.push({ offset, line: summary.lines, reason: `line of ${end - offset} bytes is over the limit; skipped`, text: '' });
-    },
-  };
   for await (const chunk of input) {
     const buf = chunk as Buffer;
     summary.bytes += buf.length;
-    splitter.push(buf, sink);
-    drain();
+    // read in large chunks (fewer waits on the thread pool), parsed and drained 64 KiB at a time (events handed
+    // on young: a whole chunk's worth would outlive a scavenge and be copied into the old generation)
+    for (let at = 0; at < buf.length; at += DRAIN_BYTES) {
+      reader.push(at === 0 && buf.length <= DRAIN_BYTES ? buf : buf.subarray(at, at + DRAIN_BYTES));
+      drain();
+    }
   }
-  splitter.finish(sink);
+  reader.finish();
   parser.flush(true, out);
   drain();
+  summary.lines = reader.lines;
   return summary;
 }

@@ -1,5 +1,6 @@
 import { JsonLinesParser } from './jsonl.js';
 import { MySqlSlowParser } from './mysql-slow.js';
+import { MySqlSlowByteParser } from './mysql-slow-bytes.js';
 import type { RecordParser } from './types.js';
 import { createPostgresParser } from './postgres.js';
 import { PostgresCsvParser } from './postgres-csv.js';
@@ -26,10 +27,18 @@ interface ParserSettings {
 /** Every input format by its CLI name. Each entry makes a fresh parser (parsers hold per-file state). */
 const FORMATS: Record<string, (settings: ParserSettings) => RecordParser> = {
   jsonl: () => new JsonLinesParser(),
-  'mysql-slow': (s) => new MySqlSlowParser(s),
+  'mysql-slow': (s) => new MySqlSlowByteParser(s),
   postgres: (s) => createPostgresParser(s),
   'postgres-csv': (s) => new PostgresCsvParser(s),
   'postgres-json': (s) => new PostgresJsonParser(s),
+};
+
+/**
+ * Today's line-at-a-time parsers where a byte-level one replaced them: the reference the differential test
+ * (test/parser-differential.test.ts) and `slowq bench parse` compare the new one with.
+ */
+const REFERENCE_FORMATS: Record<string, (settings: ParserSettings) => RecordParser> = {
+  'mysql-slow': (s) => new MySqlSlowParser(s),
 };
 
 /** Formats whose times can be local ones: their zone comes from --log-timezone. */
@@ -37,8 +46,9 @@ const ZONED_FORMATS = new Set(['mysql-slow', 'postgres', 'postgres-csv', 'postgr
 
 export const FORMAT_NAMES = (): string[] => Object.keys(FORMATS);
 
-export function createParser(format: string, options: ParserOptions = {}): RecordParser {
-  const make = FORMATS[format];
+/** `reference`: the line-at-a-time parser of a format that has a byte-level one (see REFERENCE_FORMATS). */
+export function createParser(format: string, options: ParserOptions = {}, reference = false): RecordParser {
+  const make = (reference ? REFERENCE_FORMATS[format] : undefined) ?? FORMATS[format];
   if (!make) throw new Error(`unknown format "${format}" (known: ${FORMAT_NAMES().join(', ')})`);
   // Said rather than ignored: a prefix given for csvlog/jsonlog is a mistake about what the file is.
   if (options.logLinePrefix !== undefined && format !== 'postgres') {

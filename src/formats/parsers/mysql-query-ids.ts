@@ -27,9 +27,12 @@ export type StartsSeenContext = Array<[thread: string, floor: number | null, sta
 export class StartsSeen {
   /** in touch order, oldest first */
   private readonly threads = new Map<string, ThreadStarts>();
+  /** bumped by every change (what context() returns is rebuilt only after one) */
+  version = 0;
 
   /** Records `startMs` for `thread`; true if that thread and start were (or may have been) recorded before. */
   repeat(thread: string, startMs: number): boolean {
+    this.version++;
     let t = this.threads.get(thread);
     if (t !== undefined) this.threads.delete(thread);
     else t = { floor: null, starts: [] };

@@ -26,7 +26,7 @@ import { excerpt, type ParseOutput, type RecordParser } from './types.js';
  * statement's end (MySQL prints it in whole seconds, when it writes the entry): a server east of UTC would put it
  * hours later.
  */
-const UNZONED_END_SLACK_MS = 2000;
+export const UNZONED_END_SLACK_MS = 2000;
 /**
  * Statement text kept per entry (UTF-16 units). Far beyond real statements (whose fingerprint needs only the
  * first tuple of a giant INSERT), it bounds memory when a file is not a slow log and has no entry boundaries.
@@ -65,7 +65,7 @@ interface Entry {
   noQuery: boolean;
 }
 
-interface MySqlSlowContext {
+export interface MySqlSlowContext {
   /** the last `# Time:` seen (ms), inherited by entries without one */
   time?: number;
   /** that time had no zone and was read as UTC (no --log-timezone) */
@@ -86,12 +86,12 @@ const BANNER_COLUMNS = /^Time\s+Id\s+Command/;
 // pt-query-digest knows only `mysqld, Version:`; MariaDB 10.5+ writes `mariadbd, Version:` (at start-up and at every
 // FLUSH LOGS), and a banner left in would glue the entries before and after it together.
 const BANNER_VERSION = /(?:mysqld|mariadbd)(?:\.exe)?,\s+Version:/;
-const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
+export const USER_HOST = /# User@Host: ([^[]+|\[[^[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?/;
 const ATTR_LINE = /^# +[A-Z][A-Za-z_]+:/;
-const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
-const HEADER_AFTER_HASH = /^\s*[A-Z][a-z_]+: /;
-const SET_TIMESTAMP = /timestamp\s*=\s*(\d+(?:\.\d+)?)/;
-const DECIMAL = /^\d+(?:\.\d+)?$/;
+export const EMPTY_SCHEMA = /Schema:\s+(?=\w+: )/;
+export const HEADER_AFTER_HASH = /^\s*[A-Z][a-z_]+: /;
+export const SET_TIMESTAMP = /timestamp\s*=\s*(\d+(?:\.\d+)?)/;
+export const DECIMAL = /^\d+(?:\.\d+)?$/;
 const NUMERIC_LABEL = /^-?\d+(?:\.\d+)?$/;
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?/;
 const OLD_TIME = /^(\d{2})(\d{2})(\d{2})\s+(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?/;
@@ -110,21 +110,12 @@ export class MySqlSlowParser implements RecordParser {
   /** where the next line should start (-1: unknown); a line that starts later means the caller skipped one */
   private expectOffset = -1;
   private piece: string[] = [];
-  private readonly zone: LogTimeZone | undefined;
   private readonly timeRead: MysqlTime = { ms: 0, local: false };
-  private lastTime: number | undefined;
-  /** lastTime had no zone and no zone was given: read as UTC, so possibly hours off */
-  private lastTimeUnzoned = false;
-  /** thread + start of entries that crossed a second boundary, to give a repeat its own id */
-  private readonly startsSeen = new StartsSeen();
-  /** what context() returns: the state as of the end of the last emitted event */
-  private timeAtLastEmit: number | undefined;
-  private unzonedAtLastEmit = false;
-  /** context() is asked for after every emitting line: built once per change, then shared (never mutated) */
-  private contextCache: MySqlSlowContext | undefined | null = null;
+  /** the last `# Time:` and the thread memory behind query ids, over entries and resumes */
+  private readonly carry: SlowLogCarryOver;
 
   constructor(options: MySqlSlowOptions = {}) {
-    this.zone = options.logTimeZone;
+    this.carry = new SlowLogCarryOver(options.logTimeZone);
   }
 
   line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
@@ -200,14 +191,7 @@ export class MySqlSlowParser implements RecordParser {
   }
 
   context(): unknown {
-    if (this.contextCache !== null) return this.contextCache;
-    const ctx: MySqlSlowContext = {};
-    if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
-    if (this.timeAtLastEmit !== undefined && this.unzonedAtLastEmit) ctx.unzoned = true;
-    const threads = this.startsSeen.context();
-    if (threads !== undefined) ctx.threads = threads;
-    this.contextCache = ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
-    return this.contextCache;
+    return this.carry.context();
   }
 
   /** A context this parser did not write (another format, a damaged registry) is ignored: only ids and inherited times depend on it. */
@@ -216,19 +200,7 @@ export class MySqlSlowParser implements RecordParser {
     this.entry = undefined;
     this.prevSemicolon = false;
     this.expectOffset = -1;
-    this.lastTime = undefined;
-    this.lastTimeUnzoned = false;
-    this.timeAtLastEmit = undefined;
-    this.unzonedAtLastEmit = false;
-    this.startsSeen.restore(undefined);
-    this.contextCache = null;
-    if (context === undefined || context === null || typeof context !== 'object') return;
-    const ctx = context as MySqlSlowContext;
-    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) {
-      this.lastTime = this.timeAtLastEmit = ctx.time;
-      this.lastTimeUnzoned = this.unzonedAtLastEmit = ctx.unzoned === true;
-    }
-    this.startsSeen.restore(ctx.threads);
+    this.carry.restore(context);
   }
 
   // ---- headers -------------------------------------------------------------------------------------
@@ -237,12 +209,7 @@ export class MySqlSlowParser implements RecordParser {
     if (text.startsWith('# Time:')) {
       if (!e.gotTime) {
         e.gotTime = true;
-        const t = this.timeRead;
-        if (readMysqlTime(text.slice(7).trimStart(), t)) {
-          // the previous time picks the reading of a local time in the hour repeated when daylight time ends
-          this.lastTime = t.local && this.zone !== undefined ? this.zone.fromLocal(t.ms, this.lastTime) : t.ms;
-          this.lastTimeUnzoned = t.local && this.zone === undefined;
-        }
+        if (readMysqlTime(text.slice(7).trimStart(), this.timeRead)) this.carry.time(this.timeRead);
       }
       if (!e.gotUserHost && text.includes('# User@Host:', 8)) this.userHost(e, text);
       return;
@@ -274,27 +241,9 @@ export class MySqlSlowParser implements RecordParser {
     if (m[4]) e.threadId = m[4];
   }
 
-  /** `Key: value` pairs, as pt-query-digest's /(\w+):\s+(\S+|\Z)/g finds them (a scan: it runs for every entry). */
+  /** `Key: value` pairs, as pt-query-digest's /(\w+):\s+(\S+|\Z)/g finds them. */
   private attributes(e: Entry, text: string): void {
-    const line = text.includes('Schema:') && EMPTY_SCHEMA.test(text) ? text.replace(EMPTY_SCHEMA, '') : text;
-    const n = line.length;
-    let from = 0;
-    for (;;) {
-      const colon = line.indexOf(':', from);
-      if (colon === -1) return;
-      let start = colon;
-      while (start > from && isWordChar(line.charCodeAt(start - 1))) start--;
-      let v = colon + 1;
-      if (start === colon || v >= n || !isSpace(line.charCodeAt(v))) {
-        from = colon + 1;
-        continue;
-      }
-      while (v < n && isSpace(line.charCodeAt(v))) v++;
-      let vEnd = v;
-      while (vEnd < n && !isSpace(line.charCodeAt(vEnd))) vEnd++;
-      this.attribute(e, line.slice(start, colon), line.slice(v, vEnd));
-      from = vEnd;
-    }
+    scanAttributes(text, (key, value) => this.attribute(e, key, value));
   }
 
   private attribute(e: Entry, key: string, value: string): void {
@@ -418,54 +367,19 @@ export class MySqlSlowParser implements RecordParser {
     out.events.push(ev);
   }
 
-  /**
-   * The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
-   * is printed only when it changes), so a `# Time:` not after `SET timestamp=` says nothing about the end: then
-   * start second + Query_time (a lower bound of the end) is the better time. A `# Time:` without a zone read as
-   * UTC is taken only where it fits the statement: `SET timestamp=` is seconds since the epoch, whatever the zone.
-   */
   private endTime(e: Entry, durationMs: number): number {
-    const t = this.lastTime;
-    if (e.setTimestamp === undefined) return t ?? 0;
-    const setMs = e.setTimestamp * 1000;
-    const fits = t !== undefined && t > setMs && (!this.lastTimeUnzoned || t <= setMs + durationMs + UNZONED_END_SLACK_MS);
-    return fits ? t : setMs + durationMs;
+    return this.carry.endTime(e.setTimestamp, durationMs);
   }
 
-  /**
-   * `${thread}-${startMs}`: the thread id (`Id:` / `Thread_id:`, `?` if the log has none) and the second the
-   * statement started (`SET timestamp=`, else `# Time:` − Query_time), in ms — what a live probe sees of a
-   * running statement, so its `running` records and this `finished` one share the id.
-   * A thread runs one statement at a time, so only one statement per thread can start in a second and still be
-   * running after that second: that one (it "crosses" a second boundary) gets the plain id. The others, which
-   * started and ended within one second and so were never seen running, get `#<byte offset>` appended, as does
-   * a repeated crossing one (only with clocks that lie, e.g. a replica replaying its source's timestamps: see
-   * mysql-query-ids.ts).
-   * With no start time at all, the id is `${thread}-@${byte offset}`.
-   */
   private queryIdFor(e: Entry, ts: number, durationMs: number): string {
-    const thread = e.threadId ?? '?';
-    let startSec: number;
-    if (e.setTimestamp !== undefined) startSec = Math.floor(e.setTimestamp);
-    else if (ts !== 0) startSec = Math.floor((ts - durationMs) / 1000);
-    else return `${thread}-@${e.offset}`;
-    const startMs = startSec * 1000;
-    // a statement of a second or more certainly ran past its start second, whatever `# Time:` means
-    const crosses = durationMs >= 1000 || Math.floor(ts / 1000) > startSec;
-    if (!crosses) return `${thread}-${startMs}#${e.offset}`;
-    this.contextCache = null;
-    return this.startsSeen.repeat(thread, startMs) ? `${thread}-${startMs}#${e.offset}` : `${thread}-${startMs}`;
+    return this.carry.queryId(e.threadId, e.setTimestamp, e.offset, ts, durationMs);
   }
 
   private reset(): void {
     this.mode = 'idle';
     this.entry = undefined;
     this.prevSemicolon = false;
-    if (this.timeAtLastEmit !== this.lastTime || this.unzonedAtLastEmit !== this.lastTimeUnzoned) {
-      this.timeAtLastEmit = this.lastTime;
-      this.unzonedAtLastEmit = this.lastTimeUnzoned;
-      this.contextCache = null;
-    }
+    this.carry.entryDone();
   }
 
   private problem(out: ParseOutput, e: Entry, reason: string, text: string): void {
@@ -474,18 +388,152 @@ export class MySqlSlowParser implements RecordParser {
   }
 }
 
+/** `Key: value` pairs of a header line, as pt-query-digest's /(\w+):\s+(\S+|\Z)/g finds them (a scan, not that regex). */
+export function scanAttributes(text: string, pair: (key: string, value: string) => void): void {
+  const line = text.includes('Schema:') && EMPTY_SCHEMA.test(text) ? text.replace(EMPTY_SCHEMA, '') : text;
+  const n = line.length;
+  let from = 0;
+  for (;;) {
+    const colon = line.indexOf(':', from);
+    if (colon === -1) return;
+    let start = colon;
+    while (start > from && isWordChar(line.charCodeAt(start - 1))) start--;
+    let v = colon + 1;
+    if (start === colon || v >= n || !isSpace(line.charCodeAt(v))) {
+      from = colon + 1;
+      continue;
+    }
+    while (v < n && isSpace(line.charCodeAt(v))) v++;
+    let vEnd = v;
+    while (vEnd < n && !isSpace(line.charCodeAt(vEnd))) vEnd++;
+    pair(line.slice(start, colon), line.slice(v, vEnd));
+    from = vEnd;
+  }
+}
+
+/**
+ * What a MySQL slow log parser carries from entry to entry and over a resume (context()/restore()): the last
+ * `# Time:` (entries without one inherit it) and the thread memory behind query ids (mysql-query-ids.ts).
+ * context() is the state as of the end of the last finished entry, built once per change and then shared.
+ */
+export class SlowLogCarryOver {
+  private lastTime: number | undefined;
+  /** lastTime had no zone and no zone was given: read as UTC, so possibly hours off */
+  private lastTimeUnzoned = false;
+  /** thread + start of entries that crossed a second boundary, to give a repeat its own id */
+  private readonly startsSeen = new StartsSeen();
+  /** what context() returns: the state as of the end of the last finished entry */
+  private timeAtLastEmit: number | undefined;
+  private unzonedAtLastEmit = false;
+  /** context() is asked for after every emitting line: built once per change, then shared (never mutated) */
+  private contextCache: MySqlSlowContext | undefined | null = null;
+
+  constructor(private readonly zone: LogTimeZone | undefined) {}
+
+  /** A `# Time:` read. The previous time picks the reading of a local time in the hour repeated when daylight time ends. */
+  time(t: MysqlTime): void {
+    this.lastTime = t.local && this.zone !== undefined ? this.zone.fromLocal(t.ms, this.lastTime) : t.ms;
+    this.lastTimeUnzoned = t.local && this.zone === undefined;
+  }
+
+  endTime(setTimestamp: number | undefined, durationMs: number): number {
+    return statementEnd(setTimestamp, this.lastTime, this.lastTimeUnzoned, durationMs);
+  }
+
+  queryId(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number): string {
+    const version = this.startsSeen.version;
+    const id = queryIdOf(threadId, setTimestamp, offset, ts, durationMs, this.startsSeen);
+    if (this.startsSeen.version !== version) this.contextCache = null;
+    return id;
+  }
+
+  /** An entry ended (emitted or dropped): the time read so far is now part of the context. */
+  entryDone(): void {
+    if (this.timeAtLastEmit !== this.lastTime || this.unzonedAtLastEmit !== this.lastTimeUnzoned) {
+      this.timeAtLastEmit = this.lastTime;
+      this.unzonedAtLastEmit = this.lastTimeUnzoned;
+      this.contextCache = null;
+    }
+  }
+
+  context(): MySqlSlowContext | undefined {
+    if (this.contextCache !== null) return this.contextCache;
+    const ctx: MySqlSlowContext = {};
+    if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
+    if (this.timeAtLastEmit !== undefined && this.unzonedAtLastEmit) ctx.unzoned = true;
+    const threads = this.startsSeen.context();
+    if (threads !== undefined) ctx.threads = threads;
+    this.contextCache = ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
+    return this.contextCache;
+  }
+
+  restore(context: unknown): void {
+    this.lastTime = undefined;
+    this.lastTimeUnzoned = false;
+    this.timeAtLastEmit = undefined;
+    this.unzonedAtLastEmit = false;
+    this.startsSeen.restore(undefined);
+    this.contextCache = null;
+    if (context === undefined || context === null || typeof context !== 'object') return;
+    const ctx = context as MySqlSlowContext;
+    if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) {
+      this.lastTime = this.timeAtLastEmit = ctx.time;
+      this.lastTimeUnzoned = this.unzonedAtLastEmit = ctx.unzoned === true;
+    }
+    this.startsSeen.restore(ctx.threads);
+  }
+}
+
+/**
+ * The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
+ * is printed only when it changes), so a `# Time:` not after `SET timestamp=` says nothing about the end: then
+ * start second + Query_time (a lower bound of the end) is the better time. A `# Time:` without a zone read as
+ * UTC is taken only where it fits the statement: `SET timestamp=` is seconds since the epoch, whatever the zone.
+ */
+export function statementEnd(setTimestamp: number | undefined, lastTime: number | undefined, lastTimeUnzoned: boolean, durationMs: number): number {
+  const t = lastTime;
+  if (setTimestamp === undefined) return t ?? 0;
+  const setMs = setTimestamp * 1000;
+  const fits = t !== undefined && t > setMs && (!lastTimeUnzoned || t <= setMs + durationMs + UNZONED_END_SLACK_MS);
+  return fits ? t : setMs + durationMs;
+}
+
+/**
+ * `${thread}-${startMs}`: the thread id (`Id:` / `Thread_id:`, `?` if the log has none) and the second the
+ * statement started (`SET timestamp=`, else `# Time:` − Query_time), in ms — what a live probe sees of a
+ * running statement, so its `running` records and this `finished` one share the id.
+ * A thread runs one statement at a time, so only one statement per thread can start in a second and still be
+ * running after that second: that one (it "crosses" a second boundary) gets the plain id. The others, which
+ * started and ended within one second and so were never seen running, get `#<byte offset>` appended, as does
+ * a repeated crossing one (only with clocks that lie, e.g. a replica replaying its source's timestamps: see
+ * mysql-query-ids.ts).
+ * With no start time at all, the id is `${thread}-@${byte offset}`.
+ */
+export function queryIdOf(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number, seen: StartsSeen): string {
+  const thread = threadId ?? '?';
+  let startSec: number;
+  if (setTimestamp !== undefined) startSec = Math.floor(setTimestamp);
+  else if (ts !== 0) startSec = Math.floor((ts - durationMs) / 1000);
+  else return `${thread}-@${offset}`;
+  const startMs = startSec * 1000;
+  // a statement of a second or more certainly ran past its start second, whatever `# Time:` means
+  const crosses = durationMs >= 1000 || Math.floor(ts / 1000) > startSec;
+  if (!crosses) return `${thread}-${startMs}#${offset}`;
+  return seen.repeat(thread, startMs) ? `${thread}-${startMs}#${offset}` : `${thread}-${startMs}`;
+}
+
 function newEntry(offset: number, end: number, lineNo: number): Entry {
   return { offset, end, lineNo, gotTime: false, gotUserHost: false, gotUse: false, adminLast: false, noQuery: false, stmtChars: 0, cut: false };
 }
 
-function keepLine(e: Entry, lines: string[], text: string): void {
+export function keepLine(e: Pick<Entry, 'stmtChars' | 'cut'>, lines: string[], text: string): void {
   e.stmtChars += text.length + 1;
   if (e.stmtChars <= MAX_STATEMENT_CHARS) lines.push(text);
   else e.cut = true;
 }
 
 /** The entry's statement as pt-query-digest's `arg`: lines joined by "\n", the terminating `;` dropped. */
-function statementText(e: Entry, atEof: boolean, newline: boolean, verbatim: boolean): string {
+export function statementText(e: Pick<Entry, 'stmt' | 'admin' | 'adminLast'>, atEof: boolean, newline: boolean, verbatim: boolean): string {
   if (verbatim) return e.stmt![0]!;
   if (!e.stmt) {
     const admin = e.admin!;
@@ -499,7 +547,7 @@ function statementText(e: Entry, atEof: boolean, newline: boolean, verbatim: boo
 }
 
 /** "0.000109" → 0.109, by moving the decimal point in the text (× 1000 in binary would give 0.10900000000000001). */
-function secondsToMs(s: string): number {
+export function secondsToMs(s: string): number {
   const dot = s.indexOf('.');
   if (dot === -1) return Number(s) * 1000;
   // up to µs (what servers write): whole µs, exactly; finer: shift the decimal point in the text
@@ -508,15 +556,15 @@ function secondsToMs(s: string): number {
   return Number(s.slice(0, dot) + frac.slice(0, 3) + '.' + frac.slice(3));
 }
 
-const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
-const isWordChar = (c: number): boolean =>
+export const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+export const isWordChar = (c: number): boolean =>
   (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 
-function isMetaSet(text: string): boolean {
+export function isMetaSet(text: string): boolean {
   return text.startsWith('SET timestamp', 0) || text.startsWith('SET last_insert_id') || text.startsWith('SET insert_id');
 }
 
-function isBanner(text: string): boolean {
+export function isBanner(text: string): boolean {
   const c = text.charCodeAt(0);
   if (c === 35 /* # */ || text.length < 10) return false;
   if (c === 84 /* T */ || c === 116 /* t */) {
@@ -525,7 +573,7 @@ function isBanner(text: string): boolean {
   return (text.endsWith('started with:') || text.endsWith('embedded library')) && BANNER_VERSION.test(text);
 }
 
-function labelValue(v: string): string | number | boolean {
+export function labelValue(v: string): string | number | boolean {
   if (v === 'Yes') return true;
   if (v === 'No') return false;
   if (NUMERIC_LABEL.test(v) && v.length < 16) return Number(v);

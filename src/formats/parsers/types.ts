@@ -51,6 +51,22 @@ export interface RecordParser {
   restore(context: unknown): void;
 }
 
+/**
+ * A parser that reads bytes (parsers/mysql-slow-bytes.ts): lines come as ranges of a buffer that is only valid
+ * during the call, so it makes strings only for what a record keeps. It still takes text lines (`line()`),
+ * and gives the same output either way. chunk-reader.ts feeds it.
+ */
+export interface ByteRecordParser extends RecordParser {
+  /** `line()` for the bytes buf[start, stop) (no line terminator); the other arguments as there */
+  lineBytes(buf: Buffer, start: number, stop: number, offset: number, end: number, lineNo: number, out: ParseOutput): void;
+  /** The buffer of the last lineBytes() call is about to be reused: copy what is still needed of it. */
+  releaseBuffer(): void;
+}
+
+export function isByteParser(p: RecordParser): p is ByteRecordParser {
+  return typeof (p as Partial<ByteRecordParser>).lineBytes === 'function';
+}
+
 export function newParseOutput(): ParseOutput {
   return { events: [], problems: [], skipped: 0 };
 }

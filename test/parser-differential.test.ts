@@ -1,0 +1,273 @@
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ChunkReader } from '../src/formats/chunk-reader.js';
+import { createParser } from '../src/formats/parsers/index.js';
+import { newParseOutput, type ParseOutput } from '../src/formats/parsers/types.js';
+import { prng } from '../src/workload/prng.js';
+import { MySqlSlowLogGenerator, type MySqlSlowFlavor } from '../src/workload/mysql-slow-generator.js';
+import { corpusFile, corpusFiles } from './support/corpus.js';
+
+// The byte-level MySQL slow log parser (parsers/mysql-slow-bytes.ts) against the line parser it replaces
+// (parsers/mysql-slow.ts, kept as the reference): both fed through ChunkReader exactly as the client's harvester
+// feeds them — events with the line they end on and the context() the harvester stamps on them, problems,
+// skipped lines, idle flushes between chunks, a resume from a saved context — must be equal on every corpus
+// file, on generated logs and on seeded mutations of both, cut into chunks of every size (small inputs: every
+// size from 1 byte up, where the byte parser must also give what one sequential parse of the whole input gives). SLOWQ_PARSER_DIFF_SEED picks another seed, SLOWQ_PARSER_DIFF_COUNT the number of
+// mutated inputs (CI: 4,000). A mismatch prints the seed and case, the input and both outputs.
+
+const COUNT = Number(process.env.SLOWQ_PARSER_DIFF_COUNT ?? 4_000);
+const SEED = Number(process.env.SLOWQ_PARSER_DIFF_SEED ?? 20261202);
+
+interface Plan {
+  /** chunk sizes, cycled */
+  chunks: number[];
+  /** chunk indices after which the input is idle (flush(false)) */
+  idleAfter?: Set<number>;
+  maxLineBytes?: number;
+  /** resume: after the first run, a fresh parser restored from the context of event number `resumeAt` parses the rest */
+  resumeAt?: number;
+}
+
+interface Run {
+  events: unknown[];
+  problems: unknown[];
+  skipped: number;
+  lines: number;
+  resumed?: Run;
+}
+
+function drive(input: Buffer, reference: boolean, plan: Plan, start = { offset: 0, line: 0, context: undefined as unknown }): Run {
+  const parser = createParser('mysql-slow', {}, reference);
+  if (start.context !== undefined) parser.restore(start.context);
+  const out: ParseOutput = newParseOutput();
+  const events: Array<Record<string, unknown>> = [];
+  let stamped = 0;
+  const reader: ChunkReader = new ChunkReader(parser, {
+    offset: start.offset,
+    line: start.line,
+    out,
+    ...(plan.maxLineBytes !== undefined ? { maxLineBytes: plan.maxLineBytes } : {}),
+    onEvents: () => stamp(),
+  });
+  // as the harvester: every event gets the line it ends on and the parser's context right after it
+  const stamp = (): void => {
+    const context = out.events.length > stamped ? JSON.parse(JSON.stringify(parser.context() ?? null)) as unknown : null;
+    for (; stamped < out.events.length; stamped++) {
+      const ev = out.events[stamped]!;
+      events.push({ ...ev, line: reader.lineAt(ev.end), context });
+    }
+  };
+  let at = 0;
+  for (let k = 0; at < input.length; k++) {
+    const size = Math.max(1, plan.chunks[k % plan.chunks.length]!);
+    // a reused read buffer, as the harvester's: the parser must not keep views of it
+    const chunk = Buffer.from(input.subarray(at, at + size));
+    reader.push(chunk);
+    chunk.fill(0x7e);
+    at += size;
+    if (plan.idleAfter?.has(k)) {
+      parser.flush(false, out);
+      stamp();
+    }
+  }
+  reader.finish();
+  parser.flush(true, out);
+  stamp();
+  return { events, problems: out.problems, skipped: out.skipped, lines: reader.lines };
+}
+
+function runBoth(input: Buffer, plan: Plan): { ref: Run; bytes: Run } {
+  const ref = drive(input, true, plan);
+  const bytes = drive(input, false, plan);
+  if (plan.resumeAt !== undefined && ref.events.length > 0) {
+    const ev = ref.events[plan.resumeAt % ref.events.length] as { end: number; line: number; context: unknown };
+    const start = { offset: ev.end, line: ev.line, context: ev.context ?? undefined };
+    const rest = input.subarray(ev.end);
+    ref.resumed = drive(rest, true, plan, start);
+    bytes.resumed = drive(rest, false, plan, start);
+  }
+  return { ref, bytes };
+}
+
+/** '' if equal, else what differs: JSON (key order included) and a strict deep compare (-0, NaN) */
+function differ(a: Run, b: Run): string {
+  const ja = JSON.stringify(a);
+  const jb = JSON.stringify(b);
+  if (ja !== jb) return 'JSON differs';
+  try {
+    assert.deepStrictEqual(b, a);
+  } catch (err) {
+    return (err as Error).message.slice(0, 2000);
+  }
+  return '';
+}
+
+class Tally {
+  cases = 0;
+  events = 0;
+  problems = 0;
+  readonly mismatches: string[] = [];
+
+  /** `sequential`: the byte parser's run over the whole input at once, which the chunked run must equal too */
+  check(input: Buffer, plan: Plan, where: string, sequential?: Run): void {
+    this.cases++;
+    const { ref, bytes } = runBoth(input, plan);
+    this.events += ref.events.length;
+    this.problems += ref.problems.length;
+    let why = differ(ref, bytes);
+    if (!why && sequential) why = differ(sequential, bytes) && `differs from one sequential parse of the whole input: ${differ(sequential, bytes)}`;
+    if (why && this.mismatches.length < 3) {
+      const show = (r: Run) => JSON.stringify(r, null, 1).slice(0, 6000);
+      this.mismatches.push(
+        `${where} (chunks ${JSON.stringify(plan.chunks.slice(0, 20))}, maxLineBytes ${plan.maxLineBytes ?? 'default'}, resumeAt ${plan.resumeAt ?? '-'}): ${why}\n` +
+          `  input (${input.length} bytes): ${JSON.stringify(input.toString('latin1').slice(0, 4000))}\n  reference: ${show(ref)}\n  bytes:     ${show(bytes)}`,
+      );
+    }
+  }
+
+  report(t: TestContext, what: string): void {
+    t.diagnostic(`${what}: ${this.cases} runs, ${this.events} events, ${this.problems} problems compared`);
+    assert.equal(this.mismatches.length, 0, `the byte parser differs from the reference:\n${this.mismatches.join('\n\n')}`);
+    assert.ok(this.cases > 0);
+  }
+}
+
+function randomPlan(rand: () => number, size: number): Plan {
+  const kind = Math.floor(rand() * 4);
+  const chunks =
+    kind === 0 ? [size + 1] : kind === 1 ? [1 + Math.floor(rand() * 64)] : Array.from({ length: 16 }, () => 1 + Math.floor(rand() * (rand() < 0.5 ? 16 : 4096)));
+  const plan: Plan = { chunks, resumeAt: Math.floor(rand() * 1000) };
+  if (rand() < 0.3) plan.idleAfter = new Set(Array.from({ length: 8 }, () => Math.floor(rand() * 64)));
+  if (rand() < 0.25) plan.maxLineBytes = 16 + Math.floor(rand() * 200);
+  return plan;
+}
+
+function generated(seed: number, flavor: MySqlSlowFlavor, entries: number): Buffer {
+  const g = new MySqlSlowLogGenerator({ seed, flavor, meanGapMs: 300 });
+  let text = g.banner();
+  for (let i = 0; i < entries; i++) text += g.next().text;
+  return Buffer.from(text);
+}
+
+// ---- mutations -----------------------------------------------------------------------------------
+
+const ODD_SPACES = ['\t', '\v', '\f', '  ', '\u00a0', '\u2028', '\ufeff', '\u3000', '\r'];
+const BAD_BYTES = [Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from([0xe2, 0x80]), Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from([0x80, 0x80]), Buffer.from([0xed, 0xa0, 0x80])];
+const FRAGMENTS = [
+  '# Time: 2026-11-22T06:00:01.5Z\n', '# Time: 261122  6:00:02\n', '# Time: 2026-11-22T06:00:01.123456+02:00\n', '# Time: 2026-13-45T99:00:00Z\n',
+  '# User@Host: a[b] @ h [1.2.3.4]  Id: 7\n', '# User@Host: a[b] @ h [1.2.3.4]  Id: 8 ]\n', '# User@Host: a[b] @ h [1.2.3.4]\u2028 Id: 9\n', '# User@Host: a[b] @ h [1.2.3.4]\u00a0Id: 9\n', '# User@Host: [x] @  []\n', '# User@Host: u@ v [w] @ x [y] Id:\n', '# User@Host:\u00a0u[u] @ h []\n',
+  '# Query_time: 1e3  Lock_time: -1 Rows_sent: 12345678901234567890 Rows_examined: 1.5\n', '# Query_time: 0.0000001234 Lock_time: 00012.50\n',
+  '# Query_time: 12345678901234567.123456\n', '# Query_time: \n', '# Thread_id: 12  Schema:   QC_hit: No\n', '# Thread_id: 12  Schema: `db`  QC_hit: Yes\n',
+  '# Rows_affected: -0  Bytes_sent: 999999999999999 Tmp: -12.5 Big: 1234567890123456\n', '# administrator command: Quit;\n', '# explain: id select_type\n',
+  'use `odd db` ;\n', 'use ;\n', 'use \u00a0db\u00a0;\n', 'SET timestamp = 1795327199.25;\n', 'SET last_insert_id=5,timestamp=1795327200;\n', 'SET timestamp=\u00a01;\n',
+  'SET insert_id=3;\n', '/usr/sbin/mysqld, Version: 8.0.36. started with:\n', 'Tcp port: 3306  Unix socket: /x\n', 'Time                 Id Command    Argument\n',
+  'SELECT 1;\n', 'SELECT 2\n', ';\n', '#\n', '# \n', '\n', 'Time: x\n', 'tcp Port: 1\n', 'libmysqld embedded library\n',
+];
+
+function mutate(input: Buffer, rand: () => number): Buffer {
+  let lines = input.toString('latin1').split('\n').map((l) => Buffer.from(l, 'latin1'));
+  const n = 1 + Math.floor(rand() * 6);
+  const pick = () => Math.floor(rand() * Math.max(1, lines.length));
+  for (let k = 0; k < n; k++) {
+    const i = pick();
+    const line = lines[i] ?? Buffer.alloc(0);
+    const at = Math.floor(rand() * (line.length + 1));
+    switch (Math.floor(rand() * 11)) {
+      case 0: // split a line
+        lines.splice(i, 1, line.subarray(0, at), line.subarray(at));
+        break;
+      case 1: // truncate a line
+        lines[i] = line.subarray(0, at);
+        break;
+      case 2: // drop a line (a header, often)
+        lines.splice(i, 1);
+        break;
+      case 3: // odd whitespace
+        lines[i] = Buffer.concat([line.subarray(0, at), Buffer.from(ODD_SPACES[Math.floor(rand() * ODD_SPACES.length)]!), line.subarray(at)]);
+        break;
+      case 4: // bytes that are not UTF-8
+        lines[i] = Buffer.concat([line.subarray(0, at), BAD_BYTES[Math.floor(rand() * BAD_BYTES.length)]!, line.subarray(at)]);
+        break;
+      case 5: // a huge line
+        lines[i] = Buffer.concat([line, Buffer.alloc(200 + Math.floor(rand() * 3000), 'x')]);
+        break;
+      case 6: // a fragment of another entry
+        lines.splice(i, 0, Buffer.from(FRAGMENTS[Math.floor(rand() * FRAGMENTS.length)]!.slice(0, -1)));
+        break;
+      case 7: // duplicate a line
+        lines.splice(i, 0, line);
+        break;
+      case 8: { // flip an ASCII byte to another ASCII byte
+        if (line.length > 0) {
+          const c = Buffer.from(line);
+          c[Math.floor(rand() * c.length)] = 32 + Math.floor(rand() * 95);
+          lines[i] = c;
+        }
+        break;
+      }
+      case 9: // CRLF line ends (all, or one)
+        if (rand() < 0.3) lines = lines.map((l) => Buffer.concat([l, Buffer.from('\r')]));
+        else lines[i] = Buffer.concat([line, Buffer.from('\r')]);
+        break;
+      default: // cut the input short (now and then), or insert a fragment
+        if (rand() < 0.3) {
+          lines = lines.slice(0, i + 1);
+          lines[i] = line.subarray(0, at);
+        } else lines.splice(i, 0, Buffer.from(FRAGMENTS[Math.floor(rand() * FRAGMENTS.length)]!.slice(0, -1)));
+    }
+  }
+  const joined = Buffer.concat(lines.flatMap((l, i) => (i === 0 ? [l] : [Buffer.from('\n'), l])));
+  return rand() < 0.1 ? Buffer.concat([joined, Buffer.from('\n')]) : joined;
+}
+
+// ---- tests ---------------------------------------------------------------------------------------
+
+const CORPUS = corpusFiles('mysql-slow').map((name) => ({ name, bytes: readFileSync(corpusFile('mysql-slow', name)) }));
+
+describe('byte-level mysql-slow parser = the line parser (reference)', () => {
+  it('every corpus file: whole, in 64 KiB and in random chunks, with idle flushes and a resume', (t) => {
+    const tally = new Tally();
+    const rand = prng(SEED);
+    for (const f of CORPUS) {
+      tally.check(f.bytes, { chunks: [f.bytes.length + 1], resumeAt: 0 }, `corpus ${f.name} whole`);
+      tally.check(f.bytes, { chunks: [65536], resumeAt: 3 }, `corpus ${f.name} 64 KiB`);
+      for (let k = 0; k < 3; k++) tally.check(f.bytes, randomPlan(rand, f.bytes.length), `corpus ${f.name} random plan ${k} (seed ${SEED})`);
+    }
+    tally.report(t, 'corpus');
+  });
+
+  it('small corpus files cut at every chunk size from 1 byte up', (t) => {
+    const tally = new Tally();
+    for (const f of CORPUS.filter((c) => c.bytes.length <= 1200)) {
+      const whole = drive(f.bytes, false, { chunks: [f.bytes.length + 1] });
+      for (let size = 1; size <= f.bytes.length; size++) tally.check(f.bytes, { chunks: [size] }, `corpus ${f.name} chunks of ${size}`, whole);
+    }
+    tally.report(t, 'every chunk size');
+  });
+
+  it('generated MySQL 8 and MariaDB logs, in chunks of every size up to 200 bytes and larger ones', (t) => {
+    const tally = new Tally();
+    for (const flavor of ['mysql', 'mariadb'] as const) {
+      const small = generated(SEED, flavor, 6);
+      const whole = drive(small, false, { chunks: [small.length + 1] });
+      for (let size = 1; size <= 200; size++) tally.check(small, { chunks: [size] }, `generated ${flavor} (seed ${SEED}) chunks of ${size}`, whole);
+      const big = generated(SEED + 1, flavor, 2000);
+      tally.check(big, { chunks: [65536], resumeAt: 1234 }, `generated ${flavor} 2000 entries (seed ${SEED + 1})`);
+      tally.check(big, { chunks: [4093, 1, 517], idleAfter: new Set([3, 40, 41]) }, `generated ${flavor} 2000 entries odd chunks (seed ${SEED + 1})`);
+    }
+    tally.report(t, 'generated');
+  });
+
+  it(`${COUNT} seeded mutations of corpus files and generated logs`, (t) => {
+    const tally = new Tally();
+    const pool = [...CORPUS.filter((c) => c.bytes.length <= 8192).map((c) => c.bytes), generated(SEED + 2, 'mysql', 12), generated(SEED + 3, 'mariadb', 12)];
+    for (let k = 0; k < COUNT; k++) {
+      const seed = SEED + 1000 + k;
+      const rand = prng(seed);
+      const input = mutate(pool[Math.floor(rand() * pool.length)]!, rand);
+      tally.check(input, randomPlan(rand, input.length), `mutation ${k} (seed ${seed})`);
+    }
+    tally.report(t, 'mutations');
+  });
+});
