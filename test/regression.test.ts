@@ -80,6 +80,10 @@ describe('query-class regressions', () => {
     assert.equal(r.windowMs, 600_000);
     assert.equal(fired.durationMs, r.windowP95Ms);
     for (const a of alerts) alertCheck(a, 'alert');
+    // the monitor refuses what no consumer sends
+    for (const [bad, why] of [[{ windowCount: -1 }, /windowCount/], [{ windowP95Ms: Number.NaN }, /windowP95Ms/], [{ baselineWindows: 1e9 }, /baselineWindows/]] as const) {
+      assert.throws(() => alertCheck({ ...fired, regression: { ...r, ...bad } }, 'alert'), why);
+    }
   });
 
   it('steady classes never alert, noisy or not, over 6 hours; nor a 2× slowdown, a slowdown under regression_min_ms, or one too rare to count', () => {
