@@ -265,7 +265,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
 
   new Counter({
     name: 'slowq_alerts_total',
-    help: 'Alerts accepted by the monitor, by type (slow_query, long_running, resolved, stalled).',
+    help: 'Alerts accepted by the monitor, by type (slow_query, long_running, resolved, stalled, regression, regression_resolved).',
     labelNames: ['type'],
     registers: [registry],
     collect() {
