@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { packState, unpackState } from '../src/durable/codec.js';
+import { encodeSnapshotHeader, SNAPSHOT_HEADER_BYTES } from '../src/durable/snapshot.js';
 import type { Alert } from '../src/model/record.js';
-import { readAlerts } from '../bench/harness/files.js';
+import { readAlerts, readJsonLines } from '../bench/harness/files.js';
 import { Pipeline } from '../bench/harness/pipeline.js';
 import { freeBasePort } from '../bench/harness/ports.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
@@ -14,6 +16,7 @@ import { CLASS_START_TS, ClassWorkload, type ClassWorkloadOptions } from './supp
 // classes run steadily, one class of each 10× slower for 10 minutes of event time. The consumers compact often
 // (snapshots holding the classes) and are SIGKILLed mid-way: one while it applies, the other while a regression
 // is open. The alerts written must be exactly `slowq evaluate`'s (the oracle), regression ones included, each once.
+// Then a hostile class planted in a snapshot is set aside, named, and the rest of the state restored.
 
 const SOURCES: Array<{ source: string; opts: ClassWorkloadOptions }> = [
   { source: 'db-reg-a', opts: { seed: 21, classes: 8, perMinute: 30, idPrefix: 'a', slowdowns: [{ classIndex: 3, fromMin: 60, toMin: 70, factor: 10 }] } },
@@ -74,12 +77,44 @@ describe('regressions through the pipeline', () => {
       // the regression alerts as written say exactly what the oracle's say
       const byId = new Map(got.map((a) => [a.id, a]));
       for (const a of regressions) assert.deepEqual(strip(byId.get(a.id)), a);
+      const applied = Object.fromEntries(['c0', 'c1'].map((n) => [n, pipeline.consumerStats(n)!.highWaterTotal]));
       for (const { service, exit } of await pipeline.stop()) assert.equal(exit.code, 0, `${service.name} stops cleanly`);
+
+      // A hostile class planted in a consumer's newest snapshot (framed and checksummed as the store writes it): the
+      // consumer starts, sets that class aside naming it and why, and restores everything else.
+      const name = ['c0', 'c1'].find((n) => plantHostileClass(pipeline.consumerDir(n)))!;
+      assert.ok(name, 'a consumer has a snapshot with classes');
+      const c = pipeline.consumer(name);
+      c.start();
+      const st = await waitFor('the consumer loaded', () => {
+        const x = pipeline.consumerStats(name);
+        return x?.pid === c.pid ? x : undefined;
+      }, 60_000, 50);
+      assert.equal(st.setAside, 1);
+      assert.equal(st.highWaterTotal, applied[name], 'the rest restored');
+      const q = readJsonLines<{ what: string; reason: string }>(join(pipeline.consumerDir(name), 'quarantine.jsonl'));
+      assert.equal(q.length, 1);
+      assert.match(`${q[0]!.what}: ${q[0]!.reason}`, /query class 0: cells: \[0\]: must be a cell from 0 to 399, got 400/);
+      assert.equal((await c.stop())?.code, 0);
     } finally {
       await pipeline.kill();
     }
   });
 });
+
+/** Replaces the first class of the newest snapshot with one whose cells are out of range; false if it has none. */
+function plantHostileClass(state: string): boolean {
+  const file = readdirSync(state).filter((n) => /^snapshot-\d+$/.test(n)).sort().at(-1);
+  if (!file) return false;
+  const buf = readFileSync(join(state, file));
+  const snap = unpackState<{ sources: Array<{ classes?: Array<Record<string, unknown>> }> }>(buf.subarray(SNAPSHOT_HEADER_BYTES));
+  const src = snap.sources.find((x) => (x.classes?.length ?? 0) > 0);
+  if (!src) return false;
+  src.classes![0] = { ...src.classes![0], cells: [400, 1] };
+  const payload = packState(snap);
+  writeFileSync(join(state, file), Buffer.concat([encodeSnapshotHeader(Number(file.slice('snapshot-'.length)), payload), payload]));
+  return true;
+}
 
 async function killAndRestart(pipeline: Pipeline, why: string): Promise<void> {
   for (const name of ['c0', 'c1']) {
