@@ -6,7 +6,7 @@ import { decodeRecords } from '../wire/protocol.js';
 import { sift, type Check } from '../wire/schema.js';
 import type { RulesEngine } from '../rules/engine.js';
 import type { OpenQuery, SourceState } from '../rules/rules.js';
-import { BUCKETS, CELLS, classKey, recountWindow, type OpenRegression, type PastWindow, type QueryClass } from '../rules/regression.js';
+import { BUCKETS, CELLS, classKey, recountWindow, setBaseline, type OpenRegression, type PastWindow, type QueryClass } from '../rules/regression.js';
 import type { SourceClockState } from '../rules/source-clock.js';
 import { clockCandidates, doneQuery, journalEntry, openQuery, outboxAlert, queryClass, sourceHead, streamMark } from './state-schema.js';
 
@@ -68,6 +68,8 @@ export interface ClassSnapshot {
   fingerprintId: string;
   db?: string;
   head: number;
+  /** the minute it last moved in the least-recently-seen order (QueryClass.seenMinute) */
+  seen: number;
   cells: number[];
   history: PastWindow[];
   open?: OpenRegression;
@@ -133,7 +135,7 @@ export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<str
 function classSnapshot(c: QueryClass): ClassSnapshot {
   const cells: number[] = [];
   for (let i = 0; i < CELLS; i++) if (c.slices[i] !== 0) cells.push(i, c.slices[i]!);
-  const snap: ClassSnapshot = { fingerprintId: c.fingerprintId, head: c.head, cells, history: c.history };
+  const snap: ClassSnapshot = { fingerprintId: c.fingerprintId, head: c.head, seen: c.seenMinute, cells, history: c.history };
   if (c.db !== undefined) snap.db = c.db;
   if (c.open) snap.open = c.open;
   return snap;
@@ -141,9 +143,12 @@ function classSnapshot(c: QueryClass): ClassSnapshot {
 
 /** A checked class snapshot (state-schema.ts) back in memory. */
 function restoreClass(s: ClassSnapshot): QueryClass {
-  const c: QueryClass = { fingerprintId: s.fingerprintId, head: s.head, slices: new Uint32Array(CELLS), window: new Uint32Array(BUCKETS), history: s.history };
+  const c: QueryClass = {
+    fingerprintId: s.fingerprintId, head: s.head, slices: new Uint32Array(CELLS), window: new Uint32Array(BUCKETS), count: 0, seenMinute: s.seen, history: s.history,
+  };
   for (let i = 0; i < s.cells.length; i += 2) c.slices[s.cells[i]!] = s.cells[i + 1]!;
   recountWindow(c);
+  setBaseline(c);
   if (s.db !== undefined) c.db = s.db;
   if (s.open) c.open = s.open;
   return c;

@@ -74,11 +74,15 @@ const cells: Check<number[]> = (v, path) => {
   return v as number[];
 };
 
+/** a minute of event time */
+const minute = integer(-Math.ceil(MAX_TIME_MS / 60_000), Math.ceil(MAX_TIME_MS / 60_000));
+
 /** a query class of a source (rules/regression.ts, in the layout of state-codec.ts's ClassSnapshot) */
 export const queryClass: Check<ClassSnapshot> = object({
   fingerprintId,
   db: optional(detail),
-  head: integer(-Math.ceil(MAX_TIME_MS / 60_000), Math.ceil(MAX_TIME_MS / 60_000)),
+  head: minute,
+  seen: minute,
   cells,
   history: listOf(pastWindow, { max: HISTORY_WINDOWS, what: 'window' }),
   open: optional(openRegression),

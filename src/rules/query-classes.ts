@@ -32,13 +32,16 @@ export class QueryClasses {
     const key = classKey(rec.db, rec.fingerprintId);
     const t = s.thresholds(rec.db, rec.fingerprintId);
     let c = this.classes.get(key);
-    if (c) {
-      this.classes.delete(key);
-    } else {
+    if (!c) {
       this.makeRoom(rec.source, s.maxClasses - 1, watermark, alerts);
       c = newClass(rec.fingerprintId, rec.db, now);
+      this.classes.set(key, c);
+    } else if (c.seenMinute !== now) {
+      // least recently seen first, to the minute: moved once a minute at most (a move per record costs)
+      c.seenMinute = now;
+      this.classes.delete(key);
+      this.classes.set(key, c);
     }
-    this.classes.set(key, c);
     advance(c, now, t.regressionMinCount);
     // a record stamped ahead of its source's time (a clock step refused) counts at the source's time
     add(c, minuteOf(Math.min(rec.ts, watermark)), rec.durationMs);

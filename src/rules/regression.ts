@@ -98,15 +98,20 @@ export interface QueryClass {
   head: number;
   /** WINDOW_SLICES × BUCKETS counts */
   slices: Uint32Array;
-  /** the window's counts per bucket (the sum of the slices), kept so a record costs O(BUCKETS) */
+  /** the window's counts per bucket (the sum of the slices) and their total, kept so a record costs O(BUCKETS) at most */
   window: Uint32Array;
+  count: number;
+  /** the minute the class last moved to the end of its source's least-recently-seen order (query-classes.ts) */
+  seenMinute: number;
   /** completed windows, oldest first, at most HISTORY_WINDOWS */
   history: PastWindow[];
+  /** what the history gives (baselineOf), kept with it: judging a record must not sort it again */
+  baseline?: Baseline;
   open?: OpenRegression;
 }
 
 export function newClass(fingerprintId: string, db: string | undefined, minute: number): QueryClass {
-  const c: QueryClass = { fingerprintId, head: minute, slices: new Uint32Array(CELLS), window: new Uint32Array(BUCKETS), history: [] };
+  const c: QueryClass = { fingerprintId, head: minute, slices: new Uint32Array(CELLS), window: new Uint32Array(BUCKETS), count: 0, seenMinute: minute, history: [] };
   if (db !== undefined) c.db = db;
   return c;
 }
@@ -141,6 +146,7 @@ export function advance(c: QueryClass, minute: number, minCount: number): void {
     if (n >= minCount && n > 0) {
       c.history.push([p95Bucket(counts, n), n]);
       if (c.history.length > HISTORY_WINDOWS) c.history.shift();
+      setBaseline(c);
     }
   }
   const clear = Math.min(minute - c.head, WINDOW_SLICES);
@@ -150,6 +156,7 @@ export function advance(c: QueryClass, minute: number, minCount: number): void {
       const k = c.slices[at + b]!;
       if (k !== 0) {
         c.window[b]! -= k;
+        c.count -= k;
         c.slices[at + b] = 0;
       }
     }
@@ -167,13 +174,8 @@ export function add(c: QueryClass, minute: number, durationMs: number): boolean 
   const b = bucketOf(durationMs);
   c.slices[slot(minute) + b]!++;
   c.window[b]!++;
+  c.count++;
   return true;
-}
-
-export function windowCount(c: QueryClass): number {
-  let n = 0;
-  for (let b = 0; b < BUCKETS; b++) n += c.window[b]!;
-  return n;
 }
 
 /** The bucket holding the 95th percentile of `n` counted durations (the ⌈0.95·n⌉-th smallest). */
@@ -195,13 +197,19 @@ export interface Baseline {
 }
 
 /** The median (the lower one of an even number) of the history's p95s. */
-export function baselineOf(c: QueryClass): Baseline | undefined {
-  const h = c.history;
-  if (h.length === 0) return undefined;
-  const sorted = h.map((w) => w[0]).sort((a, b) => a - b);
+export function baselineOf(history: readonly PastWindow[]): Baseline | undefined {
+  if (history.length === 0) return undefined;
+  const sorted = history.map((w) => w[0]).sort((a, b) => a - b);
   let count = 0;
-  for (const w of h) count += w[1];
-  return { p95Bucket: sorted[(sorted.length - 1) >> 1]!, count, windows: h.length };
+  for (const w of history) count += w[1];
+  return { p95Bucket: sorted[(sorted.length - 1) >> 1]!, count, windows: history.length };
+}
+
+/** Sets the class's baseline from its history (after the history changed, or was loaded). */
+export function setBaseline(c: QueryClass): void {
+  const b = baselineOf(c.history);
+  if (b) c.baseline = b;
+  else delete c.baseline;
 }
 
 /** What the window says against the baseline. */
@@ -219,23 +227,30 @@ export type Verdict = 'fire' | 'resolve' | undefined;
  * An open one ends when the window's p95 is back under resolve factor × the baseline's, or the window is empty.
  */
 export function judge(c: QueryClass, t: RegressionThresholds): { verdict: Verdict; j?: Judgement } {
-  const n = windowCount(c);
-  const baseline = baselineOf(c);
-  const j: Judgement | undefined = baseline && n > 0
-    ? { windowCount: n, windowP95Ms: bucketMs(p95Bucket(c.window, n)), baseline, baselineP95Ms: bucketMs(baseline.p95Bucket) }
-    : undefined;
+  const n = c.count;
+  const baseline = c.baseline;
   if (c.open) {
-    if (!j) return { verdict: 'resolve' };
+    if (!baseline || n === 0) return { verdict: 'resolve' };
+    const j = judgement(c, baseline);
     return { verdict: j.windowP95Ms <= t.regressionResolveFactor * j.baselineP95Ms ? 'resolve' : undefined, j };
   }
-  if (!j || t.regressionFactor <= 0) return { verdict: undefined };
-  const fire = j.baseline.windows >= t.regressionMinHistory && n >= t.regressionMinCount && j.windowP95Ms >= t.regressionMinMs
-    && j.windowP95Ms >= t.regressionFactor * j.baselineP95Ms;
-  return { verdict: fire ? 'fire' : undefined, j };
+  // most records stop here, before anything is computed
+  if (!baseline || t.regressionFactor <= 0 || baseline.windows < t.regressionMinHistory || n < t.regressionMinCount || n === 0) return { verdict: undefined };
+  const j = judgement(c, baseline);
+  const fire = j.windowP95Ms >= t.regressionMinMs && j.windowP95Ms >= t.regressionFactor * j.baselineP95Ms;
+  return fire ? { verdict: 'fire', j } : { verdict: undefined };
+}
+
+function judgement(c: QueryClass, baseline: Baseline): Judgement {
+  return { windowCount: c.count, windowP95Ms: bucketMs(p95Bucket(c.window, c.count)), baseline, baselineP95Ms: bucketMs(baseline.p95Bucket) };
 }
 
 /** Rebuilds the window's counts from the slices (after a class was loaded from a snapshot). */
 export function recountWindow(c: QueryClass): void {
   c.window.fill(0);
-  for (let i = 0; i < CELLS; i++) c.window[i % BUCKETS]! += c.slices[i]!;
+  c.count = 0;
+  for (let i = 0; i < CELLS; i++) {
+    c.window[i % BUCKETS]! += c.slices[i]!;
+    c.count += c.slices[i]!;
+  }
 }
