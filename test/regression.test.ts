@@ -7,6 +7,9 @@ import { parseRulesConfig } from '../src/rules/config.js';
 import { RulesEngine } from '../src/rules/engine.js';
 import { BUCKETS, bucketMs, bucketOf } from '../src/rules/regression.js';
 import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
+import { matchLabels } from '../src/monitor/dispatch/dispatcher.js';
+import { toLabeled } from '../src/monitor/model.js';
+import { slackMessage } from '../src/monitor/notifiers/slack.js';
 import { alert as alertCheck } from '../src/wire/alert-schema.js';
 import { ClassWorkload, classMedianMs, CLASS_START_TS, type ClassWorkloadOptions, type Execution } from './support/regression-workload.js';
 
@@ -80,6 +83,18 @@ describe('query-class regressions', () => {
     assert.equal(r.windowMs, 600_000);
     assert.equal(fired.durationMs, r.windowP95Ms);
     for (const a of alerts) alertCheck(a, 'alert');
+    // to the monitor and its receivers: one problem that fires and resolves, saying what changed
+    const open = toLabeled(fired);
+    const closed = toLabeled(resolved, fired);
+    assert.equal(closed.fingerprint, open.fingerprint);
+    assert.deepEqual([open.status, closed.status, open.labels.alertname], ['firing', 'resolved', 'QueryClassRegression']);
+    assert.match(open.annotations.summary!, /^db-classes\/shop: query class 0x0003 slower: p95 \d+ ms over the last 10 min \(\d+ executions\), baseline p95 \d+(\.\d)? ms \(\d+ windows, \d+ executions\), ×\d+\.\d$/);
+    assert.equal(open.annotations.baselineP95Ms, String(r.baselineP95Ms));
+    assert.equal(matchLabels(open).type, 'regression');
+    const slack = JSON.stringify(slackMessage({ id: 'n', receiver: 'r', groupKey: 'g', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, status: 'firing', alerts: [open] }));
+    assert.match(slack, /Query class slower/);
+    assert.match(slack, /Changed:\* p95 \d+ ms over the last 10 min/);
+    assert.match(slack, /Example statement/);
     // the monitor refuses what no consumer sends
     for (const [bad, why] of [[{ windowCount: -1 }, /windowCount/], [{ windowP95Ms: Number.NaN }, /windowP95Ms/], [{ baselineWindows: 1e9 }, /baselineWindows/]] as const) {
       assert.throws(() => alertCheck({ ...fired, regression: { ...r, ...bad } }, 'alert'), why);

@@ -86,10 +86,10 @@ function regressionAnnotations(a: Alert): Labels {
   return out;
 }
 
-/** e.g. `p95 1.2 s over the last 10 min (143 executions), baseline p95 118 ms (6 windows, 2400 executions): ×10.3` */
+/** e.g. `p95 1.23 s over the last 10 min (143 executions), baseline p95 118 ms (6 windows, 2400 executions), ×10.4` */
 export function regressionText(r: RegressionFacts | undefined): string {
   if (!r) return '';
-  const ratio = r.baselineP95Ms > 0 ? ` : ×${(r.windowP95Ms / r.baselineP95Ms).toFixed(1)}` : '';
+  const ratio = r.baselineP95Ms > 0 ? `, ×${(r.windowP95Ms / r.baselineP95Ms).toFixed(1)}` : '';
   return `p95 ${msText(r.windowP95Ms)} over the last ${Math.round(r.windowMs / 60_000)} min (${r.windowCount} executions), ` +
     `baseline p95 ${msText(r.baselineP95Ms)} (${r.baselineWindows} windows, ${r.baselineCount} executions)${ratio}`;
 }
