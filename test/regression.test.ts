@@ -179,21 +179,43 @@ describe('query-class regressions', () => {
     assert.deepEqual(out.filter((a) => a.type !== 'slow_query').map((a) => `${a.fingerprintId} ${a.type}`), ['0x0003 regression', '0x0003 regression_resolved']);
   });
 
-  it('through a snapshot half-way: the same alerts as in one go (the consumer\'s state), and a hostile class refused, naming it', () => {
-    const opts: ClassWorkloadOptions = { seed: 11, classes: 6, perMinute: 30, slowdowns: [{ classIndex: SLOW, fromMin: 60, toMin: 70, factor: 10 }] };
-    const whole = classAlerts(opts, 100).alerts;
-    assert.equal(whole.length, 2);
-    const recs = [...new ClassWorkload(opts).run(100)].map((e, i) => record(e, i + 1));
-    for (const cut of [Math.floor(recs.length * 0.55), Math.floor(recs.length * 0.62), Math.floor(recs.length * 0.75)]) {
+  it('through a snapshot anywhere, and a reload at one: the same alerts as in one go (the consumer\'s state)', () => {
+    // a slowdown, and a class that goes quiet during its own (resolved by the once-a-minute sweep)
+    const opts: ClassWorkloadOptions = { seed: 11, classes: 6, perMinute: 30, slowdowns: [{ classIndex: SLOW, fromMin: 60, toMin: 70, factor: 10 }, { classIndex: 1, fromMin: 60, toMin: 62, factor: 20 }] };
+    const recs = [...new ClassWorkload(opts).run(100)].filter((e) => e.classIndex !== 1 || e.ts < CLASS_START_TS + 62 * 60_000).map((e, i) => record(e, i + 1));
+    const only = (alerts: Alert[]) => alerts.filter((x) => x.type.startsWith('regression'));
+    const inOneGo = (rules: RulesConfig, reloadAt?: number, reloaded?: RulesConfig) => {
+      const e = new RulesEngine(rules);
+      const alerts: Alert[] = [];
+      e.applyBatch(SOURCE, 'f', recs.slice(0, reloadAt ?? recs.length), alerts);
+      if (reloadAt !== undefined) {
+        e.setRules(reloaded!);
+        e.applyBatch(SOURCE, 'f', recs.slice(reloadAt), alerts);
+      }
+      return only(alerts);
+    };
+    const whole = inOneGo(DEFAULT_RULES);
+    assert.deepEqual(whole.map((a) => `${a.fingerprintId} ${a.type}`), ['0x0001 regression', '0x0003 regression', '0x0001 regression_resolved', '0x0003 regression_resolved']);
+    const throughSnapshot = (cut: number, after: RulesConfig = DEFAULT_RULES) => {
       const a = new RulesEngine(DEFAULT_RULES);
       const alerts: Alert[] = [];
       a.applyBatch(SOURCE, 'f', recs.slice(0, cut), alerts);
-      const b = new RulesEngine(DEFAULT_RULES);
+      const b = new RulesEngine(after);
       decodeSnapshot(encodeSnapshot(a, []), b, new Map());
       b.applyBatch(SOURCE, 'f', recs.slice(cut), alerts);
-      assert.deepEqual(alerts.filter((x) => x.type.startsWith('regression')), whole, `cut at ${cut}`);
-    }
-    // hostile classes: each is refused with where and why (the consumer sets it aside, state-codec.ts)
+      return only(alerts);
+    };
+    for (let cut = 1000; cut < recs.length; cut += 1357) assert.deepEqual(throughSnapshot(cut), whole, `cut at record ${cut}`);
+    // thresholds changed at a snapshot (as the consumer does on SIGHUP) while both regressions are open: class 3 turned off
+    const reloaded = parseRulesConfig({ overrides: [{ match: { fingerprint_id: '0x0003' }, regression_factor: 0 }] }, 'reload');
+    const at = recs.findIndex((r) => r.ts >= CLASS_START_TS + 61.5 * 60_000);
+    const live = inOneGo(DEFAULT_RULES, at, reloaded);
+    assert.deepEqual(live.map((a) => `${a.fingerprintId} ${a.type}`), ['0x0001 regression', '0x0003 regression', '0x0003 regression_resolved', '0x0001 regression_resolved']);
+    assert.deepEqual(throughSnapshot(at, reloaded), live);
+  });
+
+  it('a hostile class in a snapshot is refused with where and why (the consumer sets it aside, state-codec.ts)', () => {
+    const recs = [...new ClassWorkload({ seed: 11, classes: 6, perMinute: 30 }).run(30)].map((e, i) => record(e, i + 1));
     const engine = new RulesEngine(DEFAULT_RULES);
     engine.applyBatch(SOURCE, 'f', recs.slice(0, 5000), []);
     const snap = unpackState<{ sources: Array<{ classes: Array<Record<string, unknown>> }> }>(encodeSnapshot(engine, []));

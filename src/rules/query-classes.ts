@@ -107,7 +107,10 @@ export class QueryClasses {
     }
   }
 
-  /** After classes were loaded from a snapshot. */
+  /**
+   * After classes were loaded from a snapshot, or the thresholds changed (a reload, made at a snapshot): the next
+   * record sweeps, whichever it is, as it does after a restart from that snapshot.
+   */
   indexLoaded(): void {
     this.openCount = 0;
     for (const c of this.classes.values()) if (c.open) this.openCount++;

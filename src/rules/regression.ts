@@ -232,7 +232,10 @@ export function judge(c: QueryClass, t: RegressionThresholds): { verdict: Verdic
   if (c.open) {
     if (!baseline || n === 0) return { verdict: 'resolve' };
     const j = judgement(c, baseline);
-    return { verdict: j.windowP95Ms <= t.regressionResolveFactor * j.baselineP95Ms ? 'resolve' : undefined, j };
+    // turned off since (an override, a reload) → resolved. Below the firing factor too, whatever the resolve factor
+    // says: so judging again what just fired never resolves it (a sweep may judge a class twice, see query-classes.ts)
+    const back = t.regressionFactor <= 0 || (j.windowP95Ms <= t.regressionResolveFactor * j.baselineP95Ms && j.windowP95Ms < t.regressionFactor * j.baselineP95Ms);
+    return { verdict: back ? 'resolve' : undefined, j };
   }
   // most records stop here, before anything is computed
   if (!baseline || t.regressionFactor <= 0 || baseline.windows < t.regressionMinHistory || n < t.regressionMinCount || n === 0) return { verdict: undefined };
