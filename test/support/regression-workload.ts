@@ -33,9 +33,18 @@ export interface Execution {
 
 export const CLASS_START_TS = Date.UTC(2026, 10, 23, 0, 0, 0);
 
-/** The statement of class i (a distinct fingerprint per class). */
+/** The statement of class i (a distinct fingerprint per class: fingerprints replace digits, even in names). */
 export function classSql(i: number, literal: number): string {
-  return `SELECT * FROM t${i} WHERE k = ${literal}`;
+  return `SELECT * FROM t_${letters(i)} WHERE k = ${literal}`;
+}
+
+function letters(i: number): string {
+  let s = '';
+  do {
+    s = String.fromCharCode(97 + (i % 26)) + s;
+    i = Math.floor(i / 26);
+  } while (i > 0);
+  return s;
 }
 
 /** The median duration of class i (2 ms to ~60 ms). */
