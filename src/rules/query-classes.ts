@@ -1,4 +1,5 @@
 import { alertId } from '../model/ids.js';
+import { isoTime } from './rules.js';
 import type { Alert, AlertType, QueryRecord, RegressionFacts, Severity } from '../model/record.js';
 import {
   add, advance, classKey, judge, minuteOf, newClass, WINDOW_MS, type Judgement, type OpenRegression, type QueryClass, type RegressionThresholds,
@@ -144,9 +145,4 @@ function facts(j: Judgement): RegressionFacts {
     windowMs: WINDOW_MS, windowCount: j.windowCount, windowP95Ms: j.windowP95Ms,
     baselineP95Ms: j.baselineP95Ms, baselineCount: j.baseline.count, baselineWindows: j.baseline.windows,
   };
-}
-
-function isoTime(ms: number): string {
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
 }

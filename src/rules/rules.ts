@@ -288,7 +288,8 @@ function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: nu
   return a;
 }
 
-function isoTime(ms: number): string {
+/** An event time as an alert carries it (the epoch for one a Date cannot hold). */
+export function isoTime(ms: number): string {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
 }
