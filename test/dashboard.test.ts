@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { toLabeled } from '../src/monitor/model.js';
+import type { QueryClassSummary } from '../src/model/query-class.js';
 import { startHttpServer, type HttpServer } from '../src/monitor/http/server.js';
 import { FakeMonitorView, makeActive, makeAlert } from './support/fake-monitor-view.js';
 import { waitFor } from '../bench/harness/wait.js';
 
 // The dashboard in a real browser (Debian's chromium, headless, driven by playwright-core) against the HTTP
-// server on a fake view: live alerts without a reload, the silence form, expanding SQL, and a screenshot.
+// server on a fake view: live alerts without a reload, the silence form, expanding SQL and plans, and a screenshot.
 
 const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -26,10 +27,15 @@ WHERE o.created_at > NOW() - INTERVAL 30 DAY AND o.status IN ('pending', 'paid',
 ORDER BY o.created_at DESC
 LIMIT 500`;
 
+/** auto_explain's plan of the slow UPDATE (PostgreSQL, text format) */
+const PLAN = `Update on invoices  (cost=0.00..2041.00 rows=0 width=0)
+  ->  Seq Scan on invoices  (cost=0.00..2041.00 rows=1 width=38)
+        Filter: (id = 99812)`;
+
 function populate(view: FakeMonitorView): void {
   const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
   const lr = makeAlert({ type: 'long_running', severity: 'critical', source: 'db-01', db: 'shop', durationMs: 184_000, sql: LONG_SQL, fingerprint: 'select o.id, o.created_at, … from orders o join customers c … limit ?', fingerprintId: '0x3F2A9C1D7E5B4A10', startedAt: ago(190_000), at: ago(6_000) });
-  const sq = makeAlert({ type: 'slow_query', severity: 'warning', source: 'db-02', db: 'billing', user: 'invoicer', durationMs: 4_250, sql: 'UPDATE invoices SET state = \'sent\' WHERE id = 99812', fingerprint: 'update invoices set state = ? where id = ?', fingerprintId: '0x91B0E4C2AA07F311', startedAt: ago(130_000), at: ago(126_000) });
+  const sq = makeAlert({ type: 'slow_query', severity: 'warning', source: 'db-02', db: 'billing', user: 'invoicer', durationMs: 4_250, sql: 'UPDATE invoices SET state = \'sent\' WHERE id = 99812', fingerprint: 'update invoices set state = ? where id = ?', fingerprintId: '0x91B0E4C2AA07F311', startedAt: ago(130_000), at: ago(126_000), plan: PLAN, planFacts: { fullScan: true, filesort: false, mergePasses: 0 } });
   const muted = makeAlert({ type: 'slow_query', severity: 'info', source: 'db-02', db: 'reports', user: 'etl', durationMs: 1_800, sql: 'SELECT count(*) FROM events WHERE day = \'2026-11-21\'', fingerprintId: '0x0C55D2E19B3F8E42', startedAt: ago(260_000), at: ago(258_000) });
   view.active = [makeActive(lr, { receivers: ['file', 'slack-oncall'] }), makeActive(sq), makeActive(muted, { silencedBy: ['s-1'] })];
   const prev = makeAlert({ type: 'long_running', severity: 'critical', source: 'db-01', durationMs: 12_000 });
@@ -48,6 +54,28 @@ function populate(view: FakeMonitorView): void {
   view.countersNow.activeSilences = 1;
 }
 
+/** What consumer-c0 reports of its statement classes: the orders query got slower in the last 15 minutes. */
+const CLASSES: QueryClassSummary[] = [
+  {
+    source: 'db-01', fingerprintId: '0x3F2A9C1D7E5B4A10', db: 'shop', until: 0, lastTs: Date.now() - 6_000,
+    fingerprint: 'select o.id, o.created_at, … from orders o join customers c … limit ?', example: LONG_SQL,
+    count: 1873, totalMs: 2_910_000, p95Ms: 9_600, maxMs: 184_000,
+    trendCount: [150, 160, 149, 171, 158, 163, 150, 166, 155, 160, 150, 141],
+    trendP95Ms: [310, 290, 305, 320, 300, 315, 298, 302, 311, 8_900, 9_400, 9_800],
+    recent: [
+      { ts: Date.now() - 6_000, durationMs: 9_100, queryId: 'db-01:4711' },
+      { ts: Date.now() - 19_000, durationMs: 8_700, queryId: 'db-01:4702' },
+    ],
+  },
+  {
+    source: 'db-02', fingerprintId: '0x91B0E4C2AA07F311', db: 'billing', until: 0, lastTs: Date.now() - 126_000,
+    fingerprint: 'update invoices set state = ? where id = ?', example: 'UPDATE invoices SET state = \'sent\' WHERE id = 99812',
+    count: 640, totalMs: 410_000, p95Ms: 1_900, maxMs: 4_250,
+    trendCount: [50, 52, 55, 51, 49, 57, 60, 52, 55, 50, 48, 41], trendP95Ms: [1_800, 1_900, 1_850, 1_900, 1_870, 1_880, 1_920, 1_900, 1_890, 1_910, 1_900, 1_880],
+    recent: [{ ts: Date.now() - 126_000, durationMs: 4_250, queryId: 'db-02:88' }],
+  },
+];
+
 /** Reports growing counters every `stepMs` (as services do) so the sampler draws a throughput history; returns stop. */
 function feedStats(view: FakeMonitorView, stepMs: number): () => void {
   const acked: Record<string, number> = { 'db-01': 0, 'db-02': 0 };
@@ -63,7 +91,7 @@ function feedStats(view: FakeMonitorView, stepMs: number): () => void {
       { service: 'client-db-01', kind: 'client', source: 'db-01', at, counters: { read: acked['db-01']! + 40, records: acked['db-01']! + 25, recordsAcked: acked['db-01']!, batches: i + 1, acked: i } },
       { service: 'client-db-02', kind: 'client', source: 'db-02', at, counters: { read: acked['db-02']!, records: acked['db-02']!, recordsAcked: acked['db-02']!, batches: i, acked: i } },
       { service: 'master', kind: 'master', at, counters: { batches: i * 3, consumersAlive: 2 } },
-      { service: 'consumer-c0', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.6), outbox: 0, openQueries: 3 } },
+      { service: 'consumer-c0', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.6), outbox: 0, openQueries: 3 }, classes: CLASSES.map((c) => ({ ...c, until: at })) },
       { service: 'consumer-c1', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.4), outbox: 2, openQueries: 1 } },
     ]);
   };
@@ -165,6 +193,19 @@ describe('dashboard in headless Chromium', () => {
     await details.locator('summary').click();
   });
 
+  it('an alert\'s plan is folded under its statement, its notable facts in the fold\'s title, and opens on click', async () => {
+    const card = page.locator('#firing-body .alert', { hasText: 'db-02 / billing' });
+    const plan = card.locator('details.plan');
+    assert.equal(await plan.count(), 1);
+    assert.equal((await plan.locator('summary').textContent())?.trim(), 'planfullScan', 'facts that are true or above zero only');
+    assert.equal(await plan.locator('pre').isVisible(), false);
+    await plan.locator('summary').click();
+    assert.equal(await plan.locator('pre').isVisible(), true);
+    assert.equal(await plan.locator('pre').textContent(), PLAN);
+    // the others have no plan: no fold
+    assert.equal(await page.locator('#firing-body .alert', { hasText: 'db-01 / shop' }).locator('details.plan').count(), 0);
+  });
+
   it('silences: a bad matcher shows the server\'s message; adding and expiring work through the API', async () => {
     await page.fill('#f-matchers', 'db shop');
     await page.fill('#f-by', 'alice');
@@ -182,7 +223,9 @@ describe('dashboard in headless Chromium', () => {
     assert.equal(Date.parse(input.endsAt!) - Date.parse(input.startsAt!), 2 * 3600_000, 'default duration 2 h');
     assert.equal(await page.inputValue('#f-matchers'), '', 'form cleared');
 
-    // take the screenshot with one silence listed
+    // take the screenshot with one silence listed and a plan unfolded
+    const plan = page.locator('#firing-body details.plan').first();
+    if ((await plan.getAttribute('open')) === null) await plan.locator('summary').click();
     const shot = join(dir, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
     await assertPng(shot);
@@ -219,6 +262,30 @@ describe('dashboard in headless Chromium', () => {
     assert.match((await problem.textContent()) ?? '', /1 problem: source db-09 cannot make progress/);
     view.problemsNow = [];
     await problem.waitFor({ state: 'detached', timeout: 15_000 });
+  });
+
+  it('query classes: the busiest with their trend; an alert\'s class link opens the class page with its executions and alerts', async () => {
+    await page.reload({ waitUntil: 'load' }); // the flood above is gone from the view
+    await page.waitForSelector('#classes-body tbody tr', { timeout: 15_000 });
+    await page.waitForSelector('#firing-body .alert', { timeout: 15_000 });
+    assert.equal(await page.locator('#classes-body tbody tr').count(), 2);
+    assert.equal(await page.locator('#classes-body tbody tr').first().getAttribute('data-class'), 'db-01/0x3F2A9C1D7E5B4A10', 'busiest by total time first');
+    assert.equal(await page.locator('#classes-body tbody tr').first().locator('svg.spark rect').count(), 12, 'a bar per 5 minutes');
+    assert.equal(await page.locator('#class-page').isVisible(), false);
+    await page.locator('#firing-body .alert.critical', { hasText: 'db-01 / shop' }).locator('a.classlink').first().click();
+    await page.waitForSelector('#class-page:not([hidden])', { timeout: 10_000 });
+    assert.match(page.url(), /#class=db-01\/0x3F2A9C1D7E5B4A10$/);
+    const body = page.locator('#class-body');
+    assert.match((await body.locator('.classhead').textContent()) ?? '', /1,?873 executions.*p95 9\.6/);
+    assert.equal(await body.locator('#class-recent tbody tr').count(), 2);
+    assert.equal(await body.locator('svg.spark').count(), 2, 'trend of executions and of p95');
+    assert.equal(await body.locator('#class-alerts .alert').count(), 1, 'the alert of this class');
+    const shot = join(dir, 'dashboard-class.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    await assertPng(shot);
+    await copyFile(shot, '/tmp/slowq-dashboard-class.png');
+    await page.click('#class-close');
+    await page.waitForSelector('#class-page[hidden]', { state: 'attached', timeout: 10_000 });
   });
 
   it('a query-class regression says what changed: the window against the baseline', async () => {

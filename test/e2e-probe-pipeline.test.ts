@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
@@ -22,7 +24,9 @@ import { startMariaDb, startPostgres, type MariaDbServer, type PostgresServer } 
 // the probe's records and the log's record of the execution share its query id (`${thread or pid}-${start second}`),
 // which is what this checks, with quick statements on the same connection in the same second just before it (they
 // must not take the long one's id). The logs are also tailed alone under other sources in the other formats
-// (postgres with a log_line_prefix, postgres-json), whose alerts must equal the oracle's.
+// (postgres with a log_line_prefix, postgres-json), whose alerts must equal the oracle's. PostgreSQL also runs
+// auto_explain for statements of 500 ms or more, and MariaDB logs EXPLAIN rows: the plans reach the alerts, a webhook
+// receiver and the dashboard's API.
 
 const RUNNING_MS = 1000;
 const FINISHED_MS = 500;
@@ -72,15 +76,44 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
     throw new Error(`${(err as Error).message}\nalerts:\n${readAlerts(alertsFile).map((a) => JSON.stringify(a)).join('\n')}\n${outputs}`);
   };
   const clients: Array<[source: string, format: string, path: () => string, extra: string[]]> = [];
+  /** what the webhook receiver got: Alertmanager payloads */
+  const hooked: Array<{ alerts: Array<{ labels: Record<string, string>; annotations: Record<string, string> }> }> = [];
+  let hook: Server | undefined;
+  let http = '';
 
   before(async () => {
     [maria, postgres] = await Promise.all([
       startMariaDb(),
-      startPostgres({ logDestination: ['stderr', 'csvlog', 'jsonlog'], settings: { log_line_prefix: PG_PREFIX } }),
+      startPostgres({
+        logDestination: ['stderr', 'csvlog', 'jsonlog'],
+        settings: { log_line_prefix: PG_PREFIX, session_preload_libraries: 'auto_explain', 'auto_explain.log_min_duration': '500' },
+      }),
     ]);
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        hooked.push(JSON.parse(body) as (typeof hooked)[number]);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => hook!.listen(0, '127.0.0.1', () => r()));
+    const cfg = join(dir, 'slowq.yaml');
+    writeFileSync(cfg, [
+      'route:',
+      '  receiver: hook',
+      '  group_by: ["..."]',
+      '  group_wait: 100ms',
+      '  group_interval: 500ms',
+      'receivers:',
+      '  - name: hook',
+      `    webhook: { url: "http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook" }`,
+      '',
+    ].join('\n'));
     const base = await freeBasePort();
     master = `tcp://127.0.0.1:${base}`;
-    procs.push(slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet',
+    http = `http://127.0.0.1:${base + 4}`;
+    procs.push(slowq('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet', '--config', cfg,
       '--running-ms', String(RUNNING_MS), '--finished-ms', String(FINISHED_MS)]));
     const probes = [
       slowq('probe-maria', ['probe', '--mysql', maria.url, '--out', mariaProbe, '--interval', '200']),
@@ -99,7 +132,7 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
       procs.push(slowq(`client-${source}-${format}`, ['client', '--master', master, '--source', source, '--format', format,
         '--data', join(dir, `client-${i}`), ...extra, path()]));
     });
-    for (const p of probes) await waitFor(`${p.name} to start`, () => /probing/.test(p.output()), 30_000);
+    for (const p of probes) await waitFor(`${p.name} to start`, () => /probing/.test(p.output()), 30_000).catch((err: unknown) => { throw new Error(`${(err as Error).message}: ${p.output().slice(-3000)}`); });
     // Every client must be up before the statements run: the probe's running records and the log's finished
     // record travel through different clients, and a client still starting (seconds on a loaded machine)
     // would deliver the running records after the finished one — then the query was already judged.
@@ -110,6 +143,7 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
 
   after(async () => {
     await stopAll();
+    hook?.close();
     await Promise.all([maria?.stop(), postgres?.stop()]);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -201,5 +235,41 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
         ['slow_query', 'SELECT pg_sleep(0.6)'],
       ]);
     }
+  });
+
+  test('the plans: in the alerts, in the webhook payload (annotations) and in the dashboard\'s alerts', async () => {
+    const all = readAlerts(alertsFile);
+    const one = (source: string, type: string, sql: string): Alert => {
+      const a = all.filter((x) => x.source === source && x.type === type && x.sql === sql);
+      assert.equal(a.length, 1, `${source} ${type} ${sql}`);
+      return a[0]!;
+    };
+    // PostgreSQL: auto_explain's plan joined with the log's record of the statement, in the alert that record raised
+    const pgSentinel = one('pg', 'slow_query', 'SELECT pg_sleep(0.6)');
+    assert.match(pgSentinel.plan ?? '', /^Result {2}\(cost=/, pgSentinel.plan);
+    // the stderr and jsonlog sources, from the same server, carry the same plans
+    for (const source of ['pg-stderr', 'pg-json']) {
+      assert.equal(one(source, 'slow_query', 'SELECT pg_sleep(0.6)').plan, pgSentinel.plan);
+      assert.match(one(source, 'slow_query', 'SELECT pg_sleep(3)').plan ?? '', /^Result {2}\(cost=/);
+    }
+    // MariaDB: the EXPLAIN rows of the slow log
+    const mariaSentinel = one('maria', 'slow_query', 'SELECT SLEEP(0.6)');
+    assert.match(mariaSentinel.plan ?? '', /^id\tselect_type\ttable\t.*\n1\tSIMPLE\tNULL\t.*No tables used/s, mariaSentinel.plan);
+    // long_running is raised by the probe's running records, and resolved by whichever finished record comes first
+    // (the probe's, mostly): no plan there
+    assert.equal(one('pg', 'long_running', 'SELECT pg_sleep(3)').plan, undefined);
+
+    // the webhook receiver: Alertmanager's payload, the plan as an annotation
+    const annotated = await waitFor('the webhook to get the alerts with plans', () => {
+      const got = hooked.flatMap((p) => p.alerts).filter((a) => a.annotations.plan !== undefined);
+      const want = [pgSentinel, mariaSentinel].every((x) => got.some((a) => a.labels.source === x.source && a.annotations.sql === x.sql && a.annotations.plan === x.plan));
+      return want ? got : undefined;
+    }, 30_000, 200).catch(diagnose);
+    assert.ok(annotated.every((a) => a.labels.plan === undefined), 'the plan is an annotation, not a label');
+
+    // the dashboard's alerts: a slow_query stays firing (a point event, for 5 minutes), with its plan
+    const view = (await (await fetch(`${http}/api/alerts`)).json()) as { active: Array<{ alert: Alert }> };
+    const shown = view.active.find((r) => r.alert.source === 'pg' && r.alert.sql === 'SELECT pg_sleep(0.6)');
+    assert.equal(shown?.alert.plan, pgSentinel.plan);
   });
 });

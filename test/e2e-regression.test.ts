@@ -56,7 +56,7 @@ describe('regressions through the pipeline', () => {
       await caughtUp('back after a kill with regressions open');
       append(40); // to minute 106: both back to normal
       await caughtUp('the end');
-      const classes = ['c0', 'c1'].reduce((n, c) => n + (pipeline.consumerStats(c)?.queryClasses ?? 0), 0);
+      const classes = ['c0', 'c1'].reduce((n, c) => n + (pipeline.consumerStats(c)?.regressionClasses ?? 0), 0);
       assert.equal(classes, 16, 'the consumers count the classes they track');
 
       const want: Alert[] = [];

@@ -112,7 +112,7 @@ describe('mysql-slow parser: entries', () => {
     assert.deepEqual(r.events.map((e) => e.db), ['shop', 'shop', 'shop']);
   });
 
-  it('keeps every # Key: value attribute as a label (Percona and MariaDB extras), booleans and numbers typed', () => {
+  it('keeps every # Key: value attribute as a label (Percona and MariaDB extras), booleans and numbers typed; plan facts and explain rows are the plan', () => {
     const log = [
       '# Time: 131128  1:05:31',
       '# User@Host: user1[user1] @ localhost [127.0.0.1]  Id: 69194',
@@ -138,19 +138,15 @@ describe('mysql-slow parser: entries', () => {
       Killed: 0,
       Rows_affected: 0,
       Bytes_sent: 545,
-      Tmp_tables: 0,
-      Tmp_disk_tables: 0,
       Tmp_table_sizes: 0,
       InnoDB_trx_id: '1A88583F',
       QC_Hit: false,
-      Full_scan: true,
-      Full_join: false,
-      Tmp_table: false,
-      Tmp_table_on_disk: false,
       InnoDB_IO_r_ops: 0,
       InnoDB_IO_r_bytes: 0,
       InnoDB_IO_r_wait: 0,
     });
+    assert.deepEqual(e.planFacts, { tmpTables: 0, tmpDiskTables: 0, fullScan: true, fullJoin: false, tmpTable: false, tmpTableOnDisk: false });
+    assert.equal(e.plan, 'id\tselect_type\ttable\ttype\n1\tSIMPLE\tbar\tconst');
     assert.equal(e.sql, 'SELECT foo FROM bar WHERE id=1');
     assert.equal(e.queryId, '69194-1385600731000#0'); // started and ended within one second
   });

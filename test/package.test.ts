@@ -1,18 +1,28 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { stringify as toYaml } from 'yaml';
+import { readAlerts, readJson } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { startProcess, stop } from '../bench/harness/processes.js';
+import { waitFor } from '../bench/harness/wait.js';
+import { MySqlSlowLogGenerator } from '../src/workload/mysql-slow-generator.js';
+import { PG_PREFIX, pgLines, sleepOnServer } from './support/agent-inputs.js';
+import { startMariaDb } from './support/dbservers.js';
 
 // What a user gets: the repository packed with `npm pack` (of the dist/ already built: no scripts run) and
 // installed with `npm install -g` into a temporary prefix, as an operator would. From that prefix's
 // bin/slowq: --version, --help, every command's (and sub-command's) --help, found in the help itself so a
 // new command is covered without touching this test, and the benches at smoke size. The installed copy
 // sits outside the repository, so nothing can resolve to the repository's node_modules (devDependencies
-// such as TypeScript are not there). Needs the npm registry for the runtime dependencies.
+// such as TypeScript are not there). Needs the npm registry for the runtime dependencies. The installed `slowq agent`
+// then feeds the installed `slowq up` from a MariaDB slow log, a PostgreSQL log directory and a probe of a real
+// MariaDB, as an operator's first deployment would (the agent issue's "done when").
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -145,6 +155,53 @@ describe(`the packed ${PACKAGE.name}, installed into a temporary prefix`, () => 
       for (const sub of commandsIn(r.stdout)) pending.push([...path, sub]);
     }
     assert.ok(seen.includes('silence add'), `sub-commands reached: ${seen.join(', ')}`);
+  });
+
+  it('the installed slowq agent: check-config, then a slow log, a PostgreSQL log directory and a probe of a real MariaDB feeding an installed slowq up', { timeout: 240_000 }, async () => {
+    const base = await freeBasePort();
+    const slowLog = join(work, 'mariadb-slow.log');
+    const maria = new MySqlSlowLogGenerator({ seed: 5, flavor: 'mariadb' });
+    let text = maria.banner();
+    for (let i = 0; i < 300; i++) text += maria.next().text;
+    writeFileSync(slowLog, text);
+    const pgDir = join(work, 'pglog');
+    mkdirSync(pgDir);
+    writeFileSync(join(pgDir, 'postgresql-1.log'), pgLines(0, 300));
+    const db = await startMariaDb();
+    const data = join(work, 'agent-data');
+    const config = join(work, 'agent.yaml');
+    writeFileSync(config, toYaml({
+      master: `tcp://127.0.0.1:${base}`, data, inputs: [
+        { name: 'slowlog', source: 'db-01', format: 'mysql-slow', paths: [slowLog] },
+        { name: 'pg', source: 'pg-01', format: 'postgres', log_line_prefix: PG_PREFIX, paths: [join(pgDir, '*.log')] },
+        { name: 'probe', source: 'db-01-live', probe: { mysql: db.url, interval: 200 } },
+      ],
+    }));
+    const check = run(slowq, ['check-config', config], work, 30_000);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /agent configuration OK: .*3 inputs/);
+    const server = join(work, 'server');
+    const up = startProcess('installed-up', slowq, ['up', '--data', server, '--port', String(base), '--consumers', '1', '--quiet', '--running-ms', '1000'], childEnv());
+    const agent = startProcess('installed-agent', slowq, ['agent', '--config', config], childEnv());
+    const diagnose = (err: unknown): never => {
+      throw new Error(`${(err as Error).message}\n--- agent:\n${agent.output().slice(-2000)}\n--- up:\n${up.output().slice(-2000)}`);
+    };
+    try {
+      await waitFor('the installed agent\'s probe polling', () => {
+        const st = readJson<{ inputs: Record<string, { probe?: { polls: number } }> }>(join(data, 'stats.json'));
+        return (st?.inputs.probe?.probe?.polls ?? 0) > 0;
+      }, 90_000, 100).catch(diagnose);
+      await sleepOnServer(db, 2.5);
+      await waitFor('alerts from all three inputs', () => {
+        const seen = new Set(readAlerts(join(server, 'alerts.jsonl')).map((a) => a.source));
+        return seen.has('db-01') && seen.has('pg-01') && seen.has('db-01-live');
+      }, 90_000, 250).catch(diagnose);
+      assert.equal(await stop(agent), 0, agent.output().slice(-2000));
+    } finally {
+      await stop(agent);
+      await stop(up);
+      await db.stop();
+    }
   });
 
   for (const which of ['all', 'burst', 'design']) {

@@ -33,8 +33,10 @@ interface Expected {
   /** a sleep: the duration is at least this */
   sleepMs?: number;
   /** PostgreSQL: statement (simple protocol) or execute (extended), and the parameters logged with it */
-  step?: 'statement' | 'execute';
+  step?: 'statement' | 'execute' | 'plan';
   params?: string;
+  /** the server logged a plan for it (MariaDB's EXPLAIN rows, PostgreSQL's auto_explain) */
+  plan?: boolean;
 }
 
 async function parseAll(file: string, format: string, options: ParserOptions = {}) {
@@ -108,6 +110,8 @@ describe('a real MariaDB slow log', { timeout: 180_000 }, () => {
       await assert.rejects(conn.query('SELEC oops'), /syntax/);
       expected.push({ sql: 'SELEC oops' });
       await q('SELECT SLEEP(0.3)', { sleepMs: 300 });
+      // a full scan and a sort: log_slow_verbosity=query_plan,explain gives its EXPLAIN rows and Full_scan/Filesort facts
+      await q('SELECT id, note FROM t ORDER BY note');
       await conn.beginTransaction();
       expected.push({ sql: 'START TRANSACTION' });
       await q("UPDATE t SET name = 'z' WHERE id = 1");
@@ -151,6 +155,23 @@ describe('a real MariaDB slow log', { timeout: 180_000 }, () => {
     assert.equal(sleepEv.fingerprint, 'select sleep(?)');
   });
 
+  test('mysql-slow: the EXPLAIN rows are the plan, Full_scan and Filesort are planFacts', async () => {
+    const { events } = await parseAll(server.slowLogPath, 'mysql-slow');
+    const scan = events.find((e) => e.sql === 'SELECT id, note FROM t ORDER BY note')!;
+    const [header, row, more] = (scan.plan ?? '').split('\n');
+    assert.match(header!, /^id\tselect_type\ttable\ttype\t/);
+    assert.match(row!, /^1\tSIMPLE\tt\tALL\t.*Using filesort/);
+    assert.equal(more, undefined);
+    assert.equal(scan.planFacts?.fullScan, true);
+    assert.equal(scan.planFacts?.filesort, true);
+    assert.equal(scan.planFacts?.tmpTableOnDisk, false);
+    assert.equal(scan.labels?.Full_scan, undefined, 'facts are fields, not labels');
+    // a statement that reads no table: its EXPLAIN says so
+    assert.match(events.find((e) => e.sql === 'SELECT SLEEP(0.3)')!.plan ?? '', /No tables used/);
+    // every SELECT has a plan, no DDL has one
+    assert.equal(events.find((e) => e.sql.startsWith('CREATE TABLE'))!.plan, undefined);
+  });
+
   test('slowq parse --format mysql-slow as a process prints the same records', async () => {
     const { events } = await parseAll(server.slowLogPath, 'mysql-slow');
     assert.deepEqual(await cliParse(['--format', 'mysql-slow', server.slowLogPath]), JSON.parse(JSON.stringify(events)));
@@ -167,35 +188,49 @@ describe('a real PostgreSQL log: stderr with a log_line_prefix, csvlog and jsonl
   const expected: Expected[] = [];
 
   before(async () => {
-    server = await startPostgres({ logDestination: ['stderr', 'csvlog', 'jsonlog'], settings: { log_line_prefix: PG_PREFIX } });
+    server = await startPostgres({
+      logDestination: ['stderr', 'csvlog', 'jsonlog'],
+      // auto_explain too, for every statement: each is still one record, with its plan
+      settings: { log_line_prefix: PG_PREFIX, session_preload_libraries: 'auto_explain', 'auto_explain.log_min_duration': '0' },
+    });
     const c = new pg.Client({ connectionString: server.url, application_name: 'slowq test' });
     await c.connect();
     const q = async (sql: string, logged: Partial<Expected> = {}) => {
       await c.query(sql);
       expected.push({ sql, step: 'statement', ...logged });
     };
+    const planned = { plan: true };
     try {
       await q('CREATE TABLE t (id int PRIMARY KEY, name text, note text)');
-      await q(`INSERT INTO t VALUES (1, 'it''s', E'say "hi" and \\'bye\\''), (2, 'ünïcødé ✓ 日本語 🚀', $$dollar 'quoted' text$$)`);
+      await q(`INSERT INTO t VALUES (1, 'it''s', E'say "hi" and \\'bye\\''), (2, 'ünïcødé ✓ 日本語 🚀', $$dollar 'quoted' text$$)`, planned);
       // multi-line: comments, a line starting with a tab (PostgreSQL adds one more after each newline), a ';' in a string
-      await q(["SELECT id,", "\tname -- the name", "FROM t /* block", "comment */", "WHERE note <> 'a;", "b'", 'ORDER BY id'].join('\n'));
-      // several statements in one simple query: one log line, one event
-      await q('SELECT 1; SELECT 2');
+      await q(["SELECT id,", "\tname -- the name", "FROM t /* block", "comment */", "WHERE note <> 'a;", "b'", 'ORDER BY id'].join('\n'), planned);
+      // several statements in one simple query: one log line, one event (auto_explain logs a plan for each: joined)
+      await q('SELECT 1; SELECT 2', planned);
       // extended protocol: unnamed and named prepared statements; only the execute step is an execution
       await c.query('SELECT name FROM t WHERE id = $1 AND note <> $2', [1, "x'y"]);
-      expected.push({ sql: 'SELECT name FROM t WHERE id = $1 AND note <> $2', step: 'execute', params: "$1 = '1', $2 = 'x''y'" });
+      expected.push({ sql: 'SELECT name FROM t WHERE id = $1 AND note <> $2', step: 'execute', params: "$1 = '1', $2 = 'x''y'", plan: true });
       await c.query({ name: 'by_id', text: 'SELECT note FROM t WHERE id = $1', values: [2] });
-      expected.push({ sql: 'SELECT note FROM t WHERE id = $1', step: 'execute', params: "$1 = '2'" });
+      expected.push({ sql: 'SELECT note FROM t WHERE id = $1', step: 'execute', params: "$1 = '2'", plan: true });
       await c.query({ name: 'by_id', text: 'SELECT note FROM t WHERE id = $1', values: [1] });
-      expected.push({ sql: 'SELECT note FROM t WHERE id = $1', step: 'execute', params: "$1 = '1'" });
+      expected.push({ sql: 'SELECT note FROM t WHERE id = $1', step: 'execute', params: "$1 = '1'", plan: true });
       // failing statements: ERROR + STATEMENT in the log, no duration, so no event
       await assert.rejects(c.query('SELECT * FROM nope'), /does not exist/);
       await assert.rejects(c.query('SELECT 1 / $1::int', [0]), /division by zero/);
-      await q('SELECT pg_sleep(0.3)', { sleepMs: 300 });
+      await q('SELECT pg_sleep(0.3)', { sleepMs: 300, plan: true });
       await q('BEGIN');
-      await q("UPDATE t SET name = 'z' WHERE id = 1");
+      await q("UPDATE t SET name = 'z' WHERE id = 1", planned);
       await q('COMMIT');
-      await q("SELECT 'fin' AS marker");
+      // only auto_explain logs these (log_min_duration_statement off for the session), in JSON: one record each
+      await c.query('SET log_min_duration_statement = -1');
+      await c.query("SET auto_explain.log_format = 'json'");
+      await c.query('SELECT id, note FROM t ORDER BY note');
+      expected.push({ sql: 'SELECT id, note FROM t ORDER BY note', step: 'plan', plan: true });
+      await c.query('SELECT name FROM t WHERE id = $1', [2]);
+      expected.push({ sql: 'SELECT name FROM t WHERE id = $1', step: 'plan', plan: true });
+      await q('RESET log_min_duration_statement'); // logged: the setting is back when the statement ends
+      await q('RESET auto_explain.log_format');
+      await q("SELECT 'fin' AS marker", planned);
     } finally {
       await c.end();
     }
@@ -238,6 +273,29 @@ describe('a real PostgreSQL log: stderr with a log_line_prefix, csvlog and jsonl
         events.filter((e) => e.labels?.prepared !== undefined).map((e) => e.labels?.prepared),
         ['<unnamed>', 'by_id', 'by_id'],
       );
+    });
+  }
+
+  for (const [format, file, options] of formats) {
+    test(`${format}: auto_explain's plans, text and JSON, joined with their statements or records of their own`, async () => {
+      const { events } = await parseAll(file(), format, options);
+      assert.deepEqual(events.map((e) => [e.sql, e.plan !== undefined]), expected.map((x) => [x.sql, x.plan === true]));
+      const bySql = (sql: string) => events.find((e) => e.sql === sql)!;
+      // text plans: the plan tree without the query text
+      assert.match(bySql('SELECT pg_sleep(0.3)').plan!, /^Result {2}\(cost=[^\n]*\)$/);
+      assert.match(bySql('SELECT 1; SELECT 2').plan!, /^Result {2}\(cost=.*\)\n\nResult {2}\(cost=.*\)$/);
+      const update = bySql("UPDATE t SET name = 'z' WHERE id = 1").plan!;
+      assert.match(update, /^Update on t {2}\(cost=/);
+      assert.ok(!update.includes('Query Text'));
+      assert.match(events.find((e) => e.labels?.prepared === 'by_id')!.plan!, /Index Scan using t_pkey on t/);
+      // JSON plans of statements only auto_explain logged: the document without its query text
+      const sorted = bySql('SELECT id, note FROM t ORDER BY note');
+      const doc = JSON.parse(sorted.plan!) as { Plan: { 'Node Type': string } };
+      assert.equal(doc.Plan['Node Type'], 'Sort');
+      assert.ok(!('Query Text' in doc));
+      assert.deepEqual(sorted.planFacts, { fullScan: true, filesort: true });
+      assert.equal(sorted.labels?.step, 'plan');
+      assert.ok(sorted.durationMs >= 0 && sorted.durationMs < 5000);
     });
   }
 

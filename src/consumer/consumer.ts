@@ -19,6 +19,8 @@ import { WarnOnce } from '../service/warn-once.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { nextGeneration, type ConsumerIdentity } from './identity.js';
+import { QueryClasses } from './query-classes.js';
+import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
 // (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
@@ -68,8 +70,8 @@ export interface ConsumerStats {
   outbox: number;
   openQueries: number;
   /** query classes tracked for regressions (at most rules.max_classes per source), and those evicted since it started */
-  queryClasses: number;
-  queryClassesEvicted: number;
+  regressionClasses: number;
+  regressionClassesEvicted: number;
   /** sum of every stream's high-water mark: records applied exactly once, durable across restarts */
   highWaterTotal: number;
   /** records refused as clock steps (too far ahead of their source's time, not confirmed: rules/source-clock.ts) */
@@ -111,13 +113,15 @@ export class Consumer {
   private stopping = false;
   private readonly warned: WarnOnce;
   private readonly statsFile: StatsFile;
+  /** the dashboard's class view (a view, not state: see query-classes.ts) */
+  private readonly classes = new QueryClasses();
   private readonly reporter: StatsReporter;
   private identity: ConsumerIdentity | undefined;
   /** why the master fences this process off, while it does */
   private fencedBecause: string | undefined;
   /** the counters the consumer keeps itself; getStats() adds the rest */
   private readonly quarantine: Quarantine;
-  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'queryClasses' | 'queryClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
+  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'regressionClasses' | 'regressionClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
     rulesReloads: 0, rulesReloadFailures: 0,
   };
@@ -155,7 +159,9 @@ export class Consumer {
       // a fenced process reports under a name of its own: its counters are not the owner's
       service: () => (this.fencedBecause === undefined ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
       kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
-      intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.monitor.send(statsHeader(), encodeStats([st])),
+      intervalMs: opts.statsIntervalMs ?? 2000,
+      // a fenced process's classes are not the owner's: only the owner shows them
+      report: (st) => this.monitor.send(statsHeader(), encodeStats([this.fencedBecause === undefined && this.classes.size > 0 ? { ...st, classes: this.classes.top(CLASS_REPORT_LIMIT) } : st])),
     });
   }
 
@@ -216,7 +222,7 @@ export class Consumer {
     }
     const malformed = this.master.malformedCount + this.monitor.malformedCount;
     return {
-      ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, queryClasses: classes, queryClassesEvicted: evicted, highWaterTotal: hwm,
+      ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, regressionClasses: classes, regressionClassesEvicted: evicted, highWaterTotal: hwm,
       fenced: this.fencedBecause === undefined ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
       ...this.master.connectionStats(), ...this.monitor.connectionStats(),
     };
@@ -251,7 +257,7 @@ export class Consumer {
       }
       try {
         if (e.k === 'b') {
-          this.engine.applyBatch(e.src, e.stream, records, alerts);
+          this.applyAndView(e.src, e.stream, records, alerts);
           this.outbox.add(alerts);
         } else {
           this.outbox.remove(e.ids);
@@ -287,7 +293,7 @@ export class Consumer {
       return this.master.malformed(`source ${h.src}`, err, { peer: client, rid: h.rid });
     }
     const alerts = this.pending.alerts;
-    const r = this.engine.applyBatch(h.src, h.stream, records, alerts);
+    const r = this.applyAndView(h.src, h.stream, records, alerts);
     if (r.gapExpected !== undefined) {
       this.stats.gaps++;
       // nothing applied: no durability needed to say so
@@ -303,6 +309,14 @@ export class Consumer {
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
     this.pending.replies.push([client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))]);
     void this.commit();
+  }
+
+  /** Applies a batch, and shows the class view the records that had their effect (not the duplicates). */
+  private applyAndView(source: string, stream: string, records: readonly QueryRecord[], alerts: Alert[]): BatchResult {
+    const before = this.engine.source(source).streams.get(stream) ?? 0;
+    const r = this.engine.applyBatch(source, stream, records, alerts);
+    for (const rec of records) if (rec.seq > before && rec.seq <= r.last) this.classes.add(rec);
+    return r;
   }
 
   /** The master says whether it routes our name to this process; a change is said once. */

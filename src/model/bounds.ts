@@ -1,4 +1,4 @@
-import { MAX_SQL_BYTES, TRUNCATED_MARK, type Labels } from './record.js';
+import { MAX_PLAN_CHARS, MAX_SQL_BYTES, PLAN_TRUNCATED_MARK, TRUNCATED_MARK, type Labels } from './record.js';
 
 // How big each field of a record or an alert may be. The producers stay within these (parsers cut statement
 // text, fingerprints and labels, and refuse events beyond the rest: formats/parsers/types.ts), and the wire
@@ -19,6 +19,9 @@ const FINGERPRINT_CUT_CHARS = 2 * MAX_SQL_BYTES;
 export const MAX_FINGERPRINT_CHARS = FINGERPRINT_CUT_CHARS + TRUNCATED_MARK.length;
 /** pt-query-digest's ids are `0x` and 32 hex digits */
 export const MAX_FINGERPRINT_ID_CHARS = 128;
+
+/** plan text as boundPlan leaves it */
+export const MAX_PLAN_TEXT_CHARS = MAX_PLAN_CHARS + PLAN_TRUNCATED_MARK.length;
 
 /** Labels of a record or an alert: a flat map of bounded names and primitive values. */
 export const MAX_LABELS = 128;

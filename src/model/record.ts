@@ -14,6 +14,35 @@ export type Labels = Record<string, string | number | boolean>;
 export const RECORD_KINDS = ['statement_stats'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
+/**
+ * What the server said about how it ran the statement, beside the plan text: MariaDB/Percona's `# Full_scan: …
+ * Tmp_table: …` and `# Filesort: …` lines (log_slow_verbosity=query_plan), MariaDB's `Tmp_tables`/`Tmp_disk_tables`,
+ * and for PostgreSQL what its auto_explain plan shows (a Seq Scan, a Sort, a sort spilled to disk).
+ * Every field is optional: a format gives the ones its log says.
+ */
+export interface PlanFacts {
+  /** a table read whole (MariaDB Full_scan; PostgreSQL: a Seq Scan node) */
+  fullScan?: boolean;
+  /** a join without an index (MariaDB Full_join) */
+  fullJoin?: boolean;
+  /** an internal temporary table (Tmp_table) */
+  tmpTable?: boolean;
+  /** …that went to disk (Tmp_table_on_disk) */
+  tmpTableOnDisk?: boolean;
+  /** a sort (MariaDB Filesort; PostgreSQL: a Sort node) */
+  filesort?: boolean;
+  /** …that spilled to disk (Filesort_on_disk; PostgreSQL: `Sort Method: external …`, with log_analyze) */
+  filesortOnDisk?: boolean;
+  /** merge passes of the sort (Merge_passes) */
+  mergePasses?: number;
+  /** a LIMIT sort done with a priority queue (Priority_queue) */
+  priorityQueue?: boolean;
+  /** temporary tables created (Tmp_tables) */
+  tmpTables?: number;
+  /** …of them on disk (Tmp_disk_tables) */
+  tmpDiskTables?: number;
+}
+
 /** What every record says about one query event, whatever the input format. */
 export interface QueryFields {
   state: QueryState;
@@ -33,6 +62,9 @@ export interface QueryFields {
   rowsSent?: number;
   rowsExamined?: number;
   labels?: Labels;
+  /** the plan the server logged for this execution (MariaDB `# explain:` lines, PostgreSQL auto_explain), cut by boundPlan */
+  plan?: string;
+  planFacts?: PlanFacts;
   /** absent: one execution; see RECORD_KINDS */
   kind?: RecordKind;
   /** executions a `statement_stats` record stands for */
@@ -109,6 +141,9 @@ export interface Alert {
   labels?: Labels;
   /** for `regression` / `regression_resolved`: the window against the baseline */
   regression?: RegressionFacts;
+  /** the plan of the execution that raised the alert, when its record had one */
+  plan?: string;
+  planFacts?: PlanFacts;
 }
 
 /** Longest statement text carried in a record; longer text is cut and marked. */
@@ -119,6 +154,20 @@ export const TRUNCATED_MARK = ' /* …truncated */';
 export function boundSql(sql: string): string {
   if (sql.length <= MAX_SQL_BYTES) return sql;
   return sql.slice(0, MAX_SQL_BYTES) + TRUNCATED_MARK;
+}
+
+/**
+ * Longest plan text carried in a record or an alert (UTF-16 units); longer text is cut and marked. A PostgreSQL
+ * plan of a dozen joins is about 3,000 characters in text format and 15,000 in JSON: the top of the plan, where
+ * the costly nodes are, is what is kept.
+ */
+export const MAX_PLAN_CHARS = 8192;
+/** what marks a plan cut by boundPlan */
+export const PLAN_TRUNCATED_MARK = '\n… (plan truncated)';
+
+export function boundPlan(plan: string): string {
+  if (plan.length <= MAX_PLAN_CHARS) return plan;
+  return plan.slice(0, MAX_PLAN_CHARS) + PLAN_TRUNCATED_MARK;
 }
 
 /** The fields of a parsed event that travel (offsets and parser state stay with the reader). */
@@ -139,6 +188,8 @@ export function toWire(e: ParsedEvent): WireRecord {
   if (e.rowsSent !== undefined) r.rowsSent = e.rowsSent;
   if (e.rowsExamined !== undefined) r.rowsExamined = e.rowsExamined;
   if (e.labels !== undefined) r.labels = e.labels;
+  if (e.plan !== undefined) r.plan = e.plan;
+  if (e.planFacts !== undefined) r.planFacts = e.planFacts;
   if (e.kind !== undefined) r.kind = e.kind;
   if (e.calls !== undefined) r.calls = e.calls;
   return r;

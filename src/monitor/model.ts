@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isClosing, type Alert, type RegressionFacts } from '../model/record.js';
+import { isClosing, type Alert, type PlanFacts, type RegressionFacts } from '../model/record.js';
 
 // How the monitor sees alerts once accepted: Alertmanager's model. Labels identify and route; annotations
 // describe. A long_running alert and the resolved/stalled alert that closes it share their labels (and so
@@ -58,7 +58,7 @@ export function annotationsOf(a: Alert): Labels {
     : a.type === 'long_running' ? `running for ${secs} s`
     : a.type === 'resolved' ? `finished after ${secs} s (was long-running)`
     : `no news for a while after ${secs} s of running (stalled)`;
-  return {
+  const annotations: Labels = {
     summary: `${a.source}${a.db ? `/${a.db}` : ''}: query ${what}`,
     type: a.type,
     fingerprint: a.fingerprint,
@@ -66,6 +66,15 @@ export function annotationsOf(a: Alert): Labels {
     durationMs: String(a.durationMs),
     startedAt: a.startedAt,
   };
+  // the plan describes the execution, it does not identify the problem: an annotation, never a label
+  if (a.plan !== undefined) annotations.plan = a.plan;
+  if (a.planFacts !== undefined) annotations.planFacts = planFactsText(a.planFacts);
+  return annotations;
+}
+
+/** Plan facts as one annotation: `fullScan=true tmpTable=false mergePasses=0`, in the order the log gave them. */
+export function planFactsText(f: PlanFacts): string {
+  return Object.entries(f).map(([k, v]) => `${k}=${String(v)}`).join(' ');
 }
 
 /** A class regression: what changed (the window against the baseline), the class and an example statement. */

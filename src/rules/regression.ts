@@ -101,7 +101,7 @@ export interface QueryClass {
   /** the window's counts per bucket (the sum of the slices) and their total, kept so a record costs O(BUCKETS) at most */
   window: Uint32Array;
   count: number;
-  /** the minute the class last moved to the end of its source's least-recently-seen order (query-classes.ts) */
+  /** the minute the class last moved to the end of its source's least-recently-seen order (regression-classes.ts) */
   seenMinute: number;
   /** completed windows, oldest first, at most HISTORY_WINDOWS */
   history: PastWindow[];
@@ -233,7 +233,7 @@ export function judge(c: QueryClass, t: RegressionThresholds): { verdict: Verdic
     if (!baseline || n === 0) return { verdict: 'resolve' };
     const j = judgement(c, baseline);
     // turned off since (an override, a reload) → resolved. Below the firing factor too, whatever the resolve factor
-    // says: so judging again what just fired never resolves it (a sweep may judge a class twice, see query-classes.ts)
+    // says: so judging again what just fired never resolves it (a sweep may judge a class twice, see regression-classes.ts)
     const back = t.regressionFactor <= 0 || (j.windowP95Ms <= t.regressionResolveFactor * j.baselineP95Ms && j.windowP95Ms < t.regressionFactor * j.baselineP95Ms);
     return { verdict: back ? 'resolve' : undefined, j };
   }

@@ -1,7 +1,7 @@
 import { alertId } from '../model/ids.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
 import { DeadlineHeap } from './deadline-heap.js';
-import { QueryClasses, type ClassSettings } from './query-classes.js';
+import { RegressionClasses, type ClassSettings } from './regression-classes.js';
 import { DEFAULT_MAX_CLASSES, DEFAULT_REGRESSION, type RegressionThresholds } from './regression.js';
 import { DEFAULT_CLOCK, SourceClock, type ClockOutcome, type ClockSettings } from './source-clock.js';
 
@@ -33,7 +33,7 @@ export interface RulesConfig {
   doneRetentionMs: number;
   /** how a source's event time guards against clock steps (source-clock.ts) */
   clock: ClockSettings;
-  /** query classes kept per source for regressions (query-classes.ts): the least recently seen go first */
+  /** query classes kept per source for regressions (regression-classes.ts): the least recently seen go first */
   maxClasses: number;
 }
 
@@ -75,7 +75,7 @@ export class SourceState {
   /** per stream: the highest seq applied (duplicate suppression) */
   readonly streams = new Map<string, number>();
   /** the source's query classes, for regressions */
-  readonly classes = new QueryClasses();
+  readonly classes = new RegressionClasses();
 
   constructor(clock: ClockSettings = DEFAULT_CLOCK) {
     this.clock = new SourceClock(clock);
@@ -193,7 +193,7 @@ export function applyRecord(
     state.stalling.set(q.queryId, q.lastTs + t.stalledMs);
     if (!q.fired && q.durationMs >= t.runningMs) {
       q.fired = true;
-      alerts.push(makeAlert('long_running', rec.source, q, q.durationMs, q.lastTs, severityOf(q.durationMs, t)));
+      alerts.push(makeAlert('long_running', rec.source, q, q.durationMs, q.lastTs, severityOf(q.durationMs, t), rec));
     }
   } else {
     const q = state.open.get(rec.queryId);
@@ -208,9 +208,9 @@ export function applyRecord(
     // state grow to millions of ids on a busy log).
     if (q || rec.durationMs >= Math.min(t.finishedMs, t.runningMs)) state.done.set(rec.queryId, wm);
     if (q?.fired) {
-      alerts.push(makeAlert('resolved', rec.source, describe(rec, q), rec.durationMs, rec.ts, 'info'));
+      alerts.push(makeAlert('resolved', rec.source, describe(rec, q), rec.durationMs, rec.ts, 'info', rec));
     } else if (rec.durationMs >= t.finishedMs) {
-      alerts.push(makeAlert('slow_query', rec.source, describe(rec, q), rec.durationMs, rec.ts, severityOf(rec.durationMs, t)));
+      alerts.push(makeAlert('slow_query', rec.source, describe(rec, q), rec.durationMs, rec.ts, severityOf(rec.durationMs, t), rec));
     }
     state.classes.apply(rec, wm, resolver.classesOf(rec.source), alerts);
   }
@@ -268,7 +268,8 @@ function severityOf(durationMs: number, t: Thresholds): Severity {
   return durationMs >= t.criticalMs ? 'critical' : 'warning';
 }
 
-function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: number, at: number, severity: Severity): Alert {
+/** `raisedBy`: the record whose arrival raised the alert; its plan, if it has one, goes with the alert. */
+function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: number, at: number, severity: Severity, raisedBy?: QueryRecord): Alert {
   const a: Alert = {
     id: alertId(source, q.queryId, type),
     type,
@@ -285,6 +286,8 @@ function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: nu
   if (q.db !== undefined) a.db = q.db;
   if (q.user !== undefined) a.user = q.user;
   if (q.host !== undefined) a.host = q.host;
+  if (raisedBy?.plan !== undefined) a.plan = raisedBy.plan;
+  if (raisedBy?.planFacts !== undefined) a.planFacts = raisedBy.planFacts;
   return a;
 }
 

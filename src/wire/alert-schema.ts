@@ -1,5 +1,5 @@
 import { ALERT_TYPES, SEVERITIES, type Alert, type RegressionFacts } from '../model/record.js';
-import { detail, duration, fingerprint, fingerprintId, id, labels, name, sql } from './fields.js';
+import { detail, duration, fingerprint, fingerprintId, id, labels, name, plan, planFacts, sql } from './fields.js';
 import { integer, isoTime, object, oneOf, optional, type Check } from './schema.js';
 
 // An alert in an `alerts` payload (docs/wire.md, "Alerts"): also a line of alerts.jsonl, an entry of the
@@ -33,5 +33,7 @@ export const alert: Check<Alert> = object({
   user: optional(detail),
   host: optional(detail),
   labels: optional(labels),
+  plan: optional(plan),
+  planFacts: optional(planFacts),
   regression: optional(regressionFacts),
 });

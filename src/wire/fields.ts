@@ -1,9 +1,9 @@
 import {
   MAX_FINGERPRINT_CHARS, MAX_FINGERPRINT_ID_CHARS, MAX_ID_CHARS, MAX_LABEL_NAME_CHARS, MAX_LABEL_VALUE_CHARS, MAX_LABELS, MAX_NAME_CHARS,
-  MAX_SQL_CHARS, MAX_TIME_MS,
+  MAX_PLAN_TEXT_CHARS, MAX_SQL_CHARS, MAX_TIME_MS,
 } from '../model/bounds.js';
-import type { Labels } from '../model/record.js';
-import { integer, mapOf, number, primitive, text, type Check } from './schema.js';
+import type { Labels, PlanFacts } from '../model/record.js';
+import { boolean, integer, mapOf, number, object, optional, primitive, text, type Check } from './schema.js';
 
 // Checks of single fields, shared by the headers, the payloads and the services' state files.
 
@@ -30,4 +30,21 @@ export const amount = number(0, Number.MAX_VALUE);
 /** a flat map of bounded names to strings, finite numbers or booleans */
 export const labels: Check<Labels> = mapOf({
   max: MAX_LABELS, what: 'label', key: text({ min: 1, max: MAX_LABEL_NAME_CHARS }), value: primitive(MAX_LABEL_VALUE_CHARS),
+});
+
+/** a plan as the server logged it, cut by boundPlan */
+export const plan = text({ max: MAX_PLAN_TEXT_CHARS });
+
+/** what the server said about how it ran a statement: flags and counts, each optional */
+export const planFacts: Check<PlanFacts> = object({
+  fullScan: optional(boolean),
+  fullJoin: optional(boolean),
+  tmpTable: optional(boolean),
+  tmpTableOnDisk: optional(boolean),
+  filesort: optional(boolean),
+  filesortOnDisk: optional(boolean),
+  mergePasses: optional(amount),
+  priorityQueue: optional(boolean),
+  tmpTables: optional(amount),
+  tmpDiskTables: optional(amount),
 });

@@ -27,7 +27,7 @@ export const MAX_SILENCES_PER_REPLY = 100_000;
  * ZeroMQ's maxMessageSize (per frame) on each bound socket: a peer sending a bigger frame is disconnected by
  * libzmq before any of it is read into the service. Each is well above the largest frame a slowq peer sends
  * there: a batch of at most MAX_BATCH_PAYLOAD_BYTES plus one record (under 0.5 MB whatever it holds), MAX_ALERTS_PER_MESSAGE alerts (each
- * under 60 KB: an alert carries no labels of its records), a stats list.
+ * under 80 KB: an alert carries no labels of its records, but may carry a plan of MAX_PLAN_CHARS), a stats list.
  */
 export const MAX_FRAME_BYTES = {
   /** the master's client port: batches and clients' stats */
@@ -35,7 +35,7 @@ export const MAX_FRAME_BYTES = {
   /** the master's consumer port: headers only (hello, hb, replies) and routing ids */
   consumers: 1024 * 1024,
   /** the monitor: alerts, stats (the master's and its clients'), silence requests */
-  monitor: 64 * 1024 * 1024,
+  monitor: 96 * 1024 * 1024,
 } as const;
 
 /**
@@ -45,7 +45,8 @@ export const MAX_FRAME_BYTES = {
  */
 export function recordBytesBound(r: WireRecord): number {
   const str = (s: string | undefined) => (s === undefined ? 0 : 5 + 3 * s.length);
-  let n = 64 + str(r.queryId) + str(r.sql) + str(r.fingerprint) + str(r.fingerprintId) + str(r.db) + str(r.user) + str(r.host);
+  let n = 64 + str(r.queryId) + str(r.sql) + str(r.fingerprint) + str(r.fingerprintId) + str(r.db) + str(r.user) + str(r.host) + str(r.plan);
+  if (r.planFacts) n += 16 * Object.keys(r.planFacts).length;
   if (r.labels) for (const [k, v] of Object.entries(r.labels)) n += str(k) + (typeof v === 'string' ? str(v) : 9);
   return n;
 }

@@ -1,5 +1,5 @@
 import { QUERY_STATES, RECORD_KINDS, type WireRecord } from '../model/record.js';
-import { amount, detail, duration, eventTime, fingerprint, fingerprintId, id, labels, sql } from './fields.js';
+import { amount, detail, duration, eventTime, fingerprint, fingerprintId, id, labels, plan, planFacts, sql } from './fields.js';
 import { object, oneOf, optional, SchemaError, type Check } from './schema.js';
 
 // A record in a batch payload (docs/wire.md, "Records"), and the same check for a producer that wants to know
@@ -20,6 +20,8 @@ export const wireRecord: Check<WireRecord> = object({
   rowsSent: optional(amount),
   rowsExamined: optional(amount),
   labels: optional(labels),
+  plan: optional(plan),
+  planFacts: optional(planFacts),
   kind: optional(oneOf(RECORD_KINDS)),
   calls: optional(amount),
 });

@@ -2,12 +2,13 @@ import { boundSql, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
 import { numericZoneOffset, type LogTimeZone } from '../time-zones.js';
 import { StartsSeen, type StartsSeenContext } from './mysql-query-ids.js';
+import { keepExplainRow, mysqlExplainPlan, mysqlExplainRow, takeMysqlPlanFacts } from './plans.js';
 import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 
 // MySQL / Percona Server / MariaDB slow query log (slow_query_log_file), read line by line.
 //
 // An entry is a run of header lines (`# Time:`, `# User@Host:`, `# Query_time: …` and the other `# Key: value`
-// lines, MariaDB's `# explain:`), optional `use db;` / `SET timestamp=…;` lines, then the statement (any number
+// lines, MariaDB's `# explain:`, which give the plan: plans.ts), optional `use db;` / `SET timestamp=…;` lines, then the statement (any number
 // of lines) ending in `;`. Where one entry ends is decided exactly as pt-query-digest's SlowLogParser decides it,
 // so that both count the same events: a new entry starts at a line beginning with `#` when the line before it
 // ended with `;`. Everything up to there belongs to the entry, `#` lines included. Server start-up banners
@@ -50,6 +51,8 @@ interface Entry {
   rowsExamined?: string;
   schema?: string;
   labels?: Labels;
+  /** MariaDB's `# explain:` rows (log_slow_verbosity=explain): the plan */
+  explain?: string[];
   /** the statement: every line from the first line that is not a header to the end of the entry */
   stmt?: string[];
   /** characters in stmt; past MAX_STATEMENT_CHARS further lines are counted, not kept */
@@ -255,8 +258,10 @@ export class MySqlSlowParser implements RecordParser {
       }
       return;
     }
-    if (ATTR_LINE.test(text)) this.attributes(e, text);
-    // anything else (`# explain: …`, `# No InnoDB statistics …`, comments) carries nothing we use
+    const explainRow = mysqlExplainRow(text);
+    if (explainRow !== undefined) e.explain = keepExplainRow(e.explain, explainRow);
+    else if (ATTR_LINE.test(text)) this.attributes(e, text);
+    // anything else (`# No InnoDB statistics …`, comments) carries nothing we use
   }
 
   private userHost(e: Entry, text: string): void {
@@ -404,7 +409,12 @@ export class MySqlSlowParser implements RecordParser {
     if (e.lockTime !== undefined && DECIMAL.test(e.lockTime)) ev.lockMs = secondsToMs(e.lockTime);
     if (e.rowsSent !== undefined && DECIMAL.test(e.rowsSent)) ev.rowsSent = Number(e.rowsSent);
     if (e.rowsExamined !== undefined && DECIMAL.test(e.rowsExamined)) ev.rowsExamined = Number(e.rowsExamined);
-    if (e.labels) ev.labels = e.labels;
+    if (e.labels) {
+      const facts = takeMysqlPlanFacts(e.labels);
+      if (facts) ev.planFacts = facts;
+      if (Object.keys(e.labels).length > 0) ev.labels = e.labels;
+    }
+    if (e.explain) ev.plan = mysqlExplainPlan(e.explain);
     out.events.push(ev);
   }
 

@@ -16,9 +16,13 @@ import { excerpt, type ParseOutput } from './types.js';
 //   `statement: …` / `execute …:` alone   log_statement=all: logged when a statement *starts*, with no
 //                                         duration; it is not a slow-query event (a slow one is logged
 //                                         again with its duration when it ends);
-//   `duration: … ms  plan: …`             auto_explain output;
 //   ERROR/FATAL + STATEMENT, checkpoints, autovacuum, connections, …
+// auto_explain's `duration: … ms  plan: …` is read too (isPlanMessage, plans.ts) and joined with the duration
+// entry of the same statement, or is a record of its own (postgres-join.ts).
 // Messages must be in English (lc_messages=C/en): translated server messages are not recognised.
+
+/** Longest auto_explain message kept while reading it (its plan is cut to MAX_PLAN_CHARS later). */
+export const MAX_PLAN_MESSAGE_CHARS = 64 * 1024;
 
 /** Longest `parameters: …` text kept in the `params` label. */
 export const MAX_PARAMS_CHARS = 1024;
@@ -29,7 +33,8 @@ export const SEVERITIES = [
   'PANIC', 'DETAIL', 'HINT', 'QUERY', 'CONTEXT', 'LOCATION', 'STATEMENT',
 ] as const;
 
-export type ExecStep = 'statement' | 'execute';
+/** `plan`: a statement only auto_explain logged (postgres-join.ts) */
+export type ExecStep = 'statement' | 'execute' | 'plan';
 
 /** A server message that reports one executed statement. */
 export interface ExecMessage {
@@ -151,12 +156,17 @@ const ID_WINDOW_MS = 5_000;
  * can repeat, and only those are remembered — a small state that `context()` carries over a resume.
  */
 export class QueryIdAllocator {
-  /** pid → [latest log time of that pid, start → times seen] */
-  private byPid = new Map<string, { lastTs: number; starts: Map<number, number> }>();
+  /** pid → [latest log time of that pid, start → the byte offsets of the executions given it, in order] */
+  private byPid = new Map<string, { lastTs: number; starts: Map<number, number[]> }>();
   private maxTs = -Infinity;
   private sincePrune = 0;
 
-  next(pid: string, ts: number, startMs: number): string {
+  /**
+   * `offset`: where the execution's record starts in its file. The same execution read again (a resume re-reads
+   * the records after the one it resumes at, and one line can complete two records: postgres-join.ts) gets the
+   * same id, not the next number. Unknown (-1) for numbers carried over from a context without offsets.
+   */
+  next(pid: string, ts: number, startMs: number, offset = -1): string {
     const base = `${pid}-${startMs}`;
     if (ts > this.maxTs) this.maxTs = ts;
     let p = this.byPid.get(pid);
@@ -167,10 +177,15 @@ export class QueryIdAllocator {
       p.lastTs = ts;
       for (const s of p.starts.keys()) if (s < ts - ID_WINDOW_MS) p.starts.delete(s);
     }
-    const seen = p.starts.get(startMs) ?? 0;
-    p.starts.set(startMs, seen + 1);
+    let seen = p.starts.get(startMs);
+    if (!seen) p.starts.set(startMs, (seen = []));
+    let n = offset >= 0 ? seen.indexOf(offset) : -1;
+    if (n === -1) {
+      n = seen.length;
+      seen.push(offset);
+    }
     if (++this.sincePrune >= 1024) this.prune();
-    return seen === 0 ? base : `${base}-${seen + 1}`;
+    return n === 0 ? base : `${base}-${n + 1}`;
   }
 
   /** Forget backends idle for longer than the window: their next statement starts after the latest log time. */
@@ -183,7 +198,7 @@ export class QueryIdAllocator {
     this.prune();
     if (this.byPid.size === 0) return undefined;
     const pids: QueryIdContext['pids'] = [];
-    for (const [pid, p] of this.byPid) pids.push([pid, p.lastTs, [...p.starts]]);
+    for (const [pid, p] of this.byPid) pids.push([pid, p.lastTs, [...p.starts].map(([start, offsets]) => [start, offsets.length, offsets])]);
     return { maxTs: this.maxTs, pids };
   }
 
@@ -192,13 +207,18 @@ export class QueryIdAllocator {
     this.maxTs = -Infinity;
     if (!isQueryIdContext(ctx)) return;
     this.maxTs = ctx.maxTs;
-    for (const [pid, lastTs, starts] of ctx.pids) this.byPid.set(pid, { lastTs, starts: new Map(starts) });
+    for (const [pid, lastTs, starts] of ctx.pids) {
+      // a context written before offsets were kept has only the count
+      const map = new Map<number, number[]>();
+      for (const [start, count, offsets] of starts) map.set(start, Array.isArray(offsets) ? [...offsets] : new Array<number>(count).fill(-1));
+      this.byPid.set(pid, { lastTs, starts: map });
+    }
   }
 }
 
 export interface QueryIdContext {
   maxTs: number;
-  pids: [pid: string, lastTs: number, starts: [startMs: number, count: number][]][];
+  pids: [pid: string, lastTs: number, starts: [startMs: number, count: number, offsets?: number[]][]][];
 }
 
 function isQueryIdContext(v: unknown): v is QueryIdContext {
@@ -304,7 +324,7 @@ export class PgEventFactory {
     if (params !== undefined) labels.params = boundParams(params);
     const ev: ParsedEvent = {
       state: 'finished',
-      queryId: crosses ? this.ids.next(pid, ts, startMs) : `${pid}-${startMs}#${offset}`,
+      queryId: crosses ? this.ids.next(pid, ts, startMs, offset) : `${pid}-${startMs}#${offset}`,
       ts,
       durationMs: exec.durationMs,
       sql,

@@ -1,5 +1,7 @@
 import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 import { hostOnly, PgEventFactory, readExecMessage, readParamsDetail, type PgParserOptions, type SessionFields } from './postgres-common.js';
+import { isPlanMessage } from './plans.js';
+import { PgStatementJoiner } from './postgres-join.js';
 
 // PostgreSQL's csvlog (log_destination=csvlog): one record per message, fields as in the server's
 // documentation ("Using CSV-Format Log Output"):
@@ -15,7 +17,8 @@ import { hostOnly, PgEventFactory, readExecMessage, readParamsDetail, type PgPar
 // until the quotes balance. A record starts with its time stamp; a line that does not (and is not inside a
 // record) is a problem: "not in this format". A record is complete when its last line arrives, so its
 // event is emitted at once: nothing is held back, and a resumed parser needs no context except query ids.
-// The DETAIL of an execute (`parameters: …`) is in the same record and goes to the `params` label.
+// The DETAIL of an execute (`parameters: …`) is in the same record and goes to the `params` label. auto_explain
+// plans are joined with their statement's record (postgres-join.ts), which may hold one record back until the next.
 // `skipped` counts records that are not statement executions.
 
 /** Longest record kept while gathering its lines; a longer one is dropped as a problem. */
@@ -26,6 +29,7 @@ const RECORD_START = /^"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/;
 export class PostgresCsvParser implements RecordParser {
   readonly format = 'postgres-csv';
   private readonly factory: PgEventFactory;
+  private readonly joiner: PgStatementJoiner;
   /** lines of a record whose quotes do not balance yet */
   private parts: string[] = [];
   private partsChars = 0;
@@ -35,6 +39,7 @@ export class PostgresCsvParser implements RecordParser {
 
   constructor(options: PgParserOptions = {}) {
     this.factory = new PgEventFactory(options);
+    this.joiner = new PgStatementJoiner(this.factory);
   }
 
   line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
@@ -77,9 +82,11 @@ export class PostgresCsvParser implements RecordParser {
       out.problems.push({ offset, line: lineNo, reason: `csvlog record with ${f.length} columns (PostgreSQL writes 22 to 26)`, text: excerpt(text, 120) });
       return;
     }
-    const exec = f[11] === 'LOG' ? readExecMessage(f[13]!) : undefined;
-    if (exec === undefined) {
+    const plan = f[11] === 'LOG' && isPlanMessage(f[13]!);
+    const exec = f[11] === 'LOG' && !plan ? readExecMessage(f[13]!) : undefined;
+    if (exec === undefined && !plan) {
       out.skipped++;
+      this.joiner.other(f[3] || undefined, out);
       return;
     }
     const ts = this.factory.timestamp(f[0]!, out, offset, lineNo);
@@ -95,8 +102,9 @@ export class PostgresCsvParser implements RecordParser {
     if (f.length > 22 && f[22]) fields.app = f[22];
     if (f.length > 23 && f[23]) fields.backendType = f[23];
     if (f.length > 25 && f[25]) fields.pgQueryId = f[25];
+    if (exec === undefined) return this.joiner.plan(f[13]!, ts, fields, offset, end, out);
     const params = f[14] ? readParamsDetail(f[14]) : undefined;
-    out.events.push(this.factory.make(exec, ts, fields, params, offset, end));
+    this.joiner.exec(exec, ts, fields, params, offset, end, out);
   }
 
   private reset(): void {
@@ -110,6 +118,7 @@ export class PostgresCsvParser implements RecordParser {
       out.problems.push({ offset: this.startOffset, line: this.startLine, reason: 'csvlog record cut off at end of input (unbalanced quotes)', text: excerpt(this.parts[0]!, 120) });
       this.reset();
     }
+    this.joiner.flush(out);
   }
 
   context(): unknown {
@@ -118,6 +127,7 @@ export class PostgresCsvParser implements RecordParser {
 
   restore(context: unknown): void {
     this.factory.ids.restore(context);
+    this.joiner.reset();
     this.reset();
   }
 }

@@ -1,6 +1,8 @@
 import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 import { PgEventFactory, hostOnly, readExecMessage, readParamsDetail, type PgParserOptions, type SessionFields } from './postgres-common.js';
 import { PostgresStderrParser, type LineWrapper } from './postgres.js';
+import { isPlanMessage } from './plans.js';
+import { PgStatementJoiner } from './postgres-join.js';
 
 // PostgreSQL logs as JSON, one object per line, in the three shapes found in practice:
 //
@@ -18,7 +20,8 @@ import { PostgresStderrParser, type LineWrapper } from './postgres.js';
 //     `[pid]: [n-m] `, and later lines of a message come as separate entries (tab-led payloads).
 //     These go through the stderr parser, so a statement is emitted when the next message starts.
 //
-// Anything else (not JSON, not an object, no PostgreSQL message) is a problem. `skipped` counts
+// auto_explain plans are joined with their statement's record (postgres-join.ts), which may hold one record back
+// until the next. Anything else (not JSON, not an object, no PostgreSQL message) is a problem. `skipped` counts
 // records that are not statement executions.
 
 const CLOUDSQL_PREFIX = 'db=%d,user=%u ';
@@ -28,12 +31,14 @@ const CLOUDSQL_HEAD = /^\[(\d+)\]: \[(\d+)-(\d+)\] /;
 export class PostgresJsonParser implements RecordParser {
   readonly format = 'postgres-json';
   private readonly factory: PgEventFactory;
+  private readonly joiner: PgStatementJoiner;
   /** Cloud SQL payloads are stderr lines: made when first needed */
   private cloudSql: PostgresStderrParser | undefined;
   private readonly wrap: LineWrapper = { tsText: '', tsIsSyslog: false, pid: undefined, key: undefined, part: 0 };
 
   constructor(private readonly options: PgParserOptions = {}) {
     this.factory = new PgEventFactory(options);
+    this.joiner = new PgStatementJoiner(this.factory);
   }
 
   line(text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
@@ -80,9 +85,11 @@ export class PostgresJsonParser implements RecordParser {
 
   /** Native jsonlog. */
   private jsonlog(o: Record<string, unknown>, text: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
-    const exec = o.error_severity === 'LOG' ? readExecMessage(o.message as string) : undefined;
-    if (exec === undefined) {
+    const plan = o.error_severity === 'LOG' && isPlanMessage(o.message as string);
+    const exec = o.error_severity === 'LOG' && !plan ? readExecMessage(o.message as string) : undefined;
+    if (exec === undefined && !plan) {
       out.skipped++;
+      this.joiner.other(pidOf(o.pid), out);
       return;
     }
     const ts = typeof o.timestamp === 'string' ? this.factory.timestamp(o.timestamp, out, offset, lineNo) : undefined;
@@ -105,15 +112,18 @@ export class PostgresJsonParser implements RecordParser {
       const m = QUERY_ID_NUMBER.exec(text);
       if (m) f.pgQueryId = m[1];
     } else setStr(f, 'pgQueryId', o.query_id);
+    if (exec === undefined) return this.joiner.plan(o.message as string, ts, f, offset, end, out);
     const params = typeof o.detail === 'string' ? readParamsDetail(o.detail) : undefined;
-    out.events.push(this.factory.make(exec, ts, f, params, offset, end));
+    this.joiner.exec(exec, ts, f, params, offset, end, out);
   }
 
   /** A record keyed by csvlog column names (CloudNativePG). */
   private csvNamed(r: Record<string, unknown>, offset: number, end: number, lineNo: number, out: ParseOutput): void {
-    const exec = r.error_severity === 'LOG' ? readExecMessage(r.message as string) : undefined;
-    if (exec === undefined) {
+    const plan = r.error_severity === 'LOG' && isPlanMessage(r.message as string);
+    const exec = r.error_severity === 'LOG' && !plan ? readExecMessage(r.message as string) : undefined;
+    if (exec === undefined && !plan) {
       out.skipped++;
+      this.joiner.other(pidOf(r.process_id), out);
       return;
     }
     const ts = typeof r.log_time === 'string' ? this.factory.timestamp(r.log_time, out, offset, lineNo) : undefined;
@@ -132,8 +142,9 @@ export class PostgresJsonParser implements RecordParser {
     setStr(f, 'app', r.application_name);
     setStr(f, 'backendType', r.backend_type);
     setStr(f, 'pgQueryId', r.query_id);
+    if (exec === undefined) return this.joiner.plan(r.message as string, ts, f, offset, end, out);
     const params = typeof r.detail === 'string' ? readParamsDetail(r.detail) : undefined;
-    out.events.push(this.factory.make(exec, ts, f, params, offset, end));
+    this.joiner.exec(exec, ts, f, params, offset, end, out);
   }
 
   private cloudSqlLine(payload: string, timestamp: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
@@ -156,6 +167,7 @@ export class PostgresJsonParser implements RecordParser {
   }
 
   flush(final: boolean, out: ParseOutput): void {
+    this.joiner.flush(out);
     this.cloudSql?.flush(final, out);
   }
 
@@ -169,11 +181,16 @@ export class PostgresJsonParser implements RecordParser {
   restore(context: unknown): void {
     const c = (context ?? {}) as { ids?: unknown; cloud?: unknown };
     this.factory.ids.restore(c.ids);
+    this.joiner.reset();
     if (c.cloud !== undefined) {
       this.cloudSql ??= new PostgresStderrParser({ ...this.options, logLinePrefix: CLOUDSQL_PREFIX });
       this.cloudSql.restore(c.cloud);
     }
   }
+}
+
+function pidOf(v: unknown): string | undefined {
+  return typeof v === 'number' || (typeof v === 'string' && v.length > 0) ? String(v) : undefined;
 }
 
 function setStr(f: SessionFields, key: keyof SessionFields, v: unknown): void {

@@ -1,8 +1,11 @@
 import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+import { isPlanMessage } from './plans.js';
+import { PgStatementJoiner } from './postgres-join.js';
 import {
   appendBounded,
   hostOnly,
   MAX_PARAMS_CHARS,
+  MAX_PLAN_MESSAGE_CHARS,
   PgEventFactory,
   readExecMessage,
   readParamsDetail,
@@ -27,7 +30,8 @@ import {
 //  - Heroku logplex: `2019-03-14T00:22:56+00:00 app[postgres.4882]: [GREEN] [15-1] <prefix>…` (Heroku's prefix
 //    is ' sql_error_code = %e ').
 //
-// Which messages are events, and the query id: see postgres-common.ts. An event is emitted when the next
+// Which messages are events, and the query id: see postgres-common.ts; auto_explain plans are read whole (their
+// lines gathered like a statement's) and joined with their statement's duration entry (postgres-join.ts). An event is emitted when the next
 // message starts (a following `DETAIL:  parameters: …` of the same backend belongs to it and goes to the
 // `params` label) or at flush: PostgreSQL writes all lines of a message at once, so at an idle end of file
 // the pending message is complete.
@@ -188,6 +192,7 @@ export class PostgresStderrParser implements RecordParser {
   readonly format = 'postgres';
   private readonly compiled: CompiledPrefix;
   private readonly factory: PgEventFactory;
+  private readonly joiner: PgStatementJoiner;
   private readonly syslogYear: number;
   private readonly notInFormatReason: string;
   private pending: Pending | undefined;
@@ -201,6 +206,7 @@ export class PostgresStderrParser implements RecordParser {
     this.compiled = compileLogLinePrefix(options.logLinePrefix ?? DEFAULT_LOG_LINE_PREFIX);
     this.notInFormatReason = `not a PostgreSQL log line with log_line_prefix '${this.compiled.prefix}' (expected the prefix, then "LOG:  " or another severity)`;
     this.factory = new PgEventFactory(options);
+    this.joiner = new PgStatementJoiner(this.factory);
     this.syslogYear = options.syslogYear ?? new Date().getUTCFullYear();
   }
 
@@ -253,7 +259,7 @@ export class PostgresStderrParser implements RecordParser {
     const pid = g.pid !== undefined ? m[g.pid] : w?.pid;
     const p = this.pending;
     if (p !== undefined) {
-      if (severity === 'DETAIL' && p.params === undefined && (pid === undefined || p.fields.pid === undefined || pid === p.fields.pid)) {
+      if (severity === 'DETAIL' && p.params === undefined && p.exec.step !== 'plan' && (pid === undefined || p.fields.pid === undefined || pid === p.fields.pid)) {
         const params = readParamsDetail(msg);
         if (params !== undefined) {
           p.params = appendBounded('', params, MAX_PARAMS_CHARS + 1);
@@ -267,10 +273,12 @@ export class PostgresStderrParser implements RecordParser {
       this.emit(out);
     }
     this.currentKey = w?.key;
-    const exec = severity === 'LOG' ? readExecMessage(msg) : undefined;
+    // an auto_explain plan is gathered like a statement: its text is the whole message, read when it is complete
+    const exec = severity !== 'LOG' ? undefined : isPlanMessage(msg) ? { step: 'plan' as const, durationMs: 0, sql: msg } : readExecMessage(msg);
     if (exec === undefined) {
       out.skipped++;
       this.current = OTHER_MESSAGE;
+      this.joiner.other(pid, out);
       return;
     }
     const fields: SessionFields = {};
@@ -327,7 +335,7 @@ export class PostgresStderrParser implements RecordParser {
     // PostgreSQL added one tab after each newline of the message: remove it to get the text back.
     const piece = newline ? '\n' + (text.charCodeAt(0) === 9 ? text.slice(1) : text) : text;
     if (p.intoParams) p.params = appendBounded(p.params ?? '', piece, MAX_PARAMS_CHARS + 1);
-    else p.exec.sql = appendBounded(p.exec.sql, piece);
+    else p.exec.sql = p.exec.step === 'plan' ? appendBounded(p.exec.sql, piece, MAX_PLAN_MESSAGE_CHARS) : appendBounded(p.exec.sql, piece);
     p.end = end;
   }
 
@@ -346,7 +354,8 @@ export class PostgresStderrParser implements RecordParser {
     }
     const ts = p.tsIsSyslog ? this.syslogTime(p.tsText) : this.factory.timestamp(p.tsText, out, p.offset, p.lineNo);
     if (ts === undefined) return;
-    out.events.push(this.factory.make(p.exec, ts, p.fields, p.params, p.offset, p.end));
+    if (p.exec.step === 'plan') this.joiner.plan(p.exec.sql, ts, p.fields, p.offset, p.end, out);
+    else this.joiner.exec(p.exec, ts, p.fields, p.params, p.offset, p.end, out);
   }
 
   private syslogTime(text: string): number | undefined {
@@ -359,6 +368,7 @@ export class PostgresStderrParser implements RecordParser {
   flush(_final: boolean, out: ParseOutput): void {
     // PostgreSQL writes a message's lines together, so at an idle end of file the pending message is whole.
     this.emit(out);
+    this.joiner.flush(out);
   }
 
   context(): unknown {
@@ -367,6 +377,7 @@ export class PostgresStderrParser implements RecordParser {
 
   restore(context: unknown): void {
     this.factory.ids.restore(context);
+    this.joiner.reset();
     this.pending = undefined;
     this.current = NO_CURRENT;
     this.currentKey = undefined;

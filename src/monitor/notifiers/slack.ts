@@ -2,6 +2,7 @@ import { isClassAlert } from '../../model/record.js';
 import { regressionText, type LabeledAlert, type Notification, type Notifier } from '../model.js';
 import type { SlackReceiver } from './config.js';
 import { postJson } from './http.js';
+import { cut, formatDuration, KIND_TITLES, titleOf } from './text.js';
 
 // A Slack incoming-webhook message per notification: Block Kit blocks for people, and a plain `text` that
 // Slack shows in notifications and where blocks cannot be shown. Within Slack's limits (a section's text at
@@ -10,6 +11,7 @@ import { postJson } from './http.js';
 
 const HEADER_CHARS = 150;
 const SQL_CHARS = 2500;
+const PLAN_CHARS = 2500;
 const FINGERPRINT_CHARS = 1000;
 const TEXT_SQL_CHARS = 300;
 /** alerts shown in full; the rest of a group are counted */
@@ -66,29 +68,6 @@ export function slackMessage(n: Notification, opts: { channel?: string; username
   return msg;
 }
 
-const KIND_TITLES: Record<LabeledAlert['alert']['type'], string> = {
-  slow_query: 'Slow query',
-  long_running: 'Long-running query',
-  resolved: 'Long-running query finished',
-  stalled: 'Long-running query stalled',
-  regression: 'Query class slower',
-  regression_resolved: 'Query class back to normal',
-};
-
-/** e.g. `[FIRING] Long-running query · db-01/shop · critical` (`[FIRING:3]` for a group of three). */
-export function titleOf(n: Notification): string {
-  const status = n.status === 'firing' ? 'FIRING' : 'RESOLVED';
-  const count = n.alerts.length > 1 ? `:${n.alerts.length}` : '';
-  const a = n.alerts[0];
-  if (!a) return `[${status}] slowq`;
-  const where = whereOf(a);
-  return `[${status}${count}] ${KIND_TITLES[a.alert.type]} · ${where} · ${a.labels.severity ?? a.alert.severity}`;
-}
-
-function whereOf(a: LabeledAlert): string {
-  return `${a.alert.source}${a.alert.db ? `/${a.alert.db}` : ''}`;
-}
-
 function alertBlocks(a: LabeledAlert, inGroup: boolean): SlackBlock[] {
   const x = a.alert;
   const facts = [
@@ -109,7 +88,17 @@ function alertBlocks(a: LabeledAlert, inGroup: boolean): SlackBlock[] {
       text: { type: 'mrkdwn', text: `*Fingerprint* \`${escapeMrkdwn(x.fingerprintId)}\`\n${codeBlock(x.fingerprint, FINGERPRINT_CHARS)}` },
     },
     { type: 'section', text: { type: 'mrkdwn', text: `*${isClassAlert(x.type) ? 'Example statement' : 'SQL'}*\n${codeBlock(x.sql, SQL_CHARS)}` } },
+    ...planBlocks(a),
   ];
+}
+
+/** The plan of the execution, when the alert has one, with its facts (the same text as the `planFacts` annotation). */
+function planBlocks(a: LabeledAlert): SlackBlock[] {
+  const x = a.alert;
+  if (x.plan === undefined && x.planFacts === undefined) return [];
+  const facts = a.annotations.planFacts ? ` ${escapeMrkdwn(a.annotations.planFacts)}` : '';
+  const plan = x.plan !== undefined ? `\n${codeBlock(x.plan, PLAN_CHARS)}` : '';
+  return [{ type: 'section', text: { type: 'mrkdwn', text: `*Plan*${facts}${plan}` } }];
 }
 
 /**
@@ -135,17 +124,4 @@ export function codeBlock(text: string, max: number): string {
 /** Slack's three control characters in mrkdwn (and plain text sent as mrkdwn). */
 export function escapeMrkdwn(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  return h > 0 ? `${h} h ${m} min ${sec} s` : `${m} min ${sec} s`;
-}
-
-function cut(s: string, max: number): string {
-  return s.length <= max ? s : s.slice(0, max - 1) + '…';
 }

@@ -16,7 +16,7 @@ export interface ClassSettings {
   thresholds(db: string | undefined, fingerprintId: string): RegressionThresholds & { criticalMs: number };
 }
 
-export class QueryClasses {
+export class RegressionClasses {
   /** by classKey(db, fingerprintId), least recently seen first */
   readonly classes = new Map<string, QueryClass>();
   /** classes with an open regression (swept when the source's minute changes) */
@@ -55,9 +55,9 @@ export class QueryClasses {
       if (rec.host !== undefined) open.host = rec.host;
       c.open = open;
       this.openCount++;
-      alerts.push(classAlert('regression', rec.source, c, open, watermark, j.windowP95Ms >= t.criticalMs ? 'critical' : 'warning', j));
+      alerts.push(classAlert('regression', rec.source, c, open, watermark, j.windowP95Ms >= t.criticalMs ? 'critical' : 'warning', j, rec));
     } else if (verdict === 'resolve') {
-      this.close(rec.source, c, watermark, alerts, j);
+      this.close(rec.source, c, watermark, alerts, j, rec);
     }
     this.sweep(rec.source, now, s, watermark, alerts);
   }
@@ -79,12 +79,13 @@ export class QueryClasses {
     }
   }
 
-  private close(source: string, c: QueryClass, at: number, alerts: Alert[], j: Judgement | undefined): void {
+  /** `raisedBy`: the class's execution that closed it, if one did (its plan goes with the alert). */
+  private close(source: string, c: QueryClass, at: number, alerts: Alert[], j: Judgement | undefined, raisedBy?: QueryRecord): void {
     const open = c.open;
     if (!open) return;
     delete c.open;
     this.openCount--;
-    alerts.push(classAlert('regression_resolved', source, c, open, at, 'info', j));
+    alerts.push(classAlert('regression_resolved', source, c, open, at, 'info', j, raisedBy));
   }
 
   /** Evicts the least recently seen classes down to `room`, those without an open regression first (an evicted open one is closed). */
@@ -119,7 +120,8 @@ export class QueryClasses {
   }
 }
 
-function classAlert(type: AlertType, source: string, c: QueryClass, open: OpenRegression, at: number, severity: Severity, j: Judgement | undefined): Alert {
+/** `raisedBy`: the execution whose arrival raised the alert; its plan, if its record has one, goes with the alert. */
+function classAlert(type: AlertType, source: string, c: QueryClass, open: OpenRegression, at: number, severity: Severity, j: Judgement | undefined, raisedBy?: QueryRecord): Alert {
   const a: Alert = {
     id: alertId(source, open.queryId, type),
     type,
@@ -137,6 +139,8 @@ function classAlert(type: AlertType, source: string, c: QueryClass, open: OpenRe
   if (open.user !== undefined) a.user = open.user;
   if (open.host !== undefined) a.host = open.host;
   if (j) a.regression = facts(j);
+  if (raisedBy?.plan !== undefined) a.plan = raisedBy.plan;
+  if (raisedBy?.planFacts !== undefined) a.planFacts = raisedBy.planFacts;
   return a;
 }
 
