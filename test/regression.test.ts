@@ -28,14 +28,16 @@ function record(e: Execution, seq: number): QueryRecord {
 }
 
 /** Runs the workload's `minutes` through an engine; only the class alerts. */
-function classAlerts(opts: ClassWorkloadOptions, minutes: number, rules: RulesConfig = DEFAULT_RULES): { alerts: Alert[]; engine: RulesEngine } {
+function classAlerts(opts: ClassWorkloadOptions, minutes: number, rules: RulesConfig = DEFAULT_RULES, decorate: (r: QueryRecord) => void = () => {}): { alerts: Alert[]; engine: RulesEngine } {
   const engine = new RulesEngine(rules);
   const alerts: Alert[] = [];
   const w = new ClassWorkload(opts);
   let seq = 0;
   let batch: QueryRecord[] = [];
   for (const e of w.run(minutes)) {
-    batch.push(record(e, ++seq));
+    const r = record(e, ++seq);
+    decorate(r);
+    batch.push(r);
     if (batch.length === 500) {
       engine.applyBatch(SOURCE, 'f', batch, alerts);
       batch = [];
@@ -65,7 +67,12 @@ describe('query-class regressions', () => {
   });
 
   it('an hour steady, then 10× slower for 10 min: one regression within those 10 min, resolved after, with what changed', () => {
-    const { alerts } = classAlerts({ seed: 1, classes: 5, perMinute: 30, slowdowns: [{ classIndex: SLOW, fromMin: 60, toMin: 70, factor: 10 }] }, 100);
+    // the plan flips for the 10 minutes (the log has plans: plans.ts)
+    const flipped = (r: QueryRecord) => r.ts >= CLASS_START_TS + 60 * 60_000 && r.ts < CLASS_START_TS + 70 * 60_000;
+    const { alerts } = classAlerts({ seed: 1, classes: 5, perMinute: 30, slowdowns: [{ classIndex: SLOW, fromMin: 60, toMin: 70, factor: 10 }] }, 100, DEFAULT_RULES, (r) => {
+      r.plan = flipped(r) ? 'Seq Scan on t3' : 'Index Scan using t3_k on t3';
+      r.planFacts = { fullScan: flipped(r) };
+    });
     assert.deepEqual(alerts.map((a) => a.type), ['regression', 'regression_resolved'], JSON.stringify(alerts, null, 1));
     const [fired, resolved] = alerts as [Alert, Alert];
     assert.equal(fired.fingerprintId, '0x0003');
@@ -82,6 +89,9 @@ describe('query-class regressions', () => {
     assert.ok(r.baselineWindows >= 3 && r.baselineCount >= 60, JSON.stringify(r));
     assert.equal(r.windowMs, 600_000);
     assert.equal(fired.durationMs, r.windowP95Ms);
+    assert.deepEqual([fired.plan, fired.planFacts], ['Seq Scan on t3', { fullScan: true }], 'the plan of the execution that made it fire');
+    // closed by the once-a-minute look as the slow executions leave the window (no execution of it raised that)
+    assert.ok(resolved.plan === undefined || resolved.plan === 'Index Scan using t3_k on t3', resolved.plan);
     for (const a of alerts) alertCheck(a, 'alert');
     // to the monitor and its receivers: one problem that fires and resolves, saying what changed
     const open = toLabeled(fired);
