@@ -24,6 +24,7 @@ describe('slowq bench --smoke', () => {
     ['parse', 'Parsers: events/s'],
     ['logging', 'Logging one line per record'],
     ['design', 'Stages alone: CPU'],
+    ['classes', 'Query classes in a consumer'],
   ] as const) {
     it(`${name}: prints its table`, () => {
       const r = bench([name, '--dir', dir], 120_000);

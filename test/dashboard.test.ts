@@ -288,6 +288,18 @@ describe('dashboard in headless Chromium', () => {
     await page.waitForSelector('#class-page[hidden]', { state: 'attached', timeout: 10_000 });
   });
 
+  it('a query-class regression says what changed: the window against the baseline', async () => {
+    const regression = { windowMs: 600_000, windowCount: 143, windowP95Ms: 1228.4, baselineP95Ms: 118.2, baselineCount: 2400, baselineWindows: 6 };
+    const a = makeAlert({ type: 'regression', queryId: 'regression 0x5E 1', source: 'db-05', db: 'shop', durationMs: 1228.4, regression, fingerprintId: '0x5E' });
+    view.fire(a);
+    const card = page.locator(`#firing-body .alert[data-id="${a.id}"]`);
+    await card.waitFor({ timeout: 15_000 });
+    const text = (await card.textContent()) ?? '';
+    assert.match(text, /QueryClassRegression/);
+    assert.match(text, /p95 1\.23 s/);
+    assert.match(text, /over 10 min \(143 runs\), baseline p95 118 ms \(6 windows, 2400 runs\) · ×10\.4/);
+  });
+
   it('no script errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });

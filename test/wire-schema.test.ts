@@ -231,7 +231,7 @@ describe('replay sets aside what does not pass, and goes on', () => {
     decodeSnapshot(buf, restored, outbox, (item) => setAside.push(`${item.what}: ${item.reason}`));
     assert.deepEqual(setAside, [
       'source db: open query 1: firstTs: must be a finite number from -8640000000000000 to 8640000000000000, got NaN',
-      'outbox: alert 1: type: must be one of slow_query, long_running, resolved, stalled, got "nope"',
+      'outbox: alert 1: type: must be one of slow_query, long_running, resolved, stalled, regression, regression_resolved, got "nope"',
     ]);
     assert.deepEqual([...restored.source('db').open.keys()], ['q1']);
     assert.equal(restored.source('db').streams.get('s1'), 5);

@@ -7,8 +7,8 @@ import { intOption } from './common.js';
 // makes everything tiny (CI runs each bench that way: it checks they run, never how fast).
 
 const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as const;
-/** chaos is a fault-injection run (bench/chaos.ts), burst an alert storm on the monitor: not part of `all` */
-const EXTRA = ['chaos', 'burst', 'design'] as const;
+/** chaos is a fault-injection run (bench/chaos.ts), burst an alert storm on the monitor, classes what query classes cost: not part of `all` */
+const EXTRA = ['chaos', 'burst', 'design', 'classes'] as const;
 type BenchName = (typeof BENCHES)[number] | (typeof EXTRA)[number];
 
 interface BenchFlags {
@@ -34,6 +34,8 @@ interface BenchFlags {
   seed?: string;
   alertRate?: string;
   seconds?: string;
+  classes?: string;
+  minutes?: string;
 }
 
 const MiB = 1 << 20;
@@ -95,6 +97,10 @@ async function run(name: BenchName, f: BenchFlags) {
         ...port,
       });
     }
+    case 'classes': {
+      const { benchClasses } = await import('../../bench/classes.js');
+      return benchClasses({ classes: num(f.classes, '--classes', 10_000, 500, s), minutes: num(f.minutes, '--minutes', 130, 15, s) });
+    }
     case 'chaos': {
       const { benchChaos } = await import('../../bench/chaos.js');
       return benchChaos({
@@ -116,7 +122,7 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
-    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core)`)
+    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core), or classes (what query classes cost a consumer)`)
     .option('--json', 'print the results as JSON instead of tables')
     .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
@@ -135,6 +141,8 @@ export function register(program: Command): void {
     .option('--iterations <n>', 'snapshot: overwrites per size (default 1000)')
     .option('--alert-rate <n>', 'burst: alerts per second offered to the monitor (default 10000)')
     .option('--seconds <s>', 'burst: how long the burst lasts (default 5)')
+    .option('--classes <n>', 'classes: query classes of one source (default 10000)')
+    .option('--minutes <n>', 'classes: minutes of event time, one record per class each (default 130: a full history)')
     .option('--no-pt', 'do not run pt-query-digest even if installed')
     .option('--no-fsync-row', 'e2e: skip the (labelled) run without fsync')
     .option('--port <base>', 'preferred loopback base port (default: a free one)')

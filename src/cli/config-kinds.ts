@@ -85,5 +85,8 @@ function summarise(cfg: SlowqConfig): string {
     plural(m.inhibitRules.length, 'inhibit rule'),
     plural(m.rateLimits.length, 'rate limit'),
     `thresholds finished ${d.finishedMs} ms, running ${d.runningMs} ms, stalled ${d.stalledMs} ms, critical ${d.criticalMs} ms, ${plural(cfg.rules.overrides.length, 'override')}`,
+    d.regressionFactor > 0
+      ? `regressions at ×${d.regressionFactor} the baseline p95 (resolved at ×${d.regressionResolveFactor}, ≥ ${d.regressionMinCount} executions, ≥ ${d.regressionMinMs} ms), ${cfg.rules.maxClasses} classes per source`
+      : 'regressions off',
   ].join(', ');
 }

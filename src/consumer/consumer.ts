@@ -76,6 +76,9 @@ export interface ConsumerStats {
   alertsAcked: number;
   outbox: number;
   openQueries: number;
+  /** query classes tracked for regressions (at most rules.max_classes per source), and those evicted since it started */
+  regressionClasses: number;
+  regressionClassesEvicted: number;
   /** sum of every stream's high-water mark: records applied exactly once, durable across restarts */
   highWaterTotal: number;
   /** records refused as clock steps (too far ahead of their source's time, not confirmed: rules/source-clock.ts) */
@@ -131,7 +134,7 @@ export class Consumer {
   private readonly fencedBy = new Map<number, string>();
   /** the counters the consumer keeps itself; getStats() adds the rest */
   private readonly quarantine: Quarantine;
-  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
+  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'regressionClasses' | 'regressionClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
     rulesReloads: 0, rulesReloadFailures: 0,
   };
@@ -237,14 +240,18 @@ export class Consumer {
   getStats(): ConsumerStats & Record<string, number> {
     let open = 0;
     let hwm = 0;
+    let classes = 0;
+    let evicted = 0;
     for (const s of this.engine.sources.values()) {
       open += s.open.size;
+      classes += s.classes.classes.size;
+      evicted += s.classes.evicted;
       for (const seq of s.streams.values()) hwm += seq;
     }
     const masters = serverLinkStats(this.masters);
     const malformed = masters.malformed + this.monitor.malformedCount;
     return {
-      ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
+      ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, regressionClasses: classes, regressionClassesEvicted: evicted, highWaterTotal: hwm,
       fenced: this.fencedBy.size === 0 ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
       ...masters.connections, ...this.monitor.connectionStats(),
     };

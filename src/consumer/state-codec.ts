@@ -6,8 +6,9 @@ import { decodeRecords } from '../wire/protocol.js';
 import { sift, type Check } from '../wire/schema.js';
 import type { RulesEngine } from '../rules/engine.js';
 import type { OpenQuery, SourceState } from '../rules/rules.js';
+import { BUCKETS, CELLS, classKey, recountWindow, setBaseline, type OpenRegression, type PastWindow, type QueryClass } from '../rules/regression.js';
 import type { SourceClockState } from '../rules/source-clock.js';
-import { clockCandidates, doneQuery, journalEntry, openQuery, outboxAlert, sourceHead, streamMark } from './state-schema.js';
+import { clockCandidates, doneQuery, journalEntry, openQuery, outboxAlert, queryClass, sourceHead, streamMark } from './state-schema.js';
 
 // How the consumer's state and its per-request changes are laid out on disk. The journal holds what
 // came in (the batches, and the outbox acks), not derived values: replaying it through the same
@@ -58,6 +59,20 @@ interface SourceSnapshot {
   open: OpenQuery[];
   done: Array<[string, number]>;
   streams: Array<[string, number]>;
+  /** query classes (rules/regression.ts), least recently seen first: the order is part of the state */
+  classes?: ClassSnapshot[];
+}
+
+/** A query class: its counts as [cell, count] pairs of the non-zero cells (most are zero), cells ascending. */
+export interface ClassSnapshot {
+  fingerprintId: string;
+  db?: string;
+  head: number;
+  /** the minute it last moved in the least-recently-seen order (QueryClass.seenMinute) */
+  seen: number;
+  cells: number[];
+  history: PastWindow[];
+  open?: OpenRegression;
 }
 
 export interface StateSnapshot {
@@ -76,6 +91,7 @@ export function encodeSnapshot(engine: RulesEngine, outbox: Iterable<Alert>): Bu
       open: [...s.open.values()],
       done: [...s.done],
       streams: [...s.streams],
+      classes: [...s.classes.classes.values()].map(classSnapshot),
     });
   }
   const snap: StateSnapshot = { v: 1, sources, outbox: [...outbox] };
@@ -105,8 +121,37 @@ export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<str
     engine.indexLoaded(head.name);
     for (const [id, ts] of keep(s.done, doneQuery, `${where}: done query`)) st.done.set(id, ts);
     for (const [stream, seq] of keep(s.streams, streamMark, `${where}: stream`)) st.streams.set(stream, seq);
+    if (s.classes !== undefined) {
+      for (const c of keep(s.classes, queryClass, `${where}: query class`)) {
+        const restored = restoreClass(c);
+        st.classes.classes.set(classKey(restored.db, restored.fingerprintId), restored);
+      }
+      st.classes.indexLoaded();
+    }
   });
   for (const a of keep(snap.outbox, outboxAlert, 'outbox: alert')) outbox.set(a.id, a);
+}
+
+function classSnapshot(c: QueryClass): ClassSnapshot {
+  const cells: number[] = [];
+  for (let i = 0; i < CELLS; i++) if (c.slices[i] !== 0) cells.push(i, c.slices[i]!);
+  const snap: ClassSnapshot = { fingerprintId: c.fingerprintId, head: c.head, seen: c.seenMinute, cells, history: c.history };
+  if (c.db !== undefined) snap.db = c.db;
+  if (c.open) snap.open = c.open;
+  return snap;
+}
+
+/** A checked class snapshot (state-schema.ts) back in memory. */
+function restoreClass(s: ClassSnapshot): QueryClass {
+  const c: QueryClass = {
+    fingerprintId: s.fingerprintId, head: s.head, slices: new Uint32Array(CELLS), window: new Uint32Array(BUCKETS), count: 0, seenMinute: s.seen, history: s.history,
+  };
+  for (let i = 0; i < s.cells.length; i += 2) c.slices[s.cells[i]!] = s.cells[i + 1]!;
+  recountWindow(c);
+  setBaseline(c);
+  if (s.db !== undefined) c.db = s.db;
+  if (s.open) c.open = s.open;
+  return c;
 }
 
 /** Without anywhere to set parts aside, a part that does not pass fails the whole snapshot. */

@@ -1,11 +1,13 @@
 import type { OpenQuery } from '../rules/rules.js';
+import { BUCKETS, CELLS, HISTORY_WINDOWS, type OpenRegression, type PastWindow } from '../rules/regression.js';
 import type { Candidates } from '../rules/source-clock.js';
 import { alert } from '../wire/alert-schema.js';
+import { MAX_TIME_MS } from '../model/bounds.js';
 import { detail, duration, eventTime, fingerprint, fingerprintId, id, name, seq, sql } from '../wire/fields.js';
 import { batchSpanProblem } from '../wire/header-schema.js';
 import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
 import { boolean, bytes, echo, fail, integer, listOf, object, oneOf, optional, pair, tagged, type Check } from '../wire/schema.js';
-import type { JournalEntry } from './state-codec.js';
+import type { ClassSnapshot, JournalEntry } from './state-codec.js';
 
 // The consumer's durable state, checked when it is read back (state-codec.ts): journal entries with the wire's
 // own checks (a batch entry's fields as its header's, its payload as a batch payload), and the snapshot's parts.
@@ -40,6 +42,50 @@ export const clockCandidates: Check<Candidates> = object({
   minTs: eventTime,
   maxTs: eventTime,
   behind: integer(0, Number.MAX_SAFE_INTEGER),
+});
+
+/** an open regression of a query class (rules/regression.ts) */
+const openRegression: Check<OpenRegression> = object({
+  queryId: id,
+  since: eventTime,
+  fingerprint,
+  sql,
+  user: optional(detail),
+  host: optional(detail),
+});
+
+/** a completed window of a class's history: its p95 bucket and its count */
+const pastWindow: Check<PastWindow> = pair(integer(0, BUCKETS - 1), integer(1, Number.MAX_SAFE_INTEGER));
+
+/** a cell's count at most: the window's sum of WINDOW_SLICES cells stays within 32 bits */
+const MAX_CELL_COUNT = 0x0fff_ffff;
+
+/** a class's non-zero cells as [cell, count] pairs, cells ascending (so at most CELLS pairs, none twice) */
+const cells: Check<number[]> = (v, path) => {
+  if (!Array.isArray(v) || v.length % 2 !== 0 || v.length > 2 * CELLS) return fail(path, `must be a list of at most ${CELLS} [cell, count] pairs, got ${echo(v)}`);
+  let last = -1;
+  for (let i = 0; i < v.length; i += 2) {
+    const cell: unknown = v[i];
+    const n: unknown = v[i + 1];
+    if (typeof cell !== 'number' || !Number.isInteger(cell) || cell <= last || cell >= CELLS) fail(`${path}[${i}]`, `must be a cell from ${last + 1} to ${CELLS - 1}, got ${echo(cell)}`);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CELL_COUNT) fail(`${path}[${i + 1}]`, `must be a count from 1 to ${MAX_CELL_COUNT}, got ${echo(n)}`);
+    last = cell as number;
+  }
+  return v as number[];
+};
+
+/** a minute of event time */
+const minute = integer(-Math.ceil(MAX_TIME_MS / 60_000), Math.ceil(MAX_TIME_MS / 60_000));
+
+/** a query class of a source (rules/regression.ts, in the layout of state-codec.ts's ClassSnapshot) */
+export const queryClass: Check<ClassSnapshot> = object({
+  fingerprintId,
+  db: optional(detail),
+  head: minute,
+  seen: minute,
+  cells,
+  history: listOf(pastWindow, { max: HISTORY_WINDOWS, what: 'window' }),
+  open: optional(openRegression),
 });
 
 /** what a source's snapshot cannot be restored without (its lists are checked entry by entry) */

@@ -90,8 +90,33 @@ export interface QueryRecord extends QueryFields {
   seq: number;
 }
 
-export const ALERT_TYPES = ['slow_query', 'long_running', 'resolved', 'stalled'] as const;
+export const ALERT_TYPES = ['slow_query', 'long_running', 'resolved', 'stalled', 'regression', 'regression_resolved'] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
+/** alerts that open a problem, closed later by one of CLOSING_TYPES with the same source and queryId */
+export const OPENING_TYPES: readonly AlertType[] = ['long_running', 'regression'];
+/** alerts that close the problem an OPENING_TYPES alert opened */
+export const CLOSING_TYPES: readonly AlertType[] = ['resolved', 'stalled', 'regression_resolved'];
+
+export function isClosing(type: AlertType): boolean {
+  return CLOSING_TYPES.includes(type);
+}
+
+/** `regression` and `regression_resolved` are about a query class (src/rules/regression.ts), not one execution. */
+export function isClassAlert(type: AlertType): boolean {
+  return type === 'regression' || type === 'regression_resolved';
+}
+
+/** What a `regression` alert (and the `regression_resolved` closing it, when the class still ran) says changed. */
+export interface RegressionFacts {
+  /** the window judged: the last `windowMs` of the source's event time */
+  windowMs: number;
+  windowCount: number;
+  windowP95Ms: number;
+  /** the median p95 of the class's last `baselineWindows` completed windows, of `baselineCount` executions in all */
+  baselineP95Ms: number;
+  baselineCount: number;
+  baselineWindows: number;
+}
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -114,6 +139,8 @@ export interface Alert {
   user?: string;
   host?: string;
   labels?: Labels;
+  /** for `regression` / `regression_resolved`: the window against the baseline */
+  regression?: RegressionFacts;
   /** the plan of the execution that raised the alert, when its record had one */
   plan?: string;
   planFacts?: PlanFacts;

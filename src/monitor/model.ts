@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Alert, PlanFacts } from '../model/record.js';
+import { isClosing, type Alert, type PlanFacts, type RegressionFacts } from '../model/record.js';
 
 // How the monitor sees alerts once accepted: Alertmanager's model. Labels identify and route; annotations
 // describe. A long_running alert and the resolved/stalled alert that closes it share their labels (and so
@@ -27,6 +27,8 @@ export const ALERT_NAMES: Record<Alert['type'], string> = {
   long_running: 'LongRunningQuery',
   resolved: 'LongRunningQuery',
   stalled: 'LongRunningQuery',
+  regression: 'QueryClassRegression',
+  regression_resolved: 'QueryClassRegression',
 };
 
 /**
@@ -50,6 +52,7 @@ export function labelsOf(a: Alert, opened?: Alert): Labels {
 }
 
 export function annotationsOf(a: Alert): Labels {
+  if (a.type === 'regression' || a.type === 'regression_resolved') return regressionAnnotations(a);
   const secs = (a.durationMs / 1000).toFixed(a.durationMs < 10_000 ? 2 : 1);
   const what = a.type === 'slow_query' ? `finished after ${secs} s`
     : a.type === 'long_running' ? `running for ${secs} s`
@@ -74,6 +77,36 @@ export function planFactsText(f: PlanFacts): string {
   return Object.entries(f).map(([k, v]) => `${k}=${String(v)}`).join(' ');
 }
 
+/** A class regression: what changed (the window against the baseline), the class and an example statement. */
+function regressionAnnotations(a: Alert): Labels {
+  const r = a.regression;
+  const where = `${a.source}${a.db ? `/${a.db}` : ''}`;
+  const summary = a.type === 'regression'
+    ? `${where}: query class ${a.fingerprintId} slower: ${regressionText(r)}`
+    : `${where}: query class ${a.fingerprintId} back to normal${r ? `: ${regressionText(r)}` : ' (no executions in the window, or no longer tracked)'}`;
+  const out: Labels = { summary, type: a.type, fingerprint: a.fingerprint, sql: a.sql, durationMs: String(a.durationMs), startedAt: a.startedAt };
+  if (r) {
+    out.windowCount = String(r.windowCount);
+    out.windowP95Ms = String(r.windowP95Ms);
+    out.baselineP95Ms = String(r.baselineP95Ms);
+    out.baselineCount = String(r.baselineCount);
+    out.baselineWindows = String(r.baselineWindows);
+  }
+  return out;
+}
+
+/** e.g. `p95 1.23 s over the last 10 min (143 executions), baseline p95 118 ms (6 windows, 2400 executions), ×10.4` */
+export function regressionText(r: RegressionFacts | undefined): string {
+  if (!r) return '';
+  const ratio = r.baselineP95Ms > 0 ? `, ×${(r.windowP95Ms / r.baselineP95Ms).toFixed(1)}` : '';
+  return `p95 ${msText(r.windowP95Ms)} over the last ${Math.round(r.windowMs / 60_000)} min (${r.windowCount} executions), ` +
+    `baseline p95 ${msText(r.baselineP95Ms)} (${r.baselineWindows} windows, ${r.baselineCount} executions)${ratio}`;
+}
+
+function msText(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s` : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+}
+
 /** Alertmanager-style fingerprint of a label set: stable, order-independent. */
 export function labelsFingerprint(labels: Labels): string {
   const h = createHash('sha256');
@@ -86,7 +119,7 @@ export const POINT_EVENT_MS = 5 * 60_000;
 
 export function toLabeled(a: Alert, opened?: Alert): LabeledAlert {
   const labels = labelsOf(a, opened);
-  const closing = a.type === 'resolved' || a.type === 'stalled';
+  const closing = isClosing(a.type);
   const l: LabeledAlert = {
     id: a.id,
     fingerprint: labelsFingerprint(labels),

@@ -1,6 +1,7 @@
 import type { Labels, LabeledAlert } from './model.js';
 import { POINT_EVENT_MS } from './model.js';
 import type { FingerprintSummary } from './view.js';
+import { isClassAlert } from '../model/record.js';
 
 // What the dashboard shows that is not the dispatcher's business: the alerts firing now, the latest resolved
 // ones, and per-fingerprint figures over a recent window. In memory and bounded; after a restart it holds
@@ -40,6 +41,8 @@ export class RecentAlerts {
       if (this.resolved.length > this.limits.resolved * 2) this.resolved.splice(0, this.resolved.length - this.limits.resolved);
     }
     const a = alert.alert;
+    // a class regression's duration is its window's p95, not one execution: not a sample of the slowest
+    if (isClassAlert(a.type)) return;
     this.samples.push({ at: receivedAt, fingerprintId: a.fingerprintId, fingerprint: a.fingerprint, durationMs: a.durationMs, sql: a.sql, source: a.source });
     if (this.samples.length - this.sampleStart > this.limits.samples) this.sampleStart++;
     if (this.sampleStart > this.limits.samples) {

@@ -94,7 +94,7 @@ export interface MonitorCounters {
   groups: number;
   activeSilences: number;
   receivers: Record<string, ReceiverCounters>;
-  /** alerts accepted since the monitor started, by type (slow_query, long_running, resolved, stalled) */
+  /** alerts accepted since the monitor started, by type (slow_query, long_running, resolved, stalled, regression, regression_resolved) */
   alertsByType?: Record<string, number>;
   /** how the latest configuration reload went (SIGHUP, POST /-/reload) */
   config?: ConfigStatus;

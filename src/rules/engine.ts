@@ -42,7 +42,10 @@ export class RulesEngine {
   setRules(config: RulesConfig): void {
     this.config = { ...config, clock: this.config.clock };
     this.resolver = new ThresholdResolver(this.config);
-    for (const name of this.sources.keys()) this.indexLoaded(name);
+    for (const name of this.sources.keys()) {
+      this.indexLoaded(name);
+      this.source(name).classes.indexLoaded();
+    }
   }
 
   source(name: string): SourceState {

@@ -1,13 +1,15 @@
 import { alertId } from '../model/ids.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { RegressionClasses, type ClassSettings } from './regression-classes.js';
+import { DEFAULT_MAX_CLASSES, DEFAULT_REGRESSION, type RegressionThresholds } from './regression.js';
 import { DEFAULT_CLOCK, SourceClock, type ClockOutcome, type ClockSettings } from './source-clock.js';
 
 // The A/B state machine of README "When it alerts". Pure: no I/O, no wall clock. Only event time
 // (record ts and the per-source watermark) drives it, so one process over a file (the oracle) and the
 // distributed pipeline give the same alerts for the same per-source record order.
 
-export interface Thresholds {
+export interface Thresholds extends RegressionThresholds {
   /** a finished query at or above this alerts as slow_query */
   finishedMs: number;
   /** a running query reaching this alerts once as long_running */
@@ -31,13 +33,16 @@ export interface RulesConfig {
   doneRetentionMs: number;
   /** how a source's event time guards against clock steps (source-clock.ts) */
   clock: ClockSettings;
+  /** query classes kept per source for regressions (regression-classes.ts): the least recently seen go first */
+  maxClasses: number;
 }
 
 export const DEFAULT_RULES: RulesConfig = {
-  defaults: { finishedMs: 1_000, runningMs: 10_000, stalledMs: 5 * 60_000, criticalMs: 30_000 },
+  defaults: { finishedMs: 1_000, runningMs: 10_000, stalledMs: 5 * 60_000, criticalMs: 30_000, ...DEFAULT_REGRESSION },
   overrides: [],
   doneRetentionMs: 10 * 60_000,
   clock: { ...DEFAULT_CLOCK },
+  maxClasses: DEFAULT_MAX_CLASSES,
 };
 
 /** A query seen running and not finished yet. */
@@ -69,6 +74,8 @@ export class SourceState {
   readonly done = new Map<string, number>();
   /** per stream: the highest seq applied (duplicate suppression) */
   readonly streams = new Map<string, number>();
+  /** the source's query classes, for regressions */
+  readonly classes = new RegressionClasses();
 
   constructor(clock: ClockSettings = DEFAULT_CLOCK) {
     this.clock = new SourceClock(clock);
@@ -93,7 +100,19 @@ export type RecordOutcome = 'applied' | 'late';
 /** Resolves thresholds for a record, caching per (db, fingerprint) since overrides rarely change. */
 export class ThresholdResolver {
   private readonly cache = new Map<string, Thresholds>();
+  private readonly classSettings = new Map<string, ClassSettings>();
   constructor(private readonly config: RulesConfig) {}
+
+  /** What a source's query classes are judged by. */
+  classesOf(source: string): ClassSettings {
+    let s = this.classSettings.get(source);
+    if (!s) {
+      s = { maxClasses: this.config.maxClasses, thresholds: (db, fingerprintId) => this.for(source, db, fingerprintId) };
+      if (this.classSettings.size > 10_000) this.classSettings.clear();
+      this.classSettings.set(source, s);
+    }
+    return s;
+  }
 
   get retentionMs(): number {
     return this.config.doneRetentionMs;
@@ -193,6 +212,7 @@ export function applyRecord(
     } else if (rec.durationMs >= t.finishedMs) {
       alerts.push(makeAlert('slow_query', rec.source, describe(rec, q), rec.durationMs, rec.ts, severityOf(rec.durationMs, t), rec));
     }
+    state.classes.apply(rec, wm, resolver.classesOf(rec.source), alerts);
   }
   sweep(state, rec.source, resolver, alerts);
   return outcome;
@@ -271,7 +291,8 @@ function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: nu
   return a;
 }
 
-function isoTime(ms: number): string {
+/** An event time as an alert carries it (the epoch for one a Date cannot hold). */
+export function isoTime(ms: number): string {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
 }

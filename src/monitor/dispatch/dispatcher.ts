@@ -1,4 +1,4 @@
-import type { Alert } from '../../model/record.js';
+import { isClassAlert, isClosing, OPENING_TYPES, type Alert } from '../../model/record.js';
 import { commonOf, toLabeled, POINT_EVENT_MS, type Labels, type LabeledAlert, type Notification } from '../model.js';
 import type { Inhibitor } from '../inhibit.js';
 import type { RateLimits } from '../rate-limit.js';
@@ -120,9 +120,13 @@ export interface DispatcherOptions {
   info?(obj: object, msg: string): void;
 }
 
-/** The labels matchers see: the alert's labels plus `type` (slow_query, or long_running for a query that ran long and its end). */
+/**
+ * The labels matchers see: the alert's labels plus `type` (slow_query; long_running for a query that ran long and
+ * its end; regression for a query class that got slower and its end).
+ */
 export function matchLabels(l: LabeledAlert): Labels {
-  return { ...l.labels, type: l.alert.type === 'slow_query' ? 'slow_query' : 'long_running' };
+  const t = l.alert.type;
+  return { ...l.labels, type: t === 'slow_query' ? 'slow_query' : isClassAlert(t) ? 'regression' : 'long_running' };
 }
 
 export class Dispatcher {
@@ -239,9 +243,9 @@ export class Dispatcher {
 
   private ingestOne(a: Alert, receivedAt: number): void {
     const key = openKey(a);
-    const closing = a.type === 'resolved' || a.type === 'stalled';
+    const closing = isClosing(a.type);
     const opened = closing ? this.open.get(key) : undefined;
-    if (a.type === 'long_running') this.open.set(key, a);
+    if (OPENING_TYPES.includes(a.type)) this.open.set(key, a);
     else if (closing) this.open.delete(key);
     const ga = this.labelled(a, opened, receivedAt);
     const l = ga.alert;

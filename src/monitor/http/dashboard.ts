@@ -310,7 +310,7 @@ a.classlink { font-size: 12px; }
           h('td', null, when(a.endsAt || t.at)),
           h('td', { class: 'mono nowrap' }, where(a.labels), ' ', classLink(a.labels.source, t.fingerprintId)),
           h('td', { class: 'num dur', text: dur(t.durationMs) }),
-          h('td', { text: t.type === 'stalled' ? 'stalled' : 'finished', class: t.type === 'stalled' ? 'stale' : 'good' }),
+          h('td', { text: t.type === 'stalled' ? 'stalled' : t.type === 'regression_resolved' ? 'class back to normal' : 'finished', class: t.type === 'stalled' ? 'stale' : 'good' }),
           h('td', { class: 'wide' }, sqlBlock(t.sql), planBlock(t)));
       }))));
     renderSummary();
@@ -318,7 +318,8 @@ a.classlink { font-size: 12px; }
   function alertRow(a) {
     var t = a.alert || {}, sev = sevOf(a), L = a.labels || {};
     var silenced = a.silencedBy && a.silencedBy.length, inhibited = a.inhibitedBy && a.inhibitedBy.length;
-    var what = t.type === 'long_running' ? 'running for ' : t.type === 'slow_query' ? 'took ' : '';
+    var what = t.type === 'long_running' ? 'running for ' : t.type === 'slow_query' ? 'took ' : t.type === 'regression' ? 'p95 ' : '';
+    var r = t.type === 'regression' && t.regression;
     return h('div', { class: 'alert ' + sev + (silenced || inhibited ? ' muted' : ''), 'data-id': a.id, 'data-fingerprint': a.fingerprint },
       h('div', { class: 'bar' }),
       h('div', { class: 'main' },
@@ -328,6 +329,8 @@ a.classlink { font-size: 12px; }
           inhibited ? h('span', { class: 'badge', text: 'inhibited' }) : null),
         h('div', { class: 'meta' },
           h('span', null, what, h('span', { class: 'dur', text: dur(t.durationMs) })),
+          r ? h('span', { class: 'regression', text: 'over ' + Math.round(r.windowMs / 60000) + ' min (' + r.windowCount + ' runs), baseline p95 ' + dur(r.baselineP95Ms) +
+            ' (' + r.baselineWindows + ' windows, ' + r.baselineCount + ' runs)' + (r.baselineP95Ms > 0 ? ' · ×' + (r.windowP95Ms / r.baselineP95Ms).toFixed(1) : '') }) : null,
           L.user ? h('span', { text: 'user ' + L.user }) : null,
           L.host ? h('span', { text: 'host ' + L.host }) : null,
           h('span', { class: 'mono fp', title: t.fingerprint || '', text: t.fingerprintId || '' }),

@@ -51,6 +51,8 @@ const SPECS: StatSpec[] = [
   { kind: 'consumer', counter: 'alertsAcked', type: 'counter', name: 'slowq_consumer_alerts_acked_total', help: 'Alerts acknowledged by the monitor.' },
   { kind: 'consumer', counter: 'outbox', type: 'gauge', name: 'slowq_consumer_outbox_alerts', help: 'Alerts in the outbox, not yet acknowledged by the monitor.' },
   { kind: 'consumer', counter: 'openQueries', type: 'gauge', name: 'slowq_consumer_open_queries', help: 'Running queries being tracked.' },
+  { kind: 'consumer', counter: 'regressionClasses', type: 'gauge', name: 'slowq_consumer_regression_classes', help: 'Query classes tracked for regressions (at most rules.max_classes per source).' },
+  { kind: 'consumer', counter: 'regressionClassesEvicted', type: 'counter', name: 'slowq_consumer_regression_classes_evicted_total', help: 'Query classes evicted (least recently seen) to stay within rules.max_classes.' },
   { kind: 'consumer', counter: 'fenced', type: 'gauge', name: 'slowq_consumer_fenced', help: '1 while a master fences this process off (another process holds its name); it then answers every request retry.' },
   { kind: 'consumer', counter: 'rulesReloads', type: 'counter', name: 'slowq_consumer_config_reloads_total', help: 'Threshold changes a consumer applied on a configuration reload (SIGHUP): they apply to records applied after it.' },
   { kind: 'consumer', counter: 'rulesReloadFailures', type: 'counter', name: 'slowq_consumer_config_reload_failures_total', help: 'Threshold reloads (SIGHUP) a consumer refused: a bad file, or the snapshot the change starts at failed.' },
@@ -271,7 +273,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
 
   new Counter({
     name: 'slowq_alerts_total',
-    help: 'Alerts accepted by the monitor, by type (slow_query, long_running, resolved, stalled).',
+    help: 'Alerts accepted by the monitor, by type (slow_query, long_running, resolved, stalled, regression, regression_resolved).',
     labelNames: ['type'],
     registers: [registry],
     collect() {

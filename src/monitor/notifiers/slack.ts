@@ -1,4 +1,5 @@
-import type { LabeledAlert, Notification, Notifier } from '../model.js';
+import { isClassAlert } from '../../model/record.js';
+import { regressionText, type LabeledAlert, type Notification, type Notifier } from '../model.js';
 import type { SlackReceiver } from './config.js';
 import { postJson } from './http.js';
 import { cut, formatDuration, KIND_TITLES, titleOf } from './text.js';
@@ -71,7 +72,8 @@ function alertBlocks(a: LabeledAlert, inGroup: boolean): SlackBlock[] {
   const x = a.alert;
   const facts = [
     inGroup ? `*${KIND_TITLES[x.type]}* (${a.status})` : undefined,
-    `*Duration:* ${formatDuration(x.durationMs)}`,
+    // a class regression: what changed, not one execution's duration
+    x.regression ? `*Changed:* ${escapeMrkdwn(regressionText(x.regression))}` : isClassAlert(x.type) ? undefined : `*Duration:* ${formatDuration(x.durationMs)}`,
     `*Source:* ${escapeMrkdwn(x.source)}`,
     x.db !== undefined ? `*DB:* ${escapeMrkdwn(x.db)}` : undefined,
     x.user !== undefined ? `*User:* ${escapeMrkdwn(x.user)}` : undefined,
@@ -85,7 +87,7 @@ function alertBlocks(a: LabeledAlert, inGroup: boolean): SlackBlock[] {
       type: 'section',
       text: { type: 'mrkdwn', text: `*Fingerprint* \`${escapeMrkdwn(x.fingerprintId)}\`\n${codeBlock(x.fingerprint, FINGERPRINT_CHARS)}` },
     },
-    { type: 'section', text: { type: 'mrkdwn', text: `*SQL*\n${codeBlock(x.sql, SQL_CHARS)}` } },
+    { type: 'section', text: { type: 'mrkdwn', text: `*${isClassAlert(x.type) ? 'Example statement' : 'SQL'}*\n${codeBlock(x.sql, SQL_CHARS)}` } },
     ...planBlocks(a),
   ];
 }

@@ -8,6 +8,8 @@ export const KIND_TITLES: Record<LabeledAlert['alert']['type'], string> = {
   long_running: 'Long-running query',
   resolved: 'Long-running query finished',
   stalled: 'Long-running query stalled',
+  regression: 'Query class slower',
+  regression_resolved: 'Query class back to normal',
 };
 
 /** e.g. `[FIRING] Long-running query · db-01/shop · critical` (`[FIRING:3]` for a group of three). */
