@@ -11,6 +11,7 @@ import { newParseOutput } from '../src/formats/parsers/types.js';
 import { toWire, type Alert, type QueryRecord } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
 import { recordProblem } from '../src/wire/record-schema.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/consumer/state-codec.js';
 
 // The server's per-statement statistics as per-interval deltas (statement-stats.ts): first sight, resets,
 // evictions, a whole-view reset, classes created after the last poll; the baseline kept across restarts; the
@@ -141,3 +142,42 @@ describe('statement_stats records', () => {
   });
 });
 
+
+describe('statement_stats records and query-class regressions', () => {
+  const T0 = Date.UTC(2026, 11, 2, 8, 0, 0);
+  const base = { source: 'db', stream: 's', sql: 'SELECT v FROM t WHERE id = $1', fingerprint: 'select v from t where id = $?', fingerprintId: '0xSTATS', db: 'shop' };
+  /** a minute of the server's statistics (calls at their mean) and of logged executions of the same statement */
+  function minute(m: number, seq: number, statsMeanMs: number): QueryRecord[] {
+    const ts = T0 + m * 60_000;
+    const out: QueryRecord[] = [{ ...base, seq, state: 'finished', queryId: `stats/${m}`, ts, durationMs: statsMeanMs, kind: 'statement_stats', calls: 50, labels: { query_id: '-4242' } }];
+    for (let i = 0; i < 25; i++) out.push({ ...base, seq: seq + 1 + i, state: 'finished', queryId: `e${m}-${i}`, ts: ts + 1000 + i * 100, durationMs: 20 });
+    return out;
+  }
+
+  test('a class whose statistics got 10x slower raises a regression of its own, counted as its calls; the logged class stays quiet', () => {
+    const engine = new RulesEngine();
+    const alerts: Alert[] = [];
+    let seq = 1;
+    for (let m = 0; m < 70; m++) {
+      const recs = minute(m, seq, m < 60 ? 20 : 200);
+      engine.applyBatch('db', 's', recs, alerts);
+      seq += recs.length;
+      if (m === 62) {
+        // the class, the statistics flag and all, through a snapshot
+        const copy = new RulesEngine();
+        decodeSnapshot(encodeSnapshot(engine, []), copy, new Map());
+        const keys = [...copy.source('db').classes.classes.keys()].sort();
+        assert.deepEqual(keys, [...engine.source('db').classes.classes.keys()].sort());
+        assert.equal(keys.length, 2, 'one class from the log, one from the statistics');
+      }
+    }
+    const fired = alerts.filter((a) => a.type === 'regression');
+    assert.equal(fired.length, 1, JSON.stringify(alerts.map((a) => [a.type, a.queryId])));
+    const a = fired[0]!;
+    assert.deepEqual(a.labels, { from: 'statement_stats', query_id: '-4242' });
+    assert.match(a.queryId, / statistics /);
+    assert.ok(Date.parse(a.at) >= T0 + 60 * 60_000 && Date.parse(a.at) < T0 + 70 * 60_000, `fired at ${a.at}, within the 10 slow minutes`);
+    assert.ok(a.regression!.windowCount >= 20);
+    assert.equal(alerts.filter((x) => x.type === 'slow_query').length, 0, 'a mean over a threshold is not a slow execution');
+  });
+});

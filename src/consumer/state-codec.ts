@@ -67,6 +67,8 @@ interface SourceSnapshot {
 export interface ClassSnapshot {
   fingerprintId: string;
   db?: string;
+  /** counted from the server's statement statistics (QueryClass.statistics) */
+  statistics?: true;
   head: number;
   /** the minute it last moved in the least-recently-seen order (QueryClass.seenMinute) */
   seen: number;
@@ -124,7 +126,7 @@ export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<str
     if (s.classes !== undefined) {
       for (const c of keep(s.classes, queryClass, `${where}: query class`)) {
         const restored = restoreClass(c);
-        st.classes.classes.set(classKey(restored.db, restored.fingerprintId), restored);
+        st.classes.classes.set(classKey(restored.db, restored.fingerprintId, restored.statistics === true), restored);
       }
       st.classes.indexLoaded();
     }
@@ -137,6 +139,7 @@ function classSnapshot(c: QueryClass): ClassSnapshot {
   for (let i = 0; i < CELLS; i++) if (c.slices[i] !== 0) cells.push(i, c.slices[i]!);
   const snap: ClassSnapshot = { fingerprintId: c.fingerprintId, head: c.head, seen: c.seenMinute, cells, history: c.history };
   if (c.db !== undefined) snap.db = c.db;
+  if (c.statistics) snap.statistics = true;
   if (c.open) snap.open = c.open;
   return snap;
 }
@@ -150,6 +153,7 @@ function restoreClass(s: ClassSnapshot): QueryClass {
   recountWindow(c);
   setBaseline(c);
   if (s.db !== undefined) c.db = s.db;
+  if (s.statistics) c.statistics = true;
   if (s.open) c.open = s.open;
   return c;
 }

@@ -1,5 +1,5 @@
 import type { OpenQuery } from '../rules/rules.js';
-import { BUCKETS, CELLS, HISTORY_WINDOWS, type OpenRegression, type PastWindow } from '../rules/regression.js';
+import { BUCKETS, CELLS, HISTORY_WINDOWS, MAX_CELL_COUNT, type OpenRegression, type PastWindow } from '../rules/regression.js';
 import type { Candidates } from '../rules/source-clock.js';
 import { alert } from '../wire/alert-schema.js';
 import { MAX_TIME_MS } from '../model/bounds.js';
@@ -58,7 +58,6 @@ const openRegression: Check<OpenRegression> = object({
 const pastWindow: Check<PastWindow> = pair(integer(0, BUCKETS - 1), integer(1, Number.MAX_SAFE_INTEGER));
 
 /** a cell's count at most: the window's sum of WINDOW_SLICES cells stays within 32 bits */
-const MAX_CELL_COUNT = 0x0fff_ffff;
 
 /** a class's non-zero cells as [cell, count] pairs, cells ascending (so at most CELLS pairs, none twice) */
 const cells: Check<number[]> = (v, path) => {
@@ -74,6 +73,9 @@ const cells: Check<number[]> = (v, path) => {
   return v as number[];
 };
 
+/** a flag that is only ever written as true */
+const isTrue: Check<true> = (v, path) => (v === true ? true : fail(path, `must be true when present, got ${echo(v)}`));
+
 /** a minute of event time */
 const minute = integer(-Math.ceil(MAX_TIME_MS / 60_000), Math.ceil(MAX_TIME_MS / 60_000));
 
@@ -81,6 +83,7 @@ const minute = integer(-Math.ceil(MAX_TIME_MS / 60_000), Math.ceil(MAX_TIME_MS /
 export const queryClass: Check<ClassSnapshot> = object({
   fingerprintId,
   db: optional(detail),
+  statistics: optional(isTrue),
   head: minute,
   seen: minute,
   cells,

@@ -26,16 +26,22 @@ export class RegressionClasses {
   /** classes evicted to stay within maxClasses, since this process started (a counter, not state) */
   evicted = 0;
 
-  /** Counts a finished execution in its class and judges the class; `watermark` is the source's time after it. */
+  /**
+   * Counts a finished execution in its class and judges the class; `watermark` is the source's time after it. A
+   * `statement_stats` record counts as its `calls` executions at their mean, in a class of its own (QueryClass.statistics).
+   */
   apply(rec: QueryRecord, watermark: number, s: ClassSettings, alerts: Alert[]): void {
     if (!Number.isFinite(watermark)) return;
+    const statistics = rec.kind === 'statement_stats';
+    const n = statistics ? (rec.calls ?? 0) : 1;
+    if (!(n >= 1) || !Number.isSafeInteger(n)) return;
     const now = minuteOf(watermark);
-    const key = classKey(rec.db, rec.fingerprintId);
+    const key = classKey(rec.db, rec.fingerprintId, statistics);
     const t = s.thresholds(rec.db, rec.fingerprintId);
     let c = this.classes.get(key);
     if (!c) {
       this.makeRoom(rec.source, s.maxClasses - 1, watermark, alerts);
-      c = newClass(rec.fingerprintId, rec.db, now);
+      c = newClass(rec.fingerprintId, rec.db, now, statistics);
       this.classes.set(key, c);
     } else if (c.seenMinute !== now) {
       // least recently seen first, to the minute: moved once a minute at most (a move per record costs)
@@ -45,11 +51,11 @@ export class RegressionClasses {
     }
     advance(c, now, t.regressionMinCount);
     // a record stamped ahead of its source's time (a clock step refused) counts at the source's time
-    add(c, minuteOf(Math.min(rec.ts, watermark)), rec.durationMs);
+    add(c, minuteOf(Math.min(rec.ts, watermark)), rec.durationMs, n);
     const { verdict, j } = judge(c, t);
     if (verdict === 'fire' && j) {
       const open: OpenRegression = {
-        queryId: `regression ${c.fingerprintId} ${c.db ?? ''} ${watermark}`, since: watermark, fingerprint: rec.fingerprint, sql: rec.sql,
+        queryId: `regression ${c.fingerprintId} ${c.db ?? ''}${c.statistics ? ' statistics' : ''} ${watermark}`, since: watermark, fingerprint: rec.fingerprint, sql: rec.sql,
       };
       if (rec.user !== undefined) open.user = rec.user;
       if (rec.host !== undefined) open.host = rec.host;
@@ -139,6 +145,8 @@ function classAlert(type: AlertType, source: string, c: QueryClass, open: OpenRe
   if (open.user !== undefined) a.user = open.user;
   if (open.host !== undefined) a.host = open.host;
   if (j) a.regression = facts(j);
+  // a class counted from the server's statistics says so, with the server's id of it where the record had one
+  if (c.statistics) a.labels = { from: 'statement_stats', ...(typeof raisedBy?.labels?.query_id === 'string' && { query_id: raisedBy.labels.query_id }) };
   if (raisedBy?.plan !== undefined) a.plan = raisedBy.plan;
   if (raisedBy?.planFacts !== undefined) a.planFacts = raisedBy.planFacts;
   return a;

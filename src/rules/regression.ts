@@ -94,6 +94,11 @@ export interface OpenRegression {
 export interface QueryClass {
   fingerprintId: string;
   db?: string;
+  /**
+   * counted from the server's statement statistics (`statement_stats` records: `calls` executions at their mean)
+   * rather than from logged executions: a class of its own, so a statement in both is never counted twice
+   */
+  statistics?: true;
   /** the minute (event time / SLICE_MS) of the newest slice; slice of minute m is at (m mod WINDOW_SLICES) */
   head: number;
   /** WINDOW_SLICES × BUCKETS counts */
@@ -110,14 +115,15 @@ export interface QueryClass {
   open?: OpenRegression;
 }
 
-export function newClass(fingerprintId: string, db: string | undefined, minute: number): QueryClass {
+export function newClass(fingerprintId: string, db: string | undefined, minute: number, statistics = false): QueryClass {
   const c: QueryClass = { fingerprintId, head: minute, slices: new Uint32Array(CELLS), window: new Uint32Array(BUCKETS), count: 0, seenMinute: minute, history: [] };
   if (db !== undefined) c.db = db;
+  if (statistics) c.statistics = true;
   return c;
 }
 
-export function classKey(db: string | undefined, fingerprintId: string): string {
-  return `${db ?? ''}\0${fingerprintId}`;
+export function classKey(db: string | undefined, fingerprintId: string, statistics = false): string {
+  return `${db ?? ''}\0${fingerprintId}${statistics ? '\0statistics' : ''}`;
 }
 
 export function minuteOf(ts: number): number {
@@ -168,13 +174,21 @@ function slot(minute: number): number {
   return (((minute % WINDOW_SLICES) + WINDOW_SLICES) % WINDOW_SLICES) * BUCKETS;
 }
 
-/** Counts one execution of `minute` (≤ head, and within the window, else it is too old and not counted). */
-export function add(c: QueryClass, minute: number, durationMs: number): boolean {
+/** Most a cell counts (a class's statistics can bring millions of calls a minute); the snapshot's check uses it. */
+export const MAX_CELL_COUNT = 0x0fff_ffff;
+
+/**
+ * Counts `n` executions of `minute` (≤ head, and within the window, else they are too old and not counted); a cell
+ * stops at MAX_CELL_COUNT, and the window counts what the cell took, so a restored class counts alike.
+ */
+export function add(c: QueryClass, minute: number, durationMs: number, n = 1): boolean {
   if (minute > c.head || minute <= c.head - WINDOW_SLICES) return false;
   const b = bucketOf(durationMs);
-  c.slices[slot(minute) + b]!++;
-  c.window[b]!++;
-  c.count++;
+  const cell = slot(minute) + b;
+  const took = Math.min(n, MAX_CELL_COUNT - c.slices[cell]!);
+  c.slices[cell]! += took;
+  c.window[b]! += took;
+  c.count += took;
   return true;
 }
 

@@ -159,8 +159,13 @@ export function applyRecord(
 ): RecordOutcome {
   const change = state.clock.observe(rec.ts, rec);
   if (change && clockEvents) clockEvents.outcomes.push(change);
-  // The server's statistics of a class are not an execution: they move the source's time, nothing else here.
-  if (rec.kind === 'statement_stats') return 'applied';
+  // The server's statistics of a class are not an execution: they move the source's time and count in the
+  // class's regression statistics (a class of their own), nothing else.
+  if (rec.kind === 'statement_stats') {
+    state.classes.apply(rec, state.watermark, resolver.classesOf(rec.source), alerts);
+    sweep(state, rec.source, resolver, alerts);
+    return 'applied';
+  }
   const wm = state.watermark;
   let outcome: RecordOutcome = 'applied';
   const t = resolver.for(rec.source, rec.db, rec.fingerprintId);
