@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,9 +86,17 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
       startMariaDb(),
       startPostgres({
         logDestination: ['stderr', 'csvlog', 'jsonlog'],
-        settings: { log_line_prefix: PG_PREFIX, session_preload_libraries: 'auto_explain', 'auto_explain.log_min_duration': '500' },
+        settings: {
+          log_line_prefix: PG_PREFIX, session_preload_libraries: 'auto_explain', 'auto_explain.log_min_duration': '500',
+          shared_preload_libraries: 'pg_stat_statements',
+        },
       }),
     ]);
+    // the server's statement statistics, which the PostgreSQL probe reads besides the running statements
+    const admin = new pg.Client(postgres.url);
+    await admin.connect();
+    await admin.query('CREATE EXTENSION pg_stat_statements');
+    await admin.end();
     hook = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -117,7 +125,7 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
       '--running-ms', String(RUNNING_MS), '--finished-ms', String(FINISHED_MS)]));
     const probes = [
       slowq('probe-maria', ['probe', '--mysql', maria.url, '--out', mariaProbe, '--interval', '200']),
-      slowq('probe-pg', ['probe', '--postgres', postgres.url, '--out', pgProbe, '--interval', '200']),
+      slowq('probe-pg', ['probe', '--postgres', postgres.url, '--out', pgProbe, '--interval', '200', '--statements', '500']),
     ];
     procs.push(...probes);
     clients.push(
@@ -271,5 +279,18 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
     const view = (await (await fetch(`${http}/api/alerts`)).json()) as { active: Array<{ alert: Alert }> };
     const shown = view.active.find((r) => r.alert.source === 'pg' && r.alert.sql === 'SELECT pg_sleep(0.6)');
     assert.equal(shown?.alert.plan, pgSentinel.plan);
+  });
+
+  test('the server\'s statement statistics travel as records of their own: the consumer counts them in the class view, none alerts as a slow query', async () => {
+    type Cls = { source: string; example: string; count: number; recent: unknown[] };
+    const cls = await waitFor('a statement_stats class of pg_sleep on the dashboard', async () => {
+      const body = (await (await fetch(`${http}/api/classes?limit=10000`)).json()) as { classes: Cls[] };
+      return body.classes.find((c) => c.source === 'pg' && c.example.includes('pg_sleep($1)'));
+    }, 30_000, 250).catch(diagnose);
+    assert.ok(cls.count >= 1);
+    assert.deepEqual(cls.recent, [], 'statistics are not executions');
+    const lines = readFileSync(pgProbe, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind?: string; sql: string; calls?: number });
+    assert.ok(lines.some((l) => l.kind === 'statement_stats' && l.sql.includes('pg_sleep') && (l.calls ?? 0) >= 1), 'the probe wrote the class\'s calls');
+    assert.ok(!readAlerts(alertsFile).some((a) => a.source === 'pg' && a.type === 'slow_query' && a.sql.includes('$1')), 'a class\'s mean is not a slow execution');
   });
 });
