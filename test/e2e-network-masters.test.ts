@@ -81,6 +81,7 @@ describe('two masters and network faults on separate hosts', { timeout: 420_000 
       base: BASE,
       masters: 2,
       consumers: ['c0', 'c1'],
+      curveDir: join(dir, 'curve'), // CURVE on every link, as a deployment across hosts has it
       via,
       clients: SOURCES.map((s, i) => ({ source: s.source, files: [workloads[i]!.path], format: 'jsonl', data: clientData(s.source) })),
       hosts: {
@@ -163,7 +164,7 @@ describe('two masters and network faults on separate hosts', { timeout: 420_000 
     await caughtUp(t, 'a master\'s host cut off', restoredAt);
   });
 
-  it('a master stalls (SIGSTOP) and resumes: what it held reaches the consumers again, as duplicates', async (t) => {
+  it('a master stalls (SIGSTOP) and resumes: the client carries on through the other; what the stalled one still passes on is skipped', async (t) => {
     const victim = await activeMaster();
     const failovers = clientStats(SOURCES[0].source)?.masterFailovers ?? 0;
     const duplicates = (): number => ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.duplicates ?? 0), 0);
@@ -182,9 +183,12 @@ describe('two masters and network faults on separate hosts', { timeout: 420_000 
     const resumedAt = Date.now();
     await caughtUp(t, 'a master\'s stall', resumedAt);
     // the batches the stalled master had taken in were sent again through the other one and applied; when it woke
-    // up it passed its copies on, and the consumers skipped them
-    const again = await waitFor('the stalled master\'s copies to reach the consumers', () => (duplicates() > before ? duplicates() - before : undefined), 15_000, 200);
-    t.diagnostic(`${again} records reached a consumer a second time, through the master that stalled, and were skipped`);
+    // up it passed on the copies it still held (unless their connection was dropped meanwhile: with CURVE, a peer
+    // silent for seconds is disconnected and what was queued for it goes), and the consumers skipped them. Whether
+    // any did is said, not asserted; that none was applied twice is the oracle check at the end.
+    const again = await waitFor('the stalled master\'s copies to reach the consumers', () => (duplicates() > before ? duplicates() - before : undefined), 15_000, 200).catch(() => 0);
+    t.diagnostic(again > 0 ? `${again} records reached a consumer a second time, through the master that stalled, and were skipped`
+      : 'none of what the stalled master held reached a consumer after it resumed (its connections were dropped)');
   });
 
   it('a partition into two halves, healed while batches are in flight', async (t) => {

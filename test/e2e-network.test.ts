@@ -73,6 +73,7 @@ describe('network faults: a 20 s cut of each link, then restored', { timeout: 30
       data: join(dir, 'server'),
       base: 5555, // every host has ports of its own
       consumers: ['c0'],
+      curveDir: join(dir, 'curve'), // CURVE on every link, as a deployment across hosts has it
       clients: [{ source: SOURCE, files: [file], format: 'jsonl', data: clientData }],
       hosts: {
         'client-db-a': host('db'), master: host('master'), 'consumer-c0': host('consumer'), monitor: host('monitor'), logserver: host('monitor'),

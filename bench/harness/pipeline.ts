@@ -3,6 +3,7 @@ import { readJson } from './files.js';
 import { waitFor } from './wait.js';
 import { hasExited, kill9, slowq, stop, type Proc } from './processes.js';
 import { numberedPeer } from '../../src/transport/endpoint.js';
+import { curveDeployment } from '../../src/cli/curve-deployment.js';
 
 // A whole pipeline as real processes, service by service (logserver, monitor, master, consumers, clients: the
 // CLI as `slowq up` and `slowq client` run it), so that a test or bench knows every process and can kill,
@@ -167,9 +168,16 @@ export interface PipelineOptions {
   onUnexpectedExit?: (service: Service, proc: Proc, exit: ExitStatus) => void;
   /**
    * Where services run, by service name (logserver, monitor, master, consumer-NAME, client-SOURCE); the others run
-   * here, on loopback. A server on another address binds it with --insecure: these hosts are a test's own.
+   * here, on loopback. A server on another address binds it with --insecure (unless curveDir is given): these hosts
+   * are a test's own.
    */
   hosts?: Record<string, PipelineHost>;
+  /**
+   * CURVE on every connection, as a deployment across hosts has it: the key layout of `slowq up --curve-dir`
+   * (made in this directory, or reused), each service given its keys and allow-lists; servers on a host's address
+   * then bind without --insecure
+   */
+  curveDir?: string;
 }
 
 /** The order stop() follows: the senders first, so every service stops with nothing left in flight to it. */
@@ -236,30 +244,31 @@ export class Pipeline {
       this.services.set(name, new Service(name, kind, args, (s, proc, exit) => {
         if (!this.finished) this.opts.onUnexpectedExit?.(s, proc, exit);
       }, hosts[name]));
-    /** a server's bind options: loopback by default, else its host's address, plain (see `hosts`) */
+    const curve = this.opts.curveDir === undefined ? undefined : curveDeployment(this.opts.curveDir, consumers);
+    /** a server's bind options: loopback by default, else its host's address (plain, unless with CURVE: see `hosts`) */
     const bindOn = (name: string, offset: number): string[] => {
       const address = hosts[name]?.address;
       if (address === undefined) return name === 'logserver' ? ['--port', String(ports.base + offset)] : [];
-      return [...(name === 'logserver' ? ['--bind', ports.endpoint(offset, address)] : ['--host', address]), '--insecure'];
+      return [...(name === 'logserver' ? ['--bind', ports.endpoint(offset, address)] : ['--host', address]), ...(curve ? [] : ['--insecure'])];
     };
-    add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), ...bindOn('logserver', 3)]);
+    add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), ...bindOn('logserver', 3), ...(curve?.logserver ?? [])]);
     add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), ...bindOn('monitor', 2),
-      '--alerts', this.alertsFile, '--quiet', ...(this.opts.monitorArgs ?? []), ...common]);
+      '--alerts', this.alertsFile, '--quiet', ...(this.opts.monitorArgs ?? []), ...common, ...(curve?.monitor ?? [])]);
     const masters = Array.from({ length: this.opts.masters ?? 1 }, (_, i) => numberedPeer('master', i));
     masters.forEach((name, i) => {
       const port = Number(new URL(ports.master(i, 0).replace('tcp:', 'http:')).port);
       add(name, 'master', ['master', ...(i > 0 ? ['--name', name] : []), '--data', join(data, name), '--port', String(port), ...bindOn(name, 0),
-        '--consumers', consumers.join(','), '--monitor', ports.monitor, ...common]);
+        '--consumers', consumers.join(','), '--monitor', ports.monitor, ...common, ...(curve?.master ?? [])]);
     });
     const via = (endpoint: string) => this.opts.via?.[endpoint] ?? endpoint;
     const toMasters = (offset: 0 | 1) => masters.flatMap((_, i) => ['--master', via(ports.master(i, offset))]);
     for (const name of consumers) {
       add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), ...toMasters(1),
-        '--monitor', via(ports.monitor), ...(this.opts.consumerArgs ?? []), ...common]);
+        '--monitor', via(ports.monitor), ...(this.opts.consumerArgs ?? []), ...common, ...(curve?.consumer(name) ?? [])]);
     }
     for (const c of this.opts.clients ?? []) {
       add(`client-${c.source}`, 'client', ['client', ...toMasters(0), '--source', c.source, '--format', c.format, '--data', c.data,
-        ...(c.args ?? []), ...common, ...c.files]);
+        ...(c.args ?? []), ...common, ...(curve?.client ?? []), ...c.files]);
     }
   }
 
