@@ -7,7 +7,7 @@ import type { Alert, QueryRecord } from '../model/record.js';
 import { Quarantine } from '../durable/quarantine.js';
 import type { Frames } from '../transport/send-queue.js';
 import { Endpoint } from '../transport/endpoint.js';
-import { decodeHeader, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
+import { decodeHeader, decodeNames, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
 import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
 import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
 import { RulesEngine, type BatchResult } from '../rules/engine.js';
@@ -19,6 +19,8 @@ import { WarnOnce } from '../service/warn-once.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { nextGeneration, type ConsumerIdentity } from './identity.js';
+import { Handoffs, type HandoffHost } from './handoff.js';
+import type { HandoffsSnapshot } from './state-codec.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
 // (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
@@ -98,6 +100,9 @@ export class Consumer {
   /** the rules in force: the options', until a reload changes them (setRules) */
   private rules: RulesConfig;
   private outbox = new Outbox();
+  /** sources given up and received when the ring changes (handoff.ts) */
+  private handoffs = new Handoffs();
+  private readonly handoffHost: HandoffHost;
   private pending: PendingGroup = { entries: [], replies: [], alerts: [] };
   private committing = false;
   /** a threshold change waits for the commit in flight: the commit loop stops after it (setRules) */
@@ -147,6 +152,18 @@ export class Consumer {
         },
       },
     });
+    const self = this;
+    this.handoffHost = {
+      name: opts.name,
+      get engine() { return self.engine; },
+      get outbox() { return self.outbox; },
+      get staged() { return self.pending.alerts; },
+      stage: (entries, after) => {
+        this.pending.entries.push(...entries);
+        this.pending.replies.push(...after);
+        void this.commit();
+      },
+    };
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
     this.reporter = new StatsReporter({
       // a fenced process reports under a name of its own: its counters are not the owner's
@@ -211,6 +228,7 @@ export class Consumer {
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, highWaterTotal: hwm,
       fenced: this.fencedBecause === undefined ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
+      ...this.handoffs.stats(),
       ...this.master.connectionStats(), ...this.monitor.connectionStats(),
     };
   }
@@ -228,8 +246,13 @@ export class Consumer {
     for (const n of notes) this.opts.log.info({ dataDir: this.opts.dataDir }, n);
     this.engine = new RulesEngine(this.rules);
     this.outbox = new Outbox();
+    this.handoffs = new Handoffs();
     const setAsideBefore = this.quarantine.count;
-    if (snapshot) decodeSnapshot(snapshot, this.engine, this.outbox.alerts, (item) => this.quarantine.setAside({ file: snapshotFile, ...item }));
+    if (snapshot) {
+      const handoffs: HandoffsSnapshot = { released: [], outgoing: [], received: [] };
+      decodeSnapshot(snapshot, this.engine, this.outbox.alerts, (item) => this.quarantine.setAside({ file: snapshotFile, ...item }), handoffs);
+      this.handoffs.restore(handoffs);
+    }
     const alerts: Alert[] = [];
     entries.forEach((bytes, i) => {
       const origin = origins[i]!;
@@ -246,8 +269,10 @@ export class Consumer {
         if (e.k === 'b') {
           this.engine.applyBatch(e.src, e.stream, records, alerts);
           this.outbox.add(alerts);
-        } else {
+        } else if (e.k === 'a') {
           this.outbox.remove(e.ids);
+        } else {
+          this.handoffs.apply(e, this.engine, this.outbox);
         }
       } catch (err) {
         this.quarantine.setAside({ ...origin, reason: `could not be applied: ${(err as Error).message}`, bytes });
@@ -262,6 +287,7 @@ export class Consumer {
   private onRequest(msg: Buffer[]): void {
     // from the master: [client routing id, header, payload], or [header] answering our hello/hb
     if (msg.length === 1) return this.onClaimAnswer(msg[0]);
+    if (msg.length === 2) return this.onRingMessage(msg[0], msg[1]);
     const client = msg[0];
     if (msg.length !== 3 || !client) return this.master.malformed('master', new ProtocolError('FRAMES', `request with ${msg.length} frames`));
     let h: Header;
@@ -273,6 +299,8 @@ export class Consumer {
     }
     this.stats.requests++;
     if (this.reloading) return this.retry(client, h.rid, 'consumer is recovering from a failed write');
+    // given up when the ring changed: never applied here again (the master routes it to its new owner)
+    if (this.handoffs.gaveUp(h.src)) return this.retry(client, h.rid, `source ${h.src} was handed over to another consumer`);
     let records;
     try {
       records = stampRecords(decodeRecords(msg[2], h.last - h.first + 1), h.src, h.stream, h.first);
@@ -303,6 +331,7 @@ export class Consumer {
     let h: Header;
     try {
       h = decodeHeader(frame);
+      if (h.t === 'handoff-done') return this.handoffs.done(this.handoffHost, h.ver, h.src);
       if (h.t !== 'owner' && h.t !== 'fenced') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from the master`);
     } catch (err) {
       return this.master.malformed('master', err);
@@ -316,6 +345,32 @@ export class Consumer {
     } else if (h.t === 'owner' && this.fencedBecause !== undefined) {
       this.fencedBecause = undefined;
       log.warn({ name: this.opts.name, ...this.identity }, `the master routes consumer ${this.opts.name} to this process now; no longer fenced off`);
+    }
+  }
+
+  /** [header, payload] from the master: give up sources for a new ring (`release`), or take one (`handoff`). */
+  private onRingMessage(header: Buffer | undefined, payload: Buffer | undefined): void {
+    try {
+      const h = decodeHeader(header);
+      // while the state is being reloaded the master asks again (a release) or forwards again (a handoff)
+      if (this.reloading) return;
+      if (h.t === 'release') {
+        const names = decodeNames(payload);
+        this.opts.log.info({ version: h.ver, ring: names }, `ring version ${h.ver}: giving up the sources it gives to other consumers`);
+        return this.handoffs.release(this.handoffHost, h.ver, names);
+      }
+      if (h.t === 'handoff') {
+        if (!payload) throw new ProtocolError('BAD_PAYLOAD', 'a handoff without the source\'s state');
+        try {
+          this.handoffs.receive(this.handoffHost, h.ver, h.src, payload);
+        } catch (err) {
+          throw new ProtocolError('BAD_PAYLOAD', `handoff of source ${h.src.slice(0, 64)}: ${(err as Error).message}`);
+        }
+        return;
+      }
+      throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} with a payload from the master`);
+    } catch (err) {
+      this.master.malformed('master', err);
     }
   }
 
@@ -390,7 +445,7 @@ export class Consumer {
       this.rules = rules;
       this.engine.setRules(rules);
       try {
-        await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...this.pending.alerts]));
+        await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...this.pending.alerts], this.handoffs.snapshot()));
       } catch (err) {
         this.stats.rulesReloadFailures++;
         this.rules = old;
@@ -414,7 +469,7 @@ export class Consumer {
   private async compact(): Promise<void> {
     try {
       const staged = this.pending.alerts;
-      await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...staged]));
+      await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...staged], this.handoffs.snapshot()));
     } catch (err) {
       this.warned.warn(`snapshot:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'snapshot failed; the journal stays current');
     }
@@ -432,6 +487,7 @@ export class Consumer {
     this.pending = { entries: [], replies: [], alerts: [] };
     this.reloading = (async () => {
       for (const r of waiting) {
+        if (r.length !== 2) continue; // a handoff's message to the master: sent again when the master asks again
         const client = r[0] as Buffer;
         const h = decodeHeader(r[1] as Buffer) as { rid: number };
         this.retry(client, h.rid, 'consumer could not write its state');
