@@ -161,6 +161,8 @@ const STOP_ORDER: ServiceKind[] = ['client', 'master', 'consumer', 'monitor', 'l
 export class Pipeline {
   readonly ports: PipelinePorts;
   readonly services = new Map<string, Service>();
+  /** the consumers' names: the options', and those added since (addConsumer) */
+  private readonly consumerNames: string[];
   /** set once stop() or kill() began: exits from then on are expected */
   private finished = false;
 
@@ -172,6 +174,17 @@ export class Pipeline {
   private constructor(readonly opts: PipelineOptions) {
     const address = (name: string) => opts.hosts?.[name]?.address;
     this.ports = new PipelinePorts(opts.base, { master: address('master'), monitor: address('monitor'), logserver: address('logserver') });
+    this.consumerNames = [...opts.consumers];
+  }
+
+  /** Defines and starts one more consumer (for a change of the ring: slowq cluster add-consumer). */
+  addConsumer(name: string): Service {
+    if (this.consumerNames.includes(name)) throw new Error(`consumer ${name} is in this pipeline already`);
+    this.consumerNames.push(name);
+    this.defineConsumer(name);
+    const s = this.consumer(name);
+    s.start();
+    return s;
   }
 
   /** Starts every service (not waiting for any to be ready: see ready()). */
@@ -209,15 +222,24 @@ export class Pipeline {
     return [...this.services.values()].filter((s) => s.kind === kind);
   }
 
+  private defineService(name: string, kind: ServiceKind, args: string[]): void {
+    this.services.set(name, new Service(name, kind, args, (s, proc, exit) => {
+      if (!this.finished) this.opts.onUnexpectedExit?.(s, proc, exit);
+    }, this.opts.hosts?.[name]));
+  }
+
+  private defineConsumer(name: string): void {
+    const ports = this.ports;
+    this.defineService(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), '--master', ports.consumers,
+      '--monitor', ports.monitor, ...(this.opts.consumerArgs ?? []), '--logserver', ports.logserver, ...(this.opts.serviceArgs ?? [])]);
+  }
+
   private define(): void {
     const { data, consumers } = this.opts;
     const ports = this.ports;
     const common = ['--logserver', ports.logserver, ...(this.opts.serviceArgs ?? [])];
     const hosts = this.opts.hosts ?? {};
-    const add = (name: string, kind: ServiceKind, args: string[]) =>
-      this.services.set(name, new Service(name, kind, args, (s, proc, exit) => {
-        if (!this.finished) this.opts.onUnexpectedExit?.(s, proc, exit);
-      }, hosts[name]));
+    const add = (name: string, kind: ServiceKind, args: string[]) => this.defineService(name, kind, args);
     /** a server's bind options: loopback by default, else its host's address, plain (see `hosts`) */
     const bindOn = (name: string, offset: number): string[] => {
       const address = hosts[name]?.address;
@@ -229,10 +251,7 @@ export class Pipeline {
       '--alerts', this.alertsFile, '--quiet', ...(this.opts.monitorArgs ?? []), ...common]);
     add('master', 'master', ['master', '--data', join(data, 'master'), '--port', String(ports.base), ...bindOn('master', 0), '--consumers', consumers.join(','),
       '--monitor', ports.monitor, ...common]);
-    for (const name of consumers) {
-      add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), '--master', ports.consumers,
-        '--monitor', ports.monitor, ...(this.opts.consumerArgs ?? []), ...common]);
-    }
+    for (const name of consumers) this.defineConsumer(name);
     for (const c of this.opts.clients ?? []) {
       add(`client-${c.source}`, 'client', ['client', '--master', ports.clients, '--source', c.source, '--format', c.format, '--data', c.data,
         ...(c.args ?? []), ...common, ...c.files]);
@@ -247,7 +266,7 @@ export class Pipeline {
   /** Records durably applied: the sum of the consumers' high-water marks as their stats files say. */
   highWaterTotal(): number {
     let n = 0;
-    for (const name of this.opts.consumers) n += this.consumerStats(name)?.highWaterTotal ?? 0;
+    for (const name of this.consumerNames) n += this.consumerStats(name)?.highWaterTotal ?? 0;
     return n;
   }
 
@@ -257,7 +276,7 @@ export class Pipeline {
    */
   liveHighWaterTotal(): number | undefined {
     let n = 0;
-    for (const name of this.opts.consumers) {
+    for (const name of this.consumerNames) {
       const st = this.consumerStats(name);
       const pid = this.consumer(name).pid;
       if (st === undefined || pid === undefined || st.pid !== pid || typeof st.highWaterTotal !== 'number') return undefined;
@@ -270,7 +289,7 @@ export class Pipeline {
   async ready(timeoutMs = 60_000): Promise<void> {
     await waitFor('the consumers to start', () => {
       for (const s of this.services.values()) if (!s.running) throw new Error(`${s.name} exited: ${s.output().slice(-1500)}`);
-      return this.opts.consumers.every((n) => this.consumerStats(n) !== undefined);
+      return this.consumerNames.every((n) => this.consumerStats(n) !== undefined);
     }, timeoutMs, 20);
   }
 
