@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { decodeHeader, encodeHeader, type RingHeader, type RingRequestHeader } from '../wire/protocol.js';
 import { ringRequestHeader } from '../wire/headers.js';
-import { openSocket } from '../transport/socket.js';
+import { ask } from './ask.js';
 import { DEFAULT_BASE_PORT, tcp } from './common.js';
 import { addCurveOptions, clientCurve, type CurveFlags } from './security.js';
 
@@ -29,7 +29,7 @@ export function register(program: Command): void {
       .option('--wait-ms <ms>', 'how long to wait for the change to end', '300000');
 
   common(cluster.command('status').description('the ring: its version, its names, and the change under way')).action(async (flags: Flags) => {
-    const r = await ask(flags, 'get', '');
+    const r = await askMaster(flags, 'get', '');
     process.stdout.write(`${r.msg}\n`);
   });
   change(cluster.command('add-consumer').description('add a consumer to the ring (start it first: slowq consumer --name NAME …)').argument('<name>'))
@@ -39,7 +39,7 @@ export function register(program: Command): void {
 }
 
 async function changeRing(flags: Flags, op: 'add' | 'remove', name: string): Promise<void> {
-  const r = await ask(flags, op, name);
+  const r = await askMaster(flags, op, name);
   if (!r.ok) throw new Error(`master: ${r.msg}`);
   process.stdout.write(`${r.msg}\n`);
   if (!flags.wait) return;
@@ -48,7 +48,7 @@ async function changeRing(flags: Flags, op: 'add' | 'remove', name: string): Pro
   let last = r.msg;
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const s = await ask(flags, 'get', '');
+    const s = await askMaster(flags, 'get', '');
     if (s.busy === 0 && s.version > r.version) {
       process.stdout.write(`done: ${s.msg}\n`);
       return;
@@ -60,32 +60,13 @@ async function changeRing(flags: Flags, op: 'add' | 'remove', name: string): Pro
 }
 
 /** One request to the master and its answer. */
-async function ask(flags: Flags, op: RingRequestHeader['op'], name: string): Promise<RingHeader> {
-  const timeout = Number(flags.timeoutMs);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new Error('--timeout-ms must be a number > 0');
-  const sock = openSocket('dealer', { linger: 0, receiveTimeout: timeout, sendTimeout: timeout }, { peer: 'master', curve: clientCurve(flags, 'master') });
-  try {
-    sock.connect(flags.master);
-    const rid = Math.floor(Math.random() * 1e9);
-    try {
-      await sock.send([encodeHeader(ringRequestHeader(rid, op, name))]);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'EAGAIN') throw new Error(`could not reach the master at ${flags.master} within ${timeout} ms (is it running? does it need --curve-secret/--master-key?)`);
-      throw err;
-    }
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await sock.receive();
-      } catch (err) {
-        if ((err as { code?: string }).code === 'EAGAIN') throw new Error(`no answer from the master at ${flags.master} within ${timeout} ms`);
-        throw err;
-      }
+async function askMaster(flags: Flags, op: RingRequestHeader['op'], name: string): Promise<RingHeader> {
+  const rid = Math.floor(Math.random() * 1e9);
+  return ask([encodeHeader(ringRequestHeader(rid, op, name))], {
+    peer: 'master', endpoint: flags.master, curve: clientCurve(flags, 'master'), timeoutMs: Number(flags.timeoutMs), flag: '--master',
+    answer: (msg) => {
       const h = decodeHeader(msg[0]);
-      if (h.t !== 'ring' || h.rid !== rid) continue;
-      return h;
-    }
-  } finally {
-    sock.close();
-  }
+      return h.t === 'ring' && h.rid === rid ? h : undefined;
+    },
+  });
 }

@@ -105,6 +105,8 @@ export class Consumer {
   private readonly handoffHost: HandoffHost;
   private pending: PendingGroup = { entries: [], replies: [], alerts: [] };
   private committing = false;
+  /** the group being written: its alerts enter the outbox once it is durable */
+  private writing: PendingGroup | undefined;
   /** a threshold change waits for the commit in flight: the commit loop stops after it (setRules) */
   private rulesChanging = false;
   /** set after a failed commit: in-memory state is ahead of disk until reloaded */
@@ -157,7 +159,7 @@ export class Consumer {
       name: opts.name,
       get engine() { return self.engine; },
       get outbox() { return self.outbox; },
-      get staged() { return self.pending.alerts; },
+      get staged() { return self.writing ? [self.writing.alerts, self.pending.alerts] : [self.pending.alerts]; },
       stage: (entries, after) => {
         this.pending.entries.push(...entries);
         this.pending.replies.push(...after);
@@ -401,11 +403,14 @@ export class Consumer {
         this.pending = { entries: [], replies: [], alerts: [] };
         const t0 = performance.now();
         try {
+          this.writing = group;
           if (group.entries.length > 0) await this.store.append(group.entries);
         } catch (err) {
+          this.writing = undefined;
           await this.onCommitFailure(err, group).catch(() => {}); // fails only when stopping mid-reload
           return;
         }
+        this.writing = undefined;
         this.stats.commits++;
         this.stats.commitMsTotal += performance.now() - t0;
         this.stats.alerts += group.alerts.length;

@@ -19,8 +19,11 @@ export interface HandoffHost {
   readonly name: string;
   readonly engine: RulesEngine;
   readonly outbox: Outbox;
-  /** alerts of requests applied in memory, not yet durable (they enter the outbox with their commit) */
-  readonly staged: Alert[];
+  /**
+   * alerts of requests applied in memory, not yet durable (they enter the outbox with their commit): the group
+   * being written, if any, then the group waiting (last: where new ones go)
+   */
+  readonly staged: Alert[][];
   /** queues journal entries; `after` is sent to the master once they (and everything before them) are durable */
   stage(entries: Buffer[], after: Frames[]): void;
 }
@@ -70,7 +73,9 @@ export class Handoffs {
       if (ownerOf(src, names) === host.name) continue;
       // its alerts go with it, those waiting for the monitor and those of requests not yet durable
       const alerts = [...host.outbox.alerts.values()].filter((a) => a.source === src);
-      for (let i = host.staged.length - 1; i >= 0; i--) if (host.staged[i]!.source === src) alerts.push(...host.staged.splice(i, 1));
+      for (const list of host.staged) {
+        for (let i = 0; i < list.length; i++) if (list[i]!.source === src) alerts.push(...list.splice(i--, 1));
+      }
       const e: HandoffEntry = { k: 'o', src, ver, state: encodeSourceState(host.engine, src, alerts) };
       this.apply(e, host.engine, host.outbox);
       entries.push(encodeEntry(e));
@@ -101,7 +106,7 @@ export class Handoffs {
       throw err;
     }
     // its alerts enter the outbox with the commit, like those of a batch
-    host.staged.push(...scratch.outbox);
+    host.staged.at(-1)!.push(...scratch.outbox);
     this.released.delete(src);
     this.outgoing.delete(src);
     this.received.set(src, ver);
