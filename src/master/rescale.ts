@@ -88,7 +88,7 @@ export class Rescale {
     const o = this.current.get(source)!;
     if (!this.target) return { name: o };
     const n = this.target.get(source)!;
-    if (o === n || this.moved.has(source)) return { name: n === o ? o : n };
+    if (o === n || this.moved.has(source)) return { name: n };
     if (this.released.has(o) && !this.inFlight.has(source)) return { name: n }; // its old owner never had it
     return { wait: `source ${source} is moving from consumer ${o} to ${n} (ring version ${this.ring.next!.version})` };
   }
