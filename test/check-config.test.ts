@@ -79,7 +79,7 @@ describe('slowq check-config', () => {
     assert.match(p.output(), /cannot read .*nope\.yaml/);
   });
 
-  it('--kind: an unknown kind is refused; a file with inputs: is an agent\'s, which needs its checker', async () => {
+  it('--kind: an unknown kind is refused; a file with inputs: is checked as an agent\'s', async () => {
     const agent = join(dir, 'agent.yaml');
     writeFileSync(agent, 'inputs:\n  - path: /var/log/mysql/slow.log\n');
     const unknown = slowq('check-config', ['check-config', '--kind', 'nonsense', good]);
@@ -87,7 +87,7 @@ describe('slowq check-config', () => {
     assert.match(unknown.output(), /--kind must be one of server/);
     const detected = slowq('check-config', ['check-config', agent]);
     assert.equal(await detected.exited, 1);
-    assert.match(detected.output(), /agent\.yaml: no checker for agent configurations.*has inputs:/);
+    assert.match(detected.output(), /agent\.yaml: master is missing/);
     const asServer = slowq('check-config', ['check-config', '--kind', 'server', agent]);
     assert.equal(await asServer.exited, 1);
     assert.match(asServer.output(), /unknown key "inputs"/);
@@ -98,13 +98,15 @@ describe('slowq check-config', () => {
     assert.equal(detectKind('{"inputs": []}', 'a.json'), 'agent');
     assert.equal(detectKind(GOOD, 'g.yaml'), 'server');
     assert.equal(detectKind('route: [', 'broken.yaml'), 'server');
+    const agentChecker = CONFIG_KINDS.agent;
     CONFIG_KINDS.agent = (text, file) => (text.includes('path') ? { ok: true, summary: `${file}: agent OK` } : { ok: false, error: `${file}: inputs[0].path is required` });
     try {
       assert.deepEqual(checkConfig('inputs:\n  - path: x\n', 'a.yaml'), { ok: true, summary: 'a.yaml: agent OK' });
       assert.deepEqual(checkConfig('inputs:\n  - {}\n', 'a.yaml'), { ok: false, error: 'a.yaml: inputs[0].path is required' });
       assert.equal(checkConfig(GOOD, 'g.yaml').ok, true);
     } finally {
-      delete CONFIG_KINDS.agent;
+      if (agentChecker) CONFIG_KINDS.agent = agentChecker;
+      else delete CONFIG_KINDS.agent;
     }
   });
 });

@@ -412,6 +412,10 @@ describe('binding beyond loopback (processes)', () => {
       assert.notEqual(code, 0, name);
       assert.match(p.output(), new RegExp(`${name}: refusing to bind tcp://0\\.0\\.0\\.0:\\d+ without CURVE.*--insecure`), name);
     }
+    // `slowq up --host` refuses before it starts anything, naming its own remedy
+    const up = slowq('up-insecure', ['up', '--host', '0.0.0.0', '--port', String(base), '--consumers', '1', '--data', join(dir, 'up-insecure')]);
+    assert.notEqual(await up.exited, 0);
+    assert.match(up.output(), /up: refusing --host 0\.0\.0\.0 without CURVE.*--curve-dir DIR.*--insecure/);
   });
 
   it('binds 0.0.0.0 with --insecure (connections still from loopback only here)', async () => {

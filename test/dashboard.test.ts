@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { toLabeled } from '../src/monitor/model.js';
+import type { QueryClassSummary } from '../src/model/query-class.js';
 import { startHttpServer, type HttpServer } from '../src/monitor/http/server.js';
 import { FakeMonitorView, makeActive, makeAlert } from './support/fake-monitor-view.js';
 import { waitFor } from '../bench/harness/wait.js';
@@ -48,6 +49,28 @@ function populate(view: FakeMonitorView): void {
   view.countersNow.activeSilences = 1;
 }
 
+/** What consumer-c0 reports of its statement classes: the orders query got slower in the last 15 minutes. */
+const CLASSES: QueryClassSummary[] = [
+  {
+    source: 'db-01', fingerprintId: '0x3F2A9C1D7E5B4A10', db: 'shop', until: 0, lastTs: Date.now() - 6_000,
+    fingerprint: 'select o.id, o.created_at, … from orders o join customers c … limit ?', example: LONG_SQL,
+    count: 1873, totalMs: 2_910_000, p95Ms: 9_600, maxMs: 184_000,
+    trendCount: [150, 160, 149, 171, 158, 163, 150, 166, 155, 160, 150, 141],
+    trendP95Ms: [310, 290, 305, 320, 300, 315, 298, 302, 311, 8_900, 9_400, 9_800],
+    recent: [
+      { ts: Date.now() - 6_000, durationMs: 9_100, queryId: 'db-01:4711' },
+      { ts: Date.now() - 19_000, durationMs: 8_700, queryId: 'db-01:4702' },
+    ],
+  },
+  {
+    source: 'db-02', fingerprintId: '0x91B0E4C2AA07F311', db: 'billing', until: 0, lastTs: Date.now() - 126_000,
+    fingerprint: 'update invoices set state = ? where id = ?', example: 'UPDATE invoices SET state = \'sent\' WHERE id = 99812',
+    count: 640, totalMs: 410_000, p95Ms: 1_900, maxMs: 4_250,
+    trendCount: [50, 52, 55, 51, 49, 57, 60, 52, 55, 50, 48, 41], trendP95Ms: [1_800, 1_900, 1_850, 1_900, 1_870, 1_880, 1_920, 1_900, 1_890, 1_910, 1_900, 1_880],
+    recent: [{ ts: Date.now() - 126_000, durationMs: 4_250, queryId: 'db-02:88' }],
+  },
+];
+
 /** Reports growing counters every `stepMs` (as services do) so the sampler draws a throughput history; returns stop. */
 function feedStats(view: FakeMonitorView, stepMs: number): () => void {
   const acked: Record<string, number> = { 'db-01': 0, 'db-02': 0 };
@@ -63,7 +86,7 @@ function feedStats(view: FakeMonitorView, stepMs: number): () => void {
       { service: 'client-db-01', kind: 'client', source: 'db-01', at, counters: { read: acked['db-01']! + 40, records: acked['db-01']! + 25, recordsAcked: acked['db-01']!, batches: i + 1, acked: i } },
       { service: 'client-db-02', kind: 'client', source: 'db-02', at, counters: { read: acked['db-02']!, records: acked['db-02']!, recordsAcked: acked['db-02']!, batches: i, acked: i } },
       { service: 'master', kind: 'master', at, counters: { batches: i * 3, consumersAlive: 2 } },
-      { service: 'consumer-c0', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.6), outbox: 0, openQueries: 3 } },
+      { service: 'consumer-c0', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.6), outbox: 0, openQueries: 3 }, classes: CLASSES.map((c) => ({ ...c, until: at })) },
       { service: 'consumer-c1', kind: 'consumer', at, counters: { applied: Math.round(applied * 0.4), outbox: 2, openQueries: 1 } },
     ]);
   };
@@ -219,6 +242,30 @@ describe('dashboard in headless Chromium', () => {
     assert.match((await problem.textContent()) ?? '', /1 problem: source db-09 cannot make progress/);
     view.problemsNow = [];
     await problem.waitFor({ state: 'detached', timeout: 15_000 });
+  });
+
+  it('query classes: the busiest with their trend; an alert\'s class link opens the class page with its executions and alerts', async () => {
+    await page.reload({ waitUntil: 'load' }); // the flood above is gone from the view
+    await page.waitForSelector('#classes-body tbody tr', { timeout: 15_000 });
+    await page.waitForSelector('#firing-body .alert', { timeout: 15_000 });
+    assert.equal(await page.locator('#classes-body tbody tr').count(), 2);
+    assert.equal(await page.locator('#classes-body tbody tr').first().getAttribute('data-class'), 'db-01/0x3F2A9C1D7E5B4A10', 'busiest by total time first');
+    assert.equal(await page.locator('#classes-body tbody tr').first().locator('svg.spark rect').count(), 12, 'a bar per 5 minutes');
+    assert.equal(await page.locator('#class-page').isVisible(), false);
+    await page.locator('#firing-body .alert.critical', { hasText: 'db-01 / shop' }).locator('a.classlink').first().click();
+    await page.waitForSelector('#class-page:not([hidden])', { timeout: 10_000 });
+    assert.match(page.url(), /#class=db-01\/0x3F2A9C1D7E5B4A10$/);
+    const body = page.locator('#class-body');
+    assert.match((await body.locator('.classhead').textContent()) ?? '', /1,?873 executions.*p95 9\.6/);
+    assert.equal(await body.locator('#class-recent tbody tr').count(), 2);
+    assert.equal(await body.locator('svg.spark').count(), 2, 'trend of executions and of p95');
+    assert.equal(await body.locator('#class-alerts .alert').count(), 1, 'the alert of this class');
+    const shot = join(dir, 'dashboard-class.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    await assertPng(shot);
+    await copyFile(shot, '/tmp/slowq-dashboard-class.png');
+    await page.click('#class-close');
+    await page.waitForSelector('#class-page[hidden]', { state: 'attached', timeout: 10_000 });
   });
 
   it('no script errors in the page', () => {

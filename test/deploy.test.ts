@@ -189,7 +189,7 @@ describe('deploy/systemd: the units', () => {
     assert.match(directives('slowq-agent.service', 'ExecStart')[0]!, /^\/usr\/local\/bin\/slowq agent --config \/etc\/slowq\/agent\.yaml$/);
   });
 
-  it('allow every system call slowq makes: `slowq up` and a client, under strace, start, work and stop', { timeout: 240_000 }, async () => {
+  it('allow every system call slowq makes: `slowq up` and `slowq agent`, under strace, start, work and stop', { timeout: 240_000 }, async () => {
     const base = await freeBasePort();
     const data = join(dir, 'strace-server');
     const file = join(dir, 'strace-db.jsonl');
@@ -199,13 +199,16 @@ describe('deploy/systemd: the units', () => {
     const up = traced('up', ['up', '--data', data, '--port', String(base), '--consumers', '1', '--quiet'], upSummary);
     const http = `http://127.0.0.1:${base + 4}`;
     await waitFor(`/healthz of slowq up under strace (output: ${up.proc.output().slice(-1000)})`, () => httpOk(`${http}/healthz`), 120_000, 250);
-    const client = traced('client', ['client', '--master', `tcp://127.0.0.1:${base}`, '--source', 'db', '--format', 'jsonl', '--data', join(dir, 'strace-client'), file], clientSummary);
+    // what the agent's unit runs: `slowq agent --config FILE`
+    const agentConfig = join(dir, 'strace-agent.yaml');
+    writeFileSync(agentConfig, `master: tcp://127.0.0.1:${base}\ndata: ${join(dir, 'strace-agent')}\ninputs:\n  - { source: db, format: jsonl, paths: [${JSON.stringify(file)}] }\n`);
+    const client = traced('agent', ['agent', '--config', agentConfig], clientSummary);
     await waitFor('the client\'s records acked', async () => {
       const text = await (await fetch(`${http}/metrics`)).text();
       const m = /slowq_client_records_acked_total\{[^}]*source="db"[^}]*\} (\d+)/.exec(text);
       return m !== null && Number(m[1]) >= 300;
     }, 120_000, 500);
-    assert.equal(await client.stopTraced(), 0, `client under strace: ${client.proc.output().slice(-2000)}`);
+    assert.equal(await client.stopTraced(), 0, `agent under strace: ${client.proc.output().slice(-2000)}`);
     assert.equal(await up.stopTraced(), 0, `slowq up under strace: ${up.proc.output().slice(-2000)}`);
 
     for (const [unit, summary] of [['slowq-server.service', upSummary], ['slowq-agent.service', clientSummary]] as const) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
@@ -83,5 +83,25 @@ describe('e2e: /metrics counts what the pipeline did', () => {
     assert.deepEqual(fromMetrics, fromFile, 'alerts by type: /metrics vs alerts.jsonl');
     assert.deepEqual(fromFile, countByType(expected.map((a) => a.type)), 'alerts.jsonl vs the oracle');
     assert.equal(sum(metrics, 'slowq_monitor_alerts_accepted_total'), expected.length);
+
+    // The dashboard's query classes come from the consumers' reports: every finished record of the source, in
+    // its last hour of event time, counted once in its class.
+    const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { ts: number; state: string });
+    const lastTs = Math.max(...records.map((r) => r.ts));
+    const finishedInHour = records.filter((r) => r.state === 'finished' && r.ts > lastTs - 3600_000 - 5 * 60_000).length;
+    type Cls = { source: string; count: number; trendCount: number[]; recent: unknown[]; fingerprintId: string };
+    let classes: Cls[] = [];
+    for (;;) {
+      classes = ((await (await fetch(`${http}/api/classes?limit=10000`)).json()) as { classes: Cls[] }).classes.filter((c) => c.source === SOURCE);
+      if (classes.length > 0) break;
+      assert.ok(Date.now() < until, 'no query classes reported');
+      await sleep(250);
+    }
+    for (const c of classes) {
+      assert.equal(c.trendCount.reduce((a, b) => a + b, 0), c.count, `${c.fingerprintId}: the trend adds up to the count`);
+      assert.ok(c.recent.length >= 1 && c.recent.length <= 5);
+    }
+    const counted = classes.reduce((n, c) => n + c.count, 0);
+    assert.ok(counted > 0 && counted <= finishedInHour, `${counted} executions in the classes, ${finishedInHour} finished records in the last hour (+ one slice)`);
   });
 });

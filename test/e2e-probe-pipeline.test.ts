@@ -99,7 +99,7 @@ describe('slowq probe + the server log, one source, through the whole pipeline',
       procs.push(slowq(`client-${source}-${format}`, ['client', '--master', master, '--source', source, '--format', format,
         '--data', join(dir, `client-${i}`), ...extra, path()]));
     });
-    for (const p of probes) await waitFor(`${p.name} to start`, () => /probing/.test(p.output()), 30_000);
+    for (const p of probes) await waitFor(`${p.name} to start`, () => /probing/.test(p.output()), 30_000).catch((err: unknown) => { throw new Error(`${(err as Error).message}: ${p.output().slice(-3000)}`); });
     // Every client must be up before the statements run: the probe's running records and the log's finished
     // record travel through different clients, and a client still starting (seconds on a loaded machine)
     // would deliver the running records after the finished one — then the query was already judged.

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alert } from '../src/model/record.js';
-import { DeliveryError, commonOf, toLabeled, type LabeledAlert, type Notification, type Notifier } from '../src/monitor/model.js';
+import { DeliveryError, toLabeled, type Notifier } from '../src/monitor/model.js';
 import { ConfigError } from '../src/config/schema.js';
 import {
   backoffMs, createNotifier, deliverWithRetry, describeReceiver, parseReceiverConfig, webhookPayload,
@@ -14,6 +14,7 @@ import {
 import { codeBlock, slackMessage, type SlackBlock } from '../src/monitor/notifiers/slack.js';
 import { ZERO_TIME } from '../src/monitor/notifiers/payload.js';
 import { FileNotifier } from '../src/monitor/notifiers/file.js';
+import { makeNotification as notification } from './support/notifications.js';
 
 // ---- fixtures ------------------------------------------------------------------------------------------
 
@@ -34,21 +35,6 @@ function alert(type: Alert['type'], over: Partial<Alert> = {}): Alert {
     severity: 'warning',
     db: 'shop',
     user: 'app',
-    ...over,
-  };
-}
-
-let seq = 0;
-function notification(alerts: LabeledAlert[], over: Partial<Notification> = {}): Notification {
-  return {
-    id: `team-hook/g1/${++seq}`,
-    receiver: 'team-hook',
-    groupKey: '{}:{alertname="LongRunningQuery"}',
-    groupLabels: { alertname: alerts[0]?.labels.alertname ?? '' },
-    commonLabels: commonOf(alerts.map((a) => a.labels)),
-    commonAnnotations: commonOf(alerts.map((a) => a.annotations)),
-    status: alerts.every((a) => a.status === 'resolved') ? 'resolved' : 'firing',
-    alerts,
     ...over,
   };
 }
@@ -441,7 +427,7 @@ describe('parseReceiverConfig', () => {
     [{ name: 'x', file: {} }, 'receivers[2].file.path is required'],
     [{ name: 'x', file: { path: '' } }, 'receivers[2].file.path must be a non-empty string'],
     [{ name: 'x', webhook: 'http://h' }, 'receivers[2].webhook must be a map'],
-    [{ name: 'x' }, /^receivers\[2\] must have exactly one of webhook, slack, alertmanager, file$/],
+    [{ name: 'x' }, /^receivers\[2\] must have exactly one of webhook, slack, alertmanager, file, pagerduty, email$/],
     [{ name: 'x', webhook: { url: 'http://h' }, file: { path: '/p' } }, /must have exactly one of .* \(has webhook and file\)/],
     [{ webhook: { url: 'http://h' } }, 'receivers[2].name is required'],
     [{ name: 7, webhook: { url: 'http://h' } }, 'receivers[2].name must be a string'],

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { stringify as toYaml } from 'yaml';
+import { readJson } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { startProcess, stop } from '../bench/harness/processes.js';
+import { waitFor } from '../bench/harness/wait.js';
+import { generateLines } from '../src/workload/generator.js';
 
 // What a user gets: the repository packed with `npm pack` (of the dist/ already built: no scripts run) and
 // installed with `npm install -g` into a temporary prefix, as an operator would. From that prefix's
@@ -145,6 +151,32 @@ describe(`the packed ${PACKAGE.name}, installed into a temporary prefix`, () => 
       for (const sub of commandsIn(r.stdout)) pending.push([...path, sub]);
     }
     assert.ok(seen.includes('silence add'), `sub-commands reached: ${seen.join(', ')}`);
+  });
+
+  it('the installed slowq agent: check-config on an agent file, then an agent feeding a `slowq up` of the same install', { timeout: 180_000 }, async () => {
+    const base = await freeBasePort();
+    const log = join(work, 'agent-db.jsonl');
+    writeFileSync(log, generateLines(300, { seed: 3, idPrefix: 'a' }).join('\n') + '\n');
+    const data = join(work, 'agent-data');
+    const config = join(work, 'agent.yaml');
+    writeFileSync(config, toYaml({ master: `tcp://127.0.0.1:${base}`, data, inputs: [{ name: 'db', source: 'db', format: 'jsonl', paths: [log] }] }));
+    const check = run(slowq, ['check-config', config], work, 30_000);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /agent configuration OK: .*1 input: db \(jsonl/);
+    const up = startProcess('installed-up', slowq, ['up', '--data', join(work, 'server'), '--port', String(base), '--consumers', '1', '--quiet'], childEnv());
+    const agent = startProcess('installed-agent', slowq, ['agent', '--config', config], childEnv());
+    try {
+      await waitFor('the installed agent\'s 300 records acked', () => {
+        const st = readJson<{ inputs: Record<string, { recordsAcked: number }> }>(join(data, 'stats.json'));
+        return (st?.inputs.db?.recordsAcked ?? 0) >= 300;
+      }, 120_000, 250).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}\n--- agent:\n${agent.output().slice(-2000)}\n--- up:\n${up.output().slice(-2000)}`);
+      });
+      assert.equal(await stop(agent), 0, agent.output().slice(-2000));
+    } finally {
+      await stop(agent);
+      await stop(up);
+    }
   });
 
   for (const which of ['all', 'burst', 'design']) {

@@ -1,15 +1,18 @@
 import type { Command } from 'commander';
-import { Client } from '../client/client.js';
+import { Agent } from '../client/agent.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 import { addCurveOptions, clientCurve } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
 
+// `slowq client`: the agent (src/client/agent.ts) with one input given by flags, its registry, dead letters and
+// stats.json directly in --data. `slowq agent --config` runs any number of inputs the same way.
+
 export function register(program: Command): void {
   addCurveOptions(addParserOptions(addLogOptions(
     program
       .command('client')
-      .description('tail slow-query logs and send their records to the master')
+      .description('tail slow-query logs and send their records to the master (one input; `slowq agent` runs many)')
       .option('--master <endpoint>', 'the master\'s client endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT))
       .requiredOption('--source <name>', 'the database instance these logs are about')
       .requiredOption('--format <format>', 'jsonl, mysql-slow, postgres, postgres-csv, postgres-json')
@@ -23,27 +26,26 @@ export function register(program: Command): void {
   )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master: string; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
     holdStopSignals();
     const curve = clientCurve(flags, 'master');
+    const parserOptions = parserOptionsFrom(flags);
     lockDataDir(flags.data, `client-${flags.source}`);
     const log = serviceLogger(`client-${flags.source}`, flags);
-    const client = new Client({
+    const agent = new Agent({
       master: flags.master,
-      source: flags.source,
-      format: flags.format,
-      parserOptions: parserOptionsFrom(flags),
       dataDir: flags.data,
-      patterns: paths,
+      flat: true,
+      inputs: [{ kind: 'files', name: flags.source, source: flags.source, format: flags.format, paths, parserOptions }],
       log: log.logger,
       extraCounters: () => log.counters(),
       batchSize: intOption(flags.batchSize, '--batch-size'),
       lingerMs: intOption(flags.lingerMs, '--linger-ms'),
       window: intOption(flags.window, '--window'),
       ackTimeoutMs: intOption(flags.ackTimeoutMs, '--ack-timeout-ms'),
-      pollIntervalMs: intOption(flags.pollMs, '--poll-ms'),
+      pollMs: intOption(flags.pollMs, '--poll-ms'),
       ...(curve && { curve }),
     });
-    await client.start();
+    await agent.start();
     runUntilSignal(async () => {
-      await client.stop();
+      await agent.stop();
       await log.close();
     });
   });

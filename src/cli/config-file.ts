@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, known, map } from '../config/schema.js';
+import { parseAgentConfig, type AgentConfig } from '../client/agent-config.js';
 import { defaultMonitorConfig, MONITOR_KEYS, parseMonitorConfig, type MonitorConfig } from '../monitor/monitor-config.js';
 import { parseRulesConfig } from '../rules/config.js';
 import { DEFAULT_RULES, type RulesConfig } from '../rules/rules.js';
@@ -8,6 +9,7 @@ import { DEFAULT_RULES, type RulesConfig } from '../rules/rules.js';
 // The server's configuration file (YAML or JSON), shared by `up`, `consumer`, `monitor` and `evaluate`: the
 // `rules:` section (src/rules/config.ts) and the monitor's `route:`, `receivers:`, `inhibit_rules:`,
 // `rate_limits:` (src/monitor/monitor-config.ts). Unknown keys and wrong types are errors that name the key.
+// The agent's file (`slowq agent --config`) is another kind: src/client/agent-config.ts.
 
 export interface SlowqConfig {
   rules: RulesConfig;
@@ -18,13 +20,20 @@ export { ConfigError };
 
 export function loadConfig(path: string | undefined): SlowqConfig {
   if (!path) return { rules: structuredClone(DEFAULT_RULES), monitor: defaultMonitorConfig() };
-  let text: string;
+  return parseConfig(parseConfigText(readConfigFile(path), path), path);
+}
+
+/** The agent's file, checked whole. */
+export function loadAgentConfig(path: string): AgentConfig {
+  return parseAgentConfig(parseConfigText(readConfigFile(path), path), path);
+}
+
+function readConfigFile(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
   }
-  return parseConfig(parseConfigText(text, path), path);
 }
 
 /** The file's text as data: JSON for a name ending in .json, else YAML (an empty file is an empty map). */

@@ -1,3 +1,4 @@
+import { parseAgentConfig, type AgentConfig } from '../client/agent-config.js';
 import { parseConfig, parseConfigText, type SlowqConfig } from './config-file.js';
 
 // The kinds of configuration file `slowq check-config` knows, each with its checker. A checker reads the
@@ -10,6 +11,7 @@ export type ConfigChecker = (text: string, file: string) => CheckResult;
 
 export const CONFIG_KINDS: Record<string, ConfigChecker> = {
   server: checkServerConfig,
+  agent: checkAgentConfig,
 };
 
 /** The top-level keys that only an agent configuration (`slowq agent --config`) has. */
@@ -38,15 +40,33 @@ export function checkConfig(text: string, file: string, kind?: string): CheckRes
   return checker(text, file);
 }
 
+/** A checker from a kind's parser (which throws naming the key) and its one-line summary. */
+function checker<T>(kind: string, parse: (raw: unknown, file: string) => T, summary: (cfg: T) => string): ConfigChecker {
+  return (text, file) => {
+    let cfg: T;
+    try {
+      cfg = parse(parseConfigText(text, file), file);
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+    return { ok: true, summary: `${file}: ${kind} configuration OK: ${summary(cfg)}` };
+  };
+}
+
 /** The server's file (`slowq up --config`, `monitor --config`, `consumer --config`). */
 export function checkServerConfig(text: string, file: string): CheckResult {
-  let cfg: SlowqConfig;
-  try {
-    cfg = parseConfig(parseConfigText(text, file), file);
-  } catch (err) {
-    return { ok: false, error: (err as Error).message };
-  }
-  return { ok: true, summary: `${file}: server configuration OK: ${summarise(cfg)}` };
+  return checker('server', parseConfig, summarise)(text, file);
+}
+
+/** The agent's file (`slowq agent --config`). */
+export function checkAgentConfig(text: string, file: string): CheckResult {
+  return checker('agent', parseAgentConfig, summariseAgent)(text, file);
+}
+
+function summariseAgent(cfg: AgentConfig): string {
+  const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+  const inputs = cfg.inputs.map((i) => `${i.name} (${i.kind === 'files' ? `${i.format}, ${plural(i.paths.length, 'path')}` : `${i.database} probe`}, source ${i.source})`);
+  return `master ${cfg.master}, data ${cfg.data}, ${plural(cfg.inputs.length, 'input')}${inputs.length ? `: ${inputs.join(', ')}` : ''}`;
 }
 
 function summarise(cfg: SlowqConfig): string {

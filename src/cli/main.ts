@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   demo: () => import('./demo.js'),
   master: () => import('./master.js'),
   client: () => import('./client.js'),
+  agent: () => import('./agent.js'),
   consumer: () => import('./consumer.js'),
   monitor: () => import('./monitor.js'),
   evaluate: () => import('./evaluate.js'),

@@ -8,6 +8,7 @@ import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
 import { curveDeployment } from './curve-deployment.js';
 import { addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, ruleArgs, holdStopSignals, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
+import { isLoopbackHost } from '../security/curve.js';
 
 export interface UpOptions extends ThresholdFlags {
   data: string;
@@ -17,6 +18,12 @@ export interface UpOptions extends ThresholdFlags {
   quiet?: boolean;
   /** CURVE everywhere, with the key pairs in this directory (made if missing) */
   curveDir?: string;
+  /** the address the master binds for clients (and consumers): loopback unless agents on other hosts connect */
+  host?: string;
+  /** allow binding a non-loopback --host without CURVE */
+  insecure?: boolean;
+  /** the address of the dashboard and /metrics (beyond loopback the monitor needs $SLOWQ_HTTP_TOKEN) */
+  httpHost?: string;
 }
 
 /** The whole server side on this host as child processes; returns the supervisor (already started). */
@@ -28,8 +35,16 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
   // service locks its own directory too; this says at once, and before anything starts, who holds the whole.
   lockDataDir(dataDir, command);
   const base = intOption(flags.port, '--port');
+  // Refused here, before anything starts, rather than by a master crash-looping under the supervisor.
+  if (flags.host && !isLoopbackHost(flags.host) && flags.curveDir === undefined && flags.insecure !== true) {
+    throw new Error(`up: refusing --host ${flags.host} without CURVE: anyone who can reach port ${base} could send records unauthenticated and unencrypted. ` +
+      'Give --curve-dir DIR (key pairs for every service, made if missing; agents need DIR/clients/client.key and DIR/master.pub), or --insecure to accept the risk (e.g. on a private network).');
+  }
   const n = flags.consumers ? intOption(flags.consumers, '--consumers') : availableParallelism();
   if (n < 1) throw new Error('--consumers must be at least 1');
+  if (flags.httpHost && !isLoopbackHost(flags.httpHost) && !process.env.SLOWQ_HTTP_TOKEN) {
+    throw new Error(`up: --http-host ${flags.httpHost} serves the dashboard and its silence API beyond loopback: set SLOWQ_HTTP_TOKEN (at least 16 characters) in the environment; requests must carry it`);
+  }
   const runDir = join(dataDir, 'run');
   mkdirSync(runDir, { recursive: true });
   const host = '127.0.0.1';
@@ -46,11 +61,15 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
     {
       name: 'monitor',
       args: ['monitor', '--data', join(dataDir, 'monitor'), '--port', String(base + 2), '--alerts', join(dataDir, 'alerts.jsonl'), ...common, ...(curve?.monitor ?? []),
-        '--http-port', String(base + 4), ...(flags.config ? ['--config', resolve(flags.config)] : []), ...(flags.quiet ? ['--quiet'] : [])],
+        '--http-port', String(base + 4), ...(flags.httpHost ? ['--http-host', flags.httpHost] : []), ...(flags.config ? ['--config', resolve(flags.config)] : []), ...(flags.quiet ? ['--quiet'] : [])],
       onStdout: print,
       reloads: true,
     },
-    { name: 'master', args: ['master', '--data', join(dataDir, 'master'), '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? [])] },
+    {
+      name: 'master',
+      args: ['master', '--data', join(dataDir, 'master'), '--port', String(base), '--consumers', names.join(','), '--monitor', tcp(host, base + 2), ...common, ...(curve?.master ?? []),
+        ...(flags.host ? ['--host', flags.host] : []), ...(flags.insecure ? ['--insecure'] : [])],
+    },
     ...names.map((name): ChildSpec => ({
       name: `consumer-${name}`,
       reloads: true,
@@ -89,7 +108,10 @@ export function register(program: Command): void {
       .option('--consumers <n>', 'number of consumers (default: number of cores)')
       .option('--log-level <level>', 'log level of the services', 'info')
       .option('--quiet', 'do not print alerts on stdout')
-      .option('--curve-dir <dir>', 'CURVE with allow-lists on every connection: key pairs for every service in DIR, made if missing'),
+      .option('--curve-dir <dir>', 'CURVE with allow-lists on every connection: key pairs for every service in DIR, made if missing')
+      .option('--host <addr>', 'address the master binds for agents and clients (BASE; BASE+1 for consumers): beyond loopback it needs --curve-dir or --insecure', '127.0.0.1')
+      .option('--insecure', 'allow a non-loopback --host without CURVE (anyone who can reach the port can send records)')
+      .option('--http-host <addr>', 'address of the dashboard, /metrics and /healthz (BASE+4); beyond loopback requests must carry the token in $SLOWQ_HTTP_TOKEN'),
   ).action((flags: UpOptions) => {
     holdStopSignals();
     holdReloadSignal();

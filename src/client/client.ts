@@ -6,12 +6,14 @@ import { DeadLetters } from './dead-letter.js';
 import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
 import { Registry, type ResumePoint } from './registry.js';
 import { Sender, type SenderStats } from './sender.js';
+import type { MasterConnection } from './master-connection.js';
 import type { ParserOptions } from '../formats/parsers/index.js';
 import { FileTailer } from './tailer.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 
-// The agent on a database host: tail → parse → number → batch → send; commit the resume point of a
+// One input of the agent on a database host (src/client/agent.ts; `slowq client` is an agent of one input):
+// tail → parse → number → batch → send; commit the resume point of a
 // batch to the registry only after the server acked it. When the window of unacked batches is full the
 // tailer pauses (backpressure), so memory stays bounded and nothing is read that cannot be sent.
 
@@ -34,6 +36,12 @@ export interface ClientOptions {
   extraCounters?: () => Record<string, number>;
   /** CURVE for the connection to the master */
   curve?: CurveClientConfig;
+  /** the agent's connection to the master, shared by its inputs (default: one of its own) */
+  connection?: MasterConnection;
+  /** the name its counters are reported under (default client-SOURCE) */
+  service?: string;
+  /** rewrite DATA/stats.json (default true; an agent keeps one stats file for all its inputs) */
+  statsFile?: boolean;
 }
 
 export interface ClientStats extends SenderStats {
@@ -63,12 +71,15 @@ export class Client {
   /** ms since epoch of the first events read and of the last ack (what `slowq bench e2e` times) */
   private firstReadAt = 0;
   private lastAckAt = 0;
-  private readonly statsFile: StatsFile;
+  private readonly statsFile: StatsFile | undefined;
   private readonly reporter: StatsReporter;
 
   constructor(private readonly opts: ClientOptions) {
     this.sender = new Sender<ResumePoint>(
-      { master: opts.master, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000, curve: opts.curve },
+      {
+        master: opts.master, source: opts.source, log: opts.log, window: opts.window ?? 16, ackTimeoutMs: opts.ackTimeoutMs ?? 5000, curve: opts.curve,
+        ...(opts.connection && { connection: opts.connection }),
+      },
       (b) => this.onAcked(b),
       () => this.maybeResume(),
       (stream, expected) => this.onServerBehind(stream, expected),
@@ -76,9 +87,9 @@ export class Client {
     this.batcher = new Batcher<ResumePoint>(opts.batchSize ?? 1000, opts.lingerMs ?? 20, (b) => this.sender.submit(b));
     this.deadLetters = new DeadLetters(join(opts.dataDir, 'dead-letter.jsonl'), (err) =>
       opts.log.error({ err: err.message }, 'cannot write the dead-letter file'));
-    this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
+    if (opts.statsFile !== false) this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.stats());
     this.reporter = new StatsReporter({
-      service: `client-${opts.source}`, kind: 'client', source: opts.source, counters: () => this.stats(), extra: opts.extraCounters,
+      service: opts.service ?? `client-${opts.source}`, kind: 'client', source: opts.source, counters: () => this.stats(), extra: opts.extraCounters,
       notes: () => this.notes(),
       intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.sender.sendStats(st),
     });
@@ -105,7 +116,7 @@ export class Client {
     this.tailer = new FileTailer(tailerOpts);
     await this.tailer.start();
     this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
-    this.statsFile.start();
+    this.statsFile?.start();
     this.reporter.start();
     this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, master: this.opts.master }, 'client started');
   }
@@ -116,7 +127,7 @@ export class Client {
     await this.tailer?.stop();
     await this.sender.stop();
     await this.registry?.close();
-    this.statsFile.stop();
+    this.statsFile?.stop();
     this.opts.log.info(this.stats(), 'client stopped');
   }
 

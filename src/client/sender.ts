@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
 import type { CurveClientConfig } from '../security/curve.js';
-import { Endpoint } from '../transport/endpoint.js';
-import { decodeHeader, encodeHeader, encodeRecords, encodeStats, ProtocolError, type ServiceStats } from '../wire/protocol.js';
-import { batchHeader, statsHeader } from '../wire/headers.js';
+import { encodeHeader, encodeRecords, type ServiceStats } from '../wire/protocol.js';
+import { batchHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
-import { WarnOnce } from '../service/warn-once.js';
+import { MasterConnection, type ReplyHeader, type ReplyTarget } from './master-connection.js';
 
 // Sends sealed batches to the master with a window of unacked batches (docs/delivery.md).
 // An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;
@@ -12,6 +11,8 @@ import { WarnOnce } from '../service/warn-once.js';
 // the consumer lacks. When the connection to the master is lost, what it carried may be lost with it: the
 // batches sent before are resent as soon as it is back, and none on timeout meanwhile (they would only pile up
 // behind the dead connection). The caller learns of each acked batch (to commit its offset) through onAcked.
+// The connection may be shared with other senders (an agent's inputs, master-connection.ts): each has its own
+// source and window, so one input held up (its consumer away) does not hold up the others.
 
 export interface SenderOptions {
   master: string;
@@ -22,6 +23,8 @@ export interface SenderOptions {
   ackTimeoutMs?: number;
   /** CURVE for the connection to the master (own key pair and the master's public key) */
   curve?: CurveClientConfig;
+  /** a connection shared with other senders (started and stopped by its owner); default: one of its own */
+  connection?: MasterConnection;
 }
 
 interface InFlight<R> {
@@ -58,13 +61,13 @@ export interface SenderStats {
   errors: number;
 }
 
-export class Sender<R> {
-  private readonly master: Endpoint<'dealer'>;
+export class Sender<R> implements ReplyTarget {
+  private readonly master: MasterConnection;
+  /** the connection is this sender's own (it starts and stops it) */
+  private readonly ownsConnection: boolean;
   private readonly inFlight = new Map<number, InFlight<R>>();
   private readonly waiting: Batch<R>[] = [];
-  private nextRid = 1;
   private timer: NodeJS.Timeout | undefined;
-  private readonly warned: WarnOnce;
   private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
   /** the latest reason the server gave for not acking, cleared by an ack */
   private refusal: string | undefined;
@@ -81,38 +84,43 @@ export class Sender<R> {
      */
     private readonly onBehind: (stream: string, expected: number) => void = () => {},
   ) {
-    this.warned = new WarnOnce(opts.log, 100);
-    this.master = new Endpoint('dealer', {
-      log: opts.log, warned: this.warned, security: { peer: 'master', curve: opts.curve, log: opts.log }, maxQueued: 10_000,
-      socket: { linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 },
-      link: {
-        backlog: () => `resending ${this.inFlight.size} unacked batches when it is back`,
-        awaitsReply: () => this.inFlight.size > 0,
-        onReconnect: (lostAt) => this.resendSentBefore(lostAt),
-      },
-    });
+    this.ownsConnection = opts.connection === undefined;
+    this.master = opts.connection ?? new MasterConnection({ master: opts.master, log: opts.log, ...(opts.curve && { curve: opts.curve }) });
   }
 
   start(): void {
-    this.master.connect(this.opts.master);
-    this.master.receive((msg) => {
-      try {
-        this.onReply(msg);
-      } catch (err) {
-        this.master.malformed('master', err);
-      }
-    });
+    this.master.attach(this);
+    this.master.start();
     this.timer = setInterval(() => this.checkTimeouts(), 100);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.master.close();
+    this.master.detach(this);
+    if (this.ownsConnection) await this.master.stop();
   }
 
-  /** errors: `err` answers and replies that could not be read */
+  /** errors: `err` answers and replies that could not be read (on a shared connection: by any of its senders) */
   get stats(): SenderStats & Record<string, number> {
-    return { ...this.counts, errors: this.counts.errors + this.master.malformedCount, ...this.master.connectionStats() };
+    const { malformed, ...connection } = this.master.stats();
+    return { ...this.counts, errors: this.counts.errors + (malformed ?? 0), ...connection };
+  }
+
+  private get warned(): MasterConnection['warned'] {
+    return this.master.warned;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  holdsRid(rid: number): boolean {
+    return this.inFlight.has(rid);
+  }
+
+  holdsStream(stream: string): boolean {
+    for (const f of this.inFlight.values()) if (f.batch.stream === stream) return true;
+    return this.waiting.some((b) => b.stream === stream);
   }
 
   /** How long the oldest unacked batch has waited, and why (for the stats: a source that cannot make progress). */
@@ -140,8 +148,7 @@ export class Sender<R> {
 
   /** Reports counters to the master (which forwards them to the monitor); dropped if the queue is busy. */
   sendStats(stats: ServiceStats): void {
-    if (this.master.queued > 100) return;
-    this.master.send(statsHeader(), encodeStats([stats]));
+    this.master.sendStats(stats);
   }
 
   /** Forgets every batch of `stream`, sent or waiting (it is being read again from the start). */
@@ -160,7 +167,7 @@ export class Sender<R> {
   private pump(): void {
     while (this.waiting.length > 0 && this.inFlight.size < this.windowSize) {
       const batch = this.waiting.shift()!;
-      const rid = this.nextRid++;
+      const rid = this.master.nextRid();
       const f: InFlight<R> = {
         rid,
         batch,
@@ -183,12 +190,11 @@ export class Sender<R> {
     f.sentAt = Date.now();
     if (f.attempts === 1) f.firstSentAt = f.sentAt;
     if (f.attempts > 1) this.counts.resends++;
-    // zeromq may hand a Buffer to libzmq without copying: send copies, keep ours for resends.
-    this.master.forward([Buffer.from(f.header), Buffer.from(f.payload)]);
+    this.master.transmit(f.header, f.payload);
   }
 
   /** The connection is back: everything sent before it was lost and not answered goes again, in order. */
-  private resendSentBefore(lostAt: number): void {
+  resendSentBefore(lostAt: number): void {
     for (const f of this.inFlight.values()) {
       if (f.sentAt >= lostAt) continue; // queued behind the dead connection: ZeroMQ sends it on the new one
       f.holdUntil = 0;
@@ -213,8 +219,7 @@ export class Sender<R> {
     }
   }
 
-  private onReply(msg: Buffer[]): void {
-    const h = decodeHeader(msg[0]);
+  onReply(h: ReplyHeader): void {
     switch (h.t) {
       case 'ack': {
         // cumulative: everything of this stream up to h.last is durable
@@ -266,8 +271,6 @@ export class Sender<R> {
         if (f) f.holdUntil = Date.now() + 5000;
         return;
       }
-      default:
-        throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} reply`);
     }
   }
 

@@ -21,6 +21,8 @@ import { StatsReporter } from '../service/stats-reporter.js';
 import { nextGeneration, type ConsumerIdentity } from './identity.js';
 import { Handoffs, type HandoffHost } from './handoff.js';
 import type { HandoffsSnapshot } from './state-codec.js';
+import { QueryClasses } from './query-classes.js';
+import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
 // (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
@@ -115,6 +117,8 @@ export class Consumer {
   private stopping = false;
   private readonly warned: WarnOnce;
   private readonly statsFile: StatsFile;
+  /** the dashboard's class view (a view, not state: see query-classes.ts) */
+  private readonly classes = new QueryClasses();
   private readonly reporter: StatsReporter;
   private identity: ConsumerIdentity | undefined;
   /** why the master fences this process off, while it does */
@@ -171,7 +175,9 @@ export class Consumer {
       // a fenced process reports under a name of its own: its counters are not the owner's
       service: () => (this.fencedBecause === undefined ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
       kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
-      intervalMs: opts.statsIntervalMs ?? 2000, report: (st) => this.monitor.send(statsHeader(), encodeStats([st])),
+      intervalMs: opts.statsIntervalMs ?? 2000,
+      // a fenced process's classes are not the owner's: only the owner shows them
+      report: (st) => this.monitor.send(statsHeader(), encodeStats([this.fencedBecause === undefined && this.classes.size > 0 ? { ...st, classes: this.classes.top(CLASS_REPORT_LIMIT) } : st])),
     });
   }
 
@@ -269,7 +275,7 @@ export class Consumer {
       }
       try {
         if (e.k === 'b') {
-          this.engine.applyBatch(e.src, e.stream, records, alerts);
+          this.applyAndView(e.src, e.stream, records, alerts);
           this.outbox.add(alerts);
         } else if (e.k === 'a') {
           this.outbox.remove(e.ids);
@@ -310,7 +316,7 @@ export class Consumer {
       return this.master.malformed(`source ${h.src}`, err, { peer: client, rid: h.rid });
     }
     const alerts = this.pending.alerts;
-    const r = this.engine.applyBatch(h.src, h.stream, records, alerts);
+    const r = this.applyAndView(h.src, h.stream, records, alerts);
     if (r.gapExpected !== undefined) {
       this.stats.gaps++;
       // nothing applied: no durability needed to say so
@@ -326,6 +332,14 @@ export class Consumer {
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
     this.pending.replies.push([client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))]);
     void this.commit();
+  }
+
+  /** Applies a batch, and shows the class view the records that had their effect (not the duplicates). */
+  private applyAndView(source: string, stream: string, records: readonly QueryRecord[], alerts: Alert[]): BatchResult {
+    const before = this.engine.source(source).streams.get(stream) ?? 0;
+    const r = this.engine.applyBatch(source, stream, records, alerts);
+    for (const rec of records) if (rec.seq > before && rec.seq <= r.last) this.classes.add(rec);
+    return r;
   }
 
   /** The master says whether it routes our name to this process; a change is said once. */

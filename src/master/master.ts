@@ -213,7 +213,7 @@ export class Master {
 
   private onClientStats(payload: Buffer | undefined): void {
     for (const st of decodeStats(payload)) {
-      if (st.kind !== 'client') continue;
+      if (st.kind !== 'client' && st.kind !== 'agent') continue; // what agents and their inputs report
       // one stats message carries them all to the monitor, with the master's own
       if (!this.clientStats.has(st.service) && this.clientStats.size >= MAX_STATS_PER_MESSAGE - 1) continue;
       this.clientStats.set(st.service, st);

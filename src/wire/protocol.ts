@@ -9,6 +9,7 @@ import { echo, listOf, SchemaError, type Check } from './schema.js';
 import { silenceAddBody, silenceExpireBody, silenceRecord } from './silence-schema.js';
 import { serviceStats } from './stats-schema.js';
 export type { WireRecord } from '../model/record.js';
+import type { QueryClassSummary } from '../model/query-class.js';
 
 // The wire (docs/wire.md): every ZeroMQ message is [routing frames…, header, payload?]. The header is a
 // small msgpack map the master can read without touching the payload; the payload is msgpack records.
@@ -81,6 +82,8 @@ export interface ServiceStats {
   counters: Record<string, number>;
   /** what a number cannot say, e.g. why a client's batches are not acked (short texts, for people) */
   notes?: Record<string, string>;
+  /** a consumer's busiest statement classes of the last hour (model/query-class.ts), for the dashboard */
+  classes?: QueryClassSummary[];
 }
 
 // `useRecords` stores each object shape once per message: smaller and faster than plain maps

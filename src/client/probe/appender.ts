@@ -5,6 +5,9 @@
 
 import { open, stat, type FileHandle } from 'node:fs/promises';
 
+/** How far back from the end a torn last line is looked for (a probe's line is far shorter). */
+const MAX_TORN_BYTES = 1 << 20;
+
 export class LineAppender {
   private handle: FileHandle | undefined;
 
@@ -16,7 +19,7 @@ export class LineAppender {
   async open(): Promise<void> {
     if (this.handle) return;
     try {
-      this.handle = await open(this.path, 'a');
+      this.handle = await open(this.path, 'a+'); // read too: cutTornLine()
     } catch (err) {
       throw new Error(`cannot open ${this.path} for appending: ${(err as Error).message}`);
     }
@@ -54,6 +57,28 @@ export class LineAppender {
       if (done > 0) await handle.truncate(sizeBefore).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * Cuts a last line without its "\n" off the file: what a process killed in the middle of a write leaves. A tailer
+   * never takes a line without its end, so nothing of it was read; appending after it would glue the next line on.
+   * Returns the bytes cut.
+   */
+  async cutTornLine(): Promise<number> {
+    const handle = this.handle;
+    if (!handle) throw new Error(`${this.path} is not open`);
+    const { size } = await handle.stat();
+    if (size === 0) return 0;
+    const n = Math.min(size, MAX_TORN_BYTES);
+    const tail = Buffer.alloc(n);
+    await handle.read(tail, 0, n, size - n);
+    if (tail[n - 1] === 0x0a) return 0;
+    const lastNewline = tail.lastIndexOf(0x0a);
+    const keep = lastNewline >= 0 ? size - n + lastNewline + 1 : size > n ? size : 0;
+    if (keep === size) return 0;
+    await handle.truncate(keep);
+    await handle.datasync();
+    return size - keep;
   }
 
   async close(): Promise<void> {

@@ -124,6 +124,15 @@ input:focus, select:focus { outline: 2px solid var(--info); outline-offset: -1px
 .notes li .outcome { font-weight: 600; }
 time, .nowrap { white-space: nowrap; }
 a { color: var(--link); }
+#class-page { grid-column: 1 / -1; }
+#class-page[hidden] { display: none; }
+.classhead { display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: baseline; padding: 10px 0 6px; color: var(--muted); }
+.classhead b { color: var(--text); font-variant-numeric: tabular-nums; }
+.spark { display: inline-block; vertical-align: middle; }
+.spark rect { fill: var(--info); }
+.spark rect.p95 { fill: var(--warning); }
+.trend { display: flex; gap: 24px; flex-wrap: wrap; padding: 8px 0; color: var(--muted); font-size: 12px; }
+a.classlink { font-size: 12px; }
 </style>
 </head>
 <body>
@@ -133,9 +142,11 @@ a { color: var(--link); }
   <div class="conn" id="conn"><span class="dot"></span><span id="conn-text">connecting…</span></div>
 </header>
 <main>
+  <section id="class-page" hidden><h2>Query class <span class="count" id="class-title"></span><span class="hint"><a href="#" id="class-close">close</a></span></h2><div class="body" id="class-body"></div></section>
   <div class="col">
     <section id="firing"><h2>Firing <span class="count" id="firing-count"></span><span class="hint">live</span></h2><div class="body" id="firing-body"><div class="empty">Loading…</div></div></section>
     <section id="resolved"><h2>Recently resolved <span class="count" id="resolved-count"></span></h2><div class="body" id="resolved-body"></div></section>
+    <section id="classes"><h2>Query classes <span class="hint">last hour of each source, by total time; every execution, not only alerts</span></h2><div class="body" id="classes-body"></div></section>
     <section id="slowest"><h2>Slowest fingerprints <span class="hint">last hour, by longest duration</span></h2><div class="body" id="slowest-body"></div></section>
   </div>
   <div class="col">
@@ -280,7 +291,7 @@ a { color: var(--link); }
         var t = a.alert || {};
         return h('tr', null,
           h('td', null, when(a.endsAt || t.at)),
-          h('td', { class: 'mono nowrap', text: where(a.labels) }),
+          h('td', { class: 'mono nowrap' }, where(a.labels), ' ', classLink(a.labels.source, t.fingerprintId)),
           h('td', { class: 'num dur', text: dur(t.durationMs) }),
           h('td', { text: t.type === 'stalled' ? 'stalled' : 'finished', class: t.type === 'stalled' ? 'stale' : 'good' }),
           h('td', { class: 'wide' }, sqlBlock(t.sql)));
@@ -303,6 +314,7 @@ a { color: var(--link); }
           L.user ? h('span', { text: 'user ' + L.user }) : null,
           L.host ? h('span', { text: 'host ' + L.host }) : null,
           h('span', { class: 'mono fp', title: t.fingerprint || '', text: t.fingerprintId || '' }),
+          classLink(L.source, t.fingerprintId),
           a.receivers && a.receivers.length ? h('span', { text: '→ ' + a.receivers.join(', ') }) : null)),
       h('div', { class: 'side' },
         h('span', null, 'started ', when(a.startsAt)),
@@ -324,6 +336,8 @@ a { color: var(--link); }
     renderChart(s.throughput || [], s.now);
     renderPipeline(s.services || [], s.now);
     renderSlowest(s.slowest || []);
+    renderClasses(s.classes || []);
+    renderClassPage();
     renderNotifications();
     renderSummary();
   }
@@ -399,6 +413,77 @@ a { color: var(--link); }
           h('td', { class: 'num' + (age > 15000 ? ' stale' : '') }, when(r.at)));
       }))));
   }
+  // ---- query classes: the busiest of the last hour, and one class's page (#class=SOURCE/FINGERPRINT_ID) ----
+  function classHref(source, fp) { return '#class=' + encodeURIComponent(source || '') + '/' + encodeURIComponent(fp || ''); }
+  function classLink(source, fp) { return source && fp ? h('a', { class: 'classlink', href: classHref(source, fp), title: 'this query class: its trend, executions and alerts', text: 'class' }) : null; }
+  function spark(values, cls, title) {
+    var W = 96, H = 22, n = values.length || 1, max = 0;
+    values.forEach(function (v) { if (v > max) max = v; });
+    var el = svg('svg', { class: 'spark', width: String(W), height: String(H), viewBox: '0 0 ' + W + ' ' + H, role: 'img' }, svg('title', { text: title }));
+    values.forEach(function (v, i) {
+      var bh = max > 0 ? Math.max(v > 0 ? 1 : 0, Math.round((H - 1) * v / max)) : 0;
+      el.appendChild(svg('rect', { class: cls, x: String(i * W / n + 0.5), y: String(H - bh), width: String(Math.max(1, W / n - 1.5)), height: String(bh) }));
+    });
+    return el;
+  }
+  function trendTitle(c, what, values, fmt) {
+    return what + ' per 5 minutes over the hour to ' + new Date(c.until).toISOString() + ': ' + values.map(fmt).join(', ');
+  }
+  function renderClasses(list) {
+    if (!list.length) { fill('classes-body', h('div', { class: 'empty', text: 'No executions in the last hour reported by the consumers yet.' })); return; }
+    fill('classes-body', h('table', null,
+      h('thead', null, h('tr', null, h('th', { class: 'num', text: 'Total' }), h('th', { class: 'num', text: 'Count' }), h('th', { class: 'num', text: 'p95' }), h('th', { text: 'Trend' }), h('th', { text: 'Class' }))),
+      h('tbody', null, list.slice(0, 15).map(function (c) {
+        return h('tr', { 'data-class': c.source + '/' + c.fingerprintId },
+          h('td', { class: 'num dur', text: dur(c.totalMs) }),
+          h('td', { class: 'num', text: num(c.count) }),
+          h('td', { class: 'num dur', text: dur(c.p95Ms) }),
+          h('td', null, spark(c.trendCount, 'count', trendTitle(c, 'executions', c.trendCount, num))),
+          h('td', { class: 'wide' }, h('div', { class: 'meta fp mono', style: 'font-size:12px;margin-bottom:3px' },
+            h('a', { href: classHref(c.source, c.fingerprintId), text: c.fingerprintId }), '  ·  ' + c.source + (c.db ? ' / ' + c.db : '')), sqlBlock(c.fingerprint)));
+      }))));
+  }
+  function currentClass() {
+    var m = /^#class=([^/]*)\/(.*)$/.exec(location.hash);
+    if (!m) return null;
+    try { return { source: decodeURIComponent(m[1]), fp: decodeURIComponent(m[2]) }; } catch (e) { return null; }
+  }
+  function renderClassPage() {
+    var page = document.getElementById('class-page'), cur = currentClass();
+    if (!cur) { page.hidden = true; return; }
+    page.hidden = false;
+    fill('class-title', cur.fp + '  ·  ' + cur.source);
+    var c = ((state.stats && state.stats.classes) || []).filter(function (x) { return x.source === cur.source && x.fingerprintId === cur.fp; })[0];
+    var mine = function (a) { var L = a.labels || {}; return L.source === cur.source && (a.alert || {}).fingerprintId === cur.fp; };
+    var alerts = ((state.alerts && state.alerts.active) || []).filter(mine).concat(((state.alerts && state.alerts.resolved) || []).filter(mine));
+    var plan = null;
+    alerts.forEach(function (a) { var t = a.alert || {}; if (!plan && t.plan) plan = t.plan; });
+    fill('class-body',
+      c ? h('div', null,
+        h('div', { class: 'classhead' },
+          h('span', null, h('b', { text: num(c.count) }), ' executions'),
+          h('span', null, h('b', { text: dur(c.totalMs) }), ' in all'),
+          h('span', null, 'p95 ', h('b', { text: dur(c.p95Ms) })),
+          h('span', null, 'longest ', h('b', { text: dur(c.maxMs) })),
+          h('span', null, 'last ', when(c.lastTs)),
+          c.db ? h('span', { text: 'db ' + c.db }) : null),
+        h('div', { class: 'trend' },
+          h('span', null, 'executions ', spark(c.trendCount, 'count', trendTitle(c, 'executions', c.trendCount, num))),
+          h('span', null, 'p95 ', spark(c.trendP95Ms, 'p95', trendTitle(c, 'p95', c.trendP95Ms, dur)))),
+        sqlBlock(c.fingerprint),
+        h('div', { class: 'meta', style: 'margin:8px 0 2px', text: 'latest statement' }), sqlBlock(c.example),
+        h('table', { id: 'class-recent' },
+          h('thead', null, h('tr', null, h('th', { text: 'Finished' }), h('th', { class: 'num', text: 'Duration' }), h('th', { text: 'Query id' }))),
+          h('tbody', null, c.recent.map(function (r) {
+            return h('tr', null, h('td', null, when(r.ts)), h('td', { class: 'num dur', text: dur(r.durationMs) }), h('td', { class: 'mono', text: r.queryId }));
+          }))))
+        : h('div', { class: 'empty', text: 'No statistics for this class in the last hour (each consumer reports its 20 busiest classes).' }),
+      plan ? h('details', { class: 'sql', open: '' }, h('summary', null, h('code', { text: 'plan' })), h('pre', { text: plan })) : null,
+      h('h3', { style: 'font-size:13px;color:var(--muted);margin:14px 0 4px', text: 'Alerts of this class (' + alerts.length + ')' }),
+      alerts.length ? h('div', { id: 'class-alerts' }, alerts.slice(0, 20).map(alertRow)) : h('div', { class: 'empty', text: 'No alerts of this class now or recently.' }));
+  }
+  window.addEventListener('hashchange', function () { renderClassPage(); if (currentClass()) document.getElementById('class-page').scrollIntoView({ block: 'start' }); });
+  document.getElementById('class-close').addEventListener('click', function (ev) { ev.preventDefault(); history.replaceState(null, '', location.pathname + location.search); renderClassPage(); });
   function renderSlowest(list) {
     if (!list.length) { fill('slowest-body', h('div', { class: 'empty', text: 'No alerts in the last hour.' })); return; }
     fill('slowest-body', h('table', null,
@@ -505,7 +590,7 @@ a { color: var(--link); }
   });
 
   // ---- loading and live updates ----
-  function loadAlerts() { return api('/api/alerts').then(function (d) { state.alerts = d; renderAlerts(); }); }
+  function loadAlerts() { return api('/api/alerts').then(function (d) { state.alerts = d; renderAlerts(); renderClassPage(); }); }
   function loadSilences() { return api('/api/silences').then(function (d) { state.silences = d.silences; renderSilences(); }); }
   function loadStats() { return api('/api/stats').then(function (d) { state.stats = d; renderStats(); }); }
   function loadAll() { return Promise.all([loadAlerts(), loadSilences(), loadStats()]).catch(showError); }

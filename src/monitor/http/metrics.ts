@@ -55,6 +55,11 @@ const SPECS: StatSpec[] = [
   { kind: 'consumer', counter: 'rulesReloadFailures', type: 'counter', name: 'slowq_consumer_config_reload_failures_total', help: 'Threshold reloads (SIGHUP) a consumer refused: a bad file, or the snapshot the change starts at failed.' },
   { kind: 'consumer', counter: 'highWaterTotal', type: 'gauge', name: 'slowq_consumer_high_water_total', help: 'Sum of every stream\'s high-water mark (records applied exactly once).' },
 
+  { kind: 'agent', counter: 'inputs', type: 'gauge', name: 'slowq_agent_inputs', help: 'Inputs an agent runs (files, probes).' },
+  { kind: 'agent', counter: 'configReloads', type: 'counter', name: 'slowq_agent_config_reloads_total', help: 'Configuration reloads (SIGHUP) an agent took.' },
+  { kind: 'agent', counter: 'configReloadFailures', type: 'counter', name: 'slowq_agent_config_reload_failures_total', help: 'Configuration reloads (SIGHUP) an agent refused, or whose new inputs did not start.' },
+  { kind: 'agent', counter: 'configLastReloadSuccessful', type: 'gauge', name: 'slowq_agent_config_last_reload_successful', help: 'Whether an agent\'s last reload succeeded (1) or was refused and its inputs stay as they were (0).' },
+
   { kind: 'master', counter: 'batches', type: 'counter', name: 'slowq_master_batches_total', help: 'Batches routed to consumers.' },
   { kind: 'master', counter: 'replies', type: 'counter', name: 'slowq_master_replies_total', help: 'Consumer replies routed back to clients.' },
   { kind: 'master', counter: 'retries', type: 'counter', name: 'slowq_master_retries_total', help: 'Batches answered with retry (owner away).' },

@@ -10,6 +10,7 @@ import { SseHub } from './events.js';
 import { createMetricsRegistry } from './metrics.js';
 import { parseSilenceBody } from './silence-input.js';
 import { ThroughputSampler } from './throughput.js';
+import { busiestClasses } from './classes.js';
 
 // The monitor's HTTP side (node:http, no framework): the dashboard, its JSON API and event stream,
 // /metrics for Prometheus, /healthz, and Alertmanager's /-/healthy, /-/ready and POST /-/reload. Loopback by
@@ -43,6 +44,8 @@ export interface HttpServer {
 
 /** window of the dashboard's "slowest fingerprints" */
 const SLOWEST_WINDOW_MS = 3600_000;
+/** query classes on the dashboard */
+const CLASSES_SHOWN = 50;
 const RESOLVED_LIMIT = 50;
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
@@ -72,6 +75,7 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
       throughput: sampler.history(),
       services: sampler.rows(now),
       slowest: view.slowestFingerprints(SLOWEST_WINDOW_MS, 20),
+      classes: busiestClasses(view.stats.all(now), CLASSES_SHOWN),
       counters: view.counters(),
       receivers: view.receiverNames(),
       problems: health().reasons,
@@ -111,6 +115,9 @@ export async function startHttpServer(view: MonitorView, opts: HttpServerOptions
       },
     },
     '/api/stats': { GET: (_req, res) => sendJson(res, 200, statsSnapshot()) },
+    '/api/classes': {
+      GET: (_req, res, url) => sendJson(res, 200, { now: Date.now(), classes: busiestClasses(view.stats.all(), intParam(url, 'limit', CLASSES_SHOWN, 1, 10_000)) }),
+    },
     '/api/slowest': {
       GET: (_req, res, url) => {
         const windowMs = intParam(url, 'windowMs', SLOWEST_WINDOW_MS, 60_000, 7 * 24 * 3600_000);

@@ -1,6 +1,7 @@
 import type { LabeledAlert, Notification, Notifier } from '../model.js';
 import type { SlackReceiver } from './config.js';
 import { postJson } from './http.js';
+import { cut, formatDuration, KIND_TITLES, titleOf } from './text.js';
 
 // A Slack incoming-webhook message per notification: Block Kit blocks for people, and a plain `text` that
 // Slack shows in notifications and where blocks cannot be shown. Within Slack's limits (a section's text at
@@ -65,27 +66,6 @@ export function slackMessage(n: Notification, opts: { channel?: string; username
   return msg;
 }
 
-const KIND_TITLES: Record<LabeledAlert['alert']['type'], string> = {
-  slow_query: 'Slow query',
-  long_running: 'Long-running query',
-  resolved: 'Long-running query finished',
-  stalled: 'Long-running query stalled',
-};
-
-/** e.g. `[FIRING] Long-running query · db-01/shop · critical` (`[FIRING:3]` for a group of three). */
-export function titleOf(n: Notification): string {
-  const status = n.status === 'firing' ? 'FIRING' : 'RESOLVED';
-  const count = n.alerts.length > 1 ? `:${n.alerts.length}` : '';
-  const a = n.alerts[0];
-  if (!a) return `[${status}] slowq`;
-  const where = whereOf(a);
-  return `[${status}${count}] ${KIND_TITLES[a.alert.type]} · ${where} · ${a.labels.severity ?? a.alert.severity}`;
-}
-
-function whereOf(a: LabeledAlert): string {
-  return `${a.alert.source}${a.alert.db ? `/${a.alert.db}` : ''}`;
-}
-
 function alertBlocks(a: LabeledAlert, inGroup: boolean): SlackBlock[] {
   const x = a.alert;
   const facts = [
@@ -131,17 +111,4 @@ export function codeBlock(text: string, max: number): string {
 /** Slack's three control characters in mrkdwn (and plain text sent as mrkdwn). */
 export function escapeMrkdwn(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  return h > 0 ? `${h} h ${m} min ${sec} s` : `${m} min ${sec} s`;
-}
-
-function cut(s: string, max: number): string {
-  return s.length <= max ? s : s.slice(0, max - 1) + '…';
 }

@@ -1,0 +1,166 @@
+import { CLASS_RECENT, CLASS_SLICE_MS, CLASS_SLICES, type QueryClassSummary } from '../model/query-class.js';
+import type { QueryRecord } from '../model/record.js';
+
+// Per statement class (source + fingerprint), what ran over the last hour of the source's event time, for the
+// dashboard's class view: a view, not state — it is not in the journal or the snapshot; after a restart it holds
+// what the journal replayed and what came since. Finished executions count once each; a statement_stats
+// record counts as its `calls` executions at their mean. Durations go into log-scale buckets (4 per doubling,
+// ±9%), kept sparse per 5-minute slice, so a percentile is a walk over a few dozen numbers.
+//
+// Memory: at most maxClasses classes (least recently seen evicted first); a class holds at most 12 slices of a
+// few buckets each, 5 recent executions and one example statement (≤ 4 KiB): ~1–6 KiB a class.
+
+const BUCKETS_PER_DOUBLING = 4;
+
+function bucketOf(ms: number): number {
+  return ms <= 1 ? 0 : Math.ceil(Math.log2(ms) * BUCKETS_PER_DOUBLING);
+}
+/** the upper bound of a bucket, in ms: what a percentile reports */
+function bucketUpper(b: number): number {
+  return b === 0 ? 1 : Math.round(2 ** (b / BUCKETS_PER_DOUBLING) * 10) / 10;
+}
+
+interface Slice {
+  /** floor(ts / CLASS_SLICE_MS) */
+  index: number;
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  buckets: Map<number, number>;
+}
+
+interface ClassState {
+  source: string;
+  fingerprintId: string;
+  fingerprint: string;
+  example: string;
+  db?: string;
+  lastTs: number;
+  /** newest last; at most CLASS_SLICES */
+  slices: Slice[];
+  /** newest first */
+  recent: QueryClassSummary['recent'];
+}
+
+function percentile(buckets: Iterable<[number, number]>, count: number, q: number): number {
+  if (count === 0) return 0;
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const rank = Math.ceil(q * count);
+  let seen = 0;
+  for (const [b, n] of sorted) {
+    seen += n;
+    if (seen >= rank) return bucketUpper(b);
+  }
+  return bucketUpper(sorted[sorted.length - 1]![0]);
+}
+
+export class QueryClasses {
+  /** insertion order = least recently seen first */
+  private readonly classes = new Map<string, ClassState>();
+  /** per source: its latest event time */
+  private readonly sourceTime = new Map<string, number>();
+  evicted = 0;
+
+  constructor(private readonly maxClasses = 5000) {}
+
+  get size(): number {
+    return this.classes.size;
+  }
+
+  add(rec: QueryRecord): void {
+    if (rec.state !== 'finished') return;
+    const calls = rec.kind === 'statement_stats' ? (rec.calls ?? 0) : 1;
+    if (!(calls > 0) || !Number.isFinite(rec.durationMs) || !Number.isFinite(rec.ts)) return;
+    const now = this.sourceTime.get(rec.source);
+    if (now === undefined || rec.ts > now) this.sourceTime.set(rec.source, rec.ts);
+    const key = `${rec.source}\u0000${rec.fingerprintId}`;
+    let c = this.classes.get(key);
+    if (c) {
+      this.classes.delete(key); // re-inserted below: most recently seen last
+    } else {
+      if (this.classes.size >= this.maxClasses) {
+        const oldest = this.classes.keys().next().value as string;
+        this.classes.delete(oldest);
+        this.evicted++;
+      }
+      c = { source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [] };
+    }
+    this.classes.set(key, c);
+    if (rec.ts >= c.lastTs) {
+      c.lastTs = rec.ts;
+      c.example = rec.sql;
+      if (rec.db !== undefined) c.db = rec.db;
+    }
+    const index = Math.floor(rec.ts / CLASS_SLICE_MS);
+    let slice = c.slices.find((s) => s.index === index);
+    if (!slice) {
+      const newest = c.slices[c.slices.length - 1];
+      if (newest && index < newest.index - CLASS_SLICES + 1) return; // older than the window
+      slice = { index, count: 0, totalMs: 0, maxMs: 0, buckets: new Map() };
+      c.slices.push(slice);
+      c.slices.sort((a, b) => a.index - b.index);
+      const last = c.slices[c.slices.length - 1]!.index;
+      while (c.slices.length > 0 && c.slices[0]!.index <= last - CLASS_SLICES) c.slices.shift();
+    }
+    slice.count += calls;
+    slice.totalMs += rec.durationMs * calls;
+    if (rec.durationMs > slice.maxMs) slice.maxMs = rec.durationMs;
+    const b = bucketOf(rec.durationMs);
+    slice.buckets.set(b, (slice.buckets.get(b) ?? 0) + calls);
+    if (rec.kind !== 'statement_stats') {
+      c.recent.unshift({ ts: rec.ts, durationMs: rec.durationMs, queryId: rec.queryId });
+      c.recent.sort((x, y) => y.ts - x.ts);
+      if (c.recent.length > CLASS_RECENT) c.recent.length = CLASS_RECENT;
+    }
+  }
+
+  /** The `limit` classes with the most total time in their source's last hour, busiest first. */
+  top(limit: number): QueryClassSummary[] {
+    const scored: Array<{ c: ClassState; total: number; last: number }> = [];
+    for (const c of this.classes.values()) {
+      const until = this.sourceTime.get(c.source) ?? c.lastTs;
+      const last = Math.floor(until / CLASS_SLICE_MS);
+      let total = 0;
+      for (const s of c.slices) if (s.index > last - CLASS_SLICES) total += s.totalMs;
+      if (total > 0) scored.push({ c, total, last });
+    }
+    scored.sort((a, b) => b.total - a.total);
+    return scored.slice(0, limit).map(({ c, last }) => this.summary(c, last));
+  }
+
+  private summary(c: ClassState, last: number): QueryClassSummary {
+    const trendCount: number[] = [];
+    const trendP95Ms: number[] = [];
+    const all = new Map<number, number>();
+    let count = 0;
+    let totalMs = 0;
+    let maxMs = 0;
+    for (let i = last - CLASS_SLICES + 1; i <= last; i++) {
+      const s = c.slices.find((x) => x.index === i);
+      trendCount.push(s?.count ?? 0);
+      trendP95Ms.push(s ? percentile(s.buckets, s.count, 0.95) : 0);
+      if (!s) continue;
+      count += s.count;
+      totalMs += s.totalMs;
+      if (s.maxMs > maxMs) maxMs = s.maxMs;
+      for (const [b, n] of s.buckets) all.set(b, (all.get(b) ?? 0) + n);
+    }
+    const out: QueryClassSummary = {
+      source: c.source,
+      fingerprintId: c.fingerprintId,
+      fingerprint: c.fingerprint,
+      example: c.example,
+      until: this.sourceTime.get(c.source) ?? c.lastTs,
+      count,
+      totalMs: Math.round(totalMs * 1000) / 1000,
+      p95Ms: percentile(all, count, 0.95),
+      maxMs,
+      lastTs: c.lastTs,
+      trendCount,
+      trendP95Ms,
+      recent: c.recent.map((r) => ({ ...r })),
+    };
+    if (c.db !== undefined) out.db = c.db;
+    return out;
+  }
+}
