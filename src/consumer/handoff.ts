@@ -3,6 +3,7 @@ import { ownerOf } from '../model/rendezvous.js';
 import type { RulesEngine } from '../rules/engine.js';
 import type { Frames } from '../transport/send-queue.js';
 import { encodeHeader } from '../wire/protocol.js';
+import { MAX_HANDOFF_BYTES } from '../wire/limits.js';
 import { handoffAckHeader, handoffHeader, releasedHeader } from '../wire/headers.js';
 import type { Outbox } from './outbox.js';
 import { encodeEntry, encodeSourceState, installSourceState, type HandoffEntry, type HandoffsSnapshot } from './state-codec.js';
@@ -66,17 +67,29 @@ export class Handoffs {
     }
   }
 
-  /** The master moves to ring version `ver` of `names`: give up every source the new ring gives to another. */
-  release(host: HandoffHost, ver: number, names: readonly string[]): void {
+  /**
+   * The master moves to ring version `ver` of `names`: give up every source the new ring gives to another. A
+   * source whose state is too big for one message stays (said by `tooBig`), and `released` is then not said: the
+   * change waits rather than let another consumer start that source from nothing.
+   */
+  release(host: HandoffHost, ver: number, names: readonly string[], tooBig: (src: string, bytes: number) => void): void {
     const entries: Buffer[] = [];
+    let kept = 0;
     for (const src of [...host.engine.sources.keys()]) {
       if (ownerOf(src, names) === host.name) continue;
       // its alerts go with it, those waiting for the monitor and those of requests not yet durable
       const alerts = [...host.outbox.alerts.values()].filter((a) => a.source === src);
-      for (const list of host.staged) {
-        for (let i = 0; i < list.length; i++) if (list[i]!.source === src) alerts.push(...list.splice(i--, 1));
+      for (const list of host.staged) for (const a of list) if (a.source === src) alerts.push(a);
+      const state = encodeSourceState(host.engine, src, alerts);
+      if (state.length > MAX_HANDOFF_BYTES) {
+        kept++;
+        tooBig(src, state.length);
+        continue;
       }
-      const e: HandoffEntry = { k: 'o', src, ver, state: encodeSourceState(host.engine, src, alerts) };
+      for (const list of host.staged) {
+        for (let i = 0; i < list.length; i++) if (list[i]!.source === src) list.splice(i--, 1);
+      }
+      const e: HandoffEntry = { k: 'o', src, ver, state };
       this.apply(e, host.engine, host.outbox);
       entries.push(encodeEntry(e));
       this.counters.handoffsOut++;
@@ -84,7 +97,7 @@ export class Handoffs {
     // everything not confirmed goes (again): the master drops what it has already
     const after: Frames[] = [];
     for (const [src, o] of this.outgoing) after.push([TO_MASTER, encodeHeader(handoffHeader(o.ver, src)), o.state]);
-    after.push([encodeHeader(releasedHeader(ver, this.outgoing.size))]);
+    if (kept === 0) after.push([encodeHeader(releasedHeader(ver, this.outgoing.size))]);
     host.stage(entries, after);
   }
 
