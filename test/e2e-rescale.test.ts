@@ -14,7 +14,8 @@ import { expectAlertIds, oracle } from './support/cluster.js';
 
 // Changing the consumer set under load (docs/delivery.md, "Changing the consumer set"): three clients write
 // while the ring goes from two consumers to three (`slowq cluster add-consumer c2`) and back to two
-// (`remove-consumer c2`), the old owner SIGKILLed in the middle of that hand-off and started again; then a
+// (`remove-consumer c2`), the old owner SIGKILLed in the middle of that hand-off and started again, the master
+// too; then a
 // consumer's host is lost for good and its state directory, copied, is started elsewhere under its name. The
 // alerts must equal the oracle's, none twice, and the consumers' durable high-water marks add up to the records
 // written: nothing lost, nothing applied twice, whichever consumer applied it. The records/s of each phase are
@@ -39,7 +40,7 @@ function pickSources(): string[] {
   return [...moving.values(), staying!];
 }
 
-describe('rescale: 2 → 3 → 2 consumers under load, with a SIGKILL mid-hand-off', () => {
+describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and the master SIGKILLed mid-hand-off', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-rescale-'));
   let pipeline: Pipeline | undefined;
   after(async () => {
@@ -94,8 +95,7 @@ describe('rescale: 2 → 3 → 2 consumers under load, with a SIGKILL mid-hand-o
     const during = phase(2);
     await exitOf(cluster('add-consumer', ['add-consumer', 'c2']));
     say('during the scale-out (2 → 3)', await during.applied);
-    const ring = JSON.parse(readFileSync(join(dir, 'server', 'master', 'ring.json'), 'utf8')) as { version: number; names: string[] };
-    assert.deepEqual(ring, { v: 1, version: 2, names: ['c0', 'c1', 'c2'] });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'server', 'master', 'ring.json'), 'utf8')), { v: 1, version: 2, names: ['c0', 'c1', 'c2'] });
     // only the sources c2 wins moved, each once
     const c2Stats = await waitFor('c2 took its sources', () => {
       const st = p.consumerStats('c2');
@@ -107,13 +107,13 @@ describe('rescale: 2 → 3 → 2 consumers under load, with a SIGKILL mid-hand-o
     say('after the scale-out (3 consumers)', await phase(3).applied);
 
     // Scale in, the old owner (c2) SIGKILLed in the middle of the hand-off: after it gave its sources up, before
-    // their new owners confirmed (held back by SIGSTOP meanwhile, long enough for the master to drop them).
+    // their new owners confirmed (held back by SIGSTOP meanwhile, long enough for the master to drop them); then
+    // the master SIGKILLed too, and both started again.
     const scaleIn = phase(4);
     const newOwners = [p.consumer('c0'), p.consumer('c1')];
     for (const s of newOwners) process.kill(s.pid!, 'SIGSTOP');
-    let remove: Proc;
     try {
-      remove = cluster('remove-consumer', ['remove-consumer', 'c2']);
+      await exitOf(cluster('remove-consumer', ['remove-consumer', 'c2', '--no-wait']));
       await waitFor('c2 gave its sources up', () => (p.consumerStats('c2')?.handoffsOut ?? 0) >= 2, 30_000, 50);
       await sleep(300);
       await c2.kill9();
@@ -126,11 +126,17 @@ describe('rescale: 2 → 3 → 2 consumers under load, with a SIGKILL mid-hand-o
       assert.equal(restarted.sourcesGivenUp, 2);
       assert.equal(restarted.handoffsUnconfirmed, 2);
       assert.equal(restarted.highWaterTotal, 0);
+      await p.service('master').kill9();
+      p.service('master').start();
     } finally {
       for (const s of newOwners) process.kill(s.pid!, 'SIGCONT');
     }
-    await exitOf(remove);
-    say('scale-in (3 → 2, old owner killed mid-hand-off)', await scaleIn.applied);
+    // the restarted master takes the change up from ring.json and ends it
+    await waitFor('ring version 3', () => {
+      const r = JSON.parse(readFileSync(join(dir, 'server', 'master', 'ring.json'), 'utf8')) as { version: number; next?: unknown };
+      return r.version === 3 && r.next === undefined;
+    }, 60_000, 100);
+    say('scale-in (3 → 2, old owner and master killed mid-hand-off)', await scaleIn.applied);
     await waitFor('c2 told its sources arrived', () => p.consumerStats('c2')?.handoffsUnconfirmed === 0, 15_000);
 
     // c1's host is gone for good: its state directory, copied, runs elsewhere under the same name
