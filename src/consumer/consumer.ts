@@ -288,6 +288,7 @@ export class Consumer {
         alerts.length = 0;
       }
     });
+    this.classes.forget((src) => this.handoffs.gaveUp(src));
     this.quarantine.summarise();
     if (this.quarantine.count > setAsideBefore) await this.compact();
   }
@@ -373,8 +374,11 @@ export class Consumer {
       if (h.t === 'release') {
         const names = decodeNames(payload);
         this.opts.log.info({ version: h.ver, ring: names }, `ring version ${h.ver}: giving up the sources it gives to other consumers`);
-        return this.handoffs.release(this.handoffHost, h.ver, names, (src, bytes) => this.warned.warn(`handoff-too-big:${src}`, { source: src, bytes, version: h.ver },
+        this.handoffs.release(this.handoffHost, h.ver, names, (src, bytes) => this.warned.warn(`handoff-too-big:${src}`, { source: src, bytes, version: h.ver },
           `the state of source ${src} (${bytes} bytes) is too big for one handoff: it stays here and the ring change waits (see docs/delivery.md)`));
+        // the dashboard's class view shows a source where it is applied
+        this.classes.forget((src) => this.handoffs.gaveUp(src));
+        return;
       }
       if (h.t === 'handoff') {
         if (!payload) throw new ProtocolError('BAD_PAYLOAD', 'a handoff without the source\'s state');
