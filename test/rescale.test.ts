@@ -9,7 +9,10 @@ import { Handoffs, type HandoffHost } from '../src/consumer/handoff.js';
 import { Outbox } from '../src/consumer/outbox.js';
 import { decodeEntry, encodeSourceState, installSourceState, type HandoffEntry } from '../src/consumer/state-codec.js';
 import { packState } from '../src/durable/codec.js';
+import { Master } from '../src/master/master.js';
 import { Rescale } from '../src/master/rescale.js';
+import { openSocket } from '../src/transport/socket.js';
+import { freeBasePort } from '../bench/harness/ports.js';
 import { RingFile } from '../src/master/ring-file.js';
 import { ownerOf } from '../src/model/rendezvous.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
@@ -245,4 +248,41 @@ describe('ring change: a consumer (handoff.ts)', () => {
     e.applyBatch(source, 's1', [{ ...rec(1, 'q1', 60_000), source }, { ...rec(2, 'q2', 1000, 'running'), source }], []);
     return e;
   }
+});
+
+describe('ring change: hostile input at the master', () => {
+  it('malformed ring and hand-off messages on the consumer port are counted, nothing crashes, the ring is untouched', async () => {
+    const base = await freeBasePort();
+    const master = new Master({ clientBind: `tcp://127.0.0.1:${base}`, consumerBind: `tcp://127.0.0.1:${base + 1}`, consumers: ['c0', 'c1'], log });
+    await master.start();
+    const sock = openSocket('dealer', { linger: 0, receiveTimeout: 10_000, sendTimeout: 10_000 });
+    try {
+      sock.connect(`tcp://127.0.0.1:${base + 1}`);
+      const v = PROTOCOL_VERSION;
+      const bad: Buffer[][] = [
+        [Buffer.alloc(0), Buffer.from('not msgpack at all'), Buffer.from('x')], // a handoff's framing, a bad header
+        [Buffer.alloc(0), encodeHeader(h.handoffHeader(2, 'db-1')), Buffer.from('state')], // a handoff from no consumer
+        [Buffer.alloc(0), encodeHeader(h.releaseHeader(2)), encodeNames(['c0'])], // a type the master does not take
+        [plain.pack({ v, t: 'ring-req', rid: 1, op: 'add', name: 'x'.repeat(600) })],
+        [plain.pack({ v, t: 'ring-req', rid: 1, op: 'explode', name: 'c2' })],
+        [encodeHeader(h.releasedHeader(2, 1))], // from no consumer
+        [encodeHeader(h.handoffAckHeader('handoff-ack', 2, 'db-1'))],
+        [encodeHeader(h.ringHeader({ rid: 1, version: 9, busy: 0, ok: 1, msg: 'forged' }))],
+      ];
+      for (const frames of bad) await sock.send(frames);
+      // still there, the ring as it was; and a change it cannot make is refused with why
+      await sock.send([encodeHeader(h.ringRequestHeader(7, 'add', 'c9'))]);
+      const [reply] = await sock.receive();
+      const r = decodeHeader(reply) as Extract<Header, { t: 'ring' }>;
+      assert.equal(r.t, 'ring');
+      assert.equal(r.rid, 7);
+      assert.equal(r.ok, 0);
+      assert.match(r.msg, /c9 is not connected/);
+      assert.match(r.msg, /ring version 1 \[c0, c1\]/);
+      assert.ok(master.getStats().malformed >= bad.length, `malformed ${master.getStats().malformed}`);
+    } finally {
+      sock.close();
+      await master.stop();
+    }
+  });
 });
