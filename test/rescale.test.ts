@@ -17,6 +17,7 @@ import { RingFile } from '../src/master/ring-file.js';
 import { ownerOf } from '../src/model/rendezvous.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
+import { CLASS_START_TS, ClassWorkload, classSql } from './support/regression-workload.js';
 import type { Frames } from '../src/transport/send-queue.js';
 import * as h from '../src/wire/headers.js';
 import { PROTOCOL_VERSION, decodeHeader, decodeNames, encodeHeader, encodeNames, ProtocolError, type Header } from '../src/wire/protocol.js';
@@ -240,6 +241,37 @@ describe('ring change: a consumer (handoff.ts)', () => {
     assert.equal(b.host.engine.sources.get('db-1'), before);
     assert.equal(b.steps.length, 0);
     assert.equal(b.handoffs.stats().handoffsRefused, 2, 'the two received (the third was installSourceState alone)');
+  });
+
+  it('a source\'s regression classes move with it: cut anywhere, the alerts (regressions included) equal one engine\'s', () => {
+    // the source moves from c0 to c2 (2 → 3 consumers) mid-workload, a slowdown of class 3 open at one of the cuts
+    const src = sources().moveFrom0;
+    const recs: QueryRecord[] = [...new ClassWorkload({ seed: 5, classes: 5, perMinute: 30, slowdowns: [{ classIndex: 3, fromMin: 60, toMin: 70, factor: 10 }] }).run(90)]
+      .map((e, i) => ({
+        source: src, stream: 'f', seq: i + 1, state: 'finished', queryId: e.id, ts: e.ts, durationMs: e.durationMs,
+        sql: classSql(e.classIndex, i % 10), fingerprint: `select * from t${e.classIndex} where k = ?`, fingerprintId: `0x${e.classIndex.toString(16)}`, db: 'shop',
+      }));
+    const ids = (alerts: Alert[]) => alerts.map((x) => x.id);
+    const whole: Alert[] = [];
+    new RulesEngine().applyBatch(src, 'f', recs, whole);
+    assert.deepEqual(whole.filter((x) => x.type.startsWith('regression')).map((x) => x.type), ['regression', 'regression_resolved']);
+    const openAt = recs.findIndex((r) => r.ts >= CLASS_START_TS + 65 * 60_000);
+    for (const cut of [1500, openAt, recs.length - 100]) {
+      const a = consumer('c0');
+      const before: Alert[] = [];
+      a.host.engine.applyBatch(src, 'f', recs.slice(0, cut), before);
+      a.host.outbox.add(before);
+      a.handoffs.release(a.host, 2, ['c0', 'c1', 'c2'], () => assert.fail('not too big'));
+      const frames = a.steps[0]!.after.find((f) => f.length === 3)!;
+      const b = consumer('c2');
+      b.handoffs.receive(b.host, 2, src, frames[2] as Buffer);
+      assert.equal(b.host.engine.sources.get(src)?.classes.classes.size, 5, `cut ${cut}: the classes came along`);
+      const afterwards: Alert[] = [];
+      b.host.engine.applyBatch(src, 'f', recs.slice(cut), afterwards);
+      // what was raised before the cut went with the state (still in the outbox); what came after is the new owner's
+      assert.deepEqual([...new Set([...ids(before), ...ids(afterwards)])].sort(), [...new Set(ids(whole))].sort(), `cut at record ${cut}`);
+      assert.deepEqual(ids(b.host.staged[0]!).sort(), ids(before).filter((id) => !a.host.outbox.alerts.has(id)).sort(), `cut ${cut}: its alerts went with it`);
+    }
   });
 
   /** an engine holding one source after one batch */
