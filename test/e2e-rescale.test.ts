@@ -42,9 +42,14 @@ function pickSources(): string[] {
 
 describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and the master SIGKILLed mid-hand-off', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-rescale-'));
-  let pipeline: Pipeline | undefined;
+  const pipelines: Pipeline[] = [];
+  const start = (opts: Parameters<typeof Pipeline.start>[0]): Pipeline => {
+    const p = Pipeline.start(opts);
+    pipelines.push(p);
+    return p;
+  };
   after(async () => {
-    await pipeline?.kill();
+    for (const p of pipelines) await p.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -57,12 +62,12 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
     for (let i = 0; i < sources.length; i++) for (const a of await oracle([files[i]!], 'jsonl', sources[i]!)) want.add(a.id);
     for (const f of files) writeFileSync(f, '');
 
-    const p = (pipeline = Pipeline.start({
+    const p = start({
       data: join(dir, 'server'),
       base: await freeBasePort(),
       consumers: ['c0', 'c1'],
       clients: sources.map((source, i) => ({ source, files: [files[i]!], format: 'jsonl', data: join(dir, `client-${source}`), args: ['--ack-timeout-ms', '1000'] })),
-    }));
+    });
     await p.ready();
     const cluster = (name: string, args: string[]): Proc => slowq(name, ['cluster', ...args, '--master', p.ports.consumers]);
     const exitOf = async (proc: Proc): Promise<number | null> => {
@@ -153,6 +158,44 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
     assert.equal(total, PHASES * PER_PHASE * sources.length);
 
     assert.equal(await stop(c1Copy), 0, c1Copy.output().slice(-2000));
+    const stopped = await p.stop();
+    for (const { service, exit } of stopped) assert.equal(exit.code, 0, `${service.name} exits 0; its output:\n${service.output().slice(-2000)}`);
+  });
+
+  it('with two masters (each keeps its own ring) a ring change is refused: by slowq cluster, and by the consumers if one master begins it', async () => {
+    const source = pickSources()[0]!; // one that c2 would win
+    const file = join(dir, 'two-masters.jsonl');
+    writeFileSync(file, generateLines(3000, { seed: 310, idPrefix: `${source}-` }).join('\n') + '\n');
+    const want = new Set((await oracle([file], 'jsonl', source)).map((a) => a.id));
+    const p = start({
+      data: join(dir, 'server-two'),
+      base: await freeBasePort(),
+      masters: 2,
+      consumers: ['c0', 'c1'],
+      clients: [{ source, files: [file], format: 'jsonl', data: join(dir, 'client-two'), args: ['--ack-timeout-ms', '1000'] }],
+    });
+    await p.ready();
+    p.addConsumer('c2');
+    await waitFor('c2 started', () => p.consumerStats('c2') !== undefined, 30_000);
+    const [m1, m2] = [p.ports.master(0, 1), p.ports.master(1, 1)];
+    const refusal = slowq('cluster-two', ['cluster', 'add-consumer', 'c2', '--master', m1, '--master', m2]);
+    assert.equal(await refusal.exited, 1);
+    assert.match(refusal.output(), /2 masters given: each keeps its own ring.*one master only.*Nothing was changed/s);
+    const ring = (m: string) => JSON.parse(readFileSync(join(dir, 'server-two', m, 'ring.json'), 'utf8')) as { version: number; next?: unknown };
+    assert.deepEqual([ring('master').version, ring('master2').version], [1, 1]);
+
+    // an operator who names one master only: it begins the change, the consumers (each of two masters) refuse it,
+    // nothing moves, and the records go on through the other master, applied once
+    const one = slowq('cluster-one', ['cluster', 'add-consumer', 'c2', '--master', m1, '--no-wait']);
+    assert.equal(await one.exited, 0, one.output().slice(-2000));
+    await waitFor('the change refused', () => ((p.consumerStats('c0')?.ringChangesRefused ?? 0) + (p.consumerStats('c1')?.ringChangesRefused ?? 0) > 0 ? true : undefined), 20_000, 100);
+    await expectAlertIds(p.alertsFile, want, 60_000);
+    for (const c of ['c0', 'c1', 'c2']) {
+      const st = p.consumerStats(c)!;
+      assert.deepEqual([st.handoffsOut, st.handoffsIn, st.sourcesGivenUp], [0, 0, 0], `${c} gave up or took nothing`);
+    }
+    assert.equal(p.consumerStats('c2')!.highWaterTotal, 0, 'c2 applied nothing');
+    assert.equal(ring('master2').version, 1);
     const stopped = await p.stop();
     for (const { service, exit } of stopped) assert.equal(exit.code, 0, `${service.name} exits 0; its output:\n${service.output().slice(-2000)}`);
   });

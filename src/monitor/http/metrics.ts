@@ -82,6 +82,7 @@ const SPECS: StatSpec[] = [
   { kind: 'consumer', counter: 'handoffsOut', type: 'counter', name: 'slowq_consumer_handoffs_out_total', help: 'Sources this consumer gave up with their state when the ring changed.' },
   { kind: 'consumer', counter: 'handoffsIn', type: 'counter', name: 'slowq_consumer_handoffs_in_total', help: 'Sources this consumer received with their state when the ring changed.' },
   { kind: 'consumer', counter: 'handoffsUnconfirmed', type: 'gauge', name: 'slowq_consumer_handoffs_unconfirmed', help: 'Sources given up whose new owner has not confirmed them yet (their state is kept).' },
+  { kind: 'consumer', counter: 'ringChangesRefused', type: 'counter', name: 'slowq_consumer_ring_changes_refused_total', help: 'Ring-change messages refused because this consumer has several masters (ring changes need one master).' },
 ];
 
 /** The logger's count of lines it could not hand to the logserver, whatever service reports it. */
