@@ -61,6 +61,14 @@ describe('QueryClasses', () => {
     assert.deepEqual(v.top(10).map((c) => c.fingerprintId).sort(), ['0x1', '0x3', '0x4']);
   });
 
+  it('forgets the classes of a source given to another consumer', () => {
+    const v = new QueryClasses();
+    v.add(rec({ source: 'db', fingerprintId: '0x1' }));
+    v.add(rec({ source: 'moved', fingerprintId: '0x1' }));
+    v.forget((source) => source === 'moved');
+    assert.deepEqual(v.top(10).map((c) => c.source), ['db']);
+  });
+
   it('a record older than the class\'s window changes nothing', () => {
     const v = new QueryClasses();
     v.add(rec({ ts: T0 + 2 * 3600_000 }));

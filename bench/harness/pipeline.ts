@@ -3,7 +3,7 @@ import { readJson } from './files.js';
 import { waitFor } from './wait.js';
 import { hasExited, kill9, slowq, stop, type Proc } from './processes.js';
 import { numberedPeer } from '../../src/transport/endpoint.js';
-import { curveDeployment } from '../../src/cli/curve-deployment.js';
+import { curveDeployment, type CurveDeployment } from '../../src/cli/curve-deployment.js';
 
 // A whole pipeline as real processes, service by service (logserver, monitor, master, consumers, clients: the
 // CLI as `slowq up` and `slowq client` run it), so that a test or bench knows every process and can kill,
@@ -186,6 +186,8 @@ const STOP_ORDER: ServiceKind[] = ['client', 'master', 'consumer', 'monitor', 'l
 export class Pipeline {
   readonly ports: PipelinePorts;
   readonly services = new Map<string, Service>();
+  /** the consumers' names: the options', and those added since (addConsumer) */
+  private readonly consumerNames: string[];
   /** set once stop() or kill() began: exits from then on are expected */
   private finished = false;
 
@@ -198,6 +200,17 @@ export class Pipeline {
     const address = (name: string) => opts.hosts?.[name]?.address;
     const otherMasters = Array.from({ length: Math.max(0, (opts.masters ?? 1) - 1) }, (_, i) => address(numberedPeer('master', i + 1)));
     this.ports = new PipelinePorts(opts.base, { master: address('master'), otherMasters, monitor: address('monitor'), logserver: address('logserver') });
+    this.consumerNames = [...opts.consumers];
+  }
+
+  /** Defines and starts one more consumer (for a change of the ring: slowq cluster add-consumer). */
+  addConsumer(name: string): Service {
+    if (this.consumerNames.includes(name)) throw new Error(`consumer ${name} is in this pipeline already`);
+    this.consumerNames.push(name);
+    this.defineConsumer(name);
+    const s = this.consumer(name);
+    s.start();
+    return s;
   }
 
   /** Starts every service (not waiting for any to be ready: see ready()). */
@@ -235,16 +248,46 @@ export class Pipeline {
     return [...this.services.values()].filter((s) => s.kind === kind);
   }
 
+  private defineService(name: string, kind: ServiceKind, args: string[]): void {
+    this.services.set(name, new Service(name, kind, args, (s, proc, exit) => {
+      if (!this.finished) this.opts.onUnexpectedExit?.(s, proc, exit);
+    }, this.opts.hosts?.[name]));
+  }
+
+  /** master, master-2, …: one per master (opts.masters) */
+  private masterNames(): string[] {
+    return Array.from({ length: this.opts.masters ?? 1 }, (_, i) => numberedPeer('master', i));
+  }
+
+  /** An endpoint as its connecting side dials it: through a forwarder when opts.via says so. */
+  private via(endpoint: string): string {
+    return this.opts.via?.[endpoint] ?? endpoint;
+  }
+
+  /** `--master` once per master: their client ports (offset 0) or consumer ports (offset 1). */
+  private toMasters(offset: 0 | 1): string[] {
+    return this.masterNames().flatMap((_, i) => ['--master', this.via(this.ports.master(i, offset))]);
+  }
+
+  private defineConsumer(name: string): void {
+    const ports = this.ports;
+    this.defineService(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), ...this.toMasters(1),
+      '--monitor', this.via(ports.monitor), ...(this.opts.consumerArgs ?? []), '--logserver', ports.logserver, ...(this.opts.serviceArgs ?? []),
+      ...(this.curveKeys()?.consumer(name) ?? [])]);
+  }
+
+  /** the CURVE keys and arguments of every service (see opts.curveDir), made for the consumers known now */
+  private curveKeys(): CurveDeployment | undefined {
+    return this.opts.curveDir === undefined ? undefined : curveDeployment(this.opts.curveDir, this.consumerNames);
+  }
+
   private define(): void {
     const { data, consumers } = this.opts;
     const ports = this.ports;
     const common = ['--logserver', ports.logserver, ...(this.opts.serviceArgs ?? [])];
     const hosts = this.opts.hosts ?? {};
-    const add = (name: string, kind: ServiceKind, args: string[]) =>
-      this.services.set(name, new Service(name, kind, args, (s, proc, exit) => {
-        if (!this.finished) this.opts.onUnexpectedExit?.(s, proc, exit);
-      }, hosts[name]));
-    const curve = this.opts.curveDir === undefined ? undefined : curveDeployment(this.opts.curveDir, consumers);
+    const add = (name: string, kind: ServiceKind, args: string[]) => this.defineService(name, kind, args);
+    const curve = this.curveKeys();
     /** a server's bind options: loopback by default, else its host's address (plain, unless with CURVE: see `hosts`) */
     const bindOn = (name: string, offset: number): string[] => {
       const address = hosts[name]?.address;
@@ -254,20 +297,14 @@ export class Pipeline {
     add('logserver', 'logserver', ['logserver', '--data', join(data, 'logs'), ...bindOn('logserver', 3), ...(curve?.logserver ?? [])]);
     add('monitor', 'monitor', ['monitor', '--data', join(data, 'monitor'), '--port', String(ports.base + 2), ...bindOn('monitor', 2),
       '--alerts', this.alertsFile, '--quiet', ...(this.opts.monitorArgs ?? []), ...common, ...(curve?.monitor ?? [])]);
-    const masters = Array.from({ length: this.opts.masters ?? 1 }, (_, i) => numberedPeer('master', i));
-    masters.forEach((name, i) => {
+    this.masterNames().forEach((name, i) => {
       const port = Number(new URL(ports.master(i, 0).replace('tcp:', 'http:')).port);
       add(name, 'master', ['master', ...(i > 0 ? ['--name', name] : []), '--data', join(data, name), '--port', String(port), ...bindOn(name, 0),
         '--consumers', consumers.join(','), '--monitor', ports.monitor, ...common, ...(curve?.master ?? [])]);
     });
-    const via = (endpoint: string) => this.opts.via?.[endpoint] ?? endpoint;
-    const toMasters = (offset: 0 | 1) => masters.flatMap((_, i) => ['--master', via(ports.master(i, offset))]);
-    for (const name of consumers) {
-      add(`consumer-${name}`, 'consumer', ['consumer', '--name', name, '--data', this.consumerDir(name), ...toMasters(1),
-        '--monitor', via(ports.monitor), ...(this.opts.consumerArgs ?? []), ...common, ...(curve?.consumer(name) ?? [])]);
-    }
+    for (const name of consumers) this.defineConsumer(name);
     for (const c of this.opts.clients ?? []) {
-      add(`client-${c.source}`, 'client', ['client', ...toMasters(0), '--source', c.source, '--format', c.format, '--data', c.data,
+      add(`client-${c.source}`, 'client', ['client', ...this.toMasters(0), '--source', c.source, '--format', c.format, '--data', c.data,
         ...(c.args ?? []), ...common, ...(curve?.client ?? []), ...c.files]);
     }
   }
@@ -280,7 +317,7 @@ export class Pipeline {
   /** Records durably applied: the sum of the consumers' high-water marks as their stats files say. */
   highWaterTotal(): number {
     let n = 0;
-    for (const name of this.opts.consumers) n += this.consumerStats(name)?.highWaterTotal ?? 0;
+    for (const name of this.consumerNames) n += this.consumerStats(name)?.highWaterTotal ?? 0;
     return n;
   }
 
@@ -290,7 +327,7 @@ export class Pipeline {
    */
   liveHighWaterTotal(): number | undefined {
     let n = 0;
-    for (const name of this.opts.consumers) {
+    for (const name of this.consumerNames) {
       const st = this.consumerStats(name);
       const pid = this.consumer(name).pid;
       if (st === undefined || pid === undefined || st.pid !== pid || typeof st.highWaterTotal !== 'number') return undefined;
@@ -303,7 +340,7 @@ export class Pipeline {
   async ready(timeoutMs = 60_000): Promise<void> {
     await waitFor('the consumers to start', () => {
       for (const s of this.services.values()) if (!s.running) throw new Error(`${s.name} exited: ${s.output().slice(-1500)}`);
-      return this.opts.consumers.every((n) => this.consumerStats(n) !== undefined);
+      return this.consumerNames.every((n) => this.consumerStats(n) !== undefined);
     }, timeoutMs, 20);
   }
 

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     program
       .command('consumer')
       .description('applies the alert rules to the sources the master routes to it; durable state in DIR')
-      .requiredOption('--name <name>', 'this consumer\'s name (one of the master\'s --consumers names)')
+      .requiredOption('--name <name>', 'this consumer\'s name (one in the master\'s ring, or one to add: slowq cluster add-consumer)')
       .requiredOption('--data <dir>', 'state directory')
       .option('--master <endpoint>', `the master's consumer endpoint (default ${tcp('127.0.0.1', DEFAULT_BASE_PORT + 1)}); repeatable: the consumer serves every master given`, repeatable)
       .option('--monitor <endpoint>', 'the monitor\'s endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))

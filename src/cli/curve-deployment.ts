@@ -9,9 +9,10 @@ import { curveArgs } from './security.js';
 //   DIR/master.key|pub  DIR/monitor.key|pub  DIR/logserver.key|pub     the servers' key pairs
 //   DIR/consumers/NAME.key|pub                                           one per consumer
 //   DIR/clients/client.key|pub                                           a client key pair; every *.pub here is allowed
-//   DIR/operators/operator.key|pub                                       for `slowq silence`; every *.pub here is allowed
+//   DIR/operators/operator.key|pub                                       for `slowq silence` and `slowq cluster`; every *.pub here is allowed
 //
-// Who admits whom: the master's client port admits DIR/clients/*.pub, its consumer port DIR/consumers/*.pub; the
+// Who admits whom: the master's client port admits DIR/clients/*.pub, its consumer port DIR/consumers/*.pub and the
+// operators (`slowq cluster` changes the ring there); the
 // monitor admits the consumers, the master and the operators; the logserver admits everyone who logs to it.
 
 export interface CurveDeployment {
@@ -24,6 +25,8 @@ export interface CurveDeployment {
   client: string[];
   /** the options `slowq silence` needs */
   operator: string[];
+  /** the options `slowq cluster` needs */
+  cluster: string[];
   created: string[];
 }
 
@@ -52,7 +55,7 @@ export function curveDeployment(dirArg: string, consumerNames: string[]): CurveD
     monitor: curveArgs({ secret: monitor.secretFile, allow: [consumers, operators, master.publicFile], keys: { logserver: logserver.publicFile } }),
     master: [
       ...curveArgs({ secret: master.secretFile, allow: [clients], keys: { monitor: monitor.publicFile, logserver: logserver.publicFile } }),
-      '--allow-consumers', consumers,
+      '--allow-consumers', consumers, '--allow-consumers', operators,
     ],
     consumer: (name) => {
       const own = consumerKeys.get(name);
@@ -61,6 +64,7 @@ export function curveDeployment(dirArg: string, consumerNames: string[]): CurveD
     },
     client: curveArgs({ secret: client.secretFile, serverKey: master.publicFile, keys: { logserver: logserver.publicFile } }),
     operator: curveArgs({ secret: operator.secretFile, serverKey: monitor.publicFile }),
+    cluster: curveArgs({ secret: operator.secretFile, keys: { master: master.publicFile } }),
     created,
   };
 }

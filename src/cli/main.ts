@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   logserver: () => import('./logserver.js'),
   probe: () => import('./probe.js'),
   silence: () => import('./silence.js'),
+  cluster: () => import('./cluster.js'),
   digest: () => import('./digest.js'),
   bench: () => import('./bench.js'),
   keys: () => import('./keys.js'),

@@ -17,7 +17,7 @@ export function register(program: Command): void {
       .description('the router: clients connect on BASE, consumers on BASE+1')
       .option('--port <base>', 'base port', String(DEFAULT_BASE_PORT))
       .option('--host <addr>', 'address to bind', '127.0.0.1')
-      .option('--consumers <n|names>', 'consumer count (names c0..cN-1) or a comma-separated list of names', '2')
+      .option('--consumers <n|names>', 'the first ring: consumer count (names c0..cN-1) or a comma-separated list of names (the ring kept in --data wins; change it with slowq cluster)', '2')
       .option('--monitor <endpoint>', 'where to report counters (the monitor; "none" to not report)', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
       .option('--allow-consumers <dir|file>', 'public keys of the consumers allowed on BASE+1 (repeatable; default: --allow)', repeatable)
       .option('--name <name>', 'what logs and counters call this master: give each of several masters its own (e.g. master, master2)', 'master')

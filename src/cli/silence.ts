@@ -6,7 +6,7 @@ import {
   type SilenceAddBody, type SilenceRecord, type SilenceRequestHeader,
 } from '../wire/protocol.js';
 import { silenceRequestHeader } from '../wire/headers.js';
-import { openSocket } from '../transport/socket.js';
+import { ask } from './ask.js';
 import { DEFAULT_BASE_PORT, tcp } from './common.js';
 import { addCurveOptions, clientCurve, type CurveFlags } from './security.js';
 
@@ -115,38 +115,15 @@ export function formatSilences(list: readonly SilenceRecord[]): string {
 
 /** One request to the monitor and its reply; throws with the monitor's message on an error reply. */
 async function request(flags: Common, t: SilenceRequestHeader['t'], body: object): Promise<SilenceRecord[]> {
-  const timeout = Number(flags.timeoutMs);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new Error('--timeout-ms must be a number > 0');
-  const curve = clientCurve(flags, 'monitor');
-  // one request, one answer: the socket's own timeouts bound the wait, no send queue or receive loop needed
-  const sock = openSocket('dealer', { linger: 0, receiveTimeout: timeout, sendTimeout: timeout }, { peer: 'monitor', curve });
-  try {
-    sock.connect(flags.monitor);
-    const rid = Math.floor(Math.random() * 1e9);
-    try {
-      await sock.send([encodeHeader(silenceRequestHeader(t, rid)), encodeSilenceBody(body as SilenceAddBody)]);
-    } catch (err) {
-      // no connection came up in time: nothing listening, or a CURVE monitor refusing this process's key
-      if ((err as { code?: string }).code === 'EAGAIN') {
-        throw new Error(`no answer from the monitor at ${flags.monitor} within ${timeout} ms: could not even send (is it running? does it need --curve-secret/--monitor-key?)`);
-      }
-      throw err;
-    }
-    for (;;) {
-      let msg: Buffer[];
-      try {
-        msg = await sock.receive();
-      } catch (err) {
-        if ((err as { code?: string }).code === 'EAGAIN') throw new Error(`no answer from the monitor at ${flags.monitor} within ${timeout} ms (is it running? --monitor)`);
-        throw err;
-      }
+  const rid = Math.floor(Math.random() * 1e9);
+  return ask([encodeHeader(silenceRequestHeader(t, rid)), encodeSilenceBody(body as SilenceAddBody)], {
+    peer: 'monitor', endpoint: flags.monitor, curve: clientCurve(flags, 'monitor'), timeoutMs: Number(flags.timeoutMs), flag: '--monitor',
+    answer: (msg) => {
       const h = decodeHeader(msg[0]);
-      if (!('rid' in h) || h.rid !== rid) continue; // a late answer to someone else's request: not ours
+      if (!('rid' in h) || h.rid !== rid) return undefined; // a late answer to someone else's request: not ours
       if (h.t === 'err') throw new Error(`monitor: ${h.msg}`);
       if (h.t !== 'silence-reply') throw new Error(`monitor answered ${h.t}, expected silence-reply`);
       return decodeSilences(msg[1], h.n);
-    }
-  } finally {
-    sock.close();
-  }
+    },
+  });
 }

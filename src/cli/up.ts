@@ -54,7 +54,7 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
   const curve = flags.curveDir ? curveDeployment(flags.curveDir, names) : undefined;
   if (curve) {
     process.stderr.write(`slowq up: CURVE on every connection, keys in ${curve.dir}${curve.created.length > 0 ? ` (${curve.created.length} key pairs made)` : ''}; ` +
-      `a client needs ${curve.client.join(' ')}; slowq silence needs ${curve.operator.join(' ')}\n`);
+      `a client needs ${curve.client.join(' ')}; slowq silence needs ${curve.operator.join(' ')}; slowq cluster needs ${curve.cluster.join(' ')}\n`);
   }
   const specs: ChildSpec[] = [
     { name: 'logserver', args: ['logserver', '--data', join(dataDir, 'logs'), '--port', String(base + 3), ...(curve?.logserver ?? [])] },

@@ -7,7 +7,7 @@ import type { Alert, QueryRecord } from '../model/record.js';
 import { Quarantine } from '../durable/quarantine.js';
 import type { Frames } from '../transport/send-queue.js';
 import { Endpoint, numberedPeer, serverLinkStats, type ServerEndpoint, type ServerLink } from '../transport/endpoint.js';
-import { decodeHeader, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
+import { decodeHeader, decodeNames, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
 import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
 import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
 import { RulesEngine, type BatchResult } from '../rules/engine.js';
@@ -19,6 +19,8 @@ import { WarnOnce } from '../service/warn-once.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { nextGeneration, type ConsumerIdentity } from './identity.js';
+import { Handoffs, type HandoffHost } from './handoff.js';
+import type { HandoffsSnapshot } from './state-codec.js';
 import { QueryClasses } from './query-classes.js';
 import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 
@@ -94,6 +96,8 @@ export interface ConsumerStats {
   /** configuration reloads (SIGHUP) that changed its thresholds, and reloads refused (bad file, or the snapshot failed) */
   rulesReloads: number;
   rulesReloadFailures: number;
+  /** ring-change messages refused because this consumer has several masters (each keeps its own ring) */
+  ringChangesRefused: number;
 }
 
 /** An answer for a client, and the master (an index into the masters) to send it through. */
@@ -116,8 +120,12 @@ export class Consumer {
   /** the rules in force: the options', until a reload changes them (setRules) */
   private rules: RulesConfig;
   private outbox = new Outbox();
+  /** sources given up and received when the ring changes (handoff.ts) */
+  private handoffs = new Handoffs();
   private pending: PendingGroup = { entries: [], replies: [], alerts: [] };
   private committing = false;
+  /** the group being written: its alerts enter the outbox once it is durable */
+  private writing: PendingGroup | undefined;
   /** a threshold change waits for the commit in flight: the commit loop stops after it (setRules) */
   private rulesChanging = false;
   /** set after a failed commit: in-memory state is ahead of disk until reloaded */
@@ -136,7 +144,7 @@ export class Consumer {
   private readonly quarantine: Quarantine;
   private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'regressionClasses' | 'regressionClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
-    rulesReloads: 0, rulesReloadFailures: 0,
+    rulesReloads: 0, rulesReloadFailures: 0, ringChangesRefused: 0,
   };
 
   constructor(private readonly opts: ConsumerOptions) {
@@ -253,6 +261,7 @@ export class Consumer {
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, regressionClasses: classes, regressionClassesEvicted: evicted, highWaterTotal: hwm,
       fenced: this.fencedBy.size === 0 ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
+      ...this.handoffs.stats(),
       ...masters.connections, ...this.monitor.connectionStats(),
     };
   }
@@ -270,8 +279,13 @@ export class Consumer {
     for (const n of notes) this.opts.log.info({ dataDir: this.opts.dataDir }, n);
     this.engine = new RulesEngine(this.rules);
     this.outbox = new Outbox();
+    this.handoffs = new Handoffs();
     const setAsideBefore = this.quarantine.count;
-    if (snapshot) decodeSnapshot(snapshot, this.engine, this.outbox.alerts, (item) => this.quarantine.setAside({ file: snapshotFile, ...item }));
+    if (snapshot) {
+      const handoffs: HandoffsSnapshot = { released: [], outgoing: [], received: [] };
+      decodeSnapshot(snapshot, this.engine, this.outbox.alerts, (item) => this.quarantine.setAside({ file: snapshotFile, ...item }), handoffs);
+      this.handoffs.restore(handoffs);
+    }
     const alerts: Alert[] = [];
     entries.forEach((bytes, i) => {
       const origin = origins[i]!;
@@ -288,8 +302,10 @@ export class Consumer {
         if (e.k === 'b') {
           this.applyAndView(e.src, e.stream, records, alerts);
           this.outbox.add(alerts);
-        } else {
+        } else if (e.k === 'a') {
           this.outbox.remove(e.ids);
+        } else {
+          this.handoffs.apply(e, this.engine, this.outbox);
         }
       } catch (err) {
         this.quarantine.setAside({ ...origin, reason: `could not be applied: ${(err as Error).message}`, bytes });
@@ -297,13 +313,16 @@ export class Consumer {
         alerts.length = 0;
       }
     });
+    this.classes.forget((src) => this.handoffs.gaveUp(src));
     this.quarantine.summarise();
     if (this.quarantine.count > setAsideBefore) await this.compact();
   }
 
   private onRequest(msg: Buffer[], via: number): void {
-    // from a master: [client routing id, header, payload], or [header] answering our hello/hb
+    // from a master: [client routing id, header, payload], [header, payload] for the master itself (ring
+    // changes), or [header] answering our hello/hb
     if (msg.length === 1) return this.onClaimAnswer(msg[0], via);
+    if (msg.length === 2) return this.onRingMessage(msg[0], msg[1], via);
     const master = this.masters[via]!;
     const client = msg[0];
     if (msg.length !== 3 || !client) return master.endpoint.malformed(master.peer, new ProtocolError('FRAMES', `request with ${msg.length} frames`));
@@ -320,6 +339,8 @@ export class Consumer {
       const [by, reason] = this.fencedBy.entries().next().value!;
       return this.retry(client, h.rid, `this process is fenced off by the ${this.masters[by]!.peer}: ${reason}`, via);
     }
+    // given up when the ring changed: never applied here again (the master routes it to its new owner)
+    if (this.handoffs.gaveUp(h.src)) return this.retry(client, h.rid, `source ${h.src} was handed over to another consumer`, via);
     let records;
     try {
       records = stampRecords(decodeRecords(msg[2], h.last - h.first + 1), h.src, h.stream, h.first);
@@ -359,6 +380,7 @@ export class Consumer {
     let h: Header;
     try {
       h = decodeHeader(frame);
+      if (h.t === 'handoff-done') return this.handoffs.done(this.handoffHost(via), h.ver, h.src);
       if (h.t !== 'owner' && h.t !== 'fenced') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from the master`);
     } catch (err) {
       return master.endpoint.malformed(master.peer, err);
@@ -373,6 +395,64 @@ export class Consumer {
     } else if (h.t === 'owner' && this.fencedBy.has(via)) {
       this.fencedBy.delete(via);
       log.warn({ name: this.opts.name, master: master.address, ...this.identity }, `${which} routes consumer ${this.opts.name} to this process now; no longer fenced off`);
+    }
+  }
+
+  /** What a handoff needs of this consumer; what it sends goes back through master `via` (the one that asked). */
+  private handoffHost(via: number): HandoffHost {
+    const self = this;
+    return {
+      name: this.opts.name,
+      get engine() { return self.engine; },
+      get outbox() { return self.outbox; },
+      get staged() { return self.writing ? [self.writing.alerts, self.pending.alerts] : [self.pending.alerts]; },
+      stage: (entries, after) => {
+        this.pending.entries.push(...entries);
+        for (const frames of after) this.pending.replies.push({ via, frames });
+        void this.commit();
+      },
+    };
+  }
+
+  /**
+   * [header, payload] from master `via`: give up sources for a new ring (`release`), or take one (`handoff`).
+   * Each master keeps its own ring: with several masters the others would go on routing by the old one (to a
+   * consumer that gave the source up), so a consumer of several masters refuses to take part (docs/delivery.md).
+   */
+  private onRingMessage(header: Buffer | undefined, payload: Buffer | undefined, via: number): void {
+    const master = this.masters[via]!;
+    try {
+      const h = decodeHeader(header);
+      if ((h.t === 'release' || h.t === 'handoff') && this.masters.length > 1) {
+        this.stats.ringChangesRefused++;
+        this.warned.warn('ring-several-masters', { master: master.address, masters: this.masters.length, version: h.ver },
+          `the ${master.peer} changes the ring (version ${h.ver}), but this consumer has ${this.masters.length} masters and each keeps its own ring: ` +
+          'ring changes are supported with one master only (see docs/delivery.md, "Changing the consumer set"); nothing is given up or taken here, the change waits');
+        return;
+      }
+      // while the state is being reloaded the master asks again (a release) or forwards again (a handoff)
+      if (this.reloading) return;
+      if (h.t === 'release') {
+        const names = decodeNames(payload);
+        this.opts.log.info({ version: h.ver, ring: names }, `ring version ${h.ver}: giving up the sources it gives to other consumers`);
+        this.handoffs.release(this.handoffHost(via), h.ver, names, (src, bytes) => this.warned.warn(`handoff-too-big:${src}`, { source: src, bytes, version: h.ver },
+          `the state of source ${src} (${bytes} bytes) is too big for one handoff: it stays here and the ring change waits (see docs/delivery.md)`));
+        // the dashboard's class view shows a source where it is applied
+        this.classes.forget((src) => this.handoffs.gaveUp(src));
+        return;
+      }
+      if (h.t === 'handoff') {
+        if (!payload) throw new ProtocolError('BAD_PAYLOAD', 'a handoff without the source\'s state');
+        try {
+          this.handoffs.receive(this.handoffHost(via), h.ver, h.src, payload);
+        } catch (err) {
+          throw new ProtocolError('BAD_PAYLOAD', `handoff of source ${h.src.slice(0, 64)}: ${(err as Error).message}`);
+        }
+        return;
+      }
+      throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} with a payload from the master`);
+    } catch (err) {
+      master.endpoint.malformed(master.peer, err);
     }
   }
 
@@ -403,11 +483,14 @@ export class Consumer {
         this.pending = { entries: [], replies: [], alerts: [] };
         const t0 = performance.now();
         try {
+          this.writing = group;
           if (group.entries.length > 0) await this.store.append(group.entries);
         } catch (err) {
+          this.writing = undefined;
           await this.onCommitFailure(err, group).catch(() => {}); // fails only when stopping mid-reload
           return;
         }
+        this.writing = undefined;
         this.stats.commits++;
         this.stats.commitMsTotal += performance.now() - t0;
         this.stats.alerts += group.alerts.length;
@@ -447,7 +530,7 @@ export class Consumer {
       this.rules = rules;
       this.engine.setRules(rules);
       try {
-        await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...this.pending.alerts]));
+        await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...this.pending.alerts], this.handoffs.snapshot()));
       } catch (err) {
         this.stats.rulesReloadFailures++;
         this.rules = old;
@@ -471,7 +554,7 @@ export class Consumer {
   private async compact(): Promise<void> {
     try {
       const staged = this.pending.alerts;
-      await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...staged]));
+      await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...staged], this.handoffs.snapshot()));
     } catch (err) {
       this.warned.warn(`snapshot:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'snapshot failed; the journal stays current');
     }
@@ -489,6 +572,8 @@ export class Consumer {
     this.pending = { entries: [], replies: [], alerts: [] };
     this.reloading = (async () => {
       for (const r of waiting) {
+        // a handoff's message to a master (no client id): sent again when the master asks again
+        if (r.frames.length !== 2) continue;
         const client = r.frames[0] as Buffer;
         const h = decodeHeader(r.frames[1] as Buffer) as { rid: number };
         this.retry(client, h.rid, 'consumer could not write its state', r.via);

@@ -114,6 +114,12 @@ export class QueryClasses {
     }
   }
 
+  /** Forgets the classes of sources no longer here (given to another consumer when the ring changed). */
+  forget(gone: (source: string) => boolean): void {
+    for (const [key, c] of this.classes) if (gone(c.source)) this.classes.delete(key);
+    for (const source of this.sourceTime.keys()) if (gone(source)) this.sourceTime.delete(source);
+  }
+
   /** The `limit` classes with the most total time in their source's last hour, busiest first. */
   top(limit: number): QueryClassSummary[] {
     const scored: Array<{ c: ClassState; total: number; last: number }> = [];

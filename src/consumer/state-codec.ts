@@ -4,11 +4,11 @@ import type { SetAside } from '../durable/quarantine.js';
 import type { WireRecord } from '../model/record.js';
 import { decodeRecords } from '../wire/protocol.js';
 import { sift, type Check } from '../wire/schema.js';
-import type { RulesEngine } from '../rules/engine.js';
+import { RulesEngine } from '../rules/engine.js';
 import type { OpenQuery, SourceState } from '../rules/rules.js';
 import { BUCKETS, CELLS, classKey, recountWindow, setBaseline, type OpenRegression, type PastWindow, type QueryClass } from '../rules/regression.js';
 import type { SourceClockState } from '../rules/source-clock.js';
-import { clockCandidates, doneQuery, journalEntry, openQuery, outboxAlert, queryClass, sourceHead, streamMark } from './state-schema.js';
+import { clockCandidates, doneQuery, handoffMark, journalEntry, openQuery, outboxAlert, outgoingState, queryClass, sourceHead, streamMark } from './state-schema.js';
 
 // How the consumer's state and its per-request changes are laid out on disk. The journal holds what
 // came in (the batches, and the outbox acks), not derived values: replaying it through the same
@@ -22,7 +22,18 @@ import { clockCandidates, doneQuery, journalEntry, openQuery, outboxAlert, query
 export type JournalEntry =
   /** a batch as it came off the wire: the payload frame is stored as is, not re-encoded */
   | { k: 'b'; src: string; stream: string; first: number; last: number; payload: Buffer }
-  | { k: 'a'; ids: string[] };
+  | { k: 'a'; ids: string[] }
+  | HandoffEntry;
+
+/**
+ * A source changing hands (handoff.ts): `o` given up for ring version `ver`, with its whole state (this consumer
+ * never applies it again, and keeps the state until the new owner has it); `x` the new owner has it (the copy is
+ * forgotten); `i` received from its old owner, with its state, which replaces whatever was here of it.
+ */
+export type HandoffEntry =
+  | { k: 'o'; src: string; ver: number; state: Buffer }
+  | { k: 'x'; src: string; ver: number }
+  | { k: 'i'; src: string; ver: number; state: Buffer };
 
 export function encodeEntry(e: JournalEntry): Buffer {
   return packState(e);
@@ -77,61 +88,122 @@ export interface ClassSnapshot {
   open?: OpenRegression;
 }
 
+/** Sources that changed hands (handoff.ts): given up (with the state kept until confirmed), and received, by ring version. */
+export interface HandoffsSnapshot {
+  released: Array<[string, number]>;
+  outgoing: Array<[string, number, Buffer]>;
+  received: Array<[string, number]>;
+}
+
 export interface StateSnapshot {
   v: 1;
   sources: SourceSnapshot[];
   outbox: Alert[];
+  /** absent in snapshots from before sources could move */
+  handoffs?: HandoffsSnapshot;
 }
 
-export function encodeSnapshot(engine: RulesEngine, outbox: Iterable<Alert>): Buffer {
+function sourceSnapshot(name: string, s: SourceState): SourceSnapshot {
+  return {
+    name,
+    watermark: s.watermark === -Infinity ? Number.MIN_SAFE_INTEGER : s.watermark,
+    ...clockExtra(s.clock.state()),
+    open: [...s.open.values()],
+    done: [...s.done],
+    streams: [...s.streams],
+    classes: [...s.classes.classes.values()].map(classSnapshot),
+  };
+}
+
+export function encodeSnapshot(engine: RulesEngine, outbox: Iterable<Alert>, handoffs?: HandoffsSnapshot): Buffer {
   const sources: SourceSnapshot[] = [];
-  for (const [name, s] of engine.sources) {
-    sources.push({
-      name,
-      watermark: s.watermark === -Infinity ? Number.MIN_SAFE_INTEGER : s.watermark,
-      ...clockExtra(s.clock.state()),
-      open: [...s.open.values()],
-      done: [...s.done],
-      streams: [...s.streams],
-      classes: [...s.classes.classes.values()].map(classSnapshot),
-    });
-  }
-  const snap: StateSnapshot = { v: 1, sources, outbox: [...outbox] };
+  for (const [name, s] of engine.sources) sources.push(sourceSnapshot(name, s));
+  const snap: StateSnapshot = { v: 1, sources, outbox: [...outbox], ...(handoffs && { handoffs }) };
   return packState(snap);
 }
 
+/** One source's whole state, as it moves to another consumer: its rules' state and its alerts not yet acked by the monitor. */
+interface SourceHandoffState {
+  v: 1;
+  source: SourceSnapshot;
+  outbox: Alert[];
+}
+
+export function encodeSourceState(engine: RulesEngine, name: string, alerts: Alert[]): Buffer {
+  const s = engine.sources.get(name);
+  const state: SourceHandoffState = { v: 1, source: s ? sourceSnapshot(name, s) : { name, watermark: Number.MIN_SAFE_INTEGER, open: [], done: [], streams: [] }, outbox: alerts };
+  return packState(state);
+}
+
+/**
+ * Installs a source's state received from another consumer in place of whatever the engine had of it, and returns
+ * its alerts (for the outbox). Checked whole first: anything that does not pass refuses all of it (throws), and
+ * the engine is left untouched.
+ */
+export function installSourceState(buf: Buffer, name: string, engine: RulesEngine): Alert[] {
+  let st: SourceHandoffState;
+  try {
+    st = unpackState<SourceHandoffState>(buf);
+  } catch (err) {
+    throw new Error(`the state of source ${name} is not msgpack: ${(err as Error).message}`);
+  }
+  if (!st || typeof st !== 'object' || st.v !== 1) throw new Error(`the state of source ${name} has an unknown layout`);
+  const scratch = new RulesEngine(engine.rules);
+  restoreSource(st.source, 0, scratch, refuseAll);
+  const alerts = sift(st.outbox, outboxAlert, (_v, index, problem) => refuseAll({ what: `outbox alert ${index}`, reason: problem }));
+  const got = scratch.sources.get(name);
+  if (scratch.sources.size !== 1 || !got) throw new Error(`the state received for source ${name} is another source's`);
+  if (alerts.some((a) => a.source !== name)) throw new Error(`the state received for source ${name} holds another source's alerts`);
+  engine.sources.set(name, got);
+  engine.indexLoaded(name);
+  return alerts;
+}
+
 /** Restores a snapshot into the engine and the outbox; each part that does not pass its check goes to `setAside`. */
-export function decodeSnapshot(buf: Buffer, engine: RulesEngine, outbox: Map<string, Alert>, setAside: (item: Omit<SetAside, 'file'>) => void = refuseAll): void {
+export function decodeSnapshot(
+  buf: Buffer, engine: RulesEngine, outbox: Map<string, Alert>, setAside: (item: Omit<SetAside, 'file'>) => void = refuseAll, handoffs?: HandoffsSnapshot,
+): void {
   const snap = unpackState<StateSnapshot>(buf);
   if (!snap || snap.v !== 1 || !Array.isArray(snap.sources)) throw new Error('snapshot has an unknown layout');
   const keep = <T>(list: unknown, check: Check<T>, what: string): T[] =>
     sift(list, check, (value, index, problem) => setAside({ what: index < 0 ? what : `${what} ${index}`, reason: problem, value }));
-  snap.sources.forEach((s, i) => {
-    let head;
-    try {
-      head = sourceHead(s, `source ${i}`);
-    } catch (err) {
-      setAside({ what: `source ${i}`, reason: (err as Error).message, value: s });
-      return;
-    }
-    const st: SourceState = engine.source(head.name);
-    const where = `source ${head.name}`;
-    const watermark = head.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : head.watermark;
-    const [candidates] = s.clockCandidates === undefined ? [] : keep([s.clockCandidates], clockCandidates, `${where}: clock candidates`);
-    st.clock.restore(candidates ? { watermark, candidates } : { watermark });
-    for (const q of keep(s.open, openQuery, `${where}: open query`)) st.open.set(q.queryId, q as OpenQuery);
-    engine.indexLoaded(head.name);
-    for (const [id, ts] of keep(s.done, doneQuery, `${where}: done query`)) st.done.set(id, ts);
-    for (const [stream, seq] of keep(s.streams, streamMark, `${where}: stream`)) st.streams.set(stream, seq);
-    if (s.classes !== undefined) {
-      for (const c of keep(s.classes, queryClass, `${where}: query class`)) {
-        const restored = restoreClass(c);
-        st.classes.classes.set(classKey(restored.db, restored.fingerprintId, restored.statistics === true), restored);
-      }
-      st.classes.indexLoaded();
-    }
-  });
+  snap.sources.forEach((s, i) => restoreSource(s, i, engine, setAside));
   for (const a of keep(snap.outbox, outboxAlert, 'outbox: alert')) outbox.set(a.id, a);
+  if (snap.handoffs !== undefined && handoffs) {
+    const h = snap.handoffs;
+    for (const [src, ver] of keep(h.released, handoffMark, 'handoffs: released')) handoffs.released.push([src, ver]);
+    for (const [src, ver, state] of keep(h.outgoing, outgoingState, 'handoffs: outgoing')) handoffs.outgoing.push([src, ver, state]);
+    for (const [src, ver] of keep(h.received, handoffMark, 'handoffs: received')) handoffs.received.push([src, ver]);
+  }
+}
+
+/** Restores one source of a snapshot into the engine; each part that does not pass its check goes to `setAside`. */
+function restoreSource(s: SourceSnapshot, i: number, engine: RulesEngine, setAside: (item: Omit<SetAside, 'file'>) => void): void {
+  const keep = <T>(list: unknown, check: Check<T>, what: string): T[] =>
+    sift(list, check, (value, index, problem) => setAside({ what: index < 0 ? what : `${what} ${index}`, reason: problem, value }));
+  let head;
+  try {
+    head = sourceHead(s, `source ${i}`);
+  } catch (err) {
+    setAside({ what: `source ${i}`, reason: (err as Error).message, value: s });
+    return;
+  }
+  const st: SourceState = engine.source(head.name);
+  const where = `source ${head.name}`;
+  const watermark = head.watermark === Number.MIN_SAFE_INTEGER ? -Infinity : head.watermark;
+  const [candidates] = s.clockCandidates === undefined ? [] : keep([s.clockCandidates], clockCandidates, `${where}: clock candidates`);
+  st.clock.restore(candidates ? { watermark, candidates } : { watermark });
+  for (const q of keep(s.open, openQuery, `${where}: open query`)) st.open.set(q.queryId, q as OpenQuery);
+  engine.indexLoaded(head.name);
+  for (const [id, ts] of keep(s.done, doneQuery, `${where}: done query`)) st.done.set(id, ts);
+  for (const [stream, seq] of keep(s.streams, streamMark, `${where}: stream`)) st.streams.set(stream, seq);
+  if (s.classes !== undefined) {
+    for (const c of keep(s.classes, queryClass, `${where}: query class`)) {
+      const restored = restoreClass(c);
+      st.classes.classes.set(classKey(restored.db, restored.fingerprintId, restored.statistics === true), restored);
+    }
+    st.classes.indexLoaded();
+  }
 }
 
 function classSnapshot(c: QueryClass): ClassSnapshot {

@@ -15,10 +15,24 @@ import type { ClassSnapshot, JournalEntry } from './state-codec.js';
 /** A source's time: a time, or ±Infinity before it has one (never NaN). */
 const watermark: Check<number> = (v, path) => (typeof v === 'number' && !Number.isNaN(v) ? v : fail(path, `must be a number, got ${echo(v)}`));
 
+/** a ring version */
+const ringVersion = integer(1, Number.MAX_SAFE_INTEGER);
+
 export const journalEntry: Check<JournalEntry> = tagged<JournalEntry>('k', {
   b: object({ k: oneOf(['b']), src: name, stream: name, first: seq, last: seq, payload: bytes }, (e) => batchSpanProblem(e.first, e.last)),
   a: object({ k: oneOf(['a']), ids: listOf(id, { max: MAX_ALERTS_PER_MESSAGE, what: 'id' }) }),
+  o: object({ k: oneOf(['o']), src: name, ver: ringVersion, state: bytes }),
+  x: object({ k: oneOf(['x']), src: name, ver: ringVersion }),
+  i: object({ k: oneOf(['i']), src: name, ver: ringVersion, state: bytes }),
 });
+
+/** a source given up or received, and the ring version it was for (handoff.ts) */
+export const handoffMark = pair(name, ringVersion);
+/** a source given up whose new owner has not confirmed it: its state is kept */
+export const outgoingState: Check<[string, number, Buffer]> = (v, path) => {
+  if (!Array.isArray(v) || v.length !== 3) return fail(path, `must be [source, version, state], got ${echo(v)}`);
+  return [name(v[0], `${path}[0]`), ringVersion(v[1], `${path}[1]`), bytes(v[2], `${path}[2]`)];
+};
 
 export const openQuery: Check<OpenQuery> = object({
   queryId: id,

@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
 import type { AllowList, CurveClientConfig, CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
-import { decodeHeader, decodeStats, encodeStats, ProtocolError, type Header, type ServiceStats } from '../wire/protocol.js';
-import { claimHeader, retryHeader, statsHeader } from '../wire/headers.js';
+import { decodeHeader, decodeStats, encodeStats, ProtocolError, type HandoffAckHeader, type Header, type ReleasedHeader, type ServiceStats } from '../wire/protocol.js';
+import { claimHeader, retryHeader, ringHeader, statsHeader } from '../wire/headers.js';
 import { MAX_FRAME_BYTES, MAX_STATS_PER_MESSAGE } from '../wire/limits.js';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Frames } from '../transport/send-queue.js';
-import { OwnerCache } from './rendezvous.js';
 import { ConsumerOwnership, type ConsumerInstance, type OwnerChange } from './ownership.js';
 import { OwnerFile } from './owner-file.js';
+import { MAX_STANDBY, Rescale } from './rescale.js';
+import { RingFile, type RingState } from './ring-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { WarnOnce } from '../service/warn-once.js';
 
@@ -25,7 +26,7 @@ export interface MasterOptions {
   clientBind: string;
   /** endpoint consumers connect to, e.g. tcp://127.0.0.1:5556 */
   consumerBind: string;
-  /** the configured consumer names; sources are hashed over these */
+  /** the first ring: the consumer names sources are hashed over (a ring kept in dataDir/ring.json wins; see rescale.ts) */
   consumers: string[];
   log: Logger;
   /** a consumer not heard from for this long is away (default 3000 ms) */
@@ -76,10 +77,14 @@ export class Master {
   private readonly front: Endpoint<'router'>;
   /** consumers connect here */
   private readonly back: Endpoint<'router'>;
-  private readonly owners: OwnerCache;
   private readonly ownership: ConsumerOwnership;
   private readonly ownerFile: OwnerFile | undefined;
-  private readonly known: Set<string>;
+  private readonly ringFile: RingFile | undefined;
+  /** the ring and its changes (rescale.ts); set by start() */
+  private rescale!: Rescale;
+  /** names outside the ring that said hello: consumers started to be added */
+  private readonly standby = new Set<string>();
+  private ticker: NodeJS.Timeout | undefined;
   private readonly stats = { batches: 0, replies: 0, retries: 0 };
   /** the latest counters each client reported, forwarded to the monitor with the master's own */
   private readonly clientStats = new Map<string, ServiceStats>();
@@ -104,13 +109,14 @@ export class Master {
       socket: { linger: 0, mandatory: true, handover: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: MAX_FRAME_BYTES.consumers },
       onSendError: (err, msg) => this.onBackSendError(err, msg),
     });
-    this.owners = new OwnerCache(opts.consumers);
     this.ownership = new ConsumerOwnership({
       ...(opts.consumerTimeoutMs !== undefined && { timeoutMs: opts.consumerTimeoutMs }),
       ...(opts.takeoverAfterMs !== undefined && { takeoverAfterMs: opts.takeoverAfterMs }),
     });
-    this.known = new Set(opts.consumers);
-    if (opts.dataDir) this.ownerFile = new OwnerFile(opts.dataDir, log);
+    if (opts.dataDir) {
+      this.ownerFile = new OwnerFile(opts.dataDir, log);
+      this.ringFile = new RingFile(opts.dataDir);
+    }
     if (opts.monitor) {
       this.monitor = new Endpoint('dealer', {
         log, warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 10,
@@ -125,6 +131,14 @@ export class Master {
 
   async start(): Promise<void> {
     if (this.opts.dataDir) this.ownership.restore(await this.ownerFile!.load(), Date.now());
+    this.rescale = new Rescale(await this.loadRing(), this.ringFile, {
+      log: this.opts.log,
+      alive: (name) => this.ownership.alive(name, Date.now()),
+      send: (name, frames) => {
+        const inst = this.ownership.route(name, Date.now());
+        return inst !== undefined && this.back.forward([Buffer.from(inst.id, 'latin1'), ...frames]);
+      },
+    });
     await this.front.bind(this.opts.clientBind);
     await this.back.bind(this.opts.consumerBind);
     this.front.receive((msg) => this.onClientMessage(msg));
@@ -133,12 +147,30 @@ export class Master {
       this.monitor.connect(this.opts.monitor);
       this.reporter?.start();
     }
-    this.opts.log.info({ name: this.opts.name ?? 'master', clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.opts.consumers }, 'master started');
+    this.ticker = setInterval(() => this.rescale.tick(Date.now()), 1000);
+    this.opts.log.info({ name: this.opts.name ?? 'master', clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.rescale.names, ringVersion: this.rescale.version }, 'master started');
+  }
+
+  /** The ring kept in ring.json, else the configured names as version 1 (saved, so a later --consumers cannot silently change it). */
+  private async loadRing(): Promise<RingState> {
+    const first: RingState = { version: 1, names: [...new Set(this.opts.consumers)] };
+    const kept = await this.ringFile?.load();
+    if (!kept) {
+      await this.ringFile?.save(first);
+      return first;
+    }
+    if (kept.names.join(',') !== first.names.join(',') || kept.next) {
+      this.opts.log.warn({ file: this.ringFile!.path, ring: kept, consumers: first.names },
+        `the ring kept in ${this.ringFile!.path} (version ${kept.version}) is used, not --consumers: it is changed only with slowq cluster add-consumer/remove-consumer`);
+    }
+    return kept;
   }
 
   async stop(): Promise<void> {
     this.reporter?.stop();
+    clearInterval(this.ticker);
     await this.ownerFile?.flushed();
+    await this.ringFile?.flushed();
     await this.monitor?.close();
     await Promise.all([this.front.close(), this.back.close()]);
     this.opts.log.info(this.getStats(), 'master stopped');
@@ -148,8 +180,8 @@ export class Master {
     const now = Date.now();
     return {
       ...this.stats, malformed: this.front.malformedCount + this.back.malformedCount, ...this.security.stats(),
-      consumersAlive: this.opts.consumers.filter((c) => this.ownership.alive(c, now)).length, consumersConfigured: this.opts.consumers.length,
-      ...this.ownership.stats(now),
+      consumersAlive: this.rescale.names.filter((c) => this.ownership.alive(c, now)).length, consumersConfigured: this.rescale.names.length,
+      ...this.ownership.stats(now), ...this.rescale.stats(),
       ...this.front.connectionStats(), ...this.back.connectionStats(), ...this.monitor?.connectionStats(),
     };
   }
@@ -167,7 +199,12 @@ export class Master {
       return;
     }
     this.stats.batches++;
-    const owner = this.owners.get(h.src)!;
+    const route = this.rescale.route(h.src);
+    if ('wait' in route) {
+      this.retry(client, h.rid, route.wait);
+      return;
+    }
+    const owner = route.name;
     const instance = this.ownership.route(owner, Date.now());
     if (!instance) {
       this.retry(client, h.rid, `consumer ${owner} that owns source ${h.src} is away`);
@@ -217,11 +254,18 @@ export class Master {
     const id = msg[0]!.toString('latin1');
     const now = Date.now();
     try {
+      if (msg.length === 4 && msg[1]!.length === 0) return this.onHandoff(id, msg[2], msg[3], now);
       if (msg.length === 2) {
         const h = decodeHeader(msg[1]);
+        if (h.t === 'ring-req') return void this.onRingRequest(msg[0]!, h.rid, h.op, h.name);
+        if (h.t === 'released' || h.t === 'handoff-ack') return this.onHandoffReply(id, h, now);
         if (h.t !== 'hello' && h.t !== 'hb') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} from consumer`);
-        if (!this.known.has(h.name)) {
-          throw new ProtocolError('UNKNOWN_CONSUMER', `consumer ${h.name.slice(0, 100)} is not in the configured list; ignored`);
+        if (!this.rescale.inRing(h.name)) {
+          // a consumer started to be added (slowq cluster add-consumer): heard, routed nothing until the ring names it
+          if (!this.standby.has(h.name) && this.standby.size >= MAX_STANDBY) {
+            throw new ProtocolError('UNKNOWN_CONSUMER', `consumer ${h.name.slice(0, 100)} is not in the ring, and ${MAX_STANDBY} others wait to be added; ignored`);
+          }
+          this.standby.add(h.name);
         }
         const instance: ConsumerInstance = { id, sid: h.sid, gen: h.gen, pid: h.pid, host: h.host };
         const r = this.ownership.claim(h.name, instance, now);
@@ -255,6 +299,31 @@ export class Master {
     } catch (err) {
       this.back.malformed('consumer port', err);
     }
+  }
+
+  /** `slowq cluster`: the ring, or a change of it (rescale.ts). */
+  private async onRingRequest(peer: Buffer, rid: number, op: 'get' | 'add' | 'remove', name: string): Promise<void> {
+    const r = await this.rescale.request(op, name, Date.now());
+    if (r.ok && op === 'add') this.standby.delete(name);
+    this.back.reply(peer, ringHeader({ rid, version: r.version, busy: r.busy ? 1 : 0, ok: r.ok ? 1 : 0, msg: r.msg }));
+  }
+
+  /** [id, '', handoff header, state]: a consumer gives up a source (only the owner of a name is heard). */
+  private onHandoff(id: string, header: Buffer | undefined, payload: Buffer | undefined, now: number): void {
+    const h = decodeHeader(header);
+    if (h.t !== 'handoff' || !payload) throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} with a payload from a consumer`);
+    const from = this.ownership.reply(id, now);
+    if (from.fenced) return;
+    if (from.name === undefined) throw new ProtocolError('UNKNOWN_PEER', 'a handoff from a peer that is not a registered consumer');
+    this.rescale.onHandoff(from.name, h.ver, h.src, payload, now);
+  }
+
+  private onHandoffReply(id: string, h: ReleasedHeader | HandoffAckHeader, now: number): void {
+    const from = this.ownership.reply(id, now);
+    if (from.fenced) return;
+    if (from.name === undefined) throw new ProtocolError('UNKNOWN_PEER', `${h.t} from a peer that is not a registered consumer`);
+    if (h.t === 'released') this.rescale.onReleased(from.name, h.ver, h.n);
+    else this.rescale.onHandoffAck(from.name, h.ver, h.src);
   }
 
   /** Every change of a name's process is said once: a restart at info, a takeover by another state as a warning. */

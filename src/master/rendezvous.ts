@@ -1,26 +1,9 @@
-import { createHash } from 'node:crypto';
+import { ownerOf } from '../model/rendezvous.js';
 
-// Rendezvous (highest-random-weight) hashing: each source goes to the consumer with the highest
-// hash(source, consumer). A source keeps its owner while the set of configured names stays the same,
-// even while that consumer restarts, and adding a consumer moves only the sources it wins.
+// Which consumer owns a source: rendezvous hashing over the ring's names (src/model/rendezvous.ts, shared with the
+// consumers, which find by it the sources they give up when the ring changes).
 
-function weight(source: string, consumer: string): number {
-  const h = createHash('md5').update(source).update('\0').update(consumer).digest();
-  return h.readUInt32BE(0) * 0x200000 + (h.readUInt32BE(4) >>> 11); // 53 bits
-}
-
-export function ownerOf(source: string, consumers: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestWeight = -1;
-  for (const c of consumers) {
-    const w = weight(source, c);
-    if (w > bestWeight || (w === bestWeight && best !== undefined && c < best)) {
-      best = c;
-      bestWeight = w;
-    }
-  }
-  return best;
-}
+export { ownerOf };
 
 /** Memoises ownerOf for a fixed consumer list (the master asks once per batch). */
 export class OwnerCache {

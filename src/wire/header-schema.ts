@@ -1,7 +1,8 @@
 import { name, rid, seq } from './fields.js';
 import { MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_HEADER_BYTES, MAX_SILENCES_PER_REPLY } from './limits.js';
 import type { Header } from './protocol.js';
-import { integer, object, text, type Check } from './schema.js';
+import { integer, object, oneOf, text, type Check } from './schema.js';
+import { MAX_NAME_CHARS } from '../model/bounds.js';
 
 // The fields of every header type (docs/wire.md, "Message types"); `v` and `t` are checked before these.
 
@@ -27,6 +28,10 @@ const claim = object({ name, sid: text({ min: 1, max: 64 }), gen: integer(1, Num
 /** the master's answer to a claim: owner, or fenced and why */
 const claimAnswer = object({ name, reason: text({ max: 1024 }) });
 
+/** a ring version */
+const version = integer(1, Number.MAX_SAFE_INTEGER);
+const handoff = object({ ver: version, src: name });
+
 export const HEADER_FIELDS: { [T in Header['t']]: Check<Fields<T>> } = {
   batch: object({ rid, src: name, stream: name, first: seq, last: seq }, (h) => batchSpanProblem(h.first, h.last)),
   ack: object({ rid, stream: name, last: count, applied: count, dup: count }),
@@ -45,4 +50,11 @@ export const HEADER_FIELDS: { [T in Header['t']]: Check<Fields<T>> } = {
   'silence-ls': silenceRequest,
   'silence-expire': silenceRequest,
   'silence-reply': object({ rid, n: integer(0, MAX_SILENCES_PER_REPLY) }),
+  'ring-req': object({ rid, op: oneOf(['get', 'add', 'remove']), name: text({ max: MAX_NAME_CHARS }) }, (h) => (h.op !== 'get' && h.name === '' ? `${h.op} needs a name` : undefined)),
+  ring: object({ rid, version: integer(0, Number.MAX_SAFE_INTEGER), busy: integer(0, 1), ok: integer(0, 1), msg: text({ max: 1024 }) }),
+  release: object({ ver: version }),
+  released: object({ ver: version, n: count }),
+  handoff,
+  'handoff-ack': handoff,
+  'handoff-done': handoff,
 };

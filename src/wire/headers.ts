@@ -1,7 +1,7 @@
 import {
   PROTOCOL_VERSION,
   type AckHeader, type AlertsAckHeader, type ClaimHeader, type AlertsHeader, type BatchHeader, type ErrorHeader, type GapHeader, type HelloHeader,
-  type RetryHeader, type SilenceReplyHeader, type SilenceRequestHeader, type StatsHeader,
+  type RetryHeader, type RingRequestHeader, type RingHeader, type ReleaseHeader, type ReleasedHeader, type HandoffHeader, type HandoffAckHeader, type SilenceReplyHeader, type SilenceRequestHeader, type StatsHeader,
 } from './protocol.js';
 
 // One builder per message type, so no service writes a header literal. Each puts the keys in the order the
@@ -61,4 +61,29 @@ export function silenceRequestHeader(t: SilenceRequestHeader['t'], rid: number):
 
 export function silenceReplyHeader(rid: number, n: number): SilenceReplyHeader {
   return { v: PROTOCOL_VERSION, t: 'silence-reply', rid, n };
+}
+
+export function ringRequestHeader(rid: number, op: RingRequestHeader['op'], name: string): RingRequestHeader {
+  return { v: PROTOCOL_VERSION, t: 'ring-req', rid, op, name };
+}
+
+/** The master's answer to a ring request (the text cut to fit the header). */
+export function ringHeader(f: Omit<RingHeader, 'v' | 't'>): RingHeader {
+  return { v: PROTOCOL_VERSION, t: 'ring', rid: f.rid, version: f.version, busy: f.busy, ok: f.ok, msg: f.msg.length > 1024 ? `${f.msg.slice(0, 1020)}…` : f.msg };
+}
+
+export function releaseHeader(ver: number): ReleaseHeader {
+  return { v: PROTOCOL_VERSION, t: 'release', ver };
+}
+
+export function releasedHeader(ver: number, n: number): ReleasedHeader {
+  return { v: PROTOCOL_VERSION, t: 'released', ver, n };
+}
+
+export function handoffHeader(ver: number, src: string): HandoffHeader {
+  return { v: PROTOCOL_VERSION, t: 'handoff', ver, src };
+}
+
+export function handoffAckHeader(t: HandoffAckHeader['t'], ver: number, src: string): HandoffAckHeader {
+  return { v: PROTOCOL_VERSION, t, ver, src };
 }

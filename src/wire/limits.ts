@@ -23,6 +23,11 @@ export const MAX_SILENCE_BODY_BYTES = 65_536;
 /** silences in one `silence-reply` */
 export const MAX_SILENCES_PER_REPLY = 100_000;
 
+/** consumer names in a ring */
+export const MAX_RING_NAMES = 1000;
+/** one source's state in a `handoff` (open queries, finished ids, stream marks, regression classes, its alerts waiting for the monitor) */
+export const MAX_HANDOFF_BYTES = 48 * 1024 * 1024;
+
 /**
  * ZeroMQ's maxMessageSize (per frame) on each bound socket: a peer sending a bigger frame is disconnected by
  * libzmq before any of it is read into the service. Each is well above the largest frame a slowq peer sends
@@ -32,8 +37,8 @@ export const MAX_SILENCES_PER_REPLY = 100_000;
 export const MAX_FRAME_BYTES = {
   /** the master's client port: batches and clients' stats */
   clients: 16 * 1024 * 1024,
-  /** the master's consumer port: headers only (hello, hb, replies) and routing ids */
-  consumers: 1024 * 1024,
+  /** the master's consumer port: headers (hello, hb, replies), routing ids, and a source's state in a handoff */
+  consumers: MAX_HANDOFF_BYTES + 1024 * 1024,
   /** the monitor: alerts, stats (the master's and its clients'), silence requests */
   monitor: 96 * 1024 * 1024,
 } as const;

@@ -2,8 +2,9 @@ import { Packr } from 'msgpackr';
 import type { Alert, WireRecord } from '../model/record.js';
 import { alert } from './alert-schema.js';
 import { HEADER_FIELDS } from './header-schema.js';
-import { MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_HEADER_BYTES, MAX_SILENCE_BODY_BYTES, MAX_SILENCES_PER_REPLY, MAX_STATS_PER_MESSAGE } from './limits.js';
+import { MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_HEADER_BYTES, MAX_RING_NAMES, MAX_SILENCE_BODY_BYTES, MAX_SILENCES_PER_REPLY, MAX_STATS_PER_MESSAGE } from './limits.js';
 import { wireRecord } from './record-schema.js';
+import { name } from './fields.js';
 import { echo, listOf, SchemaError, type Check } from './schema.js';
 import { silenceAddBody, silenceExpireBody, silenceRecord } from './silence-schema.js';
 import { serviceStats } from './stats-schema.js';
@@ -43,6 +44,19 @@ export interface AlertsHeader { v: number; t: 'alerts'; rid: number; n: number }
 /** monitor → consumer: those alerts are durably accepted */
 export interface AlertsAckHeader { v: number; t: 'alerts-ack'; rid: number; accepted: number; dup: number }
 
+/** `slowq cluster` → master (consumer port): read the ring, or add or remove a consumer name (rescale.ts in the master) */
+export interface RingRequestHeader { v: number; t: 'ring-req'; rid: number; op: 'get' | 'add' | 'remove'; name: string }
+/** master → `slowq cluster`: the ring's version, whether a change is under way (busy 1), and what the master says about it */
+export interface RingHeader { v: number; t: 'ring'; rid: number; version: number; busy: number; ok: number; msg: string }
+/** master → consumer: ring version `ver` is coming; hand off the sources it no longer gives you. Payload: the new ring's names */
+export interface ReleaseHeader { v: number; t: 'release'; ver: number }
+/** consumer → master: every source this consumer gives up for `ver` was sent as a handoff (`n` of them still unconfirmed) */
+export interface ReleasedHeader { v: number; t: 'released'; ver: number; n: number }
+/** old owner → master → new owner: one source's whole state, given up by the old owner for ring version `ver`. Payload: the state */
+export interface HandoffHeader { v: number; t: 'handoff'; ver: number; src: string }
+/** handoff-ack: new owner → master, the source's state is durably its own; handoff-done: master → old owner, it may forget it */
+export interface HandoffAckHeader { v: number; t: 'handoff-ack' | 'handoff-done'; ver: number; src: string }
+
 /** any service → monitor (directly or through the master): its counters; payload = msgpack ServiceStats */
 export interface StatsHeader { v: number; t: 'stats' }
 
@@ -53,7 +67,7 @@ export interface SilenceReplyHeader { v: number; t: 'silence-reply'; rid: number
 
 export type Header =
   | BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | ClaimHeader | AlertsHeader | AlertsAckHeader | StatsHeader
-  | SilenceRequestHeader | SilenceReplyHeader;
+  | SilenceRequestHeader | SilenceReplyHeader | RingRequestHeader | RingHeader | ReleaseHeader | ReleasedHeader | HandoffHeader | HandoffAckHeader;
 
 /** A service's counters at a moment, as carried by a stats message. */
 export interface ServiceStats {
@@ -148,6 +162,20 @@ const statsList = listOf(serviceStats, { max: MAX_STATS_PER_MESSAGE, what: 'entr
 /** Decodes a stats payload: a list of well-formed entries (stats-schema.ts), or a ProtocolError. */
 export function decodeStats(frame: Buffer | undefined): ServiceStats[] {
   return checked(statsList, unpackList(frame, 'stats'), '', 'BAD_PAYLOAD');
+}
+
+/** The names of a ring (a `release` payload). */
+export function encodeNames(names: readonly string[]): Buffer {
+  return packr.pack(names);
+}
+
+const nameList = listOf(name, { max: MAX_RING_NAMES, what: 'name' });
+
+export function decodeNames(frame: Buffer | undefined): string[] {
+  const names = checked(nameList, unpackList(frame, 'names'), '', 'BAD_PAYLOAD');
+  if (names.length === 0) throw new ProtocolError('BAD_PAYLOAD', 'a ring of no names');
+  if (new Set(names).size !== names.length) throw new ProtocolError('BAD_PAYLOAD', 'a ring names a consumer twice');
+  return names;
 }
 
 /** A new silence as the CLI sends it; the monitor's silence store checks the meaning (matchers, times). */

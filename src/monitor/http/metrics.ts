@@ -75,6 +75,14 @@ const SPECS: StatSpec[] = [
   { kind: 'master', counter: 'staleClaims', type: 'counter', name: 'slowq_master_consumer_stale_claims_total', help: 'Processes refused a consumer name a later start of the same state holds.' },
   { kind: 'master', counter: 'fencedReplies', type: 'counter', name: 'slowq_master_fenced_replies_total', help: 'Replies (acks) of fenced consumer processes, ignored.' },
   { kind: 'master', counter: 'fencedRecently', type: 'gauge', name: 'slowq_master_consumers_fenced_recently', help: 'Fenced consumer processes heard from in the last minute.' },
+  { kind: 'master', counter: 'ringVersion', type: 'gauge', name: 'slowq_master_ring_version', help: 'Version of the ring in force (one more at every change of the consumer set).' },
+  { kind: 'master', counter: 'ringMoving', type: 'gauge', name: 'slowq_master_ring_moving', help: '1 while a change of the consumer set moves sources (their batches are answered retry).' },
+  { kind: 'master', counter: 'ringChangeSeconds', type: 'gauge', name: 'slowq_master_ring_change_seconds', help: 'How long the change under way has taken so far (0 when none).' },
+  { kind: 'master', counter: 'handoffsAcked', type: 'counter', name: 'slowq_master_handoffs_total', help: 'Sources moved to a new owner with their state.' },
+  { kind: 'consumer', counter: 'handoffsOut', type: 'counter', name: 'slowq_consumer_handoffs_out_total', help: 'Sources this consumer gave up with their state when the ring changed.' },
+  { kind: 'consumer', counter: 'handoffsIn', type: 'counter', name: 'slowq_consumer_handoffs_in_total', help: 'Sources this consumer received with their state when the ring changed.' },
+  { kind: 'consumer', counter: 'handoffsUnconfirmed', type: 'gauge', name: 'slowq_consumer_handoffs_unconfirmed', help: 'Sources given up whose new owner has not confirmed them yet (their state is kept).' },
+  { kind: 'consumer', counter: 'ringChangesRefused', type: 'counter', name: 'slowq_consumer_ring_changes_refused_total', help: 'Ring-change messages refused because this consumer has several masters (ring changes need one master).' },
 ];
 
 /** The logger's count of lines it could not hand to the logserver, whatever service reports it. */
