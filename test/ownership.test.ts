@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConsumerOwnership, type ConsumerInstance } from '../src/master/ownership.js';
+import { withinLimit } from '../src/service/stats-reporter.js';
+import { MAX_COUNTERS } from '../src/wire/limits.js';
+import { serviceStats } from '../src/wire/stats-schema.js';
 
 // The master's rules for which process a consumer name is routed to (src/master/ownership.ts), with the clock
 // given by hand: a restart takes over at once, a second state is refused while the owner speaks and for
@@ -231,5 +234,24 @@ describe('the owners file', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a flood of claimants under made-up names: a counter for the first 32 names, the rest counted; the report stays within a stats message', () => {
+    const o = new ConsumerOwnership({ timeoutMs: TIMEOUT, takeoverAfterMs: TAKEOVER, recentMs: 60_000, maxFenced: 5000 });
+    for (let i = 0; i < 2000; i++) {
+      o.claim(`n${i}`, inst(`A${i}`, 1), 0);
+      assert.equal(o.claim(`n${i}`, inst(`B${i}`, 1), 10).outcome, 'fenced');
+    }
+    const st = o.stats(20);
+    assert.equal(st.fencedRecently, 2000);
+    assert.equal(Object.keys(st).filter((k) => k.startsWith('fenced.')).length, 32);
+    assert.equal(st.fencedNamesNotListed, 2000 - 32);
+    // and whatever a service counts, its report is one the monitor takes
+    const many: Record<string, number> = {};
+    for (let i = 0; i < 3000; i++) many[`c${i}`] = i;
+    const kept = withinLimit(many);
+    assert.equal(Object.keys(kept).length, MAX_COUNTERS);
+    assert.equal(kept.countersNotSent, 3000 - (MAX_COUNTERS - 1));
+    assert.doesNotThrow(() => serviceStats({ service: 'master', kind: 'master', at: 1, counters: kept }, 'stats'));
   });
 });

@@ -74,7 +74,8 @@ function filesUnder(dir: string, prefix = ''): string[] {
 
 /** the specifiers a compiled module imports or requires ('pino', 'node:fs', './x.js'); `import type` is gone */
 function importSpecifiers(js: string): string[] {
-  return [...js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\)\s*\(\s*)'([^']+)'/g)].map((m) => m[1]!);
+  // `from` as a keyword, not the end of a string such as 'from' (a key or a list item in the code)
+  return [...js.matchAll(/(?:(?<!['"\w$.])from\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\)\s*\(\s*)'([^']+)'/g)].map((m) => m[1]!);
 }
 
 /** the package a bare specifier names ('mysql2/promise' → 'mysql2', '@s/x/y' → '@s/x'); undefined for builtins */

@@ -22,6 +22,9 @@
 // change of owner and every refusal is said once, with both instances.
 
 /** One process of a consumer, as its hello/hb describe it. */
+/** Names with a counter of their own in stats() (fenced.NAME); more are counted in fencedNamesNotListed. */
+const MAX_FENCED_NAMES_REPORTED = 32;
+
 export interface ConsumerInstance {
   /** its routing id on the master's consumer socket, as a latin1 string */
   id: string;
@@ -195,10 +198,19 @@ export class ConsumerOwnership {
   /** Counters, plus fenced instances heard within the last minute: in all, and per name as `fenced.NAME`. */
   stats(now: number): ConsumerOwnership['counters'] & { fencedRecently: number } & Record<string, number> {
     const out: ConsumerOwnership['counters'] & { fencedRecently: number } & Record<string, number> = { ...this.counters, fencedRecently: 0 };
+    let named = 0;
     for (const f of this.fenced.values()) {
       if (f.heard === undefined || now - f.heard >= this.recentMs) continue;
       out.fencedRecently++;
-      out[`fenced.${f.name}`] = (out[`fenced.${f.name}`] ?? 0) + 1;
+      const key = `fenced.${f.name}`;
+      // A counter per name, for the first few names only: a flood of claimants under made-up names would otherwise
+      // push the master's counters past what a stats message may carry, and the monitor would refuse them all.
+      if (out[key] === undefined && named >= MAX_FENCED_NAMES_REPORTED) {
+        out.fencedNamesNotListed = (out.fencedNamesNotListed ?? 0) + 1;
+        continue;
+      }
+      if (out[key] === undefined) named++;
+      out[key] = (out[key] ?? 0) + 1;
     }
     return out;
   }

@@ -1,3 +1,4 @@
+import { MAX_COUNTERS } from '../wire/limits.js';
 import type { ServiceStats } from '../wire/protocol.js';
 
 // Every service reports its counters the same way: every interval, its own numbers plus any extra ones (its
@@ -46,7 +47,7 @@ export class StatsReporter {
     const { kind, source } = this.opts;
     const service = typeof this.opts.service === 'string' ? this.opts.service : this.opts.service();
     const at = (this.opts.now ?? Date.now)();
-    const counters = { ...this.opts.counters(), ...this.opts.extra?.() };
+    const counters = withinLimit({ ...this.opts.counters(), ...this.opts.extra?.() });
     const notes = this.opts.notes?.();
     // keys in the order the services always sent them (the stats payload is msgpack)
     const st: ServiceStats = source === undefined ? { service, kind, at, counters } : { service, kind, source, at, counters };
@@ -57,4 +58,17 @@ export class StatsReporter {
   private report(): void {
     this.opts.report(this.take());
   }
+}
+
+/**
+ * The counters a stats message may carry: at most MAX_COUNTERS, else the monitor refuses the whole report and the
+ * service vanishes from its view. Past the limit the rest are left out and their number said in countersNotSent.
+ */
+export function withinLimit(counters: Record<string, number>): Record<string, number> {
+  const keys = Object.keys(counters);
+  if (keys.length <= MAX_COUNTERS) return counters;
+  const out: Record<string, number> = {};
+  for (const k of keys.slice(0, MAX_COUNTERS - 1)) out[k] = counters[k]!;
+  out.countersNotSent = keys.length - (MAX_COUNTERS - 1);
+  return out;
 }
