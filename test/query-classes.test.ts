@@ -69,6 +69,14 @@ describe('QueryClasses', () => {
     assert.deepEqual(v.top(10).map((c) => c.source), ['db']);
   });
 
+  it('a duration near the longest a record may carry: the p95 is never beyond it, and the report passes the stats check', () => {
+    const v = new QueryClasses();
+    v.add(rec({ durationMs: 8.6e15 }));
+    const [c] = v.top(1);
+    assert.equal(c!.p95Ms, 8.6e15);
+    assert.doesNotThrow(() => serviceStats({ service: 'consumer-c0', kind: 'consumer', at: T0, counters: {}, classes: v.top(20) }, 'stats'));
+  });
+
   it('a record older than the class\'s window changes nothing', () => {
     const v = new QueryClasses();
     v.add(rec({ ts: T0 + 2 * 3600_000 }));

@@ -23,6 +23,8 @@ import { Handoffs, type HandoffHost } from './handoff.js';
 import type { HandoffsSnapshot } from './state-codec.js';
 import { QueryClasses } from './query-classes.js';
 import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
+import { serviceStats } from '../wire/stats-schema.js';
+import type { ServiceStats } from '../wire/protocol.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
 // (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
@@ -188,7 +190,7 @@ export class Consumer {
       kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
       intervalMs: opts.statsIntervalMs ?? 2000,
       // a fenced process's classes are not the owner's: only the owner shows them
-      report: (st) => this.monitor.send(statsHeader(), encodeStats([this.fencedBy.size === 0 && this.classes.size > 0 ? { ...st, classes: this.classes.top(CLASS_REPORT_LIMIT) } : st])),
+      report: (st) => this.monitor.send(statsHeader(), encodeStats([this.withClasses(st)])),
     });
   }
 
@@ -364,6 +366,22 @@ export class Consumer {
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
     this.pending.replies.push({ via, frames: [client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))] });
     void this.commit();
+  }
+
+  /**
+   * The report with the busiest query classes for the dashboard (not a fenced process's: they are not the owner's).
+   * A report the monitor would refuse loses only its classes, said once: the counters must get through.
+   */
+  private withClasses(st: ServiceStats): ServiceStats {
+    if (this.fencedBy.size > 0 || this.classes.size === 0) return st;
+    const report = { ...st, classes: this.classes.top(CLASS_REPORT_LIMIT) };
+    try {
+      serviceStats(report, 'stats');
+      return report;
+    } catch (err) {
+      this.warned.warn('classes-report', { err: (err as Error).message }, 'query classes left out of the stats report: the monitor would refuse it (the counters are sent without them)');
+      return st;
+    }
   }
 
   /** Applies a batch, and shows the class view the records that had their effect (not the duplicates). */

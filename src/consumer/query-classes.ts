@@ -42,16 +42,17 @@ interface ClassState {
   recent: QueryClassSummary['recent'];
 }
 
-function percentile(buckets: Iterable<[number, number]>, count: number, q: number): number {
+/** The q-th percentile's bucket bound, never above the longest duration counted (a bucket's bound can be beyond any time). */
+function percentile(buckets: Iterable<[number, number]>, count: number, q: number, maxMs: number): number {
   if (count === 0) return 0;
   const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
   const rank = Math.ceil(q * count);
   let seen = 0;
   for (const [b, n] of sorted) {
     seen += n;
-    if (seen >= rank) return bucketUpper(b);
+    if (seen >= rank) return Math.min(bucketUpper(b), maxMs);
   }
-  return bucketUpper(sorted[sorted.length - 1]![0]);
+  return Math.min(bucketUpper(sorted[sorted.length - 1]![0]), maxMs);
 }
 
 export class QueryClasses {
@@ -144,7 +145,7 @@ export class QueryClasses {
     for (let i = last - CLASS_SLICES + 1; i <= last; i++) {
       const s = c.slices.find((x) => x.index === i);
       trendCount.push(s?.count ?? 0);
-      trendP95Ms.push(s ? percentile(s.buckets, s.count, 0.95) : 0);
+      trendP95Ms.push(s ? percentile(s.buckets, s.count, 0.95, s.maxMs) : 0);
       if (!s) continue;
       count += s.count;
       totalMs += s.totalMs;
@@ -159,7 +160,7 @@ export class QueryClasses {
       until: this.sourceTime.get(c.source) ?? c.lastTs,
       count,
       totalMs: Math.round(totalMs * 1000) / 1000,
-      p95Ms: percentile(all, count, 0.95),
+      p95Ms: percentile(all, count, 0.95, maxMs),
       maxMs,
       lastTs: c.lastTs,
       trendCount,
