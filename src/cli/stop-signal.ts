@@ -4,6 +4,12 @@
 // killing the process by the signal's default action half-way through its start. A second signal while still
 // starting exits at once.
 
+import { supervised } from '../supervisor/follow-parent.js';
+
+// A service under `slowq up` stops on its supervisor's SIGTERM only. Ctrl-C in a terminal sends SIGINT to the
+// whole process group: acted on by every service at once, they would all exit while `up` restarts them, instead
+// of `up` stopping them one by one in order. So a supervised service leaves SIGINT to its supervisor.
+
 let stopFn: (() => Promise<void>) | undefined;
 let heldSignal: NodeJS.Signals | undefined;
 let stopping = false;
@@ -29,11 +35,13 @@ function onStopSignal(sig: NodeJS.Signals): void {
   );
 }
 
+function ignoreInterrupt(): void {}
+
 /** From now on SIGINT/SIGTERM are held until runUntilSignal() says how to stop. */
 export function holdStopSignals(): void {
   if (listening) return;
   listening = true;
-  process.on('SIGINT', onStopSignal);
+  process.on('SIGINT', supervised ? ignoreInterrupt : onStopSignal);
   process.on('SIGTERM', onStopSignal);
 }
 

@@ -5,7 +5,10 @@ import { SUPERVISED_ENV } from './supervisor.js';
 // pipe closes the supervisor is gone (even by SIGKILL, which it cannot forward), so the service stops itself
 // the orderly way, with the SIGTERM its command already handles. Outside a supervisor this does nothing.
 
-if (process.env[SUPERVISED_ENV] === '1') {
+/** Whether this process is a service a Supervisor started (`slowq up`): it stops when the supervisor says so. */
+export const supervised = process.env[SUPERVISED_ENV] === '1';
+
+if (supervised) {
   delete process.env[SUPERVISED_ENV]; // not for processes this one starts
   holdReloadSignal(); // the supervisor's SIGHUP asks for a reload; a service that has none must not die of it
   let done = false;
