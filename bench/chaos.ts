@@ -5,6 +5,7 @@ import { evaluateFiles } from '../src/rules/evaluate.js';
 import { DEFAULT_RULES } from '../src/rules/rules.js';
 import type { Alert } from '../src/model/record.js';
 import { WorkloadGenerator, type JsonlRecord } from '../src/workload/generator.js';
+import { ClassWorkload, type ClassWorkloadOptions } from '../src/workload/class-workload.js';
 import type { BenchReport } from './output.js';
 import { prng } from '../src/workload/prng.js';
 import { readAlerts } from './harness/files.js';
@@ -55,7 +56,21 @@ export interface ChaosOptions {
   clockStepEvery?: number;
   /** a stray `slowq consumer` claiming the first consumer's name, with another data directory, runs for this long mid-run (default 0: none) */
   strayConsumerMs?: number;
+  /**
+   * The last source (of two or more) runs query classes that get 10× slower now and then (CLASS_SLOWDOWNS), so
+   * that regression alerts fire and resolve while the faults hit (default false: the usual workload everywhere)
+   */
+  classSlowdowns?: boolean;
 }
+
+/**
+ * Five classes, 200 executions a minute in all: 125,000 records are ~10 hours of event time, and two classes slow
+ * down 10× for 20 minutes each, after more history than a baseline needs.
+ */
+const CLASS_SLOWDOWNS: Omit<ClassWorkloadOptions, 'seed'> = {
+  classes: 5, perMinute: 40,
+  slowdowns: [{ classIndex: 1, fromMin: 90, toMin: 110, factor: 10 }, { classIndex: 3, fromMin: 250, toMin: 270, factor: 10 }],
+};
 
 /**
  * The workload of one source, with a record an hour ahead every `every` records: a finished statement of
@@ -109,6 +124,8 @@ export interface ChaosResult {
   /** processes that exited without being killed by the harness, with the tail of their output */
   unexpectedExits: Array<{ process: string; code: number | null; signal: string | null; output: string }>;
   expectedAlerts: number;
+  /** the oracle's alerts by type */
+  expectedByType: Record<string, number>;
   alerts: number;
   missingAlerts: number;
   extraAlerts: number;
@@ -156,12 +173,16 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const genOpts = (i: number) => ({ seed: seed * 1000 + i, idPrefix: `${sources[i]}-` });
   /** the records of source i, in order (the first source's with clock steps when asked) */
-  const workload = (i: number) => new ClockSteppingWorkload(new WorkloadGenerator(genOpts(i)), i === 0 ? options.clockStepEvery ?? 0 : 0, `${sources[i]}-`);
+  const workload = (i: number): { next(): JsonlRecord } =>
+    options.classSlowdowns && i === nClients - 1 && nClients > 1
+      ? new ClassWorkload({ ...CLASS_SLOWDOWNS, seed: seed * 1000 + i, idPrefix: `${sources[i]}-` })
+      : new ClockSteppingWorkload(new WorkloadGenerator(genOpts(i)), i === 0 ? options.clockStepEvery ?? 0 : 0, `${sources[i]}-`);
 
   try {
     // ---- the oracle, from the same records written to a side file ----
     log(`chaos: seed ${seed}, ${records} records over ${nClients} clients, ${nConsumers} consumers, ${faultTarget} faults, in ${dir}`);
     const want = new Map<string, string>();
+    const expectedByType: Record<string, number> = {};
     for (let i = 0; i < nClients; i++) {
       const file = join(dir, `oracle-${i}.jsonl`);
       const g = workload(i);
@@ -172,7 +193,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
         appendFileSync(file, text);
       }
       await evaluateFiles([file], 'jsonl', sources[i]!, DEFAULT_RULES, (alerts) => {
-        for (const a of alerts) want.set(a.id, canonical(a));
+        for (const a of alerts) {
+          want.set(a.id, canonical(a));
+          expectedByType[a.type] = (expectedByType[a.type] ?? 0) + 1;
+        }
       });
       rmSync(file);
     }
@@ -337,6 +361,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       faultsByKind,
       unexpectedExits,
       expectedAlerts: want.size,
+      expectedByType,
       alerts: got.length,
       missingAlerts,
       extraAlerts,
@@ -360,7 +385,7 @@ export function formatChaosReport(r: ChaosResult): string {
     `chaos (seed ${r.seed}): ${r.records} records from ${r.clients} clients over ${r.consumers} consumers in ${(r.durationMs / 1000).toFixed(1)} s ` +
       `(${Math.round(r.records / (r.durationMs / 1000))} records/s with faults)`,
     `  ${r.faults.length} SIGKILLs (${kinds}), each process restarted`,
-    `  alerts: ${r.alerts} delivered, oracle ${r.expectedAlerts}; missing ${r.missingAlerts}, extra ${r.extraAlerts}, changed ${r.changedAlerts}, duplicate ids ${r.duplicateAlerts}`,
+    `  alerts: ${r.alerts} delivered, oracle ${r.expectedAlerts} (${Object.entries(r.expectedByType).sort().map(([t, n]) => `${t} ${n}`).join(', ')}); missing ${r.missingAlerts}, extra ${r.extraAlerts}, changed ${r.changedAlerts}, duplicate ids ${r.duplicateAlerts}`,
     `  records applied (sum of durable high-water marks): ${r.highWaterTotal} of ${r.records}`,
     r.ok ? '  OK: every record applied once, alerts equal the oracle, none twice' : `  FAILED: ${r.failures.join('; ')}`,
   ];

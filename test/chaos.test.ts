@@ -8,7 +8,8 @@ import { formatChaosReport, runChaos } from '../bench/chaos.js';
 // consumers' durable high-water marks must add up to the number of records (each applied exactly once). The first
 // source's clock steps an hour ahead every 5,000 records (the oracle sees the same records: the rules refuse the
 // steps alike), and a stray consumer claiming c0's name from another data directory runs for 4 s mid-run: it
-// must be fenced off, and nothing may change.
+// must be fenced off, and nothing may change. The last source runs query classes that get 10× slower twice: its
+// regression alerts (two fire, two resolve) must equal the oracle's like every other.
 // `slowq bench chaos` runs the same harness with any size and seed. SLOWQ_CHAOS_RECORDS / SLOWQ_CHAOS_SEED
 // change the size and seed of this test (e.g. to reproduce a failure).
 
@@ -18,7 +19,7 @@ const SEED = Number(process.env.SLOWQ_CHAOS_SEED ?? 20_261_122);
 describe('chaos: random SIGKILLs of every process under load', () => {
   it(`${RECORDS} records, ≥ 20 faults: alerts equal the oracle, none twice, every record applied once`, { timeout: 12 * 60_000 }, async () => {
     const r = await runChaos({
-      records: RECORDS, clients: 4, consumers: 2, faults: 20, seed: SEED, timeoutMs: 10 * 60_000, clockStepEvery: 5000, strayConsumerMs: 4000,
+      records: RECORDS, clients: 4, consumers: 2, faults: 20, seed: SEED, timeoutMs: 10 * 60_000, clockStepEvery: 5000, strayConsumerMs: 4000, classSlowdowns: true,
     });
     const report = formatChaosReport(r);
     process.stderr.write(report + '\n');
@@ -31,6 +32,7 @@ describe('chaos: random SIGKILLs of every process under load', () => {
     assert.equal(r.extraAlerts, 0, report);
     assert.equal(r.changedAlerts, 0, report);
     assert.equal(r.alerts, r.expectedAlerts, report);
+    assert.ok((r.expectedByType.regression ?? 0) >= 2 && (r.expectedByType.regression_resolved ?? 0) >= 2, `regressions fire and resolve under the faults: ${report}`);
     assert.equal(r.highWaterTotal, r.records, report);
     assert.deepEqual(r.failures, []);
   });

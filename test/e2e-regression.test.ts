@@ -10,7 +10,7 @@ import { Pipeline } from '../bench/harness/pipeline.js';
 import { freeBasePort } from '../bench/harness/ports.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
 import { diffIds, duplicateIds, idSet, oracle, processTestDir } from './support/cluster.js';
-import { CLASS_START_TS, ClassWorkload, type ClassWorkloadOptions } from './support/regression-workload.js';
+import { CLASS_START_TS, ClassWorkload, type ClassWorkloadOptions } from '../src/workload/class-workload.js';
 
 // Query-class regressions through the real pipeline (client → master → 2 consumers → monitor): two sources whose
 // classes run steadily, one class of each 10× slower for 10 minutes of event time. The consumers compact often

@@ -11,7 +11,7 @@ import { matchLabels } from '../src/monitor/dispatch/dispatcher.js';
 import { toLabeled } from '../src/monitor/model.js';
 import { slackMessage } from '../src/monitor/notifiers/slack.js';
 import { alert as alertCheck } from '../src/wire/alert-schema.js';
-import { ClassWorkload, classMedianMs, CLASS_START_TS, type ClassWorkloadOptions, type Execution } from './support/regression-workload.js';
+import { ClassWorkload, classMedianMs, CLASS_START_TS, type ClassWorkloadOptions, type Execution } from '../src/workload/class-workload.js';
 
 // Query-class regressions (src/rules/regression.ts), in-process: the statistic, its defaults on steady,
 // noisy and slowed-down classes, the bound on classes, and the state through a snapshot. Event time only.

@@ -17,7 +17,7 @@ import { RingFile } from '../src/master/ring-file.js';
 import { ownerOf } from '../src/model/rendezvous.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
-import { CLASS_START_TS, ClassWorkload, classSql } from './support/regression-workload.js';
+import { CLASS_START_TS, ClassWorkload, classSql } from '../src/workload/class-workload.js';
 import type { Frames } from '../src/transport/send-queue.js';
 import * as h from '../src/wire/headers.js';
 import { PROTOCOL_VERSION, decodeHeader, decodeNames, encodeHeader, encodeNames, ProtocolError, type Header } from '../src/wire/protocol.js';

@@ -1,8 +1,8 @@
 import { appendFileSync } from 'node:fs';
-import type { JsonlRecord } from '../../src/workload/generator.js';
-import { prng } from '../../src/workload/prng.js';
+import type { JsonlRecord } from './generator.js';
+import { prng } from './prng.js';
 
-// A workload of query classes in event time, for the regression tests: `classes` statements (one class each,
+// A workload of query classes in event time, for the regression tests and the chaos run: `classes` statements (one class each,
 // on db `shop`), each run about `perMinute` times a minute with log-normal durations around its own median;
 // during a slowdown one class runs `factor` times slower. Deterministic from the seed.
 
@@ -86,6 +86,16 @@ export class ClassWorkload {
       yield { ts: this.now, classIndex, durationMs, id: `${o.idPrefix ?? 'c'}${++this.n}` };
     }
     this.now = end;
+  }
+
+  private stream: Generator<Execution> | undefined;
+  private streamed = 0;
+
+  /** The next execution as a slowq JSON line's record: an endless stream in time order (for the chaos run). */
+  next(): JsonlRecord {
+    this.stream ??= this.run(Number.POSITIVE_INFINITY);
+    const e = this.stream.next().value as Execution;
+    return { ts: e.ts, state: 'finished', id: e.id, duration_ms: e.durationMs, sql: classSql(e.classIndex, this.streamed++ % 100), db: 'shop', user: 'app' };
   }
 
   /** Appends the next `minutes` minutes as slowq JSON lines; returns how many records. */
