@@ -7,7 +7,7 @@ import type { QueryRecord } from '../model/record.js';
 // record counts as its `calls` executions at their mean. Durations go into log-scale buckets (4 per doubling,
 // ±9%), kept sparse per 5-minute slice, so a percentile is a walk over a few dozen numbers.
 //
-// Memory: at most maxClasses classes (least recently seen evicted first); a class holds at most 12 slices of a
+// Memory: at most maxClasses classes (least recently seen, to the 5-minute slice, evicted first); a class holds at most 12 slices of a
 // few buckets each, 5 recent executions and one example statement (≤ 4 KiB): ~1–6 KiB a class.
 
 const BUCKETS_PER_DOUBLING = 4;
@@ -40,6 +40,17 @@ interface ClassState {
   slices: Slice[];
   /** newest first */
   recent: QueryClassSummary['recent'];
+  /** the slice it last moved to the end of the least-recently-seen order in */
+  seenSlice: number;
+}
+
+/** Puts an execution among the latest CLASS_RECENT (newest first); records mostly come in time order. */
+function keepRecent(recent: QueryClassSummary['recent'], e: QueryClassSummary['recent'][number]): void {
+  if (recent.length >= CLASS_RECENT && e.ts < recent[recent.length - 1]!.ts) return;
+  let i = 0;
+  while (i < recent.length && recent[i]!.ts > e.ts) i++;
+  recent.splice(i, 0, e);
+  if (recent.length > CLASS_RECENT) recent.length = CLASS_RECENT;
 }
 
 /** The q-th percentile's bucket bound, never above the longest duration counted (a bucket's bound can be beyond any time). */
@@ -75,31 +86,34 @@ export class QueryClasses {
     const now = this.sourceTime.get(rec.source);
     if (now === undefined || rec.ts > now) this.sourceTime.set(rec.source, rec.ts);
     const key = `${rec.source}\u0000${rec.fingerprintId}`;
+    const index = Math.floor(rec.ts / CLASS_SLICE_MS);
     let c = this.classes.get(key);
-    if (c) {
-      this.classes.delete(key); // re-inserted below: most recently seen last
-    } else {
+    if (!c) {
       if (this.classes.size >= this.maxClasses) {
         const oldest = this.classes.keys().next().value as string;
         this.classes.delete(oldest);
         this.evicted++;
       }
-      c = { source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [] };
+      c = { source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [], seenSlice: index };
+      this.classes.set(key, c);
+    } else if (c.seenSlice !== index) {
+      // most recently seen last, to the slice: a move per record would cost more than all the rest of add()
+      c.seenSlice = index;
+      this.classes.delete(key);
+      this.classes.set(key, c);
     }
-    this.classes.set(key, c);
     if (rec.ts >= c.lastTs) {
       c.lastTs = rec.ts;
       c.example = rec.sql;
       if (rec.db !== undefined) c.db = rec.db;
     }
-    const index = Math.floor(rec.ts / CLASS_SLICE_MS);
-    let slice = c.slices.find((s) => s.index === index);
+    const newest = c.slices[c.slices.length - 1];
+    let slice = newest !== undefined && newest.index === index ? newest : c.slices.find((s) => s.index === index);
     if (!slice) {
-      const newest = c.slices[c.slices.length - 1];
       if (newest && index < newest.index - CLASS_SLICES + 1) return; // older than the window
       slice = { index, count: 0, totalMs: 0, maxMs: 0, buckets: new Map() };
       c.slices.push(slice);
-      c.slices.sort((a, b) => a.index - b.index);
+      if (newest && index < newest.index) c.slices.sort((a, b) => a.index - b.index);
       const last = c.slices[c.slices.length - 1]!.index;
       while (c.slices.length > 0 && c.slices[0]!.index <= last - CLASS_SLICES) c.slices.shift();
     }
@@ -108,11 +122,7 @@ export class QueryClasses {
     if (rec.durationMs > slice.maxMs) slice.maxMs = rec.durationMs;
     const b = bucketOf(rec.durationMs);
     slice.buckets.set(b, (slice.buckets.get(b) ?? 0) + calls);
-    if (rec.kind !== 'statement_stats') {
-      c.recent.unshift({ ts: rec.ts, durationMs: rec.durationMs, queryId: rec.queryId });
-      c.recent.sort((x, y) => y.ts - x.ts);
-      if (c.recent.length > CLASS_RECENT) c.recent.length = CLASS_RECENT;
-    }
+    if (rec.kind !== 'statement_stats') keepRecent(c.recent, { ts: rec.ts, durationMs: rec.durationMs, queryId: rec.queryId });
   }
 
   /** Forgets the classes of sources no longer here (given to another consumer when the ring changed). */
