@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { rewriteFileInPlace, writeFileAtomic } from '../durable/atomic-file.js';
+import { readTextIfExists, rewriteFileInPlace, setAsideCorrupt, writeFileAtomic } from '../durable/atomic-file.js';
 
 // Who a consumer is, for the master to tell the rightful process from a stray or stale one (src/master/ownership.ts):
 //
@@ -24,17 +23,11 @@ export const IDENTITY_FILE = 'identity.json';
 export async function nextGeneration(dir: string, opts: { fsync?: boolean; warn: (msg: string) => void }): Promise<ConsumerIdentity> {
   const path = join(dir, IDENTITY_FILE);
   let current: ConsumerIdentity | undefined;
-  let text: string | undefined;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const text = await readTextIfExists(path);
   if (text !== undefined) {
     current = parseIdentity(text);
     if (!current) {
-      const aside = `${path}.corrupt-${Date.now()}`;
-      await rename(path, aside);
+      const aside = await setAsideCorrupt(path);
       opts.warn(`${path} cannot be read as a consumer identity; set aside as ${aside}, and a new state id made: the master will treat this consumer as a new state`);
     }
   }

@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -43,4 +43,21 @@ export function rewriteFileInPlace(path: string, text: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The file's text, or undefined when there is no such file (any other error is thrown). */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Moves a file that cannot be used out of the way, never deleting it: to PATH.corrupt-TIME, which it returns. */
+export async function setAsideCorrupt(path: string): Promise<string> {
+  const aside = `${path}.corrupt-${Date.now()}`;
+  await rename(path, aside);
+  return aside;
 }

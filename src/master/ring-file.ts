@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../durable/atomic-file.js';
+import { readTextIfExists, writeFileAtomic } from '../durable/atomic-file.js';
 
 // The ring (the consumer names sources are hashed over, and its version) in DATA/ring.json, with the change under
 // way if there is one, so that a restarted master routes as before it stopped and finishes the change it began.
@@ -29,13 +28,13 @@ export class RingFile {
 
   /** The ring kept, or undefined when there is none yet; throws naming the file when it cannot be used. */
   async load(): Promise<RingState | undefined> {
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = await readTextIfExists(this.path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new Error(`cannot read the ring in ${this.path}: ${(err as Error).message}`);
     }
+    if (text === undefined) return undefined;
     const state = parseRing(text);
     if (typeof state === 'string') {
       throw new Error(`${this.path} is not a ring (${state}); the master will not guess which consumer holds which source: restore it from a backup, or remove it to start again from --consumers (only if that is the ring the consumers hold)`);

@@ -2,8 +2,7 @@
 // against what it last wrote instead of starting a new baseline and losing the interval it was down.
 // A file that cannot be read as one is reported and set aside: the next poll becomes a new baseline.
 
-import { readFile, rename } from 'node:fs/promises';
-import { writeFileAtomic } from '../../durable/atomic-file.js';
+import { readTextIfExists, setAsideCorrupt, writeFileAtomic } from '../../durable/atomic-file.js';
 import type { BaselineStore } from './probe.js';
 import type { StatementBaseline, StatementCounters } from './statement-stats.js';
 
@@ -22,18 +21,12 @@ export class BaselineFile implements BaselineStore {
   ) {}
 
   async load(): Promise<StatementBaseline | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const text = await readTextIfExists(this.path);
+    if (text === undefined) return undefined;
     const b = parseBaseline(text);
     if (typeof b === 'string') {
-      const aside = `${this.path}.corrupt-${Date.now()}`;
-      await rename(this.path, aside).catch(() => {});
-      this.warn(`${this.path}: ${b}; moved to ${aside}, the next read of the statistics starts a new baseline`);
+      const aside = await setAsideCorrupt(this.path).catch(() => undefined);
+      this.warn(`${this.path}: ${b}; ${aside ? `moved to ${aside}` : 'could not be moved aside'}, the next read of the statistics starts a new baseline`);
       return undefined;
     }
     return b;
