@@ -78,7 +78,8 @@ describe('harness: files', () => {
 });
 
 describe('harness: processes', () => {
-  const script = "process.stdout.write('ready\\n'); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);";
+  // the handler before the word: a SIGTERM sent as soon as 'ready' is read must find it installed
+  const script = "process.on('SIGTERM', () => process.exit(0)); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);";
 
   it('waitForOutput, then stop: SIGTERM and the exit code', async () => {
     const p = startProcess('node-ready', process.execPath, ['-e', script]);
