@@ -10,6 +10,9 @@ import { startProcess, stop, type Proc } from '../../bench/harness/processes.js'
 // timeout (3 × DELAY more), and everything behind it on its connection waits for it (TCP delivers in order).
 // What the processes see is what they would see over such a link: late data in bursts, never missing or
 // reordered bytes. A server that is down or cut off closes the connection it was for (as a refused connection).
+// While replies are held (SIGHUP; SIGUSR2 ends it too) the link works one way only: what clients send reaches the
+// server, but nothing comes back until the hold ends (as a route lost in one direction): acks the server sent
+// are late, not lost.
 //
 // As a process: node forwarder.js LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS LOSS_PERCENT
 
@@ -20,22 +23,28 @@ interface Impairment {
   on: boolean;
   delayMs: number;
   loss: number;
+  /** server-to-client data waits until this is false */
+  holdReplies: boolean;
+  /** wakes every held reply direction when the hold ends */
+  released: Set<() => void>;
 }
 
-/** Passes `from`'s data on to `to`, delayed while impaired, in order. */
-function pipe(from: Socket, to: Socket, impairment: Impairment): void {
+/** Passes `from`'s data on to `to`, delayed while impaired, in order; `replies` is the server-to-client direction. */
+function pipe(from: Socket, to: Socket, impairment: Impairment, replies: boolean): void {
   const held: Array<{ chunk: Buffer; due: number }> = [];
   let lastDue = 0;
   let timer: NodeJS.Timeout | undefined;
+  const holding = (): boolean => replies && impairment.holdReplies;
   const flush = (): void => {
     timer = undefined;
+    if (holding()) return;
     const now = Date.now();
     while (held.length > 0 && held[0]!.due <= now) to.write(held.shift()!.chunk);
     if (held.length < MAX_HELD / 2) from.resume();
     if (held.length > 0) timer = setTimeout(flush, held[0]!.due - now);
   };
   from.on('data', (chunk: Buffer) => {
-    if (!impairment.on && held.length === 0) {
+    if (!impairment.on && !holding() && held.length === 0) {
       to.write(chunk);
       return;
     }
@@ -46,10 +55,15 @@ function pipe(from: Socket, to: Socket, impairment: Impairment): void {
     lastDue = due;
     held.push({ chunk, due });
     if (held.length >= MAX_HELD) from.pause();
-    if (!timer) timer = setTimeout(flush, due - now);
+    if (!timer && !holding()) timer = setTimeout(flush, due - now);
   });
+  const release = (): void => {
+    if (!timer && held.length > 0) flush();
+  };
+  if (replies) impairment.released.add(release);
   const end = (): void => {
     if (timer) clearTimeout(timer);
+    impairment.released.delete(release);
     to.destroy();
   };
   from.on('close', end);
@@ -58,13 +72,18 @@ function pipe(from: Socket, to: Socket, impairment: Impairment): void {
 
 function main(argv: string[]): void {
   const [listenHost, listenPort, targetHost, targetPort, delayMs, lossPercent] = argv;
-  const impairment: Impairment = { on: false, delayMs: Number(delayMs), loss: Number(lossPercent) / 100 };
+  const impairment: Impairment = { on: false, delayMs: Number(delayMs), loss: Number(lossPercent) / 100, holdReplies: false, released: new Set() };
   process.on('SIGUSR1', () => (impairment.on = true));
-  process.on('SIGUSR2', () => (impairment.on = false));
+  process.on('SIGHUP', () => (impairment.holdReplies = true));
+  process.on('SIGUSR2', () => {
+    impairment.on = false;
+    impairment.holdReplies = false;
+    for (const release of impairment.released) release();
+  });
   const server = createServer({ noDelay: true }, (client) => {
     const upstream = createConnection({ host: targetHost!, port: Number(targetPort), noDelay: true });
-    pipe(client, upstream, impairment);
-    pipe(upstream, client, impairment);
+    pipe(client, upstream, impairment, false);
+    pipe(upstream, client, impairment, true);
   });
   server.listen(Number(listenPort), listenHost, () => console.log('forwarding'));
 }
@@ -85,6 +104,11 @@ export class Forwarder {
   /** Delay and loss from now on. */
   impair(): void {
     this.proc.child.kill('SIGUSR1');
+  }
+
+  /** From now on nothing the server sends reaches the clients (until heal()); what they send still gets through. */
+  holdReplies(): void {
+    this.proc.child.kill('SIGHUP');
   }
 
   /** A clean link again (what is held still goes out, in order). */
