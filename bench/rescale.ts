@@ -50,7 +50,8 @@ export function pickRescaleSources(n: number): string[] {
 
 export interface RescaleWindow {
   phase: string;
-  consumers: number;
+  /** e.g. "2", or "2 → 3" during a change */
+  consumers: string;
   ms: number;
   offeredPerS: number;
   ackedPerS: number;
@@ -114,7 +115,7 @@ export async function runRescale(options: RescaleOptions = {}): Promise<RescaleR
     sampler = setInterval(sample, 250);
     const at = (t: number) => samples.reduce((best, s) => (s.t <= t ? s : best), samples[0]!);
     const windows: RescaleWindow[] = [];
-    let consumers = 2;
+    let consumers = '2';
     const window = (phase: string, from: number, to: number) => {
       sample();
       const [a, b] = [at(from), at(to)];
@@ -129,13 +130,15 @@ export async function runRescale(options: RescaleOptions = {}): Promise<RescaleR
     await sleep(Math.min(5000, windowMs / 2)); // the clients past their start
     const handoffsIn = () => ['c0', 'c1', 'c2'].reduce((n, c) => n + (p.consumerStats(c)?.handoffsIn ?? 0), 0);
     const changes: RescaleChange[] = [];
-    const change = async (phase: string, args: string[], after: number) => {
+    const change = async (phase: string, args: string[], after: string) => {
       const moved0 = handoffsIn();
       const from = Date.now();
       log(`rescale: ${args.join(' ')}…`);
       const proc = slowq(`cluster-${args[0]}`, ['cluster', ...args, '--master', p.ports.consumers]);
       const code = await proc.exited;
       const to = Date.now();
+      const before = consumers;
+      consumers = `${before} → ${after}`;
       window(phase, from, to);
       consumers = after;
       changes.push({ change: phase, ms: to - from, moved: handoffsIn() - moved0, ok: code === 0, output: proc.output().trim() });
@@ -146,9 +149,9 @@ export async function runRescale(options: RescaleOptions = {}): Promise<RescaleR
     await hold('before the scale-out');
     const c2 = p.addConsumer('c2');
     await waitFor('c2 started', () => p.consumerStats('c2')?.pid === c2.pid, 30_000);
-    await change('scale-out 2 → 3', ['add-consumer', 'c2'], 3);
+    await change('scale-out 2 → 3', ['add-consumer', 'c2'], '3');
     await hold('after the scale-out');
-    await change('scale-in 3 → 2', ['remove-consumer', 'c2'], 2);
+    await change('scale-in 3 → 2', ['remove-consumer', 'c2'], '2');
     await hold('after the scale-in');
     clearInterval(writer);
     writer = undefined;
