@@ -124,7 +124,8 @@ export async function runHostsChaos(options: HostsChaosOptions = {}): Promise<Ho
   }
 }
 
-const s1 = (ms: number): number => Math.round(ms / 100) / 10;
+/** seconds with one decimal, as text (a number column would print 0.500 and 2 alike) */
+const s1 = (ms: number): string => (ms / 1000).toFixed(1);
 
 /** The bench report: a row per fault, then the oracle check; exit code 1 when the guarantee did not hold. */
 export async function benchHostsChaos(options: HostsChaosOptions = {}): Promise<BenchReport> {
@@ -139,7 +140,7 @@ export async function benchHostsChaos(options: HostsChaosOptions = {}): Promise<
         rows,
         notes: [
           'caught up: every record written by the link\'s return (or the restart) acked to its client, and every alert the consumers had made by then acked by the monitor (stats files, rewritten every 0.5 s)',
-          ...r.faults.flatMap((f) => f.notes.filter((n) => !n.includes(': caught up '))),
+          ...r.faults.flatMap((f) => f.notes.filter((n) => !n.includes(': caught up ')).map((n) => (n.startsWith('from the network') ? `${f.fault}, ${n}` : n))),
           ...r.failures.filter((f) => r.check === undefined || !r.check.failures.includes(f)).map((f) => `FAILED: ${f}`),
         ],
       },

@@ -176,7 +176,8 @@ export async function runRescale(options: RescaleOptions = {}): Promise<RescaleR
   }
 }
 
-const s1 = (ms: number): number => Math.round(ms / 100) / 10;
+/** seconds with one decimal, as text (a number column would print 0.500 and 2 alike) */
+const s1 = (ms: number): string => (ms / 1000).toFixed(1);
 
 export async function benchRescale(options: RescaleOptions = {}): Promise<BenchReport> {
   const r = await runRescale({ log: (line) => process.stderr.write(line + '\n'), ...options });
