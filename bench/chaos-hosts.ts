@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchReport, Cell } from './output.js';
 import { oracleRows, type OracleCheck } from './harness/oracle-check.js';
-import { NetScenario, type FaultResult } from './net-scenarios.js';
+import { EAST, NetScenario, sevenHosts, WEST, type FaultResult } from './net-scenarios.js';
 
 // `slowq bench chaos --hosts`: the network faults of issue 13 at full length, on the network-namespace bed the
 // tests use (bench/net-scenarios.ts: the same scenarios as test/e2e-network*.test.ts, which run them short). Two
@@ -29,9 +29,6 @@ export interface HostsChaosOptions {
 }
 
 const WRITE_EVERY_MS = 100;
-/** the halves of the partition: each keeps a database host, a master and a consumer */
-const WEST = ['dba', 'm1', 'c0'];
-const EAST = ['dbb', 'm2', 'c1', 'mon'];
 
 export interface HostsChaosResult {
   ok: boolean;
@@ -66,22 +63,15 @@ export async function runHostsChaos(options: HostsChaosOptions = {}): Promise<Ho
   const faults: FaultResult[] = [];
   let check: OracleCheck | undefined;
   const t0 = Date.now();
-  const net = await NetScenario.start({
+  const net = await NetScenario.start(sevenHosts({
     dir,
-    hosts: ['dba', 'dbb', 'm1', 'm2', 'c0', 'c1', 'mon'],
     subnet: '10.215.0',
-    base: 5555,
-    sources: [{ source: 'db-a', host: 'dba', seed: 1401, idPrefix: 'db-a-' }, { source: 'db-b', host: 'dbb', seed: 1402, idPrefix: 'db-b-' }],
-    masters: ['m1', 'm2'],
-    consumers: [{ name: 'c0', host: 'c0' }, { name: 'c1', host: 'c1' }],
-    alertHost: 'mon',
-    forwarders: true,
-    initialRecords: 500,
+    seed: 1401,
     recordsPerWrite: Math.max(1, Math.round((rate * WRITE_EVERY_MS) / 1000 / 2)),
     writeEveryMs: WRITE_EVERY_MS,
     // a minute of latency leaves a backlog; anything slower than this counts as not recovered
     recoveryLimitMs: Math.max(120_000, latencyMs * 2),
-  });
+  }));
   try {
     log(`chaos --hosts: 7 hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s (in ${dir}); ${cutMs / 1000} s faults, ${latencyMs / 1000} s of latency`);
     const bed = net.bed;

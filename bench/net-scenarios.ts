@@ -78,6 +78,33 @@ export interface MasterRef {
   index: number;
 }
 
+/**
+ * The bed of a multi-host deployment (issue 13): two database hosts (dba, dbb) with a client each (sources db-a,
+ * db-b), two master hosts (m1, m2), two consumer hosts (c0, c1), the alert host (mon: monitor and logserver); every
+ * server port behind a forwarder; 500 records per source first.
+ */
+export function sevenHosts(o: { dir: string; subnet: string; seed: number; recordsPerWrite: number; writeEveryMs: number; recoveryLimitMs: number }): NetScenarioOptions {
+  return {
+    dir: o.dir,
+    hosts: ['dba', 'dbb', 'm1', 'm2', 'c0', 'c1', 'mon'],
+    subnet: o.subnet,
+    base: 5555,
+    sources: [{ source: 'db-a', host: 'dba', seed: o.seed, idPrefix: 'db-a-' }, { source: 'db-b', host: 'dbb', seed: o.seed + 1, idPrefix: 'db-b-' }],
+    masters: ['m1', 'm2'],
+    consumers: [{ name: 'c0', host: 'c0' }, { name: 'c1', host: 'c1' }],
+    alertHost: 'mon',
+    forwarders: true,
+    initialRecords: 500,
+    recordsPerWrite: o.recordsPerWrite,
+    writeEveryMs: o.writeEveryMs,
+    recoveryLimitMs: o.recoveryLimitMs,
+  };
+}
+
+/** The halves of sevenHosts()'s partition: each keeps a database host, a master and a consumer. */
+export const WEST = ['dba', 'm1', 'c0'];
+export const EAST = ['dbb', 'm2', 'c1', 'mon'];
+
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 export class NetScenario {

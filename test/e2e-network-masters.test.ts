@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { NetScenario, type FaultResult } from '../bench/net-scenarios.js';
+import { EAST, NetScenario, sevenHosts, WEST, type FaultResult } from '../bench/net-scenarios.js';
 import { processTestDir } from './support/cluster.js';
 
 // Two masters and the network faults of a multi-host deployment (issue 13), on one network-namespace bed
@@ -26,30 +26,13 @@ import { processTestDir } from './support/cluster.js';
 
 const FAULT_MS = Number(process.env.SLOWQ_NET_FAULT_MS ?? 5000);
 const LATENCY_MS = Number(process.env.SLOWQ_NET_LATENCY_MS ?? 6000);
-/** the two halves of the partition */
-const WEST = ['dba', 'm1', 'c0'];
-const EAST = ['dbb', 'm2', 'c1', 'mon'];
 
 describe('two masters and network faults on separate hosts', { timeout: 420_000 }, () => {
   const dir = processTestDir('slowq-e2e-masters-');
   let net: NetScenario | undefined;
 
   before(async () => {
-    net = await NetScenario.start({
-      dir,
-      hosts: ['dba', 'dbb', 'm1', 'm2', 'c0', 'c1', 'mon'],
-      subnet: '10.214.0',
-      base: 5555,
-      sources: [{ source: 'db-a', host: 'dba', seed: 1301, idPrefix: 'db-a-' }, { source: 'db-b', host: 'dbb', seed: 1302, idPrefix: 'db-b-' }],
-      masters: ['m1', 'm2'],
-      consumers: [{ name: 'c0', host: 'c0' }, { name: 'c1', host: 'c1' }],
-      alertHost: 'mon',
-      forwarders: true,
-      initialRecords: 500,
-      recordsPerWrite: 25,
-      writeEveryMs: 100,
-      recoveryLimitMs: 90_000,
-    });
+    net = await NetScenario.start(sevenHosts({ dir, subnet: '10.214.0', seed: 1301, recordsPerWrite: 25, writeEveryMs: 100, recoveryLimitMs: 90_000 }));
   });
 
   after(async () => {
