@@ -11,7 +11,7 @@ import { curveDeployment, type CurveDeployment } from '../../src/cli/curve-deplo
 // the e2e bench's server side all run their pipelines through this, on loopback; the network fault test
 // (test/e2e-network.test.ts) places services on hosts of a network-namespace bed instead (`hosts`).
 
-/** Where a service runs when not on this machine's loopback: e.g. a host of test/support/netns.ts's bed. */
+/** Where a service runs when not on this machine's loopback: e.g. a host of bench/harness/netns.ts's bed. */
 export interface PipelineHost {
   /** the address it binds (a server) and is reached at */
   address: string;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -9,7 +9,6 @@ import { sleep, waitFor } from '../../bench/harness/wait.js';
 import { evaluateFiles } from '../../src/rules/evaluate.js';
 import { DEFAULT_RULES, type RulesConfig } from '../../src/rules/rules.js';
 import type { Alert } from '../../src/model/record.js';
-import { WorkloadGenerator, type WorkloadOptions } from '../../src/workload/generator.js';
 
 // What end-to-end tests compare the pipeline's output with: the oracle's alerts, alert id sets, and generated
 // workload files. Starting, waiting for and reading the processes is the harness's job (bench/harness/).
@@ -70,19 +69,5 @@ export async function expectAlertIds(alertsFile: string, want: Set<string>, time
   assert.deepEqual(diffIds(idSet(got), want), { missing: 0, extra: 0 });
 }
 
-/** A log file a test writes a generated workload into, phase by phase, counting the records written. */
-export class WorkloadFile {
-  written = 0;
-  private readonly gen: WorkloadGenerator;
-
-  constructor(readonly path: string, opts: WorkloadOptions) {
-    this.gen = new WorkloadGenerator(opts);
-  }
-
-  append(records: number): void {
-    let text = '';
-    for (let i = 0; i < records; i++) text += JSON.stringify(this.gen.next()) + '\n';
-    appendFileSync(this.path, text);
-    this.written += records;
-  }
-}
+/** A log file a test writes a generated workload into (moved to the harness: the benches use it too). */
+export { WorkloadFile } from '../../bench/harness/workload-file.js';
