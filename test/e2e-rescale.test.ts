@@ -4,13 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
-import { ownerOf } from '../src/model/rendezvous.js';
 import { Pipeline } from '../bench/harness/pipeline.js';
 import { freeBasePort } from '../bench/harness/ports.js';
 import { readJson } from '../bench/harness/files.js';
 import { slowq, stop, type Proc } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
-import { expectAlertIds, oracle } from './support/cluster.js';
+import { expectAlertIds, oracle, rescaleSources } from './support/cluster.js';
 
 // Changing the consumer set under load (docs/delivery.md, "Changing the consumer set"): three clients write
 // while the ring goes from two consumers to three (`slowq cluster add-consumer c2`) and back to two
@@ -23,22 +22,6 @@ import { expectAlertIds, oracle } from './support/cluster.js';
 
 const PHASES = 6;
 const PER_PHASE = 4000;
-
-/** Three sources: two that the third consumer wins (one from each of the two), one that stays. */
-function pickSources(): string[] {
-  const two = ['c0', 'c1'];
-  const three = ['c0', 'c1', 'c2'];
-  const moving = new Map<string, string>();
-  let staying: string | undefined;
-  for (let i = 0; i < 1000 && (moving.size < 2 || !staying); i++) {
-    const s = `db-${i}`;
-    const before = ownerOf(s, two)!;
-    if (ownerOf(s, three) === 'c2') {
-      if (!moving.has(before)) moving.set(before, s);
-    } else if (!staying) staying = s;
-  }
-  return [...moving.values(), staying!];
-}
 
 describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and the master SIGKILLed mid-hand-off', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-rescale-'));
@@ -54,7 +37,7 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
   });
 
   it('alerts equal the oracle, none twice, high-water marks add up', async () => {
-    const sources = pickSources();
+    const sources = rescaleSources();
     const lines = sources.map((s, i) => generateLines(PHASES * PER_PHASE, { seed: 300 + i, idPrefix: `${s}-` }));
     const files = sources.map((s) => join(dir, `${s}.jsonl`));
     for (let i = 0; i < sources.length; i++) writeFileSync(files[i]!, lines[i]!.join('\n') + '\n');
@@ -163,7 +146,7 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
   });
 
   it('with two masters (each keeps its own ring) a ring change is refused: by slowq cluster, and by the consumers if one master begins it', async () => {
-    const source = pickSources()[0]!; // one that c2 would win
+    const source = rescaleSources()[0]!; // one that c2 would win
     const file = join(dir, 'two-masters.jsonl');
     writeFileSync(file, generateLines(3000, { seed: 310, idPrefix: `${source}-` }).join('\n') + '\n');
     const want = new Set((await oracle([file], 'jsonl', source)).map((a) => a.id));

@@ -10,6 +10,7 @@ import { evaluateFiles } from '../../src/rules/evaluate.js';
 import { DEFAULT_RULES, type RulesConfig } from '../../src/rules/rules.js';
 import type { Alert } from '../../src/model/record.js';
 import { WorkloadGenerator, type WorkloadOptions } from '../../src/workload/generator.js';
+import { ownerOf } from '../../src/model/rendezvous.js';
 
 // What end-to-end tests compare the pipeline's output with: the oracle's alerts, alert id sets, and generated
 // workload files. Starting, waiting for and reading the processes is the harness's job (bench/harness/).
@@ -85,4 +86,20 @@ export class WorkloadFile {
     appendFileSync(this.path, text);
     this.written += records;
   }
+}
+
+/** For a ring going from c0, c1 to c0, c1, c2: three sources, two that c2 wins (one from each of the others), one that stays. */
+export function rescaleSources(): string[] {
+  const two = ['c0', 'c1'];
+  const three = ['c0', 'c1', 'c2'];
+  const moving = new Map<string, string>();
+  let staying: string | undefined;
+  for (let i = 0; i < 1000 && (moving.size < 2 || !staying); i++) {
+    const s = `db-${i}`;
+    const before = ownerOf(s, two)!;
+    if (ownerOf(s, three) === 'c2') {
+      if (!moving.has(before)) moving.set(before, s);
+    } else if (!staying) staying = s;
+  }
+  return [...moving.values(), staying!];
 }
