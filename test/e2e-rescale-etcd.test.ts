@@ -17,8 +17,9 @@ import { startEtcd, type EtcdServer } from './support/etcd.js';
 // write through both while the ring goes from two consumers to three and back to two, each change asked with
 // `slowq cluster` given both masters; in the scale-in the master driving the change is SIGKILLed after the old owner
 // gave its sources up and before their new owners confirmed, and the other master takes the change over from etcd's
-// state. The alerts must equal the oracle's, none twice, and the consumers' durable high-water marks add up to the
-// records written.
+// state; then etcd is stopped while the records go on (routed by the last ring read; a change is refused). The
+// alerts must equal the oracle's, none twice, and the consumers' durable high-water marks add up to the records
+// written.
 
 const PHASES = 5;
 const PER_PHASE = 3000;
@@ -122,7 +123,18 @@ describe('rescale with two masters sharing a ring in etcd: 2 → 3 → 2 consume
     await waitFor('c2 told its sources arrived', () => pipeline.consumerStats('c2')?.handoffsUnconfirmed === 0, 15_000);
     const status = await ok(cluster('status', ['status']));
     assert.match(status, /ring version 3 \[c0, c1\]/);
-    await phase(4);
+
+    // etcd stopped: the masters route by the last ring they read, the records flow; a change is refused, naming it
+    await etcd.stop({ keepData: true });
+    try {
+      await phase(4);
+      const refused = cluster('add-consumer-no-etcd', ['add-consumer', 'c2', '--no-wait']);
+      assert.equal(await refused.exited, 1);
+      assert.match(refused.output(), /ring store \(etcd at 127\.0\.0\.1:\d+, key \/slowq-e2e\/ring\) cannot be reached.*nothing changed/s);
+    } finally {
+      await etcd.restart();
+    }
+    assert.deepEqual(await ring(), { version: 3, names: ['c0', 'c1'] });
 
     await expectAlertIds(pipeline.alertsFile, want, 60_000);
     const total = await waitFor('high-water marks', () => (pipeline.highWaterTotal() === written ? written : undefined), 15_000);

@@ -8,6 +8,7 @@ import { EtcdRingStore, parseRingStoreUrl } from '../src/master/etcd-ring-store.
 import { RingFile } from '../src/master/ring-file.js';
 import type { RingEdit, RingState, RingStoreListener } from '../src/master/ring-store.js';
 import { waitFor } from '../bench/harness/wait.js';
+import { serviceProblems } from '../src/monitor/service-health.js';
 import { startEtcd, type EtcdServer } from './support/etcd.js';
 
 // The ring kept in etcd (src/master/etcd-ring-store.ts) against a real etcd on loopback: every write a
@@ -113,6 +114,9 @@ describe('the ring in etcd', () => {
       assert.equal(a.stats().ringStoreOutages, 1);
       const refused = await a.update((r) => ({ ...r, next: { ...r.next!, released: ['c0'] } }), false);
       assert.match(String(refused), /ring store \(etcd at 127\.0\.0\.1:\d+, key \/down\/ring\) cannot be reached/);
+      // the monitor's /healthz says so while the master reports it
+      assert.deepEqual(serviceProblems([{ service: 'master2', kind: 'master', at: Date.now(), counters: a.stats() }]),
+        ['master2: cannot reach the shared ring\'s store (etcd, --ring-store): it routes by the last ring it read, and changes of the consumer set wait (see its log)']);
       // a master started meanwhile starts from the copy kept in --data, without the change's progress
       const b = store('down', 'master2', { cache: new RingFile(join(dir, 'master-data')) });
       const fromCopy = await b.open(FIRST, listener().l);
