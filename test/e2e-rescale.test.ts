@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -9,7 +9,7 @@ import { freeBasePort } from '../bench/harness/ports.js';
 import { readJson } from '../bench/harness/files.js';
 import { slowq, stop, type Proc } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
-import { expectAlertIds, oracle, rescaleSources } from './support/cluster.js';
+import { expectAlertIds, oracle, RescaleLoad, rescaleSources } from './support/cluster.js';
 
 // Changing the consumer set under load (docs/delivery.md, "Changing the consumer set"): three clients write
 // while the ring goes from two consumers to three (`slowq cluster add-consumer c2`) and back to two
@@ -37,19 +37,15 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
   });
 
   it('alerts equal the oracle, none twice, high-water marks add up', async () => {
-    const sources = rescaleSources();
-    const lines = sources.map((s, i) => generateLines(PHASES * PER_PHASE, { seed: 300 + i, idPrefix: `${s}-` }));
-    const files = sources.map((s) => join(dir, `${s}.jsonl`));
-    for (let i = 0; i < sources.length; i++) writeFileSync(files[i]!, lines[i]!.join('\n') + '\n');
-    const want = new Set<string>();
-    for (let i = 0; i < sources.length; i++) for (const a of await oracle([files[i]!], 'jsonl', sources[i]!)) want.add(a.id);
-    for (const f of files) writeFileSync(f, '');
+    const load = new RescaleLoad(dir, PER_PHASE, PHASES, 300);
+    const { sources } = load;
+    const want = await load.oracleIds();
 
     const p = start({
       data: join(dir, 'server'),
       base: await freeBasePort(),
       consumers: ['c0', 'c1'],
-      clients: sources.map((source, i) => ({ source, files: [files[i]!], format: 'jsonl', data: join(dir, `client-${source}`), args: ['--ack-timeout-ms', '1000'] })),
+      clients: load.clients(dir),
     });
     await p.ready();
     const cluster = (name: string, args: string[]): Proc => slowq(name, ['cluster', ...args, '--master', p.ports.consumers]);
@@ -58,15 +54,12 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
       assert.equal(code, 0, `${proc.name}: ${proc.output().slice(-2000)}`);
       return code;
     };
-    let written = 0;
     /** the durable high-water marks of the consumers running now, by their stats files */
     let statsDirs = ['c0', 'c1', 'c2'].map((c) => p.consumerDir(c));
     const highWater = () => statsDirs.reduce((n, d) => n + (readJson<{ highWaterTotal?: number }>(join(d, 'stats.json'))?.highWaterTotal ?? 0), 0);
     /** appends the next phase of every source's log; resolves with the records/s until all of it is applied */
     const phase = (k: number): { applied: Promise<number> } => {
-      for (let i = 0; i < sources.length; i++) appendFileSync(files[i]!, lines[i]!.slice(k * PER_PHASE, (k + 1) * PER_PHASE).join('\n') + '\n');
-      written += sources.length * PER_PHASE;
-      const target = written;
+      const target = load.appendPhase(k);
       const t0 = Date.now();
       return {
         applied: waitFor(`phase ${k} applied`, () => (highWater() >= target ? (sources.length * PER_PHASE * 1000) / (Date.now() - t0) : undefined), 60_000, 100),
@@ -137,7 +130,7 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
     await phase(5).applied;
 
     await expectAlertIds(p.alertsFile, want, 60_000);
-    const total = await waitFor('high-water marks', () => (highWater() === written ? written : undefined), 15_000);
+    const total = await waitFor('high-water marks', () => (highWater() === load.written ? load.written : undefined), 15_000);
     assert.equal(total, PHASES * PER_PHASE * sources.length);
 
     assert.equal(await stop(c1Copy), 0, c1Copy.output().slice(-2000));

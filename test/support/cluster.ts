@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -9,7 +9,8 @@ import { sleep, waitFor } from '../../bench/harness/wait.js';
 import { evaluateFiles } from '../../src/rules/evaluate.js';
 import { DEFAULT_RULES, type RulesConfig } from '../../src/rules/rules.js';
 import type { Alert } from '../../src/model/record.js';
-import { WorkloadGenerator, type WorkloadOptions } from '../../src/workload/generator.js';
+import { generateLines, WorkloadGenerator, type WorkloadOptions } from '../../src/workload/generator.js';
+import type { PipelineClient } from '../../bench/harness/pipeline.js';
 import { ownerOf } from '../../src/model/rendezvous.js';
 
 // What end-to-end tests compare the pipeline's output with: the oracle's alerts, alert id sets, and generated
@@ -85,6 +86,46 @@ export class WorkloadFile {
     for (let i = 0; i < records; i++) text += JSON.stringify(this.gen.next()) + '\n';
     appendFileSync(this.path, text);
     this.written += records;
+  }
+}
+
+/**
+ * The load of a test that changes the consumer set (rescaleSources()): one log per source, generated whole up front
+ * (the oracle's alerts from it), written phase by phase while the ring changes.
+ */
+export class RescaleLoad {
+  readonly sources = rescaleSources();
+  readonly files: string[];
+  private readonly lines: string[][];
+  /** records appended so far, all sources */
+  written = 0;
+
+  constructor(dir: string, private readonly perPhase: number, phases: number, seed: number) {
+    this.lines = this.sources.map((s, i) => generateLines(phases * perPhase, { seed: seed + i, idPrefix: `${s}-` }));
+    this.files = this.sources.map((s) => join(dir, `${s}.jsonl`));
+  }
+
+  /** The oracle's alert ids for the whole load; the logs are left empty for the clients to start on. */
+  async oracleIds(): Promise<Set<string>> {
+    const want = new Set<string>();
+    for (let i = 0; i < this.sources.length; i++) {
+      writeFileSync(this.files[i]!, this.lines[i]!.join('\n') + '\n');
+      for (const a of await oracle([this.files[i]!], 'jsonl', this.sources[i]!)) want.add(a.id);
+      writeFileSync(this.files[i]!, '');
+    }
+    return want;
+  }
+
+  /** One client per source, as the pipeline starts them. */
+  clients(dir: string): PipelineClient[] {
+    return this.sources.map((source, i) => ({ source, files: [this.files[i]!], format: 'jsonl', data: join(dir, `client-${source}`), args: ['--ack-timeout-ms', '1000'] }));
+  }
+
+  /** Appends phase `k` to every log: the records written so far. */
+  appendPhase(k: number): number {
+    for (let i = 0; i < this.sources.length; i++) appendFileSync(this.files[i]!, this.lines[i]!.slice(k * this.perPhase, (k + 1) * this.perPhase).join('\n') + '\n');
+    this.written += this.sources.length * this.perPhase;
+    return this.written;
   }
 }
 
