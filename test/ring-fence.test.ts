@@ -69,8 +69,10 @@ class FakeMaster {
     }, 10_000, 10);
   }
 
+  /** a new consumer process comes: what the old one said is forgotten, and sends wait for its hello */
   forget(): void {
     this.replies.length = 0;
+    this.consumerId = undefined;
   }
 
   /** the consumer's `released` for `ver`, if it said it */
