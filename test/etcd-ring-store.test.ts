@@ -73,6 +73,15 @@ describe('the ring in etcd', () => {
     await waitFor('the ring reaches the other master', () => loser.seen.rings.some((r) => r.next?.version === 2), 5000, 20);
   });
 
+  it('a master that kept its own ring.json before seeds etcd with it, never with a lower version', async () => {
+    const own = new RingFile(join(dir, 'alone-before'));
+    await own.save({ version: 3, names: ['c0', 'c2'] });
+    const a = store('seed', 'master', { cache: own });
+    assert.deepEqual(await a.open(FIRST, listener().l), { version: 3, names: ['c0', 'c2'] });
+    const b = store('seed', 'master2');
+    assert.deepEqual(await b.open(FIRST, listener().l), { version: 3, names: ['c0', 'c2'] });
+  });
+
   it('one driver at a time: only its writes as driver pass; when it goes another takes the change over', async () => {
     const a = store('drive', 'master');
     const b = store('drive', 'master2');

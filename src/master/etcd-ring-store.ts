@@ -84,10 +84,13 @@ export class EtcdRingStore implements RingStore {
       try {
         await this.read();
         if (!this.ring) {
-          const r = await this.client.txn([{ key: this.ringKey, target: 'CREATE', revision: 0 }], [{ put: { key: this.ringKey, value: ringText(first) } }], [{ range: { key: this.ringKey } }]);
-          if (r.succeeded) this.setRing(first, r.revision);
+          // the first master: its own ring (ring.json, when it ran alone before) if it has one, else --consumers. Never
+          // a version below the one the consumers have had: they would refuse every batch routed by it (the fence).
+          const seed = (await this.opts.cache?.load().catch(() => undefined)) ?? first;
+          const r = await this.client.txn([{ key: this.ringKey, target: 'CREATE', revision: 0 }], [{ put: { key: this.ringKey, value: ringText(seed) } }], [{ range: { key: this.ringKey } }]);
+          if (r.succeeded) this.setRing(seed, r.revision);
           else for (const kv of r.ranges[0] ?? []) this.apply(kv);
-          if (r.succeeded) this.opts.log.info({ store: this.where, ring: first }, `the ring is kept in etcd from now on (version ${first.version} [${first.names.join(', ')}])`);
+          if (r.succeeded) this.opts.log.info({ store: this.where, ring: seed }, `the ring is kept in etcd from now on (version ${seed.version} [${seed.names.join(', ')}], from ${seed === first ? '--consumers' : this.opts.cache!.path})`);
         }
         if (!this.ring) throw new Error(`${this.ringKey} could not be read nor created`);
         break;
