@@ -82,9 +82,10 @@ describe('the ring in etcd', () => {
     assert.deepEqual(await b.open(FIRST, listener().l), { version: 3, names: ['c0', 'c2'] });
   });
 
-  it('one driver at a time: only its writes as driver pass; when it goes another takes the change over', async () => {
-    const a = store('drive', 'master');
-    const b = store('drive', 'master2');
+  it('one driver at a time: only its writes as driver pass; the others learn by the watch; when it goes another takes the change over', async () => {
+    // read only at the start: what each learns afterwards (the other's writes, the driver key going) comes by the watch
+    const a = store('drive', 'master', { pollMs: 600_000 });
+    const b = store('drive', 'master2', { pollMs: 600_000 });
     const la = listener();
     const lb = listener();
     await a.open(FIRST, la.l);
