@@ -62,7 +62,8 @@ export class EtcdRingStore implements RingStore {
   private closed = false;
   private listener: RingStoreListener | undefined;
   private writing: Promise<unknown> = Promise.resolve();
-  private readonly watchStop = new AbortController();
+  /** the watch under way: aborted at close, and when etcd answers again after an outage (its connection may be dead) */
+  private watchStop = new AbortController();
   private timers: NodeJS.Timeout[] = [];
   private readonly counters = { ringStoreOutages: 0, ringStoreConflicts: 0, ringStoreBadValues: 0, ringDriverTakeovers: 0 };
 
@@ -184,6 +185,7 @@ export class EtcdRingStore implements RingStore {
   private async watchLoop(): Promise<void> {
     const prefix = this.ringKey.slice(0, -'ring'.length);
     while (!this.closed) {
+      this.watchStop = new AbortController();
       try {
         await this.client.watch(prefix, this.seenRev + 1, (events, revision) => this.onEvents(events, revision), this.watchStop.signal);
       } catch {
@@ -303,6 +305,7 @@ export class EtcdRingStore implements RingStore {
   private markUp(): void {
     if (!this.down) return;
     this.down = false;
+    this.watchStop.abort(); // made again at once, on a fresh connection
     this.opts.log.warn({ store: this.where, seconds: Math.round((Date.now() - this.downSince) / 1000) }, `the ring store (${this.where}) answers again`);
   }
 }
