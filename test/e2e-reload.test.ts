@@ -119,7 +119,13 @@ async function accepted(s: Server, n: number): Promise<Alert[]> {
 
 /** Waits until A and B together were told about `n` alerts, lets a second pass for anything more, and returns what each got. */
 async function delivered(s: Server, n: number): Promise<{ a: string[]; b: string[] }> {
-  await waitFor(`${n} alerts notified`, () => notified(s.aFile).length + notified(s.bFile).length >= n, 60_000, 200);
+  await waitFor(`${n} alerts notified`, () => notified(s.aFile).length + notified(s.bFile).length >= n, 60_000, 200).catch(async (err: Error) => {
+    // say what did arrive, and what the monitor counted and logged, so a failure can be told apart from a slow machine
+    const text = await fetch(`${s.http}/metrics`).then((r) => r.text()).catch(() => 'no /metrics');
+    const counted = text.split('\n').filter((l) => l.startsWith('slowq_notification')).join('; ');
+    const said = s.up.output().split('\n').filter((l) => /notif|deliver|retry|reload|group/i.test(l)).slice(-40).join('\n');
+    throw new Error(`${err.message}; A got ${notified(s.aFile).join(', ')}; B got ${notified(s.bFile).join(', ')}; ${counted}; the services said:\n${said}`);
+  });
   await sleep(2500); // two group intervals: a repeat or a late duplicate would show
   return { a: notified(s.aFile), b: notified(s.bFile) };
 }
