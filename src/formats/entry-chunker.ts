@@ -1,5 +1,6 @@
 import { LineSplitter, type ByteLineSink } from './line-splitter.js';
 import { MySqlSlowCuts } from './parsers/mysql-slow-cuts.js';
+import { CHUNK_FORMATS } from '../wire/limits.js';
 
 // Cuts a log's bytes into entry-aligned chunks without parsing them: what the client ships in `--ship chunks`
 // mode (design B: the consumer parses, src/formats/chunk-parse.ts). Lines are found as the parsers find them
@@ -29,9 +30,6 @@ export interface EntryCuts {
   /** a chunk ended just after the last line given */
   cutAfterLast(): void;
 }
-
-/** The formats that can be shipped as raw chunks. */
-export const CHUNK_FORMATS = ['mysql-slow'];
 
 export function entryCutsFor(format: string): EntryCuts {
   if (format === 'mysql-slow') return new MySqlSlowCuts();

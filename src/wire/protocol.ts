@@ -20,10 +20,17 @@ import type { QueryClassSummary } from '../model/query-class.js';
 // master answers them with owner/fenced (docs/wire.md). A peer of version 1 gets a VERSION error.
 // 3: a record may be a class's statistics (`kind: statement_stats`, `calls`), which a version-2 consumer would
 // drop the kind of and take for one slow execution: a version-2 peer gets a VERSION error instead.
-export const PROTOCOL_VERSION = 3;
+// 4: a client may ship a log's raw bytes (`chunk`, design B: the consumer parses them), which a version-3 master
+// or consumer would answer UNKNOWN_TYPE, again and again: a version-3 peer gets a VERSION error instead.
+export const PROTOCOL_VERSION = 4;
 
 /** client → master → consumer: consecutive records first..last of one stream */
 export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number }
+/**
+ * client → master → consumer: bytes first-1..last of one stream's file (seqs count bytes from 1), cut where an entry
+ * ends; the consumer parses them in format `fmt` (time zone `tz`, '' for none). `eof` 1: the file ended with them.
+ */
+export interface ChunkHeader { v: number; t: 'chunk'; rid: number; src: string; stream: string; first: number; last: number; eof: number; fmt: string; tz: string }
 /** consumer → client: the stream's records up to `last` are durable */
 export interface AckHeader { v: number; t: 'ack'; rid: number; stream: string; last: number; applied: number; dup: number }
 /** master or consumer → client: not now (owner away, disk full, …), send the same batch again after `after` ms */
@@ -66,7 +73,7 @@ export interface SilenceRequestHeader { v: number; t: 'silence-add' | 'silence-l
 export interface SilenceReplyHeader { v: number; t: 'silence-reply'; rid: number; n: number }
 
 export type Header =
-  | BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | ClaimHeader | AlertsHeader | AlertsAckHeader | StatsHeader
+  | BatchHeader | ChunkHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | ClaimHeader | AlertsHeader | AlertsAckHeader | StatsHeader
   | SilenceRequestHeader | SilenceReplyHeader | RingRequestHeader | RingHeader | ReleaseHeader | ReleasedHeader | HandoffHeader | HandoffAckHeader;
 
 /** A service's counters at a moment, as carried by a stats message. */
@@ -132,6 +139,14 @@ function checked<T>(check: Check<T>, value: unknown, path: string, code: string)
 
 export function encodeRecords(records: readonly WireRecord[]): Buffer {
   return packr.pack(records);
+}
+
+/** A chunk's payload: the raw bytes, exactly as many as the header's first..last says. */
+export function decodeChunkBytes(frame: Buffer | undefined, first: number, last: number): Buffer {
+  if (!frame) throw new ProtocolError('BAD_PAYLOAD', 'missing chunk frame');
+  const want = last - first + 1;
+  if (frame.length !== want) throw new ProtocolError('BAD_PAYLOAD', `chunk of ${frame.length} bytes, header says ${want}`);
+  return frame;
 }
 
 const recordList = listOf(wireRecord, { max: MAX_BATCH_RECORDS, what: 'record' });
