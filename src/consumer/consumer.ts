@@ -105,6 +105,8 @@ export interface ConsumerStats {
   /** raw chunks received (`--ship chunks`), and their bytes */
   chunks: number;
   chunkBytes: number;
+  /** bytes of chunks that were applied already (a chunk sent again, or cut longer after a client's restart) */
+  chunkBytesDuplicate: number;
   /** lines and entries of raw chunks that could not be used: in dead-letter.jsonl in its data directory */
   deadLettered: number;
   /** chunks that did not end where an entry ends (a client that cut them wrong): what they held was flushed */
@@ -155,7 +157,7 @@ export class Consumer {
   private readonly quarantine: Quarantine;
   private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'regressionClasses' | 'regressionClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside' | 'deadLettered'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
-    rulesReloads: 0, rulesReloadFailures: 0, ringChangesRefused: 0, chunks: 0, chunkBytes: 0, chunksCutInEntry: 0,
+    rulesReloads: 0, rulesReloadFailures: 0, ringChangesRefused: 0, chunks: 0, chunkBytes: 0, chunkBytesDuplicate: 0, chunksCutInEntry: 0,
   };
   /** raw chunks are parsed here (design B) */
   private readonly chunkIntake = new ChunkIntake();
@@ -400,6 +402,7 @@ export class Consumer {
     }
     this.stats.chunks++;
     this.stats.chunkBytes += h.last - h.first + 1;
+    this.stats.chunkBytesDuplicate += r.dupBytes;
     if (r.gapExpected !== undefined) {
       this.stats.gaps++;
       return void master.endpoint.reply(client, gapHeader(h.rid, h.stream, r.gapExpected));
