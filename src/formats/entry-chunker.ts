@@ -58,8 +58,8 @@ export class EntryChunker {
   private readonly sink: ByteLineSink;
   private readonly targetBytes: number;
   private readonly maxBytes: number;
-  /** bytes pushed and not shipped yet: [start, start + held) */
-  private parts: Buffer[] = [];
+  /** bytes pushed and not shipped yet: [start, start + held) of the file, store[0, held) (one copy of each byte) */
+  private store: Buffer;
   private held = 0;
   private start: number;
   private lineNo: number;
@@ -77,6 +77,7 @@ export class EntryChunker {
     this.lineNo = init.line;
     this.targetBytes = init.targetBytes ?? DEFAULT_CHUNK_TARGET_BYTES;
     this.maxBytes = init.maxBytes;
+    this.store = Buffer.allocUnsafe(this.storeSize(0));
     this.sink = {
       lineBytes: (buf, s, t, offset, end) => {
         const before = this.lineNo++;
@@ -110,7 +111,8 @@ export class EntryChunker {
       const room = Math.max(1, this.start + this.maxBytes - (this.start + this.held));
       const piece = chunk.subarray(at, at + room);
       at += piece.length;
-      this.parts.push(Buffer.from(piece));
+      if (this.held + piece.length > this.store.length) this.store = this.moved(this.store.subarray(0, this.held), this.held + piece.length);
+      piece.copy(this.store, this.held);
       this.held += piece.length;
       this.splitter.pushBytes(piece, this.sink);
       if (this.held >= this.maxBytes) this.force();
@@ -157,14 +159,37 @@ export class EntryChunker {
     this.cutAt(this.start + this.held, this.lineNo, false);
   }
 
+  /**
+   * A chunk of most of the store takes its bytes as they are, and what follows (a part of an entry, usually small)
+   * moves to a new store; a small chunk (cut when the reader caught up with a live log) is copied out instead.
+   */
   private cutAt(to: number, line: number, eof: boolean): void {
-    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.held);
     const n = to - this.start;
-    this.out.push({ from: this.start, to, bytes: all.subarray(0, n), eof, line });
-    const rest = all.subarray(n);
-    this.parts = rest.length > 0 ? [rest] : [];
-    this.held = rest.length;
+    if (n * 4 < this.store.length) {
+      const bytes = Buffer.allocUnsafe(n);
+      this.store.copy(bytes, 0, 0, n);
+      this.out.push({ from: this.start, to, bytes, eof, line });
+      this.store.copy(this.store, 0, n, this.held);
+    } else {
+      this.out.push({ from: this.start, to, bytes: this.store.subarray(0, n), eof, line });
+      this.store = this.moved(this.store.subarray(n, this.held), 0);
+    }
+    this.held -= n;
     this.start = to;
     if (this.boundary <= to) this.boundary = -1;
+  }
+
+  /** A new store holding `bytes`, with room for at least `need` bytes. */
+  private moved(bytes: Buffer, need: number): Buffer {
+    const store = Buffer.allocUnsafe(this.storeSize(Math.max(need, bytes.length)));
+    bytes.copy(store, 0);
+    return store;
+  }
+
+  /** Room for a chunk of the target size and a read or two past it, doubled when an entry needs more. */
+  private storeSize(need: number): number {
+    let size = Math.min(this.maxBytes, this.targetBytes + 256 * 1024);
+    while (size < need) size *= 2;
+    return size;
   }
 }
