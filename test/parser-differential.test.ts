@@ -285,6 +285,8 @@ interface ChunkPlan {
   idleAfter?: Set<number>;
   /** read indices after which the reader has caught up (the chunker ships up to its last good cut) */
   caughtUpAfter?: Set<number>;
+  /** a line limit far below the default, so that lines are skipped as too long (default 1 MiB) */
+  maxLineBytes?: number;
 }
 
 interface ChunkRun {
@@ -296,14 +298,14 @@ interface ChunkRun {
 
 /** Cut as the client's harvester cuts (entry-chunker.ts), each chunk parsed with the context the one before left (chunk-parse.ts). */
 function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
-  const chunker = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: plan.target, maxBytes: 8 << 20 });
+  const chunker = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: plan.target, maxBytes: 8 << 20, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
   const parsers = new ChunkParsers();
   const run: ChunkRun = { events: [], problems: [], skipped: 0, chunks: 0 };
   let start = { offset: 0, line: 0, context: undefined as unknown };
   const parse = (chunks: RawChunk[]): void => {
     for (const c of chunks) {
       assert.equal(c.from, start.offset, 'chunks are consecutive');
-      const p = parsers.parse('mysql-slow', {}, c.bytes, start, c.eof);
+      const p = parsers.parse('mysql-slow', {}, c.bytes, start, c.eof, plan.maxLineBytes);
       assert.equal(p.cutInEntry, false, `chunk ${c.from}..${c.to} ends inside an entry`);
       assert.equal(p.line, c.line, `chunk ${c.from}..${c.to}: the chunker and the parser count the same lines`);
       run.events.push(...p.events.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
@@ -342,7 +344,7 @@ function sequentialParse(input: Buffer, plan: ChunkPlan): ChunkRun {
     if (out.events.length > checked) rejectBadEvents(out, checked, (ev) => reader.lineAt(ev.end));
     checked = out.events.length;
   };
-  const reader: ChunkReader = new ChunkReader(parser, { offset: 0, line: 0, out, onEvents: check });
+  const reader: ChunkReader = new ChunkReader(parser, { offset: 0, line: 0, out, onEvents: check, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
   let at = 0;
   for (let k = 0; at < input.length; k++) {
     const size = Math.max(1, plan.reads[k % plan.reads.length]!);
@@ -380,7 +382,7 @@ class ChunkTally {
     const a = JSON.stringify({ ...want, chunks: 0 });
     const b = JSON.stringify({ ...got, chunks: 0 });
     if (a !== b && this.mismatches.length < 3) {
-      this.mismatches.push(`${where} (target ${plan.target}, reads ${JSON.stringify(plan.reads.slice(0, 8))}): chunked parse differs from the sequential one\n` +
+      this.mismatches.push(`${where} (target ${plan.target}, reads ${JSON.stringify(plan.reads.slice(0, 8))}, maxLineBytes ${plan.maxLineBytes ?? 'default'}): chunked parse differs from the sequential one\n` +
         `  input: ${JSON.stringify(input.toString('latin1').slice(0, 3000))}\n  sequential: ${a.slice(0, 4000)}\n  chunked:    ${b.slice(0, 4000)}`);
     }
   }
@@ -430,6 +432,7 @@ describe('entry-aligned chunks parsed one after another = one sequential parse (
       const plan: ChunkPlan = { target: r() < 0.5 ? 1 : 1 + Math.floor(r() * 2048), reads };
       if (r() < 0.4) plan.idleAfter = new Set(Array.from({ length: 8 }, () => Math.floor(r() * 64)));
       if (r() < 0.4) plan.caughtUpAfter = new Set(Array.from({ length: 8 }, () => Math.floor(r() * 64)));
+      if (r() < 0.25) plan.maxLineBytes = 16 + Math.floor(r() * 200);
       tally.check(input, plan, `mutation ${k} (seed ${seed})`);
     }
     void rand;

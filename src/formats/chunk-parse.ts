@@ -36,7 +36,7 @@ export class ChunkParsers {
   private readonly parsers = new Map<string, RecordParser>();
 
   /** `bytes` parsed from `start`; `eof`: the file ended with it (a last line without its newline is one, everything is flushed). */
-  parse(format: string, options: ParserOptions, bytes: Buffer, start: ChunkStart, eof: boolean): ChunkParse {
+  parse(format: string, options: ParserOptions, bytes: Buffer, start: ChunkStart, eof: boolean, maxLineBytes = CHUNK_MAX_LINE_BYTES): ChunkParse {
     const parser = this.parser(format, options);
     parser.restore(start.context);
     const out: ParseOutput = newParseOutput();
@@ -46,7 +46,7 @@ export class ChunkParsers {
       if (out.events.length > checked) rejectBadEvents(out, checked, (ev) => reader.lineAt(ev.end));
       checked = out.events.length;
     };
-    const reader: ChunkReader = new ChunkReader(parser, { offset: start.offset, line: start.line, maxLineBytes: CHUNK_MAX_LINE_BYTES, out, onEvents: check });
+    const reader: ChunkReader = new ChunkReader(parser, { offset: start.offset, line: start.line, maxLineBytes, out, onEvents: check });
     reader.push(bytes);
     let cutInEntry = false;
     if (eof) {
