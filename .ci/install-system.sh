@@ -5,7 +5,8 @@
 # (`systemd-analyze verify` checks the units in deploy/systemd), strace (the same test checks every system call
 # slowq makes is one the units' SystemCallFilter= allows) and Prometheus (`promtool` checks and unit-tests the
 # rules in deploy/prometheus; the deploy test runs a real server scraping `slowq up`) and Exim (the e-mail
-# receiver's test starts a private exim4 with STARTTLS and AUTH and reads what it delivers). Run as root; non-interactive, quiet, idempotent: installs only what is
+# receiver's test starts a private exim4 with STARTTLS and AUTH and reads what it delivers) and etcd (`etcd`: masters that
+# share one ring keep it there; the ring store's tests start their own on loopback). Run as root; non-interactive, quiet, idempotent: installs only what is
 # missing, with one apt-get update. The packages' system services are kept from starting (policy-rc.d while
 # installing) and stopped if a service manager started them anyway: the tests need binaries, not services.
 set -eu
@@ -20,9 +21,10 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postg
 [ -x /usr/bin/strace ] || missing="$missing strace"
 { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || missing="$missing prometheus"
 [ -x /usr/sbin/exim4 ] || missing="$missing exim4-daemon-light"
+[ -x /usr/bin/etcd ] || missing="$missing etcd-server"
 
 if [ -z "$missing" ]; then
-  echo "install-system.sh: mariadb-server, postgresql, prometheus-alertmanager, chromium, iproute2, systemd, strace, prometheus and exim4-daemon-light already installed"
+  echo "install-system.sh: mariadb-server, postgresql, prometheus-alertmanager, chromium, iproute2, systemd, strace, prometheus, exim4-daemon-light and etcd-server already installed"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -53,7 +55,7 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends $mis
 fi
 
 # If a service manager started system instances regardless, stop and disable them.
-for svc in mariadb postgresql prometheus-alertmanager prometheus exim4; do
+for svc in mariadb postgresql prometheus-alertmanager prometheus exim4 etcd; do
   if [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
   elif [ -x "/etc/init.d/$svc" ]; then

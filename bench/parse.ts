@@ -65,6 +65,37 @@ function writePostgresLog(path: string, bytes: number): void {
   });
 }
 
+/** The same statements as PostgreSQL 15's csvlog (26 columns) would hold them: one record per statement, quotes doubled. */
+function writePostgresCsvLog(path: string, bytes: number): void {
+  const g = new MySqlSlowLogGenerator({ seed: 5 });
+  let pid = 4000;
+  let n = 0;
+  writeLines(path, bytes, () => {
+    const e = g.next();
+    const ts = new Date(e.ts).toISOString().replace('T', ' ').replace('Z', ' UTC');
+    pid = 4000 + ((pid * 7) % 97);
+    const message = `duration: ${e.durationMs.toFixed(3)} ms  statement: ${e.sql}`.replace(/"/g, '""');
+    return `${ts},"app","shop",${pid},"10.0.0.5:51234",656f1a2b.${pid.toString(16)},${++n},"SELECT",2026-12-02 06:00:00 UTC,3/${n},0,LOG,00000,"${message}",,,,,,,,,"psql","client backend",,${-1000 - (n % 500)}\n`;
+  });
+}
+
+/** The same statements as PostgreSQL 15's jsonlog would hold them. */
+function writePostgresJsonLog(path: string, bytes: number): void {
+  const g = new MySqlSlowLogGenerator({ seed: 5 });
+  let pid = 4000;
+  let n = 0;
+  writeLines(path, bytes, () => {
+    const e = g.next();
+    const timestamp = new Date(e.ts).toISOString().replace('T', ' ').replace('Z', ' UTC');
+    pid = 4000 + ((pid * 7) % 97);
+    return JSON.stringify({
+      timestamp, user: 'app', dbname: 'shop', pid, remote_host: '10.0.0.5', remote_port: 51234, session_id: `656f1a2b.${pid.toString(16)}`,
+      line_num: ++n, ps: 'SELECT', session_start: '2026-12-02 06:00:00 UTC', vxid: `3/${n}`, txid: 0, error_severity: 'LOG',
+      message: `duration: ${e.durationMs.toFixed(3)} ms  statement: ${e.sql}`, application_name: 'psql', backend_type: 'client backend', query_id: -1000 - (n % 500),
+    }) + '\n';
+  });
+}
+
 function writeJsonl(path: string, bytes: number): void {
   const g = new WorkloadGenerator({ seed: 5 });
   writeLines(path, bytes, () => JSON.stringify(g.next()) + '\n');
@@ -101,6 +132,8 @@ export async function benchParse(opts: ParseOptions = {}): Promise<BenchReport> 
       { name: 'mysql-slow (MariaDB)', format: 'mysql-slow', path: join(dir, 'mariadb.log'), make: (p: string) => writeMySqlSlowLog(p, { bytes }, { flavor: 'mariadb', seed: 5 }) },
       { name: 'mysql-slow (MariaDB), reference line parser', format: 'mysql-slow', path: join(dir, 'mariadb.log'), reference: true, make: () => {} },
       { name: 'postgres (stderr)', format: 'postgres', path: join(dir, 'postgres.log'), make: (p: string) => writePostgresLog(p, bytes) },
+      { name: 'postgres-csv (csvlog)', format: 'postgres-csv', path: join(dir, 'postgres.csv'), make: (p: string) => writePostgresCsvLog(p, bytes) },
+      { name: 'postgres-json (jsonlog)', format: 'postgres-json', path: join(dir, 'postgres.json'), make: (p: string) => writePostgresJsonLog(p, bytes) },
       { name: 'jsonl (native)', format: 'jsonl', path: join(dir, 'native.jsonl'), make: (p: string) => writeJsonl(p, bytes) },
     ];
     const rows: Array<Array<string | number | null>> = [];

@@ -42,6 +42,18 @@ describe('slowq bench --smoke', () => {
     assert.ok(out.reports[0]!.tables[0]!.rows.length >= 5);
   });
 
+  it('rescale: a scale-out and a scale-in under load, a window each, the oracle check green', () => {
+    // `chaos --hosts --smoke` is not run here (~40 s on the namespace bed): e2e-network*.test.ts run its scenarios
+    const r = bench(['rescale', '--dir', dir], 120_000);
+    assert.equal(r.code, 0, r.stderr);
+    for (const t of ['### Throughput across a scale-out and a scale-in', '### The changes', '### Afterwards: the oracle check']) {
+      assert.ok(r.stdout.includes(t), `missing "${t}" in:\n${r.stdout}`);
+    }
+    for (const row of ['before the scale-out', 'scale-out 2 → 3', 'after the scale-out', 'scale-in 3 → 2', 'after the scale-in', 'the guarantee held']) {
+      assert.ok(r.stdout.includes(row), `missing row "${row}"`);
+    }
+  });
+
   it('e2e: real processes, every table, the targets, SVG charts written', () => {
     const svg = join(dir, 'svg');
     const r = bench(['e2e', '--dir', dir, '--svg', svg], 300_000);

@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { readJson } from '../bench/harness/files.js';
-import { Pipeline } from '../bench/harness/pipeline.js';
 import { startProcess } from '../bench/harness/processes.js';
-import { sleep, waitFor } from '../bench/harness/wait.js';
-import { expectAlertIds, idSet, oracle, processTestDir, WorkloadFile } from './support/cluster.js';
-import { NetBed } from './support/netns.js';
+import { waitFor } from '../bench/harness/wait.js';
+import { NetScenario } from '../bench/net-scenarios.js';
+import { processTestDir } from './support/cluster.js';
 
-// Network faults between real processes on separate hosts (network namespaces: test/support/netns.ts): the
+// Network faults between real processes on separate hosts (network namespaces: bench/harness/netns.ts; the cut and
+// its measurements are bench/net-scenarios.ts's, which `slowq bench chaos --hosts` runs too): the
 // client on a database host, the master, the consumer and the monitor (with the logserver) each on a host of
 // their own, run as the README's "Separate hosts" runs them. While the client sends records, each link is cut
 // for 20 s — silently, packets lost, no RST — and restored: client ↔ master, master ↔ consumer, consumer ↔
@@ -47,15 +46,10 @@ const CONNECT = "const s = require('net').connect(7000, process.argv[1], () => {
 
 describe('network faults: a 20 s cut of each link, then restored', { timeout: 300_000 }, () => {
   const dir = processTestDir('slowq-e2e-network-');
-  const file = join(dir, `${SOURCE}.jsonl`);
-  const clientData = join(dir, `client-${SOURCE}`);
-  const workload = new WorkloadFile(file, { seed: 131, idPrefix: 'net-' });
-  let bed: NetBed | undefined;
-  let p: Pipeline;
-  let writer: NodeJS.Timeout | undefined;
+  let net: NetScenario | undefined;
 
-  const clientStats = (): Stats | undefined => readJson<Stats>(join(clientData, 'stats.json'));
-  const consumerStats = (): Stats | undefined => p.consumerStats('c0');
+  const clientStats = (): Stats | undefined => net!.clientStats(SOURCE);
+  const consumerStats = (): Stats | undefined => net!.p.consumerStats('c0');
   /** one of the services' logs as the logserver wrote it ('' before it has one) */
   const serviceLog = (service: string): string => {
     try {
@@ -66,59 +60,30 @@ describe('network faults: a 20 s cut of each link, then restored', { timeout: 30
   };
 
   before(async () => {
-    bed = NetBed.create(['db', 'master', 'consumer', 'monitor', 'probe']);
-    const host = (name: string) => bed!.host(name);
-    workload.append(1000);
-    p = Pipeline.start({
-      data: join(dir, 'server'),
+    net = await NetScenario.start({
+      dir,
+      hosts: ['db', 'master', 'consumer', 'monitor', 'probe'],
       base: 5555, // every host has ports of its own
-      consumers: ['c0'],
-      curveDir: join(dir, 'curve'), // CURVE on every link, as a deployment across hosts has it
-      clients: [{ source: SOURCE, files: [file], format: 'jsonl', data: clientData }],
-      hosts: {
-        'client-db-a': host('db'), master: host('master'), 'consumer-c0': host('consumer'), monitor: host('monitor'), logserver: host('monitor'),
-      },
+      sources: [{ source: SOURCE, host: 'db', seed: 131, idPrefix: 'net-' }],
+      masters: ['master'],
+      consumers: [{ name: 'c0', host: 'consumer' }],
+      alertHost: 'monitor',
+      forwarders: false,
+      initialRecords: 1000,
+      recordsPerWrite: RECORDS_PER_WRITE,
+      writeEveryMs: WRITE_EVERY_MS,
+      recoveryLimitMs: RECOVERY_LIMIT_MS,
     });
-    await p.ready();
-    writer = setInterval(() => workload.append(RECORDS_PER_WRITE), WRITE_EVERY_MS);
-    await waitFor('the first acks and alerts', () => (clientStats()?.acked ?? 0) > 0 && (consumerStats()?.alertsAcked ?? 0) > 0, 60_000);
   });
 
   after(async () => {
-    if (writer) clearInterval(writer);
-    await p?.kill();
-    bed?.destroy();
+    await net?.close();
   });
 
-  /**
-   * Cuts, waits CUT_MS, restores; then waits for the first ack the client gets after it and the first alerts
-   * the monitor acks to the consumer, and for both flows to have caught up with what was written before the
-   * restore, and prints how long each took.
-   */
+  /** Cuts, waits CUT_MS, restores, and waits for the flow to catch up (net-scenarios' outage): prints how long it took. */
   async function outage(t: TestContext, cut: () => void, restore: () => void): Promise<void> {
-    cut();
-    await sleep(CUT_MS);
-    const client = clientStats()!;
-    const consumer = consumerStats()!;
-    const written = workload.written;
-    const restoredAt = Date.now();
-    restore();
-    const since = (at: number) => (at < restoredAt ? 'never stopped' : `${((at - restoredAt) / 1000).toFixed(1)} s`);
-    const firstAck = await waitFor('the first ack after the restore', () => {
-      const s = clientStats();
-      return s && s.acked > client.acked ? s.lastAckAt : undefined;
-    }, RECOVERY_LIMIT_MS);
-    const firstAlertsAck = await waitFor('the monitor\'s first alerts ack after the restore', () => {
-      const s = consumerStats();
-      return s && s.alertsAcked > consumer.alertsAcked ? Date.now() : undefined;
-    }, RECOVERY_LIMIT_MS);
-    const caughtUp = await waitFor('the flow to catch up', () => {
-      const c = clientStats();
-      const s = consumerStats();
-      return c && s && c.recordsAcked >= written && s.alertsAcked >= consumer.alerts ? Date.now() : undefined;
-    }, RECOVERY_LIMIT_MS);
-    t.diagnostic(`from the network's return: client's first ack ≤ ${since(firstAck)}, consumer's first alerts ack ≤ ${since(firstAlertsAck)}, ` +
-      `both caught up ≤ ${since(caughtUp)} (read from stats files, rewritten every 0.5 s)`);
+    const o = await net!.outage('a link cut', CUT_MS, cut, restore);
+    for (const line of o.notes) t.diagnostic(line);
   }
 
   /** A service's stats once `key` is set (it is rewritten every 0.5 s), or the latest ones after a few seconds. */
@@ -146,7 +111,7 @@ describe('network faults: a 20 s cut of each link, then restored', { timeout: 30
 
   it('the bed: a cut host and a cut path drop packets silently, both ways, and only theirs', async () => {
     // the spare host `probe` is the one cut here: the pipeline's links are left alone
-    const b = bed!;
+    const b = net!.bed;
     const monitor = b.host('monitor');
     const listener = startProcess('listener', 'ip', ['netns', 'exec', monitor.ns, process.execPath, '-e', LISTENER, monitor.address]);
     await listener.waitForOutput('listening', 10_000);
@@ -165,29 +130,27 @@ describe('network faults: a 20 s cut of each link, then restored', { timeout: 30
     listener.child.kill();
   });
 
-  const client: Side = { name: 'the client', output: () => p.client(SOURCE).output(), stats: clientStats };
-  const consumer: Side = { name: 'the consumer', output: () => p.consumer('c0').output(), stats: consumerStats };
+  const client: Side = { name: 'the client', output: () => net!.p.client(SOURCE).output(), stats: clientStats };
+  const consumer: Side = { name: 'the consumer', output: () => net!.p.consumer('c0').output(), stats: consumerStats };
 
   it('client ↔ master: the database host cut off', async (t) => {
     assert.equal(occurrences(client.output(), 'lost the connection to the master'), 0, 'no outage before the cut');
-    await linkCut(t, client, 'master', () => bed!.cut('db'), () => bed!.restore('db'));
+    await linkCut(t, client, 'master', () => net!.bed.cut('db'), () => net!.bed.restore('db'));
     assert.match(serviceLog('master'), /a client's connection closed/, 'the master should say that a client\'s connection closed');
   });
 
   it('master ↔ consumer: the path between them cut', async (t) => {
-    await linkCut(t, consumer, 'master', () => bed!.cutBetween('master', 'consumer'), () => bed!.restoreBetween('master', 'consumer'));
+    await linkCut(t, consumer, 'master', () => net!.bed.cutBetween('master', 'consumer'), () => net!.bed.restoreBetween('master', 'consumer'));
     assert.match(serviceLog('master'), /a consumer's connection closed/, 'the master should say that a consumer\'s connection closed');
   });
 
   it('consumer ↔ monitor: the path between them cut (the logserver\'s too: same host)', async (t) => {
-    await linkCut(t, consumer, 'monitor', () => bed!.cutBetween('consumer', 'monitor'), () => bed!.restoreBetween('consumer', 'monitor'));
+    await linkCut(t, consumer, 'monitor', () => net!.bed.cutBetween('consumer', 'monitor'), () => net!.bed.restoreBetween('consumer', 'monitor'));
   });
 
   it('afterwards: alerts equal the oracle\'s, none twice, every record applied once', async () => {
-    clearInterval(writer);
-    writer = undefined;
-    await expectAlertIds(p.alertsFile, idSet(await oracle([file], 'jsonl', SOURCE)), 120_000);
-    const applied = await waitFor('high-water marks', () => (p.highWaterTotal() === workload.written ? workload.written : undefined), 30_000);
-    assert.equal(applied, workload.written);
+    const c = await net!.check();
+    assert.deepEqual(c.failures, []);
+    assert.equal(c.highWaterTotal, c.written);
   });
 });

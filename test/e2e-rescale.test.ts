@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generateLines } from '../src/workload/generator.js';
-import { ownerOf } from '../src/model/rendezvous.js';
 import { Pipeline } from '../bench/harness/pipeline.js';
 import { freeBasePort } from '../bench/harness/ports.js';
 import { readJson } from '../bench/harness/files.js';
 import { slowq, stop, type Proc } from '../bench/harness/processes.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
-import { expectAlertIds, oracle } from './support/cluster.js';
+import { expectAlertIds, oracle, RescaleLoad, rescaleSources } from './support/cluster.js';
 
 // Changing the consumer set under load (docs/delivery.md, "Changing the consumer set"): three clients write
 // while the ring goes from two consumers to three (`slowq cluster add-consumer c2`) and back to two
@@ -23,22 +22,6 @@ import { expectAlertIds, oracle } from './support/cluster.js';
 
 const PHASES = 6;
 const PER_PHASE = 4000;
-
-/** Three sources: two that the third consumer wins (one from each of the two), one that stays. */
-function pickSources(): string[] {
-  const two = ['c0', 'c1'];
-  const three = ['c0', 'c1', 'c2'];
-  const moving = new Map<string, string>();
-  let staying: string | undefined;
-  for (let i = 0; i < 1000 && (moving.size < 2 || !staying); i++) {
-    const s = `db-${i}`;
-    const before = ownerOf(s, two)!;
-    if (ownerOf(s, three) === 'c2') {
-      if (!moving.has(before)) moving.set(before, s);
-    } else if (!staying) staying = s;
-  }
-  return [...moving.values(), staying!];
-}
 
 describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and the master SIGKILLed mid-hand-off', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-rescale-'));
@@ -54,19 +37,15 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
   });
 
   it('alerts equal the oracle, none twice, high-water marks add up', async () => {
-    const sources = pickSources();
-    const lines = sources.map((s, i) => generateLines(PHASES * PER_PHASE, { seed: 300 + i, idPrefix: `${s}-` }));
-    const files = sources.map((s) => join(dir, `${s}.jsonl`));
-    for (let i = 0; i < sources.length; i++) writeFileSync(files[i]!, lines[i]!.join('\n') + '\n');
-    const want = new Set<string>();
-    for (let i = 0; i < sources.length; i++) for (const a of await oracle([files[i]!], 'jsonl', sources[i]!)) want.add(a.id);
-    for (const f of files) writeFileSync(f, '');
+    const load = new RescaleLoad(dir, PER_PHASE, PHASES, 300);
+    const { sources } = load;
+    const want = await load.oracleIds();
 
     const p = start({
       data: join(dir, 'server'),
       base: await freeBasePort(),
       consumers: ['c0', 'c1'],
-      clients: sources.map((source, i) => ({ source, files: [files[i]!], format: 'jsonl', data: join(dir, `client-${source}`), args: ['--ack-timeout-ms', '1000'] })),
+      clients: load.clients(dir),
     });
     await p.ready();
     const cluster = (name: string, args: string[]): Proc => slowq(name, ['cluster', ...args, '--master', p.ports.consumers]);
@@ -75,15 +54,12 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
       assert.equal(code, 0, `${proc.name}: ${proc.output().slice(-2000)}`);
       return code;
     };
-    let written = 0;
     /** the durable high-water marks of the consumers running now, by their stats files */
     let statsDirs = ['c0', 'c1', 'c2'].map((c) => p.consumerDir(c));
     const highWater = () => statsDirs.reduce((n, d) => n + (readJson<{ highWaterTotal?: number }>(join(d, 'stats.json'))?.highWaterTotal ?? 0), 0);
     /** appends the next phase of every source's log; resolves with the records/s until all of it is applied */
     const phase = (k: number): { applied: Promise<number> } => {
-      for (let i = 0; i < sources.length; i++) appendFileSync(files[i]!, lines[i]!.slice(k * PER_PHASE, (k + 1) * PER_PHASE).join('\n') + '\n');
-      written += sources.length * PER_PHASE;
-      const target = written;
+      const target = load.appendPhase(k);
       const t0 = Date.now();
       return {
         applied: waitFor(`phase ${k} applied`, () => (highWater() >= target ? (sources.length * PER_PHASE * 1000) / (Date.now() - t0) : undefined), 60_000, 100),
@@ -154,7 +130,7 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
     await phase(5).applied;
 
     await expectAlertIds(p.alertsFile, want, 60_000);
-    const total = await waitFor('high-water marks', () => (highWater() === written ? written : undefined), 15_000);
+    const total = await waitFor('high-water marks', () => (highWater() === load.written ? load.written : undefined), 15_000);
     assert.equal(total, PHASES * PER_PHASE * sources.length);
 
     assert.equal(await stop(c1Copy), 0, c1Copy.output().slice(-2000));
@@ -163,7 +139,7 @@ describe('rescale: 2 → 3 → 2 consumers under load, with the old owner and th
   });
 
   it('with two masters (each keeps its own ring) a ring change is refused: by slowq cluster, and by the consumers if one master begins it', async () => {
-    const source = pickSources()[0]!; // one that c2 would win
+    const source = rescaleSources()[0]!; // one that c2 would win
     const file = join(dir, 'two-masters.jsonl');
     writeFileSync(file, generateLines(3000, { seed: 310, idPrefix: `${source}-` }).join('\n') + '\n');
     const want = new Set((await oracle([file], 'jsonl', source)).map((a) => a.id));

@@ -49,13 +49,16 @@ describe('ring change: the messages', () => {
   it('each builds and decodes to itself; fields out of their rules are refused', () => {
     const built: Header[] = [
       h.ringRequestHeader(1, 'add', 'c2'), h.ringRequestHeader(2, 'get', ''), h.ringHeader({ rid: 1, version: 3, busy: 1, ok: 1, msg: 'x' }),
-      h.releaseHeader(4), h.releasedHeader(4, 2), h.handoffHeader(4, 'db-1'), h.handoffAckHeader('handoff-ack', 4, 'db-1'), h.handoffAckHeader('handoff-done', 4, 'db-1'),
+      h.releaseHeader(4), h.releaseHeader(4, true), h.releasedHeader(4, 2), h.handoffHeader(4, 'db-1'), h.handoffHeader(4, 'db-1', true), h.handoffAckHeader('handoff-ack', 4, 'db-1'), h.handoffAckHeader('handoff-done', 4, 'db-1'),
     ];
     for (const header of built) assert.deepEqual(decodeHeader(encodeHeader(header)), header);
     const v = PROTOCOL_VERSION;
     refused(() => decodeHeader(plain.pack({ v, t: 'ring-req', rid: 1, op: 'drop', name: 'c2' })), 'BAD_HEADER', /op: must be one of get, add, remove/);
     refused(() => decodeHeader(plain.pack({ v, t: 'ring-req', rid: 1, op: 'remove', name: '' })), 'BAD_HEADER', /remove needs a name/);
     refused(() => decodeHeader(plain.pack({ v, t: 'release', ver: 0 })), 'BAD_HEADER', /ver/);
+    refused(() => decodeHeader(plain.pack({ v, t: 'release', ver: 2, shared: 2 })), 'BAD_HEADER', /shared/);
+    assert.equal((decodeHeader(plain.pack({ v, t: 'batch', rid: 1, src: 's', stream: 'f', first: 1, last: 2, ring: 7 })) as { ring?: number }).ring, 7);
+    refused(() => decodeHeader(plain.pack({ v, t: 'batch', rid: 1, src: 's', stream: 'f', first: 1, last: 2, ring: -1 })), 'BAD_HEADER', /ring/);
     refused(() => decodeHeader(plain.pack({ v, t: 'handoff', ver: 2, src: 'x'.repeat(600) })), 'BAD_HEADER', /src: must have at most 512/);
     refused(() => decodeHeader(plain.pack({ v, t: 'released', ver: 2, n: -1 })), 'BAD_HEADER', /n/);
     assert.deepEqual(decodeNames(encodeNames(['c0', 'c1'])), ['c0', 'c1']);
@@ -69,6 +72,12 @@ describe('ring change: the messages', () => {
 describe('ring change: the master (rescale.ts)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slowq-rescale-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** lets the ring's writes land and what waits on them run */
+  const settle = async (file: RingFile) => {
+    await file.flushed();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  };
 
   /** a Rescale whose sends are recorded, consumers alive as given */
   function master(file: RingFile, alive: Set<string>) {
@@ -89,7 +98,7 @@ describe('ring change: the master (rescale.ts)', () => {
     const file = new RingFile(join(dir, 'a'));
     const alive = new Set(['c0', 'c1']);
     const { sent, io } = master(file, alive);
-    const r = new Rescale({ version: 1, names: ['c0', 'c1'] }, file, io);
+    const r = new Rescale(await file.open({ version: 1, names: ['c0', 'c1'] }), file, io);
     assert.deepEqual(r.route(moveFrom0), { name: 'c0' });
     assert.equal((await r.request('add', 'c2', 0)).ok, false, 'not connected: refused');
     alive.add('c2');
@@ -112,6 +121,8 @@ describe('ring change: the master (rescale.ts)', () => {
     assert.deepEqual(sent.map((m) => [m.to, m.header]), [['c2', h.handoffHeader(2, moveFrom0)]]);
     assert.equal(sent[0]!.payload!.toString(), 'state-0');
     r.onReleased('c0', 2, 1);
+    await settle(file);
+    assert.deepEqual(JSON.parse(readFileSync(file.path, 'utf8')).next, { version: 2, names: ['c0', 'c1', 'c2'], released: ['c0'], moving: [moveFrom0] });
     assert.ok('wait' in r.route(moveFrom0), 'still waits: not acked');
     // not acked within 5 s: forwarded again
     sent.length = 0;
@@ -121,15 +132,18 @@ describe('ring change: the master (rescale.ts)', () => {
     r.onHandoffAck('c1', 2, moveFrom0); // not from the new owner: nothing
     assert.ok('wait' in r.route(moveFrom0));
     r.onHandoffAck('c2', 2, moveFrom0);
+    assert.ok('wait' in r.route(moveFrom0), 'routed there only once written as moved');
+    await settle(file);
     assert.deepEqual(r.route(moveFrom0), { name: 'c2' });
     assert.deepEqual(sent.map((m) => [m.to, m.header]), [['c0', h.handoffAckHeader('handoff-done', 2, moveFrom0)]]);
     // c1 gives up its source and says released; the change ends once that one is acked
     r.onHandoff('c1', 2, moveFrom1, Buffer.from('state-1'), 6000);
     r.onReleased('c1', 2, 1);
+    await settle(file);
     assert.equal(r.stats().ringMoving, 1);
     r.onHandoffAck('c2', 2, moveFrom1);
-    await file.flushed();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await settle(file);
+    await settle(file);
     assert.equal(r.stats().ringMoving, 0);
     assert.equal(r.version, 2);
     assert.deepEqual(JSON.parse(readFileSync(file.path, 'utf8')), { v: 1, version: 2, names: ['c0', 'c1', 'c2'] });
@@ -144,14 +158,14 @@ describe('ring change: the master (rescale.ts)', () => {
     const file = new RingFile(join(dir, 'b'));
     await file.save({ version: 4, names: ['c0', 'c1', 'c2'], next: { version: 5, names: ['c0', 'c1'] } });
     const again = new RingFile(join(dir, 'b'));
-    const state = await again.load();
+    const state = await again.open({ version: 1, names: ['x'] });
     assert.deepEqual(state, { version: 4, names: ['c0', 'c1', 'c2'], next: { version: 5, names: ['c0', 'c1'] } });
     const { sent, io } = master(again, new Set(['c0', 'c1', 'c2']));
-    const r = new Rescale(state!, again, io);
+    const r = new Rescale(state, again, io);
     assert.deepEqual(sent.map((m) => [m.to, m.header]), ['c0', 'c1', 'c2'].map((c) => [c, h.releaseHeader(5)]));
     for (const c of ['c0', 'c1', 'c2']) r.onReleased(c, 5, 0);
-    await again.flushed();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await settle(again);
+    await settle(again);
     assert.deepEqual((await again.load()), { version: 5, names: ['c0', 'c1'] });
     writeFileSync(again.path, '{"v":1,"version":5,"names":[]}');
     await assert.rejects(again.load(), /is not a ring/);
@@ -190,7 +204,11 @@ describe('ring change: a consumer (handoff.ts)', () => {
     a.handoffs.release(a.host, 2, names, () => assert.fail('not too big'));
     assert.equal(a.steps.length, 1);
     const [step] = a.steps;
-    assert.equal(step!.entries.length, moving.length);
+    assert.equal(step!.entries.length, moving.length + 1, 'the ring version had (the fence), then one entry per source');
+    assert.deepEqual(decodeEntry(step!.entries[0]!), { k: 'r', ver: 2 });
+    assert.equal(a.handoffs.staleRoute(1), true, 'a batch routed by ring 1 is refused from now on');
+    assert.equal(a.handoffs.staleRoute(undefined), true);
+    assert.equal(a.handoffs.staleRoute(2), false);
     for (const s of moving) {
       assert.ok(a.handoffs.gaveUp(s));
       assert.equal(a.host.engine.sources.has(s), false);

@@ -11,7 +11,7 @@ import { curveDeployment, type CurveDeployment } from '../../src/cli/curve-deplo
 // the e2e bench's server side all run their pipelines through this, on loopback; the network fault test
 // (test/e2e-network.test.ts) places services on hosts of a network-namespace bed instead (`hosts`).
 
-/** Where a service runs when not on this machine's loopback: e.g. a host of test/support/netns.ts's bed. */
+/** Where a service runs when not on this machine's loopback: e.g. a host of bench/harness/netns.ts's bed. */
 export interface PipelineHost {
   /** the address it binds (a server) and is reached at */
   address: string;
@@ -160,6 +160,8 @@ export interface PipelineOptions {
   clients?: PipelineClient[];
   /** more options for every consumer, e.g. ['--no-fsync'] */
   consumerArgs?: string[];
+  /** more options for every master, e.g. ['--ring-store', 'etcd://127.0.0.1:2379/slowq'] */
+  masterArgs?: string[];
   /** more options for the monitor, e.g. ['--http-port', '5559'] */
   monitorArgs?: string[];
   /** more options for every service but the logserver, e.g. ['--log-level', 'warn'] */
@@ -300,7 +302,7 @@ export class Pipeline {
     this.masterNames().forEach((name, i) => {
       const port = Number(new URL(ports.master(i, 0).replace('tcp:', 'http:')).port);
       add(name, 'master', ['master', ...(i > 0 ? ['--name', name] : []), '--data', join(data, name), '--port', String(port), ...bindOn(name, 0),
-        '--consumers', consumers.join(','), '--monitor', ports.monitor, ...common, ...(curve?.master ?? [])]);
+        '--consumers', consumers.join(','), '--monitor', ports.monitor, ...(this.opts.masterArgs ?? []), ...common, ...(curve?.master ?? [])]);
     });
     for (const name of consumers) this.defineConsumer(name);
     for (const c of this.opts.clients ?? []) {

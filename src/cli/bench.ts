@@ -1,14 +1,18 @@
 import type { Command } from 'commander';
 import { intOption } from './common.js';
 
-// `slowq bench serialization|logging|snapshot|parse|e2e|all|chaos`: the benchmark harness in bench/ (one module per
+// `slowq bench serialization|logging|snapshot|parse|e2e|all|chaos|rescale`: the benchmark harness in bench/ (one module per
 // bench). Tables on stdout (progress on stderr), --json for machines, --svg DIR for charts. Every size and
 // duration is an option; the defaults keep `slowq bench all` within a few minutes on two cores, and --smoke
 // makes everything tiny (CI runs each bench that way: it checks they run, never how fast).
 
 const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as const;
-/** chaos is a fault-injection run (bench/chaos.ts), burst an alert storm on the monitor, classes what query classes cost: not part of `all` */
-const EXTRA = ['chaos', 'burst', 'design', 'classes'] as const;
+/**
+ * chaos is a fault-injection run (bench/chaos.ts; with --hosts the network faults on a network-namespace bed:
+ * bench/chaos-hosts.ts), rescale the throughput across a change of the consumer set, burst an alert storm on the
+ * monitor, classes what query classes cost: not part of `all`
+ */
+const EXTRA = ['chaos', 'rescale', 'burst', 'design', 'classes'] as const;
 type BenchName = (typeof BENCHES)[number] | (typeof EXTRA)[number];
 
 interface BenchFlags {
@@ -36,6 +40,9 @@ interface BenchFlags {
   seconds?: string;
   classes?: string;
   minutes?: string;
+  hosts?: boolean;
+  cutSeconds?: string;
+  windowSeconds?: string;
 }
 
 const MiB = 1 << 20;
@@ -88,6 +95,16 @@ async function run(name: BenchName, f: BenchFlags) {
       const { benchDesign } = await import('../../bench/design.js');
       return benchDesign(s ? { bytes: 512 * 1024, repeats: 1, chunkBytes: 64 * 1024, ...dir } : { bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB, ...dir });
     }
+    case 'rescale': {
+      const { benchRescale } = await import('../../bench/rescale.js');
+      return benchRescale({
+        rate: num(f.rate, '--rate', 4000, 400, s),
+        sources: num(f.clients, '--clients', 4, 3, s),
+        windowMs: num(f.windowSeconds, '--window-seconds', 20, 3, s) * 1000,
+        ...dir,
+        ...port,
+      });
+    }
     case 'burst': {
       const { benchAlertBurst } = await import('../../bench/alert-burst.js');
       return benchAlertBurst({
@@ -102,6 +119,15 @@ async function run(name: BenchName, f: BenchFlags) {
       return benchClasses({ classes: num(f.classes, '--classes', 10_000, 500, s), minutes: num(f.minutes, '--minutes', 130, 15, s) });
     }
     case 'chaos': {
+      if (f.hosts) {
+        const { benchHostsChaos } = await import('../../bench/chaos-hosts.js');
+        return benchHostsChaos({
+          cutMs: num(f.cutSeconds, '--cut-seconds', 20, 2, s) * 1000,
+          latencyMs: num(f.latencySeconds, '--latency-seconds', 60, 2, s) * 1000,
+          rate: num(f.rate, '--rate', 500, 200, s),
+          ...dir,
+        });
+      }
       const { benchChaos } = await import('../../bench/chaos.js');
       return benchChaos({
         records: num(f.records, '--records', 500_000, 20_000, s),
@@ -122,16 +148,19 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
-    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core), or classes (what query classes cost a consumer)`)
+    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle; --hosts: network faults between hosts, as root), or rescale (throughput across a scale-out and a scale-in), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core), or classes (what query classes cost a consumer)`)
     .option('--json', 'print the results as JSON instead of tables')
     .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
     .option('--size <MiB>', 'e2e: generated slow log per client, MiB (default 64)')
     .option('--rss-size <MiB>', 'e2e: log for the client peak-RSS run, MiB (default 1024; 0 skips it)')
-    .option('--clients <k>', 'e2e: clients, one source and one log each (default 1; chaos: 4)')
+    .option('--clients <k>', 'e2e: clients, one source and one log each (default 1; chaos: 4; rescale: 4, at least 3)')
     .option('--consumers <m>', 'e2e and chaos: consumers (default 2)')
-    .option('--rate <events/s>', 'e2e: offered rate of the latency run (default 20000)')
-    .option('--latency-seconds <s>', 'e2e: length of the latency run (default 5; 0 skips it)')
+    .option('--rate <events/s>', 'e2e: offered rate of the latency run (default 20000); rescale: offered load (default 4000); chaos --hosts: offered load (default 500)')
+    .option('--latency-seconds <s>', 'e2e: length of the latency run (default 5; 0 skips it); chaos --hosts: 200 ms latency with 5% loss on every link for this long (default 60)')
+    .option('--hosts', 'chaos: the network faults of a multi-host deployment instead, on a network-namespace bed (needs root): link cuts, latency and loss, a host\'s power loss, a partition, a master killed')
+    .option('--cut-seconds <s>', 'chaos --hosts: length of each cut, partition, master\'s or host\'s death (default 20)')
+    .option('--window-seconds <s>', 'rescale: length of the windows before and after each change (default 20)')
     .option('--open-queries <n>', 'e2e: open queries in state for the large-state run and the restart (default 100000; 0 skips)')
     .option('--naive-seconds <s>', 'e2e: how long the naive per-record baseline runs (default 5)')
     .option('--parse-size <MiB>', 'parse and design: generated file per format, MiB (default 32)')

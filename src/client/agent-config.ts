@@ -33,6 +33,8 @@ export interface ProbeInputConfig {
   /** how often the server's per-statement statistics are read (0: never) */
   statementsMs: number;
   labels: Record<string, string>;
+  /** the journal is rotated once it is this large (src/client/probe/rotating-journal.ts) */
+  journalMaxBytes: number;
 }
 
 export type InputConfig = FileInputConfig | ProbeInputConfig;
@@ -65,7 +67,9 @@ export interface AgentConfig {
 export const AGENT_KEYS = ['master', 'data', 'inputs', 'curve', 'logserver', 'log_level', 'batch_size', 'linger_ms', 'window', 'ack_timeout_ms', 'poll_ms'] as const;
 const FILE_INPUT_KEYS = ['name', 'source', 'format', 'paths', 'log_line_prefix', 'log_timezone', 'ship'];
 const PROBE_INPUT_KEYS = ['name', 'source', 'probe'];
-const PROBE_KEYS = ['mysql', 'postgres', 'interval', 'min_duration', 'id_resolution', 'statements', 'labels'];
+const PROBE_KEYS = ['mysql', 'postgres', 'interval', 'min_duration', 'id_resolution', 'statements', 'labels', 'journal_max_bytes'];
+/** 64 MiB: days of a busy server's running statements, rotated long before it matters on the host's disk */
+const JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
 const CURVE_KEYS = ['secret', 'public', 'server_key', 'master_key', 'logserver_key'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -193,7 +197,14 @@ function probeInput(o: Record<string, unknown>, source: string, at: string): Pro
     idResolutionMs: p.id_resolution === undefined ? 1000 : duration(p.id_resolution, `${pat}.id_resolution`, true),
     statementsMs: p.statements === undefined ? 60_000 : duration(p.statements, `${pat}.statements`),
     labels,
+    journalMaxBytes: p.journal_max_bytes === undefined ? JOURNAL_MAX_BYTES : journalLimit(p.journal_max_bytes, `${pat}.journal_max_bytes`),
   };
+}
+
+function journalLimit(v: unknown, at: string): number {
+  const n = count(v, at);
+  if (n < 4096) throw new ConfigError(`${at} must be at least 4096 (bytes)`);
+  return n;
 }
 
 /** The given name, or one made of what the input reads (so it stays the same while the input does). */

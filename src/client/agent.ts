@@ -170,14 +170,17 @@ export class Agent {
     const dir = this.inputDir(config.name);
     const log = this.opts.flat ? this.opts.log : this.opts.log.child({ input: config.name });
     let probe: ProbeJournal | undefined;
+    let client: Client | undefined;
     if (config.kind === 'probe') {
       // loaded only by an agent with a probe input: `slowq client` and file-only agents start without the database drivers
       const journal = await import('./probe-journal.js');
-      probe = new journal.ProbeJournal(config, dir, await journal.activitySource(config), log);
+      // until the input's client has loaded its registry, every file counts as held (no rotated journal is removed)
+      const files = { holds: (dev: string, ino: string) => client?.holdsFile(dev, ino) ?? true };
+      probe = new journal.ProbeJournal(config, dir, await journal.activitySource(config), files, log);
       await probe.start();
     }
     const o = this.opts;
-    const client = new Client({
+    client = new Client({
       masters: o.masters,
       connection: this.connection,
       source: config.source,

@@ -235,6 +235,12 @@ export class Client {
     this.forgetIfDone(b.stream);
   }
 
+  /** Whether a stream of this input is the file with this identity and still has events to send or to have acked. */
+  holdsFile(dev: string, ino: string): boolean {
+    if (!this.registry) return true;
+    return this.registry.list().some((e) => e.dev === dev && e.ino === ino);
+  }
+
   /** An ended stream leaves the registry once its last event is acked. */
   private forgetIfDone(stream: string): void {
     const last = this.ended.get(stream);

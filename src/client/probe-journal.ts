@@ -6,6 +6,7 @@ import type { ActivitySource } from './probe/activity.js';
 import { LineAppender } from './probe/appender.js';
 import { BaselineFile } from './probe/baseline-file.js';
 import { ActivityProbe, type ProbeStats } from './probe/probe.js';
+import { RotatingJournal, type JournalFiles } from './probe/rotating-journal.js';
 
 // The probe as an agent input: it polls the server and appends what it finds to a journal in the input's data
 // directory, fdatasynced after every poll, and the input's file tailer reads that journal like any jsonl log.
@@ -13,6 +14,8 @@ import { ActivityProbe, type ProbeStats } from './probe/probe.js';
 // line (offsets committed after the ack): a restart loses nothing written and repeats nothing sent. What a
 // restart does lose is the probe's memory of what was running: a statement still running is reported again
 // (same id, so no second alert), and one that ended while the agent was down gets no `finished` record.
+// The journal is rotated at its size limit (probe/rotating-journal.ts): the input reads the renamed file to its end
+// like a rotated log, and it is removed only once the input holds nothing of it.
 
 export const PROBE_JOURNAL = 'probe.jsonl';
 
@@ -25,12 +28,19 @@ export async function activitySource(cfg: ProbeInputConfig): Promise<ActivitySou
 export class ProbeJournal {
   readonly path: string;
   private readonly appender: LineAppender;
+  private readonly journal: RotatingJournal;
   private readonly probe: ActivityProbe;
 
-  constructor(private readonly cfg: ProbeInputConfig, dir: string, private readonly source: ActivitySource, private readonly log: Logger) {
+  /** `files` says which files the input tailing the journal still holds (a rotated one is kept until it does not). */
+  constructor(private readonly cfg: ProbeInputConfig, dir: string, private readonly source: ActivitySource, files: JournalFiles, private readonly log: Logger) {
     this.path = join(dir, PROBE_JOURNAL);
     this.appender = new LineAppender(this.path, true);
-    this.probe = new ActivityProbe(this.source, this.appender, {
+    this.journal = new RotatingJournal(this.appender, cfg.journalMaxBytes, files, {
+      rotated: (info) => log.info(info, 'probe journal rotated'),
+      deferred: (info) => log.warn(info, 'probe journal over its size limit, not rotated: the file rotated before it is still being sent'),
+      failed: (info) => log.error(info, 'cannot rotate the probe journal; it keeps growing'),
+    });
+    this.probe = new ActivityProbe(this.source, this.journal, {
       intervalMs: cfg.intervalMs,
       minDurationMs: cfg.minDurationMs,
       idResolutionMs: cfg.idResolutionMs,
@@ -56,7 +66,7 @@ export class ProbeJournal {
     await this.appender.close();
   }
 
-  stats(): ProbeStats {
-    return this.probe.stats();
+  stats(): ProbeStats & { journalRotations: number; journalRotationsDeferred: number } {
+    return { ...this.probe.stats(), journalRotations: this.journal.rotations, journalRotationsDeferred: this.journal.deferrals };
   }
 }

@@ -100,8 +100,10 @@ export interface ConsumerStats {
   /** configuration reloads (SIGHUP) that changed its thresholds, and reloads refused (bad file, or the snapshot failed) */
   rulesReloads: number;
   rulesReloadFailures: number;
-  /** ring-change messages refused because this consumer has several masters (each keeps its own ring) */
+  /** ring-change messages refused because this consumer has several masters that do not share one ring */
   ringChangesRefused: number;
+  /** batches refused because the master routed them by an older ring than one this consumer has had (a stale master) */
+  staleRoutes: number;
   /** raw chunks received (`--ship chunks`), and their bytes */
   chunks: number;
   chunkBytes: number;
@@ -157,7 +159,7 @@ export class Consumer {
   private readonly quarantine: Quarantine;
   private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'regressionClasses' | 'regressionClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside' | 'deadLettered'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
-    rulesReloads: 0, rulesReloadFailures: 0, ringChangesRefused: 0, chunks: 0, chunkBytes: 0, chunkBytesDuplicate: 0, chunksCutInEntry: 0,
+    rulesReloads: 0, rulesReloadFailures: 0, ringChangesRefused: 0, staleRoutes: 0, chunks: 0, chunkBytes: 0, chunkBytesDuplicate: 0, chunksCutInEntry: 0,
   };
   /** raw chunks are parsed here (design B) */
   private readonly chunkIntake = new ChunkIntake();
@@ -360,6 +362,13 @@ export class Consumer {
       const [by, reason] = this.fencedBy.entries().next().value!;
       return this.retry(client, h.rid, `this process is fenced off by the ${this.masters[by]!.peer}: ${reason}`, via);
     }
+    // routed by a ring older than one had here: the master's view is stale, and this may not be the owner (the fence)
+    if (this.handoffs.staleRoute(h.ring)) {
+      this.stats.staleRoutes++;
+      this.warned.warn(`stale-route:${via}`, { master: master.address, routedBy: h.ring ?? 0, ringSeen: this.handoffs.ring },
+        `the ${master.peer} routes by ring version ${h.ring ?? 0}, older than version ${this.handoffs.ring} had here: its batches are answered retry until it reads the ring again (docs/delivery.md, "When a master's view is stale")`);
+      return this.retry(client, h.rid, `routed by ring version ${h.ring ?? 0}, but this consumer has had version ${this.handoffs.ring}: the master's ring is stale`, via);
+    }
     // given up when the ring changed: never applied here again (the master routes it to its new owner)
     if (this.handoffs.gaveUp(h.src)) return this.retry(client, h.rid, `source ${h.src} was handed over to another consumer`, via);
     if (h.t === 'chunk') return this.onChunk(h, msg[2], client, via);
@@ -501,18 +510,18 @@ export class Consumer {
 
   /**
    * [header, payload] from master `via`: give up sources for a new ring (`release`), or take one (`handoff`).
-   * Each master keeps its own ring: with several masters the others would go on routing by the old one (to a
-   * consumer that gave the source up), so a consumer of several masters refuses to take part (docs/delivery.md).
+   * A consumer of several masters takes part only when they share one ring (the message says `shared`): a master
+   * with its own ring.json would leave the others routing by the old one (docs/delivery.md).
    */
   private onRingMessage(header: Buffer | undefined, payload: Buffer | undefined, via: number): void {
     const master = this.masters[via]!;
     try {
       const h = decodeHeader(header);
-      if ((h.t === 'release' || h.t === 'handoff') && this.masters.length > 1) {
+      if ((h.t === 'release' || h.t === 'handoff') && this.masters.length > 1 && h.shared !== 1) {
         this.stats.ringChangesRefused++;
         this.warned.warn('ring-several-masters', { master: master.address, masters: this.masters.length, version: h.ver },
-          `the ${master.peer} changes the ring (version ${h.ver}), but this consumer has ${this.masters.length} masters and each keeps its own ring: ` +
-          'ring changes are supported with one master only (see docs/delivery.md, "Changing the consumer set"); nothing is given up or taken here, the change waits');
+          `the ${master.peer} changes the ring (version ${h.ver}), but this consumer has ${this.masters.length} masters and that one keeps its own ring: ` +
+          'with several masters the ring must be shared (--ring-store, see docs/delivery.md, "Changing the consumer set"); nothing is given up or taken here, the change waits');
         return;
       }
       // while the state is being reloaded the master asks again (a release) or forwards again (a handoff)

@@ -14,6 +14,11 @@ import { encodeEntry, encodeSourceState, installSourceState, type HandoffEntry, 
 // state is kept until the master says the new owner has it durably (`handoff-done`), so it can be sent again.
 // Receiving a source is one journal entry too, made durable before the `handoff-ack`; a repeat of a handoff this
 // consumer already has (same ring version or older) is acked without being applied again.
+//
+// The highest ring version had in a `release` or a handoff is kept too (in those entries, an `r` entry, and the
+// snapshot): a batch a master routed by an older ring is refused ("retry"), so that a master whose ring is stale
+// (cut off from the shared ring's store) can never have a source applied by a consumer that is no longer its
+// owner, or that is not yet (docs/delivery.md, "When a master's view is stale").
 
 /** What handoffs need of the consumer: its state, and a durable step to join. */
 export interface HandoffHost {
@@ -39,7 +44,14 @@ export class Handoffs {
   readonly outgoing = new Map<string, { ver: number; state: Buffer }>();
   /** sources received, by ring version */
   readonly received = new Map<string, number>();
+  /** the highest ring version had in a release or handoff: batches routed by an older ring are refused */
+  ring = 0;
   readonly counters = { handoffsOut: 0, handoffsIn: 0, handoffsRepeated: 0, handoffsRefused: 0 };
+
+  /** A batch routed by ring version `routedBy` (none: an older master's) must not be applied: a newer ring was had. */
+  staleRoute(routedBy: number | undefined): boolean {
+    return (routedBy ?? 0) < this.ring;
+  }
 
   /** A batch for this source must not be applied here: it was given up. */
   gaveUp(source: string): boolean {
@@ -48,6 +60,7 @@ export class Handoffs {
 
   /** A journal entry of a handoff, applied to memory: at run time as it is staged, and in a replay. */
   apply(e: HandoffEntry, engine: RulesEngine, outbox: Outbox): void {
+    if (e.k !== 'x') this.ring = Math.max(this.ring, e.ver);
     switch (e.k) {
       case 'o':
         engine.sources.delete(e.src);
@@ -74,6 +87,12 @@ export class Handoffs {
    */
   release(host: HandoffHost, ver: number, names: readonly string[], tooBig: (src: string, bytes: number) => void): void {
     const entries: Buffer[] = [];
+    if (ver > this.ring) {
+      // the fence, from now on in memory, durable before `released` is said
+      const r: HandoffEntry = { k: 'r', ver };
+      this.apply(r, host.engine, host.outbox);
+      entries.push(encodeEntry(r));
+    }
     let kept = 0;
     for (const src of [...host.engine.sources.keys()]) {
       if (ownerOf(src, names) === host.name) continue;
@@ -120,6 +139,7 @@ export class Handoffs {
     }
     // its alerts enter the outbox with the commit, like those of a batch
     host.staged.at(-1)!.push(...scratch.outbox);
+    this.ring = Math.max(this.ring, ver);
     this.released.delete(src);
     this.outgoing.delete(src);
     this.received.set(src, ver);
@@ -140,6 +160,7 @@ export class Handoffs {
       released: [...this.released],
       outgoing: [...this.outgoing].map(([src, o]) => [src, o.ver, o.state]),
       received: [...this.received],
+      ring: this.ring,
     };
   }
 
@@ -147,9 +168,10 @@ export class Handoffs {
     for (const [src, ver] of s.released) this.released.set(src, ver);
     for (const [src, ver, state] of s.outgoing) this.outgoing.set(src, { ver, state });
     for (const [src, ver] of s.received) this.received.set(src, ver);
+    this.ring = Math.max(this.ring, s.ring ?? 0);
   }
 
-  stats(): Handoffs['counters'] & { sourcesGivenUp: number; handoffsUnconfirmed: number } {
-    return { ...this.counters, sourcesGivenUp: this.released.size, handoffsUnconfirmed: this.outgoing.size };
+  stats(): Handoffs['counters'] & { sourcesGivenUp: number; handoffsUnconfirmed: number; ringSeen: number } {
+    return { ...this.counters, sourcesGivenUp: this.released.size, handoffsUnconfirmed: this.outgoing.size, ringSeen: this.ring };
   }
 }

@@ -30,12 +30,14 @@ export type JournalEntry =
 /**
  * A source changing hands (handoff.ts): `o` given up for ring version `ver`, with its whole state (this consumer
  * never applies it again, and keeps the state until the new owner has it); `x` the new owner has it (the copy is
- * forgotten); `i` received from its old owner, with its state, which replaces whatever was here of it.
+ * forgotten); `i` received from its old owner, with its state, which replaces whatever was here of it; `r` a
+ * `release` of ring version `ver` was had (batches routed by an older ring are refused from then on: the fence).
  */
 export type HandoffEntry =
   | { k: 'o'; src: string; ver: number; state: Buffer }
   | { k: 'x'; src: string; ver: number }
-  | { k: 'i'; src: string; ver: number; state: Buffer };
+  | { k: 'i'; src: string; ver: number; state: Buffer }
+  | { k: 'r'; ver: number };
 
 export function encodeEntry(e: JournalEntry): Buffer {
   return packState(e);
@@ -97,6 +99,8 @@ export interface HandoffsSnapshot {
   released: Array<[string, number]>;
   outgoing: Array<[string, number, Buffer]>;
   received: Array<[string, number]>;
+  /** the highest ring version had in a release or a handoff (absent in snapshots from before the fence: 0) */
+  ring?: number;
 }
 
 export interface StateSnapshot {
@@ -179,6 +183,10 @@ export function decodeSnapshot(
     for (const [src, ver] of keep(h.released, handoffMark, 'handoffs: released')) handoffs.released.push([src, ver]);
     for (const [src, ver, state] of keep(h.outgoing, outgoingState, 'handoffs: outgoing')) handoffs.outgoing.push([src, ver, state]);
     for (const [src, ver] of keep(h.received, handoffMark, 'handoffs: received')) handoffs.received.push([src, ver]);
+    if (h.ring !== undefined) {
+      if (Number.isSafeInteger(h.ring) && h.ring >= 0) handoffs.ring = h.ring;
+      else setAside({ what: 'handoffs: ring', reason: 'must be a ring version', value: h.ring });
+    }
   }
 }
 

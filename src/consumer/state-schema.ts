@@ -27,6 +27,7 @@ export const journalEntry: Check<JournalEntry> = tagged<JournalEntry>('k', {
   o: object({ k: oneOf(['o']), src: name, ver: ringVersion, state: bytes }),
   x: object({ k: oneOf(['x']), src: name, ver: ringVersion }),
   i: object({ k: oneOf(['i']), src: name, ver: ringVersion, state: bytes }),
+  r: object({ k: oneOf(['r']), ver: ringVersion }),
 });
 
 /** a source given up or received, and the ring version it was for (handoff.ts) */

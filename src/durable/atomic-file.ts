@@ -17,15 +17,19 @@ export async function writeFileAtomic(path: string, text: string, fsync = true):
     await fh.close();
   }
   await rename(tmp, path);
-  if (!fsync) return;
-  const dir = await open(dirname(path), 'r');
+  if (fsync) await syncDirectory(dirname(path));
+}
+
+/** Makes the names in a directory durable (a rename, a new or removed file) by fsyncing the directory itself. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
   try {
-    await dir.sync();
+    await handle.sync();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EINVAL' && code !== 'ENOTSUP') throw err; // some file systems cannot sync a directory
   } finally {
-    await dir.close();
+    await handle.close();
   }
 }
 

@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 
 import { join } from 'node:path';
 import { encodeFrames, FRAME_HEADER_BYTES, scanJournal } from './journal.js';
 import { decodeSnapshot, encodeSnapshotHeader } from './snapshot.js';
+import { syncDirectory } from './atomic-file.js';
 
 // The consumer's durable state: generations of (snapshot, journal) in one directory.
 //
@@ -171,13 +172,7 @@ export class DurableStore {
   }
 
   private async syncDir(): Promise<void> {
-    if (!this.fsync) return;
-    const fh = await open(this.dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    if (this.fsync) await syncDirectory(this.dir);
   }
 
   private async write(entries: readonly Buffer[]): Promise<void> {

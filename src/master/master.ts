@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AllowList, CurveClientConfig, CurveServerConfig } from '../security/curve.js';
 import { ServerSecurity } from '../security/zap.js';
-import { decodeHeader, decodeStats, encodeStats, ProtocolError, type HandoffAckHeader, type Header, type ReleasedHeader, type ServiceStats } from '../wire/protocol.js';
+import { decodeHeader, decodeStats, encodeHeader, encodeStats, ProtocolError, type HandoffAckHeader, type Header, type ReleasedHeader, type ServiceStats } from '../wire/protocol.js';
 import { claimHeader, retryHeader, ringHeader, statsHeader } from '../wire/headers.js';
 import { MAX_FRAME_BYTES, MAX_STATS_PER_MESSAGE } from '../wire/limits.js';
 import { Endpoint } from '../transport/endpoint.js';
@@ -9,7 +9,9 @@ import type { Frames } from '../transport/send-queue.js';
 import { ConsumerOwnership, type ConsumerInstance, type OwnerChange } from './ownership.js';
 import { OwnerFile } from './owner-file.js';
 import { MAX_STANDBY, Rescale } from './rescale.js';
-import { RingFile, type RingState } from './ring-file.js';
+import { RingFile } from './ring-file.js';
+import { RingInMemory, type RingState, type RingStore } from './ring-store.js';
+import { EtcdRingStore } from './etcd-ring-store.js';
 import { StatsReporter } from '../service/stats-reporter.js';
 import { WarnOnce } from '../service/warn-once.js';
 
@@ -46,6 +48,10 @@ export interface MasterOptions {
   monitorCurve?: CurveClientConfig;
   /** where the consumers' owners are kept across restarts (owners.json; see ownership.ts); none: forgotten at a restart */
   dataDir?: string;
+  /** etcd://HOST:PORT[,HOST:PORT…]/PREFIX: the ring is kept there, shared with the masters given the same (etcd-ring-store.ts); none: ring.json in dataDir */
+  ringStore?: string;
+  /** the lease of the master driving a change in the shared ring, in seconds (default 5) */
+  ringLeaseSeconds?: number;
 }
 
 export interface MasterStats {
@@ -79,7 +85,8 @@ export class Master {
   private readonly back: Endpoint<'router'>;
   private readonly ownership: ConsumerOwnership;
   private readonly ownerFile: OwnerFile | undefined;
-  private readonly ringFile: RingFile | undefined;
+  /** where the ring is kept: etcd, ring.json, or memory (ring-store.ts) */
+  private readonly ringStore: RingStore;
   /** the ring and its changes (rescale.ts); set by start() */
   private rescale!: Rescale;
   /** names outside the ring that said hello: consumers started to be added */
@@ -113,10 +120,11 @@ export class Master {
       ...(opts.consumerTimeoutMs !== undefined && { timeoutMs: opts.consumerTimeoutMs }),
       ...(opts.takeoverAfterMs !== undefined && { takeoverAfterMs: opts.takeoverAfterMs }),
     });
-    if (opts.dataDir) {
-      this.ownerFile = new OwnerFile(opts.dataDir, log);
-      this.ringFile = new RingFile(opts.dataDir);
-    }
+    if (opts.dataDir) this.ownerFile = new OwnerFile(opts.dataDir, log);
+    const ringFile = opts.dataDir ? new RingFile(opts.dataDir) : undefined;
+    this.ringStore = opts.ringStore
+      ? new EtcdRingStore({ url: opts.ringStore, master: opts.name ?? 'master', log, ...(opts.ringLeaseSeconds !== undefined && { leaseSeconds: opts.ringLeaseSeconds }), ...(ringFile && { cache: ringFile }) })
+      : ringFile ?? new RingInMemory();
     if (opts.monitor) {
       this.monitor = new Endpoint('dealer', {
         log, warned, security: { peer: 'monitor', curve: opts.monitorCurve, log }, maxQueued: 10,
@@ -131,7 +139,7 @@ export class Master {
 
   async start(): Promise<void> {
     if (this.opts.dataDir) this.ownership.restore(await this.ownerFile!.load(), Date.now());
-    this.rescale = new Rescale(await this.loadRing(), this.ringFile, {
+    this.rescale = new Rescale(await this.openRing(), this.ringStore, {
       log: this.opts.log,
       alive: (name) => this.ownership.alive(name, Date.now()),
       send: (name, frames) => {
@@ -151,17 +159,13 @@ export class Master {
     this.opts.log.info({ name: this.opts.name ?? 'master', clientBind: this.opts.clientBind, consumerBind: this.opts.consumerBind, consumers: this.rescale.names, ringVersion: this.rescale.version }, 'master started');
   }
 
-  /** The ring kept in ring.json, else the configured names as version 1 (saved, so a later --consumers cannot silently change it). */
-  private async loadRing(): Promise<RingState> {
+  /** The ring kept (ring.json, or etcd), else the configured names as version 1 (saved, so a later --consumers cannot silently change it). */
+  private async openRing(): Promise<RingState> {
     const first: RingState = { version: 1, names: [...new Set(this.opts.consumers)] };
-    const kept = await this.ringFile?.load();
-    if (!kept) {
-      await this.ringFile?.save(first);
-      return first;
-    }
-    if (kept.names.join(',') !== first.names.join(',') || kept.next) {
-      this.opts.log.warn({ file: this.ringFile!.path, ring: kept, consumers: first.names },
-        `the ring kept in ${this.ringFile!.path} (version ${kept.version}) is used, not --consumers: it is changed only with slowq cluster add-consumer/remove-consumer`);
+    const kept = await this.ringStore.open(first, { onRing: (r) => this.rescale?.onRing(r), onDriving: (yes) => this.rescale?.onDriving(yes) });
+    if (kept !== first && (kept.names.join(',') !== first.names.join(',') || kept.next)) {
+      this.opts.log.warn({ store: this.ringStore.where, ring: kept, consumers: first.names },
+        `the ring kept in ${this.ringStore.where} (version ${kept.version}) is used, not --consumers: it is changed only with slowq cluster add-consumer/remove-consumer`);
     }
     return kept;
   }
@@ -170,7 +174,7 @@ export class Master {
     this.reporter?.stop();
     clearInterval(this.ticker);
     await this.ownerFile?.flushed();
-    await this.ringFile?.flushed();
+    await this.ringStore.close();
     await this.monitor?.close();
     await Promise.all([this.front.close(), this.back.close()]);
     this.opts.log.info(this.getStats(), 'master stopped');
@@ -210,7 +214,8 @@ export class Master {
       this.retry(client, h.rid, `consumer ${owner} that owns source ${h.src} is away`);
       return;
     }
-    this.back.forward([Buffer.from(instance.id, 'latin1'), client, msg[1]!, msg[2]!]);
+    // the ring version it was routed by goes with it: a consumer that has seen a newer one refuses it (docs/delivery.md)
+    this.back.forward([Buffer.from(instance.id, 'latin1'), client, encodeHeader({ ...h, ring: this.rescale.routeVersion }), msg[2]!]);
   }
 
   private onClientStats(payload: Buffer | undefined): void {
@@ -305,7 +310,7 @@ export class Master {
   private async onRingRequest(peer: Buffer, rid: number, op: 'get' | 'add' | 'remove', name: string): Promise<void> {
     const r = await this.rescale.request(op, name, Date.now());
     if (r.ok && op === 'add') this.standby.delete(name);
-    this.back.reply(peer, ringHeader({ rid, version: r.version, busy: r.busy ? 1 : 0, ok: r.ok ? 1 : 0, msg: r.msg }));
+    this.back.reply(peer, ringHeader({ rid, version: r.version, busy: r.busy ? 1 : 0, ok: r.ok ? 1 : 0, msg: r.msg, ...(this.rescale.shared && { shared: 1 }) }));
   }
 
   /** [id, '', handoff header, state]: a consumer gives up a source (only the owner of a name is heard). */

@@ -1,29 +1,33 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTextIfExists, writeFileAtomic } from '../durable/atomic-file.js';
+import { parseRing, ringText, type RingEdit, type RingState, type RingStore } from './ring-store.js';
 
-// The ring (the consumer names sources are hashed over, and its version) in DATA/ring.json, with the change under
-// way if there is one, so that a restarted master routes as before it stopped and finishes the change it began.
-// Written atomically before a change starts (before any consumer is asked to give up a source) and when it ends.
-// A file that cannot be read stops the master: routing by another ring would send sources to consumers that do
-// not hold their state.
+// The ring of a master alone (ring-store.ts) in DATA/ring.json, with the change under way and how far it got, so
+// that a restarted master routes as before it stopped and finishes the change it began. Written atomically before
+// a change starts (before any consumer is asked to give up a source), at each step of it, and when it ends. A file
+// that cannot be read stops the master: routing by another ring would send sources to consumers that do not hold
+// their state. Masters that share a ring in etcd keep their last one here too (without its progress), to start
+// from while etcd cannot be reached.
 
-export interface RingState {
-  version: number;
-  names: string[];
-  /** the ring being moved to: sources whose owner differs are handed over (rescale.ts) */
-  next?: { version: number; names: string[] };
-}
+export type { RingState } from './ring-store.js';
 
 export const RING_FILE = 'ring.json';
 
-export class RingFile {
+export class RingFile implements RingStore {
+  readonly shared = false;
+  readonly driving = true;
   readonly path: string;
-  private writing: Promise<void> = Promise.resolve();
+  private writing: Promise<unknown> = Promise.resolve();
+  private ring: RingState | undefined;
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
     this.path = join(dir, RING_FILE);
+  }
+
+  get where(): string {
+    return this.path;
   }
 
   /** The ring kept, or undefined when there is none yet; throws naming the file when it cannot be used. */
@@ -42,42 +46,45 @@ export class RingFile {
     return state;
   }
 
+  async open(first: RingState): Promise<RingState> {
+    this.ring = (await this.load()) ?? first;
+    if (this.ring === first) await this.save(first);
+    return this.ring;
+  }
+
+  async update(edit: RingEdit): Promise<RingState | string> {
+    const run = this.writing.then(async () => {
+      const next = edit(this.ring!);
+      if (typeof next === 'string') return next;
+      try {
+        await writeFileAtomic(this.path, ringText(next) + '\n');
+      } catch (err) {
+        return `cannot save the ring in ${this.path} (${(err as Error).message})`;
+      }
+      this.ring = next;
+      return next;
+    });
+    this.writing = run.catch(() => {});
+    return run;
+  }
+
   /** Saves the ring durably (after the saves before it). */
   save(state: RingState): Promise<void> {
-    const text = JSON.stringify({ v: 1, ...state }) + '\n';
-    const done = this.writing.then(() => writeFileAtomic(this.path, text));
+    const done = this.writing.then(() => writeFileAtomic(this.path, ringText(state) + '\n'));
     this.writing = done.catch(() => {});
     return done;
   }
 
-  flushed(): Promise<void> {
-    return this.writing;
+  /** Resolves once every write so far has landed. */
+  async flushed(): Promise<void> {
+    await this.writing;
   }
-}
 
-function names(v: unknown): string[] | undefined {
-  if (!Array.isArray(v) || v.length === 0 || v.length > 1000) return undefined;
-  if (!v.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 512)) return undefined;
-  return new Set(v).size === v.length ? (v as string[]) : undefined;
-}
+  stats(): Record<string, number> {
+    return {};
+  }
 
-function parseRing(text: string): RingState | string {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
+  async close(): Promise<void> {
+    await this.flushed();
   }
-  if (o === null || typeof o !== 'object' || o.v !== 1) return 'not a version 1 ring file';
-  const version = o.version;
-  const list = names(o.names);
-  if (!Number.isSafeInteger(version) || (version as number) < 1 || !list) return 'version or names missing or wrong';
-  const state: RingState = { version: version as number, names: list };
-  if (o.next !== undefined) {
-    const n = o.next as Record<string, unknown> | null;
-    const nextNames = n && typeof n === 'object' ? names(n.version === (version as number) + 1 ? n.names : undefined) : undefined;
-    if (!nextNames) return 'next: must be the version after and a list of names';
-    state.next = { version: (version as number) + 1, names: nextNames };
-  }
-  return state;
 }

@@ -13,6 +13,7 @@ import { serviceProblems } from './service-health.js';
 //   · a consumer reports entries of its own state set aside (counter `setAside` of its stats);
 //   · the master fenced off a process claiming a consumer's name in the last minute, or a consumer reports itself
 //     fenced off (service-health.ts): a stray or stale consumer;
+//   · a master cannot reach the shared ring's store (etcd): it routes by the last ring it read, changes wait;
 //   · a source cannot make progress: its client's oldest batch has waited stuckAfterMs (30 s) for its ack, with
 //     the reason the client last heard (a consumer away, a disk full, no connection), or nothing it read so far
 //     was in its format (service-health.ts);

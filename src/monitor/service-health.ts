@@ -26,6 +26,9 @@ export function serviceProblems(stats: readonly ServiceStats[], stuckAfterMs = D
         out.push(`${s.service}: consumer ${key.slice('fenced.'.length)} was claimed by ${n} more process${n === 1 ? '' : 'es'} in the last minute, ` +
           'fenced off (a stray or stale consumer: see the master\'s log for where it runs)');
       }
+      if ((s.counters.ringStoreDown ?? 0) > 0) {
+        out.push(`${s.service}: cannot reach the shared ring's store (etcd, --ring-store): it routes by the last ring it read, and changes of the consumer set wait (see its log)`);
+      }
     } else if (s.kind === 'consumer' && (s.counters.fenced ?? 0) > 0) {
       out.push(`${s.service}: fenced off by the master, which routes its name to another process (see that consumer's log)`);
     }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../durable/atomic-file.js';
 import type { Labels } from './model.js';
 import { checkMatcher, matches, matchesAll, parseMatcher, type Matcher } from './dispatch/matchers.js';
 import type { Clock } from './dispatch/clock.js';
@@ -140,23 +141,7 @@ export class SilenceStore {
 
   private async save(next: Stored[]): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify({ version: 1, silences: next }, null, 1) + '\n');
-      if (this.fsync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
-    if (this.fsync) {
-      const dir = await open(dirname(this.path), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    }
+    await writeFileAtomic(this.path, JSON.stringify({ version: 1, silences: next }, null, 1) + '\n', this.fsync);
     this.list = next;
   }
 

@@ -1,7 +1,7 @@
 import { name, rid, seq } from './fields.js';
 import { CHUNK_FORMATS, MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_CHUNK_BYTES, MAX_HEADER_BYTES, MAX_SILENCES_PER_REPLY } from './limits.js';
 import type { Header } from './protocol.js';
-import { integer, object, oneOf, text, type Check } from './schema.js';
+import { integer, object, oneOf, optional, text, type Check } from './schema.js';
 import { MAX_NAME_CHARS } from '../model/bounds.js';
 
 // The fields of every header type (docs/wire.md, "Message types"); `v` and `t` are checked before these.
@@ -37,12 +37,16 @@ const claimAnswer = object({ name, reason: text({ max: 1024 }) });
 
 /** a ring version */
 const version = integer(1, Number.MAX_SAFE_INTEGER);
-const handoff = object({ ver: version, src: name });
+const handoffAck = object({ ver: version, src: name });
+/** 1: sent by a master that shares its ring with others (docs/delivery.md) */
+const shared = optional(integer(0, 1));
 
 export const HEADER_FIELDS: { [T in Header['t']]: Check<Fields<T>> } = {
-  batch: object({ rid, src: name, stream: name, first: seq, last: seq }, (h) => batchSpanProblem(h.first, h.last)),
-  chunk: object({ rid, src: name, stream: name, first: seq, last: seq, eof: integer(0, 1), fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }) },
-    (h) => chunkSpanProblem(h.first, h.last)),
+  // ring: the ring version the master routed it by (set by the master; the consumers' fence against a stale one)
+  batch: object({ rid, src: name, stream: name, first: seq, last: seq, ring: optional(integer(0, Number.MAX_SAFE_INTEGER)) }, (h) => batchSpanProblem(h.first, h.last)),
+  chunk: object({
+    rid, src: name, stream: name, first: seq, last: seq, eof: integer(0, 1), fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }), ring: optional(integer(0, Number.MAX_SAFE_INTEGER)),
+  }, (h) => chunkSpanProblem(h.first, h.last)),
   ack: object({ rid, stream: name, last: count, applied: count, dup: count }),
   retry: object({ rid, after: integer(0, 86_400_000), reason }),
   gap: object({ rid, stream: name, expected: seq }),
@@ -60,10 +64,10 @@ export const HEADER_FIELDS: { [T in Header['t']]: Check<Fields<T>> } = {
   'silence-expire': silenceRequest,
   'silence-reply': object({ rid, n: integer(0, MAX_SILENCES_PER_REPLY) }),
   'ring-req': object({ rid, op: oneOf(['get', 'add', 'remove']), name: text({ max: MAX_NAME_CHARS }) }, (h) => (h.op !== 'get' && h.name === '' ? `${h.op} needs a name` : undefined)),
-  ring: object({ rid, version: integer(0, Number.MAX_SAFE_INTEGER), busy: integer(0, 1), ok: integer(0, 1), msg: text({ max: 1024 }) }),
-  release: object({ ver: version }),
+  ring: object({ rid, version: integer(0, Number.MAX_SAFE_INTEGER), busy: integer(0, 1), ok: integer(0, 1), msg: text({ max: 1024 }), shared }),
+  release: object({ ver: version, shared }),
   released: object({ ver: version, n: count }),
-  handoff,
-  'handoff-ack': handoff,
-  'handoff-done': handoff,
+  handoff: object({ ver: version, src: name, shared }),
+  'handoff-ack': handoffAck,
+  'handoff-done': handoffAck,
 };

@@ -73,19 +73,20 @@ export function ringRequestHeader(rid: number, op: RingRequestHeader['op'], name
 
 /** The master's answer to a ring request (the text cut to fit the header). */
 export function ringHeader(f: Omit<RingHeader, 'v' | 't'>): RingHeader {
-  return { v: PROTOCOL_VERSION, t: 'ring', rid: f.rid, version: f.version, busy: f.busy, ok: f.ok, msg: f.msg.length > 1024 ? `${f.msg.slice(0, 1020)}…` : f.msg };
+  return { v: PROTOCOL_VERSION, t: 'ring', rid: f.rid, version: f.version, busy: f.busy, ok: f.ok, msg: f.msg.length > 1024 ? `${f.msg.slice(0, 1020)}…` : f.msg, ...(f.shared && { shared: f.shared }) };
 }
 
-export function releaseHeader(ver: number): ReleaseHeader {
-  return { v: PROTOCOL_VERSION, t: 'release', ver };
+/** `shared`: the master keeps a ring shared with other masters (a consumer of several masters then takes part) */
+export function releaseHeader(ver: number, shared = false): ReleaseHeader {
+  return { v: PROTOCOL_VERSION, t: 'release', ver, ...(shared && { shared: 1 }) };
 }
 
 export function releasedHeader(ver: number, n: number): ReleasedHeader {
   return { v: PROTOCOL_VERSION, t: 'released', ver, n };
 }
 
-export function handoffHeader(ver: number, src: string): HandoffHeader {
-  return { v: PROTOCOL_VERSION, t: 'handoff', ver, src };
+export function handoffHeader(ver: number, src: string, shared = false): HandoffHeader {
+  return { v: PROTOCOL_VERSION, t: 'handoff', ver, src, ...(shared && { shared: 1 }) };
 }
 
 export function handoffAckHeader(t: HandoffAckHeader['t'], ver: number, src: string): HandoffAckHeader {

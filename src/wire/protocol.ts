@@ -20,17 +20,22 @@ import type { QueryClassSummary } from '../model/query-class.js';
 // master answers them with owner/fenced (docs/wire.md). A peer of version 1 gets a VERSION error.
 // 3: a record may be a class's statistics (`kind: statement_stats`, `calls`), which a version-2 consumer would
 // drop the kind of and take for one slow execution: a version-2 peer gets a VERSION error instead.
-// 4: a client may ship a log's raw bytes (`chunk`, design B: the consumer parses them), which a version-3 master
-// or consumer would answer UNKNOWN_TYPE, again and again: a version-3 peer gets a VERSION error instead.
-export const PROTOCOL_VERSION = 4;
+// 4: a batch forwarded by a master says which ring version it was routed by (`ring`), and a consumer that has seen
+// a newer one in a release or handoff answers it "retry" (the fence against a master's stale ring: docs/delivery.md);
+// `release` and `handoff` say whether the master shares its ring with others (`shared`). A version-3 consumer would
+// apply a stale master's batch: a version-3 peer gets a VERSION error instead.
+// 5: a client may ship a log's raw bytes (`chunk`, design B: the consumer parses them), which a version-4 master
+// or consumer would answer UNKNOWN_TYPE, again and again: a version-4 peer gets a VERSION error instead.
+export const PROTOCOL_VERSION = 5;
 
 /** client → master → consumer: consecutive records first..last of one stream */
-export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number }
+export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number; ring?: number }
 /**
  * client → master → consumer: bytes first-1..last of one stream's file (seqs count bytes from 1), cut where an entry
  * ends; the consumer parses them in format `fmt` (time zone `tz`, '' for none). `eof` 1: the file ended with them.
+ * `ring` as for a batch (set by the master that forwards it).
  */
-export interface ChunkHeader { v: number; t: 'chunk'; rid: number; src: string; stream: string; first: number; last: number; eof: number; fmt: string; tz: string }
+export interface ChunkHeader { v: number; t: 'chunk'; rid: number; src: string; stream: string; first: number; last: number; eof: number; fmt: string; tz: string; ring?: number }
 /** consumer → client: the stream's records up to `last` are durable */
 export interface AckHeader { v: number; t: 'ack'; rid: number; stream: string; last: number; applied: number; dup: number }
 /** master or consumer → client: not now (owner away, disk full, …), send the same batch again after `after` ms */
@@ -54,13 +59,13 @@ export interface AlertsAckHeader { v: number; t: 'alerts-ack'; rid: number; acce
 /** `slowq cluster` → master (consumer port): read the ring, or add or remove a consumer name (rescale.ts in the master) */
 export interface RingRequestHeader { v: number; t: 'ring-req'; rid: number; op: 'get' | 'add' | 'remove'; name: string }
 /** master → `slowq cluster`: the ring's version, whether a change is under way (busy 1), and what the master says about it */
-export interface RingHeader { v: number; t: 'ring'; rid: number; version: number; busy: number; ok: number; msg: string }
+export interface RingHeader { v: number; t: 'ring'; rid: number; version: number; busy: number; ok: number; msg: string; shared?: number }
 /** master → consumer: ring version `ver` is coming; hand off the sources it no longer gives you. Payload: the new ring's names */
-export interface ReleaseHeader { v: number; t: 'release'; ver: number }
+export interface ReleaseHeader { v: number; t: 'release'; ver: number; shared?: number }
 /** consumer → master: every source this consumer gives up for `ver` was sent as a handoff (`n` of them still unconfirmed) */
 export interface ReleasedHeader { v: number; t: 'released'; ver: number; n: number }
 /** old owner → master → new owner: one source's whole state, given up by the old owner for ring version `ver`. Payload: the state */
-export interface HandoffHeader { v: number; t: 'handoff'; ver: number; src: string }
+export interface HandoffHeader { v: number; t: 'handoff'; ver: number; src: string; shared?: number }
 /** handoff-ack: new owner → master, the source's state is durably its own; handoff-done: master → old owner, it may forget it */
 export interface HandoffAckHeader { v: number; t: 'handoff-ack' | 'handoff-done'; ver: number; src: string }
 

@@ -82,10 +82,15 @@ const SPECS: StatSpec[] = [
   { kind: 'master', counter: 'ringMoving', type: 'gauge', name: 'slowq_master_ring_moving', help: '1 while a change of the consumer set moves sources (their batches are answered retry).' },
   { kind: 'master', counter: 'ringChangeSeconds', type: 'gauge', name: 'slowq_master_ring_change_seconds', help: 'How long the change under way has taken so far (0 when none).' },
   { kind: 'master', counter: 'handoffsAcked', type: 'counter', name: 'slowq_master_handoffs_total', help: 'Sources moved to a new owner with their state.' },
+  { kind: 'master', counter: 'ringStoreDown', type: 'gauge', name: 'slowq_master_ring_store_down', help: '1 while the shared ring\'s store (--ring-store: etcd) cannot be reached: the master routes by the last ring it read, and ring changes wait.' },
+  { kind: 'master', counter: 'ringStoreOutages', type: 'counter', name: 'slowq_master_ring_store_outages_total', help: 'Times the shared ring\'s store (etcd) could not be reached.' },
+  { kind: 'master', counter: 'ringStoreConflicts', type: 'counter', name: 'slowq_master_ring_store_conflicts_total', help: 'Writes of the shared ring made again because another master wrote it first (compare-and-swap).' },
+  { kind: 'master', counter: 'ringDriving', type: 'gauge', name: 'slowq_master_ring_driving', help: '1 while this master drives the change of the shared ring under way.' },
   { kind: 'consumer', counter: 'handoffsOut', type: 'counter', name: 'slowq_consumer_handoffs_out_total', help: 'Sources this consumer gave up with their state when the ring changed.' },
   { kind: 'consumer', counter: 'handoffsIn', type: 'counter', name: 'slowq_consumer_handoffs_in_total', help: 'Sources this consumer received with their state when the ring changed.' },
   { kind: 'consumer', counter: 'handoffsUnconfirmed', type: 'gauge', name: 'slowq_consumer_handoffs_unconfirmed', help: 'Sources given up whose new owner has not confirmed them yet (their state is kept).' },
-  { kind: 'consumer', counter: 'ringChangesRefused', type: 'counter', name: 'slowq_consumer_ring_changes_refused_total', help: 'Ring-change messages refused because this consumer has several masters (ring changes need one master).' },
+  { kind: 'consumer', counter: 'ringChangesRefused', type: 'counter', name: 'slowq_consumer_ring_changes_refused_total', help: 'Ring-change messages refused because this consumer has several masters that do not share one ring (--ring-store).' },
+  { kind: 'consumer', counter: 'staleRoutes', type: 'counter', name: 'slowq_consumer_stale_routes_total', help: 'Batches refused (retry) because their master routed them by an older ring than one this consumer has had: a master with a stale view of the shared ring.' },
 ];
 
 /** The logger's count of lines it could not hand to the logserver, whatever service reports it. */
