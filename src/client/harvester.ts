@@ -175,11 +175,6 @@ export class Harvester {
     return this.chunker ? this.chunker.offset + 1 : this.seq;
   }
 
-  /** the format whose raw chunks it ships, undefined when it ships records */
-  get shipsChunksOf(): string | undefined {
-    return this.chunksFormat;
-  }
-
   /** when the last bytes were read (or the harvester was made) */
   get lastDataAt(): number {
     return this.lastData;
@@ -359,6 +354,8 @@ export class Harvester {
   }
 
   private deliver(): void {
+    // shipping raw chunks: nothing is parsed here, so there are no problems or skipped lines (the consumer finds them);
+    // `events` counts chunks
     if (this.chunksOut.length > 0) {
       const chunks = this.chunksOut.splice(0);
       this.counters.events += chunks.length;
