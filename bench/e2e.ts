@@ -102,7 +102,7 @@ async function throughputRun(
   label: string,
   dir: string,
   logs: WrittenLog[],
-  opts: { consumers: number; fsync: boolean; port?: number; preloadOpen?: number; expectAlerts?: number },
+  opts: { consumers: number; fsync: boolean; port?: number; preloadOpen?: number; expectAlerts?: number; clientArgs?: string[] },
 ): Promise<RunResult & { server?: Pipeline }> {
   const data = join(dir, 'server');
   const base = await freeBasePort({ preferred: opts.port });
@@ -118,7 +118,7 @@ async function throughputRun(
     const before = procSamples(server.services.values());
     const total = logs.reduce((n, l) => n + l.entries, 0);
     for (let i = 0; i < logs.length; i++) {
-      clients.push(slowq(`client-${i}`, clientArgs(server, sources[i]!, join(dir, `client-${i}`), logs[i]!.path, ['--log-level', 'warn'])));
+      clients.push(slowq(`client-${i}`, clientArgs(server, sources[i]!, join(dir, `client-${i}`), logs[i]!.path, ['--log-level', 'warn', ...(opts.clientArgs ?? [])])));
     }
     const started = Date.now();
     await waitFor('every record durably applied', () => {
@@ -393,6 +393,27 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     await durable.server!.stop();
     running = undefined;
 
+    // design B (README, "Where one file's parsing runs"): the client ships raw entry-aligned chunks, the consumers parse
+    progress(`pipeline, design B (--ship chunks): ${clientsN} client(s), ${consumers} consumers, fsync on`);
+    const chunked = await throughputRun(`design B: --ship chunks, ${clientsN} client, ${consumers} consumers, durable`, join(root, 'run-chunks'), logs,
+      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: ['--ship', 'chunks'] });
+    running = chunked.server;
+    rows.push(runRow(chunked, `slowq pipeline, design B (--ship chunks: consumers parse), fsync on`));
+    procTables.push(procTable(chunked));
+    data.chunks = { ...chunked, server: undefined };
+    if (chunked.alerts !== oracleAlerts) notes.push(`alerts written by the design B pipeline: ${chunked.alerts}, oracle: ${oracleAlerts}`);
+    await chunked.server!.stop();
+    running = undefined;
+    rmSync(join(root, 'run-chunks'), { recursive: true, force: true });
+    const clientCpu = (r: RunResult): Cell[] => {
+      const cpuMs = r.procs.filter((p) => p.name.startsWith('client')).reduce((n, p) => n + p.cpuMs, 0);
+      const busiest = Math.max(...r.procs.filter((p) => p.name.startsWith('consumer')).map((p) => p.cpuMs));
+      // share of one core the client needs per 10,000 events/s: its CPU per event × 10,000
+      return [r.label, Math.round(r.eventsPerSec), cpuMs / 1000, (cpuMs * 1000) / r.entries, ((cpuMs / 1000) / r.entries) * 10_000 * 100, (busiest * 1000) / r.entries];
+    };
+    const cpuRows = [clientCpu(durable), clientCpu(chunked)];
+    data.clientCpu = cpuRows;
+
     let large: RunResult | undefined;
     let restartMs: number | undefined;
     if (openQueries > 0) {
@@ -507,6 +528,12 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
         notes: ['client with --poll-ms 5 --linger-ms 5 (the defaults, 100 and 20, favour throughput); 5% of entries are slow queries, each timed from the write that appended it to the moment its alert line is read back'],
       });
     }
+    tables.push({
+      title: 'Client CPU on the database host, records (today) and design B (raw chunks), same file, same run',
+      columns: ['run', 'events/s', 'client CPU s', 'client CPU µs/event', 'client % of a core per 10,000 events/s', 'busiest consumer CPU µs/event'],
+      rows: cpuRows,
+      notes: ['the client\'s CPU over the run divided by the events: what 10,000 events/s cost the database host, whatever rate the run reached'],
+    });
     tables.push({ title: 'Targets (issue 5), measured in this run', columns: ['target', 'wanted', 'measured', 'result'], rows: targets });
     return {
       bench: 'e2e',

@@ -88,6 +88,13 @@ describe('agent configuration: checked before anything starts, errors name the k
     assert.match(bad((c) => { delete c.inputs[2]!.source; }), /inputs\[2\]: source is missing/);
     assert.match(bad((c) => { c.inputs[0]!.log_line_prefix = '%m '; }), /inputs\[0\]: log_line_prefix is for format postgres/);
     assert.match(bad((c) => { c.inputs[2]!.log_timezone = 'Mars/Olympus'; }), /inputs\[2\]: .*Mars\/Olympus/);
+    // raw chunks (--ship chunks): mysql-slow only
+    assert.match(bad((c) => { c.inputs[2]!.ship = 'chunks'; }), /inputs\[2\]: format "postgres" cannot be shipped as raw chunks/);
+    assert.match(bad((c) => { c.inputs[0]!.ship = 'bytes'; }), /inputs\[0\]: ship must be records or chunks, got "bytes"/);
+    const chunked = structuredClone(good);
+    (chunked.inputs[0] as Record<string, unknown>).ship = 'chunks';
+    const first = parseAgentConfig(chunked).inputs[0]!;
+    assert.ok(first.kind === 'files' && first.ship === 'chunks');
     assert.match(bad((c) => { (c.inputs[1]!.probe as Record<string, unknown>).interval = 'often'; }), /inputs\[1\]: probe\.interval must be a duration/);
     assert.match(bad((c) => { (c.inputs[1]!.probe as Record<string, unknown>).postgres = 'postgres://x@h/db'; }), /inputs\[1\]: probe: give exactly one of/);
     assert.match(bad((c) => { (c.inputs[1]!.probe as Record<string, unknown>).intervall = 1; }), /inputs\[1\]: probe: unknown key "intervall"/);

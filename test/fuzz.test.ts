@@ -273,6 +273,14 @@ function junk(valid: Buffer[], maxFrames: number): Msg<'junk'> {
 }
 
 let validSeq = 1;
+/** each valid chunk on a stream of its own (so that each is acked whatever came before) */
+let chunkStreams = 0;
+/** lines a slow log's chunk is made of, mangled or not */
+const CHUNK_LINES = [
+  '# Time: 2026-11-22T06:00:01.5Z\n', '# User@Host: a[b] @ h [1.2.3.4]  Id: 7\n', '# Query_time: 1e3  Lock_time: -1 Rows_sent: 123456789012345678901\n',
+  '# Query_time: 2.5  Lock_time: 0.1 Rows_sent: 1  Rows_examined: 5\n', 'SET timestamp=1795327199;\n', 'use `db`;\n', 'SELECT * FROM t WHERE a = 1;\n', '/* x */ SELECT 1\n',
+  ';\n', '#\n', '\r\n', '# administrator command: Quit;\n', `SELECT '${'x'.repeat(5000)}';\n`, '\u00ff\u00fe\n', '# Thread_id: 12  Schema: db  QC_hit: No\n',
+];
 /** `toFront`: the message goes to the client port (a valid batch then takes the next seqs of its stream) */
 function frontMessage(toFront = true): Msg<FrontFate> {
   const n = 1 + int(4);
@@ -293,7 +301,15 @@ function frontMessage(toFront = true): Msg<FrontFate> {
   if (p < 0.6) return { frames: [header({ v: PROTOCOL_VERSION, t: 'stats' }), list(spoiledList(validStat, STAT_FIELDS, 1 + int(3)))], fate: 'master', why: 'stats entry spoiled' };
   if (p < 0.62) return { frames: [header({ v: PROTOCOL_VERSION, t: 'stats' }), pick([lengthBomb(), records.pack({ a: 1 }), truncated(list([validStat()]))])], fate: 'master', why: 'stats not a list' };
   if (p < 0.64) return { frames: [spoiledHeader({ v: PROTOCOL_VERSION, t: 'stats' }, {}), list([validStat()])], fate: 'master', why: 'stats header spoiled' };
-  if (p < 0.78) return { frames: [validBatch[0]!, list(spoiledList(validRecord, RECORD_FIELDS, n))], fate: 'consumer', why: 'record spoiled' };
+  if (p < 0.72) return { frames: [validBatch[0]!, list(spoiledList(validRecord, RECORD_FIELDS, n))], fate: 'consumer', why: 'record spoiled' };
+  // raw chunks (--ship chunks): the consumer parses whatever bytes come, so any bytes of the promised length are acked
+  const bytes = chance(0.5) ? randomBytes(1 + int(4096)) : Buffer.from(Array.from({ length: 1 + int(20) }, () => pick(CHUNK_LINES)).join(''), 'latin1');
+  const chunkH = { v: PROTOCOL_VERSION, t: 'chunk', rid: int(1e6), src: 'fuzz-src', stream: `fuzz-chunk-${chunkStreams++}`, first: 1, last: bytes.length, eof: int(2), fmt: 'mysql-slow', tz: '' };
+  if (p < 0.74) return { frames: [spoiledHeader(chunkH, HEADER_FIELDS.chunk!), bytes], fate: 'master', why: 'chunk header spoiled' };
+  if (p < 0.75) return { frames: [header({ ...chunkH, last: 8 * 1024 * 1024 + 1 }), bytes], fate: 'master', why: 'chunk over 8 MiB' };
+  if (p < 0.76) return { frames: [header({ ...chunkH, tz: 'Mars/Olympus' }), bytes], fate: 'consumer', why: 'chunk in a time zone that does not exist' };
+  if (p < 0.77) return { frames: [header({ ...chunkH, last: bytes.length + 1 + int(10) }), bytes], fate: 'consumer', why: 'chunk shorter than its header says' };
+  if (p < 0.78) return { frames: [header(chunkH), bytes], fate: toFront ? 'ack' : 'consumer', why: 'a chunk of hostile bytes, parsed: its problems dead-lettered' };
   if (p < 0.84) return { frames: [validBatch[0]!, brokenList(validRecord, n)], fate: 'consumer', why: 'records not a list of the promised length' };
   if (p < 0.93) {
     // a valid batch of random records, on a stream of its own whose seqs follow on: acked

@@ -2,8 +2,10 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ChunkReader } from '../src/formats/chunk-reader.js';
+import { ChunkParsers } from '../src/formats/chunk-parse.js';
+import { EntryChunker, type RawChunk } from '../src/formats/entry-chunker.js';
 import { createParser } from '../src/formats/parsers/index.js';
-import { newParseOutput, type ParseOutput } from '../src/formats/parsers/types.js';
+import { newParseOutput, rejectBadEvents, type ParseOutput } from '../src/formats/parsers/types.js';
 import { prng } from '../src/workload/prng.js';
 import { MySqlSlowLogGenerator, type MySqlSlowFlavor } from '../src/workload/mysql-slow-generator.js';
 import { corpusFile, corpusFiles } from './support/corpus.js';
@@ -269,5 +271,171 @@ describe('byte-level mysql-slow parser = the line parser (reference)', () => {
       tally.check(input, randomPlan(rand, input.length), `mutation ${k} (seed ${seed})`);
     }
     tally.report(t, 'mutations');
+  });
+});
+
+// ---- entry-aligned chunks (design B: the client cuts, the consumer parses) ---------------------------------
+
+interface ChunkPlan {
+  /** a chunk ends at the first good cut past this many bytes */
+  target: number;
+  /** read sizes, cycled */
+  reads: number[];
+  /** read indices after which the file is idle (the chunker ships what is complete; the sequential parser flushes) */
+  idleAfter?: Set<number>;
+  /** read indices after which the reader has caught up (the chunker ships up to its last good cut) */
+  caughtUpAfter?: Set<number>;
+  /** a line limit far below the default, so that lines are skipped as too long (default 1 MiB) */
+  maxLineBytes?: number;
+}
+
+interface ChunkRun {
+  events: unknown[];
+  problems: unknown[];
+  skipped: number;
+  chunks: number;
+}
+
+/** Cut as the client's harvester cuts (entry-chunker.ts), each chunk parsed with the context the one before left (chunk-parse.ts). */
+function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
+  const chunker = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: plan.target, maxBytes: 8 << 20, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
+  const parsers = new ChunkParsers();
+  const run: ChunkRun = { events: [], problems: [], skipped: 0, chunks: 0 };
+  let start = { offset: 0, line: 0, context: undefined as unknown };
+  const parse = (chunks: RawChunk[]): void => {
+    for (const c of chunks) {
+      assert.equal(c.from, start.offset, 'chunks are consecutive');
+      const p = parsers.parse('mysql-slow', {}, c.bytes, start, c.eof, plan.maxLineBytes);
+      assert.equal(p.cutInEntry, false, `chunk ${c.from}..${c.to} ends inside an entry`);
+      assert.equal(p.line, c.line, `chunk ${c.from}..${c.to}: the chunker and the parser count the same lines`);
+      run.events.push(...p.events.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
+      run.problems.push(...p.problems);
+      run.skipped += p.skipped;
+      run.chunks++;
+      // the context travels through the consumer's durable state: JSON/msgpack-like, never shared
+      start = { offset: c.to, line: p.line, context: p.context === undefined ? undefined : (JSON.parse(JSON.stringify(p.context)) as unknown) };
+    }
+    chunks.length = 0;
+  };
+  const out: RawChunk[] = [];
+  let at = 0;
+  for (let k = 0; at < input.length; k++) {
+    const size = Math.max(1, plan.reads[k % plan.reads.length]!);
+    const piece = Buffer.from(input.subarray(at, at + size));
+    chunker.push(piece, out);
+    piece.fill(0x7e); // a reused read buffer: nothing may keep a view of it
+    at += size;
+    if (plan.caughtUpAfter?.has(k)) chunker.caughtUp(out);
+    if (plan.idleAfter?.has(k)) chunker.idle(out);
+    parse(out);
+  }
+  chunker.finish(true, out);
+  parse(out);
+  assert.equal(start.offset, input.length, 'every byte was shipped');
+  return run;
+}
+
+/** The same input parsed sequentially, as the record path's harvester does (refused events out, idle flushes at the same reads). */
+function sequentialParse(input: Buffer, plan: ChunkPlan): ChunkRun {
+  const parser = createParser('mysql-slow');
+  const out: ParseOutput = newParseOutput();
+  let checked = 0;
+  const check = (): void => {
+    if (out.events.length > checked) rejectBadEvents(out, checked, (ev) => reader.lineAt(ev.end));
+    checked = out.events.length;
+  };
+  const reader: ChunkReader = new ChunkReader(parser, { offset: 0, line: 0, out, onEvents: check, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
+  let at = 0;
+  for (let k = 0; at < input.length; k++) {
+    const size = Math.max(1, plan.reads[k % plan.reads.length]!);
+    reader.push(Buffer.from(input.subarray(at, at + size)));
+    at += size;
+    if (plan.idleAfter?.has(k)) {
+      parser.flush(false, out);
+      check();
+    }
+  }
+  reader.finish();
+  parser.flush(true, out);
+  check();
+  return { events: out.events.map((e) => JSON.parse(JSON.stringify(e)) as unknown), problems: out.problems, skipped: out.skipped, chunks: 1 };
+}
+
+class ChunkTally {
+  cases = 0;
+  chunks = 0;
+  events = 0;
+  readonly mismatches: string[] = [];
+
+  check(input: Buffer, plan: ChunkPlan, where: string): void {
+    this.cases++;
+    const want = sequentialParse(input, plan);
+    let got: ChunkRun;
+    try {
+      got = chunkedParse(input, plan);
+    } catch (err) {
+      if (this.mismatches.length < 3) this.mismatches.push(`${where}: ${(err as Error).message}\n  input: ${JSON.stringify(input.toString('latin1').slice(0, 3000))}`);
+      return;
+    }
+    this.chunks += got.chunks;
+    this.events += want.events.length;
+    const a = JSON.stringify({ ...want, chunks: 0 });
+    const b = JSON.stringify({ ...got, chunks: 0 });
+    if (a !== b && this.mismatches.length < 3) {
+      this.mismatches.push(`${where} (target ${plan.target}, reads ${JSON.stringify(plan.reads.slice(0, 8))}, maxLineBytes ${plan.maxLineBytes ?? 'default'}): chunked parse differs from the sequential one\n` +
+        `  input: ${JSON.stringify(input.toString('latin1').slice(0, 3000))}\n  sequential: ${a.slice(0, 4000)}\n  chunked:    ${b.slice(0, 4000)}`);
+    }
+  }
+
+  report(t: TestContext, what: string): void {
+    t.diagnostic(`${what}: ${this.cases} runs, ${this.chunks} chunks, ${this.events} events compared`);
+    assert.equal(this.mismatches.length, 0, this.mismatches.join('\n\n'));
+    assert.ok(this.cases > 0);
+  }
+}
+
+/** 1 (every good cut), then 1 KiB, 1.5 KiB, 2 KiB, 3 KiB … up past the input's size */
+function targetsFor(size: number): number[] {
+  const out = [1];
+  for (let t = 1024; ; t = Math.ceil(t * 1.5)) {
+    out.push(t);
+    if (t > size) break;
+  }
+  return out;
+}
+
+describe('entry-aligned chunks parsed one after another = one sequential parse (--ship chunks)', () => {
+  it('every corpus file, cut at every chunk size from 1 KiB up (and at every entry)', (t) => {
+    const tally = new ChunkTally();
+    for (const f of CORPUS) {
+      for (const target of targetsFor(f.bytes.length)) tally.check(f.bytes, { target, reads: [65536] }, `corpus ${f.name}`);
+      tally.check(f.bytes, { target: 1, reads: [977, 1, 4096], caughtUpAfter: new Set([0, 5, 9]) }, `corpus ${f.name} odd reads`);
+    }
+    tally.report(t, 'corpus');
+  });
+
+  it('generated MySQL 8 and MariaDB logs, with idle and caught-up cuts, and seeded mutations', (t) => {
+    const tally = new ChunkTally();
+    const rand = prng(SEED + 7);
+    for (const flavor of ['mysql', 'mariadb'] as const) {
+      const big = generated(SEED + 5, flavor, 2000);
+      for (const target of [1, 1024, 4096, 65536, 1 << 20]) tally.check(big, { target, reads: [65536] }, `generated ${flavor} (seed ${SEED + 5})`);
+      tally.check(big, { target: 8192, reads: [4093, 1, 517], idleAfter: new Set([3, 40, 41, 200]), caughtUpAfter: new Set([7, 8, 100]) }, `generated ${flavor} idle and caught up`);
+    }
+    const pool = [...CORPUS.filter((c) => c.bytes.length <= 8192).map((c) => c.bytes), generated(SEED + 2, 'mysql', 12), generated(SEED + 3, 'mariadb', 12)];
+    const n = Math.max(200, Math.floor(COUNT / 4));
+    for (let k = 0; k < n; k++) {
+      const seed = SEED + 50_000 + k;
+      const r = prng(seed);
+      const input = mutate(pool[Math.floor(r() * pool.length)]!, r);
+      const reads = [1 + Math.floor(r() * (r() < 0.5 ? 64 : 4096))];
+      const plan: ChunkPlan = { target: r() < 0.5 ? 1 : 1 + Math.floor(r() * 2048), reads };
+      if (r() < 0.4) plan.idleAfter = new Set(Array.from({ length: 8 }, () => Math.floor(r() * 64)));
+      if (r() < 0.4) plan.caughtUpAfter = new Set(Array.from({ length: 8 }, () => Math.floor(r() * 64)));
+      if (r() < 0.25) plan.maxLineBytes = 16 + Math.floor(r() * 200);
+      tally.check(input, plan, `mutation ${k} (seed ${seed})`);
+    }
+    void rand;
+    tally.report(t, 'generated and mutated');
   });
 });

@@ -16,11 +16,12 @@ import type { Alert, ParsedEvent, WireRecord } from '../src/model/record.js';
 import { NotificationLog, type LogPart } from '../src/monitor/notification-log.js';
 import { RulesEngine } from '../src/rules/engine.js';
 import { labels } from '../src/wire/fields.js';
+import { MAX_CHUNK_BYTES } from '../src/wire/limits.js';
 import { plainlyValid, wireRecord } from '../src/wire/record-schema.js';
 import { prng } from '../src/workload/prng.js';
 import * as h from '../src/wire/headers.js';
 import {
-  PROTOCOL_VERSION, decodeAlerts, decodeHeader, decodeRecords, decodeSilenceAdd, decodeStats, encodeAlerts, encodeHeader, encodeRecords, encodeSilenceBody, encodeStats,
+  PROTOCOL_VERSION, decodeAlerts, decodeChunkBytes, decodeHeader, decodeRecords, decodeSilenceAdd, decodeStats, encodeAlerts, encodeHeader, encodeRecords, encodeSilenceBody, encodeStats,
   ProtocolError, type Header,
 } from '../src/wire/protocol.js';
 
@@ -47,7 +48,8 @@ describe('wire schema: headers', () => {
       h.batchHeader({ rid: 1, src: 's', stream: 't', first: 1, last: 3 }), h.ackHeader({ rid: 1, stream: 't', last: 3, applied: 3, dup: 0 }),
       h.retryHeader(1, 500, 'away'), h.gapHeader(1, 't', 4), h.errorHeader(0, new ProtocolError('BAD_PAYLOAD', 'x')), h.helloHeader('hello', { name: 'c0', sid: 'abc', gen: 2, pid: 7, host: 'h' }),
       h.helloHeader('hb', { name: 'c0', sid: 'abc', gen: 2, pid: 7, host: 'h' }), h.claimHeader('fenced', 'c0', 'another process owns it'), h.alertsHeader(7, 2), h.alertsAckHeader(7, 1, 1), h.statsHeader(), h.silenceRequestHeader('silence-ls', 9),
-      h.silenceReplyHeader(9, 0),
+      h.silenceReplyHeader(9, 0), h.chunkHeader({ rid: 2, src: 's', stream: 't', first: 1, last: 524_288, eof: 0, fmt: 'mysql-slow', tz: '' }),
+      h.chunkHeader({ rid: 3, src: 's', stream: 't', first: 524_289, last: 524_300, eof: 1, fmt: 'mysql-slow', tz: 'Europe/Berlin' }),
     ];
     for (const header of built) assert.deepEqual(decodeHeader(encodeHeader(header)), header);
   });
@@ -63,6 +65,15 @@ describe('wire schema: headers', () => {
     refused(() => decodeHeader(plain.pack({ ...batch, last: 200_000 })), 'BAD_HEADER', /over 100000/);
     refused(() => decodeHeader(plain.pack({ ...batch, stream: undefined })), 'BAD_HEADER', /stream: missing/);
     refused(() => decodeHeader(plain.pack({ v: PROTOCOL_VERSION, t: 'retry', rid: 1, after: Number.NaN, reason: '' })), 'BAD_HEADER', /after/);
+    const chunk = { v: PROTOCOL_VERSION, t: 'chunk', rid: 1, src: 's', stream: 't', first: 1, last: 1000, eof: 0, fmt: 'mysql-slow', tz: '' };
+    refused(() => decodeHeader(plain.pack({ ...chunk, v: 3 })), 'VERSION', /version 3/);
+    refused(() => decodeHeader(plain.pack({ ...chunk, last: MAX_CHUNK_BYTES + 1 })), 'BAD_HEADER', new RegExp(`over ${MAX_CHUNK_BYTES}`));
+    refused(() => decodeHeader(plain.pack({ ...chunk, first: 0 })), 'BAD_HEADER', /chunk header: first/);
+    refused(() => decodeHeader(plain.pack({ ...chunk, fmt: 'jsonl' })), 'BAD_HEADER', /fmt: must be one of mysql-slow/);
+    refused(() => decodeHeader(plain.pack({ ...chunk, eof: 2 })), 'BAD_HEADER', /eof/);
+    refused(() => decodeHeader(plain.pack({ ...chunk, tz: 'x'.repeat(65) })), 'BAD_HEADER', /tz/);
+    refused(() => decodeChunkBytes(Buffer.alloc(999), 1, 1000), 'BAD_PAYLOAD', /999 bytes, header says 1000/);
+    refused(() => decodeChunkBytes(undefined, 1, 1000), 'BAD_PAYLOAD', /missing chunk frame/);
     const extra = decodeHeader(plain.pack({ ...batch, extra: 1 }));
     assert.deepEqual(Object.keys(extra), ['v', 't', 'rid', 'src', 'stream', 'first', 'last']);
   });

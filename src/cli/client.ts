@@ -4,6 +4,7 @@ import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-
 import { addCurveOptions, masterEndpoints, repeatable } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
+import { entryCutsFor } from '../formats/entry-chunker.js';
 
 // `slowq client`: the agent (src/client/agent.ts) with one input given by flags, its registry, dead letters and
 // stats.json directly in --data. `slowq agent --config` runs any number of inputs the same way.
@@ -22,18 +23,21 @@ export function register(program: Command): void {
       .option('--window <n>', 'unacked batches in flight before reading pauses', '16')
       .option('--ack-timeout-ms <ms>', 'resend a batch not acked within this time', '5000')
       .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
+      .option('--ship <what>', 'records (parse here) or chunks (send the raw log cut where entries end; the consumers parse it: mysql-slow only)', 'records')
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
-  )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master?: string[]; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string }) => {
+  )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master?: string[]; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string; ship: string }) => {
     holdStopSignals();
     const masters = masterEndpoints(flags, tcp('127.0.0.1', DEFAULT_BASE_PORT));
     const parserOptions = parserOptionsFrom(flags);
+    if (flags.ship !== 'records' && flags.ship !== 'chunks') throw new Error(`--ship must be records or chunks, got "${flags.ship}"`);
+    if (flags.ship === 'chunks') entryCutsFor(flags.format);
     lockDataDir(flags.data, `client-${flags.source}`);
     const log = serviceLogger(`client-${flags.source}`, flags);
     const agent = new Agent({
       masters,
       dataDir: flags.data,
       flat: true,
-      inputs: [{ kind: 'files', name: flags.source, source: flags.source, format: flags.format, paths, parserOptions }],
+      inputs: [{ kind: 'files', name: flags.source, source: flags.source, format: flags.format, paths, parserOptions, ...(flags.ship === 'chunks' && { ship: 'chunks' as const }) }],
       log: log.logger,
       extraCounters: () => log.counters(),
       batchSize: intOption(flags.batchSize, '--batch-size'),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, count, duration, known, list, map, nonEmpty, str } from '../config/schema.js';
 import { createParser, FORMAT_NAMES, type ParserOptions } from '../formats/parsers/index.js';
+import { entryCutsFor } from '../formats/entry-chunker.js';
 import { RESERVED_FIELDS } from './probe/record-line.js';
 
 // The agent's configuration file (`slowq agent --config agent.yaml`), checked whole before anything starts:
@@ -15,6 +16,8 @@ export interface FileInputConfig {
   format: string;
   paths: string[];
   parserOptions: ParserOptions;
+  /** `chunks`: ship raw entry-aligned chunks, parsed by the consumers (mysql-slow only); absent: records */
+  ship?: 'chunks';
 }
 
 /** A live server polled for running statements (src/client/probe/), as one source. */
@@ -62,7 +65,7 @@ export interface AgentConfig {
 }
 
 export const AGENT_KEYS = ['master', 'data', 'inputs', 'curve', 'logserver', 'log_level', 'batch_size', 'linger_ms', 'window', 'ack_timeout_ms', 'poll_ms'] as const;
-const FILE_INPUT_KEYS = ['name', 'source', 'format', 'paths', 'log_line_prefix', 'log_timezone'];
+const FILE_INPUT_KEYS = ['name', 'source', 'format', 'paths', 'log_line_prefix', 'log_timezone', 'ship'];
 const PROBE_INPUT_KEYS = ['name', 'source', 'probe'];
 const PROBE_KEYS = ['mysql', 'postgres', 'interval', 'min_duration', 'id_resolution', 'statements', 'labels', 'journal_max_bytes'];
 /** 64 MiB: days of a busy server's running statements, rotated long before it matters on the host's disk */
@@ -146,7 +149,20 @@ function inputConfig(raw: unknown, at: string): InputConfig {
     throw new ConfigError(`${at}: ${(err as Error).message}`);
   }
   const name = inputName(o.name, at, `${source}-${format}`, paths.join('\n'));
-  return { kind: 'files', name, source, format, paths, parserOptions };
+  const input: FileInputConfig = { kind: 'files', name, source, format, paths, parserOptions };
+  if (o.ship !== undefined) {
+    const ship = str(o.ship, `${at}: ship`);
+    if (ship !== 'records' && ship !== 'chunks') throw new ConfigError(`${at}: ship must be records or chunks, got "${ship}"`);
+    if (ship === 'chunks') {
+      try {
+        entryCutsFor(format);
+      } catch (err) {
+        throw new ConfigError(`${at}: ${(err as Error).message}`);
+      }
+      input.ship = 'chunks';
+    }
+  }
+  return input;
 }
 
 function probeInput(o: Record<string, unknown>, source: string, at: string): ProbeInputConfig {

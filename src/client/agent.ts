@@ -188,6 +188,7 @@ export class Agent {
       statsFile: o.flat === true,
       format: config.kind === 'files' ? config.format : 'jsonl',
       parserOptions: config.kind === 'files' ? config.parserOptions : {},
+      ...(config.kind === 'files' && config.ship && { ship: config.ship }),
       dataDir: dir,
       patterns: config.kind === 'files' ? config.paths : probe ? [probe.path] : [],
       log,

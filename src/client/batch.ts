@@ -15,6 +15,17 @@ export interface Batch<R> {
   records: WireRecord[];
   /** opaque resume point for the registry, taken after the batch's last event */
   resume: R;
+  /** a raw chunk instead of records (`--ship chunks`): first..last then count bytes (offset + 1) */
+  chunk?: RawChunkPayload;
+}
+
+/** What a `chunk` request carries besides its numbers (docs/wire.md). */
+export interface RawChunkPayload {
+  bytes: Buffer;
+  eof: boolean;
+  format: string;
+  /** the log's time zone ('' for none) */
+  timeZone: string;
 }
 
 interface Open<R> {

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerEndpoint } from '../transport/endpoint.js';
 import { Batcher, type Batch } from './batch.js';
-import { DeadLetters } from './dead-letter.js';
-import { resumePointAfter, type StreamInfo, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
+import { DeadLetters } from '../service/dead-letter.js';
+import { resumePointAfter, resumePointAfterChunk, type StreamInfo, type TailedChunk, type TailedEvent, type TailProblem, type TailerError } from './harvester.js';
 import { Registry, type ResumePoint } from './registry.js';
 import { Sender, type SenderStats } from './sender.js';
 import type { MasterConnection } from './master-connection.js';
@@ -41,6 +41,11 @@ export interface ClientOptions {
   service?: string;
   /** rewrite DATA/stats.json (default true; an agent keeps one stats file for all its inputs) */
   statsFile?: boolean;
+  /**
+   * `chunks`: ship the log's raw bytes cut where entries end, and let the consumers parse them (design B: README,
+   * "Where one file's parsing runs"); mysql-slow only. Default `records`: parse here and ship records.
+   */
+  ship?: 'records' | 'chunks';
 }
 
 export interface ClientStats extends SenderStats {
@@ -105,6 +110,7 @@ export class Client {
       registry: this.registry,
       sink: {
         events: (stream: StreamInfo, events: TailedEvent[]) => this.onEvents(stream, events),
+        chunks: (stream: StreamInfo, chunks: TailedChunk[]) => this.onChunks(stream, chunks),
         problems: (stream: StreamInfo, problems: TailProblem[]) => this.onProblems(stream, problems),
         ended: (stream: StreamInfo) => this.onEnded(stream),
         error: (err: TailerError) => this.opts.log.warn({ path: err.path, code: err.code }, err.message),
@@ -112,12 +118,13 @@ export class Client {
     };
     if (this.opts.pollIntervalMs !== undefined) tailerOpts.pollIntervalMs = this.opts.pollIntervalMs;
     if (this.opts.parserOptions !== undefined) tailerOpts.parserOptions = this.opts.parserOptions;
+    if (this.opts.ship !== undefined) tailerOpts.ship = this.opts.ship;
     this.tailer = new FileTailer(tailerOpts);
     await this.tailer.start();
     this.timer = setInterval(() => this.batcher.tick(Date.now()), Math.max(5, Math.min(50, this.opts.lingerMs ?? 20)));
     this.statsFile?.start();
     this.reporter.start();
-    this.opts.log.info({ source: this.opts.source, format: this.opts.format, patterns: this.opts.patterns, masters: this.opts.masters.map((m) => m.endpoint) }, 'client started');
+    this.opts.log.info({ source: this.opts.source, format: this.opts.format, ship: this.opts.ship ?? 'records', patterns: this.opts.patterns, masters: this.opts.masters.map((m) => m.endpoint) }, 'client started');
   }
 
   async stop(): Promise<void> {
@@ -153,6 +160,28 @@ export class Client {
     this.read += events.length;
     this.lastRead.set(stream.id, events[events.length - 1]!.seq);
     this.batcher.add(stream.id, events, (e) => resumePointAfter(e as TailedEvent), Date.now());
+    if (this.sender.full && !this.paused) {
+      this.paused = true;
+      this.tailer?.pause();
+    }
+  }
+
+  /** Raw chunks of a stream (`--ship chunks`): each goes as it is, numbered by its bytes. */
+  private onChunks(stream: StreamInfo, chunks: TailedChunk[]): void {
+    if (chunks.length === 0) return;
+    if (this.rewinding.has(stream.id)) {
+      if (chunks[0]!.from !== 0) return; // read before the rewind took effect
+      this.rewinding.delete(stream.id);
+    }
+    if (this.firstReadAt === 0) this.firstReadAt = Date.now();
+    const format = this.opts.format;
+    const timeZone = this.opts.parserOptions?.logTimeZone ?? '';
+    for (const c of chunks) {
+      this.lastRead.set(stream.id, c.to);
+      this.sender.submit({
+        stream: stream.id, first: c.from + 1, last: c.to, records: [], resume: resumePointAfterChunk(c), chunk: { bytes: c.bytes, eof: c.eof, format, timeZone },
+      });
+    }
     if (this.sender.full && !this.paused) {
       this.paused = true;
       this.tailer?.pause();

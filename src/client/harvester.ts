@@ -2,6 +2,9 @@ import type { FileHandle } from 'node:fs/promises';
 import type { ParsedEvent } from '../model/record.js';
 import { HEAD_BYTES, readHead, statHandle, type FileStat } from './file-identity.js';
 import { ChunkReader } from '../formats/chunk-reader.js';
+import { CHUNK_MAX_LINE_BYTES } from '../formats/chunk-parse.js';
+import { EntryChunker, type RawChunk } from '../formats/entry-chunker.js';
+import { MAX_CHUNK_BYTES } from '../wire/limits.js';
 import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from '../formats/parsers/types.js';
 import type { EndReason, ResumePoint } from './registry.js';
 
@@ -36,14 +39,24 @@ export interface TailerError {
   message: string;
 }
 
+/** Raw bytes of a stream cut where entries end (`--ship chunks`), with the line number at their end. */
+export type TailedChunk = RawChunk;
+
 export interface TailerSink {
   /** events of one stream, in file order; `context` is the parser state after the last of them */
   events(stream: StreamInfo, events: TailedEvent[], context: unknown): void;
+  /** a stream shipped as raw chunks: its next chunks, in file order (its bytes are never parsed here) */
+  chunks?(stream: StreamInfo, chunks: TailedChunk[]): void;
   /** malformed lines, with path, byte offset and line number */
   problems(stream: StreamInfo, problems: TailProblem[]): void;
   /** the stream's file was rotated away, deleted or truncated and everything in it has been emitted; no more events follow */
   ended(stream: StreamInfo): void;
   error?(err: TailerError): void;
+}
+
+/** The point to commit once chunk `c` is acked: its seqs count bytes (offset + 1). */
+export function resumePointAfterChunk(c: TailedChunk): ResumePoint {
+  return { offset: c.to, nextSeq: c.to + 1, line: c.line };
 }
 
 /** The point to commit once `ev` (the last event of an acked batch) is acked. */
@@ -64,6 +77,8 @@ export interface HarvesterInit {
   sink: TailerSink;
   maxLineBytes: number;
   now: number;
+  /** ship raw chunks of this format instead of parsed records (the parser is then not used) */
+  chunksOf?: string;
 }
 
 /** A file renamed away or deleted: read until it has been quiet a while, then ended. */
@@ -112,6 +127,10 @@ export class Harvester {
   private readonly reader: ChunkReader;
   private readonly out: ParseOutput = newParseOutput();
   private stamped = 0;
+  /** set when the stream is shipped as raw chunks: it cuts them, nothing is parsed */
+  private readonly chunker: EntryChunker | undefined;
+  private readonly chunksFormat: string | undefined;
+  private readonly chunksOut: RawChunk[] = [];
 
   constructor(init: HarvesterInit) {
     this.stream = { id: init.info.id, path: init.info.path };
@@ -126,7 +145,10 @@ export class Harvester {
     this.mtimeMs = init.mtimeMs;
     this.head = init.head;
     this.lastData = init.now;
-    if (init.start.context !== undefined) this.parser.restore(init.start.context);
+    this.chunksFormat = init.chunksOf;
+    if (init.chunksOf !== undefined) {
+      this.chunker = new EntryChunker({ format: init.chunksOf, offset: init.start.offset, line: init.start.line, maxBytes: MAX_CHUNK_BYTES, maxLineBytes: CHUNK_MAX_LINE_BYTES });
+    } else if (init.start.context !== undefined) this.parser.restore(init.start.context);
     this.reader = new ChunkReader(this.parser, {
       offset: init.start.offset,
       line: init.start.line,
@@ -148,9 +170,9 @@ export class Harvester {
     return this.pos;
   }
 
-  /** seq the next event gets */
+  /** seq the next event gets (shipping chunks: the first byte not shipped yet, + 1) */
   get nextSeq(): number {
-    return this.seq;
+    return this.chunker ? this.chunker.offset + 1 : this.seq;
   }
 
   /** when the last bytes were read (or the harvester was made) */
@@ -227,6 +249,7 @@ export class Harvester {
       sink: this.sink,
       maxLineBytes: this.maxLineBytes,
       now,
+      ...(this.chunksFormat !== undefined && { chunksOf: this.chunksFormat }),
     });
     h.drainState = this.drainState;
     return h;
@@ -238,14 +261,24 @@ export class Harvester {
    */
   async read(buf: Buffer, budget: number, stop: () => boolean, now: number): Promise<number> {
     let total = 0;
+    let atEnd = false;
     while (total < budget && !stop()) {
       const { bytesRead } = await this.fh.read(buf, 0, Math.min(buf.length, budget - total), this.pos);
-      if (bytesRead === 0) break;
+      if (bytesRead === 0) {
+        atEnd = true;
+        break;
+      }
       const chunk = buf.subarray(0, bytesRead);
       this.trackHead(chunk);
       this.pos += bytesRead;
       total += bytesRead;
-      this.reader.push(chunk);
+      if (this.chunker) this.chunker.push(chunk, this.chunksOut);
+      else this.reader.push(chunk);
+      this.deliver();
+    }
+    // caught up with the file: what ends at the last good cut goes now rather than when the next chunk fills
+    if (atEnd && this.chunker) {
+      this.chunker.caughtUp(this.chunksOut);
       this.deliver();
     }
     if (total > 0) {
@@ -264,6 +297,10 @@ export class Harvester {
   flushIfIdle(now: number, quietMs: number): void {
     if (this.idleFlushed || now - this.lastData < quietMs) return;
     this.idleFlushed = true;
+    if (this.chunker) {
+      this.chunker.idle(this.chunksOut);
+      return this.deliver();
+    }
     this.parser.flush(false, this.out);
     this.stamp();
     this.deliver();
@@ -275,6 +312,10 @@ export class Harvester {
    * what the parser can prove complete is emitted.
    */
   finish(complete: boolean): void {
+    if (this.chunker) {
+      this.chunker.finish(complete, this.chunksOut);
+      return this.deliver();
+    }
     if (complete) {
       this.reader.finish();
       this.parser.flush(true, this.out);
@@ -313,6 +354,14 @@ export class Harvester {
   }
 
   private deliver(): void {
+    // shipping raw chunks: nothing is parsed here, so there are no problems or skipped lines (the consumer finds them);
+    // `events` counts chunks
+    if (this.chunksOut.length > 0) {
+      const chunks = this.chunksOut.splice(0);
+      this.counters.events += chunks.length;
+      this.sink.chunks?.(this.info, chunks);
+      return;
+    }
     const out = this.out;
     if (out.events.length > 0) {
       const evs = out.events as TailedEvent[];

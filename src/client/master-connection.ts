@@ -145,7 +145,7 @@ export class MasterConnection {
   /** Sends a batch through the active master; returns which master that is. */
   transmit(header: Buffer, payload: Buffer): number {
     // zeromq may hand a Buffer to libzmq without copying: send copies, the sender keeps its own for resends.
-    this.links[this.active]!.endpoint.forward([Buffer.from(header), Buffer.from(payload)]);
+    this.links[this.active]!.endpoint.forward([copyOf(header), copyOf(payload)]);
     return this.active;
   }
 
@@ -204,4 +204,11 @@ export class MasterConnection {
     if (!target && stream !== undefined) for (const t of this.targets) if (t.holdsStream(stream)) target = t;
     target?.onReply(h);
   }
+}
+
+/** A copy of `buf` (Buffer.from(buf) zero-fills the new memory first: a raw chunk is half a MiB). */
+function copyOf(buf: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(buf.length); // not a slice of the shared pool: libzmq may keep it a while
+  buf.copy(out);
+  return out;
 }

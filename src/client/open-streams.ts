@@ -17,6 +17,10 @@ export interface OpenStreamsOptions {
   /** a fresh parser for the format, with its options */
   newParser: () => RecordParser;
   maxLineBytes: number;
+  /** the format read */
+  format: string;
+  /** new streams are shipped as raw chunks (a stream keeps the way it started: the registry says which) */
+  shipChunks?: boolean;
 }
 
 export interface StreamCounts extends HarvestCounts {
@@ -29,6 +33,8 @@ export class OpenStreams {
   private readonly reporter: ErrorReporter;
   private readonly newParser: () => RecordParser;
   private readonly maxLineBytes: number;
+  private readonly format: string;
+  private readonly shipChunks: boolean;
   private readonly harvesters = new Map<string, Harvester>();
   /** what harvesters no longer open (ended, or replaced by a rewind) read and emitted */
   private readonly closed: StreamCounts = { bytesRead: 0, events: 0, problems: 0, skipped: 0, streamsEnded: 0 };
@@ -39,6 +45,8 @@ export class OpenStreams {
     this.reporter = opts.reporter;
     this.newParser = opts.newParser;
     this.maxLineBytes = opts.maxLineBytes;
+    this.format = opts.format;
+    this.shipChunks = opts.shipChunks === true;
   }
 
   get size(): number {
@@ -82,6 +90,7 @@ export class OpenStreams {
       sink: this.sink,
       maxLineBytes: this.maxLineBytes,
       now,
+      ...(e.ship === 'chunks' && { chunksOf: this.format }),
     });
     if (head.length !== e.headLen) this.registry.update(e.stream, { headLen: head.length, headHash: hashHead(head) });
     this.harvesters.set(st.key, h);
@@ -127,6 +136,7 @@ export class OpenStreams {
           line: 0,
           status: 'active',
           createdAt: now,
+          ...(this.shipChunks && { ship: 'chunks' as const }),
         };
         this.registry.add(entry);
         fresh.push({ path, fh, entry });

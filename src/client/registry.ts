@@ -42,6 +42,11 @@ export interface RegistryEntry extends ResumePoint {
   endSeq?: number;
   /** ms since epoch, when the stream was first seen */
   createdAt: number;
+  /**
+   * `chunks`: the stream is shipped as raw chunks (`--ship chunks`): its seqs count bytes (offset + 1) and it has no
+   * parser context. Set when the stream starts, kept to its end (absent: records).
+   */
+  ship?: 'chunks';
 }
 
 /** The fields of an entry the tailer maintains (the resume point is the client's, via commit). */
@@ -262,6 +267,10 @@ export function parseRegistry(text: string, file: string): RegistryEntry[] {
     if (seen.has(entry.stream)) fail(`${where}: duplicate stream id ${entry.stream}`);
     seen.add(entry.stream);
     if (e.context !== undefined) entry.context = e.context;
+    if (e.ship !== undefined) {
+      if (e.ship !== 'chunks') fail(`${where}: bad "ship"`);
+      entry.ship = 'chunks';
+    }
     if (e.rotatedTo !== undefined) entry.rotatedTo = str('rotatedTo');
     if (e.endSeq !== undefined) entry.endSeq = int('endSeq');
     if (e.endReason !== undefined) {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ServerEndpoint } from '../transport/endpoint.js';
 import { encodeHeader, encodeRecords, type ServiceStats } from '../wire/protocol.js';
-import { batchHeader } from '../wire/headers.js';
+import { batchHeader, chunkHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
 import { MasterConnection, type ReplyHeader, type ReplyTarget } from './master-connection.js';
 
@@ -63,6 +63,8 @@ export interface SenderStats {
   retries: number;
   gaps: number;
   errors: number;
+  /** bytes sent as raw chunks (`--ship chunks`: then `batches` counts chunks, `records` none) */
+  chunkBytes: number;
 }
 
 export class Sender<R> implements ReplyTarget {
@@ -72,7 +74,7 @@ export class Sender<R> implements ReplyTarget {
   private readonly inFlight = new Map<number, InFlight<R>>();
   private readonly waiting: Batch<R>[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0 };
+  private readonly counts: SenderStats = { batches: 0, records: 0, acked: 0, recordsAcked: 0, resends: 0, retries: 0, gaps: 0, errors: 0, chunkBytes: 0 };
   /** the latest reason the server gave for not acking, cleared by an ack */
   private refusal: string | undefined;
 
@@ -181,11 +183,14 @@ export class Sender<R> implements ReplyTarget {
     while (this.waiting.length > 0 && this.inFlight.size < this.windowSize) {
       const batch = this.waiting.shift()!;
       const rid = this.master.nextRid();
+      const c = batch.chunk;
       const f: InFlight<R> = {
         rid,
         batch,
-        header: encodeHeader(batchHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last })),
-        payload: encodeRecords(batch.records),
+        header: encodeHeader(c
+          ? chunkHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last, eof: c.eof ? 1 : 0, fmt: c.format, tz: c.timeZone })
+          : batchHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last })),
+        payload: c ? c.bytes : encodeRecords(batch.records),
         sentAt: 0,
         firstSentAt: 0,
         holdUntil: 0,
@@ -194,6 +199,7 @@ export class Sender<R> implements ReplyTarget {
       };
       this.counts.batches++;
       this.counts.records += batch.records.length;
+      if (c) this.counts.chunkBytes += c.bytes.length;
       this.inFlight.set(rid, f);
       this.transmit(f);
     }

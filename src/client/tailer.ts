@@ -1,4 +1,5 @@
 import { createParser, type ParserOptions } from '../formats/parsers/index.js';
+import { entryCutsFor } from '../formats/entry-chunker.js';
 import type { RecordParser } from '../formats/parsers/types.js';
 import { FileDiscovery } from './discovery.js';
 import { ErrorReporter } from './error-reporter.js';
@@ -8,8 +9,8 @@ import type { Registry } from './registry.js';
 import { Restore } from './restore.js';
 import { Rotation } from './rotation.js';
 
-export { resumePointAfter } from './harvester.js';
-export type { StreamInfo, TailedEvent, TailProblem, TailerError, TailerSink } from './harvester.js';
+export { resumePointAfter, resumePointAfterChunk } from './harvester.js';
+export type { StreamInfo, TailedChunk, TailedEvent, TailProblem, TailerError, TailerSink } from './harvester.js';
 export type { ResumePoint } from './registry.js';
 
 // Follows log files the way Filebeat does, and runs the poll loop that drives the parts:
@@ -49,6 +50,8 @@ export interface FileTailerOptions {
   rescanIntervalMs?: number;
   /** most bytes read from one file per poll before the others get their turn (default 1 MiB) */
   maxBytesPerPoll?: number;
+  /** `chunks`: new streams are shipped as raw entry-aligned chunks, parsed by the consumers (design B); default records */
+  ship?: 'records' | 'chunks';
 }
 
 export interface TailerStats {
@@ -87,6 +90,7 @@ export class FileTailer {
   constructor(opts: FileTailerOptions) {
     if (opts.patterns.length === 0) throw new Error('no file patterns to tail');
     createParser(opts.format, opts.parserOptions); // fail now on an unknown format or bad options
+    if (opts.ship === 'chunks') entryCutsFor(opts.format); // and on a format that cannot be cut into chunks
     this.format = opts.format;
     this.parserOptions = opts.parserOptions ?? {};
     this.pollIntervalMs = opts.pollIntervalMs ?? 250;
@@ -101,6 +105,8 @@ export class FileTailer {
       reporter: this.reporter,
       newParser: () => this.newParser(),
       maxLineBytes: opts.maxLineBytes ?? 1 << 20,
+      format: opts.format,
+      shipChunks: opts.ship === 'chunks',
     });
     this.restore = new Restore(opts.registry, opts.sink, this.streams, this.reporter);
     this.rotation = new Rotation(this.streams, this.discovery, this.reporter, opts.rotatedGraceMs ?? 2000);

@@ -7,7 +7,7 @@ import type { Alert, QueryRecord } from '../model/record.js';
 import { Quarantine } from '../durable/quarantine.js';
 import type { Frames } from '../transport/send-queue.js';
 import { Endpoint, numberedPeer, serverLinkStats, type ServerEndpoint, type ServerLink } from '../transport/endpoint.js';
-import { decodeHeader, decodeNames, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type Header } from '../wire/protocol.js';
+import { decodeChunkBytes, decodeHeader, decodeNames, decodeRecords, encodeAlerts, encodeHeader, encodeStats, ProtocolError, type ChunkHeader, type Header } from '../wire/protocol.js';
 import { ackHeader, alertsHeader, gapHeader, helloHeader, retryHeader, statsHeader } from '../wire/headers.js';
 import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
 import { RulesEngine, type BatchResult } from '../rules/engine.js';
@@ -25,6 +25,8 @@ import { QueryClasses } from './query-classes.js';
 import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 import { serviceStats } from '../wire/stats-schema.js';
 import type { ServiceStats } from '../wire/protocol.js';
+import { ChunkIntake, type ChunkRequest, type ChunkResult } from './chunk-intake.js';
+import { DeadLetters } from '../service/dead-letter.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
 // (duplicates by per-stream high-water mark are counted, not applied), make the change durable, then
@@ -102,6 +104,15 @@ export interface ConsumerStats {
   ringChangesRefused: number;
   /** batches refused because the master routed them by an older ring than one this consumer has had (a stale master) */
   staleRoutes: number;
+  /** raw chunks received (`--ship chunks`), and their bytes */
+  chunks: number;
+  chunkBytes: number;
+  /** bytes of chunks that were applied already (a chunk sent again, or cut longer after a client's restart) */
+  chunkBytesDuplicate: number;
+  /** lines and entries of raw chunks that could not be used: in dead-letter.jsonl in its data directory */
+  deadLettered: number;
+  /** chunks that did not end where an entry ends (a client that cut them wrong): what they held was flushed */
+  chunksCutInEntry: number;
 }
 
 /** An answer for a client, and the master (an index into the masters) to send it through. */
@@ -146,10 +157,13 @@ export class Consumer {
   private readonly fencedBy = new Map<number, string>();
   /** the counters the consumer keeps itself; getStats() adds the rest */
   private readonly quarantine: Quarantine;
-  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'regressionClasses' | 'regressionClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside'> = {
+  private readonly stats: Omit<ConsumerStats, 'malformed' | 'outbox' | 'openQueries' | 'regressionClasses' | 'regressionClassesEvicted' | 'highWaterTotal' | 'fenced' | 'generation' | 'setAside' | 'deadLettered'> = {
     requests: 0, applied: 0, duplicates: 0, late: 0, gaps: 0, commits: 0, commitMsTotal: 0, commitFailures: 0, alerts: 0, alertsAcked: 0, clockSteps: 0, timeJumps: 0,
-    rulesReloads: 0, rulesReloadFailures: 0, ringChangesRefused: 0, staleRoutes: 0,
+    rulesReloads: 0, rulesReloadFailures: 0, ringChangesRefused: 0, staleRoutes: 0, chunks: 0, chunkBytes: 0, chunkBytesDuplicate: 0, chunksCutInEntry: 0,
   };
+  /** raw chunks are parsed here (design B) */
+  private readonly chunkIntake = new ChunkIntake();
+  private readonly deadLetters: DeadLetters;
 
   constructor(private readonly opts: ConsumerOptions) {
     this.warned = new WarnOnce(opts.log);
@@ -186,6 +200,7 @@ export class Consumer {
       },
     });
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
+    this.deadLetters = new DeadLetters(join(opts.dataDir, 'dead-letter.jsonl'), (err) => log.error({ err: err.message }, 'cannot write the dead-letter file'));
     this.reporter = new StatsReporter({
       // a fenced process reports under a name of its own: its counters are not the owner's
       service: () => (this.fencedBy.size === 0 ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
@@ -264,7 +279,7 @@ export class Consumer {
     const malformed = masters.malformed + this.monitor.malformedCount;
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, regressionClasses: classes, regressionClassesEvicted: evicted, highWaterTotal: hwm,
-      fenced: this.fencedBy.size === 0 ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count,
+      fenced: this.fencedBy.size === 0 ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count, deadLettered: this.deadLetters.count,
       ...this.handoffs.stats(),
       ...masters.connections, ...this.monitor.connectionStats(),
     };
@@ -306,6 +321,10 @@ export class Consumer {
         if (e.k === 'b') {
           this.applyAndView(e.src, e.stream, records, alerts);
           this.outbox.add(alerts);
+        } else if (e.k === 'c') {
+          // parsed again as it was live; its problems were dead-lettered then
+          this.applyChunkAndView({ src: e.src, stream: e.stream, first: e.first, last: e.last, eof: e.eof, fmt: e.fmt, tz: e.tz, bytes: e.bytes }, alerts);
+          this.outbox.add(alerts);
         } else if (e.k === 'a') {
           this.outbox.remove(e.ids);
         } else {
@@ -333,7 +352,7 @@ export class Consumer {
     let h: Header;
     try {
       h = decodeHeader(msg[1]);
-      if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} request`);
+      if (h.t !== 'batch' && h.t !== 'chunk') throw new ProtocolError('UNEXPECTED', `unexpected ${h.t} request`);
     } catch (err) {
       return master.endpoint.malformed(master.peer, err, { peer: client, rid: 0 });
     }
@@ -352,6 +371,7 @@ export class Consumer {
     }
     // given up when the ring changed: never applied here again (the master routes it to its new owner)
     if (this.handoffs.gaveUp(h.src)) return this.retry(client, h.rid, `source ${h.src} was handed over to another consumer`, via);
+    if (h.t === 'chunk') return this.onChunk(h, msg[2], client, via);
     let records;
     try {
       records = stampRecords(decodeRecords(msg[2], h.last - h.first + 1), h.src, h.stream, h.first);
@@ -375,6 +395,53 @@ export class Consumer {
     // Even an all-duplicate batch waits for the commit in flight: the records it repeats may be in it.
     this.pending.replies.push({ via, frames: [client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.duplicates }))] });
     void this.commit();
+  }
+
+  /** A raw chunk of a log (design B): parsed from where its stream's last chunk left off, applied, journaled as bytes. */
+  private onChunk(h: ChunkHeader, payload: Buffer | undefined, client: Buffer, via: number): void {
+    const master = this.masters[via]!;
+    const alerts = this.pending.alerts;
+    let r: ChunkResult;
+    try {
+      const bytes = decodeChunkBytes(payload, h.first, h.last);
+      r = this.applyChunkAndView({ src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes }, alerts);
+    } catch (err) {
+      const e = err instanceof ProtocolError ? err : new ProtocolError('BAD_HEADER', `chunk of source ${h.src.slice(0, 64)}: ${(err as Error).message}`);
+      return master.endpoint.malformed(`source ${h.src}`, e, { peer: client, rid: h.rid });
+    }
+    this.stats.chunks++;
+    this.stats.chunkBytes += h.last - h.first + 1;
+    this.stats.chunkBytesDuplicate += r.dupBytes;
+    if (r.gapExpected !== undefined) {
+      this.stats.gaps++;
+      return void master.endpoint.reply(client, gapHeader(h.rid, h.stream, r.gapExpected));
+    }
+    this.stats.applied += r.applied + r.late;
+    this.stats.late += r.late;
+    if (r.clockSteps || r.timeJumps) this.noteClock(h.src, r);
+    if (r.cutInEntry) {
+      this.stats.chunksCutInEntry++;
+      this.warned.warn(`cut-in-entry:${h.src}`, { source: h.src, stream: h.stream, first: h.first, last: h.last },
+        'a chunk did not end where an entry ends (its client cut it wrong): the entry it ended in was taken as complete (further ones only counted)');
+    }
+    if (r.problems.length > 0) {
+      const first = this.deadLetters.count === 0;
+      this.deadLetters.add(h.stream, r.problems, h.src);
+      const p = r.problems[0]!;
+      if (first) this.opts.log.warn({ source: h.src, stream: h.stream, offset: p.offset, line: p.line, reason: p.reason }, 'malformed input written to dead-letter.jsonl (further ones are only counted there)');
+    }
+    if (r.journal) {
+      this.pending.entries.push(encodeEntry({ k: 'c', src: h.src, stream: h.stream, first: r.journal.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes: r.journal.bytes }));
+    }
+    this.pending.replies.push({ via, frames: [client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.dupBytes }))] });
+    void this.commit();
+  }
+
+  /** Parses and applies a chunk, and shows the class view its records. */
+  private applyChunkAndView(req: ChunkRequest, alerts: Alert[]): ChunkResult {
+    const r = this.chunkIntake.apply(this.engine, req, alerts);
+    for (const rec of r.records) this.classes.add(rec);
+    return r;
   }
 
   /**

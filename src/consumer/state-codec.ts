@@ -5,10 +5,10 @@ import type { WireRecord } from '../model/record.js';
 import { decodeRecords } from '../wire/protocol.js';
 import { sift, type Check } from '../wire/schema.js';
 import { RulesEngine } from '../rules/engine.js';
-import type { OpenQuery, SourceState } from '../rules/rules.js';
+import type { ChunkMark, OpenQuery, SourceState } from '../rules/rules.js';
 import { BUCKETS, CELLS, classKey, recountWindow, setBaseline, type OpenRegression, type PastWindow, type QueryClass } from '../rules/regression.js';
 import type { SourceClockState } from '../rules/source-clock.js';
-import { clockCandidates, doneQuery, handoffMark, journalEntry, openQuery, outboxAlert, outgoingState, queryClass, sourceHead, streamMark } from './state-schema.js';
+import { chunkMark, clockCandidates, doneQuery, handoffMark, journalEntry, openQuery, outboxAlert, outgoingState, queryClass, sourceHead, streamMark } from './state-schema.js';
 
 // How the consumer's state and its per-request changes are laid out on disk. The journal holds what
 // came in (the batches, and the outbox acks), not derived values: replaying it through the same
@@ -22,6 +22,8 @@ import { clockCandidates, doneQuery, handoffMark, journalEntry, openQuery, outbo
 export type JournalEntry =
   /** a batch as it came off the wire: the payload frame is stored as is, not re-encoded */
   | { k: 'b'; src: string; stream: string; first: number; last: number; payload: Buffer }
+  /** the part of a raw chunk that was applied (chunk-intake.ts): its bytes, parsed again on replay */
+  | { k: 'c'; src: string; stream: string; first: number; last: number; eof: boolean; fmt: string; tz: string; bytes: Buffer }
   | { k: 'a'; ids: string[] }
   | HandoffEntry;
 
@@ -72,6 +74,8 @@ interface SourceSnapshot {
   open: OpenQuery[];
   done: Array<[string, number]>;
   streams: Array<[string, number]>;
+  /** streams shipped as raw chunks: how far their bytes were parsed, and the parser's context there (absent: none) */
+  chunks?: Array<[string, ChunkMark]>;
   /** query classes (rules/regression.ts), least recently seen first: the order is part of the state */
   classes?: ClassSnapshot[];
 }
@@ -115,6 +119,7 @@ function sourceSnapshot(name: string, s: SourceState): SourceSnapshot {
     open: [...s.open.values()],
     done: [...s.done],
     streams: [...s.streams],
+    ...(s.chunks.size > 0 && { chunks: [...s.chunks] }),
     classes: [...s.classes.classes.values()].map(classSnapshot),
   };
 }
@@ -205,6 +210,7 @@ function restoreSource(s: SourceSnapshot, i: number, engine: RulesEngine, setAsi
   engine.indexLoaded(head.name);
   for (const [id, ts] of keep(s.done, doneQuery, `${where}: done query`)) st.done.set(id, ts);
   for (const [stream, seq] of keep(s.streams, streamMark, `${where}: stream`)) st.streams.set(stream, seq);
+  if (s.chunks !== undefined) for (const [stream, mark] of keep(s.chunks, chunkMark, `${where}: chunk stream`)) st.chunks.set(stream, mark);
   if (s.classes !== undefined) {
     for (const c of keep(s.classes, queryClass, `${where}: query class`)) {
       const restored = restoreClass(c);

@@ -4,9 +4,10 @@ import type { Candidates } from '../rules/source-clock.js';
 import { alert } from '../wire/alert-schema.js';
 import { MAX_TIME_MS } from '../model/bounds.js';
 import { detail, duration, eventTime, fingerprint, fingerprintId, id, name, seq, sql } from '../wire/fields.js';
-import { batchSpanProblem } from '../wire/header-schema.js';
-import { MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
-import { boolean, bytes, echo, fail, integer, listOf, object, oneOf, optional, pair, tagged, type Check } from '../wire/schema.js';
+import { batchSpanProblem, chunkSpanProblem } from '../wire/header-schema.js';
+import { CHUNK_FORMATS, MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
+import { boolean, bytes, echo, fail, integer, listOf, object, oneOf, optional, pair, tagged, text, type Check } from '../wire/schema.js';
+import type { ChunkMark } from '../rules/rules.js';
 import type { ClassSnapshot, JournalEntry } from './state-codec.js';
 
 // The consumer's durable state, checked when it is read back (state-codec.ts): journal entries with the wire's
@@ -20,6 +21,8 @@ const ringVersion = integer(1, Number.MAX_SAFE_INTEGER);
 
 export const journalEntry: Check<JournalEntry> = tagged<JournalEntry>('k', {
   b: object({ k: oneOf(['b']), src: name, stream: name, first: seq, last: seq, payload: bytes }, (e) => batchSpanProblem(e.first, e.last)),
+  c: object({ k: oneOf(['c']), src: name, stream: name, first: seq, last: seq, eof: boolean, fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }), bytes },
+    (e) => chunkSpanProblem(e.first, e.last) ?? (e.bytes.length === e.last - e.first + 1 ? undefined : `${e.bytes.length} bytes, first..last says ${e.last - e.first + 1}`)),
   a: object({ k: oneOf(['a']), ids: listOf(id, { max: MAX_ALERTS_PER_MESSAGE, what: 'id' }) }),
   o: object({ k: oneOf(['o']), src: name, ver: ringVersion, state: bytes }),
   x: object({ k: oneOf(['x']), src: name, ver: ringVersion }),
@@ -112,5 +115,11 @@ export const sourceHead = object({ name, watermark });
 export const doneQuery = pair(id, watermark);
 /** a stream and the highest seq applied from it */
 export const streamMark = pair(name, integer(0, Number.MAX_SAFE_INTEGER));
+/** the parser's carry-over state: taken as it is (a parser's restore() ignores what it did not write) */
+const parserContext: Check<unknown> = (v) => v;
+/** a stream shipped as raw chunks, and how far its bytes were parsed (rules.ts ChunkMark) */
+export const chunkMark: Check<[string, ChunkMark]> = pair(name, object({
+  end: integer(0, Number.MAX_SAFE_INTEGER), line: integer(0, Number.MAX_SAFE_INTEGER), context: optional(parserContext),
+}));
 /** an alert waiting for the monitor's ack */
 export const outboxAlert = alert;

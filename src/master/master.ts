@@ -197,7 +197,7 @@ export class Master {
       if (msg.length !== 3) throw new ProtocolError('FRAMES', `expected header + payload, got ${msg.length - 1} frames`);
       h = decodeHeader(msg[1]);
       if (h.t === 'stats') return this.onClientStats(msg[2]);
-      if (h.t !== 'batch') throw new ProtocolError('UNEXPECTED', `clients send batches, not ${h.t}`);
+      if (h.t !== 'batch' && h.t !== 'chunk') throw new ProtocolError('UNEXPECTED', `clients send batches or chunks, not ${h.t}`);
     } catch (err) {
       this.front.malformed('client', err, { peer: client, rid: 0 });
       return;

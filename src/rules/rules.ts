@@ -61,6 +61,16 @@ export interface OpenQuery {
   host?: string;
 }
 
+/**
+ * How far a stream shipped as raw chunks was parsed: bytes 0..end applied, the lines up to there, and the parser's
+ * carry-over state there (what the next chunk is parsed from). Its records are numbered in `streams` as any others.
+ */
+export interface ChunkMark {
+  end: number;
+  line: number;
+  context?: unknown;
+}
+
 /** Everything the rules remember about one source. */
 export class SourceState {
   /** the source's event time, guarded against clock steps */
@@ -74,6 +84,8 @@ export class SourceState {
   readonly done = new Map<string, number>();
   /** per stream: the highest seq applied (duplicate suppression) */
   readonly streams = new Map<string, number>();
+  /** per stream shipped as raw chunks (`--ship chunks`): how far its bytes were parsed and applied (src/consumer/chunk-intake.ts) */
+  readonly chunks = new Map<string, ChunkMark>();
   /** the source's query classes, for regressions */
   readonly classes = new RegressionClasses();
 

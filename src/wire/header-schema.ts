@@ -1,5 +1,5 @@
 import { name, rid, seq } from './fields.js';
-import { MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_HEADER_BYTES, MAX_SILENCES_PER_REPLY } from './limits.js';
+import { CHUNK_FORMATS, MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_CHUNK_BYTES, MAX_HEADER_BYTES, MAX_SILENCES_PER_REPLY } from './limits.js';
 import type { Header } from './protocol.js';
 import { integer, object, oneOf, optional, text, type Check } from './schema.js';
 import { MAX_NAME_CHARS } from '../model/bounds.js';
@@ -22,6 +22,13 @@ export function batchSpanProblem(first: number, last: number): string | undefine
   return undefined;
 }
 
+/** The first..last of a chunk (bytes): in order, and at most MAX_CHUNK_BYTES of them. */
+export function chunkSpanProblem(first: number, last: number): string | undefined {
+  if (last < first) return `first (${first}) is after last (${last})`;
+  if (last - first >= MAX_CHUNK_BYTES) return `a chunk of ${last - first + 1} bytes, over ${MAX_CHUNK_BYTES}`;
+  return undefined;
+}
+
 const silenceRequest = object({ rid });
 /** a consumer's claim to its name: which state (sid), which start of it (gen), which process */
 const claim = object({ name, sid: text({ min: 1, max: 64 }), gen: integer(1, Number.MAX_SAFE_INTEGER), pid: integer(0, Number.MAX_SAFE_INTEGER), host: text({ max: 512 }) });
@@ -37,6 +44,9 @@ const shared = optional(integer(0, 1));
 export const HEADER_FIELDS: { [T in Header['t']]: Check<Fields<T>> } = {
   // ring: the ring version the master routed it by (set by the master; the consumers' fence against a stale one)
   batch: object({ rid, src: name, stream: name, first: seq, last: seq, ring: optional(integer(0, Number.MAX_SAFE_INTEGER)) }, (h) => batchSpanProblem(h.first, h.last)),
+  chunk: object({
+    rid, src: name, stream: name, first: seq, last: seq, eof: integer(0, 1), fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }), ring: optional(integer(0, Number.MAX_SAFE_INTEGER)),
+  }, (h) => chunkSpanProblem(h.first, h.last)),
   ack: object({ rid, stream: name, last: count, applied: count, dup: count }),
   retry: object({ rid, after: integer(0, 86_400_000), reason }),
   gap: object({ rid, stream: name, expected: seq }),

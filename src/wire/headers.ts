@@ -1,6 +1,6 @@
 import {
   PROTOCOL_VERSION,
-  type AckHeader, type AlertsAckHeader, type ClaimHeader, type AlertsHeader, type BatchHeader, type ErrorHeader, type GapHeader, type HelloHeader,
+  type AckHeader, type AlertsAckHeader, type ChunkHeader, type ClaimHeader, type AlertsHeader, type BatchHeader, type ErrorHeader, type GapHeader, type HelloHeader,
   type RetryHeader, type RingRequestHeader, type RingHeader, type ReleaseHeader, type ReleasedHeader, type HandoffHeader, type HandoffAckHeader, type SilenceReplyHeader, type SilenceRequestHeader, type StatsHeader,
 } from './protocol.js';
 
@@ -9,6 +9,10 @@ import {
 
 export function batchHeader(f: Omit<BatchHeader, 'v' | 't'>): BatchHeader {
   return { v: PROTOCOL_VERSION, t: 'batch', rid: f.rid, src: f.src, stream: f.stream, first: f.first, last: f.last };
+}
+
+export function chunkHeader(f: Omit<ChunkHeader, 'v' | 't'>): ChunkHeader {
+  return { v: PROTOCOL_VERSION, t: 'chunk', rid: f.rid, src: f.src, stream: f.stream, first: f.first, last: f.last, eof: f.eof, fmt: f.fmt, tz: f.tz };
 }
 
 export function ackHeader(f: Omit<AckHeader, 'v' | 't'>): AckHeader {

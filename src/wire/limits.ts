@@ -12,6 +12,10 @@ export const MAX_BATCH_RECORDS = 100_000;
  * never below the real size); far above real batches, a bound for pathological input (labels, long text).
  */
 export const MAX_BATCH_PAYLOAD_BYTES = 8 * 1024 * 1024;
+/** bytes of one `chunk` (a client cuts them at ~512 KiB; an entry longer than this is cut where a line ends) */
+export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+/** the formats a `chunk` may be in (src/formats/entry-chunker.ts cuts them) */
+export const CHUNK_FORMATS = ['mysql-slow'] as const;
 /** alerts in one `alerts` message */
 export const MAX_ALERTS_PER_MESSAGE = 1000;
 /** entries of a `stats` message: the master's own and those of up to 10,000 clients */
@@ -35,7 +39,7 @@ export const MAX_HANDOFF_BYTES = 48 * 1024 * 1024;
  * under 80 KB: an alert carries no labels of its records, but may carry a plan of MAX_PLAN_CHARS), a stats list.
  */
 export const MAX_FRAME_BYTES = {
-  /** the master's client port: batches and clients' stats */
+  /** the master's client port: batches, chunks (at most MAX_CHUNK_BYTES) and clients' stats */
   clients: 16 * 1024 * 1024,
   /** the master's consumer port: headers (hello, hb, replies), routing ids, and a source's state in a handoff */
   consumers: MAX_HANDOFF_BYTES + 1024 * 1024,

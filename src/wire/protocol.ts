@@ -24,10 +24,18 @@ import type { QueryClassSummary } from '../model/query-class.js';
 // a newer one in a release or handoff answers it "retry" (the fence against a master's stale ring: docs/delivery.md);
 // `release` and `handoff` say whether the master shares its ring with others (`shared`). A version-3 consumer would
 // apply a stale master's batch: a version-3 peer gets a VERSION error instead.
-export const PROTOCOL_VERSION = 4;
+// 5: a client may ship a log's raw bytes (`chunk`, design B: the consumer parses them), which a version-4 master
+// or consumer would answer UNKNOWN_TYPE, again and again: a version-4 peer gets a VERSION error instead.
+export const PROTOCOL_VERSION = 5;
 
 /** client → master → consumer: consecutive records first..last of one stream */
 export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number; ring?: number }
+/**
+ * client → master → consumer: bytes first-1..last of one stream's file (seqs count bytes from 1), cut where an entry
+ * ends; the consumer parses them in format `fmt` (time zone `tz`, '' for none). `eof` 1: the file ended with them.
+ * `ring` as for a batch (set by the master that forwards it).
+ */
+export interface ChunkHeader { v: number; t: 'chunk'; rid: number; src: string; stream: string; first: number; last: number; eof: number; fmt: string; tz: string; ring?: number }
 /** consumer → client: the stream's records up to `last` are durable */
 export interface AckHeader { v: number; t: 'ack'; rid: number; stream: string; last: number; applied: number; dup: number }
 /** master or consumer → client: not now (owner away, disk full, …), send the same batch again after `after` ms */
@@ -70,7 +78,7 @@ export interface SilenceRequestHeader { v: number; t: 'silence-add' | 'silence-l
 export interface SilenceReplyHeader { v: number; t: 'silence-reply'; rid: number; n: number }
 
 export type Header =
-  | BatchHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | ClaimHeader | AlertsHeader | AlertsAckHeader | StatsHeader
+  | BatchHeader | ChunkHeader | AckHeader | RetryHeader | GapHeader | ErrorHeader | HelloHeader | ClaimHeader | AlertsHeader | AlertsAckHeader | StatsHeader
   | SilenceRequestHeader | SilenceReplyHeader | RingRequestHeader | RingHeader | ReleaseHeader | ReleasedHeader | HandoffHeader | HandoffAckHeader;
 
 /** A service's counters at a moment, as carried by a stats message. */
@@ -136,6 +144,14 @@ function checked<T>(check: Check<T>, value: unknown, path: string, code: string)
 
 export function encodeRecords(records: readonly WireRecord[]): Buffer {
   return packr.pack(records);
+}
+
+/** A chunk's payload: the raw bytes, exactly as many as the header's first..last says. */
+export function decodeChunkBytes(frame: Buffer | undefined, first: number, last: number): Buffer {
+  if (!frame) throw new ProtocolError('BAD_PAYLOAD', 'missing chunk frame');
+  const want = last - first + 1;
+  if (frame.length !== want) throw new ProtocolError('BAD_PAYLOAD', `chunk of ${frame.length} bytes, header says ${want}`);
+  return frame;
 }
 
 const recordList = listOf(wireRecord, { max: MAX_BATCH_RECORDS, what: 'record' });

@@ -58,7 +58,7 @@ interface Slicers {
   utf8Slice(start: number, end: number): string;
   latin1Slice(start: number, end: number): string;
 }
-const utf8 = (buf: Buffer, s: number, t: number): string => (buf as unknown as Slicers).utf8Slice(s, t);
+export const utf8 = (buf: Buffer, s: number, t: number): string => (buf as unknown as Slicers).utf8Slice(s, t);
 const latin1 = (buf: Buffer, s: number, t: number): string => (buf as unknown as Slicers).latin1Slice(s, t);
 
 const isSpaceByte = (c: number): boolean => c === SP || (c >= 9 && c <= 13);
@@ -68,10 +68,10 @@ const isWordByte = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c
 const bytesOf = (s: string): number[] => Array.from(s, (ch) => ch.charCodeAt(0));
 const TIME = bytesOf('# Time:');
 const USER_HOST_PREFIX = bytesOf('# User@Host:');
-const ADMIN = bytesOf('# administrator command:');
+export const ADMIN = bytesOf('# administrator command:');
 const EXPLAIN = bytesOf('# explain:');
-const USE = bytesOf('use ');
-const SET = bytesOf('SET ');
+export const USE = bytesOf('use ');
+export const SET = bytesOf('SET ');
 const SET_TIMESTAMP_PREFIX = bytesOf('SET timestamp');
 const SET_LAST_INSERT_ID = bytesOf('SET last_insert_id');
 const SET_INSERT_ID = bytesOf('SET insert_id');
@@ -86,7 +86,7 @@ const KEY_ROWS_SENT = bytesOf('Rows_sent');
 const KEY_ROWS_EXAMINED = bytesOf('Rows_examined');
 const KEY_SCHEMA = SCHEMA;
 
-function startsWithBytes(buf: Buffer, s: number, t: number, lit: number[]): boolean {
+export function startsWithBytes(buf: Buffer, s: number, t: number, lit: number[]): boolean {
   const n = lit.length;
   if (t - s < n) return false;
   for (let i = 0; i < n; i++) if (buf[s + i] !== lit[i]) return false;
@@ -363,6 +363,11 @@ export class MySqlSlowByteParser implements ByteRecordParser {
       this.problem(out, e, 'entry has headers but no statement (cut short at the end of the file)', '');
       this.reset();
     }
+  }
+
+  /** No part of an entry is held (a chunk of the log may end here: src/formats/chunk-parse.ts). */
+  idle(): boolean {
+    return this.mode === IDLE;
   }
 
   context(): unknown {
@@ -759,7 +764,7 @@ export class MySqlSlowByteParser implements ByteRecordParser {
 }
 
 /** Could isBanner() say yes? (its patterns need these ASCII bytes; most lines fail on the first or last byte) */
-function maybeBanner(buf: Buffer, s: number, t: number): boolean {
+export function maybeBanner(buf: Buffer, s: number, t: number): boolean {
   const c = buf[s];
   if (c === 84 /* T */ || c === 116 /* t */) {
     const c1 = buf[s + 1];
@@ -776,12 +781,12 @@ function hasUserHost(buf: Buffer, from: number, t: number): boolean {
   return false;
 }
 
-function isMetaSetBytes(buf: Buffer, s: number, t: number): boolean {
+export function isMetaSetBytes(buf: Buffer, s: number, t: number): boolean {
   return startsWithBytes(buf, s, t, SET_TIMESTAMP_PREFIX) || startsWithBytes(buf, s, t, SET_LAST_INSERT_ID) || startsWithBytes(buf, s, t, SET_INSERT_ID);
 }
 
 /** HEADER_AFTER_HASH (`^\s*[A-Z][a-z_]+: `) on buf[from, t) */
-function headerAfterHash(buf: Buffer, from: number, t: number): boolean {
+export function headerAfterHash(buf: Buffer, from: number, t: number): boolean {
   let i = from;
   while (i < t && isSpaceByte(buf[i]!)) i++;
   if (i < t && buf[i]! >= 0x80) return HEADER_AFTER_HASH.test(utf8(buf, from, t));

@@ -1,0 +1,70 @@
+import type { Alert, QueryRecord } from '../model/record.js';
+import { toWire } from '../model/record.js';
+import { ChunkParsers } from '../formats/chunk-parse.js';
+import type { ParseProblem } from '../formats/parsers/types.js';
+import type { BatchResult, RulesEngine } from '../rules/engine.js';
+import type { ChunkMark } from '../rules/rules.js';
+
+// A raw chunk of a log (`chunk`, design B: docs/delivery.md, "Raw chunks"): parsed here, from where its stream's
+// previous chunk left the parser, then applied like a batch. A stream's chunks are numbered by byte: a chunk is
+// bytes first-1..last of the file, and the stream's ChunkMark says how far its bytes were applied. So a chunk that
+// comes again is a duplicate even if the client cut it differently the second time (after a restart it may cut a
+// longer one from its last committed offset): what lies at or below the mark is skipped, the rest is parsed from the
+// mark (every chunk ends where an entry ends, so the mark is always such a place). The records are numbered in
+// the stream's record high-water mark (engine.streams) in parse order, and the mark with the parser's context is
+// part of the source's state: a snapshot, a replay of the journal and a handoff all carry it.
+
+export interface ChunkRequest {
+  src: string;
+  stream: string;
+  /** seq of its first byte (the byte offset + 1) and of its last */
+  first: number;
+  last: number;
+  eof: boolean;
+  fmt: string;
+  /** the log's time zone, '' for none */
+  tz: string;
+  bytes: Buffer;
+}
+
+export interface ChunkResult extends BatchResult {
+  /** bytes of the chunk at or below the mark (already applied) */
+  dupBytes: number;
+  /** the records applied (for the dashboard's class view) */
+  records: QueryRecord[];
+  problems: ParseProblem[];
+  /** the chunk did not end where an entry ends (a client that cut it wrong): what it held was flushed */
+  cutInEntry: boolean;
+  /** what to journal, if anything was applied: the part of the chunk past the mark */
+  journal?: { first: number; bytes: Buffer };
+}
+
+export class ChunkIntake {
+  private readonly parsers = new ChunkParsers();
+
+  /** Parses and applies `req` (throws, applying nothing, for a format or time zone it cannot parse in). */
+  apply(engine: RulesEngine, req: ChunkRequest, alerts: Alert[]): ChunkResult {
+    const state = engine.source(req.src);
+    const mark: ChunkMark = state.chunks.get(req.stream) ?? { end: 0, line: 0 };
+    const from = req.first - 1;
+    const hwm = state.streams.get(req.stream) ?? 0;
+    const none: ChunkResult = { applied: 0, duplicates: 0, late: 0, last: mark.end, dupBytes: 0, records: [], problems: [], cutInEntry: false };
+    if (from > mark.end) return { ...none, gapExpected: mark.end + 1 };
+    if (req.last <= mark.end) return { ...none, dupBytes: req.last - from };
+    const skip = mark.end - from;
+    const bytes = skip > 0 ? req.bytes.subarray(skip) : req.bytes;
+    const parsed = this.parsers.parse(req.fmt, req.tz ? { logTimeZone: req.tz } : {}, bytes, { offset: mark.end, line: mark.line, context: mark.context }, req.eof);
+    const records: QueryRecord[] = parsed.events.map((e, i) => {
+      const r = toWire(e) as QueryRecord;
+      r.source = req.src;
+      r.stream = req.stream;
+      r.seq = hwm + 1 + i;
+      return r;
+    });
+    const r = engine.applyBatch(req.src, req.stream, records, alerts);
+    const next: ChunkMark = { end: req.last, line: parsed.line };
+    if (parsed.context !== undefined) next.context = parsed.context;
+    state.chunks.set(req.stream, next);
+    return { ...r, last: req.last, dupBytes: skip, records, problems: parsed.problems, cutInEntry: parsed.cutInEntry, journal: { first: mark.end + 1, bytes } };
+  }
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { MySqlSlowLogGenerator, type MySqlSlowFlavor } from '../src/workload/mysql-slow-generator.js';
+import { parseFile } from '../src/formats/read-file.js';
+import { Pipeline } from '../bench/harness/pipeline.js';
+import { readJson } from '../bench/harness/files.js';
+import { freeBasePort } from '../bench/harness/ports.js';
+import { sleep, waitFor } from '../bench/harness/wait.js';
+import { expectAlertIds, oracle } from './support/cluster.js';
+
+// Design B end to end (`slowq client --ship chunks`): the clients ship raw entry-aligned chunks of MySQL and MariaDB
+// slow logs and the consumers parse them. While the logs are written, a client, a consumer, the master and the
+// other consumer are each SIGKILLed and started again, and one log is rotated (renamed, a new file started at its
+// path). The alerts must equal `slowq evaluate`'s on the same files, none written twice, and every record applied
+// exactly once: the consumers' durable high-water marks add up to the records the files hold.
+
+const SOURCES: Array<{ source: string; flavor: MySqlSlowFlavor }> = [{ source: 'db-my', flavor: 'mysql' }, { source: 'db-maria', flavor: 'mariadb' }];
+const ENTRIES = 12_000;
+const APPENDS = 60;
+/** after this append, the first source's log is rotated */
+const ROTATE_AT = 33;
+
+describe('raw chunks (--ship chunks): SIGKILL of client, consumers and master mid-stream, and a rotation', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slowq-e2e-chunks-'));
+  let pipeline: Pipeline | undefined;
+  after(async () => {
+    await pipeline?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('alerts equal the oracle, none twice, every record applied once', async () => {
+    try {
+      const texts = SOURCES.map(({ flavor }, i) => {
+        const g = new MySqlSlowLogGenerator({ seed: 300 + i, flavor, meanGapMs: 2, slowFraction: 0.03 });
+        const entries: string[] = [];
+        for (let k = 0; k < ENTRIES; k++) entries.push(g.next().text);
+        return { banner: g.banner(), entries };
+      });
+      const files = SOURCES.map((s) => join(dir, `${s.source}.log`));
+      SOURCES.forEach((_, i) => writeFileSync(files[i]!, texts[i]!.banner));
+
+      const p = (pipeline = Pipeline.start({
+        data: join(dir, 'server'),
+        base: await freeBasePort(),
+        consumers: ['c0', 'c1'],
+        clients: SOURCES.map(({ source }, i) => ({
+          source, files: [files[i]!], format: 'mysql-slow', data: join(dir, `client-${source}`), args: ['--ship', 'chunks', '--ack-timeout-ms', '2000'],
+        })),
+      }));
+      // the clients follow the files before anything is written (a file rotated before its client saw it is not read)
+      await p.ready();
+      await waitFor('the clients to open their files', () => SOURCES.every(({ source }) =>
+        (readJson<{ streams: unknown[] }>(join(dir, `client-${source}`, 'registry.json'))?.streams.length ?? 0) > 0), 60_000);
+
+      // kill plan: [after this append, service]
+      const plan: Array<[number, string]> = [[10, 'client-db-my'], [20, 'consumer-c0'], [30, 'master'], [40, 'consumer-c1'], [50, 'client-db-maria']];
+      const per = ENTRIES / APPENDS;
+      const rotated = `${files[0]}.1`;
+      for (let a = 0; a < APPENDS; a++) {
+        SOURCES.forEach((_, i) => appendFileSync(files[i]!, texts[i]!.entries.slice(a * per, (a + 1) * per).join('')));
+        if (a === ROTATE_AT) {
+          renameSync(files[0]!, rotated); // the client drains the old file to its end, then starts the new one
+          writeFileSync(files[0]!, texts[0]!.banner);
+        }
+        for (const [at, name] of plan) {
+          if (at !== a) continue;
+          const s = p.service(name);
+          await s.kill9();
+          await sleep(300);
+          s.start();
+        }
+        await sleep(40);
+      }
+
+      const logs = SOURCES.map((_, i) => (i === 0 ? [rotated, files[0]!] : [files[i]!]));
+      const want = new Set<string>();
+      let records = 0;
+      for (let i = 0; i < SOURCES.length; i++) {
+        for (const a of await oracle(logs[i]!, 'mysql-slow', SOURCES[i]!.source)) want.add(a.id);
+        for (const f of logs[i]!) records += (await parseFile(f, 'mysql-slow', () => {})).events;
+      }
+      assert.ok(want.size > 100, `the workload alerts (${want.size})`);
+
+      await expectAlertIds(p.alertsFile, want, 180_000);
+      const applied = await waitFor('high-water marks', () => (p.highWaterTotal() === records ? records : undefined), 20_000)
+        .catch(() => p.highWaterTotal());
+      assert.equal(applied, records, 'the consumers applied every record once');
+
+      // it was the chunk path: the consumers parsed chunks, the clients sent no records
+      const chunks = ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.chunks ?? 0), 0);
+      assert.ok(chunks > 0, 'the consumers received chunks');
+      const again = ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.chunkBytesDuplicate ?? 0), 0);
+      assert.ok(again > 0, 'chunks sent again after the kills were skipped as duplicates');
+      for (const { source } of SOURCES) {
+        const st = readJson(join(dir, `client-${source}`, 'stats.json'));
+        assert.equal(st?.records, 0, `client ${source} sent no records`);
+        assert.ok((st?.chunkBytes ?? 0) > 0, `client ${source} sent chunks`);
+      }
+
+      const stopped = await p.stop();
+      for (const { service, exit } of stopped) assert.equal(exit.code, 0, `${service.name} exits 0; its output:\n${service.output().slice(-2000)}`);
+    } catch (err) {
+      // what each process said last, for a failure in CI (their logs are in the logserver's directory, removed after)
+      const said = pipeline ? [...pipeline.services.values()].map((s) => `--- ${s.name} (exit ${JSON.stringify(s.lastExit ?? null)}):\n${s.output().slice(-800)}`).join('\n') : '';
+      const logs = join(dir, 'server', 'logs');
+      const warned = existsSync(logs) ? readdirSync(logs).map((f) => `--- ${f}: ${readFileSync(join(logs, f), 'utf8').split('\n').filter((l) => /"level":[456]0/.test(l)).slice(-5).join('\n')}`).join('\n') : '';
+      throw new Error(`${(err as Error).message}\n${said}\n${warned}`, { cause: err });
+    }
+  });
+});
