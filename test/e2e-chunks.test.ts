@@ -31,7 +31,7 @@ describe('raw chunks (--ship chunks): SIGKILL of client, consumers and master mi
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('alerts equal the oracle, none twice, every record applied once', async () => {
+  it('alerts equal the oracle, none twice, every record applied once', async (t) => {
     try {
       const texts = SOURCES.map(({ flavor }, i) => {
         const g = new MySqlSlowLogGenerator({ seed: 300 + i, flavor, meanGapMs: 2, slowFraction: 0.03 });
@@ -93,7 +93,9 @@ describe('raw chunks (--ship chunks): SIGKILL of client, consumers and master mi
       const chunks = ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.chunks ?? 0), 0);
       assert.ok(chunks > 0, 'the consumers received chunks');
       const again = ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.chunkBytesDuplicate ?? 0), 0);
-      assert.ok(again > 0, 'chunks sent again after the kills were skipped as duplicates');
+      // Whether a kill left acked bytes to be sent again depends on its moment (the registry is written every few
+      // hundred ms): said, not asserted. test/chunk-intake.test.ts skips duplicates cut differently, deterministically.
+      t.diagnostic(`${again} bytes sent again after the kills were skipped as duplicates`);
       for (const { source } of SOURCES) {
         const st = readJson(join(dir, `client-${source}`, 'stats.json'));
         assert.equal(st?.records, 0, `client ${source} sent no records`);
