@@ -38,18 +38,9 @@ export interface StatementStatsSnapshot {
   entries: StatementCounters[];
 }
 
-/** What one class did between two polls. */
-export interface StatementDelta {
-  /** the class's key on its server (StatementCounters.key) */
-  key: string;
-  serverQueryId: string;
-  text: string;
-  db?: string;
-  user?: string;
-  calls: number;
-  totalMs: number;
+/** What one class did between two polls: its counters (calls, totalMs, rows) are the differences over the interval. */
+export interface StatementDelta extends StatementCounters {
   meanMs: number;
-  rows: number;
   /** the interval: previous poll → this poll, server clock */
   fromMs: number;
   toMs: number;
