@@ -52,48 +52,46 @@ function writeLines(path: string, bytes: number, next: () => string): void {
   }
 }
 
-/** PostgreSQL stderr log with Debian's log_line_prefix '%m [%p] %q%u@%d ', the statements of the MySQL generator. */
-function writePostgresLog(path: string, bytes: number): void {
+/** One statement of the MySQL generator as a PostgreSQL server would log it: its time stamp, backend pid and message. */
+interface PgStatement {
+  ts: string;
+  pid: number;
+  /** 1, 2, …: the session line number and transaction ids of csvlog and jsonlog */
+  n: number;
+  message: string;
+}
+
+/** Writes the MySQL generator's statements, each as `line` makes it, in PostgreSQL's time and pid formats. */
+function writePostgresStatements(path: string, bytes: number, line: (s: PgStatement) => string): void {
   const g = new MySqlSlowLogGenerator({ seed: 5 });
   let pid = 4000;
+  let n = 0;
   writeLines(path, bytes, () => {
     const e = g.next();
-    const ts = new Date(e.ts).toISOString().replace('T', ' ').replace('Z', ' UTC');
     pid = 4000 + ((pid * 7) % 97);
-    const sql = e.sql.replace(/\n/g, '\n\t');
-    return `${ts} [${pid}] app@shop LOG:  duration: ${e.durationMs.toFixed(3)} ms  statement: ${sql}\n`;
+    const ts = new Date(e.ts).toISOString().replace('T', ' ').replace('Z', ' UTC');
+    return line({ ts, pid, n: ++n, message: `duration: ${e.durationMs.toFixed(3)} ms  statement: ${e.sql}` });
   });
+}
+
+/** PostgreSQL stderr log with Debian's log_line_prefix '%m [%p] %q%u@%d ', the statements of the MySQL generator. */
+function writePostgresLog(path: string, bytes: number): void {
+  writePostgresStatements(path, bytes, (s) => `${s.ts} [${s.pid}] app@shop LOG:  ${s.message.replace(/\n/g, '\n\t')}\n`);
 }
 
 /** The same statements as PostgreSQL 15's csvlog (26 columns) would hold them: one record per statement, quotes doubled. */
 function writePostgresCsvLog(path: string, bytes: number): void {
-  const g = new MySqlSlowLogGenerator({ seed: 5 });
-  let pid = 4000;
-  let n = 0;
-  writeLines(path, bytes, () => {
-    const e = g.next();
-    const ts = new Date(e.ts).toISOString().replace('T', ' ').replace('Z', ' UTC');
-    pid = 4000 + ((pid * 7) % 97);
-    const message = `duration: ${e.durationMs.toFixed(3)} ms  statement: ${e.sql}`.replace(/"/g, '""');
-    return `${ts},"app","shop",${pid},"10.0.0.5:51234",656f1a2b.${pid.toString(16)},${++n},"SELECT",2026-12-02 06:00:00 UTC,3/${n},0,LOG,00000,"${message}",,,,,,,,,"psql","client backend",,${-1000 - (n % 500)}\n`;
-  });
+  writePostgresStatements(path, bytes, ({ ts, pid, n, message }) =>
+    `${ts},"app","shop",${pid},"10.0.0.5:51234",656f1a2b.${pid.toString(16)},${n},"SELECT",2026-12-02 06:00:00 UTC,3/${n},0,LOG,00000,"${message.replace(/"/g, '""')}",,,,,,,,,"psql","client backend",,${-1000 - (n % 500)}\n`);
 }
 
 /** The same statements as PostgreSQL 15's jsonlog would hold them. */
 function writePostgresJsonLog(path: string, bytes: number): void {
-  const g = new MySqlSlowLogGenerator({ seed: 5 });
-  let pid = 4000;
-  let n = 0;
-  writeLines(path, bytes, () => {
-    const e = g.next();
-    const timestamp = new Date(e.ts).toISOString().replace('T', ' ').replace('Z', ' UTC');
-    pid = 4000 + ((pid * 7) % 97);
-    return JSON.stringify({
-      timestamp, user: 'app', dbname: 'shop', pid, remote_host: '10.0.0.5', remote_port: 51234, session_id: `656f1a2b.${pid.toString(16)}`,
-      line_num: ++n, ps: 'SELECT', session_start: '2026-12-02 06:00:00 UTC', vxid: `3/${n}`, txid: 0, error_severity: 'LOG',
-      message: `duration: ${e.durationMs.toFixed(3)} ms  statement: ${e.sql}`, application_name: 'psql', backend_type: 'client backend', query_id: -1000 - (n % 500),
-    }) + '\n';
-  });
+  writePostgresStatements(path, bytes, ({ ts, pid, n, message }) => JSON.stringify({
+    timestamp: ts, user: 'app', dbname: 'shop', pid, remote_host: '10.0.0.5', remote_port: 51234, session_id: `656f1a2b.${pid.toString(16)}`,
+    line_num: n, ps: 'SELECT', session_start: '2026-12-02 06:00:00 UTC', vxid: `3/${n}`, txid: 0, error_severity: 'LOG',
+    message, application_name: 'psql', backend_type: 'client backend', query_id: -1000 - (n % 500),
+  }) + '\n');
 }
 
 function writeJsonl(path: string, bytes: number): void {
