@@ -1,7 +1,5 @@
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +13,7 @@ import { codeBlock, slackMessage, type SlackBlock } from '../src/monitor/notifie
 import { ZERO_TIME } from '../src/monitor/notifiers/payload.js';
 import { FileNotifier } from '../src/monitor/notifiers/file.js';
 import { makeNotification as notification } from './support/notifications.js';
+import { HttpReceiver } from './support/http-receiver.js';
 
 // ---- fixtures ------------------------------------------------------------------------------------------
 
@@ -43,46 +42,7 @@ const fastSleep = async (): Promise<void> => {};
 
 // ---- a local receiver whose answers each test scripts ---------------------------------------------------
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-type Behave = (seen: Seen, res: ServerResponse, req: IncomingMessage) => void;
-
-class TestReceiver {
-  server: Server;
-  seen: Seen[] = [];
-  behave: Behave = (_s, res) => res.end('ok');
-  port = 0;
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
-        this.seen.push(s);
-        this.behave(s, res, req);
-      });
-    });
-  }
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-  }
-  url(path = '/hook'): string {
-    return `http://127.0.0.1:${this.port}${path}`;
-  }
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-const rx = new TestReceiver();
+const rx = new HttpReceiver();
 before(() => rx.start());
 after(() => rx.stop());
 beforeEach(() => {
@@ -197,7 +157,7 @@ describe('deliverWithRetry over HTTP', () => {
   });
 
   it('treats a refused connection as retryable and gives up after maxAttempts', async () => {
-    const closed = new TestReceiver();
+    const closed = new HttpReceiver();
     await closed.start();
     const url = closed.url('/x');
     await closed.stop();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
@@ -21,6 +20,7 @@ import { encodeAlerts, encodeHeader, PROTOCOL_VERSION } from '../src/wire/protoc
 import { processTestDir } from './support/cluster.js';
 import { makeAlert } from './support/fake-monitor-view.js';
 import { makeNotification } from './support/notifications.js';
+import { HttpReceiver, type SeenRequest } from './support/http-receiver.js';
 import { startExim, type EximServer } from './support/exim.js';
 
 // The receivers on-call teams use directly. E-mail against a real SMTP server (Debian's Exim, started here on
@@ -93,64 +93,58 @@ function schemaErrors(e: unknown): string[] {
 }
 
 class PagerDutyStub {
-  server: Server;
-  port = 0;
+  private readonly http = new HttpReceiver((seen, res) => this.answer(seen, res));
   /** valid events it accepted (answered 202), in order */
   accepted: PdEvent[] = [];
   /** requests refused as invalid, with why */
   invalid: string[][] = [];
   /** an error status to answer a valid event with instead of accepting it (429, 5xx), or undefined */
   failWith: (e: PdEvent) => number | undefined = () => undefined;
-  requests = 0;
 
-  constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.requests++;
-        const answer = (status: number, body: object, headers: Record<string, string> = {}) => {
-          res.writeHead(status, { 'content-type': 'application/json', ...headers });
-          res.end(JSON.stringify(body));
-        };
-        if (req.method !== 'POST' || req.url !== '/v2/enqueue') return answer(404, { status: 'not found' });
-        if (!/^application\/json/.test(req.headers['content-type'] ?? '')) return answer(400, { status: 'invalid event', message: 'Content-Type must be application/json' });
-        let e: unknown;
-        try {
-          e = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          return answer(400, { status: 'invalid event', message: 'Event object is invalid', errors: ['not JSON'] });
-        }
-        const errors = schemaErrors(e);
-        if (errors.length > 0) {
-          this.invalid.push(errors);
-          return answer(400, { status: 'invalid event', message: 'Event object is invalid', errors });
-        }
-        const fail = this.failWith(e as PdEvent);
-        if (fail === 429) return answer(429, { status: 'throttle event', message: 'Requests for this service are arriving too quickly' }, { 'retry-after': '0' });
-        if (fail !== undefined) return answer(fail, { status: 'error', message: 'internal error' });
-        const ev = e as PdEvent;
-        this.accepted.push(ev);
-        answer(202, { status: 'success', message: 'Event processed', dedup_key: ev.dedup_key ?? 'generated' });
-      });
-    });
+  /** requests it got, valid or not */
+  get requests(): number {
+    return this.http.seen.length;
   }
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+  start(): Promise<void> {
+    return this.http.start();
   }
   get url(): string {
-    return `http://127.0.0.1:${this.port}/v2/enqueue`;
+    return this.http.url('/v2/enqueue');
   }
   reset(): void {
     this.accepted = [];
     this.invalid = [];
     this.failWith = () => undefined;
-    this.requests = 0;
+    this.http.seen = [];
   }
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.http.stop();
+  }
+
+  private answer(req: SeenRequest, res: ServerResponse): void {
+    const answer = (status: number, body: object, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== 'POST' || req.url !== '/v2/enqueue') return answer(404, { status: 'not found' });
+    if (!/^application\/json/.test(req.headers['content-type'] ?? '')) return answer(400, { status: 'invalid event', message: 'Content-Type must be application/json' });
+    let e: unknown;
+    try {
+      e = JSON.parse(req.body);
+    } catch {
+      return answer(400, { status: 'invalid event', message: 'Event object is invalid', errors: ['not JSON'] });
+    }
+    const errors = schemaErrors(e);
+    if (errors.length > 0) {
+      this.invalid.push(errors);
+      return answer(400, { status: 'invalid event', message: 'Event object is invalid', errors });
+    }
+    const fail = this.failWith(e as PdEvent);
+    if (fail === 429) return answer(429, { status: 'throttle event', message: 'Requests for this service are arriving too quickly' }, { 'retry-after': '0' });
+    if (fail !== undefined) return answer(fail, { status: 'error', message: 'internal error' });
+    const ev = e as PdEvent;
+    this.accepted.push(ev);
+    answer(202, { status: 'success', message: 'Event processed', dedup_key: ev.dedup_key ?? 'generated' });
   }
 }
 
