@@ -25,9 +25,12 @@ export class LineAppender {
     }
   }
 
-  /** Append the lines (each ending in "\n") in one write; repeats the write only if the kernel took part of it. */
-  async append(lines: readonly string[]): Promise<void> {
-    if (lines.length === 0) return;
+  /**
+   * Append the lines (each ending in "\n") in one write; repeats the write only if the kernel took part of it.
+   * Resolves with the file's size after the write (undefined when there was nothing to write).
+   */
+  async append(lines: readonly string[]): Promise<number | undefined> {
+    if (lines.length === 0) return undefined;
     let handle = this.handle;
     if (!handle) throw new Error(`${this.path} is not open`);
     const buf = Buffer.from(lines.join(''), 'utf8');
@@ -57,6 +60,7 @@ export class LineAppender {
       if (done > 0) await handle.truncate(sizeBefore).catch(() => {});
       throw err;
     }
+    return sizeBefore + buf.length;
   }
 
   /**

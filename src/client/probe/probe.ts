@@ -14,7 +14,8 @@ export interface ProbeLogger {
 }
 
 export interface LineSink {
-  append(lines: readonly string[]): Promise<void>;
+  /** Makes the lines durable; what it resolves with is the sink's own (the appender's file size), unused here. */
+  append(lines: readonly string[]): Promise<unknown>;
 }
 
 export interface ProbeOptions {

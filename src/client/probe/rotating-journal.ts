@@ -41,8 +41,8 @@ export class RotatingJournal implements LineSink {
   }
 
   async append(lines: readonly string[]): Promise<void> {
-    await this.appender.append(lines);
-    await this.rotateIfFull();
+    const size = await this.appender.append(lines);
+    if (size !== undefined && size >= this.maxBytes) await this.rotateIfFull();
   }
 
   /** Renames the journal away once it is over its limit, unless the rotated file before it is still being sent. */
