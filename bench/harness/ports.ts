@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 // Free loopback ports for the processes a test or bench starts: one port the system picks, or a base port
@@ -35,12 +36,33 @@ export interface BasePortOptions {
   random?: () => number;
 }
 
-/** A base port with BASE..BASE+count-1 free on loopback: the preferred one, else a random multiple of 10 in 20000..49990. */
+/**
+ * The lowest port of the kernel's ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range, 32768 by
+ * default). Outgoing connections take their local port from that range at any moment — a client's to etcd, a
+ * ZeroMQ peer's reconnect — so a port found free there can be taken before the service that was meant to bind it
+ * does ("Address already in use"). Base ports are picked below it.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 1024 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * A base port with BASE..BASE+count-1 free on loopback: the preferred one, else a random multiple of 10 from 20000
+ * up to below the ephemeral range (20000..49990 where that range starts higher), with room above it for a second
+ * master's ports (BASE+10, BASE+11).
+ */
 export async function freeBasePort(opts: BasePortOptions = {}): Promise<number> {
   const count = opts.count ?? 5;
   const random = opts.random ?? Math.random;
+  // bases 20000, 20010, …: the last one's ports up to BASE+19 stay below the ephemeral range
+  const candidates = Math.max(1, Math.min(3_000, Math.floor((ephemeralLow() - 20_000 - 20) / 10) + 1));
   for (let i = opts.preferred ? -1 : 0; i < 100; i++) {
-    const base = i < 0 ? opts.preferred! : 20_000 + Math.floor(random() * 3_000) * 10;
+    const base = i < 0 ? opts.preferred! : 20_000 + Math.floor(random() * candidates) * 10;
     let ok = true;
     for (let k = 0; k < count && ok; k++) ok = await portFree(base + k);
     if (ok) return base;
