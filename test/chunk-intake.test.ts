@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChunkIntake, type ChunkRequest } from '../src/consumer/chunk-intake.js';
-import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot } from '../src/consumer/state-codec.js';
+import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryBuffer } from '../src/consumer/state-codec.js';
 import { EntryChunker, type RawChunk } from '../src/formats/entry-chunker.js';
 import type { Alert } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
@@ -93,7 +93,7 @@ describe('raw chunks at the consumer', () => {
       const alerts: Alert[] = [];
       const r = intake.apply(engine, request(c), alerts);
       ids.push(...alerts.map((a) => a.id));
-      journal.push(encodeEntry({ k: 'c', src: 'db', stream: 's1', first: r.journal!.first, last: c.to, eof: c.eof, fmt: 'mysql-slow', tz: '', bytes: r.journal!.bytes }));
+      journal.push(entryBuffer(encodeEntry({ k: 'c', src: 'db', stream: 's1', first: r.journal!.first, last: c.to, eof: c.eof, fmt: 'mysql-slow', tz: '', bytes: r.journal!.bytes })));
     }
     const restarted = new RulesEngine();
     decodeSnapshot(snapshot, restarted, new Map());

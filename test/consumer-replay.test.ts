@@ -25,17 +25,31 @@ const PHASE = 2000;
 
 const goodRecord: WireRecord = { state: 'finished', queryId: 'planted-1', ts: 1_767_225_600_000, durationMs: 5000, sql: 'select 1', fingerprint: 'select ?', fingerprintId: '0xABC' };
 
-/** The planted entries and why each is wrong. */
-function plantedEntries(): Array<{ why: RegExp; entry: unknown }> {
+/** An entry in the layout with its bytes after a head (state-codec.ts: 0xc1, u32 head length, head, bytes). */
+function withTail(head: unknown, tail: Buffer, headLength?: number): Buffer {
+  const packed = packState(head);
+  const lead = Buffer.from([0xc1, 0, 0, 0, 0]);
+  lead.writeUInt32LE(headLength ?? packed.length, 1);
+  return Buffer.concat([lead, packed, tail]);
+}
+
+/** The planted entries (as the journal holds them) and why each is wrong. */
+function plantedEntries(): Array<{ why: RegExp; bytes: Buffer }> {
   const batch = (fields: Record<string, unknown>, records: unknown[]) =>
-    ({ k: 'b', src: 'db-planted', stream: 'planted', first: 1, last: records.length, ...fields, payload: encodeRecords(records as WireRecord[]) });
+    packState({ k: 'b', src: 'db-planted', stream: 'planted', first: 1, last: records.length, ...fields, payload: encodeRecords(records as WireRecord[]) });
+  const head = { k: 'b', src: 'db-planted', stream: 'planted', first: 1, last: 1 };
   return [
-    { why: /state/, entry: batch({}, [{ ...goodRecord, state: 'paused', ts: Number.NaN }]) },
-    { why: /src/, entry: batch({ src: 42 }, [goodRecord]) },
-    { why: /first|last/, entry: batch({ first: 5, last: 3 }, [goodRecord]) },
-    { why: /2 records|1 record|header/, entry: batch({ last: 2 }, [goodRecord]) },
-    { why: /ids/, entry: { k: 'a', ids: 'not a list' } },
-    { why: /kind|k/, entry: { k: 'zz', what: 'no such entry' } },
+    { why: /state/, bytes: batch({}, [{ ...goodRecord, state: 'paused', ts: Number.NaN }]) },
+    { why: /src/, bytes: batch({ src: 42 }, [goodRecord]) },
+    { why: /first|last/, bytes: batch({ first: 5, last: 3 }, [goodRecord]) },
+    { why: /2 records|1 record|header/, bytes: batch({ last: 2 }, [goodRecord]) },
+    { why: /ids/, bytes: packState({ k: 'a', ids: 'not a list' }) },
+    { why: /kind|k/, bytes: packState({ k: 'zz', what: 'no such entry' }) },
+    // the layout with the bytes after a head: cut short, a head longer than the entry, a kind that has no bytes
+    { why: /cut short/, bytes: Buffer.from([0xc1, 7, 0]) },
+    { why: /runs past/, bytes: withTail(head, Buffer.alloc(8), 0xffff) },
+    { why: /not b or c/, bytes: withTail({ k: 'a', ids: [] }, Buffer.alloc(8)) },
+    { why: /first|last/, bytes: withTail({ ...head, first: 5, last: 3 }, encodeRecords([goodRecord])) },
   ];
 }
 
@@ -76,13 +90,13 @@ describe('consumer journal replay with semantically bad entries', () => {
     assert.ok(scan.entries.length >= 20, `${name} has ${scan.entries.length} entries`);
     const planted = plantedEntries();
     const middle = Math.floor(scan.entries.length / 2);
-    const entries = [...scan.entries.slice(0, middle), ...planted.map((p) => packState(p.entry)), ...scan.entries.slice(middle)];
+    const entries = [...scan.entries.slice(0, middle), ...planted.map((p) => p.bytes), ...scan.entries.slice(middle)];
     writeFileSync(join(state, name), encodeFrames(entries, generation, 0));
     let offset = 0;
     for (const e of entries.slice(0, middle)) offset += FRAME_HEADER_BYTES + e.length;
     const where = planted.map((p, i) => {
       const at = { entry: middle + i, offset };
-      offset += FRAME_HEADER_BYTES + packState(p.entry).length;
+      offset += FRAME_HEADER_BYTES + p.bytes.length;
       return at;
     });
 
@@ -101,7 +115,7 @@ describe('consumer journal replay with semantically bad entries', () => {
     for (const [i, p] of planted.entries()) {
       assert.deepEqual({ file: quarantine[i]!.file, entry: quarantine[i]!.entry, offset: quarantine[i]!.offset }, { file: name, ...where[i]! });
       assert.match(quarantine[i]!.reason, p.why);
-      assert.deepEqual(Buffer.from(quarantine[i]!.bytes, 'base64'), packState(p.entry));
+      assert.deepEqual(Buffer.from(quarantine[i]!.bytes, 'base64'), p.bytes);
       assert.match(w[i]!.msg, new RegExp(`^${name} entry ${where[i]!.entry} at byte ${where[i]!.offset}: .*; set aside in .*quarantine\\.jsonl`));
     }
 

@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import pino from 'pino';
 import { Handoffs, type HandoffHost } from '../src/consumer/handoff.js';
 import { Outbox } from '../src/consumer/outbox.js';
-import { decodeEntry, encodeSourceState, installSourceState, type HandoffEntry } from '../src/consumer/state-codec.js';
+import { decodeEntry, encodeSourceState, entryBuffer, installSourceState, type HandoffEntry } from '../src/consumer/state-codec.js';
 import { packState } from '../src/durable/codec.js';
 import { Master } from '../src/master/master.js';
 import { Rescale } from '../src/master/rescale.js';
@@ -183,7 +183,7 @@ describe('ring change: a consumer (handoff.ts)', () => {
     const steps: Array<{ entries: Buffer[]; after: Frames[] }> = [];
     const host: HandoffHost & { engine: RulesEngine; outbox: Outbox } = {
       name, engine: new RulesEngine(), outbox: new Outbox(), staged: [staged],
-      stage: (entries, afterFrames) => steps.push({ entries, after: afterFrames }),
+      stage: (entries, afterFrames) => steps.push({ entries: entries.map(entryBuffer), after: afterFrames }),
     };
     return { host, steps, handoffs: new Handoffs() };
   }

@@ -210,7 +210,7 @@ export class Sender<R> implements ReplyTarget {
     f.sentAt = Date.now();
     if (f.attempts === 1) f.firstSentAt = f.sentAt;
     if (f.attempts > 1) this.counts.resends++;
-    f.via = this.master.transmit(f.header, f.payload);
+    f.via = this.master.transmit(f.header, f.payload, f.batch.chunk !== undefined);
   }
 
   /** Master `via`'s connection is back: everything sent through it before it was lost and not answered goes again, in order. */

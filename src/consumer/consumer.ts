@@ -21,6 +21,7 @@ import { StatsReporter } from '../service/stats-reporter.js';
 import { nextGeneration, type ConsumerIdentity } from './identity.js';
 import { Handoffs, type HandoffHost } from './handoff.js';
 import type { HandoffsSnapshot } from './state-codec.js';
+import type { EntryBytes } from '../durable/journal.js';
 import { QueryClasses } from './query-classes.js';
 import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 import { serviceStats } from '../wire/stats-schema.js';
@@ -122,7 +123,7 @@ interface Reply {
 }
 
 interface PendingGroup {
-  entries: Buffer[];
+  entries: EntryBytes[];
   replies: Reply[];
   alerts: Alert[];
 }

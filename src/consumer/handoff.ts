@@ -7,6 +7,7 @@ import { MAX_HANDOFF_BYTES } from '../wire/limits.js';
 import { handoffAckHeader, handoffHeader, releasedHeader } from '../wire/headers.js';
 import type { Outbox } from './outbox.js';
 import { encodeEntry, encodeSourceState, installSourceState, type HandoffEntry, type HandoffsSnapshot } from './state-codec.js';
+import type { EntryBytes } from '../durable/journal.js';
 
 // A consumer's side of a change of the ring (docs/delivery.md, "Changing the consumer set"; the master's side is
 // src/master/rescale.ts). Giving a source up is one journal entry holding the source's whole state: from it on,
@@ -31,7 +32,7 @@ export interface HandoffHost {
    */
   readonly staged: Alert[][];
   /** queues journal entries; `after` is sent to the master once they (and everything before them) are durable */
-  stage(entries: Buffer[], after: Frames[]): void;
+  stage(entries: EntryBytes[], after: Frames[]): void;
 }
 
 /** Frames for the master itself carrying a payload start with an empty frame (a reply's place for a client id). */
@@ -86,7 +87,7 @@ export class Handoffs {
    * change waits rather than let another consumer start that source from nothing.
    */
   release(host: HandoffHost, ver: number, names: readonly string[], tooBig: (src: string, bytes: number) => void): void {
-    const entries: Buffer[] = [];
+    const entries: EntryBytes[] = [];
     if (ver > this.ring) {
       // the fence, from now on in memory, durable before `released` is said
       const r: HandoffEntry = { k: 'r', ver };

@@ -1,9 +1,10 @@
 import type { Alert, QueryRecord } from '../model/record.js';
 import { packState, unpackState } from '../durable/codec.js';
+import type { EntryBytes } from '../durable/journal.js';
 import type { SetAside } from '../durable/quarantine.js';
 import type { WireRecord } from '../model/record.js';
 import { decodeRecords } from '../wire/protocol.js';
-import { sift, type Check } from '../wire/schema.js';
+import { SchemaError, sift, type Check } from '../wire/schema.js';
 import { RulesEngine } from '../rules/engine.js';
 import type { ChunkMark, OpenQuery, SourceState } from '../rules/rules.js';
 import { BUCKETS, CELLS, classKey, recountWindow, setBaseline, type OpenRegression, type PastWindow, type QueryClass } from '../rules/regression.js';
@@ -39,13 +40,38 @@ export type HandoffEntry =
   | { k: 'i'; src: string; ver: number; state: Buffer }
   | { k: 'r'; ver: number };
 
-export function encodeEntry(e: JournalEntry): Buffer {
-  return packState(e);
+// A batch's payload and a chunk's bytes are most of a journal, and they are already a Buffer: such an entry is
+// written as a small header and the bytes after it, not packed into one msgpack value (a copy of half a MiB into
+// fresh memory per chunk). 0xc1 is the one byte msgpack never uses, so it tells this layout from a packed entry:
+//   0xc1, u32 LE length of the head, the head (msgpack: the entry without its bytes), the bytes
+const WITH_TAIL = 0xc1;
+
+/** An entry as the journal writes it (durable/journal.ts frames it; the parts are not joined). */
+export function encodeEntry(e: JournalEntry): EntryBytes {
+  if (e.k !== 'b' && e.k !== 'c') return packState(e);
+  const { payload, bytes, ...head } = e as JournalEntry & { payload?: Buffer; bytes?: Buffer };
+  const packed = packState(head);
+  const lead = Buffer.allocUnsafe(5);
+  lead[0] = WITH_TAIL;
+  lead.writeUInt32LE(packed.length, 1);
+  return [lead, packed, (payload ?? bytes)!];
 }
 
 /** A journal entry, checked (a batch's records are, by entryRecords); throws a SchemaError saying what is wrong. */
 export function decodeEntry(buf: Buffer): JournalEntry {
-  return journalEntry(unpackState<unknown>(buf), '');
+  if (buf.length === 0 || buf[0] !== WITH_TAIL) return journalEntry(unpackState<unknown>(buf), '');
+  if (buf.length < 5) throw new SchemaError('', `entry of ${buf.length} bytes cut short in its head`);
+  const end = 5 + buf.readUInt32LE(1);
+  if (end > buf.length) throw new SchemaError('', `entry head of ${end - 5} bytes runs past the entry's ${buf.length} bytes`);
+  const head = unpackState<unknown>(buf.subarray(5, end));
+  const k = typeof head === 'object' && head !== null ? (head as { k?: unknown }).k : undefined;
+  if (k !== 'b' && k !== 'c') throw new SchemaError('', `entry with bytes after its head is of kind ${String(k).slice(0, 16)}, not b or c`);
+  return journalEntry({ ...(head as object), [k === 'b' ? 'payload' : 'bytes']: buf.subarray(end) }, '');
+}
+
+/** One buffer holding an entry (tests, and what is set aside). */
+export function entryBuffer(e: EntryBytes): Buffer {
+  return e instanceof Uint8Array ? Buffer.from(e.buffer, e.byteOffset, e.length) : Buffer.concat(e);
 }
 
 /** Stamps wire records with the fields their batch header implies. */

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeFrames, FRAME_HEADER_BYTES, scanJournal } from './journal.js';
+import { framePieces, FRAME_HEADER_BYTES, scanJournal, type EntryBytes } from './journal.js';
 import { decodeSnapshot, encodeSnapshotHeader } from './snapshot.js';
 import { syncDirectory } from './atomic-file.js';
 
@@ -72,14 +72,14 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Writes every byte of `chunks` at `position`, continuing after short writes. */
-async function writeFully(fh: FileHandle, chunks: readonly Buffer[], position: number): Promise<void> {
+async function writeFully(fh: FileHandle, chunks: readonly Uint8Array[], position: number): Promise<void> {
   let pending = chunks.filter((c) => c.length > 0);
   while (pending.length > 0) {
     const { bytesWritten } = await fh.writev(pending, position);
     if (bytesWritten <= 0) throw new Error(`write at byte ${position} made no progress`);
     position += bytesWritten;
     let skip = bytesWritten;
-    const rest: Buffer[] = [];
+    const rest: Uint8Array[] = [];
     for (const c of pending) {
       if (skip >= c.length) {
         skip -= c.length;
@@ -129,7 +129,7 @@ export class DurableStore {
   }
 
   /** Makes `entries` durable in order: one write and one fdatasync for all of them. */
-  append(entries: readonly Buffer[]): Promise<void> {
+  append(entries: readonly EntryBytes[]): Promise<void> {
     return this.serial(() => this.write(entries));
   }
 
@@ -175,12 +175,12 @@ export class DurableStore {
     if (this.fsync) await syncDirectory(this.dir);
   }
 
-  private async write(entries: readonly Buffer[]): Promise<void> {
+  private async write(entries: readonly EntryBytes[]): Promise<void> {
     const fh = this.usableJournal();
     if (entries.length === 0) return;
-    const frames = encodeFrames(entries, this.generation, this.size);
+    const frames = framePieces(entries, this.generation, this.size);
     try {
-      await writeFully(fh, [frames], this.size);
+      await writeFully(fh, frames.pieces, this.size);
       if (this.fsync) await fh.datasync();
     } catch (err) {
       // Nothing of this call was acked: cut the journal back so the next append continues a valid one.
@@ -191,7 +191,7 @@ export class DurableStore {
       }
       throw err;
     }
-    this.size += frames.length;
+    this.size += frames.bytes;
   }
 
   private async compact(full: Buffer): Promise<void> {
