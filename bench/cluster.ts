@@ -13,6 +13,8 @@ export interface ServerSideOptions {
   consumers: number;
   fsync: boolean;
   logLevel?: string;
+  /** more arguments for every consumer */
+  consumerArgs?: string[];
 }
 
 /** Starts the server side and waits until every consumer has loaded its state and said hello to the master. */
@@ -21,7 +23,7 @@ export async function startServerSide(opts: ServerSideOptions): Promise<Pipeline
     data: opts.data,
     base: opts.base,
     consumers: defaultConsumerNames(opts.consumers),
-    consumerArgs: opts.fsync ? [] : ['--no-fsync'],
+    consumerArgs: [...(opts.fsync ? [] : ['--no-fsync']), ...(opts.consumerArgs ?? [])],
     serviceArgs: ['--log-level', opts.logLevel ?? 'info'],
   });
   try {

@@ -102,7 +102,7 @@ async function throughputRun(
   label: string,
   dir: string,
   logs: WrittenLog[],
-  opts: { consumers: number; fsync: boolean; port?: number; preloadOpen?: number; expectAlerts?: number; clientArgs?: string[] },
+  opts: { consumers: number; fsync: boolean; port?: number; preloadOpen?: number; expectAlerts?: number; clientArgs?: string[]; consumerArgs?: string[] },
 ): Promise<RunResult & { server?: Pipeline }> {
   const data = join(dir, 'server');
   const base = await freeBasePort({ preferred: opts.port });
@@ -112,7 +112,7 @@ async function throughputRun(
     const owner = ownerOf(SOURCE, defaultConsumerNames(opts.consumers))!;
     await writeConsumerState(join(data, 'consumers', owner), SOURCE, opts.preloadOpen, Date.UTC(2030, 0, 1));
   }
-  const server = await startServerSide({ data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn' });
+  const server = await startServerSide({ data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn', ...(opts.consumerArgs && { consumerArgs: opts.consumerArgs }) });
   const clients: Proc[] = [];
   try {
     const before = procSamples(server.services.values());
@@ -405,13 +405,30 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     await chunked.server!.stop();
     running = undefined;
     rmSync(join(root, 'run-chunks'), { recursive: true, force: true });
+
+    // design B with a parse thread on the consumers (parse-ahead.ts): the owning consumer parses ahead on a second core
+    progress(`pipeline, design B with a parse thread (--parse-threads 1): ${clientsN} client(s), ${consumers} consumers, fsync on`);
+    const threaded = await throughputRun(`design B + parse thread: --ship chunks, consumers --parse-threads 1, durable`, join(root, 'run-chunks-threaded'), logs,
+      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: ['--ship', 'chunks'], consumerArgs: ['--parse-threads', '1'] });
+    running = threaded.server;
+    rows.push(runRow(threaded, `slowq pipeline, design B + a parse thread on the consumer (--parse-threads 1), fsync on`));
+    procTables.push(procTable(threaded));
+    data.chunksThreaded = { ...threaded, server: undefined };
+    if (threaded.alerts !== oracleAlerts) notes.push(`alerts written by the design B pipeline with a parse thread: ${threaded.alerts}, oracle: ${oracleAlerts}`);
+    for (const name of defaultConsumerNames(consumers)) {
+      const st = threaded.server!.consumerStats(name);
+      if (st && (st.chunksParsedAhead ?? 0) + (st.chunksParsedAgain ?? 0) > 0) notes.push(`design B + parse thread, consumer ${name}: chunks parsed ahead ${st.chunksParsedAhead}, parsed again on the main thread ${st.chunksParsedAgain ?? 0}`);
+    }
+    await threaded.server!.stop();
+    running = undefined;
+    rmSync(join(root, 'run-chunks-threaded'), { recursive: true, force: true });
     const clientCpu = (r: RunResult): Cell[] => {
       const cpuMs = r.procs.filter((p) => p.name.startsWith('client')).reduce((n, p) => n + p.cpuMs, 0);
       const busiest = Math.max(...r.procs.filter((p) => p.name.startsWith('consumer')).map((p) => p.cpuMs));
       // share of one core the client needs per 10,000 events/s: its CPU per event × 10,000
       return [r.label, Math.round(r.eventsPerSec), cpuMs / 1000, (cpuMs * 1000) / r.entries, ((cpuMs / 1000) / r.entries) * 10_000 * 100, (busiest * 1000) / r.entries];
     };
-    const cpuRows = [clientCpu(durable), clientCpu(chunked)];
+    const cpuRows = [clientCpu(durable), clientCpu(chunked), clientCpu(threaded)];
     data.clientCpu = cpuRows;
 
     let large: RunResult | undefined;

@@ -2,30 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChunkIntake, type ChunkRequest } from '../src/consumer/chunk-intake.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryBuffer } from '../src/consumer/state-codec.js';
-import { EntryChunker, type RawChunk } from '../src/formats/entry-chunker.js';
+import type { RawChunk } from '../src/formats/entry-chunker.js';
 import type { Alert } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
-import { MySqlSlowLogGenerator } from '../src/workload/mysql-slow-generator.js';
+import { cutChunks, generatedSlowLog } from './support/chunks.js';
 
 // The consumer's side of raw chunks (src/consumer/chunk-intake.ts): bytes at or below a stream's mark are
 // duplicates even when the chunk is cut differently the second time, a chunk past the mark is a gap, and the
 // mark with the parser's context survives a snapshot and the journal, so that a consumer restarted mid-stream
 // applies exactly the records (and raises exactly the alerts) an uninterrupted one does.
-
-function log(entries: number): Buffer {
-  const g = new MySqlSlowLogGenerator({ seed: 11, flavor: 'mariadb', meanGapMs: 5, slowFraction: 0.05, threads: 40 });
-  let text = g.banner();
-  for (let i = 0; i < entries; i++) text += g.next().text;
-  return Buffer.from(text);
-}
-
-function cut(bytes: Buffer, target: number): RawChunk[] {
-  const out: RawChunk[] = [];
-  const c = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: target, maxBytes: 8 << 20 });
-  c.push(bytes, out);
-  c.finish(true, out);
-  return out;
-}
 
 const request = (c: RawChunk): ChunkRequest => ({ src: 'db', stream: 's1', first: c.from + 1, last: c.to, eof: c.eof, fmt: 'mysql-slow', tz: '', bytes: c.bytes });
 
@@ -42,10 +27,10 @@ function applyAll(engine: RulesEngine, intake: ChunkIntake, chunks: RawChunk[]):
 }
 
 describe('raw chunks at the consumer', () => {
-  const bytes = log(3000);
+  const bytes = generatedSlowLog(11, 3000);
   const whole = (() => {
     const engine = new RulesEngine();
-    const ids = applyAll(engine, new ChunkIntake(), cut(bytes, 4096));
+    const ids = applyAll(engine, new ChunkIntake(), cutChunks(bytes, 4096));
     return { ids, records: engine.source('db').streams.get('s1'), mark: engine.source('db').chunks.get('s1') };
   })();
 
@@ -54,11 +39,11 @@ describe('raw chunks at the consumer', () => {
     assert.equal(whole.mark?.end, bytes.length);
     const engine = new RulesEngine();
     const intake = new ChunkIntake();
-    const small = cut(bytes, 1);
+    const small = cutChunks(bytes, 1);
     const half = Math.floor(small.length / 2);
     const ids = applyAll(engine, intake, small.slice(0, half));
     // a restarted client cuts again from an older offset, longer chunks: what overlaps is skipped
-    const again = cut(bytes, 64 * 1024);
+    const again = cutChunks(bytes, 64 * 1024);
     for (const c of again) {
       const alerts: Alert[] = [];
       const r = intake.apply(engine, request(c), alerts);
@@ -72,7 +57,7 @@ describe('raw chunks at the consumer', () => {
   it('a chunk past the mark is a gap: nothing applied, the mark named', () => {
     const engine = new RulesEngine();
     const intake = new ChunkIntake();
-    const chunks = cut(bytes, 8192);
+    const chunks = cutChunks(bytes, 8192);
     applyAll(engine, intake, chunks.slice(0, 2));
     const r = intake.apply(engine, request(chunks[3]!), []);
     assert.equal(r.gapExpected, chunks[1]!.to + 1);
@@ -81,7 +66,7 @@ describe('raw chunks at the consumer', () => {
   });
 
   it('snapshot + journal replay mid-stream give what an uninterrupted consumer gives', () => {
-    const chunks = cut(bytes, 2048);
+    const chunks = cutChunks(bytes, 2048);
     const engine = new RulesEngine();
     const intake = new ChunkIntake();
     const third = Math.floor(chunks.length / 3);

@@ -15,8 +15,9 @@ export function register(program: Command): void {
       .option('--master <endpoint>', `the master's consumer endpoint (default ${tcp('127.0.0.1', DEFAULT_BASE_PORT + 1)}); repeatable: the consumer serves every master given`, repeatable)
       .option('--monitor <endpoint>', 'the monitor\'s endpoint', tcp('127.0.0.1', DEFAULT_BASE_PORT + 2))
       .option('--no-fsync', 'do not fsync state (faster, not crash-safe: for benchmarks only)')
-      .option('--compact-bytes <n>', 'journal size that triggers a snapshot (default 64 MiB)'),
-  ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master?: string[]; monitor: string; fsync: boolean; compactBytes?: string }) => {
+      .option('--compact-bytes <n>', 'journal size that triggers a snapshot (default 64 MiB)')
+      .option('--parse-threads <n>', 'threads that parse raw chunks (--ship chunks) ahead while the main thread applies the ones before; 0: parse on the main thread (the default: worth it only where the consumer has a core to spare, see the README)', '0'),
+  ), { server: false, connectsTo: ['master', 'monitor', 'logserver'] })).action(async (flags: LogFlags & ThresholdFlags & { name: string; data: string; master?: string[]; monitor: string; fsync: boolean; compactBytes?: string; parseThreads: string }) => {
     holdStopSignals();
     holdReloadSignal();
     const masters = masterEndpoints(flags, tcp('127.0.0.1', DEFAULT_BASE_PORT + 1));
@@ -33,6 +34,7 @@ export function register(program: Command): void {
       extraCounters: () => log.counters(),
       rules: cfg.rules,
       fsync: flags.fsync,
+      parseThreads: intOption(flags.parseThreads, '--parse-threads'),
       ...(flags.compactBytes !== undefined && { compactBytes: intOption(flags.compactBytes, '--compact-bytes') }),
       ...(monitorCurve && { monitorCurve }),
     });

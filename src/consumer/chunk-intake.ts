@@ -4,6 +4,7 @@ import { ChunkParsers } from '../formats/chunk-parse.js';
 import type { ParseProblem } from '../formats/parsers/types.js';
 import type { BatchResult, RulesEngine } from '../rules/engine.js';
 import type { ChunkMark } from '../rules/rules.js';
+import type { AheadTicket, ParsedAhead } from './parse-ahead.js';
 
 // A raw chunk of a log (`chunk`, design B: docs/delivery.md, "Raw chunks"): parsed here, from where its stream's
 // previous chunk left the parser, then applied like a batch. A stream's chunks are numbered by byte: a chunk is
@@ -42,10 +43,14 @@ export interface ChunkResult extends BatchResult {
 export class ChunkIntake {
   private readonly parsers = new ChunkParsers();
 
-  /** Parses and applies `req` (throws, applying nothing, for a format or time zone it cannot parse in). */
-  apply(engine: RulesEngine, req: ChunkRequest, alerts: Alert[]): ChunkResult {
+  /**
+   * Parses and applies `req` (throws, applying nothing, for a format or time zone it cannot parse in). `ahead`: the
+   * chunk's parse done in a parse thread, used if it started from where the stream stands now (else it is parsed here).
+   */
+  apply(engine: RulesEngine, req: ChunkRequest, alerts: Alert[], ahead?: AheadTicket): ChunkResult {
     const state = engine.source(req.src);
-    const mark: ChunkMark = state.chunks.get(req.stream) ?? { end: 0, line: 0 };
+    const markNow = state.chunks.get(req.stream);
+    const mark: ChunkMark = markNow ?? { end: 0, line: 0 };
     const from = req.first - 1;
     const hwm = state.streams.get(req.stream) ?? 0;
     const none: ChunkResult = { applied: 0, duplicates: 0, late: 0, last: mark.end, dupBytes: 0, records: [], problems: [], cutInEntry: false };
@@ -53,18 +58,26 @@ export class ChunkIntake {
     if (req.last <= mark.end) return { ...none, dupBytes: req.last - from };
     const skip = mark.end - from;
     const bytes = skip > 0 ? req.bytes.subarray(skip) : req.bytes;
-    const parsed = this.parsers.parse(req.fmt, req.tz ? { logTimeZone: req.tz } : {}, bytes, { offset: mark.end, line: mark.line, context: mark.context }, req.eof);
-    const records: QueryRecord[] = parsed.events.map((e, i) => {
-      const r = toWire(e) as QueryRecord;
+    const early = ahead?.usable(markNow);
+    const parsed = early ?? this.parse(req, bytes, mark);
+    const records = parsed.records as QueryRecord[];
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
       r.source = req.src;
       r.stream = req.stream;
       r.seq = hwm + 1 + i;
-      return r;
-    });
+    }
     const r = engine.applyBatch(req.src, req.stream, records, alerts);
     const next: ChunkMark = { end: req.last, line: parsed.line };
     if (parsed.context !== undefined) next.context = parsed.context;
     state.chunks.set(req.stream, next);
+    if (ahead && early) ahead.appliedMark = next;
     return { ...r, last: req.last, dupBytes: skip, records, problems: parsed.problems, cutInEntry: parsed.cutInEntry, journal: { first: mark.end + 1, bytes } };
+  }
+
+  /** The chunk parsed here, from `mark`. */
+  private parse(req: ChunkRequest, bytes: Buffer, mark: ChunkMark): ParsedAhead {
+    const parsed = this.parsers.parse(req.fmt, req.tz ? { logTimeZone: req.tz } : {}, bytes, { offset: mark.end, line: mark.line, context: mark.context }, req.eof);
+    return { records: parsed.events.map(toWire), problems: parsed.problems, line: parsed.line, context: parsed.context, cutInEntry: parsed.cutInEntry };
   }
 }

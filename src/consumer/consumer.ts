@@ -27,6 +27,8 @@ import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 import { serviceStats } from '../wire/stats-schema.js';
 import type { ServiceStats } from '../wire/protocol.js';
 import { ChunkIntake, type ChunkRequest, type ChunkResult } from './chunk-intake.js';
+import { ParseAhead, type AheadTicket } from './parse-ahead.js';
+import { OrderedInbox } from './ordered-inbox.js';
 import { DeadLetters } from '../service/dead-letter.js';
 
 // A consumer owns the sources the master routes to it. For each request: apply the records in order
@@ -67,6 +69,8 @@ export interface ConsumerOptions {
   extraCounters?: () => Record<string, number>;
   /** CURVE for the connection to the monitor (with its public key) */
   monitorCurve?: CurveClientConfig;
+  /** threads that parse raw chunks ahead while the main thread applies the ones before (parse-ahead.ts); 0: none (default) */
+  parseThreads?: number;
 }
 
 export interface ConsumerStats {
@@ -164,6 +168,10 @@ export class Consumer {
   };
   /** raw chunks are parsed here (design B) */
   private readonly chunkIntake = new ChunkIntake();
+  /** and ahead, in parse threads, while the chunks before them are applied (undefined: parseThreads 0) */
+  private readonly parseAhead: ParseAhead | undefined;
+  /** requests from the masters, done in the order they came while chunks among them are parsed ahead */
+  private readonly inbox: OrderedInbox<{ msg: Buffer[]; via: number }> | undefined;
   private readonly deadLetters: DeadLetters;
 
   constructor(private readonly opts: ConsumerOptions) {
@@ -200,6 +208,15 @@ export class Consumer {
         },
       },
     });
+    const threads = opts.parseThreads ?? 0;
+    if (threads > 0) {
+      const ahead = new ParseAhead({ threads, log, onSettled: () => this.inbox?.drain() });
+      this.parseAhead = ahead;
+      this.inbox = new OrderedInbox(ahead, {
+        markOf: (src, stream) => this.engine.sources.get(src)?.chunks.get(stream),
+        run: (r, ticket) => this.onRequest(r.msg, r.via, ticket),
+      });
+    }
     this.statsFile = new StatsFile(join(opts.dataDir, 'stats.json'), () => this.getStats());
     this.deadLetters = new DeadLetters(join(opts.dataDir, 'dead-letter.jsonl'), (err) => log.error({ err: err.message }, 'cannot write the dead-letter file'));
     this.reporter = new StatsReporter({
@@ -226,8 +243,9 @@ export class Consumer {
     }
     this.masters.forEach((m, i) => {
       m.endpoint.connect(m.address);
-      m.endpoint.receive((msg) => this.onRequest(msg, i));
+      m.endpoint.receive((msg) => this.onMessage(msg, i));
     });
+    this.parseAhead?.start();
     this.monitor.connect(this.opts.monitor);
     this.monitor.receive((msg) => this.onMonitorReply(msg));
     const { stateId, generation } = this.identity!;
@@ -259,7 +277,8 @@ export class Consumer {
     this.reporter.stop();
     // let an in-flight commit finish so its requests are acked or safely retried by clients
     while (this.committing) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all([this.closeMasters(), this.monitor.close()]);
+    await Promise.all([this.closeMasters(), this.monitor.close(), this.parseAhead?.stop()]);
+    this.inbox?.clear(); // not acked: their clients send them again
     await this.store.close();
     this.statsFile.stop();
     this.opts.log.info(this.getStats(), 'consumer stopped');
@@ -281,7 +300,7 @@ export class Consumer {
     return {
       ...this.stats, malformed, outbox: this.outbox.size, openQueries: open, regressionClasses: classes, regressionClassesEvicted: evicted, highWaterTotal: hwm,
       fenced: this.fencedBy.size === 0 ? 0 : 1, generation: this.identity?.generation ?? 0, setAside: this.quarantine.count, deadLettered: this.deadLetters.count,
-      ...this.handoffs.stats(),
+      ...this.handoffs.stats(), ...this.parseAhead?.counts,
       ...masters.connections, ...this.monitor.connectionStats(),
     };
   }
@@ -342,7 +361,22 @@ export class Consumer {
     if (this.quarantine.count > setAsideBefore) await this.compact();
   }
 
-  private onRequest(msg: Buffer[], via: number): void {
+  /** A message from master `via`: done in the order they came (a chunk among them may be parsed ahead meanwhile). */
+  private onMessage(msg: Buffer[], via: number): void {
+    if (!this.inbox) return this.onRequest(msg, via);
+    let chunk: ChunkRequest | undefined;
+    if (msg.length === 3 && msg[2]) {
+      try {
+        const h = decodeHeader(msg[1]);
+        if (h.t === 'chunk') chunk = { src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes: decodeChunkBytes(msg[2], h.first, h.last) };
+      } catch {
+        // not parsed ahead: said where the request is done
+      }
+    }
+    this.inbox.push({ msg, via }, chunk);
+  }
+
+  private onRequest(msg: Buffer[], via: number, ticket?: AheadTicket): void {
     // from a master: [client routing id, header, payload], [header, payload] for the master itself (ring
     // changes), or [header] answering our hello/hb
     if (msg.length === 1) return this.onClaimAnswer(msg[0], via);
@@ -372,7 +406,7 @@ export class Consumer {
     }
     // given up when the ring changed: never applied here again (the master routes it to its new owner)
     if (this.handoffs.gaveUp(h.src)) return this.retry(client, h.rid, `source ${h.src} was handed over to another consumer`, via);
-    if (h.t === 'chunk') return this.onChunk(h, msg[2], client, via);
+    if (h.t === 'chunk') return this.onChunk(h, msg[2], client, via, ticket);
     let records;
     try {
       records = stampRecords(decodeRecords(msg[2], h.last - h.first + 1), h.src, h.stream, h.first);
@@ -399,13 +433,13 @@ export class Consumer {
   }
 
   /** A raw chunk of a log (design B): parsed from where its stream's last chunk left off, applied, journaled as bytes. */
-  private onChunk(h: ChunkHeader, payload: Buffer | undefined, client: Buffer, via: number): void {
+  private onChunk(h: ChunkHeader, payload: Buffer | undefined, client: Buffer, via: number, ticket?: AheadTicket): void {
     const master = this.masters[via]!;
     const alerts = this.pending.alerts;
     let r: ChunkResult;
     try {
       const bytes = decodeChunkBytes(payload, h.first, h.last);
-      r = this.applyChunkAndView({ src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes }, alerts);
+      r = this.applyChunkAndView({ src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes }, alerts, ticket);
     } catch (err) {
       const e = err instanceof ProtocolError ? err : new ProtocolError('BAD_HEADER', `chunk of source ${h.src.slice(0, 64)}: ${(err as Error).message}`);
       return master.endpoint.malformed(`source ${h.src}`, e, { peer: client, rid: h.rid });
@@ -439,8 +473,8 @@ export class Consumer {
   }
 
   /** Parses and applies a chunk, and shows the class view its records. */
-  private applyChunkAndView(req: ChunkRequest, alerts: Alert[]): ChunkResult {
-    const r = this.chunkIntake.apply(this.engine, req, alerts);
+  private applyChunkAndView(req: ChunkRequest, alerts: Alert[], ahead?: AheadTicket): ChunkResult {
+    const r = this.chunkIntake.apply(this.engine, req, alerts, ahead);
     for (const rec of r.records) this.classes.add(rec);
     return r;
   }
