@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChunkIntake, type ChunkRequest } from '../src/consumer/chunk-intake.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryBuffer } from '../src/consumer/state-codec.js';
-import type { RawChunk } from '../src/formats/entry-chunker.js';
+import { EntryChunker, recycleChunk, type RawChunk } from '../src/formats/entry-chunker.js';
 import type { Alert } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
 import { cutChunks, generatedSlowLog } from './support/chunks.js';
@@ -101,5 +101,40 @@ describe('raw chunks at the consumer', () => {
     const at = text.lastIndexOf('\nSET timestamp') + 1;
     const r = new ChunkIntake().apply(engine, { src: 'db', stream: 's2', first: 1, last: at, eof: false, fmt: 'mysql-slow', tz: '', bytes: text.subarray(0, at) }, []);
     assert.equal(r.cutInEntry, true);
+  });
+});
+
+describe('stores of shipped chunks (entry-chunker.ts, recycleChunk)', () => {
+  it('a store given back holds later chunks, the same bytes cut as from fresh memory; other buffers are left alone', () => {
+    const bytes = generatedSlowLog(13, 6000);
+    const fresh = cutChunks(bytes, 512 * 1024).map((c) => Buffer.from(c.bytes)); // copies: what the chunks held
+    const stores = new Set<ArrayBuffer>();
+    const out: RawChunk[] = [];
+    const c = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, maxBytes: 8 << 20 });
+    let i = 0;
+    for (let at = 0; at < bytes.length; at += 64 * 1024) {
+      c.push(bytes.subarray(at, at + 64 * 1024), out);
+      // each chunk, once "acked", gives its store back before the next is cut
+      for (const chunk of out.splice(0)) {
+        assert.deepEqual(chunk.bytes, fresh[i++], `chunk ${i}`);
+        if (chunk.bytes.byteOffset === 0) stores.add(chunk.bytes.buffer as ArrayBuffer);
+        recycleChunk(chunk.bytes);
+        recycleChunk(chunk.bytes); // given back twice: kept once
+      }
+    }
+    c.finish(true, out);
+    for (const chunk of out) assert.deepEqual(chunk.bytes, fresh[i++], `chunk ${i}`);
+    assert.equal(i, fresh.length);
+    assert.ok(stores.size < fresh.length - 1, `${stores.size} stores for ${fresh.length} chunks: stores were reused`);
+    // a buffer no chunker allocated, or a part of one, is never taken
+    const other = Buffer.alloc(768 * 1024, 7);
+    recycleChunk(other);
+    recycleChunk(other.subarray(1));
+    const d: RawChunk[] = [];
+    const c2 = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, maxBytes: 8 << 20 });
+    c2.push(bytes, d);
+    c2.finish(true, d);
+    assert.ok(d.every((x) => x.bytes.buffer !== other.buffer));
+    assert.equal(other.every((b) => b === 7), true, 'left alone');
   });
 });

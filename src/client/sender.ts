@@ -4,6 +4,7 @@ import { encodeHeader, encodeRecords, type ServiceStats } from '../wire/protocol
 import { batchHeader, chunkHeader } from '../wire/headers.js';
 import type { Batch } from './batch.js';
 import { MasterConnection, type ReplyHeader, type ReplyTarget } from './master-connection.js';
+import { recycleChunk } from '../formats/entry-chunker.js';
 
 // Sends sealed batches to the master with a window of unacked batches (docs/delivery.md).
 // An unacked batch is resent after a timeout with the same numbers; acks are cumulative per stream;
@@ -255,6 +256,8 @@ export class Sender<R> implements ReplyTarget {
         for (const f of this.inFlight.values()) {
           if (f.batch.stream === h.stream && f.batch.last <= h.last) {
             this.inFlight.delete(f.rid);
+            // sent once and acked: nothing reads its bytes any more (a resent one may still sit in a queue)
+            if (f.batch.chunk && f.attempts === 1) recycleChunk(f.batch.chunk.bytes);
             this.counts.acked++;
             this.counts.recordsAcked += f.batch.records.length;
             if (!newest || f.batch.last > newest.batch.last) newest = f;
