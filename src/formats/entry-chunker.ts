@@ -40,12 +40,12 @@ export function entryCutsFor(format: string): EntryCuts {
  * Stores of chunks that were shipped, given back once acked (recycleChunk), for the next chunks of this process.
  * Memory that is new to the process costs its page faults when first written, and on a VM they are dear: copying
  * the file into a fresh store per chunk was 20% of the client's CPU (bench e2e, design B, --cpu-prof). A store
- * is given back only when nothing can read it any more (see recycleChunk), and only the usual size is kept.
+ * is given back only when nothing can read it any more (see recycleChunk); at most 8 of the usual size are kept (a few are enough: acks come back while the next chunks are cut).
  */
 const spareStores: Buffer[] = [];
 /** the stores chunkers allocated: only those are ever taken back */
 const ownStores = new WeakSet<ArrayBuffer>();
-const SPARE_MAX = 24;
+const SPARE_MAX = 8;
 
 /**
  * The bytes of a shipped chunk will never be read again (acked, after being sent exactly once: ZeroMQ, which
