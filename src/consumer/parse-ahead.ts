@@ -91,7 +91,6 @@ export class AheadTicket {
   }
 }
 
-
 export interface ParseAheadOptions {
   /** parse threads (at least 1; a stream always goes to the same one) */
   threads: number;
@@ -107,7 +106,10 @@ interface Thread {
   online: boolean;
 }
 
-/** Spare chunk buffers kept for reuse: more than a client's window of chunks in flight (16), so that a copy into a fresh buffer (its page faults) is rare. */
+/**
+ * Spare chunk buffers kept for reuse: more than a client's window of chunks in flight (16), so that a copy into a
+ * fresh buffer (its page faults) is rare.
+ */
 const POOL_MAX = 20;
 const MIN_BUFFER = 768 << 10;
 /** parse threads that may stop unasked before the consumer parses on its main thread only */
