@@ -73,6 +73,23 @@ interface RunResult {
 
 const SOURCE = 'bench-db';
 
+/** The client arguments of design B (README, "Where one file's parsing runs"): raw entry-aligned chunks, the consumers parse. */
+const DESIGN_B = ['--ship', 'chunks'];
+
+interface LatencySummary {
+  p50: number;
+  p99: number;
+  max: number;
+  /** alerts timed */
+  n: number;
+  offered: number;
+  missing: number;
+}
+
+function latencySummary(l: { samples: number[]; offered: number; missing: number }): LatencySummary {
+  return { p50: median(l.samples), p99: percentile(l.samples, 99), max: l.samples.length ? Math.max(...l.samples) : NaN, n: l.samples.length, offered: l.offered, missing: l.missing };
+}
+
 function clientArgs(server: Pipeline, source: string, dataDir: string, file: string, extra: string[] = []): string[] {
   return ['client', '--master', server.ports.clients, '--source', source, '--format', 'mysql-slow', '--data', dataDir,
     '--logserver', server.ports.logserver, ...extra, file];
@@ -151,15 +168,18 @@ async function throughputRun(
   }
 }
 
-/** Appends entries at a fixed rate and times each slow one from append to its alert in alerts.jsonl. */
-async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: number): Promise<{ samples: number[]; offered: number; missing: number }> {
+/**
+ * Appends entries at a fixed rate and times each slow one from append to its alert in alerts.jsonl.
+ * `extraClientArgs` picks the client's path (`['--ship', 'chunks']`: design B, against a server run for it).
+ */
+async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: number, extraClientArgs: string[] = []): Promise<{ samples: number[]; offered: number; missing: number }> {
   const file = join(dir, 'latency.log');
   const fd = openSync(file, 'w');
   // 5% slow at this rate keeps thousands of statements running at once: enough threads for them not to overlap
   const g = new MySqlSlowLogGenerator({ seed: 99, meanGapMs: 1000 / rate, slowFraction: 0.05, threads: 65_536, startTs: Date.UTC(2027, 0, 1) });
   writeSync(fd, g.banner());
   const client = slowq('client-latency', clientArgs(server, 'bench-latency', join(dir, 'client-latency'), file,
-    ['--log-level', 'warn', '--poll-ms', '5', '--linger-ms', '5']));
+    ['--log-level', 'warn', '--poll-ms', '5', '--linger-ms', '5', ...extraClientArgs]));
   const appended = new Map<string, number>();
   const samples: number[] = [];
   const alertsFd = openSync(server.alertsFile, 'a+');
@@ -383,11 +403,10 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     data.durable = { ...durable, server: undefined };
     if (durable.alerts !== oracleAlerts) notes.push(`alerts written by the pipeline: ${durable.alerts}, oracle: ${oracleAlerts}`);
 
-    let latency: { p50: number; p99: number; max: number; n: number; offered: number; missing: number } | undefined;
+    let latency: LatencySummary | undefined;
     if (latencySeconds > 0) {
-      progress(`latency at ${rate} events/s offered for ${latencySeconds} s`);
-      const l = await latencyRun(durable.server!, join(root, 'run-durable'), rate, latencySeconds);
-      latency = { p50: median(l.samples), p99: percentile(l.samples, 99), max: Math.max(...l.samples), n: l.samples.length, offered: l.offered, missing: l.missing };
+      progress(`latency at ${rate} events/s offered for ${latencySeconds} s (record path)`);
+      latency = latencySummary(await latencyRun(durable.server!, join(root, 'run-durable'), rate, latencySeconds));
       data.latency = latency;
     }
     await durable.server!.stop();
@@ -396,12 +415,18 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     // design B (README, "Where one file's parsing runs"): the client ships raw entry-aligned chunks, the consumers parse
     progress(`pipeline, design B (--ship chunks): ${clientsN} client(s), ${consumers} consumers, fsync on`);
     const chunked = await throughputRun(`design B: --ship chunks, ${clientsN} client, ${consumers} consumers, durable`, join(root, 'run-chunks'), logs,
-      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: ['--ship', 'chunks'] });
+      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: DESIGN_B });
     running = chunked.server;
     rows.push(runRow(chunked, `slowq pipeline, design B (--ship chunks: consumers parse), fsync on`));
     procTables.push(procTable(chunked));
     data.chunks = { ...chunked, server: undefined };
     if (chunked.alerts !== oracleAlerts) notes.push(`alerts written by the design B pipeline: ${chunked.alerts}, oracle: ${oracleAlerts}`);
+    let latencyB: LatencySummary | undefined;
+    if (latencySeconds > 0) {
+      progress(`latency at ${rate} events/s offered for ${latencySeconds} s (design B)`);
+      latencyB = latencySummary(await latencyRun(chunked.server!, join(root, 'run-chunks'), rate, latencySeconds, DESIGN_B));
+      data.latencyChunks = latencyB;
+    }
     await chunked.server!.stop();
     running = undefined;
     rmSync(join(root, 'run-chunks'), { recursive: true, force: true });
@@ -489,18 +514,26 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       } else notes.push(`pt-query-digest failed: ${r.error}`);
     } else notes.push(opts.pt === false ? 'pt-query-digest skipped (--no-pt)' : 'pt-query-digest not installed: no comparison row');
 
-    let rss: (RunResult & { server?: Pipeline }) | undefined;
+    let rss: RunResult | undefined;
+    let rssB: RunResult | undefined;
     if (rssBytes > 0) {
-      progress(`client tailing a ${mib(rssBytes).toFixed(0)} MiB log (peak RSS)`);
       const big = withTrailer(writeMySqlSlowLog(join(root, 'big.log'), { bytes: rssBytes }, { seed: 77 }));
-      rss = await throughputRun(`${mib(rssBytes).toFixed(0)} MiB log`, join(root, 'run-big'), [big], { consumers, fsync: true, port: opts.port });
-      running = rss.server;
-      rows.push(runRow(rss, `slowq pipeline on a ${mib(rssBytes).toFixed(0)} MiB log, fsync on`));
-      procTables.push(procTable(rss));
-      data.big = { ...rss, server: undefined };
-      await rss.server!.stop();
-      running = undefined;
-      rmSync(join(root, 'run-big'), { recursive: true, force: true });
+      // the same file for both paths, each run against its own fresh server side
+      const bigRun = async (what: string, runDir: string, extra: string[] | undefined): Promise<RunResult> => {
+        progress(`client tailing a ${mib(rssBytes).toFixed(0)} MiB log (peak RSS, ${what})`);
+        const { server, ...r } = await throughputRun(`${mib(rssBytes).toFixed(0)} MiB log, ${what}`, join(root, runDir), [big], { consumers, fsync: true, port: opts.port, ...(extra && { clientArgs: extra }) });
+        running = server;
+        rows.push(runRow(r, `slowq pipeline on a ${mib(rssBytes).toFixed(0)} MiB log, ${what}, fsync on`));
+        procTables.push(procTable(r));
+        await server!.stop();
+        running = undefined;
+        rmSync(join(root, runDir), { recursive: true, force: true });
+        return r;
+      };
+      rss = await bigRun('record path', 'run-big', undefined);
+      data.big = rss;
+      rssB = await bigRun('design B (--ship chunks)', 'run-big-chunks', DESIGN_B);
+      data.bigChunks = rssB;
       rmSync(big.path, { force: true });
     }
 
@@ -513,11 +546,15 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     target('end-to-end ÷ single-process oracle', '≥ 1.2×', durable.eventsPerSec / oracleEvps, durable.eventsPerSec / oracleEvps >= 1.2, '×');
     target('end-to-end ÷ naive per-record JSON', 'report', durable.eventsPerSec / naiveEvps, undefined, '×');
     targets[targets.length - 1]![3] = 'reported';
-    target(`p99 append → alert at ${rate.toLocaleString('en-US')} events/s offered`, '≤ 50 ms', latency?.p99, latency ? latency.p99 <= 50 : undefined, ' ms');
+    for (const [l, what] of [[latency, 'record path'], [latencyB, 'design B']] as const) {
+      target(`p99 append → alert at ${rate.toLocaleString('en-US')} events/s offered (${what})`, '≤ 50 ms', l?.p99, l ? l.p99 <= 50 : undefined, ' ms');
+    }
     target(`throughput with ${openQueries.toLocaleString('en-US')} open queries ÷ with none`, '≥ 0.8', large && large.eventsPerSec / durable.eventsPerSec, large ? large.eventsPerSec / durable.eventsPerSec >= 0.8 : undefined);
     target(`consumer restart to ready, ${openQueries.toLocaleString('en-US')} open queries`, '≤ 1 s', restartMs, restartMs === undefined ? undefined : restartMs <= 1000, ' ms');
-    const clientRss = rss?.procs.find((p) => p.name.startsWith('client'))?.peakRss;
-    target(`client peak RSS tailing a ${mib(rssBytes).toFixed(0)} MiB log`, '≤ 100 MB', clientRss && clientRss / 1e6, clientRss === undefined ? undefined : clientRss <= 100e6, ' MB');
+    for (const [r, what] of [[rss, 'record path'], [rssB, 'design B']] as const) {
+      const clientRss = r?.procs.find((p) => p.name.startsWith('client'))?.peakRss;
+      target(`client peak RSS tailing a ${mib(rssBytes).toFixed(0)} MiB log (${what})`, '≤ 100 MB', clientRss && clientRss / 1e6, clientRss === undefined ? undefined : clientRss <= 100e6, ' MB');
+    }
     data.targets = targets;
 
     const tables: Table[] = [
@@ -537,12 +574,13 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       },
       ...procTables,
     ];
-    if (latency) {
+    if (latency && latencyB) {
+      const latencyRow = (what: string, l: LatencySummary): Cell[] => [what, l.n, l.offered, l.p50, l.p99, l.max, l.missing];
       tables.push({
         title: `Latency from a line appended to the log to its alert in alerts.jsonl, ${rate.toLocaleString('en-US')} events/s offered for ${latencySeconds} s`,
-        columns: ['alerts timed', 'events offered', 'p50 ms', 'p99 ms', 'max ms', 'missing'],
-        rows: [[latency.n, latency.offered, latency.p50, latency.p99, latency.max, latency.missing]],
-        notes: ['client with --poll-ms 5 --linger-ms 5 (the defaults, 100 and 20, favour throughput); 5% of entries are slow queries, each timed from the write that appended it to the moment its alert line is read back'],
+        columns: ['client', 'alerts timed', 'events offered', 'p50 ms', 'p99 ms', 'max ms', 'missing'],
+        rows: [latencyRow('record path (client parses)', latency), latencyRow('design B (--ship chunks: consumers parse)', latencyB)],
+        notes: ['client with --poll-ms 5 --linger-ms 5 (the defaults, 100 and 20, favour throughput); 5% of entries are slow queries, each timed from the write that appended it to the moment its alert line is read back; each path against its own server side, same generator, same rate'],
       });
     }
     tables.push({

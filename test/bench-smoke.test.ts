@@ -61,7 +61,8 @@ describe('slowq bench --smoke', () => {
     for (const t of ['### End-to-end throughput', '### Processes during', '### Latency from a line appended', '### Targets (issue 5)']) {
       assert.ok(r.stdout.includes(t), `missing "${t}" in:\n${r.stdout}`);
     }
-    for (const row of ['oracle: parse + rules in one process', 'raw transport', 'naive: one JSON request', 'open queries in state', '--no-fsync']) {
+    for (const row of ['oracle: parse + rules in one process', 'raw transport', 'naive: one JSON request', 'open queries in state', '--no-fsync',
+      'record path (client parses)', 'design B (--ship chunks: consumers parse)', 'offered (record path)', 'offered (design B)']) {
       assert.ok(r.stdout.includes(row), `missing row "${row}"`);
     }
     assert.deepEqual(readdirSync(svg), ['e2e-throughput.svg']);
