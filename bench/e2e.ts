@@ -454,7 +454,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     // design B with a parse thread on the consumers (parse-ahead.ts): the owning consumer parses ahead on a second core
     progress(`pipeline, design B with a parse thread (--parse-threads 1): ${clientsN} client(s), ${consumers} consumers, fsync on`);
     const threaded = await throughputRun(`design B + parse thread: --ship chunks, consumers --parse-threads 1, durable`, join(root, 'run-chunks-threaded'), logs,
-      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: ['--ship', 'chunks'], consumerArgs: ['--parse-threads', '1'] });
+      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: DESIGN_B, consumerArgs: ['--parse-threads', '1'] });
     running = threaded.server;
     rows.push(runRow(threaded, `slowq pipeline, design B + a parse thread on the consumer (--parse-threads 1), fsync on`));
     procTables.push(procTable(threaded));
