@@ -148,8 +148,9 @@ export class MasterConnection {
    */
   transmit(header: Buffer, payload: Buffer, frozen = false): number {
     // zeromq hands a Buffer over 128 bytes to libzmq without copying and reads it later, from its I/O thread: a
-    // payload that may still change (msgpackr reuses its output buffer) is copied. A raw chunk is not: a copy into
-    // fresh memory costs page faults, ~3 µs of the client's CPU per event (bench e2e, design B, --cpu-prof).
+    // payload not known to stay as it is (msgpack output, a slice of the buffer the encoder goes on packing into) is
+    // copied. A raw chunk is not: a copy into fresh memory costs page faults, ~3 µs of the client's CPU per event
+    // (bench e2e, design B, --cpu-prof).
     this.links[this.active]!.endpoint.forward([copyOf(header), frozen ? payload : copyOf(payload)]);
     return this.active;
   }

@@ -1,6 +1,7 @@
 import type { Alert, QueryRecord } from '../model/record.js';
 import { toWire } from '../model/record.js';
-import { ChunkParsers } from '../formats/chunk-parse.js';
+import { ChunkParsers, type ChunkStart } from '../formats/chunk-parse.js';
+import type { ChunkHeader } from '../wire/protocol.js';
 import type { ParseProblem } from '../formats/parsers/types.js';
 import type { BatchResult, RulesEngine } from '../rules/engine.js';
 import type { ChunkMark } from '../rules/rules.js';
@@ -26,6 +27,20 @@ export interface ChunkRequest {
   /** the log's time zone, '' for none */
   tz: string;
   bytes: Buffer;
+}
+
+/** The request a `chunk` message carries: its header's fields and its bytes. */
+export function chunkRequest(h: ChunkHeader, bytes: Buffer): ChunkRequest {
+  return { src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes };
+}
+
+/**
+ * `bytes` of a chunk parsed from `start` into records: what the consumer's main thread does at a chunk's turn, and
+ * a parse thread ahead of it (parse-worker.ts).
+ */
+export function parseChunkRecords(parsers: ChunkParsers, req: Pick<ChunkRequest, 'fmt' | 'tz' | 'eof'>, bytes: Buffer, start: ChunkStart): ParsedAhead {
+  const parsed = parsers.parse(req.fmt, req.tz ? { logTimeZone: req.tz } : {}, bytes, start, req.eof);
+  return { records: parsed.events.map(toWire), problems: parsed.problems, line: parsed.line, context: parsed.context, cutInEntry: parsed.cutInEntry };
 }
 
 export interface ChunkResult extends BatchResult {
@@ -59,7 +74,7 @@ export class ChunkIntake {
     const skip = mark.end - from;
     const bytes = skip > 0 ? req.bytes.subarray(skip) : req.bytes;
     const early = ahead?.usable(markNow);
-    const parsed = early ?? this.parse(req, bytes, mark);
+    const parsed = early ?? parseChunkRecords(this.parsers, req, bytes, { offset: mark.end, line: mark.line, context: mark.context });
     const records = parsed.records as QueryRecord[];
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
@@ -73,11 +88,5 @@ export class ChunkIntake {
     state.chunks.set(req.stream, next);
     if (ahead && early) ahead.appliedMark = next;
     return { ...r, last: req.last, dupBytes: skip, records, problems: parsed.problems, cutInEntry: parsed.cutInEntry, journal: { first: mark.end + 1, bytes } };
-  }
-
-  /** The chunk parsed here, from `mark`. */
-  private parse(req: ChunkRequest, bytes: Buffer, mark: ChunkMark): ParsedAhead {
-    const parsed = this.parsers.parse(req.fmt, req.tz ? { logTimeZone: req.tz } : {}, bytes, { offset: mark.end, line: mark.line, context: mark.context }, req.eof);
-    return { records: parsed.events.map(toWire), problems: parsed.problems, line: parsed.line, context: parsed.context, cutInEntry: parsed.cutInEntry };
   }
 }

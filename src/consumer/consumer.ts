@@ -26,7 +26,7 @@ import { QueryClasses } from './query-classes.js';
 import { CLASS_REPORT_LIMIT } from '../model/query-class.js';
 import { serviceStats } from '../wire/stats-schema.js';
 import type { ServiceStats } from '../wire/protocol.js';
-import { ChunkIntake, type ChunkRequest, type ChunkResult } from './chunk-intake.js';
+import { chunkRequest, ChunkIntake, type ChunkRequest, type ChunkResult } from './chunk-intake.js';
 import { ParseAhead, type AheadTicket } from './parse-ahead.js';
 import { OrderedInbox } from './ordered-inbox.js';
 import { DeadLetters } from '../service/dead-letter.js';
@@ -368,7 +368,7 @@ export class Consumer {
     if (msg.length === 3 && msg[2]) {
       try {
         const h = decodeHeader(msg[1]);
-        if (h.t === 'chunk') chunk = { src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes: decodeChunkBytes(msg[2], h.first, h.last) };
+        if (h.t === 'chunk') chunk = chunkRequest(h, decodeChunkBytes(msg[2], h.first, h.last));
       } catch {
         // not parsed ahead: said where the request is done
       }
@@ -439,7 +439,7 @@ export class Consumer {
     let r: ChunkResult;
     try {
       const bytes = decodeChunkBytes(payload, h.first, h.last);
-      r = this.applyChunkAndView({ src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes }, alerts, ticket);
+      r = this.applyChunkAndView(chunkRequest(h, bytes), alerts, ticket);
     } catch (err) {
       const e = err instanceof ProtocolError ? err : new ProtocolError('BAD_HEADER', `chunk of source ${h.src.slice(0, 64)}: ${(err as Error).message}`);
       return master.endpoint.malformed(`source ${h.src}`, e, { peer: client, rid: h.rid });

@@ -97,8 +97,6 @@ export interface ParseAheadOptions {
   /** a ticket settled: the queue may go on */
   onSettled: () => void;
   log: Logger;
-  /** the worker's module (tests); default parse-worker.js beside this one */
-  workerUrl?: URL;
 }
 
 interface Thread {
@@ -191,11 +189,6 @@ export class ParseAhead {
     for (let w = 0; w < this.threads.length; w++) this.thread(w);
   }
 
-  /** Tickets still being parsed. */
-  get pending(): number {
-    return this.inFlight.size;
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     const threads = this.threads.filter((t): t is Thread => t !== undefined);
@@ -214,7 +207,7 @@ export class ParseAhead {
   private thread(w: number): Thread {
     const have = this.threads[w];
     if (have) return have;
-    const worker = new Worker(this.opts.workerUrl ?? new URL('./parse-worker.js', import.meta.url));
+    const worker = new Worker(new URL('./parse-worker.js', import.meta.url));
     const t: Thread = { worker, online: false };
     this.threads[w] = t;
     worker.unref();

@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { packState } from '../durable/codec.js';
 import { ChunkParsers } from '../formats/chunk-parse.js';
-import { toWire, type WireRecord } from '../model/record.js';
+import { parseChunkRecords } from './chunk-intake.js';
 import type { ParseJob, ParseReply } from './parse-ahead.js';
 
 // A consumer's parse thread (parse-ahead.ts starts it): parses raw chunks while the main thread applies the ones
@@ -25,14 +25,13 @@ port.on('message', (job: ParseJob) => {
     left.delete(job.key);
     if (from?.end !== job.offset) throw new Error(`no parser state at byte ${job.offset} of ${job.key}: its previous chunk was not parsed here`);
     const bytes = Buffer.from(job.buffer, 0, job.length);
-    const parsed = parsers.parse(job.fmt, job.tz ? { logTimeZone: job.tz } : {}, bytes, { offset: job.offset, line: from.line, context: from.context }, job.eof);
+    const { records, ...parsed } = parseChunkRecords(parsers, job, bytes, { offset: job.offset, line: from.line, context: from.context });
     left.set(job.key, { end: job.offset + job.length, line: parsed.line, context: parsed.context });
-    const records: WireRecord[] = parsed.events.map(toWire);
-    const packed = packState(records);
-    // its own memory, so that it can be handed over whole
-    const payload = packed.byteOffset === 0 && packed.byteLength === packed.buffer.byteLength ? packed : Buffer.from(packed);
-    transfer.push(payload.buffer as ArrayBuffer);
-    reply = { id: job.id, ok: true, buffer: job.buffer, payload, count: records.length, problems: parsed.problems, line: parsed.line, context: parsed.context, cutInEntry: parsed.cutInEntry };
+    // a copy in memory of its own, to hand over whole (msgpackr's output is a slice of the buffer it keeps packing
+    // into; Buffer.from would take a small copy from Node's shared pool, which must never be handed over)
+    const payload = new Uint8Array(packState(records));
+    transfer.push(payload.buffer);
+    reply = { id: job.id, ok: true, buffer: job.buffer, payload, count: records.length, ...parsed };
   } catch (err) {
     reply = { id: job.id, ok: false, buffer: job.buffer, error: (err as Error).message };
   }
