@@ -6,6 +6,7 @@ import { addCurveOptions, masterEndpoints, type CurveFlags } from './security.js
 import { addLogOptions, holdStopSignals, runUntilSignal, serviceLogger, type LogFlags } from './common.js';
 import { loadAgentConfig } from './config-file.js';
 import { lockDataDir } from './lock-data-dir.js';
+import { keepYoungGenerationSmall } from './small-heap.js';
 
 // `slowq agent --config agent.yaml`: every input of a database host (files and globs of any format, probes) in one
 // process with one data directory and one connection to the master (src/client/agent.ts). The file is checked whole
@@ -22,6 +23,7 @@ export function register(program: Command): void {
       .requiredOption('--config <file>', 'the agent\'s configuration (YAML, or JSON when the name ends in .json): master, data, inputs (see the README)'),
   ), { server: false, connectsTo: ['master', 'logserver'] }).action(async (flags: LogFlags & CurveFlags & { config: string }) => {
     holdStopSignals();
+    keepYoungGenerationSmall();
     holdReloadSignal();
     const cfg = loadAgentConfig(flags.config);
     const curveFlags = withCurveFiles(flags, cfg.curve);

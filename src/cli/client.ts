@@ -4,6 +4,7 @@ import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-
 import { addCurveOptions, masterEndpoints, repeatable } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
+import { keepYoungGenerationSmall } from './small-heap.js';
 import { entryCutsFor } from '../formats/entry-chunker.js';
 
 // `slowq client`: the agent (src/client/agent.ts) with one input given by flags, its registry, dead letters and
@@ -27,6 +28,7 @@ export function register(program: Command): void {
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
   )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master?: string[]; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string; ship: string }) => {
     holdStopSignals();
+    keepYoungGenerationSmall();
     const masters = masterEndpoints(flags, tcp('127.0.0.1', DEFAULT_BASE_PORT));
     const parserOptions = parserOptionsFrom(flags);
     if (flags.ship !== 'records' && flags.ship !== 'chunks') throw new Error(`--ship must be records or chunks, got "${flags.ship}"`);

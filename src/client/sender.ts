@@ -25,6 +25,8 @@ export interface SenderOptions {
   log: Logger;
   /** batches in flight at once; when full, the client stops reading (default 16) */
   window?: number;
+  /** bytes of unacked batches (sent or waiting) at which the client stops reading too (default 4 MiB) */
+  windowBytes?: number;
   ackTimeoutMs?: number;
   /** a connection shared with other senders (started and stopped by its owner); default: one of its own */
   connection?: MasterConnection;
@@ -67,6 +69,8 @@ export interface SenderStats {
   /** bytes sent as raw chunks (`--ship chunks`: then `batches` counts chunks, `records` none) */
   chunkBytes: number;
 }
+
+export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
 
 export class Sender<R> implements ReplyTarget {
   private readonly master: MasterConnection;
@@ -153,9 +157,22 @@ export class Sender<R> implements ReplyTarget {
     return this.inFlight.size + this.waiting.length;
   }
 
-  /** True when the reader should pause. */
+  /** Bytes of the batches sent or waiting, not yet acked (a waiting batch of records is not encoded yet: 0). */
+  get unackedBytes(): number {
+    let n = 0;
+    for (const f of this.inFlight.values()) n += f.payload.length;
+    for (const b of this.waiting) n += b.chunk?.bytes.length ?? 0;
+    return n;
+  }
+
+  /**
+   * True when the reader should pause: the window is full in batches, or in bytes. The bytes bound what an agent
+   * holds on the database host whatever a batch weighs (a raw chunk is ~512 KiB on a ~768 KiB store, a batch of
+   * 1,000 records ~330 KB encoded); ~4 MiB in flight keeps a consumer's fsync-per-ack pipeline busy at any rate
+   * measured here.
+   */
   get full(): boolean {
-    return this.unacked >= this.windowSize;
+    return this.unacked >= this.windowSize || this.unackedBytes >= (this.opts.windowBytes ?? DEFAULT_WINDOW_BYTES);
   }
 
   private get windowSize(): number {
