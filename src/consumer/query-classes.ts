@@ -30,6 +30,8 @@ interface Slice {
 }
 
 interface ClassState {
+  /** its key in the least-recently-seen order */
+  key: string;
   source: string;
   fingerprintId: string;
   fingerprint: string;
@@ -45,11 +47,11 @@ interface ClassState {
 }
 
 /** Puts an execution among the latest CLASS_RECENT (newest first); records mostly come in time order. */
-function keepRecent(recent: QueryClassSummary['recent'], e: QueryClassSummary['recent'][number]): void {
-  if (recent.length >= CLASS_RECENT && e.ts < recent[recent.length - 1]!.ts) return;
+function keepRecent(recent: QueryClassSummary['recent'], rec: QueryRecord): void {
+  if (recent.length >= CLASS_RECENT && rec.ts < recent[recent.length - 1]!.ts) return;
   let i = 0;
-  while (i < recent.length && recent[i]!.ts > e.ts) i++;
-  recent.splice(i, 0, e);
+  while (i < recent.length && recent[i]!.ts > rec.ts) i++;
+  recent.splice(i, 0, { ts: rec.ts, durationMs: rec.durationMs, queryId: rec.queryId });
   if (recent.length > CLASS_RECENT) recent.length = CLASS_RECENT;
 }
 
@@ -69,6 +71,11 @@ function percentile(buckets: Iterable<[number, number]>, count: number, q: numbe
 export class QueryClasses {
   /** insertion order = least recently seen first */
   private readonly classes = new Map<string, ClassState>();
+  /**
+   * The same classes by source, then fingerprint id: found without making the `source NUL id` key of each record
+   * (a new string to hash every time; the lookup by the record's own strings uses their cached hashes).
+   */
+  private readonly bySource = new Map<string, Map<string, ClassState>>();
   /** per source: its latest event time */
   private readonly sourceTime = new Map<string, number>();
   evicted = 0;
@@ -85,22 +92,28 @@ export class QueryClasses {
     if (!(calls > 0) || !Number.isFinite(rec.durationMs) || !Number.isFinite(rec.ts)) return;
     const now = this.sourceTime.get(rec.source);
     if (now === undefined || rec.ts > now) this.sourceTime.set(rec.source, rec.ts);
-    const key = `${rec.source}\u0000${rec.fingerprintId}`;
     const index = Math.floor(rec.ts / CLASS_SLICE_MS);
-    let c = this.classes.get(key);
+    let ofSource = this.bySource.get(rec.source);
+    if (!ofSource) {
+      ofSource = new Map();
+      this.bySource.set(rec.source, ofSource);
+    }
+    let c = ofSource.get(rec.fingerprintId);
     if (!c) {
       if (this.classes.size >= this.maxClasses) {
-        const oldest = this.classes.keys().next().value as string;
-        this.classes.delete(oldest);
+        const oldest = this.classes.values().next().value as ClassState;
+        this.remove(oldest);
         this.evicted++;
       }
-      c = { source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [], seenSlice: index };
+      const key = `${rec.source}\u0000${rec.fingerprintId}`;
+      c = { key, source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [], seenSlice: index };
       this.classes.set(key, c);
+      ofSource.set(rec.fingerprintId, c);
     } else if (c.seenSlice !== index) {
       // most recently seen last, to the slice: a move per record would cost more than all the rest of add()
       c.seenSlice = index;
-      this.classes.delete(key);
-      this.classes.set(key, c);
+      this.classes.delete(c.key);
+      this.classes.set(c.key, c);
     }
     if (rec.ts >= c.lastTs) {
       c.lastTs = rec.ts;
@@ -122,12 +135,19 @@ export class QueryClasses {
     if (rec.durationMs > slice.maxMs) slice.maxMs = rec.durationMs;
     const b = bucketOf(rec.durationMs);
     slice.buckets.set(b, (slice.buckets.get(b) ?? 0) + calls);
-    if (rec.kind !== 'statement_stats') keepRecent(c.recent, { ts: rec.ts, durationMs: rec.durationMs, queryId: rec.queryId });
+    if (rec.kind !== 'statement_stats') keepRecent(c.recent, rec);
+  }
+
+  private remove(c: ClassState): void {
+    this.classes.delete(c.key);
+    const ofSource = this.bySource.get(c.source);
+    ofSource?.delete(c.fingerprintId);
+    if (ofSource?.size === 0) this.bySource.delete(c.source);
   }
 
   /** Forgets the classes of sources no longer here (given to another consumer when the ring changed). */
   forget(gone: (source: string) => boolean): void {
-    for (const [key, c] of this.classes) if (gone(c.source)) this.classes.delete(key);
+    for (const c of [...this.classes.values()]) if (gone(c.source)) this.remove(c);
     for (const source of this.sourceTime.keys()) if (gone(source)) this.sourceTime.delete(source);
   }
 
