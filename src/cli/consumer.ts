@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { Consumer } from '../consumer/consumer.js';
 import { addCurveOptions, clientCurve, masterEndpoints, repeatable } from './security.js';
-import { addLogOptions, addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags, type ThresholdFlags } from './common.js';
+import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
+import { addRuleOptions, configFrom, type ThresholdFlags } from './rule-flags.js';
 import { lockDataDir } from './lock-data-dir.js';
 import { holdReloadSignal, onReloadSignal } from '../supervisor/reload-signal.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { evaluateFiles } from '../rules/evaluate.js';
-import { addRuleOptions, configFrom, type ThresholdFlags } from './common.js';
+import { addRuleOptions, configFrom, type ThresholdFlags } from './rule-flags.js';
 import { addParserOptions, parserOptionsFrom, type ParserFlags } from './parser-options.js';
 
 export function register(program: Command): void {

@@ -6,7 +6,8 @@ import { defaultConsumerNames } from '../master/rendezvous.js';
 import { holdReloadSignal, onReloadSignal } from '../supervisor/reload-signal.js';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.js';
 import { curveDeployment } from './curve-deployment.js';
-import { addRuleOptions, configFrom, DEFAULT_BASE_PORT, intOption, ruleArgs, holdStopSignals, runUntilSignal, tcp, type ThresholdFlags } from './common.js';
+import { DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, tcp } from './common.js';
+import { addRuleOptions, configFrom, ruleArgs, type ThresholdFlags } from './rule-flags.js';
 import { lockDataDir } from './lock-data-dir.js';
 import { isLoopbackHost } from '../security/curve.js';
 
