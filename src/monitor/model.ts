@@ -109,9 +109,10 @@ function msText(ms: number): string {
 
 /** Alertmanager-style fingerprint of a label set: stable, order-independent. */
 export function labelsFingerprint(labels: Labels): string {
-  const h = createHash('sha256');
-  for (const k of Object.keys(labels).sort()) h.update(k).update('\0').update(labels[k]!).update('\0');
-  return h.digest('hex').slice(0, 16);
+  // one update of the whole text: the same digest as an update per part, without a call into the hash per part
+  let text = '';
+  for (const k of Object.keys(labels).sort()) text += `${k}\0${labels[k]!}\0`;
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
 /** How long a point event (slow_query) stays "firing" for receivers that model time ranges. */
