@@ -226,12 +226,17 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
         if (t !== undefined) {
           samples.push(now - t);
           if (t >= settledFrom) settled.push(now - t);
+          trace?.push(`${(t - t0).toFixed(1)}\t${(now - t).toFixed(1)}`);
           appended.delete(a.sql);
         }
       }
     }
   };
   let offered = 0;
+  // SLOWQ_BENCH_LATENCY_TRACE=FILE: every sample as "ms since the start<TAB>latency ms", to see when the tail happens
+  const traceFile = process.env.SLOWQ_BENCH_LATENCY_TRACE;
+  const trace: string[] | undefined = traceFile ? [] : undefined;
+  let t0 = 0;
   try {
     // the client is up and tailing: its registry holds the file's stream
     await waitFor('the latency client to open its file', () => {
@@ -239,7 +244,7 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
       return reg !== undefined && JSON.stringify(reg).includes('latency.log');
     }, 30_000, 20);
     await sleep(200);
-    const t0 = performance.now();
+    t0 = performance.now();
     settledFrom = t0 + LATENCY_WARMUP_SECONDS * 1000;
     const end = settledFrom + seconds * 1000;
     while (performance.now() < end) {
@@ -268,6 +273,7 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
       readAlerts();
       await sleep(2);
     }
+    if (traceFile && trace) appendFileSync(traceFile, `# ${extraClientArgs.join(' ') || 'record path'}\n${trace.join('\n')}\n`);
     return { samples, settled, offered, missing: appended.size };
   } finally {
     closeSync(fd);
@@ -569,9 +575,12 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     const targets: Cell[][] = [];
     const target = (what: string, want: string, got: number | undefined, ok: boolean | undefined, unit = '') =>
       targets.push([what, want, got === undefined ? null : `${got.toLocaleString('en-US', { maximumFractionDigits: got >= 100 ? 0 : 2 })}${unit}`, ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met']);
-    target(`end-to-end events/s, ${clientsN} client, ${consumers} consumers`, '≥ 250,000', Math.round(durable.eventsPerSec), durable.eventsPerSec >= 250_000);
-    target('end-to-end ÷ pt-query-digest (same file)', '≥ 20×', ptEvps && durable.eventsPerSec / ptEvps, ptEvps ? durable.eventsPerSec / ptEvps >= 20 : undefined, '×');
-    target('end-to-end ÷ single-process oracle', '≥ 1.2×', durable.eventsPerSec / oracleEvps, durable.eventsPerSec / oracleEvps >= 1.2, '×');
+    // the throughput targets, for each path: design B is the one chosen for one file on every core
+    for (const [r, what] of [[durable, 'record path'], [chunked, 'design B']] as const) {
+      target(`end-to-end events/s, ${clientsN} client, ${consumers} consumers (${what})`, '≥ 250,000', Math.round(r.eventsPerSec), r.eventsPerSec >= 250_000);
+      target(`end-to-end ÷ pt-query-digest, same file (${what})`, '≥ 20×', ptEvps && r.eventsPerSec / ptEvps, ptEvps ? r.eventsPerSec / ptEvps >= 20 : undefined, '×');
+      target(`end-to-end ÷ single-process oracle (${what})`, '≥ 1.2×', r.eventsPerSec / oracleEvps, r.eventsPerSec / oracleEvps >= 1.2, '×');
+    }
     target('end-to-end ÷ naive per-record JSON', 'report', durable.eventsPerSec / naiveEvps, undefined, '×');
     targets[targets.length - 1]![3] = 'reported';
     for (const [l, what] of [[latency, 'record path'], [latencyB, 'design B']] as const) {
@@ -618,7 +627,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       rows: cpuRows,
       notes: ['the client\'s CPU over the run divided by the events: what 10,000 events/s cost the database host, whatever rate the run reached'],
     });
-    tables.push({ title: 'Targets (issue 5), measured in this run', columns: ['target', 'wanted', 'measured', 'result'], rows: targets });
+    tables.push({ title: 'Targets (the throughput issue), measured in this run', columns: ['target', 'wanted', 'measured', 'result'], rows: targets });
     return {
       bench: 'e2e',
       tables,

@@ -58,11 +58,11 @@ describe('slowq bench --smoke', () => {
     const svg = join(dir, 'svg');
     const r = bench(['e2e', '--dir', dir, '--svg', svg], 300_000);
     assert.equal(r.code, 0, r.stderr);
-    for (const t of ['### End-to-end throughput', '### Processes during', '### Latency from a line appended', '### Targets (issue 5)']) {
+    for (const t of ['### End-to-end throughput', '### Processes during', '### Latency from a line appended', '### Targets (the throughput issue)']) {
       assert.ok(r.stdout.includes(t), `missing "${t}" in:\n${r.stdout}`);
     }
     for (const row of ['oracle: parse + rules in one process', 'raw transport', 'naive: one JSON request', 'open queries in state', '--no-fsync',
-      'record path (client parses)', 'design B (--ship chunks: consumers parse)', 'offered (record path)', 'offered (design B)']) {
+      'record path (client parses)', 'design B (--ship chunks: consumers parse)', 'warm-up (record path)', 'warm-up (design B)', 'single-process oracle (design B)']) {
       assert.ok(r.stdout.includes(row), `missing row "${row}"`);
     }
     assert.deepEqual(readdirSync(svg), ['e2e-throughput.svg']);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,7 +33,12 @@ export function startProcess(name: string, command: string, args: string[], env:
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
+  // SLOWQ_BENCH_OUTPUT_DIR=DIR: every child's whole output also in DIR/NAME-PID.log (with --trace-gc in
+  // SLOWQ_BENCH_NODE_ARGS, say: what the last 64 KiB kept here would lose)
+  const outputDir = process.env.SLOWQ_BENCH_OUTPUT_DIR;
+  const outputFile = outputDir ? join(outputDir, `${name}-${child.pid}.log`) : undefined;
   const keep = (d: Buffer) => {
+    if (outputFile) appendFileSync(outputFile, d);
     out += d.toString();
     for (let i = waiters.length - 1; i >= 0; i--) {
       if (out.includes(waiters[i]!.text)) {
