@@ -22,6 +22,7 @@ interface BenchFlags {
   size?: string;
   parseSize?: string;
   rssSize?: string;
+  slowFraction?: string;
   clients?: string;
   consumers?: string;
   rate?: string;
@@ -49,6 +50,12 @@ const MiB = 1 << 20;
 
 const num = (v: string | undefined, name: string, dflt: number, smoke: number, isSmoke: boolean): number =>
   v !== undefined ? intOption(v, name) : isSmoke ? smoke : dflt;
+
+function fraction(v: string, name: string): number {
+  const x = Number(v);
+  if (!(x >= 0 && x <= 1)) throw new Error(`${name} must be a number from 0 to 1, got "${v}"`);
+  return x;
+}
 
 async function run(name: BenchName, f: BenchFlags) {
   const s = f.smoke === true;
@@ -79,6 +86,7 @@ async function run(name: BenchName, f: BenchFlags) {
       return benchE2e({
         bytes: num(f.size, '--size', 64, 0, s) * MiB || 512 * 1024,
         rssBytes: num(f.rssSize, '--rss-size', 1024, 0, s) * MiB,
+        ...(f.slowFraction !== undefined && { slowFraction: fraction(f.slowFraction, '--slow-fraction') }),
         clients: num(f.clients, '--clients', 1, 1, s),
         consumers: num(f.consumers, '--consumers', 2, 2, s),
         rate: num(f.rate, '--rate', 20_000, 2000, s),
@@ -154,6 +162,7 @@ export function register(program: Command): void {
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
     .option('--size <MiB>', 'e2e: generated slow log per client, MiB (default 64)')
     .option('--rss-size <MiB>', 'e2e: log for the client peak-RSS run, MiB (default 1024; 0 skips it)')
+    .option('--slow-fraction <f>', 'e2e: share of the generated entries that are slow queries, each an alert (default 0.02; 1: a server logging at the alert threshold)')
     .option('--clients <k>', 'e2e: clients, one source and one log each (default 1; chaos: 4; rescale: 4, at least 3)')
     .option('--consumers <m>', 'e2e and chaos: consumers (default 2)')
     .option('--rate <events/s>', 'e2e: offered rate of the latency run (default 20000); rescale: offered load (default 4000); chaos --hosts: offered load (default 500)')
