@@ -198,3 +198,11 @@ describe('event time that a bad clock cannot hijack', () => {
     assert.deepEqual(types(straight), ['x:long_running', 'x:stalled']);
   });
 });
+
+describe('alert ids', () => {
+  it('stay what they were: ids in journals, snapshots and a monitor\'s dedup written by an older version still match', () => {
+    // values of the first implementation (sha256 updated with source, NUL, queryId, NUL, type)
+    assert.equal(alertId('db1', '12345', 'slow_query'), '87f4845a8998de7f14d4c14e');
+    assert.equal(alertId('é日本', 'q:1\u0000x', 'long_running'), '9f5ad2cc46774f7d5d5e0078');
+  });
+});

@@ -1,4 +1,4 @@
-import * as crypto from 'node:crypto';
+import { hexDigest } from '../model/hex-digest.js';
 import { collapseUnions, cutMultiRowInsert, dropOrderByAsc, fingerprintReference, LIMIT, USE_DB, wholeQueryFingerprint } from './fingerprint-reference.js';
 
 // Query fingerprints compatible with pt-query-digest 3.x, so that our query ids equal the ones DBAs already
@@ -28,12 +28,9 @@ export function fingerprint(sql: string): string {
 
 /** pt-query-digest's checksum: `0x` + upper-case MD5 of the fingerprint (it prints the last 16 hex digits). */
 export function fingerprintId(fp: string): string {
-  return '0x' + md5Hex(fp).toUpperCase();
+  return '0x' + hexDigest('md5', fp).toUpperCase();
 }
 
-// crypto.hash (Node ≥ 20.12) hashes a short string in half the time of createHash().update().digest()
-const md5Hex: (s: string) => string =
-  typeof crypto.hash === 'function' ? (s) => crypto.hash('md5', s, 'hex') : (s) => crypto.createHash('md5').update(s).digest('hex');
 
 /** The fingerprint in one scan, or undefined for a statement only the reference can do. */
 export function fingerprintOneScan(sql: string): string | undefined {

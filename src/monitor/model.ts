@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hexDigest } from '../model/hex-digest.js';
 import { isClosing, type Alert, type PlanFacts, type RegressionFacts } from '../model/record.js';
 
 // How the monitor sees alerts once accepted: Alertmanager's model. Labels identify and route; annotations
@@ -109,10 +109,10 @@ function msText(ms: number): string {
 
 /** Alertmanager-style fingerprint of a label set: stable, order-independent. */
 export function labelsFingerprint(labels: Labels): string {
-  // one update of the whole text: the same digest as an update per part, without a call into the hash per part
+  // the whole text hashed at once: the same digest as an update per part (hex-digest.ts)
   let text = '';
   for (const k of Object.keys(labels).sort()) text += `${k}\0${labels[k]!}\0`;
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return hexDigest('sha256', text).slice(0, 16);
 }
 
 /** How long a point event (slow_query) stays "firing" for receivers that model time ranges. */
