@@ -1,5 +1,5 @@
 import type { Alert, QueryRecord } from '../model/record.js';
-import { toWire } from '../model/record.js';
+import { stampRecords, toWire } from '../model/record.js';
 import { ChunkParsers, type ChunkStart } from '../formats/chunk-parse.js';
 import type { ChunkHeader } from '../wire/protocol.js';
 import type { ParseProblem } from '../formats/parsers/types.js';
@@ -75,13 +75,7 @@ export class ChunkIntake {
     const bytes = skip > 0 ? req.bytes.subarray(skip) : req.bytes;
     const early = ahead?.usable(markNow);
     const parsed = early ?? parseChunkRecords(this.parsers, req, bytes, { offset: mark.end, line: mark.line, context: mark.context });
-    const records = parsed.records as QueryRecord[];
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      r.source = req.src;
-      r.stream = req.stream;
-      r.seq = hwm + 1 + i;
-    }
+    const records = stampRecords(parsed.records, req.src, req.stream, hwm + 1);
     const r = engine.applyBatch(req.src, req.stream, records, alerts);
     const next: ChunkMark = { end: req.last, line: parsed.line };
     if (parsed.context !== undefined) next.context = parsed.context;

@@ -1,8 +1,7 @@
-import type { Alert, QueryRecord } from '../model/record.js';
+import { stampRecords, type Alert, type QueryRecord } from '../model/record.js';
 import { packState, unpackState } from '../durable/codec.js';
 import type { EntryBytes } from '../durable/journal.js';
 import type { SetAside } from '../durable/quarantine.js';
-import type { WireRecord } from '../model/record.js';
 import { decodeRecords } from '../wire/protocol.js';
 import { SchemaError, sift, type Check } from '../wire/schema.js';
 import { RulesEngine } from '../rules/engine.js';
@@ -72,18 +71,6 @@ export function decodeEntry(buf: Buffer): JournalEntry {
 /** One buffer holding an entry (tests, and what is set aside). */
 export function entryBuffer(e: EntryBytes): Buffer {
   return e instanceof Uint8Array ? Buffer.from(e.buffer, e.byteOffset, e.length) : Buffer.concat(e);
-}
-
-/** Stamps wire records with the fields their batch header implies. */
-export function stampRecords(recs: WireRecord[], source: string, stream: string, first: number): QueryRecord[] {
-  const out = recs as QueryRecord[];
-  for (let i = 0; i < out.length; i++) {
-    const r = out[i]!;
-    r.source = source;
-    r.stream = stream;
-    r.seq = first + i;
-  }
-  return out;
 }
 
 /** Restores a batch entry's records (checked as a batch payload). */

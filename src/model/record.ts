@@ -171,6 +171,21 @@ export function boundPlan(plan: string): string {
 }
 
 /** The fields of a parsed event that travel (offsets and parser state stay with the reader). */
+/**
+ * Stamps wire records in place with what their batch says (source, stream, the seq of the first): no copy, the
+ * same objects become the records the rules read.
+ */
+export function stampRecords(recs: WireRecord[], source: string, stream: string, first: number): QueryRecord[] {
+  const out = recs as QueryRecord[];
+  for (let i = 0; i < out.length; i++) {
+    const r = out[i]!;
+    r.source = source;
+    r.stream = stream;
+    r.seq = first + i;
+  }
+  return out;
+}
+
 export function toWire(e: ParsedEvent): WireRecord {
   const r: WireRecord = {
     state: e.state,

@@ -1,8 +1,8 @@
-import { toWire } from '../model/record.js';
+import { stampRecords, toWire } from '../model/record.js';
 import type { ParserOptions } from '../formats/parsers/index.js';
 import { parseFile } from '../formats/read-file.js';
 import type { ParseProblem } from '../formats/parsers/types.js';
-import type { Alert, QueryRecord } from '../model/record.js';
+import type { Alert } from '../model/record.js';
 import { RulesEngine } from './engine.js';
 import type { RulesConfig } from './rules.js';
 import type { ClockStep } from './source-clock.js';
@@ -36,13 +36,9 @@ export async function evaluateFiles(
       file,
       format,
       (events) => {
-        // stamped in place, as the consumer does with a chunk's records: a spread copy per record was 20% of the CPU
-        const recs = events.map(toWire) as QueryRecord[];
-        for (const r of recs) {
-          r.source = source;
-          r.stream = file;
-          r.seq = ++seq;
-        }
+        // stamped in place, as the consumer does with a batch's records: a spread copy per record was 20% of the CPU
+        const recs = stampRecords(events.map(toWire), source, file, seq + 1);
+        seq += recs.length;
         const r = engine.applyBatch(source, file, recs, alerts);
         if (r.clockSteps) result.clockSteps.push(...r.clockSteps);
         if (alerts.length > 0) {
