@@ -30,8 +30,6 @@ interface Slice {
 }
 
 interface ClassState {
-  /** its key in the least-recently-seen order */
-  key: string;
   source: string;
   fingerprintId: string;
   fingerprint: string;
@@ -70,10 +68,10 @@ function percentile(buckets: Iterable<[number, number]>, count: number, q: numbe
 
 export class QueryClasses {
   /** insertion order = least recently seen first */
-  private readonly classes = new Map<string, ClassState>();
+  private readonly classes = new Set<ClassState>();
   /**
-   * The same classes by source, then fingerprint id: found without making the `source NUL id` key of each record
-   * (a new string to hash every time; the lookup by the record's own strings uses their cached hashes).
+   * The same classes by source, then fingerprint id: found by the record's own strings (their hashes cached),
+   * without making a `source NUL id` key string for each record.
    */
   private readonly bySource = new Map<string, Map<string, ClassState>>();
   /** per source: its latest event time */
@@ -101,19 +99,18 @@ export class QueryClasses {
     let c = ofSource.get(rec.fingerprintId);
     if (!c) {
       if (this.classes.size >= this.maxClasses) {
-        const oldest = this.classes.values().next().value as ClassState;
+        const oldest = this.classes.values().next().value!;
         this.remove(oldest);
         this.evicted++;
       }
-      const key = `${rec.source}\u0000${rec.fingerprintId}`;
-      c = { key, source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [], seenSlice: index };
-      this.classes.set(key, c);
+      c = { source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [], seenSlice: index };
+      this.classes.add(c);
       ofSource.set(rec.fingerprintId, c);
     } else if (c.seenSlice !== index) {
       // most recently seen last, to the slice: a move per record would cost more than all the rest of add()
       c.seenSlice = index;
-      this.classes.delete(c.key);
-      this.classes.set(c.key, c);
+      this.classes.delete(c);
+      this.classes.add(c);
     }
     if (rec.ts >= c.lastTs) {
       c.lastTs = rec.ts;
@@ -139,7 +136,7 @@ export class QueryClasses {
   }
 
   private remove(c: ClassState): void {
-    this.classes.delete(c.key);
+    this.classes.delete(c);
     const ofSource = this.bySource.get(c.source);
     ofSource?.delete(c.fingerprintId);
     if (ofSource?.size === 0) this.bySource.delete(c.source);
