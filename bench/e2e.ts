@@ -612,7 +612,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
         columns: ['what', 'events', 'MiB', 'seconds', 'events/s', 'MiB/s', '× oracle'],
         rows,
         notes: [
-          `pipeline rows: real processes on loopback (client → master → consumers → monitor, logserver); a run is timed from the client\'s first events read to its last ack (every record durable at a consumer) or to the last alert written to alerts.jsonl, whichever is later (until ${durable.msToAck.toFixed(0)} ms to the last ack, record path; ${chunked.msToAck.toFixed(0)} ms, design B)`,
+          `pipeline rows: real processes on loopback (client → master → consumers → monitor, logserver); a run is timed from the client's first events read to its last ack (every record durable at a consumer) or to the last alert written to alerts.jsonl, whichever is later (until ${durable.msToAck.toFixed(0)} ms to the last ack, record path; ${chunked.msToAck.toFixed(0)} ms, design B)`,
           'oracle: `slowq evaluate` work (same parser, same rules) in one process over the same file',
           'raw transport: the same 1,000-record batches through the real master to consumers that ack from the header alone (no payload decoding, no rules, no disk)',
           `naive: a client sending one JSON request per record and waiting for the reply; the server applies the rules and appends with fdatasync before replying (run for ${naiveSeconds} s)`,

@@ -31,7 +31,6 @@ export function fingerprintId(fp: string): string {
   return '0x' + hexDigest('md5', fp).toUpperCase();
 }
 
-
 /** The fingerprint in one scan, or undefined for a statement only the reference can do. */
 export function fingerprintOneScan(sql: string): string | undefined {
   const block = sql.indexOf('/*');
