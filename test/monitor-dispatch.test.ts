@@ -12,7 +12,8 @@ import { Dispatcher, type DispatchEntry, type DispatchJournal } from '../src/mon
 import { MatcherError, parseMatcher } from '../src/monitor/dispatch/matchers.js';
 import { Route } from '../src/monitor/dispatch/route.js';
 import { BUILTIN_INHIBIT_RULES, Inhibitor } from '../src/monitor/inhibit.js';
-import { DeliveryError, labelsFingerprint, type Notification, type Notifier } from '../src/monitor/model.js';
+import { DeliveryError, labelsFingerprint, pointEventEnd, POINT_EVENT_MS, type Notification, type Notifier } from '../src/monitor/model.js';
+import { prng } from '../src/workload/prng.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import type { MonitorConfig } from '../src/monitor/monitor-config.js';
 import { RateLimits, TokenBucket } from '../src/monitor/rate-limit.js';
@@ -339,6 +340,75 @@ describe('inhibition', () => {
     h.dispatcher.ingest([later], h.clock.now());
     await h.clock.advance(1 * M);
     assert.ok(h.sent.some((n) => n.alerts.some((a) => a.id === later.id)));
+  });
+});
+
+describe('a point event\'s end', () => {
+  const reference = (at: string) => new Date(Date.parse(at) + POINT_EVENT_MS).toISOString();
+
+  it('equals the date arithmetic on the edges and on random times, in every form an alert\'s time may take', () => {
+    const edges = [
+      '2026-01-01T00:00:00.000Z', '2026-01-01T00:54:59.999Z', '2026-01-01T00:55:00.000Z', '2026-12-31T23:59:59.999Z',
+      '2024-02-28T23:57:00.000Z', '2024-02-29T23:55:00.001Z', '1970-01-01T00:00:00.000Z', '9999-12-31T23:56:00.000Z',
+      '+010000-01-01T00:00:00.000Z', '2026-01-01T00:10:00.123456Z', '2026-01-01T00:10:00Z', '2026-01-01T00:10:00.000+02:00',
+      '2026-01-01T23:58:00.000-01:30', '2026-06-30T12:04:05.5Z',
+    ];
+    for (const at of edges) assert.equal(pointEventEnd(at), reference(at), at);
+    const rand = prng(11);
+    for (let i = 0; i < 20_000; i++) {
+      const at = new Date(Math.floor(rand() * 4_102_444_800_000)).toISOString();
+      assert.equal(pointEventEnd(at), reference(at), at);
+    }
+  });
+});
+
+describe('inhibition: point events run out', () => {
+  const crit = (queryId: string) => ({ alertname: 'SlowQuery', source: 'db', queryId, severity: 'critical' });
+  const warn = (queryId: string) => ({ alertname: 'LongRunningQuery', source: 'db', queryId, severity: 'warning' });
+
+  it('a source counts until its time, a re-fired one until its new time, and a sweep forgets the rest', async () => {
+    const clock = new FakeClock(T0);
+    const inh = new Inhibitor(BUILTIN_INHIBIT_RULES, clock);
+    inh.firing(crit('q1'), 'fp1', T0 + 5 * M);
+    inh.firing(crit('q2'), 'fp2', T0 + 5 * M);
+    inh.firing(crit('q1'), 'fp1', T0 + 10 * M); // the same problem again: its earlier time no longer applies
+    inh.firing(crit('q3'), 'fp3', Infinity);
+    assert.deepEqual(inh.inhibitedBy(warn('q1'), 'w1'), ['fp1']);
+    await clock.advance(6 * M);
+    inh.sweep();
+    assert.deepEqual(inh.inhibitedBy(warn('q1'), 'w1'), ['fp1']);
+    assert.deepEqual(inh.inhibitedBy(warn('q2'), 'w2'), []);
+    assert.equal(inh.trackedCount, 2, 'fp2 forgotten; fp1 (re-fired) and fp3 (no limit) kept');
+    await clock.advance(5 * M);
+    inh.sweep();
+    assert.deepEqual(inh.inhibitedBy(warn('q1'), 'w1'), []);
+    assert.deepEqual(inh.inhibitedBy(warn('q3'), 'w3'), ['fp3']);
+    assert.equal(inh.trackedCount, 1);
+  });
+
+  it('after the clock went back, a later entry holds the ones behind it in memory, never as firing', async () => {
+    const clock = new FakeClock(T0);
+    const inh = new Inhibitor(BUILTIN_INHIBIT_RULES, clock);
+    inh.firing(crit('q1'), 'fp1', T0 + 20 * M);
+    inh.firing(crit('q2'), 'fp2', T0 + 5 * M); // fired with an earlier limit (the clock was set back)
+    await clock.advance(6 * M);
+    inh.sweep();
+    assert.deepEqual(inh.inhibitedBy(warn('q2'), 'w2'), [], 'out of time: not firing');
+    assert.equal(inh.trackedCount, 2, 'still remembered behind fp1');
+    await clock.advance(15 * M);
+    inh.sweep();
+    assert.equal(inh.trackedCount, 0);
+  });
+
+  it('a sweep every 1,000 alerts keeps memory to the alerts in time', async () => {
+    const clock = new FakeClock(T0);
+    const inh = new Inhibitor(BUILTIN_INHIBIT_RULES, clock);
+    for (let i = 0; i < 5000; i++) {
+      inh.firing(crit(`q${i}`), `fp${i}`, clock.now() + 5 * M);
+      if (i % 1000 === 999) await clock.advance(2 * M);
+    }
+    // the alerts of the last 5 minutes (3 rounds of 1,000) are remembered at the last sweep, at most
+    assert.ok(inh.trackedCount <= 3000, `${inh.trackedCount}`);
   });
 });
 

@@ -223,9 +223,38 @@ describe('replay sets aside what does not pass, and goes on', () => {
     assert.deepEqual(opened.entries.map((e) => e.entry), [good, { k: 'd', id: 'n1', ok: true }]);
     assert.deepEqual(setAside.map((s) => [s.part, s.file, s.entry, s.reason]), [
       ['journal', 'journal-000000', 1, 'alerts: alert 0: severity: must be one of info, warning, critical, got "loud"'],
-      ['journal', 'journal-000000', 2, 'k: unknown kind "q" (known: a, f, d)'],
+      ['journal', 'journal-000000', 2, 'k: unknown kind "q" (known: a, A, f, d)'],
     ]);
     assert.equal(setAside[1]!.offset, opened.entries[0]!.bytes.length + 12 + packState({ k: 'a', t: 1, alerts: [{ ...alert, severity: 'loud' }] }).length + 12);
+    await log.close();
+  });
+
+  it('an acceptance journaled with its wire payload reads back as the alerts; a bad payload is set aside', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slowq-wire-schema-'));
+    dirs.push(dir);
+    const first = new NotificationLog(dir, { fsync: false });
+    await first.open();
+    const other = { ...alert, id: 'a2', queryId: 'q2', extra: 'dropped' } as Alert;
+    await first.write({ k: 'a', t: 5, alerts: [alert, other], payload: encodeAlerts([alert, other]) }, () => {});
+    await first.close();
+    const store = new DurableStore(dir, { fsync: false });
+    await store.open();
+    await store.append([
+      packState({ k: 'A', t: 6, p: encodeAlerts([{ ...alert, severity: 'loud' } as unknown as Alert]) }),
+      packState({ k: 'A', t: 7, p: Buffer.from([0x92, 0x01]) }),
+      packState({ k: 'A', t: 8, p: 'not bytes' }),
+    ]);
+    await store.close();
+    const setAside: string[] = [];
+    const log = new NotificationLog(dir, { fsync: false, setAside: (item) => setAside.push(item.reason) });
+    const opened = await log.open();
+    // what the monitor accepted from the payload: the schema's fields only, as when it came
+    const { extra: _extra, ...checkedOther } = other as Alert & { extra: string };
+    assert.deepEqual(opened.entries.map((e) => e.entry), [{ k: 'a', t: 5, alerts: [alert, checkedOther] }]);
+    assert.equal(setAside.length, 3);
+    assert.equal(setAside[0], 'p: alert 0: severity: must be one of info, warning, critical, got "loud"');
+    assert.match(setAside[1]!, /^p: not a msgpack payload/);
+    assert.match(setAside[2]!, /^p: must be binary data/);
     await log.close();
   });
 

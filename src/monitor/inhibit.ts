@@ -29,9 +29,20 @@ export class Inhibitor {
   private observed = 0;
   /** every firing alert until it ends or its time runs out, so that new rules (a reload) are indexed at once */
   private readonly firingSources = new Map<string, { labels: Labels; until: number }>();
+  /**
+   * When alerts with a time limit run out, in the order they fired: a sweep reads from the front until it reaches
+   * one still in time, instead of walking every firing alert. An alert fired again gets a later entry; the
+   * earlier one is passed over.
+   */
+  private readonly expiries = new ExpiryQueue();
 
   constructor(rules: readonly InhibitRuleConfig[], private readonly clock: Clock) {
     this.rules = rules.map((r) => ({ ...r, sources: new Map() }));
+  }
+
+  /** firing alerts remembered (those with a time limit until a sweep finds it ran out) */
+  get trackedCount(): number {
+    return this.firingSources.size;
   }
 
   /** A configuration reload: the new rules, indexed over the alerts firing now. */
@@ -44,6 +55,7 @@ export class Inhibitor {
   firing(labels: Labels, fingerprint: string, until: number): void {
     this.firingSources.set(fingerprint, { labels, until });
     this.index(labels, fingerprint, until);
+    if (until !== Infinity) this.expiries.push(until, fingerprint);
     if (++this.observed % 1000 === 0) this.sweep();
   }
 
@@ -83,16 +95,41 @@ export class Inhibitor {
     return out;
   }
 
-  /** Forgets sources whose time ran out (point events). */
+  /**
+   * Forgets sources whose time ran out (point events). Those are in the queue from its front; if the clock went
+   * back, an entry with a later time may hold up the ones behind it until its own time: they are kept a little
+   * longer, never counted as firing (inhibitedBy checks the time).
+   */
   sweep(): void {
     const now = this.clock.now();
-    for (const [fp, f] of this.firingSources) if (f.until <= now) this.firingSources.delete(fp);
-    for (const r of this.rules) {
-      for (const [key, m] of r.sources) {
-        for (const [fp, until] of m) if (until <= now) m.delete(fp);
-        if (m.size === 0) r.sources.delete(key);
-      }
+    for (let fp = this.expiries.popDue(now); fp !== undefined; fp = this.expiries.popDue(now)) {
+      const f = this.firingSources.get(fp);
+      if (f && f.until <= now) this.ended(f.labels, fp);
     }
+  }
+}
+
+/** A first-in first-out queue of (time, fingerprint), read from the front while the time is due. */
+class ExpiryQueue {
+  private times: number[] = [];
+  private fps: string[] = [];
+  private head = 0;
+
+  push(until: number, fp: string): void {
+    this.times.push(until);
+    this.fps.push(fp);
+  }
+
+  /** The front entry's fingerprint if its time is ≤ now (and takes it off), else undefined. */
+  popDue(now: number): string | undefined {
+    if (this.head >= this.times.length || this.times[this.head]! > now) return undefined;
+    const fp = this.fps[this.head++]!;
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head);
+      this.fps = this.fps.slice(this.head);
+      this.head = 0;
+    }
+    return fp;
   }
 }
 

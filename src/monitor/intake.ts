@@ -79,8 +79,12 @@ export class AlertIntake {
     return this.opts.outputs.map((o) => o.name);
   }
 
-  /** Accepts a message's alerts; `ack(accepted, duplicates)` runs once they are durable. Not durable: no ack, the consumer resends. */
-  accept(alerts: readonly Alert[], ack: (accepted: number, duplicates: number) => void): void {
+  /**
+   * Accepts a message's alerts; `ack(accepted, duplicates)` runs once they are durable. Not durable: no ack, the
+   * consumer resends. `payload`: the message's payload the alerts were decoded from, journaled as it is when
+   * every alert in it is new.
+   */
+  accept(alerts: readonly Alert[], ack: (accepted: number, duplicates: number) => void, payload?: Buffer): void {
     const c = this.counters;
     c.messages++;
     c.received += alerts.length;
@@ -96,7 +100,9 @@ export class AlertIntake {
     }
     const t = this.opts.clock.now();
     // Even a message of duplicates is acked only after the writes before it: its alerts may be in one of them.
-    const entry = fresh.length > 0 ? { k: 'a' as const, t, alerts: fresh } : undefined;
+    // Every alert new: the journal keeps the payload as it came rather than encoding the alerts again.
+    const entry: AcceptedEntry | undefined = fresh.length === 0 ? undefined
+      : payload && fresh.length === alerts.length ? { k: 'a', t, alerts: fresh, payload } : { k: 'a', t, alerts: fresh };
     this.opts.journal.write(entry, () => {
       for (const a of fresh) {
         this.unsettled.delete(a.id);

@@ -1,7 +1,8 @@
 import { MAX_TIME_MS } from '../model/bounds.js';
 import { alert } from '../wire/alert-schema.js';
 import { id as alertId } from '../wire/fields.js';
-import { boolean, integer, isoTime, listOf, mapOf, number, object, oneOf, optional, pair, tagged, text, type Check } from '../wire/schema.js';
+import { unpackState } from '../durable/codec.js';
+import { boolean, bytes, fail, integer, isoTime, listOf, mapOf, number, object, oneOf, optional, pair, tagged, text, type Check } from '../wire/schema.js';
 import type { DispatchEntry, DispatchState, FlushRecord, LastNotified } from './dispatch/dispatcher.js';
 import type { LabeledAlert, Labels, Notification } from './model.js';
 import type { AcceptedEntry, LogEntry } from './notification-log.js';
@@ -61,8 +62,21 @@ export const logEntry: Check<LogEntry> = (v, path) => {
   if (Array.isArray(v)) return { k: 'a', t: 0, alerts: alertList(v, path) } satisfies AcceptedEntry;
   return entryKinds(v, path);
 };
+/** An acceptance journaled with the alerts' wire payload as it came: the alerts are checked as when they came. */
+const acceptedPayload = object({ k: oneOf(['A']), t: time, p: bytes });
+const acceptedAsSent: Check<AcceptedEntry> = (v, path) => {
+  const { t, p } = acceptedPayload(v, path);
+  let list: unknown;
+  try {
+    list = unpackState(p);
+  } catch (err) {
+    fail(path ? `${path}: p` : 'p', `not a msgpack payload (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return { k: 'a', t, alerts: alertList(list, path ? `${path}: p` : 'p') };
+};
 const entryKinds: Check<LogEntry> = tagged<LogEntry>('k', {
   a: object({ k: oneOf(['a']), t: time, alerts: alertList }),
+  A: acceptedAsSent,
   f: object({ k: oneOf(['f']), t: time, rec: flushRecord }) satisfies Check<DispatchEntry>,
   d: object({ k: oneOf(['d']), id: key, ok: boolean }) satisfies Check<DispatchEntry>,
 });

@@ -111,8 +111,22 @@ function msText(ms: number): string {
 export function labelsFingerprint(labels: Labels): string {
   // the whole text hashed at once: the same digest as an update per part (hex-digest.ts)
   let text = '';
-  for (const k of Object.keys(labels).sort()) text += `${k}\0${labels[k]!}\0`;
+  for (const k of sortedInPlace(Object.keys(labels))) text += k + '\0' + labels[k]! + '\0';
   return hexDigest('sha256', text).slice(0, 16);
+}
+
+/**
+ * A handful of names in code-unit order, as Array.prototype.sort orders strings: an insertion sort, about a
+ * fifth of sort()'s cost on the ~8 labels of an alert (it runs for every alert).
+ */
+function sortedInPlace(keys: string[]): string[] {
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > k; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 /** How long a point event (slow_query) stays "firing" for receivers that model time ranges. */
@@ -131,8 +145,25 @@ export function toLabeled(a: Alert, opened?: Alert): LabeledAlert {
     alert: a,
   };
   if (closing) l.endsAt = a.at;
-  else if (a.type === 'slow_query') l.endsAt = new Date(Date.parse(a.at) + POINT_EVENT_MS).toISOString();
+  else if (a.type === 'slow_query') l.endsAt = pointEventEnd(a.at);
   return l;
+}
+
+/**
+ * `at` + POINT_EVENT_MS as toISOString writes it. For a UTC time in toISOString's own form before minute 55 of
+ * its hour, that is the minutes' digits + 5 (a date and a string cost more than all else in toLabeled).
+ */
+export function pointEventEnd(at: string): string {
+  const add = POINT_EVENT_MS / 60_000;
+  if (at.length === 24 && at.charCodeAt(23) === 0x5a /* Z */ && at.charCodeAt(4) === 0x2d && at.charCodeAt(13) === 0x3a && at.charCodeAt(19) === 0x2e) {
+    const tens = at.charCodeAt(14) - 0x30;
+    const ones = at.charCodeAt(15) - 0x30;
+    const minute = tens * 10 + ones + add;
+    if (tens >= 0 && tens <= 5 && ones >= 0 && ones <= 9 && minute < 60) {
+      return at.slice(0, 14) + String.fromCharCode(0x30 + Math.floor(minute / 10), 0x30 + (minute % 10)) + at.slice(16);
+    }
+  }
+  return new Date(Date.parse(at) + POINT_EVENT_MS).toISOString();
 }
 
 /** One message to one receiver: a group of alerts (Alertmanager's notification). */

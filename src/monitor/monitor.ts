@@ -388,7 +388,7 @@ export class Monitor {
       this.refuse('alerts', err, { peer, rid: h.rid });
       return;
     }
-    this.intake.accept(alerts, (accepted, dup) => this.endpoint.reply(peer, alertsAckHeader(h.rid, accepted, dup)));
+    this.intake.accept(alerts, (accepted, dup) => this.endpoint.reply(peer, alertsAckHeader(h.rid, accepted, dup)), msg[2]);
   }
 
   /** A message it cannot use: counted per type and code, logged once per kind, answered when `answer` says whom to. */

@@ -24,7 +24,16 @@ import { dispatchSeq, logEntry, notification, storedGroup } from './log-schema.j
 // Read back, every entry and every part of the snapshot is checked (log-schema.ts, the wire's alert schema):
 // one that does not pass is set aside (the caller's setAside: quarantine.jsonl) and the rest is replayed.
 
-export type AcceptedEntry = { k: 'a'; t: number; alerts: Alert[] };
+export interface AcceptedEntry {
+  k: 'a';
+  t: number;
+  alerts: Alert[];
+  /**
+   * The message's payload as it came on the wire, when every alert in it was accepted: journaled as it is
+   * (an 'A' entry) instead of being encoded again, and checked again when read back (log-schema.ts).
+   */
+  payload?: Buffer;
+}
 export type LogEntry = AcceptedEntry | DispatchEntry;
 
 export interface MonitorSnapshot {
@@ -68,6 +77,12 @@ interface Op {
   reject: (err: unknown) => void;
   /** a snapshot after the batch this op is in (see changeAtSnapshot) */
   snapshot?: boolean;
+}
+
+/** An entry's bytes: an acceptance that kept its wire payload is journaled with it, not encoded again. */
+function encodeEntry(e: LogEntry): Buffer {
+  if (e.k === 'a' && e.payload) return packState({ k: 'A', t: e.t, p: e.payload });
+  return packState(e);
 }
 
 export class NotificationLog implements DispatchJournal {
@@ -159,7 +174,7 @@ export class NotificationLog implements DispatchJournal {
       const batch = this.queue;
       this.queue = [];
       const entries: Buffer[] = [];
-      for (const op of batch) if (op.entry) entries.push(packState(op.entry));
+      for (const op of batch) if (op.entry) entries.push(encodeEntry(op.entry));
       try {
         if (entries.length > 0) await this.store.append(entries);
         this.failing = false;
