@@ -1,5 +1,6 @@
 import { CLASS_RECENT, CLASS_SLICE_MS, CLASS_SLICES, type QueryClassSummary } from '../model/query-class.js';
 import type { QueryRecord } from '../model/record.js';
+import { OldestKeys } from '../model/oldest-keys.js';
 
 // Per statement class (source + fingerprint), what ran over the last hour of the source's event time, for the
 // dashboard's class view: a view, not state — it is not in the journal or the snapshot; after a restart it holds
@@ -69,6 +70,7 @@ function percentile(buckets: Iterable<[number, number]>, count: number, q: numbe
 export class QueryClasses {
   /** insertion order = least recently seen first */
   private readonly classes = new Set<ClassState>();
+  private readonly leastRecent = new OldestKeys(this.classes);
   /**
    * The same classes by source, then fingerprint id: found by the record's own strings (their hashes cached),
    * without making a `source NUL id` key string for each record.
@@ -99,8 +101,7 @@ export class QueryClasses {
     let c = ofSource.get(rec.fingerprintId);
     if (!c) {
       if (this.classes.size >= this.maxClasses) {
-        const oldest = this.classes.values().next().value!;
-        this.remove(oldest);
+        this.remove(this.leastRecent.take()!);
         this.evicted++;
       }
       c = { source: rec.source, fingerprintId: rec.fingerprintId, fingerprint: rec.fingerprint, example: rec.sql, lastTs: rec.ts, slices: [], recent: [], seenSlice: index };

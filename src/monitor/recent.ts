@@ -1,6 +1,7 @@
 import type { Labels, LabeledAlert } from './model.js';
 import { POINT_EVENT_MS } from './model.js';
 import type { FingerprintSummary } from './view.js';
+import { OldestKeys } from '../model/oldest-keys.js';
 import { isClassAlert } from '../model/record.js';
 
 // What the dashboard shows that is not the dispatcher's business: the alerts firing now, the latest resolved
@@ -24,6 +25,7 @@ interface Sample {
 
 export class RecentAlerts {
   private readonly active = new Map<string, ActiveEntry>();
+  private readonly oldestActive = new OldestKeys(this.active);
   private readonly resolved: LabeledAlert[] = [];
   private samples: Sample[] = [];
   private sampleStart = 0;
@@ -34,7 +36,7 @@ export class RecentAlerts {
     if (alert.status === 'firing') {
       this.active.delete(alert.fingerprint); // re-insert: newest last
       this.active.set(alert.fingerprint, { alert, receivedAt, match });
-      if (this.active.size > this.limits.active) this.active.delete(this.active.keys().next().value!);
+      if (this.active.size > this.limits.active) this.oldestActive.take();
     } else {
       this.active.delete(alert.fingerprint);
       this.resolved.push(alert);
