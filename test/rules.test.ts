@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RulesEngine } from '../src/rules/engine.js';
-import { DEFAULT_RULES, type RulesConfig } from '../src/rules/rules.js';
+import { DEFAULT_RULES, isoTime, type RulesConfig } from '../src/rules/rules.js';
+import { isoTimeOf } from '../src/model/iso-time.js';
+import { prng } from '../src/workload/prng.js';
 import { alertId } from '../src/model/ids.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/consumer/state-codec.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
@@ -204,5 +206,27 @@ describe('alert ids', () => {
     // values of the first implementation (sha256 updated with source, NUL, queryId, NUL, type)
     assert.equal(alertId('db1', '12345', 'slow_query'), '87f4845a8998de7f14d4c14e');
     assert.equal(alertId('é日本', 'q:1\u0000x', 'long_running'), '9f5ad2cc46774f7d5d5e0078');
+  });
+});
+
+describe('alert times', () => {
+  const reference = (ms: number) => {
+    const d = new Date(ms);
+    return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
+  };
+
+  it('isoTimeOf equals toISOString on the edges and on 200,000 random times from 1970 to 9999, fractions included', () => {
+    const edges = [0, 0.4, 1, 999, 86_399_999, 86_400_000, 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 253_402_300_799_999,
+      253_402_300_799_999.9, 253_402_300_800_000, -1, -0.5, -62_198_755_200_000, 8.64e15, -8.64e15, 1_767_225_600_000.7];
+    for (const ms of edges) assert.equal(isoTimeOf(ms), new Date(ms).toISOString(), String(ms));
+    const rand = prng(5);
+    for (let i = 0; i < 200_000; i++) {
+      const ms = Math.floor(rand() * 253_402_300_800_000) + (i % 7 === 0 ? rand() : 0);
+      assert.equal(isoTimeOf(ms), new Date(ms).toISOString(), String(ms));
+    }
+  });
+
+  it('an alert\'s time a Date cannot hold is the epoch, as before', () => {
+    for (const ms of [Number.NaN, Infinity, -Infinity, 8.64e15 + 1, -8.64e15 - 1, 8.64e15, 0, 1_767_225_600_123]) assert.equal(isoTime(ms), reference(ms), String(ms));
   });
 });

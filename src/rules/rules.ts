@@ -1,4 +1,5 @@
 import { alertId } from '../model/ids.js';
+import { isoTimeOf } from '../model/iso-time.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { RegressionClasses, type ClassSettings } from './regression-classes.js';
@@ -310,6 +311,6 @@ function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: nu
 
 /** An event time as an alert carries it (the epoch for one a Date cannot hold). */
 export function isoTime(ms: number): string {
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
+  // what a Date cannot hold (NaN, beyond ±8.64e15 ms) is written as the epoch
+  return Math.abs(ms) <= 8.64e15 ? isoTimeOf(ms) : '1970-01-01T00:00:00.000Z';
 }
