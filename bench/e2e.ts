@@ -257,6 +257,7 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
     }, 30_000, 20);
     await sleep(200);
     t0 = performance.now();
+    trace?.push(`# t0 = ${Date.now()} ms since the epoch (to line the samples up with other processes' timelines)`);
     settledFrom = t0 + LATENCY_WARMUP_SECONDS * 1000;
     const end = settledFrom + seconds * 1000;
     while (performance.now() < end) {
