@@ -12,7 +12,8 @@ import { Dispatcher, type DispatchEntry, type DispatchJournal } from '../src/mon
 import { MatcherError, parseMatcher } from '../src/monitor/dispatch/matchers.js';
 import { Route } from '../src/monitor/dispatch/route.js';
 import { BUILTIN_INHIBIT_RULES, Inhibitor } from '../src/monitor/inhibit.js';
-import { DeliveryError, labelsFingerprint, pointEventEnd, POINT_EVENT_MS, type Notification, type Notifier } from '../src/monitor/model.js';
+import { DeliveryError, labelsFingerprint, pointEventEnd, POINT_EVENT_MS, toLabeled, type Notification, type Notifier } from '../src/monitor/model.js';
+import { RecentAlerts } from '../src/monitor/recent.js';
 import { prng } from '../src/workload/prng.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import type { MonitorConfig } from '../src/monitor/monitor-config.js';
@@ -359,6 +360,24 @@ describe('a point event\'s end', () => {
       const at = new Date(Math.floor(rand() * 4_102_444_800_000)).toISOString();
       assert.equal(pointEventEnd(at), reference(at), at);
     }
+  });
+});
+
+describe('the dashboard\'s firing list', () => {
+  it('holds the newest up to its limit, lets slow queries lapse, and counts what it lists', () => {
+    const recent = new RecentAlerts({ active: 3, resolved: 10, samples: 100 });
+    const alerts = Array.from({ length: 5 }, () => toLabeled(mk('slow_query')));
+    alerts.forEach((l, i) => recent.add(l, T0 + i, {}));
+    const open = toLabeled(mk('long_running'));
+    recent.add(open, T0 + 10, {});
+    assert.deepEqual(recent.firing(T0 + 20).map((e) => e.alert.id), [open.id, alerts[4]!.id, alerts[3]!.id]);
+    assert.equal(recent.firingCount(T0 + 20), 3);
+    recent.add(alerts[3]!, T0 + 30, {}); // seen again: newest
+    assert.deepEqual(recent.firing(T0 + 40).map((e) => e.alert.id), [alerts[3]!.id, open.id, alerts[4]!.id]);
+    // slow queries lapse POINT_EVENT_MS after they came; a long-running query stays until it is closed
+    assert.equal(recent.firingCount(T0 + 4 + POINT_EVENT_MS), 2);
+    assert.deepEqual(recent.firing(T0 + 31 + POINT_EVENT_MS).map((e) => e.alert.id), [open.id]);
+    assert.equal(recent.firingCount(T0 + 31 + POINT_EVENT_MS), 1);
   });
 });
 

@@ -55,15 +55,18 @@ export class RecentAlerts {
 
   /** Firing now, newest first. A slow_query counts as firing for POINT_EVENT_MS after it was accepted. */
   firing(now: number): ActiveEntry[] {
-    const out: ActiveEntry[] = [];
-    for (const [fp, e] of this.active) {
-      if (e.alert.alert.type === 'slow_query' && e.receivedAt + POINT_EVENT_MS <= now) {
-        this.active.delete(fp);
-        continue;
-      }
-      out.push(e);
-    }
-    return out.reverse();
+    this.expire(now);
+    return [...this.active.values()].reverse();
+  }
+
+  /** How many are firing now (the counters ask every few seconds: no list of up to 50,000 built for a count). */
+  firingCount(now: number): number {
+    this.expire(now);
+    return this.active.size;
+  }
+
+  private expire(now: number): void {
+    for (const [fp, e] of this.active) if (e.alert.alert.type === 'slow_query' && e.receivedAt + POINT_EVENT_MS <= now) this.active.delete(fp);
   }
 
   recentResolved(limit: number): LabeledAlert[] {

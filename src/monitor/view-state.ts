@@ -135,7 +135,7 @@ export class ViewState {
       statsMessages: this.statsMessages,
       silenced: dispatcher.counters.silenced,
       inhibited: dispatcher.counters.inhibited,
-      activeAlerts: this.recent.firing(clock.now()).length,
+      activeAlerts: this.recent.firingCount(clock.now()),
       groups: dispatcher.groupCount(),
       activeSilences: this.opts.silences.activeCount(),
       receivers,
