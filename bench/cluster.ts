@@ -15,6 +15,8 @@ export interface ServerSideOptions {
   logLevel?: string;
   /** more arguments for every consumer */
   consumerArgs?: string[];
+  /** serve the monitor's HTTP side (dashboard, /metrics) on this port, as `slowq up` does on BASE+4 */
+  monitorHttpPort?: number;
 }
 
 /** Starts the server side and waits until every consumer has loaded its state and said hello to the master. */
@@ -25,6 +27,7 @@ export async function startServerSide(opts: ServerSideOptions): Promise<Pipeline
     consumers: defaultConsumerNames(opts.consumers),
     consumerArgs: [...(opts.fsync ? [] : ['--no-fsync']), ...(opts.consumerArgs ?? [])],
     serviceArgs: ['--log-level', opts.logLevel ?? 'info'],
+    ...(opts.monitorHttpPort !== undefined && { monitorArgs: ['--http-port', String(opts.monitorHttpPort)] }),
   });
   try {
     await p.ready();

@@ -98,11 +98,15 @@ interface LatencySummary {
   n: number;
   offered: number;
   missing: number;
+  /** the services with the worst event-loop delays in the timed window, e.g. `consumer-c0 41 ms, monitor 12 ms` */
+  worstLoops: string;
 }
 
 interface LatencySamples {
   /** every entry's, warm-up included */
   samples: number[];
+  /** per service, the worst event-loop delay (ms) it reported for an interval overlapping the timed window */
+  loopDelayMs: Map<string, number>;
   /** the entries' appended after the warm-up */
   settled: number[];
   offered: number;
@@ -120,7 +124,26 @@ function latencySummary(l: LatencySamples): LatencySummary {
   return {
     p50: median(l.settled), p99: percentile(l.settled, 99), p99Cold: percentile(l.samples, 99), max: l.samples.length ? Math.max(...l.samples) : NaN,
     n: l.settled.length, offered: l.offered, missing: l.missing,
+    worstLoops: [...l.loopDelayMs].sort((a, b) => b[1] - a[1]).map(([svc, ms]) => `${svc} ${Math.round(ms)} ms`).join(', ') || 'none reported',
   };
+}
+
+/** The monitor's HTTP side (its /metrics) is on the server side's base port + this, as with `slowq up`. */
+const MONITOR_HTTP_OFFSET = 4;
+
+/**
+ * Every second until stopped, each service's event-loop delay as the monitor's /metrics has it (the worst of the
+ * service's last report interval: 2 s for clients, master and consumers, 5 s for the monitor); keeps the worst
+ * per service. Where a latency tail comes from, without a profiler.
+ */
+function watchLoopDelays(metricsUrl: string): { stop(): Map<string, number> } {
+  const worst = new Map<string, number>();
+  const line = /^slowq_event_loop_delay_max_seconds\{service="([^"]+)"[^}]*\} (\S+)$/gm;
+  const poll = () => fetch(metricsUrl).then((r) => r.text()).then((text) => {
+    for (const m of text.matchAll(line)) worst.set(m[1]!, Math.max(worst.get(m[1]!) ?? 0, Number(m[2]) * 1000));
+  }).catch(() => {}); // a missed poll only narrows the view
+  const timer = setInterval(() => void poll(), 1000);
+  return { stop: () => { clearInterval(timer); return worst; } };
 }
 
 function clientArgs(server: Pipeline, source: string, dataDir: string, file: string, extra: string[] = []): string[] {
@@ -162,7 +185,9 @@ async function throughputRun(
     const owner = ownerOf(SOURCE, defaultConsumerNames(opts.consumers))!;
     await writeConsumerState(join(data, 'consumers', owner), SOURCE, opts.preloadOpen, Date.UTC(2030, 0, 1));
   }
-  const server = await startServerSide({ data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn', ...(opts.consumerArgs && { consumerArgs: opts.consumerArgs }) });
+  const server = await startServerSide({
+    data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn', monitorHttpPort: base + MONITOR_HTTP_OFFSET, ...(opts.consumerArgs && { consumerArgs: opts.consumerArgs }),
+  });
   const clients: Proc[] = [];
   try {
     const before = procSamples(server.services.values());
@@ -260,7 +285,11 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
     trace?.push(`# t0 = ${Date.now()} ms since the epoch (to line the samples up with other processes' timelines)`);
     settledFrom = t0 + LATENCY_WARMUP_SECONDS * 1000;
     const end = settledFrom + seconds * 1000;
+    let loops: ReturnType<typeof watchLoopDelays> | undefined;
+    const metricsUrl = `http://127.0.0.1:${server.ports.base + MONITOR_HTTP_OFFSET}/metrics`;
     while (performance.now() < end) {
+      // reports made from a second into the timed window on cover mostly timed time
+      if (!loops && performance.now() >= settledFrom + 1000) loops = watchLoopDelays(metricsUrl);
       const now = performance.now();
       const due = Math.floor(((now - t0) / 1000) * rate) - offered;
       if (due > 0) {
@@ -286,8 +315,12 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
       readAlerts();
       await sleep(2);
     }
+    // the reports that cover the window's last seconds (sent every 2 s) reach the monitor
+    const reported = performance.now() + 2500;
+    while (performance.now() < reported) await sleep(100);
+    const loopDelayMs = loops?.stop() ?? new Map<string, number>();
     if (traceFile && trace) appendFileSync(traceFile, `# ${extraClientArgs.join(' ') || 'record path'}\n${trace.join('\n')}\n`);
-    return { samples, settled, offered, missing: appended.size };
+    return { samples, settled, offered, missing: appended.size, loopDelayMs };
   } finally {
     closeSync(fd);
     closeSync(alertsFd);
@@ -631,7 +664,8 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
         columns: ['client', 'alerts timed', 'events offered', 'p50 ms', 'p99 ms', 'p99 ms with the warm-up', 'max ms with the warm-up', 'missing'],
         rows: [latencyRow('record path (client parses)', latency), latencyRow('design B (--ship chunks: consumers parse)', latencyB)],
         notes: ['client with --poll-ms 5 --linger-ms 5 (the defaults, 100 and 20, favour throughput); 5% of entries are slow queries, each timed from the write that appended it to the moment its alert line is read back; each path against its own server side, same generator, same rate',
-          `p50 and p99 (the target) are of the entries appended after the warm-up; the next columns count every entry from the client's first line on, while the freshly started client and the consumer that owns the latency source (idle until then) warm up`],
+          `p50 and p99 (the target) are of the entries appended after the warm-up; the next columns count every entry from the client's first line on, while the freshly started client and the consumer that owns the latency source (idle until then) warm up`,
+          `worst event-loop delay per process, from the services' reports over the timed window (the monitor's /metrics, polled every second): record path ${latency.worstLoops}; design B ${latencyB.worstLoops}`],
       });
     }
     tables.push({

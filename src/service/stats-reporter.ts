@@ -1,9 +1,11 @@
 import { MAX_COUNTERS } from '../wire/limits.js';
 import type { ServiceStats } from '../wire/protocol.js';
+import { LoopDelay } from './loop-delay.js';
 
 // Every service reports its counters the same way: every interval, its own numbers plus any extra ones (its
-// logger's dropped lines), stamped with its name and kind, handed to `report` (a stats message towards the
-// monitor, or the monitor's own table).
+// logger's dropped lines) and, once started, how late its event loop ran over the interval (loop-delay.ts),
+// stamped with its name and kind, handed to `report` (a stats message towards the monitor, or the monitor's own
+// table).
 
 export interface StatsReporterOptions {
   /** e.g. "master", "consumer-c0", "client-db-01"; a function when it can change (a fenced consumer's) */
@@ -27,11 +29,14 @@ export interface StatsReporterOptions {
 
 export class StatsReporter {
   private timer: NodeJS.Timeout | undefined;
+  private loopDelay: LoopDelay | undefined;
 
   constructor(private readonly opts: StatsReporterOptions) {}
 
   /** Reports every interval from now on; `immediately`: once now, too. */
   start(immediately = false): void {
+    this.loopDelay ??= new LoopDelay();
+    this.loopDelay.start();
     if (immediately) this.report();
     this.timer = setInterval(() => this.report(), this.opts.intervalMs);
     if (this.opts.unref) this.timer.unref();
@@ -40,6 +45,7 @@ export class StatsReporter {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.loopDelay?.stop();
   }
 
   /** The counters now, as a stats entry. */
@@ -47,7 +53,7 @@ export class StatsReporter {
     const { kind, source } = this.opts;
     const service = typeof this.opts.service === 'string' ? this.opts.service : this.opts.service();
     const at = (this.opts.now ?? Date.now)();
-    const counters = withinLimit({ ...this.opts.counters(), ...this.opts.extra?.() });
+    const counters = withinLimit({ ...this.opts.counters(), ...this.opts.extra?.(), ...this.loopDelay?.take() });
     const notes = this.opts.notes?.();
     // keys in the order the services always sent them (the stats payload is msgpack)
     const st: ServiceStats = source === undefined ? { service, kind, at, counters } : { service, kind, source, at, counters };

@@ -161,6 +161,26 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     },
   });
 
+  // How late each service's event loop ran over its last report interval (src/service/loop-delay.ts).
+  for (const [counter, name, what] of [
+    ['loopDelayMaxMs', 'slowq_event_loop_delay_max_seconds', 'The worst'],
+    ['loopDelayP99Ms', 'slowq_event_loop_delay_p99_seconds', 'The 99th percentile of the'],
+  ] as const) {
+    new Gauge({
+      name,
+      help: `${what} delay of a service's event loop over its last report interval (a late loop holds up its acks, alerts and heartbeats).`,
+      labelNames: ['service', 'kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of services()) {
+          const v = pick(s, counter);
+          if (v !== undefined) this.set({ service: s.service, kind: s.kind }, nonNegative(v) / 1000);
+        }
+      },
+    });
+  }
+
   /** Every service's counters whose name matches `pattern` (its first group names what the counter is about). */
   const matching = (pattern: RegExp) => {
     const out: Array<{ s: ServiceStats; about: string; value: number }> = [];
