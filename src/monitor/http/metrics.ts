@@ -147,39 +147,25 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     }
   }
 
-  new Counter({
-    name: 'slowq_log_lines_dropped_total',
-    help: 'Log lines a service could not hand to the logserver (down or too slow) and dropped.',
-    labelNames: ['service', 'kind'],
-    registers: [registry],
-    collect() {
-      this.reset();
+  /** One metric per service (and kind) from a counter every kind of service may report, divided by `per` (ms → s). */
+  const perService = (type: 'counter' | 'gauge', name: string, help: string, counter: string | string[], per = 1) => {
+    const samples = () => {
+      const out: Array<{ labels: { service: string; kind: string }; value: number }> = [];
       for (const s of services()) {
-        const v = pick(s, LOG_DROPPED);
-        if (v !== undefined) this.inc({ service: s.service, kind: s.kind }, nonNegative(v));
+        const v = pick(s, counter);
+        if (v !== undefined) out.push({ labels: { service: s.service, kind: s.kind }, value: nonNegative(v) / per });
       }
-    },
-  });
-
+      return out;
+    };
+    const config = { name, help, labelNames: ['service', 'kind'], registers: [registry] };
+    if (type === 'counter') new Counter({ ...config, collect() { this.reset(); for (const p of samples()) this.inc(p.labels, p.value); } });
+    else new Gauge({ ...config, collect() { this.reset(); for (const p of samples()) this.set(p.labels, p.value); } });
+  };
+  perService('counter', 'slowq_log_lines_dropped_total', 'Log lines a service could not hand to the logserver (down or too slow) and dropped.', LOG_DROPPED);
   // How late each service's event loop ran over its last report interval (src/service/loop-delay.ts).
-  for (const [counter, name, what] of [
-    ['loopDelayMaxMs', 'slowq_event_loop_delay_max_seconds', 'The worst'],
-    ['loopDelayP99Ms', 'slowq_event_loop_delay_p99_seconds', 'The 99th percentile of the'],
-  ] as const) {
-    new Gauge({
-      name,
-      help: `${what} delay of a service's event loop over its last report interval (a late loop holds up its acks, alerts and heartbeats).`,
-      labelNames: ['service', 'kind'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const s of services()) {
-          const v = pick(s, counter);
-          if (v !== undefined) this.set({ service: s.service, kind: s.kind }, nonNegative(v) / 1000);
-        }
-      },
-    });
-  }
+  const lateLoop = 'delay of a service\'s event loop over its last report interval (a late loop holds up its acks, alerts and heartbeats).';
+  perService('gauge', 'slowq_event_loop_delay_max_seconds', `The worst ${lateLoop}`, 'loopDelayMaxMs', 1000);
+  perService('gauge', 'slowq_event_loop_delay_p99_seconds', `The 99th percentile of the ${lateLoop}`, 'loopDelayP99Ms', 1000);
 
   /** Every service's counters whose name matches `pattern` (its first group names what the counter is about). */
   const matching = (pattern: RegExp) => {
