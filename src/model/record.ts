@@ -170,7 +170,6 @@ export function boundPlan(plan: string): string {
   return plan.slice(0, MAX_PLAN_CHARS) + PLAN_TRUNCATED_MARK;
 }
 
-/** The fields of a parsed event that travel (offsets and parser state stay with the reader). */
 /**
  * Stamps wire records in place with what their batch says (source, stream, the seq of the first): no copy, the
  * same objects become the records the rules read.
@@ -186,6 +185,7 @@ export function stampRecords(recs: WireRecord[], source: string, stream: string,
   return out;
 }
 
+/** The fields of a parsed event that travel (offsets and parser state stay with the reader). */
 export function toWire(e: ParsedEvent): WireRecord {
   const r: WireRecord = {
     state: e.state,

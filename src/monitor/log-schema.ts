@@ -66,13 +66,14 @@ export const logEntry: Check<LogEntry> = (v, path) => {
 const acceptedPayload = object({ k: oneOf(['A']), t: time, p: bytes });
 const acceptedAsSent: Check<AcceptedEntry> = (v, path) => {
   const { t, p } = acceptedPayload(v, path);
+  const where = path ? `${path}: p` : 'p';
   let list: unknown;
   try {
     list = unpackState(p);
   } catch (err) {
-    fail(path ? `${path}: p` : 'p', `not a msgpack payload (${err instanceof Error ? err.message : String(err)})`);
+    fail(where, `not a msgpack payload (${err instanceof Error ? err.message : String(err)})`);
   }
-  return { k: 'a', t, alerts: alertList(list, path ? `${path}: p` : 'p') };
+  return { k: 'a', t, alerts: alertList(list, where) };
 };
 const entryKinds: Check<LogEntry> = tagged<LogEntry>('k', {
   a: object({ k: oneOf(['a']), t: time, alerts: alertList }),

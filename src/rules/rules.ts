@@ -1,3 +1,4 @@
+import { MAX_TIME_MS } from '../model/bounds.js';
 import { alertId } from '../model/ids.js';
 import { isoTimeOf } from '../model/iso-time.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
@@ -311,6 +312,6 @@ function makeAlert(type: AlertType, source: string, q: OpenQuery, durationMs: nu
 
 /** An event time as an alert carries it (the epoch for one a Date cannot hold). */
 export function isoTime(ms: number): string {
-  // what a Date cannot hold (NaN, beyond ±8.64e15 ms) is written as the epoch
-  return Math.abs(ms) <= 8.64e15 ? isoTimeOf(ms) : '1970-01-01T00:00:00.000Z';
+  // what a Date cannot hold (NaN, beyond ±MAX_TIME_MS) is written as the epoch
+  return Math.abs(ms) <= MAX_TIME_MS ? isoTimeOf(ms) : '1970-01-01T00:00:00.000Z';
 }
