@@ -1,5 +1,5 @@
 import { defaultConsumerNames } from '../src/master/rendezvous.js';
-import { Pipeline } from './harness/pipeline.js';
+import { Pipeline, PipelinePorts } from './harness/pipeline.js';
 import { sleep } from './harness/wait.js';
 
 // The server side as `slowq up` runs it (logserver, monitor, master, M consumers: the real CLI processes on
@@ -15,8 +15,8 @@ export interface ServerSideOptions {
   logLevel?: string;
   /** more arguments for every consumer */
   consumerArgs?: string[];
-  /** serve the monitor's HTTP side (dashboard, /metrics) on this port, as `slowq up` does on BASE+4 */
-  monitorHttpPort?: number;
+  /** serve the monitor's HTTP side (dashboard, /metrics) on BASE+4, as `slowq up` does */
+  monitorHttp?: boolean;
 }
 
 /** Starts the server side and waits until every consumer has loaded its state and said hello to the master. */
@@ -27,7 +27,7 @@ export async function startServerSide(opts: ServerSideOptions): Promise<Pipeline
     consumers: defaultConsumerNames(opts.consumers),
     consumerArgs: [...(opts.fsync ? [] : ['--no-fsync']), ...(opts.consumerArgs ?? [])],
     serviceArgs: ['--log-level', opts.logLevel ?? 'info'],
-    ...(opts.monitorHttpPort !== undefined && { monitorArgs: ['--http-port', String(opts.monitorHttpPort)] }),
+    ...(opts.monitorHttp && { monitorArgs: ['--http-port', String(new PipelinePorts(opts.base).http)] }),
   });
   try {
     await p.ready();

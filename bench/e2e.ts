@@ -128,9 +128,6 @@ function latencySummary(l: LatencySamples): LatencySummary {
   };
 }
 
-/** The monitor's HTTP side (its /metrics) is on the server side's base port + this, as with `slowq up`. */
-const MONITOR_HTTP_OFFSET = 4;
-
 /**
  * Every second until stopped, each service's event-loop delay as the monitor's /metrics has it (the worst of the
  * service's last report interval: 2 s for clients, master and consumers, 5 s for the monitor); keeps the worst
@@ -186,7 +183,7 @@ async function throughputRun(
     await writeConsumerState(join(data, 'consumers', owner), SOURCE, opts.preloadOpen, Date.UTC(2030, 0, 1));
   }
   const server = await startServerSide({
-    data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn', monitorHttpPort: base + MONITOR_HTTP_OFFSET, ...(opts.consumerArgs && { consumerArgs: opts.consumerArgs }),
+    data, base, consumers: opts.consumers, fsync: opts.fsync, logLevel: 'warn', monitorHttp: true, ...(opts.consumerArgs && { consumerArgs: opts.consumerArgs }),
   });
   const clients: Proc[] = [];
   try {
@@ -286,7 +283,7 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
     settledFrom = t0 + LATENCY_WARMUP_SECONDS * 1000;
     const end = settledFrom + seconds * 1000;
     let loops: ReturnType<typeof watchLoopDelays> | undefined;
-    const metricsUrl = `http://127.0.0.1:${server.ports.base + MONITOR_HTTP_OFFSET}/metrics`;
+    const metricsUrl = `http://127.0.0.1:${server.ports.http}/metrics`;
     while (performance.now() < end) {
       // reports made from a second into the timed window on cover mostly timed time
       if (!loops && performance.now() >= settledFrom + 1000) loops = watchLoopDelays(metricsUrl);
@@ -315,9 +312,7 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
       readAlerts();
       await sleep(2);
     }
-    // the reports that cover the window's last seconds (sent every 2 s) reach the monitor
-    const reported = performance.now() + 2500;
-    while (performance.now() < reported) await sleep(100);
+    await sleep(2500); // the reports that cover the window's last seconds (sent every 2 s) reach the monitor
     const loopDelayMs = loops?.stop() ?? new Map<string, number>();
     if (traceFile && trace) appendFileSync(traceFile, `# ${extraClientArgs.join(' ') || 'record path'}\n${trace.join('\n')}\n`);
     return { samples, settled, offered, missing: appended.size, loopDelayMs };

@@ -28,7 +28,7 @@ export interface ServerAddresses {
   logserver?: string;
 }
 
-/** The endpoints of a pipeline on BASE..BASE+3, laid out as `slowq up --port BASE` lays them out. */
+/** The endpoints of a pipeline on BASE..BASE+4, laid out as `slowq up --port BASE` lays them out. */
 export class PipelinePorts {
   constructor(readonly base: number, private readonly addresses: ServerAddresses = {}) {}
 
@@ -60,6 +60,11 @@ export class PipelinePorts {
   /** the logserver (BASE+3) */
   get logserver(): string {
     return this.endpoint(3, this.addresses.logserver);
+  }
+
+  /** the monitor's HTTP side: dashboard, /metrics (BASE+4) */
+  get http(): number {
+    return this.base + 4;
   }
 
   endpoint(offset: number, address = '127.0.0.1'): string {

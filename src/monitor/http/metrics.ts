@@ -147,6 +147,13 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     }
   }
 
+  /** A counter or gauge whose samples are computed at each scrape. */
+  const fromSamples = (type: 'counter' | 'gauge', name: string, help: string, labelNames: string[], samples: () => Array<{ labels: Record<string, string>; value: number }>) => {
+    const config = { name, help, labelNames, registers: [registry] };
+    if (type === 'counter') new Counter({ ...config, collect() { this.reset(); for (const p of samples()) this.inc(p.labels, p.value); } });
+    else new Gauge({ ...config, collect() { this.reset(); for (const p of samples()) this.set(p.labels, p.value); } });
+  };
+
   /** One metric per service (and kind) from a counter every kind of service may report, divided by `per` (ms → s). */
   const perService = (type: 'counter' | 'gauge', name: string, help: string, counter: string | string[], per = 1) => {
     const samples = () => {
@@ -157,9 +164,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
       }
       return out;
     };
-    const config = { name, help, labelNames: ['service', 'kind'], registers: [registry] };
-    if (type === 'counter') new Counter({ ...config, collect() { this.reset(); for (const p of samples()) this.inc(p.labels, p.value); } });
-    else new Gauge({ ...config, collect() { this.reset(); for (const p of samples()) this.set(p.labels, p.value); } });
+    fromSamples(type, name, help, ['service', 'kind'], samples);
   };
   perService('counter', 'slowq_log_lines_dropped_total', 'Log lines a service could not hand to the logserver (down or too slow) and dropped.', LOG_DROPPED);
   // How late each service's event loop ran over its last report interval (src/service/loop-delay.ts).
@@ -181,14 +186,12 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
 
   // Connections (src/transport/link-watch.ts, peer-watch.ts): the outages of each connection a service makes,
   // by the peer it connects to, and its peers' connections that closed on the ports it binds.
-  const perPeer = (type: 'counter' | 'gauge', name: string, help: string, pattern: RegExp, scale = 1) => {
-    const samples = () => matching(pattern).map(({ s, about, value }) => ({ labels: { service: s.service, kind: s.kind, peer: about }, value: nonNegative(value) * scale }));
-    const config = { name, help, labelNames: ['service', 'kind', 'peer'], registers: [registry] };
-    if (type === 'counter') new Counter({ ...config, collect() { this.reset(); for (const p of samples()) this.inc(p.labels, p.value); } });
-    else new Gauge({ ...config, collect() { this.reset(); for (const p of samples()) this.set(p.labels, p.value); } });
+  const perPeer = (type: 'counter' | 'gauge', name: string, help: string, pattern: RegExp, per = 1) => {
+    const samples = () => matching(pattern).map(({ s, about, value }) => ({ labels: { service: s.service, kind: s.kind, peer: about }, value: nonNegative(value) / per }));
+    fromSamples(type, name, help, ['service', 'kind', 'peer'], samples);
   };
   perPeer('counter', 'slowq_connection_losses_total', 'Outages of a connection a service makes, by the peer it connects to (master, monitor, logserver).', CONNECTION_LOSSES);
-  perPeer('gauge', 'slowq_connection_down_seconds', 'How long a connection a service makes has been lost, by peer (0 while connected).', CONNECTION_DOWN_MS, 1 / 1000);
+  perPeer('gauge', 'slowq_connection_down_seconds', 'How long a connection a service makes has been lost, by peer (0 while connected).', CONNECTION_DOWN_MS, 1000);
   perPeer('counter', 'slowq_peer_disconnects_total',
     'Connections from peers (client, consumer, peer) to a port a service binds that closed: the peer stopped, or went silent.', PEER_DISCONNECTS);
 
