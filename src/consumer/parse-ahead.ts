@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { unpackState } from '../durable/codec.js';
 import type { ParseProblem } from '../formats/parsers/types.js';
 import type { WireRecord } from '../model/record.js';
 import type { ChunkRequest } from './chunk-intake.js';
 import type { ChunkMark } from '../rules/rules.js';
+import { decodeRecords, Interner, type RecordColumns } from './record-columns.js';
 
 // Parses raw chunks (design B) in worker threads (parse-worker.ts) while the main thread applies the chunks
 // before them: one file's parsing and its rules run on two cores. The main thread stays the one place where
@@ -43,7 +43,7 @@ export interface ParseJob {
 }
 
 export type ParseReply =
-  | { id: number; ok: true; buffer: ArrayBuffer; payload: Uint8Array; count: number; problems: ParseProblem[]; line: number; context: unknown; cutInEntry: boolean }
+  | { id: number; ok: true; buffer: ArrayBuffer; columns: RecordColumns; problems: ParseProblem[]; line: number; context: unknown; cutInEntry: boolean }
   | { id: number; ok: false; buffer: ArrayBuffer; error: string };
 
 /** A stream's key: its source and its name. */
@@ -121,6 +121,8 @@ export class ParseAhead {
   private readonly live = new Map<string, AheadTicket[]>();
   private readonly inFlight = new Map<number, AheadTicket>();
   private readonly pool: ArrayBuffer[] = [];
+  /** fingerprints and names of the records read back, shared across chunks */
+  private readonly interner = new Interner();
   private nextId = 1;
   private stopped = false;
   /** parse threads that stopped without being asked to */
@@ -239,9 +241,7 @@ export class ParseAhead {
     let result: ParsedAhead | undefined;
     if (reply.ok) {
       try {
-        const p = reply.payload;
-        const records = unpackState<WireRecord[]>(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
-        if (!Array.isArray(records) || records.length !== reply.count) throw new Error(`${reply.count} records parsed, ${Array.isArray(records) ? records.length : 'none'} read back`);
+        const records = decodeRecords(reply.columns, this.interner);
         result = { records, problems: reply.problems, line: reply.line, context: reply.context, cutInEntry: reply.cutInEntry };
       } catch (err) {
         this.opts.log.error({ err: (err as Error).message }, 'a parse thread\'s records could not be read: the chunk is parsed at its turn');

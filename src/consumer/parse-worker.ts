@@ -1,14 +1,14 @@
 import { parentPort } from 'node:worker_threads';
-import { packState } from '../durable/codec.js';
 import { ChunkParsers } from '../formats/chunk-parse.js';
 import { parseChunkRecords } from './chunk-intake.js';
 import type { ParseJob, ParseReply } from './parse-ahead.js';
+import { encodeRecords, transferables } from './record-columns.js';
 
 // A consumer's parse thread (parse-ahead.ts starts it): parses raw chunks while the main thread applies the ones
 // before them. Each stream's parser context stays here between its chunks (a job says `fresh` with the context to
-// start from, or continues where this thread left the stream). The records go back msgpack-packed, in a buffer
-// that is handed over, not copied (a structured clone of the records costs more than parsing them); the chunk's
-// buffer goes back too, to be reused.
+// start from, or continues where this thread left the stream). The records go back column-wise (record-columns.ts:
+// a structured clone of the records as objects costs more than parsing them); the chunk's buffer goes back too,
+// to be reused.
 
 const port = parentPort;
 if (!port) throw new Error('parse-worker.ts runs as a worker thread');
@@ -27,11 +27,9 @@ port.on('message', (job: ParseJob) => {
     const bytes = Buffer.from(job.buffer, 0, job.length);
     const { records, ...parsed } = parseChunkRecords(parsers, job, bytes, { offset: job.offset, line: from.line, context: from.context });
     left.set(job.key, { end: job.offset + job.length, line: parsed.line, context: parsed.context });
-    // a copy in memory of its own, to hand over whole (msgpackr's output is a slice of the buffer it keeps packing
-    // into; Buffer.from would take a small copy from Node's shared pool, which must never be handed over)
-    const payload = new Uint8Array(packState(records));
-    transfer.push(payload.buffer);
-    reply = { id: job.id, ok: true, buffer: job.buffer, payload, count: records.length, ...parsed };
+    const columns = encodeRecords(records);
+    transfer.push(...transferables(columns));
+    reply = { id: job.id, ok: true, buffer: job.buffer, columns, ...parsed };
   } catch (err) {
     reply = { id: job.id, ok: false, buffer: job.buffer, error: (err as Error).message };
   }
