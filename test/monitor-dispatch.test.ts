@@ -381,6 +381,51 @@ describe('the dashboard\'s firing list', () => {
   });
 });
 
+describe('the dashboard\'s firing list against a walk over every alert (the way it lapsed slow queries before)', () => {
+  /** what RecentAlerts did before its heap: on every look, walk every firing alert and drop the slow queries that lapsed */
+  class WalkingList {
+    readonly active = new Map<string, { id: string; type: string; receivedAt: number }>();
+    constructor(private readonly limit: number) {}
+    add(l: ReturnType<typeof toLabeled>, receivedAt: number): void {
+      this.active.delete(l.fingerprint);
+      if (l.status !== 'firing') return;
+      this.active.set(l.fingerprint, { id: l.id, type: l.alert.type, receivedAt });
+      if (this.active.size > this.limit) this.active.delete(this.active.keys().next().value!);
+    }
+    firing(now: number): string[] {
+      for (const [fp, e] of this.active) if (e.type === 'slow_query' && e.receivedAt + POINT_EVENT_MS <= now) this.active.delete(fp);
+      return [...this.active.values()].reverse().map((e) => e.id);
+    }
+  }
+
+  it('lists and counts the same under random alerts, times that go back and forth, and evictions (seeded)', () => {
+    const rand = prng(20261203);
+    for (let round = 0; round < 20; round++) {
+      const limit = 5 + Math.floor(rand() * 40);
+      const recent = new RecentAlerts({ active: limit, resolved: 10, samples: 100 });
+      const walking = new WalkingList(limit);
+      let now = T0;
+      for (let step = 0; step < 2_000; step++) {
+        // time mostly goes on, now and then back (a clock set back, a replay of older entries)
+        now += rand() < 0.05 ? -Math.floor(rand() * 10 * M) : Math.floor(rand() * 20 * S);
+        const queryId = `q${Math.floor(rand() * 80)}`; // few queries: the same problem comes back
+        const r = rand();
+        const type: Alert['type'] = r < 0.6 ? 'slow_query' : r < 0.8 ? 'long_running' : 'resolved';
+        const l = toLabeled(mk(type, { queryId }));
+        const receivedAt = rand() < 0.01 ? NaN : rand() < 0.1 ? now - Math.floor(rand() * 10 * M) : now;
+        recent.add(l, receivedAt, {});
+        walking.add(l, receivedAt);
+        if (rand() < 0.2) {
+          const at = now + Math.floor((rand() - 0.3) * 10 * M);
+          const want = walking.firing(at);
+          assert.deepEqual(recent.firing(at).map((e) => e.alert.id), want, `round ${round} step ${step}`);
+          assert.equal(recent.firingCount(at), want.length);
+        }
+      }
+    }
+  });
+});
+
 describe('inhibition: point events run out', () => {
   const crit = (queryId: string) => ({ alertname: 'SlowQuery', source: 'db', queryId, severity: 'critical' });
   const warn = (queryId: string) => ({ alertname: 'LongRunningQuery', source: 'db', queryId, severity: 'warning' });

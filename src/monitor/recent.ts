@@ -1,6 +1,7 @@
 import type { Labels, LabeledAlert } from './model.js';
 import { POINT_EVENT_MS } from './model.js';
 import type { FingerprintSummary } from './view.js';
+import { DeadlineHeap } from '../model/deadline-heap.js';
 import { OldestKeys } from '../model/oldest-keys.js';
 import { isClassAlert } from '../model/record.js';
 
@@ -26,6 +27,11 @@ interface Sample {
 export class RecentAlerts {
   private readonly active = new Map<string, ActiveEntry>();
   private readonly oldestActive = new OldestKeys(this.active);
+  /**
+   * The firing slow queries by when they stop counting as firing: expiry takes the due ones off the top instead of
+   * walking every firing alert (it runs on every count, and /metrics asked for the count once per metric).
+   */
+  private readonly lapsing = new DeadlineHeap();
   private readonly resolved: LabeledAlert[] = [];
   private samples: Sample[] = [];
   private sampleStart = 0;
@@ -36,9 +42,16 @@ export class RecentAlerts {
     if (alert.status === 'firing') {
       this.active.delete(alert.fingerprint); // re-insert: newest last
       this.active.set(alert.fingerprint, { alert, receivedAt, match });
-      if (this.active.size > this.limits.active) this.oldestActive.take();
+      // (a time that is not a number never lapses, as `receivedAt + POINT_EVENT_MS <= now` never holds for it)
+      if (alert.alert.type === 'slow_query' && !Number.isNaN(receivedAt)) this.lapsing.set(alert.fingerprint, receivedAt + POINT_EVENT_MS);
+      else this.lapsing.delete(alert.fingerprint);
+      if (this.active.size > this.limits.active) {
+        const evicted = this.oldestActive.take();
+        if (evicted !== undefined) this.lapsing.delete(evicted);
+      }
     } else {
       this.active.delete(alert.fingerprint);
+      this.lapsing.delete(alert.fingerprint);
       this.resolved.push(alert);
       if (this.resolved.length > this.limits.resolved * 2) this.resolved.splice(0, this.resolved.length - this.limits.resolved);
     }
@@ -66,7 +79,7 @@ export class RecentAlerts {
   }
 
   private expire(now: number): void {
-    for (const [fp, e] of this.active) if (e.alert.alert.type === 'slow_query' && e.receivedAt + POINT_EVENT_MS <= now) this.active.delete(fp);
+    for (let fp = this.lapsing.popDue(now); fp !== undefined; fp = this.lapsing.popDue(now)) this.active.delete(fp);
   }
 
   recentResolved(limit: number): LabeledAlert[] {

@@ -2,7 +2,7 @@ import { MAX_TIME_MS } from '../model/bounds.js';
 import { alertId } from '../model/ids.js';
 import { isoTimeOf } from '../model/iso-time.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
-import { DeadlineHeap } from './deadline-heap.js';
+import { DeadlineHeap } from '../model/deadline-heap.js';
 import { RegressionClasses, type ClassSettings } from './regression-classes.js';
 import { DEFAULT_MAX_CLASSES, DEFAULT_REGRESSION, type RegressionThresholds } from './regression.js';
 import { DEFAULT_CLOCK, SourceClock, type ClockOutcome, type ClockSettings } from './source-clock.js';

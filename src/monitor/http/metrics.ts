@@ -125,6 +125,17 @@ export interface MetricsOptions {
 export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = {}): Registry {
   const registry = new Registry();
   const services = () => view.stats.all();
+  // The monitor's own counters, read by many metrics: made once per scrape, not once per metric. prom-client calls
+  // every metric's collect() synchronously within registry.metrics(), so what is held is let go at the first
+  // microtask after: the next scrape, even one awaited right after, makes them again.
+  let held: ReturnType<MonitorView['counters']> | undefined;
+  const counters = (): ReturnType<MonitorView['counters']> => {
+    if (!held) {
+      held = view.counters();
+      queueMicrotask(() => (held = undefined));
+    }
+    return held;
+  };
 
   for (const spec of SPECS) {
     const labelNames = spec.kind === 'client' ? ['service', 'source'] : ['service'];
@@ -233,9 +244,9 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
 
   // The monitor's own counters.
   const monitorCounter = (name: string, help: string, read: (c: ReturnType<MonitorView['counters']>) => number) =>
-    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(nonNegative(read(view.counters()))); } });
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(nonNegative(read(counters()))); } });
   const monitorGauge = (name: string, help: string, read: (c: ReturnType<MonitorView['counters']>) => number) =>
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read(view.counters())); } });
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read(counters())); } });
   monitorCounter('slowq_monitor_messages_total', 'Alert messages received from consumers.', (c) => c.messages);
   monitorCounter('slowq_monitor_alerts_received_total', 'Alerts received, duplicates included.', (c) => c.received);
   monitorCounter('slowq_monitor_alerts_accepted_total', 'Alerts accepted (new alert ids).', (c) => c.accepted);
@@ -252,7 +263,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     registers: [registry],
     collect() {
       this.reset();
-      for (const [type, byCode] of Object.entries(view.counters().refused ?? {})) {
+      for (const [type, byCode] of Object.entries(counters().refused ?? {})) {
         for (const [code, n] of Object.entries(byCode)) this.inc({ type, code }, nonNegative(n));
       }
     },
@@ -264,7 +275,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     registers: [registry],
     collect() {
       this.reset();
-      for (const [where, n] of Object.entries(view.counters().setAside ?? {})) this.inc({ where }, nonNegative(n));
+      for (const [where, n] of Object.entries(counters().setAside ?? {})) this.inc({ where }, nonNegative(n));
     },
   });
   const health = opts.health;
@@ -279,7 +290,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     });
   }
   // Alertmanager's alertmanager_config_last_reload_* under slowq's prefix (SIGHUP, POST /-/reload).
-  const config = () => view.counters().config;
+  const config = () => counters().config;
   new Gauge({
     name: 'slowq_config_last_reload_successful', help: 'Whether the last configuration reload succeeded (1) or was refused and the previous configuration stays in force (0).', registers: [registry],
     collect() { const c = config(); if (c) this.set(c.lastReloadSuccessful ? 1 : 0); },
@@ -303,7 +314,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     registers: [registry],
     collect() {
       this.reset();
-      const c = view.counters() as ReturnType<MonitorView['counters']> & { alertsByType?: Record<string, number> };
+      const c = counters() as ReturnType<MonitorView['counters']> & { alertsByType?: Record<string, number> };
       const byType = c.alertsByType ?? opts.alertsByType?.() ?? {};
       for (const [type, n] of Object.entries(byType)) this.inc({ type }, nonNegative(n));
     },
@@ -316,7 +327,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     registers: [registry],
     collect() {
       this.reset();
-      for (const [receiver, r] of Object.entries(view.counters().receivers)) {
+      for (const [receiver, r] of Object.entries(counters().receivers)) {
         this.inc({ receiver, outcome: 'sent' }, nonNegative(r.sent));
         this.inc({ receiver, outcome: 'failed' }, nonNegative(r.failed));
         this.inc({ receiver, outcome: 'held_back' }, nonNegative(r.heldBack));
@@ -330,7 +341,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     registers: [registry],
     collect() {
       this.reset();
-      for (const [receiver, r] of Object.entries(view.counters().receivers)) this.inc({ receiver }, nonNegative(r.retries));
+      for (const [receiver, r] of Object.entries(counters().receivers)) this.inc({ receiver }, nonNegative(r.retries));
     },
   });
   new Gauge({
@@ -340,7 +351,7 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
     registers: [registry],
     collect() {
       this.reset();
-      for (const [receiver, r] of Object.entries(view.counters().receivers)) this.set({ receiver }, r.pending);
+      for (const [receiver, r] of Object.entries(counters().receivers)) this.set({ receiver }, r.pending);
     },
   });
 
