@@ -14,6 +14,7 @@ import type { Alert, QueryRecord } from '../src/model/record.js';
 import type { WireRecord } from '../src/wire/protocol.js';
 import { MySqlSlowLogGenerator, writeMySqlSlowLog, type WrittenLog } from '../src/workload/mysql-slow-generator.js';
 import { startServerSide } from './cluster.js';
+import { flushDirtyPages } from './harness/disk.js';
 import { readJson } from './harness/files.js';
 import { PipelinePorts, type Pipeline } from './harness/pipeline.js';
 import { freeBasePort } from './harness/ports.js';
@@ -277,6 +278,8 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
       const reg = readJson<{ streams?: unknown[]; entries?: unknown[] }>(join(dir, 'client-latency', 'registry.json'));
       return reg !== undefined && JSON.stringify(reg).includes('latency.log');
     }, 30_000, 20);
+    // the writeback of files written before (the generated logs, the last run's latency log) must not land in the window
+    flushDirtyPages();
     await sleep(200);
     t0 = performance.now();
     trace?.push(`# t0 = ${Date.now()} ms since the epoch (to line the samples up with other processes' timelines)`);
@@ -449,6 +452,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     progress(`generating ${clientsN} × ${mib(bytes).toFixed(0)} MiB MySQL slow log`);
     const logs: WrittenLog[] = [];
     for (let i = 0; i < clientsN; i++) logs.push(withTrailer(writeMySqlSlowLog(join(root, `slow-${i}.log`), { bytes }, { seed: 1 + i, flavor: 'mysql', ...(opts.slowFraction !== undefined && { slowFraction: opts.slowFraction }) })));
+    flushDirtyPages();
     const main = logs[0]!;
     const totalEntries = logs.reduce((n, l) => n + l.entries, 0);
     const totalBytes = logs.reduce((n, l) => n + l.bytes, 0);
@@ -599,6 +603,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
     let rssB: RunResult | undefined;
     if (rssBytes > 0) {
       const big = withTrailer(writeMySqlSlowLog(join(root, 'big.log'), { bytes: rssBytes }, { seed: 77 }));
+      flushDirtyPages();
       // the same file for both paths, each run against its own fresh server side
       const bigRun = async (what: string, runDir: string, extra: string[] | undefined): Promise<RunResult> => {
         progress(`client tailing a ${mib(rssBytes).toFixed(0)} MiB log (peak RSS, ${what})`);

@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ChunkIntake, type ChunkRequest } from '../src/consumer/chunk-intake.js';
 import { OrderedInbox } from '../src/consumer/ordered-inbox.js';
-import { ParseAhead } from '../src/consumer/parse-ahead.js';
+import { ParseAhead, type AheadTicket } from '../src/consumer/parse-ahead.js';
 import type { RawChunk } from '../src/formats/entry-chunker.js';
 import type { Alert, QueryRecord } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
@@ -143,5 +143,35 @@ describe('parsing raw chunks ahead in a parse thread', () => {
     assert.deepEqual(got.records.filter((r) => r.stream === 's1'), want.records);
     assert.deepEqual(got.records.filter((r) => r.stream === 's2'), want2.records);
     assert.deepEqual(new Set(got.ids), new Set([...want.ids, ...want2.ids]));
+  });
+});
+
+describe('the ordered inbox under a backlog', () => {
+  it('lets timers and I/O run between the requests it drains, and keeps their order', async () => {
+    // a chunk being parsed ahead holds 100 requests behind it; when its parse settles they are done in one drain
+    const ticket = { settled: false } as AheadTicket;
+    const fakeAhead = { offer: () => ticket, done: () => {} } as unknown as ParseAhead;
+    const done: number[] = [];
+    const inbox = new OrderedInbox<number>(fakeAhead, {
+      markOf: () => undefined,
+      run: (i) => {
+        done.push(i);
+        const until = performance.now() + 1;
+        while (performance.now() < until) {
+          // a request's work
+        }
+      },
+    });
+    const chunk = request({ from: 0, to: 10, eof: false, bytes: Buffer.alloc(10) } as RawChunk);
+    inbox.push(0, chunk);
+    for (let i = 1; i <= 100; i++) inbox.push(i);
+    assert.deepEqual(done, []);
+    let timerAt: number | undefined;
+    setTimeout(() => (timerAt = done.length), 0);
+    ticket.settled = true;
+    inbox.drain();
+    await waitFor('the backlog to be done', () => done.length === 101, 10_000, 5);
+    assert.deepEqual(done, Array.from({ length: 101 }, (_, i) => i));
+    assert.ok(timerAt !== undefined && timerAt < 60, `a timer set when the drain began ran after ${timerAt} of 101 requests`);
   });
 });

@@ -1,4 +1,5 @@
 import type { ChunkMark } from '../rules/rules.js';
+import { YIELD_MS } from '../transport/receive-loop.js';
 import type { ChunkRequest } from './chunk-intake.js';
 import { streamKey, type AheadTicket, type ParseAhead } from './parse-ahead.js';
 
@@ -7,7 +8,9 @@ import { streamKey, type AheadTicket, type ParseAhead } from './parse-ahead.js';
 // it waits its turn, and the turn of a chunk being parsed ahead comes when its parse is settled. After a
 // stream's chunk is done, the next chunks of that stream that have no parse in progress (their chain broke:
 // the guess failed, a thread died) are offered again, from where the stream stands now, so one failed guess
-// costs one chunk parsed on the main thread and not every chunk queued behind it.
+// costs one chunk parsed on the main thread and not every chunk queued behind it. Like the receive loop, a drain
+// lets the event loop turn after YIELD_MS (the rest goes on at setImmediate), so that commits, acks and alerts
+// interleave with a backlog of chunks parsed ahead.
 
 export interface InboxOptions<T> {
   /** the stream's mark now (undefined: no bytes of it applied) */
@@ -27,6 +30,8 @@ export class OrderedInbox<T> {
   private readonly items: Array<Item<T>> = [];
   /** chunks per stream waiting here */
   private readonly chunksOf = new Map<string, number>();
+  /** a drain is scheduled for the next turn of the event loop */
+  private resumeScheduled = false;
 
   constructor(
     private readonly ahead: ParseAhead,
@@ -54,9 +59,11 @@ export class OrderedInbox<T> {
 
   /** Does the requests at the head, up to the first whose chunk is still being parsed ahead. */
   drain(): void {
+    const start = performance.now();
     while (this.items.length > 0) {
       const head = this.items[0]!;
       if (head.ticket && !head.ticket.settled) return;
+      if (performance.now() - start >= YIELD_MS) return this.resumeLater();
       this.items.shift();
       this.opts.run(head.request, head.ticket);
       if (head.ticket) this.ahead.done(head.ticket);
@@ -67,6 +74,15 @@ export class OrderedInbox<T> {
         if (n > 0) this.offerAgain(head.key);
       }
     }
+  }
+
+  private resumeLater(): void {
+    if (this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    setImmediate(() => {
+      this.resumeScheduled = false;
+      this.drain();
+    });
   }
 
   /** Forgets what waits (stopping: not acked, the clients send it again). */
