@@ -16,7 +16,7 @@ function fillStats(view: FakeMonitorView, at = Date.now()): void {
     { service: 'client-db-01', kind: 'client', source: 'db-01', at, counters: { read: 1200, records: 1100, recordsAcked: 1000, acked: 10, deadLettered: 3, batches: 11, resends: 1, retries: 2, gaps: 0, errors: 0, streams: 2, logDropped: 5,
       masterConnectionLosses: 2, masterConnectionDownMs: 4500, masterConnectionLastOutageMs: 21_000, masterConnectionResumedAt: at - 60_000 } },
     { service: 'client-db-02', kind: 'client', source: 'db-02', at, counters: { read: 50, records: 50, acked: 1, deadLettered: 0, batches: 1, resends: 0, retries: 0, gaps: 0, errors: 0, streams: 1, logDropped: 0 } },
-    { service: 'consumer-c0', kind: 'consumer', at, counters: { requests: 12, applied: 1040, duplicates: 7, late: 1, gaps: 0, malformed: 0, commits: 8, commitMsTotal: 40, commitFailures: 0, alerts: 9, alertsAcked: 6, outbox: 3, openQueries: 4, highWaterTotal: 1050, logDropped: 0 } },
+    { service: 'consumer-c0', kind: 'consumer', at, counters: { requests: 12, applied: 1040, duplicates: 7, late: 1, gaps: 0, malformed: 0, commits: 8, commitMsTotal: 40, commitMsMax: 37.5, commitFailures: 0, alerts: 9, alertsAcked: 6, outbox: 3, openQueries: 4, highWaterTotal: 1050, logDropped: 0 } },
     { service: 'master', kind: 'master', at, counters: { batches: 12, replies: 12, retries: 2, malformed: 1, consumersAlive: 1, logDropped: 2, clientDisconnects: 3, monitorConnectionLosses: 0, monitorConnectionDownMs: 0, loopDelayMaxMs: 120, loopDelayP99Ms: 4.5 } },
   ]);
 }
@@ -377,6 +377,9 @@ describe('http: endpoints', () => {
     assert.equal(value(samples, 'slowq_event_loop_delay_p99_seconds', { service: 'master' }), 0.0045);
     assert.equal(types.get('slowq_event_loop_delay_max_seconds'), 'gauge');
     assert.equal(value(samples, 'slowq_event_loop_delay_max_seconds', { service: 'consumer-c0' }), undefined, 'not reported, not made up');
+    assert.equal(value(samples, 'slowq_commit_duration_max_seconds', { service: 'consumer-c0', kind: 'consumer' }), 0.0375);
+    assert.equal(types.get('slowq_commit_duration_max_seconds'), 'gauge');
+    assert.equal(value(samples, 'slowq_commit_duration_max_seconds', { service: 'master' }), undefined);
 
     assert.equal(value(samples, 'slowq_connection_losses_total', { service: 'client-db-01', kind: 'client', peer: 'master' }), 2);
     assert.equal(value(samples, 'slowq_connection_down_seconds', { service: 'client-db-01', peer: 'master' }), 4.5);

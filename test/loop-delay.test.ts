@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Peak } from '../src/service/peak.js';
 import { StatsReporter } from '../src/service/stats-reporter.js';
 
 // A service's event-loop delay in its reports: a loop held up for 150 ms shows in the next report and not in the one
@@ -37,5 +38,24 @@ describe('event-loop delay in the stats', () => {
   it('a reporter never started reports only its own counters', () => {
     const r = new StatsReporter({ service: 'test', kind: 'master', counters: () => ({ n: 1 }), report: () => {}, intervalMs: 60_000 });
     assert.deepEqual(r.take().counters, { n: 1 });
+  });
+});
+
+describe('the worst of an interval in the stats (a consumer\'s slowest commit)', () => {
+  it('reports the largest value since the last report, once, and 0 for an interval without any', () => {
+    const commits = new Peak();
+    const reports: Array<Record<string, number>> = [];
+    const r = new StatsReporter({
+      service: 'consumer-c0', kind: 'consumer', counters: () => ({ commits: 3 }), intervalMs: 60_000,
+      peaks: () => ({ commitMsMax: commits.take() }),
+      report: (st) => reports.push(st.counters),
+    });
+    for (const ms of [2, 41.5, 7]) commits.observe(ms);
+    reports.push(r.take().counters);
+    reports.push(r.take().counters);
+    commits.observe(3);
+    reports.push(r.take().counters);
+    assert.deepEqual(reports.map((c) => c.commitMsMax), [41.5, 0, 3]);
+    assert.equal(reports[0]!.commits, 3);
   });
 });

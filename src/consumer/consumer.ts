@@ -18,6 +18,7 @@ import { DurableStore } from '../durable/store.js';
 import { WarnOnce } from '../service/warn-once.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
+import { Peak } from '../service/peak.js';
 import { nextGeneration, type ConsumerIdentity } from './identity.js';
 import { Handoffs, type HandoffHost } from './handoff.js';
 import type { HandoffsSnapshot } from './state-codec.js';
@@ -173,6 +174,8 @@ export class Consumer {
   /** requests from the masters, done in the order they came while chunks among them are parsed ahead */
   private readonly inbox: OrderedInbox<{ msg: Buffer[]; via: number }> | undefined;
   private readonly deadLetters: DeadLetters;
+  /** the slowest commit since the last stats report */
+  private readonly commitPeak = new Peak();
 
   constructor(private readonly opts: ConsumerOptions) {
     this.warned = new WarnOnce(opts.log);
@@ -223,6 +226,8 @@ export class Consumer {
       // a fenced process reports under a name of its own: its counters are not the owner's
       service: () => (this.fencedBy.size === 0 ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
       kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
+      // the slowest commit of the interval: a disk that stalls holds acks and alerts with the event loop idle
+      peaks: () => ({ commitMsMax: Math.round(this.commitPeak.take() * 10) / 10 }),
       intervalMs: opts.statsIntervalMs ?? 2000,
       // a fenced process's classes are not the owner's: only the owner shows them
       report: (st) => this.monitor.send(statsHeader(), encodeStats([this.withClasses(st)])),
@@ -621,7 +626,9 @@ export class Consumer {
         }
         this.writing = undefined;
         this.stats.commits++;
-        this.stats.commitMsTotal += performance.now() - t0;
+        const ms = performance.now() - t0;
+        this.stats.commitMsTotal += ms;
+        this.commitPeak.observe(ms);
         this.stats.alerts += group.alerts.length;
         this.outbox.add(group.alerts);
         for (const r of group.replies) this.masters[r.via]!.endpoint.forward(r.frames);

@@ -3,7 +3,8 @@ import type { ServiceStats } from '../wire/protocol.js';
 import { LoopDelay } from './loop-delay.js';
 
 // Every service reports its counters the same way: every interval, its own numbers plus any extra ones (its
-// logger's dropped lines) and, once started, how late its event loop ran over the interval (loop-delay.ts),
+// logger's dropped lines), the worst of some things over the interval (a consumer's slowest commit) and, once
+// started, how late its event loop ran over the interval (loop-delay.ts),
 // stamped with its name and kind, handed to `report` (a stats message towards the monitor, or the monitor's own
 // table).
 
@@ -17,6 +18,8 @@ export interface StatsReporterOptions {
   counters: () => Record<string, number>;
   /** counters added to the service's own (e.g. the logger's dropped lines) */
   extra?: () => Record<string, number>;
+  /** the worst of something over the interval (peak.ts): read once per report, which starts them over */
+  peaks?: () => Record<string, number>;
   /** short texts reported with the counters while there is something to say (e.g. why nothing is acked) */
   notes?: () => Record<string, string> | undefined;
   report: (stats: ServiceStats) => void;
@@ -53,7 +56,7 @@ export class StatsReporter {
     const { kind, source } = this.opts;
     const service = typeof this.opts.service === 'string' ? this.opts.service : this.opts.service();
     const at = (this.opts.now ?? Date.now)();
-    const counters = withinLimit({ ...this.opts.counters(), ...this.opts.extra?.(), ...this.loopDelay?.take() });
+    const counters = withinLimit({ ...this.opts.counters(), ...this.opts.extra?.(), ...this.opts.peaks?.(), ...this.loopDelay?.take() });
     const notes = this.opts.notes?.();
     // keys in the order the services always sent them (the stats payload is msgpack)
     const st: ServiceStats = source === undefined ? { service, kind, at, counters } : { service, kind, source, at, counters };

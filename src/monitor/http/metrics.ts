@@ -182,6 +182,8 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
   const lateLoop = 'delay of a service\'s event loop over its last report interval (a late loop holds up its acks, alerts and heartbeats).';
   perService('gauge', 'slowq_event_loop_delay_max_seconds', `The worst ${lateLoop}`, 'loopDelayMaxMs', 1000);
   perService('gauge', 'slowq_event_loop_delay_p99_seconds', `The 99th percentile of the ${lateLoop}`, 'loopDelayP99Ms', 1000);
+  perService('gauge', 'slowq_commit_duration_max_seconds',
+    'The slowest durable commit (journal write and fsync) of a service over its last report interval: a disk that stalls holds its acks and alerts while its event loop is idle.', 'commitMsMax', 1000);
 
   /** Every service's counters whose name matches `pattern` (its first group names what the counter is about). */
   const matching = (pattern: RegExp) => {
