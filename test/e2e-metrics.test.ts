@@ -83,10 +83,11 @@ describe('e2e: /metrics counts what the pipeline did', () => {
     assert.deepEqual(fromMetrics, fromFile, 'alerts by type: /metrics vs alerts.jsonl');
     assert.deepEqual(fromFile, countByType(expected.map((a) => a.type)), 'alerts.jsonl vs the oracle');
     assert.equal(sum(metrics, 'slowq_monitor_alerts_accepted_total'), expected.length);
-    // every consumer reports its slowest commit of the interval (0 when it made none)
+    // every consumer and the monitor report their slowest commit of the interval (0 when they made none)
     const commitMax = metrics.filter((s) => s.name === 'slowq_commit_duration_max_seconds' && s.labels.kind === 'consumer');
     assert.equal(commitMax.length, 2, 'both consumers report their slowest commit');
     for (const s of commitMax) assert.ok(s.value >= 0 && s.value < 60, `${s.labels.service}: ${s.value} s`);
+    assert.ok(metrics.some((s) => s.name === 'slowq_commit_duration_max_seconds' && s.labels.service === 'monitor'), 'the monitor reports its slowest journal commit');
 
     // The dashboard's query classes come from the consumers' reports: every finished record of the source, in
     // its last hour of event time, counted once in its class.

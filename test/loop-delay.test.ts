@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Peak } from '../src/service/peak.js';
+import { PeakMs } from '../src/service/peak.js';
 import { StatsReporter } from '../src/service/stats-reporter.js';
 
 // A service's event-loop delay in its reports: a loop held up for 150 ms shows in the next report and not in the one
@@ -43,7 +43,7 @@ describe('event-loop delay in the stats', () => {
 
 describe('the worst of an interval in the stats (a consumer\'s slowest commit)', () => {
   it('reports the largest value since the last report, once, and 0 for an interval without any', () => {
-    const commits = new Peak();
+    const commits = new PeakMs();
     const reports: Array<Record<string, number>> = [];
     const r = new StatsReporter({
       service: 'consumer-c0', kind: 'consumer', counters: () => ({ commits: 3 }), intervalMs: 60_000,

@@ -18,7 +18,7 @@ import { DurableStore } from '../durable/store.js';
 import { WarnOnce } from '../service/warn-once.js';
 import { StatsFile } from '../service/stats-file.js';
 import { StatsReporter } from '../service/stats-reporter.js';
-import { Peak } from '../service/peak.js';
+import { PeakMs } from '../service/peak.js';
 import { nextGeneration, type ConsumerIdentity } from './identity.js';
 import { Handoffs, type HandoffHost } from './handoff.js';
 import type { HandoffsSnapshot } from './state-codec.js';
@@ -175,7 +175,7 @@ export class Consumer {
   private readonly inbox: OrderedInbox<{ msg: Buffer[]; via: number }> | undefined;
   private readonly deadLetters: DeadLetters;
   /** the slowest commit since the last stats report */
-  private readonly commitPeak = new Peak();
+  private readonly commitPeak = new PeakMs();
 
   constructor(private readonly opts: ConsumerOptions) {
     this.warned = new WarnOnce(opts.log);
@@ -227,7 +227,7 @@ export class Consumer {
       service: () => (this.fencedBy.size === 0 ? `consumer-${opts.name}` : `consumer-${opts.name} (fenced, pid ${process.pid})`),
       kind: 'consumer', counters: () => this.getStats(), extra: opts.extraCounters,
       // the slowest commit of the interval: a disk that stalls holds acks and alerts with the event loop idle
-      peaks: () => ({ commitMsMax: Math.round(this.commitPeak.take() * 10) / 10 }),
+      peaks: () => ({ commitMsMax: this.commitPeak.take() }),
       intervalMs: opts.statsIntervalMs ?? 2000,
       // a fenced process's classes are not the owner's: only the owner shows them
       report: (st) => this.monitor.send(statsHeader(), encodeStats([this.withClasses(st)])),

@@ -167,6 +167,7 @@ export class Monitor {
       malformed: () => this.endpoint.malformedCount,
       refusals: this.refusals,
       extraCounters: () => ({ ...this.security.stats(), ...this.endpoint.connectionStats() }),
+      peaks: () => ({ commitMsMax: this.nlog.commitPeak.take() }),
       health: (services) => assessHealth({
         running: this.started && !this.stopping, journalFailing: this.nlog.failing, refusals: this.refusals, services, now: clock.now(),
         ...(opts.stuckAfterMs !== undefined && { stuckAfterMs: opts.stuckAfterMs }),

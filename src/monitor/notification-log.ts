@@ -1,4 +1,5 @@
 import type { Alert } from '../model/record.js';
+import { PeakMs } from '../service/peak.js';
 import { packState, unpackState } from '../durable/codec.js';
 import type { SetAside } from '../durable/quarantine.js';
 import { DurableStore, type EntryOrigin } from '../durable/store.js';
@@ -95,6 +96,8 @@ export class NotificationLog implements DispatchJournal {
   writeFailures = 0;
   /** the latest write failed (cleared by the next one that succeeds) */
   failing = false;
+  /** the slowest journal write (and fsync) since the monitor's last stats report */
+  readonly commitPeak = new PeakMs();
   /** a snapshot is wanted at the end of the next batch whatever the journal's size */
   private compactWanted = false;
   private lastSnapshotOk = true;
@@ -176,7 +179,11 @@ export class NotificationLog implements DispatchJournal {
       const entries: Buffer[] = [];
       for (const op of batch) if (op.entry) entries.push(encodeEntry(op.entry));
       try {
-        if (entries.length > 0) await this.store.append(entries);
+        if (entries.length > 0) {
+          const t0 = performance.now();
+          await this.store.append(entries);
+          this.commitPeak.observe(performance.now() - t0);
+        }
         this.failing = false;
       } catch (err) {
         this.writeFailures++;

@@ -33,6 +33,8 @@ export interface ViewStateOptions {
   refusals: Refusals;
   /** counters added to the monitor's own report (CURVE admissions and refusals, peers' closed connections) */
   extraCounters(): Record<string, number>;
+  /** the worst of some things since the last report (its slowest journal commit): read once per report */
+  peaks?(): Record<string, number>;
   /** what /healthz says, given the latest counters of every service */
   health(services: readonly ServiceStats[]): Health;
   /** how often the monitor's own counters go into the stats table (default 5 s) */
@@ -57,6 +59,7 @@ export class ViewState {
     for (const name of opts.receiverNames) this.counter(name);
     this.reporter = new StatsReporter({
       service: 'monitor', kind: 'monitor', counters: () => this.ownCounters(), now: () => opts.clock.now(),
+      ...(opts.peaks && { peaks: opts.peaks }),
       intervalMs: opts.statsIntervalMs ?? 5000, unref: true, report: (st) => this.serviceStats.update([st]),
     });
     this.view = this.makeView();

@@ -1,17 +1,18 @@
-// The largest value seen since the last take: for counters that report the worst of each report interval (a
-// consumer's slowest commit), so that one stall between two reports is neither averaged away nor reported again.
+// The longest time seen since the last take, in ms: for counters that report the worst of each report interval (a
+// consumer's or the monitor's slowest commit), so that one stall between two reports is neither averaged away nor
+// reported again.
 
-export class Peak {
+export class PeakMs {
   private max = 0;
 
-  observe(v: number): void {
-    if (v > this.max) this.max = v;
+  observe(ms: number): void {
+    if (ms > this.max) this.max = ms;
   }
 
-  /** The largest value since the last take (0: none), then starts over. */
+  /** The longest time since the last take, to a tenth of a ms (0: none), then starts over. */
   take(): number {
     const m = this.max;
     this.max = 0;
-    return m;
+    return Math.round(m * 10) / 10;
   }
 }
