@@ -3,10 +3,9 @@ import type { ServiceStats } from '../wire/protocol.js';
 import { LoopDelay } from './loop-delay.js';
 
 // Every service reports its counters the same way: every interval, its own numbers plus any extra ones (its
-// logger's dropped lines), the worst of some things over the interval (a consumer's slowest commit) and, once
-// started, how late its event loop ran over the interval (loop-delay.ts),
-// stamped with its name and kind, handed to `report` (a stats message towards the monitor, or the monitor's own
-// table).
+// logger's dropped lines), the worst of some things over the interval (its slowest commit: peak.ts) and, once
+// started, how late its event loop ran over the interval (loop-delay.ts), stamped with its name and kind, handed
+// to `report` (a stats message towards the monitor, or the monitor's own table).
 
 export interface StatsReporterOptions {
   /** e.g. "master", "consumer-c0", "client-db-01"; a function when it can change (a fenced consumer's) */
