@@ -450,18 +450,33 @@ describe('inhibition: point events run out', () => {
     assert.equal(inh.trackedCount, 1);
   });
 
-  it('after the clock went back, a later entry holds the ones behind it in memory, never as firing', async () => {
+  it('after the clock went back, an alert fired with an earlier limit is not held up behind a later one', async () => {
     const clock = new FakeClock(T0);
     const inh = new Inhibitor(BUILTIN_INHIBIT_RULES, clock);
     inh.firing(crit('q1'), 'fp1', T0 + 20 * M);
     inh.firing(crit('q2'), 'fp2', T0 + 5 * M); // fired with an earlier limit (the clock was set back)
     await clock.advance(6 * M);
+    assert.deepEqual(inh.inhibitedBy(warn('q2'), 'w2'), [], 'out of time: not firing, even before a sweep');
     inh.sweep();
-    assert.deepEqual(inh.inhibitedBy(warn('q2'), 'w2'), [], 'out of time: not firing');
-    assert.equal(inh.trackedCount, 2, 'still remembered behind fp1');
+    assert.equal(inh.trackedCount, 1, 'fp2 forgotten; fp1 still in time');
     await clock.advance(15 * M);
     inh.sweep();
     assert.equal(inh.trackedCount, 0);
+  });
+
+  it('an alert that ended, or fires again without a limit, is not swept later', async () => {
+    const clock = new FakeClock(T0);
+    const inh = new Inhibitor(BUILTIN_INHIBIT_RULES, clock);
+    inh.firing(crit('q1'), 'fp1', T0 + 5 * M);
+    inh.firing(crit('q1'), 'fp1', Infinity); // now firing until ended
+    inh.firing(crit('q2'), 'fp2', T0 + 5 * M);
+    inh.ended(crit('q2'), 'fp2');
+    inh.firing(crit('q2'), 'fp2', Infinity); // fired again after it ended, without a limit
+    await clock.advance(6 * M);
+    inh.sweep();
+    assert.equal(inh.trackedCount, 2);
+    assert.deepEqual(inh.inhibitedBy(warn('q1'), 'w1'), ['fp1']);
+    assert.deepEqual(inh.inhibitedBy(warn('q2'), 'w2'), ['fp2']);
   });
 
   it('a sweep every 1,000 alerts keeps memory to the alerts in time', async () => {

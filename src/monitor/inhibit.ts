@@ -2,6 +2,7 @@ import type { Labels } from './model.js';
 import type { Clock } from './dispatch/clock.js';
 import { matchesAll, type Matcher } from './dispatch/matchers.js';
 import type { InhibitRuleConfig } from './monitor-config.js';
+import { DeadlineHeap } from '../model/deadline-heap.js';
 
 // Inhibition (Alertmanager's inhibit_rules): while an alert matching a rule's source matchers is firing, alerts
 // matching its target matchers with the same values of the `equal` labels are muted. Built in: a critical
@@ -30,11 +31,11 @@ export class Inhibitor {
   /** every firing alert until it ends or its time runs out, so that new rules (a reload) are indexed at once */
   private readonly firingSources = new Map<string, { labels: Labels; until: number }>();
   /**
-   * When alerts with a time limit run out, in the order they fired: a sweep reads from the front until it reaches
-   * one still in time, instead of walking every firing alert. An alert fired again gets a later entry; the
-   * earlier one is passed over.
+   * Firing alerts with a time limit, by when it runs out: a sweep takes those due instead of walking every firing
+   * alert. An alert fired again moves to its new time, and one whose time comes earlier than another's (the clock
+   * was set back) is not held up behind it.
    */
-  private readonly expiries = new ExpiryQueue();
+  private readonly expiries = new DeadlineHeap();
 
   constructor(rules: readonly InhibitRuleConfig[], private readonly clock: Clock) {
     this.rules = rules.map((r) => ({ ...r, sources: new Map() }));
@@ -55,7 +56,8 @@ export class Inhibitor {
   firing(labels: Labels, fingerprint: string, until: number): void {
     this.firingSources.set(fingerprint, { labels, until });
     this.index(labels, fingerprint, until);
-    if (until !== Infinity) this.expiries.push(until, fingerprint);
+    if (until !== Infinity) this.expiries.set(fingerprint, until);
+    else this.expiries.delete(fingerprint);
     if (++this.observed % 1000 === 0) this.sweep();
   }
 
@@ -72,6 +74,7 @@ export class Inhibitor {
   /** The alert with these labels is over. */
   ended(labels: Labels, fingerprint: string): void {
     this.firingSources.delete(fingerprint);
+    this.expiries.delete(fingerprint);
     for (const r of this.rules) {
       if (!matchesAll(r.sourceMatchers, labels)) continue;
       const key = equalKey(r.equal, labels);
@@ -96,40 +99,15 @@ export class Inhibitor {
   }
 
   /**
-   * Forgets sources whose time ran out (point events). Those are in the queue from its front; if the clock went
-   * back, an entry with a later time may hold up the ones behind it until its own time: they are kept a little
-   * longer, never counted as firing (inhibitedBy checks the time).
+   * Forgets sources whose time ran out (point events). Between sweeps they are remembered, never counted as
+   * firing (inhibitedBy checks the time).
    */
   sweep(): void {
     const now = this.clock.now();
     for (let fp = this.expiries.popDue(now); fp !== undefined; fp = this.expiries.popDue(now)) {
       const f = this.firingSources.get(fp);
-      if (f && f.until <= now) this.ended(f.labels, fp);
+      if (f) this.ended(f.labels, fp);
     }
-  }
-}
-
-/** A first-in first-out queue of (time, fingerprint), read from the front while the time is due. */
-class ExpiryQueue {
-  private times: number[] = [];
-  private fps: string[] = [];
-  private head = 0;
-
-  push(until: number, fp: string): void {
-    this.times.push(until);
-    this.fps.push(fp);
-  }
-
-  /** The front entry's fingerprint if its time is ≤ now (and takes it off), else undefined. */
-  popDue(now: number): string | undefined {
-    if (this.head >= this.times.length || this.times[this.head]! > now) return undefined;
-    const fp = this.fps[this.head++]!;
-    if (this.head > 1024 && this.head * 2 > this.times.length) {
-      this.times = this.times.slice(this.head);
-      this.fps = this.fps.slice(this.head);
-      this.head = 0;
-    }
-    return fp;
   }
 }
 
