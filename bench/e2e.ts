@@ -475,64 +475,49 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       rows: r.procs.map((p) => [p.name, p.cpuMs / 1000, (p.cpuMs / r.ms) * 100, mib(p.peakRss)]),
     });
 
-    progress(`pipeline: ${clientsN} client(s), ${consumers} consumers, fsync on`);
-    const durable = await throughputRun(`${clientsN} client, ${consumers} consumers, durable`, join(root, 'run-durable'), logs, { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts });
-    running = durable.server;
-    rows.push(runRow(durable, `slowq pipeline: ${clientsN} client, ${consumers} consumers, fsync on`));
-    procTables.push(procTable(durable));
-    data.durable = { ...durable, server: undefined };
-    if (durable.alerts !== oracleAlerts) notes.push(`alerts written by the pipeline: ${durable.alerts}, oracle: ${oracleAlerts}`);
+    /**
+     * One way of running the pipeline, durable: its throughput run, then (unless skipped) its latency run against
+     * the same server. `what` names it in progress lines and notes; the results go to `data[key]` and
+     * `data[latencyKey]`; `inspect` reads the server before it stops.
+     */
+    const pipelinePath = async (p: { what: string; label: string; row: string; dir: string; key: string; latencyKey: string; clientArgs?: string[];
+      consumerArgs?: string[]; inspect?: (server: Pipeline) => void }): Promise<{ run: RunResult; latency: LatencySummary | undefined }> => {
+      progress(`pipeline, ${p.what}: ${clientsN} client(s), ${consumers} consumers, fsync on`);
+      const run = await throughputRun(p.label, join(root, p.dir), logs, { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts,
+        ...(p.clientArgs && { clientArgs: p.clientArgs }), ...(p.consumerArgs && { consumerArgs: p.consumerArgs }) });
+      running = run.server;
+      rows.push(runRow(run, p.row));
+      procTables.push(procTable(run));
+      data[p.key] = { ...run, server: undefined };
+      if (run.alerts !== oracleAlerts) notes.push(`alerts written by the pipeline (${p.what}): ${run.alerts}, oracle: ${oracleAlerts}`);
+      let latency: LatencySummary | undefined;
+      if (latencySeconds > 0) {
+        progress(`latency at ${rate} events/s offered for ${latencySeconds} s (${p.what})`);
+        latency = latencySummary(await latencyRun(run.server!, join(root, p.dir), rate, latencySeconds, p.clientArgs));
+        data[p.latencyKey] = latency;
+      }
+      p.inspect?.(run.server!);
+      await run.server!.stop();
+      running = undefined;
+      rmSync(join(root, p.dir), { recursive: true, force: true });
+      return { run, latency };
+    };
 
-    let latency: LatencySummary | undefined;
-    if (latencySeconds > 0) {
-      progress(`latency at ${rate} events/s offered for ${latencySeconds} s (record path)`);
-      latency = latencySummary(await latencyRun(durable.server!, join(root, 'run-durable'), rate, latencySeconds));
-      data.latency = latency;
-    }
-    await durable.server!.stop();
-    running = undefined;
-
+    const { run: durable, latency } = await pipelinePath({ what: 'record path', label: `${clientsN} client, ${consumers} consumers, durable`,
+      row: `slowq pipeline: ${clientsN} client, ${consumers} consumers, fsync on`, dir: 'run-durable', key: 'durable', latencyKey: 'latency' });
     // design B (README, "Where one file's parsing runs"): the client ships raw entry-aligned chunks, the consumers parse
-    progress(`pipeline, design B (--ship chunks): ${clientsN} client(s), ${consumers} consumers, fsync on`);
-    const chunked = await throughputRun(`design B: --ship chunks, ${clientsN} client, ${consumers} consumers, durable`, join(root, 'run-chunks'), logs,
-      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: DESIGN_B });
-    running = chunked.server;
-    rows.push(runRow(chunked, `slowq pipeline, design B (--ship chunks: consumers parse), fsync on`));
-    procTables.push(procTable(chunked));
-    data.chunks = { ...chunked, server: undefined };
-    if (chunked.alerts !== oracleAlerts) notes.push(`alerts written by the design B pipeline: ${chunked.alerts}, oracle: ${oracleAlerts}`);
-    let latencyB: LatencySummary | undefined;
-    if (latencySeconds > 0) {
-      progress(`latency at ${rate} events/s offered for ${latencySeconds} s (design B)`);
-      latencyB = latencySummary(await latencyRun(chunked.server!, join(root, 'run-chunks'), rate, latencySeconds, DESIGN_B));
-      data.latencyChunks = latencyB;
-    }
-    await chunked.server!.stop();
-    running = undefined;
-    rmSync(join(root, 'run-chunks'), { recursive: true, force: true });
-
+    const { run: chunked, latency: latencyB } = await pipelinePath({ what: 'design B (--ship chunks)', label: `design B: --ship chunks, ${clientsN} client, ${consumers} consumers, durable`,
+      row: `slowq pipeline, design B (--ship chunks: consumers parse), fsync on`, dir: 'run-chunks', key: 'chunks', latencyKey: 'latencyChunks', clientArgs: DESIGN_B });
     // design B with a parse thread on the consumers (parse-ahead.ts): the owning consumer parses ahead on a second core
-    progress(`pipeline, design B with a parse thread (--parse-threads 1): ${clientsN} client(s), ${consumers} consumers, fsync on`);
-    const threaded = await throughputRun(`design B + parse thread: --ship chunks, consumers --parse-threads 1, durable`, join(root, 'run-chunks-threaded'), logs,
-      { consumers, fsync: true, port: opts.port, expectAlerts: oracleAlerts, clientArgs: DESIGN_B, consumerArgs: ['--parse-threads', '1'] });
-    running = threaded.server;
-    rows.push(runRow(threaded, `slowq pipeline, design B + a parse thread on the consumer (--parse-threads 1), fsync on`));
-    procTables.push(procTable(threaded));
-    data.chunksThreaded = { ...threaded, server: undefined };
-    if (threaded.alerts !== oracleAlerts) notes.push(`alerts written by the design B pipeline with a parse thread: ${threaded.alerts}, oracle: ${oracleAlerts}`);
-    let latencyT: LatencySummary | undefined;
-    if (latencySeconds > 0) {
-      progress(`latency at ${rate} events/s offered for ${latencySeconds} s (design B + parse thread)`);
-      latencyT = latencySummary(await latencyRun(threaded.server!, join(root, 'run-chunks-threaded'), rate, latencySeconds, DESIGN_B));
-      data.latencyChunksThreaded = latencyT;
-    }
-    for (const name of defaultConsumerNames(consumers)) {
-      const st = threaded.server!.consumerStats(name);
-      if (st && (st.chunksParsedAhead ?? 0) + (st.chunksParsedAgain ?? 0) > 0) notes.push(`design B + parse thread, consumer ${name}: chunks parsed ahead ${st.chunksParsedAhead}, parsed again on the main thread ${st.chunksParsedAgain ?? 0}`);
-    }
-    await threaded.server!.stop();
-    running = undefined;
-    rmSync(join(root, 'run-chunks-threaded'), { recursive: true, force: true });
+    const { run: threaded, latency: latencyT } = await pipelinePath({ what: 'design B + parse thread (--parse-threads 1)',
+      label: `design B + parse thread: --ship chunks, consumers --parse-threads 1, durable`, row: `slowq pipeline, design B + a parse thread on the consumer (--parse-threads 1), fsync on`,
+      dir: 'run-chunks-threaded', key: 'chunksThreaded', latencyKey: 'latencyChunksThreaded', clientArgs: DESIGN_B, consumerArgs: ['--parse-threads', '1'],
+      inspect: (server) => {
+        for (const name of defaultConsumerNames(consumers)) {
+          const st = server.consumerStats(name);
+          if (st && (st.chunksParsedAhead ?? 0) + (st.chunksParsedAgain ?? 0) > 0) notes.push(`design B + parse thread, consumer ${name}: chunks parsed ahead ${st.chunksParsedAhead}, parsed again on the main thread ${st.chunksParsedAgain ?? 0}`);
+        }
+      } });
     const clientCpu = (r: RunResult): Cell[] => {
       const cpuMs = r.procs.filter((p) => p.name.startsWith('client')).reduce((n, p) => n + p.cpuMs, 0);
       const busiest = Math.max(...r.procs.filter((p) => p.name.startsWith('consumer')).map((p) => p.cpuMs));

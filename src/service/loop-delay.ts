@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { tenthsOfMs } from './peak.js';
 
 // How late a service's event loop ran: libuv's timer every RESOLUTION_MS (perf_hooks, no JavaScript per tick)
 // records how long each tick really took. A loop that is late holds up everything the service does — acks,
@@ -43,7 +44,6 @@ export class LoopDelay {
     this.afterTakeMs = 0;
     const at = performance.now();
     setImmediate(() => (this.afterTakeMs = performance.now() - at)).unref();
-    const ms = (v: number) => Math.round(v * 10) / 10;
-    return { loopDelayMaxMs: ms(max), loopDelayP99Ms: ms(p99) };
+    return { loopDelayMaxMs: tenthsOfMs(max), loopDelayP99Ms: tenthsOfMs(p99) };
   }
 }

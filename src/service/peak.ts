@@ -2,6 +2,11 @@
 // consumer's or the monitor's slowest commit), so that one stall between two reports is neither averaged away nor
 // reported again.
 
+/** A time in ms to a tenth of a ms, as services report times. */
+export function tenthsOfMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
 export class PeakMs {
   private max = 0;
 
@@ -13,6 +18,6 @@ export class PeakMs {
   take(): number {
     const m = this.max;
     this.max = 0;
-    return Math.round(m * 10) / 10;
+    return tenthsOfMs(m);
   }
 }
