@@ -74,6 +74,8 @@ describe('e2e: /metrics counts what the pipeline did', () => {
     assert.equal(sum(metrics, 'slowq_client_batches_acked_total', { source: SOURCE }), sum(metrics, 'slowq_client_batches_sent_total', { source: SOURCE }), 'every batch acked');
     assert.equal(sum(metrics, 'slowq_client_records_acked_total', { source: SOURCE }), RECORDS, 'records acked for the source');
     assert.equal(sum(metrics, 'slowq_client_records_dead_lettered_total', { source: SOURCE }), 0);
+    const unwatched = metrics.filter((m) => m.name === 'slowq_client_unwatched_files' && m.labels.source === SOURCE);
+    assert.deepEqual(unwatched.map((m) => m.value), [0], 'its file is watched for writes');
     assert.equal(sum(metrics, 'slowq_consumer_records_applied_total'), RECORDS, 'applied once across the consumers');
 
     const written = readAlerts(alertsFile);

@@ -8,6 +8,7 @@ import type { ParseOutput, RecordParser } from '../src/formats/parsers/types.js'
 import { Registry } from '../src/client/registry.js';
 import {
   FileTailer,
+  HINT_GAP_MS,
   resumePointAfter,
   type FileTailerOptions,
   type StreamInfo,
@@ -437,6 +438,41 @@ describe('file tailer', () => {
     const strip = (e: TailedEvent & { stream: string }) => [e.stream, e.seq, e.queryId, e.offset, e.end, e.line];
     assert.deepEqual(sink.all.slice(3).map(strip), sink.all.slice(0, 3).map(strip));
     assert.equal(t.rewind('no-such-stream'), false);
+  });
+
+  test('a write wakes the tailer: lines are read long before the next poll, and a busy writer costs one cycle per gap', async () => {
+    const { logs, data } = await fresh();
+    const file = join(logs, 'slow.log');
+    await writeFile(file, recs('h', 0, 1));
+    const reg = await openRegistry(data);
+    const sink = makeSink(reg);
+    const t = await startTailer(reg, sink, [file], { pollIntervalMs: 3_600_000 }); // the poll alone: an hour
+    await until('the first event', () => sink.all.length === 1);
+    await appendFile(file, recs('h', 1, 3));
+    await until('the appended events, woken by the write', () => sink.all.length === 3);
+    assert.equal(t.stats().unwatchedFiles, 0);
+    // a file written to many times a second: cycles at most one per HINT_GAP_MS (plus the ones before)
+    const polls0 = t.stats().polls;
+    const t0 = performance.now();
+    for (let i = 3; i < 203; i++) await appendFile(file, rec(`h${i}`, i));
+    await until('every appended event', () => sink.all.length === 203);
+    const elapsed = performance.now() - t0;
+    const cycles = t.stats().polls - polls0;
+    assert.ok(cycles <= elapsed / HINT_GAP_MS + 3, `${cycles} cycles in ${elapsed.toFixed(0)} ms`);
+    assert.deepEqual(sink.all.map((e) => e.seq), Array.from({ length: 203 }, (_, i) => i + 1));
+  });
+
+  test('without change hints, only the poll reads: an append waits for it', async () => {
+    const { logs, data } = await fresh();
+    const file = join(logs, 'slow.log');
+    await writeFile(file, recs('p', 0, 1));
+    const reg = await openRegistry(data);
+    const sink = makeSink(reg);
+    await startTailer(reg, sink, [file], { pollIntervalMs: 3_600_000, changeHints: false });
+    await until('the first event', () => sink.all.length === 1);
+    await appendFile(file, recs('p', 1, 2));
+    await sleep(300);
+    assert.equal(sink.all.length, 1, 'read before the next poll although nothing woke the tailer');
   });
 
   test('the same file matched by two patterns is one stream', async () => {

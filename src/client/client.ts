@@ -54,6 +54,8 @@ export interface ClientStats extends SenderStats {
   streams: number;
   /** how long the oldest unacked batch has waited for its ack, ms (0: nothing waits) */
   waitingMs: number;
+  /** open files without a change notification (inotify refused it): read at the poll interval only */
+  unwatchedFiles: number;
 }
 
 export class Client {
@@ -141,6 +143,7 @@ export class Client {
     return {
       ...this.sender.stats, read: this.read, deadLettered: this.deadLetters.count, streams: this.lastRead.size, rewinds: this.rewinds,
       firstReadAt: this.firstReadAt, lastAckAt: this.lastAckAt, waitingMs: this.sender.progress().waitingMs,
+      unwatchedFiles: this.tailer?.stats().unwatchedFiles ?? 0,
     };
   }
 

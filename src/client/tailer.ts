@@ -1,4 +1,5 @@
 import { createParser, type ParserOptions } from '../formats/parsers/index.js';
+import { ChangeHints } from './change-hints.js';
 import { entryCutsFor } from '../formats/entry-chunker.js';
 import type { RecordParser } from '../formats/parsers/types.js';
 import { FileDiscovery } from './discovery.js';
@@ -18,9 +19,11 @@ export type { ResumePoint } from './registry.js';
 // - restore.ts matches the registry's streams to files at start-up;
 // - rotation.ts sees what became of open files (renamed, deleted, truncated) and drains rotated ones;
 // - open-streams.ts keeps the open harvesters and their registry entries in step;
-// - harvester.ts reads one file: chunks → lines → parser → numbered events.
+// - harvester.ts reads one file: chunks → lines → parser → numbered events;
+// - change-hints.ts wakes the loop when a file being read is written to.
 // Open files are polled (fstat + read) every pollIntervalMs, because change notifications are not
-// reliable for data. Each file lifetime is a stream (ids persisted in the registry), numbered from seq 1;
+// reliable for data; a notification only brings the next cycle forward (to HINT_GAP_MS after the last one
+// began at the earliest, so a file written thousands of times a second costs at most one cycle per gap). Each file lifetime is a stream (ids persisted in the registry), numbered from seq 1;
 // a stream is registered durably before its first event is emitted, so a crash cannot give the same file
 // two stream ids (which would defeat the consumer's per-stream duplicate check). Here: pause and resume
 // (backpressure), rewinds, and the order of a poll: restore, check open files, finish draining ones, then
@@ -37,6 +40,8 @@ export interface FileTailerOptions {
   sink: TailerSink;
   /** how often open files are checked and read (default 250 ms) */
   pollIntervalMs?: number;
+  /** wake up early when an open file is written to (inotify; default true): see change-hints.ts */
+  changeHints?: boolean;
   /** a file at EOF this long gets a non-final parser flush (default 1000 ms) */
   idleFlushMs?: number;
   /** read size (default 64 KiB) */
@@ -54,9 +59,14 @@ export interface FileTailerOptions {
   ship?: 'records' | 'chunks';
 }
 
+/** the shortest time between the starts of two cycles that change notifications bring forward */
+export const HINT_GAP_MS = 5;
+
 export interface TailerStats {
   /** poll cycles run (a paused poll counts, but reads nothing) */
   polls: number;
+  /** open files without a change notification (it could not be set up): read at the poll interval only */
+  unwatchedFiles: number;
   openFiles: number;
   bytesRead: number;
   events: number;
@@ -86,6 +96,12 @@ export class FileTailer {
   private loopDone: Promise<void> | undefined;
   private sleepTimer: NodeJS.Timeout | undefined;
   private wakeUp: (() => void) | undefined;
+  private readonly hints: ChangeHints | undefined;
+  /** a file was written to since the current cycle began */
+  private changed = false;
+  /** the sleep was already cut short by a change notification */
+  private hintArmed = false;
+  private cycleStartedAt = 0;
 
   constructor(opts: FileTailerOptions) {
     if (opts.patterns.length === 0) throw new Error('no file patterns to tail');
@@ -110,6 +126,7 @@ export class FileTailer {
     });
     this.restore = new Restore(opts.registry, opts.sink, this.streams, this.reporter);
     this.rotation = new Rotation(this.streams, this.discovery, this.reporter, opts.rotatedGraceMs ?? 2000);
+    if (opts.changeHints ?? true) this.hints = new ChangeHints(() => this.onChange());
   }
 
   async start(): Promise<void> {
@@ -126,6 +143,7 @@ export class FileTailer {
     this.running = false;
     this.wake();
     await this.loopDone;
+    this.hints?.close();
     await this.discovery.close();
     await this.streams.closeAll();
   }
@@ -168,6 +186,7 @@ export class FileTailer {
       skipped: c.skipped,
       streamsEnded: c.streamsEnded,
       openFiles: this.streams.size,
+      unwatchedFiles: this.hints?.unwatchedCount ?? 0,
     };
   }
 
@@ -176,16 +195,21 @@ export class FileTailer {
   private async loop(): Promise<void> {
     while (this.running) {
       let busy = false;
+      this.changed = false;
+      this.cycleStartedAt = performance.now();
       try {
         busy = await this.cycle();
       } catch (err) {
         this.reporter.report('(tailer)', err);
       }
       if (!this.running) break;
+      this.watchOpenFiles();
       await new Promise<void>((resolve) => {
         this.wakeUp = resolve;
-        // a file still behind after its share gets the next turn at once
-        this.sleepTimer = setTimeout(resolve, busy && !this.isPaused ? 0 : this.pollIntervalMs);
+        this.hintArmed = this.changed;
+        // a file still behind after its share gets the next turn at once; one written to during the cycle, soon
+        const delay = this.isPaused ? this.pollIntervalMs : busy ? 0 : this.changed ? this.hintDelay() : this.pollIntervalMs;
+        this.sleepTimer = setTimeout(resolve, delay);
       });
       this.wakeUp = undefined;
     }
@@ -195,6 +219,28 @@ export class FileTailer {
     if (this.sleepTimer) clearTimeout(this.sleepTimer);
     this.sleepTimer = undefined;
     this.wakeUp?.();
+  }
+
+  /** A file being read was written to: run the next cycle soon (at most one per HINT_GAP_MS), not at the next poll. */
+  private onChange(): void {
+    this.changed = true;
+    if (!this.wakeUp || this.hintArmed || this.isPaused) return; // mid-cycle (the loop sees `changed`), or already soon
+    this.hintArmed = true;
+    if (this.sleepTimer) clearTimeout(this.sleepTimer);
+    this.sleepTimer = setTimeout(this.wakeUp, this.hintDelay());
+  }
+
+  private hintDelay(): number {
+    const gap = Math.min(HINT_GAP_MS, this.pollIntervalMs);
+    return Math.max(0, this.cycleStartedAt + gap - performance.now());
+  }
+
+  /** Change notifications for the files being read (not for rotated ones draining: their path is another file's now). */
+  private watchOpenFiles(): void {
+    if (!this.hints) return;
+    const files = new Map<string, string>();
+    for (const h of this.streams.list()) if (!h.draining) files.set(h.info.id, h.info.path);
+    this.hints.track(files);
   }
 
   /** One pass over every file. Returns true if some file still has bytes to read. */

@@ -37,6 +37,7 @@ const SPECS: StatSpec[] = [
   { kind: 'client', counter: 'masterFailovers', type: 'counter', name: 'slowq_client_master_failovers_total', help: 'Moves to another master (several masters: the one sent through died, was cut off, answered retry or not in time).' },
   { kind: 'client', counter: 'streams', type: 'gauge', name: 'slowq_client_streams', help: 'File streams being tailed.' },
   { kind: 'client', counter: 'waitingMs', type: 'gauge', name: 'slowq_client_oldest_unacked_ms', help: 'How long the oldest unacked batch has waited for its ack (0: none waits); a source that cannot make progress grows it.' },
+  { kind: 'client', counter: 'unwatchedFiles', type: 'gauge', name: 'slowq_client_unwatched_files', help: 'Files being read without a change notification (inotify refused it, e.g. its watch limit): read at the poll interval only, so their lines wait longer.' },
 
   { kind: 'consumer', counter: 'requests', type: 'counter', name: 'slowq_consumer_requests_total', help: 'Batches received.' },
   { kind: 'consumer', counter: 'applied', type: 'counter', name: 'slowq_consumer_records_applied_total', help: 'Records applied to the alert state.' },
