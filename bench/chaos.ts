@@ -54,6 +54,11 @@ export interface ChaosOptions {
    * an hour ahead (a SET timestamp session, a stepped clock); the oracle sees the same records (default 0: none)
    */
   clockStepEvery?: number;
+  /**
+   * journal size at which a consumer snapshots its state (its --compact-bytes; default: the consumer's 64 MiB),
+   * small to make SIGKILLs meet snapshots being written behind the commits
+   */
+  compactBytes?: number;
   /** a stray `slowq consumer` claiming the first consumer's name, with another data directory, runs for this long mid-run (default 0: none) */
   strayConsumerMs?: number;
   /**
@@ -208,6 +213,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       data: join(dir, 'server'),
       base: await freeBasePort({ count: 4, random: rand }),
       consumers: consumerNames,
+      ...(options.compactBytes !== undefined && { consumerArgs: ['--compact-bytes', String(options.compactBytes)] }),
       clients: sources.map((source, i) => ({ source, files: [logFiles[i]!], format: 'jsonl', data: join(dir, `client-${i}`), args: ['--ack-timeout-ms', '1000'] })),
       onUnexpectedExit: (service, proc, exit) => {
         unexpectedExits.push({ process: service.name, code: exit.code, signal: exit.signal, output: proc.output().slice(-4000) });

@@ -368,6 +368,67 @@ test('leftovers of an interrupted snapshot (a .tmp, an empty next journal) are h
   await r.store.close();
 });
 
+test('a snapshot written behind appends: they go to the next journal meanwhile; reopen gives it and only them', async () => {
+  const dir = freshDir();
+  const { store } = await reopen(dir);
+  await appendAll(store, [[entry('a', 1)], [entry('a', 2)]]);
+  const { written } = await store.snapshotBehind(Buffer.from('state-1'.repeat(100_000))); // ~700 KB: still being written
+  assert.equal(store.journalBytes, 0);
+  const during = [store.append([entry('b', 1)]), store.append([entry('b', 2), entry('b', 3)])];
+  await Promise.all([...during, written]);
+  await store.append([entry('b', 4)]);
+  // a second one, not awaited, then more appends and a close: each waits for what it must
+  const second = store.snapshotBehind(Buffer.from('state-2'));
+  const after2 = store.append([entry('c', 1)]);
+  await (await second).written;
+  await after2;
+  await store.close();
+  assert.deepEqual((await readdir(dir)).sort(), [journalFileName(1), journalFileName(2), snapshotFileName(1), snapshotFileName(2)]);
+  const r = await reopen(dir);
+  assert.equal(r.snapshot?.toString(), 'state-2');
+  assert.deepEqual(strings(r.entries), ['c-1:x']);
+  assert.deepEqual(r.warnings, []);
+  await r.store.close();
+  // without snapshot-2 (as if a crash undid its rename): snapshot-1 and journals 1 and 2, in order
+  await rm(join(dir, snapshotFileName(2)));
+  const f = await reopen(dir);
+  assert.equal(f.snapshot?.toString(), 'state-1'.repeat(100_000));
+  assert.deepEqual(strings(f.entries), ['b-1:x', 'b-2:xx', 'b-3:xxx', 'b-4:xxxx', 'c-1:x']);
+  assert.deepEqual(f.warnings, []);
+  await f.store.close();
+});
+
+test('a snapshot behind that fails leaves its generation without one: nothing appended is lost, the next one covers it', async () => {
+  const dir = freshDir();
+  const { store } = await reopen(dir);
+  await store.append([entry('a', 1)]);
+  await mkdir(join(dir, `${snapshotFileName(1)}.tmp`)); // its temp file cannot be created: EISDIR
+  const { written } = await store.snapshotBehind(Buffer.from('never'));
+  await store.append([entry('b', 1)]);
+  await assert.rejects(written, /EISDIR|directory/);
+  await store.append([entry('b', 2)]);
+  await store.close();
+  await rm(join(dir, `${snapshotFileName(1)}.tmp`), { recursive: true });
+  let r = await reopen(dir);
+  assert.equal(r.snapshot, undefined);
+  assert.deepEqual(strings(r.entries), ['a-1:x', 'b-1:x', 'b-2:xx']);
+  assert.deepEqual(r.warnings, []);
+  await (await r.store.snapshotBehind(Buffer.from('state-2'))).written;
+  await r.store.append([entry('c', 1)]);
+  await r.store.close();
+  r = await reopen(dir);
+  assert.equal(r.snapshot?.toString(), 'state-2');
+  assert.deepEqual(strings(r.entries), ['c-1:x']);
+  await r.store.close();
+  // its fallback: the empty state and journals 0, 1 and 2
+  await flipByte(join(dir, snapshotFileName(2)), SNAPSHOT_HEADER_BYTES);
+  r = await reopen(dir);
+  assert.equal(r.snapshot, undefined);
+  assert.deepEqual(strings(r.entries), ['a-1:x', 'b-1:x', 'b-2:xx', 'c-1:x']);
+  assert.equal(r.warnings.length, 1);
+  await r.store.close();
+});
+
 test('calls are carried out one at a time in call order, even when not awaited', async () => {
   const dir = freshDir();
   const { store } = await reopen(dir);

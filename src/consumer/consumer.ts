@@ -633,7 +633,7 @@ export class Consumer {
         this.outbox.add(group.alerts);
         for (const r of group.replies) this.masters[r.via]!.endpoint.forward(r.frames);
         if (group.alerts.length > 0) this.sendAlerts();
-        if (this.store.journalBytes > (this.opts.compactBytes ?? 64 << 20)) await this.compact();
+        if (this.store.journalBytes > (this.opts.compactBytes ?? 64 << 20)) await this.compactBehind();
       }
     } finally {
       this.committing = false;
@@ -666,7 +666,7 @@ export class Consumer {
       this.rules = rules;
       this.engine.setRules(rules);
       try {
-        await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...this.pending.alerts], this.handoffs.snapshot()));
+        await this.store.snapshot(this.fullSnapshot());
       } catch (err) {
         this.stats.rulesReloadFailures++;
         this.rules = old;
@@ -687,13 +687,35 @@ export class Consumer {
   }
 
   /** A full snapshot; includes alerts of requests applied in memory but not yet journaled (see state-codec.ts). */
+  private fullSnapshot(): Buffer {
+    return encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...this.pending.alerts], this.handoffs.snapshot());
+  }
+
   private async compact(): Promise<void> {
     try {
-      const staged = this.pending.alerts;
-      await this.store.snapshot(encodeSnapshot(this.engine, [...this.outbox.alerts.values(), ...staged], this.handoffs.snapshot()));
+      await this.store.snapshot(this.fullSnapshot());
     } catch (err) {
-      this.warned.warn(`snapshot:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'snapshot failed; the journal stays current');
+      this.snapshotFailed(err);
     }
+  }
+
+  /**
+   * The journal's periodic compaction: commits go on into the next journal while the snapshot is written
+   * (store.ts, snapshotBehind). Written in line, a snapshot held every commit up for its encoding and its write:
+   * in bench e2e's latency run (0.36 MB) 38–56 ms and 28–51 ms; with 100,000 open queries (20 MiB) the two took
+   * 0.45 s (bench snapshot). The encoding still runs in line.
+   */
+  private async compactBehind(): Promise<void> {
+    try {
+      const { written } = await this.store.snapshotBehind(this.fullSnapshot());
+      written.catch((err: unknown) => this.snapshotFailed(err));
+    } catch (err) {
+      this.snapshotFailed(err);
+    }
+  }
+
+  private snapshotFailed(err: unknown): void {
+    this.warned.warn(`snapshot:${(err as NodeJS.ErrnoException).code}`, { err: (err as Error).message }, 'snapshot failed; the journal stays current');
   }
 
   /**

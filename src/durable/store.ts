@@ -16,6 +16,9 @@ import { syncDirectory } from './atomic-file.js';
 //
 // open() loads the newest snapshot that verifies (the "base") and replays every journal from the base's
 // up to the newest, so a damaged newest snapshot falls back to the one before it plus both journals.
+// snapshotBehind() uses the same rule to compact without holding appends up: it makes journal-<g+1> durable
+// first and appends go there while snapshot-<g+1> is written; until its rename, the base's snapshot and the
+// journals after it are the state, and open() replays them in order.
 // snapshot() therefore deletes only generations older than the current base: the previous generation
 // is always kept as the fallback.
 //
@@ -51,6 +54,9 @@ export interface DurableStoreOptions {
   /** fdatasync appends and fsync snapshots and the directory (default true); false only for tests and benchmarks */
   fsync?: boolean;
 }
+
+/** snapshotBehind() writes and flushes its snapshot this much at a time */
+const SNAPSHOT_PIECE_BYTES = 256 << 10;
 
 const GENERATION_FILE = /^(snapshot|journal)-(\d+)$/;
 const SNAPSHOT_TMP = /^snapshot-\d+\.tmp$/;
@@ -110,6 +116,8 @@ export class DurableStore {
   /** set when a failure leaves the files in a state only a reopen can sort out */
   private broken: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** the snapshot being written behind appends (snapshotBehind); settles either way */
+  private behind: Promise<void> | undefined;
 
   constructor(
     readonly dir: string,
@@ -125,7 +133,10 @@ export class DurableStore {
 
   /** Loads the newest good state, repairing (and reporting) damage; creates the directory if needed. */
   open(): Promise<StoreOpenResult> {
-    return this.serial(() => this.load());
+    return this.serial(async () => {
+      await this.behind;
+      return this.load();
+    });
   }
 
   /** Makes `entries` durable in order: one write and one fdatasync for all of them. */
@@ -135,11 +146,47 @@ export class DurableStore {
 
   /** Starts a new generation from `full`, the whole state including every entry appended so far. */
   snapshot(full: Buffer): Promise<void> {
-    return this.serial(() => this.compact(full));
+    return this.serial(async () => {
+      await this.behind;
+      await this.compact(full);
+    });
+  }
+
+  /**
+   * Starts a new generation from `full` (the whole state including every entry appended so far) without holding
+   * appends up while the snapshot is written: journal-<g+1> is created and its name made durable (a directory
+   * fsync), appends go to it from then on, and snapshot-<g+1> is written behind them. A crash before its rename
+   * leaves the base's snapshot and the journals up to g+1, which open() replays in order: nothing appended is
+   * lost, nothing is replayed twice. Resolves once appends go to the new journal, with `written`, which settles
+   * when the snapshot is committed, or has failed (generation g+1 then has none; the next snapshot covers it).
+   * One at a time: a second waits for the first's write.
+   */
+  snapshotBehind(full: Buffer): Promise<{ written: Promise<void> }> {
+    return this.serial(async () => {
+      await this.behind;
+      const current = this.usableJournal();
+      const next = this.generation + 1;
+      const journal = await this.createJournal(next);
+      try {
+        await this.syncDir();
+      } catch (err) {
+        await journal.close().catch(() => undefined);
+        await unlink(this.path(journalFileName(next))).catch(() => undefined);
+        throw err;
+      }
+      this.journal = journal;
+      this.generation = next;
+      this.size = 0;
+      await current.close().catch(() => undefined);
+      const written = this.writeSnapshotBehind(next, full);
+      this.behind = written.catch(() => undefined);
+      return { written };
+    });
   }
 
   close(): Promise<void> {
     return this.serial(async () => {
+      await this.behind;
       const fh = this.journal;
       this.journal = undefined;
       this.broken = undefined;
@@ -205,13 +252,7 @@ export class DurableStore {
     let committed = false;
     try {
       // Created before the commit point, so a crash never leaves snapshot g+1 without its journal.
-      const fh = await open(this.path(journalName), constants.O_RDWR | constants.O_CREAT, 0o644);
-      const { size } = await fh.stat();
-      if (size > 0) {
-        await fh.close();
-        throw new Error(`${journalName} already exists in ${this.dir} with ${size} bytes; not overwriting it`);
-      }
-      journal = fh;
+      journal = await this.createJournal(next);
       tmp = await open(tmpPath, 'w', 0o644);
       await writeFully(tmp, [encodeSnapshotHeader(next, full), full], 0);
       if (this.fsync) await tmp.datasync();
@@ -242,6 +283,50 @@ export class DurableStore {
     this.base = next;
     this.size = 0;
     await current.close().catch(() => undefined);
+    await this.removeGenerationsBefore(previousBase);
+  }
+
+  /** An empty journal-<g> (one left empty by an interrupted snapshot is taken; one with entries is refused). */
+  private async createJournal(g: number): Promise<FileHandle> {
+    const name = journalFileName(g);
+    const fh = await open(this.path(name), constants.O_RDWR | constants.O_CREAT, 0o644);
+    const { size } = await fh.stat();
+    if (size > 0) {
+      await fh.close();
+      throw new Error(`${name} already exists in ${this.dir} with ${size} bytes; not overwriting it`);
+    }
+    return fh;
+  }
+
+  /** snapshotBehind()'s write of snapshot-<g>, while appends go on in journal-<g>. */
+  private async writeSnapshotBehind(g: number, full: Buffer): Promise<void> {
+    const snapshotName = snapshotFileName(g);
+    const tmpPath = this.path(`${snapshotName}.tmp`);
+    let tmp: FileHandle | undefined;
+    try {
+      tmp = await open(tmpPath, 'w', 0o644);
+      const header = encodeSnapshotHeader(g, full);
+      await writeFully(tmp, [header], 0);
+      // In pieces, each made durable before the next: one flush of the whole snapshot would stall the appends'
+      // fdatasyncs behind it (the file system commits their metadata with its data), a piece at a time only a little.
+      for (let at = 0; at < full.length; at += SNAPSHOT_PIECE_BYTES) {
+        await writeFully(tmp, [full.subarray(at, at + SNAPSHOT_PIECE_BYTES)], header.length + at);
+        if (this.fsync) await tmp.datasync();
+      }
+      if (this.fsync && full.length === 0) await tmp.datasync();
+      await tmp.close();
+      tmp = undefined;
+      await rename(tmpPath, this.path(snapshotName));
+    } catch (err) {
+      await tmp?.close().catch(() => undefined);
+      await unlink(tmpPath).catch(() => undefined);
+      throw err;
+    }
+    // Not synced, the rename may be undone by a crash: the journals cover the state either way, but the older
+    // generations stay until a snapshot is known durable.
+    await this.syncDir();
+    const previousBase = this.base;
+    this.base = g;
     await this.removeGenerationsBefore(previousBase);
   }
 
