@@ -1,7 +1,7 @@
 import { createParser, type ParserOptions } from '../formats/parsers/index.js';
-import { ChangeHints } from './change-hints.js';
 import { entryCutsFor } from '../formats/entry-chunker.js';
 import type { RecordParser } from '../formats/parsers/types.js';
+import { ChangeHints } from './change-hints.js';
 import { FileDiscovery } from './discovery.js';
 import { ErrorReporter } from './error-reporter.js';
 import type { TailerSink } from './harvester.js';
@@ -23,9 +23,10 @@ export type { ResumePoint } from './registry.js';
 // - change-hints.ts wakes the loop when a file being read is written to.
 // Open files are polled (fstat + read) every pollIntervalMs, because change notifications are not
 // reliable for data; a notification only brings the next cycle forward (to HINT_GAP_MS after the last one
-// began at the earliest, so a file written thousands of times a second costs at most one cycle per gap). Each file lifetime is a stream (ids persisted in the registry), numbered from seq 1;
-// a stream is registered durably before its first event is emitted, so a crash cannot give the same file
-// two stream ids (which would defeat the consumer's per-stream duplicate check). Here: pause and resume
+// began at the earliest, so a file written thousands of times a second costs at most one cycle per gap).
+// Each file lifetime is a stream (ids persisted in the registry), numbered from seq 1; a stream is
+// registered durably before its first event is emitted, so a crash cannot give the same file two stream
+// ids (which would defeat the consumer's per-stream duplicate check). Here: pause and resume
 // (backpressure), rewinds, and the order of a poll: restore, check open files, finish draining ones, then
 // start new files (old before new) and read.
 
