@@ -244,46 +244,33 @@ export class DurableStore {
   private async compact(full: Buffer): Promise<void> {
     const current = this.usableJournal();
     const next = this.generation + 1;
-    const journalName = journalFileName(next);
-    const snapshotName = snapshotFileName(next);
-    const tmpPath = this.path(`${snapshotName}.tmp`);
     let journal: FileHandle | undefined;
-    let tmp: FileHandle | undefined;
     let committed = false;
     try {
       // Created before the commit point, so a crash never leaves snapshot g+1 without its journal.
       journal = await this.createJournal(next);
-      tmp = await open(tmpPath, 'w', 0o644);
-      await writeFully(tmp, [encodeSnapshotHeader(next, full), full], 0);
-      if (this.fsync) await tmp.datasync();
-      await tmp.close();
-      tmp = undefined;
-      await rename(tmpPath, this.path(snapshotName));
+      await this.writeSnapshotFile(next, full, Infinity);
       committed = true;
       await this.syncDir();
     } catch (err) {
       if (committed) {
         // The new generation is visible but maybe not durable: neither generation can take appends safely.
-        this.breakStore(`snapshot ${snapshotName} was written but the directory could not be synced`, err);
+        this.breakStore(`snapshot ${snapshotFileName(next)} was written but the directory could not be synced`, err);
         await journal?.close().catch(() => undefined);
         throw err;
       }
-      await tmp?.close().catch(() => undefined);
-      await unlink(tmpPath).catch(() => undefined);
       // An empty journal-<g+1> left behind is harmless: open() replays it as an empty journal.
       if (journal) {
         await journal.close().catch(() => undefined);
-        await unlink(this.path(journalName)).catch(() => undefined);
+        await unlink(this.path(journalFileName(next))).catch(() => undefined);
       }
       throw err;
     }
-    const previousBase = this.base;
     this.journal = journal;
     this.generation = next;
-    this.base = next;
     this.size = 0;
     await current.close().catch(() => undefined);
-    await this.removeGenerationsBefore(previousBase);
+    await this.baseIs(next);
   }
 
   /** An empty journal-<g> (one left empty by an interrupted snapshot is taken; one with entries is refused). */
@@ -300,20 +287,33 @@ export class DurableStore {
 
   /** snapshotBehind()'s write of snapshot-<g>, while appends go on in journal-<g>. */
   private async writeSnapshotBehind(g: number, full: Buffer): Promise<void> {
+    // In pieces, each made durable before the next: one flush of the whole snapshot would stall the appends'
+    // fdatasyncs behind it (the file system commits their metadata with its data), a piece at a time only a little.
+    await this.writeSnapshotFile(g, full, SNAPSHOT_PIECE_BYTES);
+    // Not synced, the rename may be undone by a crash: the journals cover the state either way, but the older
+    // generations stay until a snapshot is known durable.
+    await this.syncDir();
+    await this.baseIs(g);
+  }
+
+  /**
+   * Writes snapshot-<g> through its .tmp and renames it into place (the commit point); a failure removes the .tmp
+   * and throws. `pieceBytes` is how much is written and flushed at a time (Infinity: all of it, one flush).
+   */
+  private async writeSnapshotFile(g: number, full: Buffer, pieceBytes: number): Promise<void> {
     const snapshotName = snapshotFileName(g);
     const tmpPath = this.path(`${snapshotName}.tmp`);
     let tmp: FileHandle | undefined;
     try {
       tmp = await open(tmpPath, 'w', 0o644);
       const header = encodeSnapshotHeader(g, full);
-      await writeFully(tmp, [header], 0);
-      // In pieces, each made durable before the next: one flush of the whole snapshot would stall the appends'
-      // fdatasyncs behind it (the file system commits their metadata with its data), a piece at a time only a little.
-      for (let at = 0; at < full.length; at += SNAPSHOT_PIECE_BYTES) {
-        await writeFully(tmp, [full.subarray(at, at + SNAPSHOT_PIECE_BYTES)], header.length + at);
+      let at = 0;
+      do {
+        const piece = full.subarray(at, at + pieceBytes);
+        await writeFully(tmp, at === 0 ? [header, piece] : [piece], at === 0 ? 0 : header.length + at);
         if (this.fsync) await tmp.datasync();
-      }
-      if (this.fsync && full.length === 0) await tmp.datasync();
+        at += piece.length;
+      } while (at < full.length);
       await tmp.close();
       tmp = undefined;
       await rename(tmpPath, this.path(snapshotName));
@@ -322,9 +322,10 @@ export class DurableStore {
       await unlink(tmpPath).catch(() => undefined);
       throw err;
     }
-    // Not synced, the rename may be undone by a crash: the journals cover the state either way, but the older
-    // generations stay until a snapshot is known durable.
-    await this.syncDir();
+  }
+
+  /** Snapshot `g` is durable: it is the base now, and generations no fallback can need any more go. */
+  private async baseIs(g: number): Promise<void> {
     const previousBase = this.base;
     this.base = g;
     await this.removeGenerationsBefore(previousBase);
