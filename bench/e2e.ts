@@ -101,13 +101,15 @@ interface LatencySummary {
   missing: number;
   /** the services with the worst event-loop delays in the timed window, e.g. `consumer-c0 41 ms, monitor 12 ms` */
   worstLoops: string;
+  /** the same for the slowest durable commit (journal write and fsync) */
+  worstCommits: string;
 }
 
 interface LatencySamples {
   /** every entry's, warm-up included */
   samples: number[];
-  /** per service, the worst event-loop delay (ms) it reported for an interval overlapping the timed window */
-  loopDelayMs: Map<string, number>;
+  /** per service, the worst event-loop delay and commit (ms) it reported for an interval overlapping the timed window */
+  worst: ServiceWorst;
   /** the entries' appended after the warm-up */
   settled: number[];
   offered: number;
@@ -125,21 +127,35 @@ function latencySummary(l: LatencySamples): LatencySummary {
   return {
     p50: median(l.settled), p99: percentile(l.settled, 99), p99Cold: percentile(l.samples, 99), max: l.samples.length ? Math.max(...l.samples) : NaN,
     n: l.settled.length, offered: l.offered, missing: l.missing,
-    worstLoops: [...l.loopDelayMs].sort((a, b) => b[1] - a[1]).map(([svc, ms]) => `${svc} ${Math.round(ms)} ms`).join(', ') || 'none reported',
+    worstLoops: worstFirst(l.worst.loopDelayMs), worstCommits: worstFirst(l.worst.commitMs),
   };
 }
 
+function worstFirst(byService: Map<string, number>): string {
+  return [...byService].sort((a, b) => b[1] - a[1]).map(([svc, ms]) => `${svc} ${Math.round(ms)} ms`).join(', ') || 'none reported';
+}
+
+interface ServiceWorst {
+  loopDelayMs: Map<string, number>;
+  commitMs: Map<string, number>;
+}
+
 /**
- * Every 2 s until stopped, each service's event-loop delay as the monitor's /metrics has it (the worst of the
- * service's last report interval: 2 s for clients, master and consumers, 5 s for the monitor); keeps the worst
- * per service. Where a latency tail comes from, without a profiler. Not more often: a scrape costs the monitor
+ * Every 2 s until stopped, each service's event-loop delay and slowest commit as the monitor's /metrics has them (the
+ * worst of the service's last report interval: 2 s for clients, master and consumers, 5 s for the monitor); keeps the
+ * worst per service. Where a latency tail comes from, without a profiler. Not more often: a scrape costs the monitor
  * some milliseconds of its loop, which is what the run times.
  */
-function watchLoopDelays(metricsUrl: string): { stop(): Map<string, number> } {
-  const worst = new Map<string, number>();
-  const line = /^slowq_event_loop_delay_max_seconds\{service="([^"]+)"[^}]*\} (\S+)$/gm;
+function watchServiceWorst(metricsUrl: string): { stop(): ServiceWorst } {
+  const worst: ServiceWorst = { loopDelayMs: new Map(), commitMs: new Map() };
+  const gauges: Array<[RegExp, Map<string, number>]> = [
+    [/^slowq_event_loop_delay_max_seconds\{service="([^"]+)"[^}]*\} (\S+)$/gm, worst.loopDelayMs],
+    [/^slowq_commit_duration_max_seconds\{service="([^"]+)"[^}]*\} (\S+)$/gm, worst.commitMs],
+  ];
   const poll = () => fetch(metricsUrl).then((r) => r.text()).then((text) => {
-    for (const m of text.matchAll(line)) worst.set(m[1]!, Math.max(worst.get(m[1]!) ?? 0, Number(m[2]) * 1000));
+    for (const [line, into] of gauges) {
+      for (const m of text.matchAll(line)) into.set(m[1]!, Math.max(into.get(m[1]!) ?? 0, Number(m[2]) * 1000));
+    }
   }).catch(() => {}); // a missed poll only narrows the view
   const timer = setInterval(() => void poll(), 2000);
   return { stop: () => { clearInterval(timer); return worst; } };
@@ -286,11 +302,11 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
     trace?.push(`# t0 = ${Date.now()} ms since the epoch (to line the samples up with other processes' timelines)`);
     settledFrom = t0 + LATENCY_WARMUP_SECONDS * 1000;
     const end = settledFrom + seconds * 1000;
-    let loops: ReturnType<typeof watchLoopDelays> | undefined;
+    let loops: ReturnType<typeof watchServiceWorst> | undefined;
     const metricsUrl = `http://127.0.0.1:${server.ports.http}/metrics`;
     while (performance.now() < end) {
       // reports made from a second into the timed window on cover mostly timed time
-      if (!loops && performance.now() >= settledFrom + 1000) loops = watchLoopDelays(metricsUrl);
+      if (!loops && performance.now() >= settledFrom + 1000) loops = watchServiceWorst(metricsUrl);
       const now = performance.now();
       const due = Math.floor(((now - t0) / 1000) * rate) - offered;
       if (due > 0) {
@@ -317,9 +333,9 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
       await sleep(2);
     }
     await sleep(2500); // the reports that cover the window's last seconds (sent every 2 s) reach the monitor
-    const loopDelayMs = loops?.stop() ?? new Map<string, number>();
+    const worst = loops?.stop() ?? { loopDelayMs: new Map<string, number>(), commitMs: new Map<string, number>() };
     if (traceFile && trace) appendFileSync(traceFile, `# ${extraClientArgs.join(' ') || 'record path'}\n${trace.join('\n')}\n`);
-    return { samples, settled, offered, missing: appended.size, loopDelayMs };
+    return { samples, settled, offered, missing: appended.size, worst };
   } finally {
     closeSync(fd);
     closeSync(alertsFd);
@@ -658,7 +674,8 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
           ...(latencyT ? [latencyRow('design B + a parse thread on the consumer (--parse-threads 1)', latencyT)] : [])],
         notes: ['client with --poll-ms 5 --linger-ms 5 (the defaults, 100 and 20, favour throughput); 5% of entries are slow queries, each timed from the write that appended it to the moment its alert line is read back; each path against its own server side, same generator, same rate',
           `p50 and p99 (the target) are of the entries appended after the warm-up; the next columns count every entry from the client's first line on, while the freshly started client and the consumer that owns the latency source (idle until then) warm up`,
-          `worst event-loop delay per process, from the services' reports over the timed window (the monitor's /metrics, polled every 2 s): record path ${latency.worstLoops}; design B ${latencyB.worstLoops}${latencyT ? `; design B + parse thread ${latencyT.worstLoops}` : ''}`],
+          `worst event-loop delay per process, from the services' reports over the timed window (the monitor's /metrics, polled every 2 s): record path ${latency.worstLoops}; design B ${latencyB.worstLoops}${latencyT ? `; design B + parse thread ${latencyT.worstLoops}` : ''}`,
+          `slowest durable commit (journal write and fsync) per process, the same way: record path ${latency.worstCommits}; design B ${latencyB.worstCommits}${latencyT ? `; design B + parse thread ${latencyT.worstCommits}` : ''}`],
       });
     }
     tables.push({
