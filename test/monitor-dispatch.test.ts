@@ -17,6 +17,7 @@ import { RecentAlerts } from '../src/monitor/recent.js';
 import { prng } from '../src/workload/prng.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import type { MonitorConfig } from '../src/monitor/monitor-config.js';
+import type { AlertOutput } from '../src/monitor/outputs/output.js';
 import { RateLimits, TokenBucket } from '../src/monitor/rate-limit.js';
 import { SilenceError, SilenceStore } from '../src/monitor/silences.js';
 import type { Alert } from '../src/model/record.js';
@@ -699,6 +700,61 @@ describe('monitor in-process', () => {
       }
     });
   }
+
+  it('an output still writing holds up neither the next journal write nor its ack; stop waits for it, order kept', async () => {
+    const base = await freeBasePort();
+    const bind = `tcp://127.0.0.1:${base + 2}`;
+    const delivered: string[][] = [];
+    const gates: Array<() => void> = [];
+    let released = false;
+    // an output whose every write hangs until the test lets it finish (a slow disk under alerts.jsonl)
+    const slow: AlertOutput = {
+      name: 'slow', open: async () => {}, close: async () => {},
+      deliver: (a) => {
+        const ids = a.map((x) => x.id);
+        return new Promise<void>((resolve) => {
+          const open = () => { delivered.push(ids); resolve(); };
+          if (released) open();
+          else gates.push(open);
+        });
+      },
+    };
+    const m = new Monitor({
+      bind, dataDir: join(tmp(), 'state'), fsync: false, log: pino({ level: 'silent' }), outputs: [slow],
+      config: config({ route: { receiver: 'hook', group_by: ['...'], group_wait: 0, group_interval: '1s' } }), notifiers: new Map([['hook', new Recorder('hook')]]),
+    });
+    await m.start();
+    const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
+    dealer.connect(bind);
+    let stopped = false;
+    try {
+      let rid = 0;
+      const sendAlerts = async (alerts: Alert[]) => {
+        await dealer.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++rid, n: alerts.length }), encodeAlerts(alerts)]);
+        return decodeHeader((await dealer.receive())[0]!);
+      };
+      const [a, b, c] = [mk('slow_query'), mk('slow_query'), mk('long_running')];
+      assert.deepEqual(await sendAlerts([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 0 });
+      await waitFor('the first write to begin', () => gates.length === 1, 5000, 5);
+      // the first write hangs: the next message is journaled and acked all the same
+      assert.deepEqual(await sendAlerts([b, c]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 0 });
+      await waitFor('the second write to be handed over', () => gates.length === 2, 5000, 5);
+      assert.deepEqual(delivered, []);
+      const stopping = m.stop().then(() => (stopped = true));
+      await sleep(200);
+      assert.equal(stopped, false, 'stop waits for the writes in flight');
+      for (const open of gates.splice(0)) open();
+      await stopping;
+      assert.deepEqual(delivered, [[a.id], [b.id, c.id]]);
+    } finally {
+      dealer.close();
+      if (!stopped) {
+        released = true;
+        for (const open of gates.splice(0)) open();
+        await m.stop();
+      }
+    }
+  });
 });
 
 describe('dispatcher: configuration reload (reconfigure)', () => {

@@ -6,7 +6,8 @@ import type { AlertOutput } from './outputs/output.js';
 
 // Alert intake: the alerts consumers send, deduplicated by alert id durably. New alerts are journaled before
 // the ack (so a restart does not forget them), then written to the outputs (alerts.jsonl, stdout) once per
-// journal batch, and handed on to routing. A message of duplicates is acked too, after the writes before it.
+// journal batch (overlapping the next journal write), and handed on to routing. A message of duplicates is
+// acked too, after the writes before it.
 
 export interface AlertIntakeOptions {
   journal: NotificationLog;
@@ -40,6 +41,8 @@ export class AlertIntake {
   private readonly unsettled = new Set<string>();
   /** accepted alerts (durable) still to be written to the outputs */
   private toOutputs: Alert[] = [];
+  /** output deliveries in flight (writeOutputs) */
+  private readonly delivering = new Set<Promise<void>>();
   /** at start: what the outputs may have missed (from the snapshot and the journal); they skip what they have */
   private catchUp: Alert[] = [];
 
@@ -72,6 +75,7 @@ export class AlertIntake {
   }
 
   async closeOutputs(): Promise<void> {
+    await Promise.all(this.delivering);
     for (const o of this.opts.outputs) await o.close();
   }
 
@@ -124,18 +128,22 @@ export class AlertIntake {
     });
   }
 
-  /** Writes what the last journal batch accepted to the outputs: one write (and fsync) per batch. */
-  async writeOutputs(): Promise<void> {
+  /**
+   * Hands what the last journal batch accepted to the outputs: one write (and fsync) per batch and output, in
+   * order. Not waited for: the journal's next write goes on while the file's is in flight (one fsync instead of
+   * two in series before the next batch is durable). An alert handed over and not yet written is in its output's
+   * pendingAlerts(), so a snapshot taken meanwhile still holds it (unwritten()).
+   */
+  writeOutputs(): void {
     if (this.toOutputs.length === 0) return;
     const alerts = this.toOutputs;
     this.toOutputs = [];
     for (const o of this.opts.outputs) {
-      try {
-        await o.deliver(alerts);
-      } catch (err) {
+      const delivery = o.deliver(alerts).catch((err: unknown) => {
         this.counters.deliveryFailures++;
         this.opts.warned.warn(`deliver:${o.name}`, { output: o.name, err: (err as Error).message }, 'output delivery failed');
-      }
+      }).finally(() => this.delivering.delete(delivery));
+      this.delivering.add(delivery);
     }
   }
 

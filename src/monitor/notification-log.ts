@@ -91,7 +91,7 @@ export class NotificationLog implements DispatchJournal {
   private queue: Op[] = [];
   private running: Promise<void> | undefined;
   private snapshotSource: (() => MonitorSnapshot) | undefined;
-  private afterBatch: (() => Promise<void>) | undefined;
+  private afterBatch: (() => void | Promise<void>) | undefined;
   /** journal writes that failed */
   writeFailures = 0;
   /** the latest write failed (cleared by the next one that succeeds) */
@@ -146,7 +146,7 @@ export class NotificationLog implements DispatchJournal {
   }
 
   /** Runs after the applies of each written batch (before a snapshot): one place for per-batch work. */
-  setAfterBatch(fn: () => Promise<void>): void {
+  setAfterBatch(fn: () => void | Promise<void>): void {
     this.afterBatch = fn;
   }
 
