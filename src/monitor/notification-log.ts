@@ -86,6 +86,8 @@ function encodeEntry(e: LogEntry): Buffer {
   return packState(e);
 }
 
+const SNAPSHOT_FAILED = 'snapshot failed; the journal keeps growing until one succeeds';
+
 export class NotificationLog implements DispatchJournal {
   private readonly store: DurableStore;
   private queue: Op[] = [];
@@ -208,14 +210,24 @@ export class NotificationLog implements DispatchJournal {
           this.opts.onWarning?.('after-batch work failed', err);
         }
       }
-      if (this.snapshotSource && (afterSnapshot.length > 0 || this.compactWanted || this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20))) {
+      if (this.snapshotSource && (afterSnapshot.length > 0 || this.compactWanted)) {
+        // asked for (a reload's change, parts set aside): committed before anything after it is written
         this.compactWanted = false;
         try {
           await this.store.snapshot(packState(this.snapshotSource()));
           this.lastSnapshotOk = true;
         } catch (err) {
           this.lastSnapshotOk = false;
-          this.opts.onWarning?.('snapshot failed; the journal keeps growing until one succeeds', err);
+          this.opts.onWarning?.(SNAPSHOT_FAILED, err);
+        }
+      } else if (this.snapshotSource && this.store.journalBytes > (this.opts.compactBytes ?? 32 << 20)) {
+        // the periodic one: written behind the next batches (store.ts, snapshotBehind). In line, its write held
+        // every ack up; it grows with the accepted ids (~0.45 s for 20 MiB in bench snapshot).
+        try {
+          const { written } = await this.store.snapshotBehind(packState(this.snapshotSource()));
+          written.catch((err: unknown) => this.opts.onWarning?.(SNAPSHOT_FAILED, err));
+        } catch (err) {
+          this.opts.onWarning?.(SNAPSHOT_FAILED, err);
         }
       }
       for (const op of afterSnapshot) op.resolve();
