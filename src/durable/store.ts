@@ -170,14 +170,10 @@ export class DurableStore {
       try {
         await this.syncDir();
       } catch (err) {
-        await journal.close().catch(() => undefined);
-        await unlink(this.path(journalFileName(next))).catch(() => undefined);
+        await this.discardJournal(next, journal);
         throw err;
       }
-      this.journal = journal;
-      this.generation = next;
-      this.size = 0;
-      await current.close().catch(() => undefined);
+      await this.appendTo(next, journal, current);
       const written = this.writeSnapshotBehind(next, full);
       this.behind = written.catch(() => undefined);
       return { written };
@@ -260,17 +256,25 @@ export class DurableStore {
         throw err;
       }
       // An empty journal-<g+1> left behind is harmless: open() replays it as an empty journal.
-      if (journal) {
-        await journal.close().catch(() => undefined);
-        await unlink(this.path(journalFileName(next))).catch(() => undefined);
-      }
+      if (journal) await this.discardJournal(next, journal);
       throw err;
     }
-    this.journal = journal;
-    this.generation = next;
-    this.size = 0;
-    await current.close().catch(() => undefined);
+    await this.appendTo(next, journal, current);
     await this.baseIs(next);
+  }
+
+  /** Appends go to journal-<g> from now on; the journal they went to is closed. */
+  private async appendTo(g: number, journal: FileHandle, previous: FileHandle): Promise<void> {
+    this.journal = journal;
+    this.generation = g;
+    this.size = 0;
+    await previous.close().catch(() => undefined);
+  }
+
+  /** A new journal-<g> that will take no appends: closed and removed (it is empty). */
+  private async discardJournal(g: number, journal: FileHandle): Promise<void> {
+    await journal.close().catch(() => undefined);
+    await unlink(this.path(journalFileName(g))).catch(() => undefined);
   }
 
   /** An empty journal-<g> (one left empty by an interrupted snapshot is taken; one with entries is refused). */
