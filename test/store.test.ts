@@ -140,6 +140,32 @@ test('snapshot then more appends: reopen gives the snapshot and only the later e
   await r.store.close();
 });
 
+test('a compaction is due once the journal is past the minimum and past the last snapshot, which a reopen remembers', async () => {
+  const dir = freshDir();
+  const { store } = await reopen(dir);
+  await store.append([entry('a', 1, 300)]);
+  assert.equal(store.compactionDue(100), true, 'no snapshot yet: the minimum decides');
+  assert.equal(store.compactionDue(10_000), false);
+  const state = Buffer.alloc(2_000, 's');
+  await store.snapshot(state);
+  await store.append([entry('b', 1, 1_000)]);
+  assert.equal(store.compactionDue(100), false, 'a journal smaller than the snapshot it builds on');
+  await store.append([entry('b', 2, 1_000)]);
+  assert.equal(store.compactionDue(100), true);
+  // the same rule for a snapshot written behind the appends, and after a reopen
+  const { written } = await store.snapshotBehind(Buffer.alloc(3_000, 't'));
+  await written;
+  await store.append([entry('c', 1, 2_500)]);
+  assert.equal(store.compactionDue(100), false);
+  await store.close();
+  const again = await reopen(dir);
+  assert.equal(again.snapshot?.length, 3_000);
+  assert.equal(again.store.compactionDue(100), false, 'the snapshot loaded counts');
+  await again.store.append([entry('c', 2, 1_000)]);
+  assert.equal(again.store.compactionDue(100), true);
+  await again.store.close();
+});
+
 test('torn tail: the last entry cut at any byte gives the entries before it, silently, and appends continue', async () => {
   const dir = freshDir();
   const { store } = await reopen(dir);

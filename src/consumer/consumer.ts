@@ -633,7 +633,7 @@ export class Consumer {
         this.outbox.add(group.alerts);
         for (const r of group.replies) this.masters[r.via]!.endpoint.forward(r.frames);
         if (group.alerts.length > 0) this.sendAlerts();
-        if (this.store.journalBytes > (this.opts.compactBytes ?? 64 << 20)) await this.compactBehind();
+        if (this.store.compactionDue(this.opts.compactBytes ?? 64 << 20)) await this.compactBehind();
       }
     } finally {
       this.committing = false;

@@ -113,6 +113,8 @@ export class DurableStore {
   /** generation of the snapshot the current state is built on (0: the empty state) */
   private base = 0;
   private size = 0;
+  /** bytes of the latest snapshot (load's base, or the last one taken; 0: none) */
+  private snapshotBytes = 0;
   /** set when a failure leaves the files in a state only a reopen can sort out */
   private broken: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -129,6 +131,15 @@ export class DurableStore {
   /** bytes in the current journal; the caller compacts with snapshot() when this grows too large */
   get journalBytes(): number {
     return this.size;
+  }
+
+  /**
+   * Whether the journal has grown enough to be worth a snapshot: past `minBytes`, and past the size of the last
+   * snapshot. The second half keeps snapshot work proportional to what is journaled (Redis's rule for rewriting its
+   * append-only file): a state larger than `minBytes` is not encoded and written again after every `minBytes`.
+   */
+  compactionDue(minBytes: number): boolean {
+    return this.size > minBytes && this.size > this.snapshotBytes;
   }
 
   /** Loads the newest good state, repairing (and reporting) damage; creates the directory if needed. */
@@ -174,6 +185,7 @@ export class DurableStore {
         throw err;
       }
       await this.appendTo(next, journal, current);
+      this.snapshotBytes = full.length;
       const written = this.writeSnapshotBehind(next, full);
       this.behind = written.catch(() => undefined);
       return { written };
@@ -260,6 +272,7 @@ export class DurableStore {
       throw err;
     }
     await this.appendTo(next, journal, current);
+    this.snapshotBytes = full.length;
     await this.baseIs(next);
   }
 
@@ -381,6 +394,7 @@ export class DurableStore {
       if (check.ok) {
         base = g;
         snapshot = check.payload;
+        this.snapshotBytes = snapshot.length;
         break;
       }
       corrupt.push({ name, reason: check.reason });
