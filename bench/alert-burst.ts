@@ -33,20 +33,23 @@ interface Hook {
   url: string;
   notifications: number;
   alerts: number;
+  /** alerts notifications counted without listing them (the route's max_alerts) */
+  truncated: number;
   heldBackSeen: number;
 }
 
 function startHook(): Promise<Hook> {
   return new Promise((resolve) => {
-    const hook: Hook = { server: createServer(), url: '', notifications: 0, alerts: 0, heldBackSeen: 0 };
+    const hook: Hook = { server: createServer(), url: '', notifications: 0, alerts: 0, truncated: 0, heldBackSeen: 0 };
     hook.server.on('request', (req, res) => {
       const parts: Buffer[] = [];
       req.on('data', (d: Buffer) => parts.push(d));
       req.on('end', () => {
         try {
-          const body = JSON.parse(Buffer.concat(parts).toString()) as { alerts?: unknown[] };
+          const body = JSON.parse(Buffer.concat(parts).toString()) as { alerts?: unknown[]; truncatedAlerts?: number };
           hook.notifications++;
           hook.alerts += body.alerts?.length ?? 0;
+          hook.truncated += body.truncatedAlerts ?? 0;
         } catch {
           // counted as nothing: the monitor only sends JSON
         }
@@ -59,6 +62,14 @@ function startHook(): Promise<Hook> {
       resolve(hook);
     });
   });
+}
+
+/** p50 / p99 / max of a message's send → ack, in ms. */
+function ackSummary(ms: number[]): string {
+  if (ms.length === 0) return 'none';
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number): string => s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(1);
+  return `${at(0.5)} / ${at(0.99)} / ${s[s.length - 1]!.toFixed(1)}`;
 }
 
 function syntheticAlert(i: number, t0: number): Alert {
@@ -120,12 +131,18 @@ export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<Ben
   try {
     sock.connect(`tcp://127.0.0.1:${base}`);
     await sleep(1500); // the monitor process starts
-    const pending = new Set<number>();
+    /** request id → when it was sent */
+    const pending = new Map<number, number>();
+    const ackMs: number[] = [];
     const acks = (async () => {
       for (;;) {
         const [h] = await sock.receive();
         const hdr = decodeHeader(h);
-        if (hdr.t === 'alerts-ack') pending.delete(hdr.rid);
+        const at = hdr.t === 'alerts-ack' ? pending.get(hdr.rid) : undefined;
+        if (hdr.t === 'alerts-ack' && at !== undefined) {
+          ackMs.push(performance.now() - at);
+          pending.delete(hdr.rid);
+        }
       }
     })().catch(() => {});
     const t0 = Date.now();
@@ -139,7 +156,7 @@ export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<Ben
       while (sent < due && pending.size < 20) {
         const n = Math.min(perMessage, due - sent);
         const alerts = Array.from({ length: n }, (_, k) => syntheticAlert(sent + k, t0));
-        pending.add(rid);
+        pending.set(rid, performance.now());
         await sock.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: rid++, n }), encodeAlerts(alerts)]);
         sent += n;
       }
@@ -183,6 +200,7 @@ export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<Ben
           ['alerts.jsonl lines', written],
           ['grouped receiver: notifications', grouped.notifications],
           ['grouped receiver: alerts carried', grouped.alerts],
+          ['grouped receiver: alerts counted, not listed (max_alerts 1,000)', grouped.truncated],
           ['per-problem receiver (10/s, burst 20): notifications', perProblem.notifications],
           ['per-problem receiver: alerts carried', perProblem.alerts],
           ['per-problem receiver: holds by the rate limit (one per notification per flush)', heldBack],
@@ -190,6 +208,7 @@ export async function benchAlertBurst(opts: AlertBurstOptions = {}): Promise<Ben
           ['monitor peak RSS (MiB)', sample ? sample.peakRss / (1 << 20) : null],
           ['monitor CPU (s)', sample ? sample.cpuMs / 1000 : null],
           ['unacked messages at most (of 20 allowed)', peakPending],
+          ['ack latency p50 / p99 / max (ms)', ackSummary(ackMs)],
         ],
         notes: [
           'one ZeroMQ peer sends like a consumer (500 alerts per message); the monitor journals and fsyncs before each ack',

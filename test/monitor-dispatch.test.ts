@@ -19,6 +19,7 @@ import { Monitor } from '../src/monitor/monitor.js';
 import type { MonitorConfig } from '../src/monitor/monitor-config.js';
 import type { AlertOutput } from '../src/monitor/outputs/output.js';
 import { RateLimits, TokenBucket } from '../src/monitor/rate-limit.js';
+import { webhookPayload } from '../src/monitor/notifiers/payload.js';
 import { SilenceError, SilenceStore } from '../src/monitor/silences.js';
 import type { Alert } from '../src/model/record.js';
 import {
@@ -255,6 +256,44 @@ describe('grouping timers', () => {
     h.dispatcher.ingest([r], h.clock.now());
     await h.clock.advance(10 * M);
     assert.deepEqual(h.sent.map(ids), [[`${r.id}:resolved`]]);
+  });
+
+  it('max_alerts: a notification lists that many, state changes first, counts the rest; its record is bounded; replay agrees', async () => {
+    const capped = config({ route: { receiver: 'hook', group_by: ['source'], group_wait: '10s', group_interval: '1m', repeat_interval: '5m', max_alerts: 3 } });
+    const h = await harness(capped);
+    const long = mk('long_running', { startedAt: new Date(T0 + 5 * S).toISOString() });
+    h.dispatcher.ingest([long], h.clock.now());
+    await h.clock.advance(10 * S);
+    assert.deepEqual(h.sent.map(ids), [[`${long.id}:firing`]]);
+    // a burst of slow queries, and the end of the long-running one, in one group interval
+    const burst = Array.from({ length: 50 }, (_, i) => mk('slow_query', { startedAt: new Date(T0 + i * S).toISOString() }));
+    const end = mk('resolved', { queryId: long.queryId, startedAt: long.startedAt });
+    h.dispatcher.ingest([...burst.slice(0, 25), end, ...burst.slice(25)], h.clock.now());
+    await h.clock.advance(1 * M);
+    const n = h.sent[1]!;
+    assert.deepEqual(ids(n), [`${burst[0]!.id}:firing`, `${burst[1]!.id}:firing`, `${end.id}:resolved`], 'the end of a problem is never cut; then the oldest, listed oldest first');
+    assert.equal(n.truncated, 48);
+    assert.equal(n.status, 'firing');
+    assert.equal(webhookPayload(n).truncatedAlerts, 48);
+    assert.deepEqual(n.commonLabels.source, 'db-01', 'common labels are of every alert of the group, as Alertmanager\'s');
+    const rec = h.journal.entries.filter((e) => e.k === 'f').at(-1)!;
+    assert.ok(rec.k === 'f' && rec.rec.notification!.alerts.length === 3 && rec.rec.settled.length === 51, 'the record lists 3 alerts and settles all 51');
+    assert.deepEqual(rec.k === 'f' && rec.rec.last, { firing: [], resolved: [], at: h.clock.now() - 0 }, 'nothing of it stays in the group');
+    await h.clock.advance(10 * M);
+    assert.equal(h.sent.length, 2, 'every alert of the burst was settled: none is notified again');
+    assert.equal(h.dispatcher.groupCount(), 0);
+
+    // replayed (accepted alerts and records), the pending notification is the same one
+    const again = await harness(capped, { accepted: [[[long], T0], [[...burst, end], T0 + 10 * S]], replay: h.journal.entries.filter((e) => e.k === 'f') });
+    assert.deepEqual(again.sent.map((x) => [x.id, x.alerts.length, x.truncated]), [[h.sent[0]!.id, 1, undefined], [n.id, 3, 48]]);
+
+    // 0: every alert
+    const all = await harness(config({ route: { receiver: 'hook', group_wait: '10s', max_alerts: 0 } }));
+    all.dispatcher.ingest(burst, all.clock.now());
+    await all.clock.advance(10 * S);
+    assert.equal(all.sent[0]!.alerts.length, 50);
+    assert.equal(all.sent[0]!.truncated, undefined);
+    assert.throws(() => config({ route: { receiver: 'hook', max_alerts: -1 } }), /route\.max_alerts must be a whole number ≥ 0/);
   });
 
   it('group_by "..." makes one group per problem', async () => {
@@ -629,7 +668,7 @@ describe('monitor in-process', () => {
   }
 
   for (const compactBytes of [undefined, 1]) {
-    it(`acks and dedups over ZeroMQ, notifies once across a restart, answers silence requests${compactBytes ? ' (a snapshot after every write)' : ''}`, async () => {
+    it(`acks and dedups over ZeroMQ, notifies once across a restart, answers silence requests${compactBytes ? ' (a snapshot whenever the journal outgrows the last one)' : ''}`, async () => {
       const base = await freeBasePort();
       const bind = `tcp://127.0.0.1:${base + 2}`;
       const dir = tmp();

@@ -11,6 +11,7 @@ import {
 } from '../src/monitor/notifiers/index.js';
 import { codeBlock, slackMessage, type SlackBlock } from '../src/monitor/notifiers/slack.js';
 import { ZERO_TIME } from '../src/monitor/notifiers/payload.js';
+import { emailBody } from '../src/monitor/notifiers/email.js';
 import { FileNotifier } from '../src/monitor/notifiers/file.js';
 import { makeNotification as notification } from './support/notifications.js';
 import { HttpReceiver } from './support/http-receiver.js';
@@ -302,6 +303,15 @@ describe('slack message', () => {
     assert.ok(!json.includes('held back'));
     assert.match(json, /…and 7 more alert\(s\) in this group/);
     assert.match(json, /more characters \*\//);
+  });
+
+  it('counts the alerts a route\'s max_alerts left out of the notification with the ones it does not detail', () => {
+    const alerts = Array.from({ length: 6 }, (_, i) => toLabeled(alert('slow_query', { queryId: `q${i}`, id: `s${i}` })));
+    const msg = JSON.stringify(slackMessage(notification(alerts, { truncated: 40 })));
+    assert.match(msg, /…and 41 more alert\(s\) in this group/);
+    const body = emailBody(notification(alerts, { truncated: 40 }));
+    assert.match(body, /^46 alert\(s\); 6 listed: 6 firing, 0 resolved\.$/m);
+    assert.match(body, /^…and 40 more alert\(s\) in this group\.$/m);
   });
 
   it('codeBlock cuts by length after escaping and never splits an entity', () => {

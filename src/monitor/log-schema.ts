@@ -42,6 +42,7 @@ export const notification: Check<Notification> = object({
   alerts: listOf(labeledAlert, { max: LOOSE, what: 'alert' }),
   externalURL: optional(text({ max: 4096 })),
   heldBack: optional(integer(0, Number.MAX_SAFE_INTEGER)),
+  truncated: optional(integer(0, Number.MAX_SAFE_INTEGER)),
 });
 
 const lastNotified: Check<LastNotified> = object({ firing: idList, resolved: idList, at: time });

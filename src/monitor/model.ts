@@ -171,6 +171,8 @@ export interface Notification {
   externalURL?: string;
   /** alerts held back by a rate limit since the previous notification to this receiver, summarised here */
   heldBack?: number;
+  /** alerts of the group this notification is about but does not list (its route's max_alerts) */
+  truncated?: number;
 }
 
 /** Why a delivery failed: retryable (5xx, network) or not (4xx, bad config). */

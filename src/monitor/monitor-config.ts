@@ -12,6 +12,7 @@ import { parseReceiverConfig, type ReceiverConfig } from './notifiers/config.js'
 //     group_wait: 30s
 //     group_interval: 5m
 //     repeat_interval: 4h
+//     max_alerts: 1000                   # alerts listed in one notification; the rest are counted (0: all)
 //     routes:                            # first matching child wins, unless it says continue: true
 //       - matchers: ["db=shop", "severity=critical"]
 //         receiver: shop-pager
@@ -45,6 +46,8 @@ export interface RouteConfig {
   groupWaitMs?: number;
   groupIntervalMs?: number;
   repeatIntervalMs?: number;
+  /** alerts listed in one notification (0: every one) */
+  maxAlerts?: number;
   routes: RouteConfig[];
 }
 
@@ -72,6 +75,13 @@ export interface MonitorConfig {
 }
 
 export const DEFAULT_GROUP_BY = ['source', 'alertname'];
+/**
+ * Alerts listed in one notification by default. A burst of slow queries can put tens of thousands of alerts in a
+ * group between two flushes; no receiver reads them one by one, and every one would be journaled in the flush's
+ * record. The rest are counted in the notification (`truncatedAlerts`, Alertmanager's webhook `max_alerts`).
+ */
+export const DEFAULT_MAX_ALERTS = 1000;
+
 export const DEFAULT_TIMINGS: RouteTimings = { groupWaitMs: 30_000, groupIntervalMs: 5 * 60_000, repeatIntervalMs: 4 * 3600_000 };
 
 /** No config: one route to no external receiver (alerts.jsonl and stdout only). */
@@ -112,7 +122,7 @@ export function parseMonitorConfig(top: Record<string, unknown>, where: string):
 
 function parseRoute(raw: unknown, at: string, root: boolean, receivers: Set<string>): RouteConfig {
   const o = obj(raw, at);
-  const keys = ['receiver', 'group_by', 'group_wait', 'group_interval', 'repeat_interval', 'routes'];
+  const keys = ['receiver', 'group_by', 'group_wait', 'group_interval', 'repeat_interval', 'max_alerts', 'routes'];
   known(o, root ? keys : [...keys, 'matchers', 'continue'], at);
   const r: RouteConfig = { matchers: [], continue: false, routes: [] };
   if (o.receiver !== undefined) {
@@ -137,6 +147,11 @@ function parseRoute(raw: unknown, at: string, root: boolean, receivers: Set<stri
   if (o.group_wait !== undefined) r.groupWaitMs = duration(o.group_wait, `${at}.group_wait`);
   if (o.group_interval !== undefined) r.groupIntervalMs = duration(o.group_interval, `${at}.group_interval`, true);
   if (o.repeat_interval !== undefined) r.repeatIntervalMs = duration(o.repeat_interval, `${at}.repeat_interval`, true);
+  if (o.max_alerts !== undefined) {
+    const n = o.max_alerts;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${at}.max_alerts must be a whole number ≥ 0 (0: every alert)`);
+    r.maxAlerts = n;
+  }
   if (o.routes !== undefined) r.routes = list(o.routes, `${at}.routes`).map((c, i) => parseRoute(c, `${at}.routes[${i}]`, false, receivers));
   return r;
 }

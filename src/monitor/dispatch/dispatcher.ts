@@ -26,7 +26,11 @@ import { groupKeyOf, type Route } from './route.js';
 // the same pending notifications: nothing notified is notified again and nothing decided is lost.
 
 export interface LastNotified {
-  /** alert ids in the last notification, by status */
+  /**
+   * ids of the alerts in the last notification that stay in the group (firing long_running and regression
+   * alerts). Point events and resolved alerts leave the group when notified, so they are not kept here (records
+   * written before kept them too, and `resolved`: harmless).
+   */
   firing: string[];
   resolved: string[];
   /** when it was decided (ms since epoch) */
@@ -468,7 +472,7 @@ export class Dispatcher {
     if (!this.needsNotification(g, firing, resolved, now)) {
       return settled.length > 0 ? { group: g.key, receiver: g.receiver, seq: 0, settled } : undefined;
     }
-    const alerts = [...firing, ...resolved].map((ga) => ga.alert).sort((a, b) => a.startsAt.localeCompare(b.startsAt) || a.fingerprint.localeCompare(b.fingerprint));
+    const alerts = [...firing, ...resolved].map((ga) => ga.alert);
     const seq = (this.seq.get(g.receiver) ?? 0) + 1;
     const n = this.notification(g, seq, alerts, firing.length > 0 ? 'firing' : 'resolved');
     if (!this.opts.rateLimits.allow(g.receiver)) {
@@ -484,17 +488,13 @@ export class Dispatcher {
       this.opts.info?.({ receiver: g.receiver, heldBackAlerts: held.alerts, heldBackNotifications: held.notifications }, 'rate limit held back notifications since the last one; their alerts follow in their groups\' next notifications');
     }
     this.seq.set(g.receiver, seq);
-    for (const ga of [...firing, ...resolved]) {
-      if (ga.alert.status === 'resolved' || ga.alert.alert.type === 'slow_query') settled.push([ga.alert.fingerprint, ga.alert.id]);
+    const stays: string[] = [];
+    for (const ga of firing) {
+      if (ga.alert.alert.type === 'slow_query') settled.push([ga.alert.fingerprint, ga.alert.id]);
+      else stays.push(ga.alert.id);
     }
-    return {
-      group: g.key,
-      receiver: g.receiver,
-      seq,
-      settled,
-      last: { firing: firing.map((ga) => ga.alert.id), resolved: resolved.map((ga) => ga.alert.id), at: now },
-      notification: n,
-    };
+    for (const ga of resolved) settled.push([ga.alert.fingerprint, ga.alert.id]);
+    return { group: g.key, receiver: g.receiver, seq, settled, last: { firing: stays, resolved: [], at: now }, notification: n };
   }
 
   private needsNotification(g: Group, firing: GroupAlert[], resolved: GroupAlert[], now: number): boolean {
@@ -508,7 +508,9 @@ export class Dispatcher {
     return firing.length > 0 && now - last.at >= g.route.timings.repeatIntervalMs;
   }
 
+  /** A notification about `alerts`, listing at most the route's max_alerts of them (common labels are of all, as Alertmanager's). */
   private notification(g: Group, seq: number, alerts: LabeledAlert[], status: 'firing' | 'resolved'): Notification {
+    const listed = listedAlerts(alerts, g.route.maxAlerts);
     const n: Notification = {
       id: `${g.receiver}/${g.key}/${seq}`,
       receiver: g.receiver,
@@ -517,11 +519,32 @@ export class Dispatcher {
       commonLabels: commonOf(alerts.map((a) => a.labels)),
       commonAnnotations: commonOf(alerts.map((a) => a.annotations)),
       status,
-      alerts,
+      alerts: listed,
     };
+    if (listed.length < alerts.length) n.truncated = alerts.length - listed.length;
     if (this.opts.externalURL) n.externalURL = this.opts.externalURL;
     return n;
   }
+}
+
+/**
+ * The alerts a notification lists, oldest first: every one, or at most `max` (0: no limit). Over the limit, the
+ * alerts that change a problem's state (long_running, resolved, regression) come before point events, so a
+ * burst of slow queries never hides the end of a long-running one.
+ */
+export function listedAlerts(alerts: readonly LabeledAlert[], max: number): LabeledAlert[] {
+  // Plain string order, not localeCompare: ISO times and hex fingerprints order the same by code unit, and a
+  // group can hold tens of thousands of alerts (the input is nearly sorted: V8's TimSort is then ~linear).
+  const oldestFirst = (a: LabeledAlert, b: LabeledAlert): number =>
+    a.startsAt < b.startsAt ? -1 : a.startsAt > b.startsAt ? 1 : a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0;
+  if (max === 0 || alerts.length <= max) return [...alerts].sort(oldestFirst);
+  const state: LabeledAlert[] = [];
+  const point: LabeledAlert[] = [];
+  for (const a of alerts) (a.alert.type === 'slow_query' && a.status === 'firing' ? point : state).push(a);
+  state.sort(oldestFirst);
+  if (state.length >= max) return state.slice(0, max);
+  point.sort(oldestFirst);
+  return [...state, ...point.slice(0, max - state.length)].sort(oldestFirst);
 }
 
 /** Marks the key of a group retired by a reload (dispatcher.reconfigure). */

@@ -1,5 +1,5 @@
 import type { Labels } from '../model.js';
-import { DEFAULT_GROUP_BY, DEFAULT_TIMINGS, type RouteConfig, type RouteTimings } from '../monitor-config.js';
+import { DEFAULT_GROUP_BY, DEFAULT_MAX_ALERTS, DEFAULT_TIMINGS, type RouteConfig, type RouteTimings } from '../monitor-config.js';
 import { formatMatcher, matchesAll, type Matcher } from './matchers.js';
 
 // The routing tree (Alertmanager's): the root matches every alert; an alert goes down into the first child
@@ -17,6 +17,8 @@ export class Route {
   /** label names, or undefined for every label ("...") */
   readonly groupBy: string[] | undefined;
   readonly timings: RouteTimings;
+  /** alerts listed in one notification (0: every one); the rest are counted */
+  readonly maxAlerts: number;
 
   constructor(cfg: RouteConfig, parent?: Route, index = 0) {
     this.matchers = cfg.matchers;
@@ -30,6 +32,7 @@ export class Route {
       groupIntervalMs: cfg.groupIntervalMs ?? inherited.groupIntervalMs,
       repeatIntervalMs: cfg.repeatIntervalMs ?? inherited.repeatIntervalMs,
     };
+    this.maxAlerts = cfg.maxAlerts ?? parent?.maxAlerts ?? DEFAULT_MAX_ALERTS;
     // The index keeps two siblings with the same matchers apart.
     const own = `{${this.matchers.map(formatMatcher).join(',')}}`;
     this.key = parent ? `${parent.key}/${index}${own}` : own;

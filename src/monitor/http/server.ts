@@ -279,7 +279,7 @@ function eventPayload(e: MonitorEvent): unknown {
     outcome: e.outcome,
     error: e.error,
     at: Date.now(),
-    notification: { id: n.id, groupKey: n.groupKey, status: n.status, alerts: n.alerts.length, groupLabels: n.groupLabels, heldBack: n.heldBack },
+    notification: { id: n.id, groupKey: n.groupKey, status: n.status, alerts: n.alerts.length, truncated: n.truncated, groupLabels: n.groupLabels, heldBack: n.heldBack },
   };
 }
 

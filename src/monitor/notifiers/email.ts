@@ -101,12 +101,14 @@ export function emailMessage(n: Notification, cfg: Pick<EmailReceiver, 'from' | 
 export function emailBody(n: Notification): string {
   const lines: string[] = [titleOf(n), ''];
   const firing = n.alerts.filter((a) => a.status === 'firing').length;
-  lines.push(`${n.alerts.length} alert(s): ${firing} firing, ${n.alerts.length - firing} resolved.`, '');
+  const counts = `${firing} firing, ${n.alerts.length - firing} resolved`;
+  lines.push(n.truncated ? `${n.alerts.length + n.truncated} alert(s); ${n.alerts.length} listed: ${counts}.` : `${n.alerts.length} alert(s): ${counts}.`, '');
   n.alerts.slice(0, DETAILED_ALERTS).forEach((a, i) => lines.push(...alertLines(a, i + 1, n.externalURL), ''));
   const listed = n.alerts.slice(DETAILED_ALERTS, LISTED_ALERTS);
   listed.forEach((a, i) => lines.push(`${DETAILED_ALERTS + i + 1}. ${a.status.toUpperCase()} ${KIND_TITLES[a.alert.type]} on ${whereOf(a)}, ${formatDuration(a.alert.durationMs)}: ${cut(oneLine(a.alert.fingerprint), 200)}`));
   if (listed.length > 0) lines.push('');
-  if (n.alerts.length > LISTED_ALERTS) lines.push(`…and ${n.alerts.length - LISTED_ALERTS} more alert(s) in this group.`, '');
+  const more = Math.max(0, n.alerts.length - LISTED_ALERTS) + (n.truncated ?? 0);
+  if (more > 0) lines.push(`…and ${more} more alert(s) in this group.`, '');
   if ((n.heldBack ?? 0) > 0) lines.push(`${n.heldBack} more alert(s) were held back by the rate limit; they follow in their groups' next notifications.`, '');
   if (n.externalURL) lines.push(`Dashboard: ${n.externalURL}`, '');
   lines.push('-- ', `slowq, receiver ${n.receiver}, notification ${n.id}`);

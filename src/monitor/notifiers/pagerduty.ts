@@ -90,7 +90,8 @@ export function pagerDutyEvent(a: LabeledAlert, n: Notification, routingKey: str
     timestamp: x.at,
     group: x.fingerprintId,
     class: x.type,
-    custom_details: { ...a.labels, ...a.annotations, status: a.status, ...(n.heldBack ? { heldBackAlerts: String(n.heldBack) } : {}) },
+    custom_details: { ...a.labels, ...a.annotations, status: a.status, ...(n.heldBack ? { heldBackAlerts: String(n.heldBack) } : {}),
+      ...(n.truncated ? { truncatedAlerts: String(n.truncated) } : {}) },
   };
   if (x.db !== undefined) payload.component = x.db;
   const event: PagerDutyEvent = { routing_key: routingKey, event_action: 'trigger', dedup_key: dedupKey, payload, client: 'slowq' };

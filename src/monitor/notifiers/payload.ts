@@ -33,7 +33,7 @@ export function webhookPayload(n: Notification): WebhookPayload {
   return {
     version: '4',
     groupKey: n.groupKey,
-    truncatedAlerts: 0,
+    truncatedAlerts: n.truncated ?? 0,
     status: n.status,
     receiver: n.receiver,
     groupLabels: n.groupLabels,

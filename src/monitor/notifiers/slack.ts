@@ -50,7 +50,8 @@ export function slackMessage(n: Notification, opts: { channel?: string; username
     blocks.push(...alertBlocks(a, n.alerts.length > 1));
   });
   const notes: string[] = [];
-  if (n.alerts.length > shown.length) notes.push(`…and ${n.alerts.length - shown.length} more alert(s) in this group`);
+  const more = n.alerts.length - shown.length + (n.truncated ?? 0);
+  if (more > 0) notes.push(`…and ${more} more alert(s) in this group`);
   if ((n.heldBack ?? 0) > 0) notes.push(`${n.heldBack} more alert(s) were held back by the rate limit`);
   if (n.externalURL) notes.push(`<${escapeMrkdwn(n.externalURL)}|Open the slowq dashboard>`);
   if (notes.length) blocks.push({ type: 'context', elements: notes.map((text) => ({ type: 'mrkdwn', text })) });
