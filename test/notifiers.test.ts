@@ -309,6 +309,7 @@ describe('slack message', () => {
     const alerts = Array.from({ length: 6 }, (_, i) => toLabeled(alert('slow_query', { queryId: `q${i}`, id: `s${i}` })));
     const msg = JSON.stringify(slackMessage(notification(alerts, { truncated: 40 })));
     assert.match(msg, /…and 41 more alert\(s\) in this group/);
+    assert.match(msg, /\[FIRING:46\] Slow query/, 'the title counts every alert of the group');
     const body = emailBody(notification(alerts, { truncated: 40 }));
     assert.match(body, /^46 alert\(s\); 6 listed: 6 firing, 0 resolved\.$/m);
     assert.match(body, /^…and 40 more alert\(s\) in this group\.$/m);

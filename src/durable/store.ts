@@ -187,7 +187,10 @@ export class DurableStore {
       await this.appendTo(next, journal, current);
       this.snapshotBytes = full.length;
       const written = this.writeSnapshotBehind(next, full);
-      this.behind = written.catch(() => undefined);
+      // one that failed does not count: the next is due after the caller's minimum again, as before any snapshot
+      this.behind = written.catch(() => {
+        this.snapshotBytes = 0;
+      });
       return { written };
     });
   }

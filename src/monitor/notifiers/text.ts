@@ -15,7 +15,8 @@ export const KIND_TITLES: Record<LabeledAlert['alert']['type'], string> = {
 /** e.g. `[FIRING] Long-running query · db-01/shop · critical` (`[FIRING:3]` for a group of three). */
 export function titleOf(n: Notification): string {
   const status = n.status === 'firing' ? 'FIRING' : 'RESOLVED';
-  const count = n.alerts.length > 1 ? `:${n.alerts.length}` : '';
+  const total = n.alerts.length + (n.truncated ?? 0); // every alert of the group, listed or only counted
+  const count = total > 1 ? `:${total}` : '';
   const a = n.alerts[0];
   if (!a) return `[${status}] slowq`;
   const where = whereOf(a);
