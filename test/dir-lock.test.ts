@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
@@ -13,13 +13,17 @@ import { processTestDir } from './support/cluster.js';
 
 const MODULE = fileURLToPath(new URL('../src/durable/dir-lock.js', import.meta.url));
 
-/** Puts a lock with this owner in place by hand, as a process that held it would have left it. */
+/**
+ * Puts a lock with this owner in place by hand, as a process that held it would have left it: with its baton
+ * ("free"), or as one made before batons (format 1, none).
+ */
 function plantLock(dir: string, owner: Partial<LockOwner>): LockOwner {
   const full: LockOwner = {
     service: 'consumer-c0', pid: process.pid, host: linuxProbe.host(), since: '2020-01-01T00:00:00.000Z',
-    startTime: linuxProbe.startTime(process.pid) ?? null, bootId: linuxProbe.bootId(), token: 'planted', ...owner,
+    startTime: linuxProbe.startTime(process.pid) ?? null, bootId: linuxProbe.bootId(), token: 'planted', format: 2, ...owner,
   };
   mkdirSync(join(dir, LOCK_NAME), { recursive: true });
+  if (full.format >= 2) mkdirSync(join(dir, LOCK_NAME, 'free'), { recursive: true });
   writeFileSync(join(dir, LOCK_NAME, 'owner.json'), JSON.stringify(full));
   return full;
 }
@@ -78,6 +82,37 @@ describe('data directory lock', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 
+  it('takes over a lock made before batons (format 1) and leaves it with one', async () => {
+    const dir = fresh();
+    plantLock(dir, { pid: await deadPid(), format: 1 });
+    const lock = DataDirLock.acquire(dir, 'consumer-c0');
+    assert.equal(lock.tookOver?.token, 'planted');
+    assert.deepEqual(readdirSync(join(dir, LOCK_NAME)).sort(), ['free', 'owner.json']);
+    assert.equal((JSON.parse(readFileSync(join(dir, LOCK_NAME, 'owner.json'), 'utf8')) as LockOwner).format, 2);
+    lock.release();
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('takes the baton from a starter that died taking over, and waits for, then names, one that is still at it', async () => {
+    const dir = fresh();
+    const dead = await deadPid();
+    plantLock(dir, { pid: dead });
+    const boot = linuxProbe.bootId() ?? '-';
+    renameSync(join(dir, LOCK_NAME, 'free'), join(dir, LOCK_NAME, `claim.${dead}.-.${boot}.t1`));
+    const lock = DataDirLock.acquire(dir, 'consumer-c0');
+    assert.equal(lock.tookOver?.pid, dead);
+    assert.deepEqual(readdirSync(join(dir, LOCK_NAME)).sort(), ['free', 'owner.json'], 'the dead claim became the free baton');
+    lock.release();
+    // a live claimant (this process, as /proc knows it) holds the baton of a dead holder's lock: the starter waits, then says who
+    plantLock(dir, { pid: dead });
+    const me = `claim.${process.pid}.${linuxProbe.startTime(process.pid) ?? '-'}.${boot}.t2`;
+    renameSync(join(dir, LOCK_NAME, 'free'), join(dir, LOCK_NAME, me));
+    assert.throws(() => DataDirLock.acquire(dir, 'consumer-c0'), new RegExp(`could not take the lock on data directory .*: pid ${process.pid} was taking it over and did not finish`));
+    renameSync(join(dir, LOCK_NAME, me), join(dir, LOCK_NAME, 'free'));
+    DataDirLock.acquire(dir, 'consumer-c0').release();
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
   it('takes over a lock whose pid now belongs to another process (start time differs), or from before a reboot', () => {
     const dir = fresh();
     // the pid is alive (ours), but the process that took the lock started at another time
@@ -127,7 +162,8 @@ describe('data directory lock', () => {
     for (let round = 0; round < 6; round++) {
       const dir = fresh();
       mkdirSync(dir);
-      if (round % 2 === 1) plantLock(dir, { pid: await deadPid() });
+      // odd rounds race for a stale lock: with a baton, or (round 3) one made before batons
+      if (round % 2 === 1) plantLock(dir, { pid: await deadPid(), format: round === 3 ? 1 : 2 });
       const startAt = Date.now() + 2000;
       const done = join(root, `race-${n}.done`);
       // each racer waits for the same moment and tries; the winner holds the lock until every racer has tried

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { rewriteFileInPlace } from './atomic-file.js';
@@ -14,10 +14,17 @@ import { rewriteFileInPlace } from './atomic-file.js';
 // A lock left by a process that died without releasing it (SIGKILL) is stale and is taken over, so that a
 // supervisor can restart a service within milliseconds: the holder is dead when its pid is gone (or a zombie),
 // when the pid now belongs to another process (its start time, field 22 of /proc/PID/stat, differs from the
-// one recorded), or when the host has rebooted since (another boot id). A stale lock is first renamed aside,
-// then its content checked to be the one judged stale (a lock a concurrent starter had just put in place is
-// put back), rewritten in place (nothing to allocate: a service killed while its disk is full starts again),
-// and renamed back. A lock from another host (a shared filesystem) is never judged: it is refused, host named.
+// one recorded), or when the host has rebooted since (another boot id). A lock from another host (a shared
+// filesystem) is never judged: it is refused, host named.
+//
+// Taking over never moves the lock: a starter that moved a lock aside could, in a race, move a live one (just
+// taken over by another) and leave the place empty for a third, and two would hold it. Instead every lock
+// holds a baton, an empty directory named "free" while nobody is taking the lock over. A taker renames it to
+// "claim.PID.START.BOOT.TOKEN" (rename succeeds for exactly one of them), checks that owner.json is still
+// the owner it judged dead, rewrites it in place (nothing to allocate: a service killed while its disk is full
+// starts again) and renames the baton back to "free". A claim whose claimant died is judged like a lock and
+// renamed to the next claimant's name. A lock from before the baton (no "format": 2) is taken over under
+// "legacy.TOKEN", made with mkdir (exactly one of them succeeds), and gets its baton then.
 //
 // proper-lockfile (npm) was not used: it judges staleness by the lock's mtime, which the holder refreshes
 // every few seconds, so after a SIGKILL a restart waits out the stale time (10 s by default) or, with a short
@@ -26,6 +33,11 @@ import { rewriteFileInPlace } from './atomic-file.js';
 
 export const LOCK_NAME = 'slowq.lock';
 const OWNER_FILE = 'owner.json';
+/** the baton's name while nobody is taking the lock over */
+const FREE = 'free';
+const CLAIM = 'claim.';
+/** a lock with a baton */
+const FORMAT = 2;
 
 /** Who holds a lock, as recorded in it. */
 export interface LockOwner {
@@ -41,6 +53,8 @@ export interface LockOwner {
   bootId: string | null;
   /** random, different for every acquisition: tells this lock from a later one of the same process */
   token: string;
+  /** 2: the lock holds a baton for take-overs; 1: made before batons */
+  format: number;
 }
 
 /** What this host says about a process: for the staleness checks, and replaceable in tests. */
@@ -90,11 +104,12 @@ export class DataDirLock {
     mkdirSync(dir, { recursive: true });
     const token = randomBytes(8).toString('hex');
     const me: LockOwner = {
-      service, pid, host: probe.host(), since: new Date().toISOString(), startTime: probe.startTime(pid) ?? null, bootId: probe.bootId(), token,
+      service, pid, host: probe.host(), since: new Date().toISOString(), startTime: probe.startTime(pid) ?? null, bootId: probe.bootId(), token, format: FORMAT,
     };
     const lockPath = join(dir, LOCK_NAME);
     const text = JSON.stringify(me) + '\n';
-    // Bounded: each round wins, refuses, or sees the lock change hands (which a live holder's never does).
+    // Bounded: each round wins, refuses, or sees the lock change hands or being taken over by another starter.
+    let waitedFor = 'other processes kept changing it';
     for (let attempt = 0; attempt < 50; attempt++) {
       const holder = readOwner(lockPath);
       if (holder === 'unreadable') {
@@ -108,14 +123,15 @@ export class DataDirLock {
         const verdict = judge(holder, probe);
         if (verdict !== 'stale') throw new DataDirInUseError(dir, holder, verdict === 'alive');
       }
-      const won = holder === undefined ? placeNew(dir, lockPath, token, text) : takeOverStale(dir, lockPath, holder, token, text);
-      if (won) {
+      const outcome = holder === undefined ? placeNew(dir, lockPath, token, text) : takeOverStale(lockPath, holder, me, text, probe);
+      if (outcome === true) {
         syncDir(dir);
         return new DataDirLock(dir, me, holder);
       }
-      pause(1 + attempt); // it changed hands meanwhile: look again
+      if (typeof outcome === 'string') waitedFor = outcome;
+      pause(1 + attempt); // it changed hands, or another starter is taking it over: look again
     }
-    throw new Error(`could not take the lock on data directory ${dir}: other processes kept changing it`);
+    throw new Error(`could not take the lock on data directory ${dir}: ${waitedFor}`);
   }
 
   get path(): string {
@@ -149,13 +165,17 @@ export class DataDirLock {
 /** alive: the holder runs on this host; elsewhere: it is on another host; stale: it is dead. */
 function judge(holder: LockOwner, probe: ProcessProbe): 'alive' | 'elsewhere' | 'stale' {
   if (holder.host !== probe.host()) return 'elsewhere';
+  return isDead(holder, probe) ? 'stale' : 'alive';
+}
+
+/** Whether the process with this pid, start time and boot (on this host) has ended. */
+function isDead(p: Pick<LockOwner, 'pid' | 'startTime' | 'bootId'>, probe: ProcessProbe): boolean {
   const boot = probe.bootId();
-  if (holder.bootId && boot && holder.bootId !== boot) return 'stale';
-  const started = probe.startTime(holder.pid);
-  if (started === undefined) return 'stale';
-  // the pid is in use: by the holder, unless that process started at another time (the pid was reused)
-  if (holder.startTime !== null && started !== null && started !== holder.startTime) return 'stale';
-  return 'alive';
+  if (p.bootId && boot && p.bootId !== boot) return true;
+  const started = probe.startTime(p.pid);
+  if (started === undefined) return true;
+  // the pid is in use: by that process, unless this one started at another time (the pid was reused)
+  return p.startTime !== null && started !== null && started !== p.startTime;
 }
 
 /** A lock where there is none: made complete under another name, then renamed into place. False if another got there first. */
@@ -163,6 +183,7 @@ function placeNew(dir: string, lockPath: string, token: string, text: string): b
   const fresh = join(dir, `${LOCK_NAME}.${token}.new`);
   try {
     mkdirSync(fresh);
+    mkdirSync(join(fresh, FREE));
     writeDurably(join(fresh, OWNER_FILE), text);
     renameSync(fresh, lockPath);
     return true;
@@ -175,37 +196,90 @@ function placeNew(dir: string, lockPath: string, token: string, text: string): b
 }
 
 /**
- * Takes over the stale lock `judged`: renamed aside (of several takers one succeeds), checked to be the lock
- * judged stale, rewritten in place and renamed back. Rewriting the holder's own file allocates nothing, so a
- * service killed while its disk is full can still start again. A lock that another starter put in place since
- * it was read is put back. False if the lock changed hands meanwhile.
+ * Takes over the stale lock `judged` (see the top of the file): true if this starter now holds it; false, or
+ * what it waits for, if the lock changed hands or another starter is taking it over (then look again).
  */
-function takeOverStale(dir: string, lockPath: string, judged: LockOwner, token: string, text: string): boolean {
-  const aside = join(dir, `${LOCK_NAME}.${token}.stale`);
+function takeOverStale(lockPath: string, judged: LockOwner, me: LockOwner, text: string, probe: ProcessProbe): boolean | string {
+  if (judged.format < FORMAT) return takeOverLegacy(lockPath, judged, me, text);
+  const baton = findBaton(lockPath);
+  if (baton === undefined) return false; // the lock went away, or the baton was being renamed while listed
+  if (baton !== FREE) {
+    const claimant = parseClaim(baton);
+    if (claimant === undefined) return `its take-over baton ${join(lockPath, baton)} cannot be read; if no slowq process uses the directory, remove ${lockPath}`;
+    if (!isDead(claimant, probe)) return `pid ${claimant.pid} was taking it over and did not finish`;
+  }
+  const mine = join(lockPath, claimName(me));
   try {
-    renameSync(lockPath, aside);
+    renameSync(join(lockPath, baton), mine);
   } catch (err) {
-    if (isCode(err, 'ENOENT')) return false; // someone else moved it first
+    if (isCode(err, 'ENOENT')) return false; // another starter took the baton first
     throw err;
   }
-  const moved = readOwner(aside);
-  if (typeof moved !== 'object' || moved.token !== judged.token) {
-    try {
-      renameSync(aside, lockPath);
-    } catch {
-      // a third starter took the place meanwhile: the lock moved aside is lost to its holder, which sees so (held())
-      rmSync(aside, { recursive: true, force: true });
-    }
+  // Holding the baton: nobody else writes owner.json now. Is it still the owner judged dead?
+  const now = readOwner(lockPath);
+  if (typeof now !== 'object' || now.token !== judged.token) {
+    giveBaton(mine, lockPath);
     return false;
   }
+  rewriteFileInPlace(join(lockPath, OWNER_FILE), text);
+  giveBaton(mine, lockPath);
+  return true;
+}
+
+/**
+ * Takes over a stale lock made before batons: exactly one starter makes legacy.TOKEN, puts a baton (claimed by
+ * itself) in the lock, rewrites the owner and frees the baton.
+ */
+function takeOverLegacy(lockPath: string, judged: LockOwner, me: LockOwner, text: string): boolean | string {
+  const legacy = join(lockPath, `legacy.${judged.token}`);
   try {
-    rewriteFileInPlace(join(aside, OWNER_FILE), text);
-    renameSync(aside, lockPath);
-    return true;
+    mkdirSync(legacy);
   } catch (err) {
-    rmSync(aside, { recursive: true, force: true });
-    if (isCode(err, 'ENOTEMPTY', 'EEXIST')) return false; // a new lock was put in place meanwhile
+    if (isCode(err, 'ENOENT')) return false; // the lock went away
+    if (isCode(err, 'EEXIST')) return `another starter was taking it over and did not finish; if no slowq process uses the directory, remove ${lockPath}`;
     throw err;
+  }
+  try {
+    const now = readOwner(lockPath);
+    if (typeof now !== 'object' || now.token !== judged.token) return false;
+    const mine = join(lockPath, claimName(me));
+    mkdirSync(mine);
+    rewriteFileInPlace(join(lockPath, OWNER_FILE), text);
+    giveBaton(mine, lockPath);
+    return true;
+  } finally {
+    rmSync(legacy, { recursive: true, force: true });
+  }
+}
+
+/** The baton's name in the lock, or undefined if there is no lock (or the baton was moving while listed). */
+function findBaton(lockPath: string): string | undefined {
+  if (existsSync(join(lockPath, FREE))) return FREE;
+  let names: string[];
+  try {
+    names = readdirSync(lockPath);
+  } catch {
+    return undefined;
+  }
+  return names.find((n) => n.startsWith(CLAIM)) ?? (names.includes(FREE) ? FREE : undefined);
+}
+
+function claimName(me: LockOwner): string {
+  return `${CLAIM}${me.pid}.${me.startTime ?? '-'}.${me.bootId ?? '-'}.${me.token}`;
+}
+
+function parseClaim(name: string): Pick<LockOwner, 'pid' | 'startTime' | 'bootId'> | undefined {
+  const m = /^claim\.(\d+)\.([^.]+)\.([^.]+)\.[^.]+$/.exec(name);
+  if (!m) return undefined;
+  return { pid: Number(m[1]), startTime: m[2] === '-' ? null : m[2]!, bootId: m[3] === '-' ? null : m[3]! };
+}
+
+/** Frees the baton this starter holds; the lock may have been released meanwhile, baton and all. */
+function giveBaton(mine: string, lockPath: string): void {
+  try {
+    renameSync(mine, join(lockPath, FREE));
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
   }
 }
 
@@ -219,7 +293,10 @@ function readOwner(lockPath: string): LockOwner | 'unreadable' | undefined {
   try {
     const o = JSON.parse(text) as Partial<LockOwner>;
     if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.token === 'string' && typeof o.service === 'string') {
-      return { service: o.service, pid: o.pid, host: o.host, since: String(o.since), startTime: o.startTime ?? null, bootId: o.bootId ?? null, token: o.token };
+      return {
+        service: o.service, pid: o.pid, host: o.host, since: String(o.since), startTime: o.startTime ?? null, bootId: o.bootId ?? null, token: o.token,
+        format: typeof o.format === 'number' ? o.format : 1,
+      };
     }
   } catch {
     // below
