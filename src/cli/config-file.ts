@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError, known, map } from '../config/schema.js';
 import { parseAgentConfig, type AgentConfig } from '../client/agent-config.js';
 import { defaultMonitorConfig, MONITOR_KEYS, parseMonitorConfig, type MonitorConfig } from '../monitor/monitor-config.js';
@@ -34,6 +34,15 @@ function readConfigFile(path: string): string {
   } catch (err) {
     throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
   }
+}
+
+// `yaml` is loaded on first use: 60-75 ms of module loading that every service start paid, config file or not
+// (a consumer restarting with a large state has a 1 s budget, bench e2e). It is CommonJS, so require() keeps
+// this synchronous.
+let yamlParse: ((text: string) => unknown) | undefined;
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
+  return yamlParse(text);
 }
 
 /** The file's text as data: JSON for a name ending in .json, else YAML (an empty file is an empty map). */
