@@ -21,6 +21,7 @@ interface BenchFlags {
   smoke?: boolean;
   size?: string;
   parseSize?: string;
+  parsePasses?: string;
   rssSize?: string;
   slowFraction?: string;
   clients?: string;
@@ -79,7 +80,7 @@ async function run(name: BenchName, f: BenchFlags) {
     }
     case 'parse': {
       const { benchParse } = await import('../../bench/parse.js');
-      return benchParse({ bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB || 256 * 1024, pt: f.pt, ...dir });
+      return benchParse({ bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB || 256 * 1024, passes: num(f.parsePasses, '--parse-passes', 3, 1, s), pt: f.pt, ...dir });
     }
     case 'e2e': {
       const { benchE2e } = await import('../../bench/e2e.js');
@@ -173,6 +174,7 @@ export function register(program: Command): void {
     .option('--open-queries <n>', 'e2e: open queries in state for the large-state run and the restart (default 100000; 0 skips)')
     .option('--naive-seconds <s>', 'e2e: how long the naive per-record baseline runs (default 5)')
     .option('--parse-size <MiB>', 'parse and design: generated file per format, MiB (default 32)')
+    .option('--parse-passes <n>', 'parse: timed passes over each file, the row their median (default 3)')
     .option('--records <n>', 'logging: records per process (default 2000); chaos: records in all (default 500000)')
     .option('--faults <n>', 'chaos: SIGKILLs to inject (default 20)')
     .option('--seed <n>', 'chaos: seed of the records and the victims (default: from the clock; printed)')
