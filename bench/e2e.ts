@@ -272,9 +272,11 @@ function pairAlerts(appends: ReadonlyArray<readonly [string, number]>, seen: Rea
 
 /**
  * Appends entries at a fixed rate and times each slow one from append to its alert in alerts.jsonl.
- * `extraClientArgs` picks the client's path (`['--ship', 'chunks']`: design B, against a server run for it).
+ * `extraClientArgs` picks the client's path (`['--ship', 'chunks']`: design B, against a server run for it); `what`
+ * names the path in the trace (SLOWQ_BENCH_LATENCY_TRACE), where design B with and without a parse thread have the
+ * same client arguments.
  */
-async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: number, extraClientArgs: string[] = []): Promise<LatencySamples> {
+async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: number, what: string, extraClientArgs: string[] = []): Promise<LatencySamples> {
   const file = join(dir, 'latency.log');
   const fd = openSync(file, 'w');
   // 5% slow at this rate keeps thousands of statements running at once: enough threads for them not to overlap
@@ -374,7 +376,7 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
     const settled = pairs.filter(([t]) => t >= settledFrom).map(([, ms]) => ms);
     const settledBenchLoop = pairAlerts(appends, readBack).pairs.filter(([t]) => t >= settledFrom).map(([, ms]) => ms);
     for (const [t, ms] of pairs) trace?.push(`${(t - t0).toFixed(1)}\t${ms.toFixed(1)}`);
-    if (traceFile && trace) appendFileSync(traceFile, `# ${extraClientArgs.join(' ') || 'record path'}\n${trace.join('\n')}\n`);
+    if (traceFile && trace) appendFileSync(traceFile, `# ${what}\n${trace.join('\n')}\n`);
     return { samples, settled, settledBenchLoop, offered, missing: unmatched, worst };
   } finally {
     closeSync(fd);
@@ -550,7 +552,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       let latency: LatencySummary | undefined;
       if (latencySeconds > 0) {
         progress(`latency at ${rate} events/s offered for ${latencySeconds} s (${p.what})`);
-        latency = latencySummary(await latencyRun(run.server!, join(root, p.dir), rate, latencySeconds, p.clientArgs));
+        latency = latencySummary(await latencyRun(run.server!, join(root, p.dir), rate, latencySeconds, p.what, p.clientArgs));
         data[p.latencyKey] = latency;
       }
       p.inspect?.(run.server!);
