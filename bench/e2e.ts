@@ -1,6 +1,7 @@
 import { appendFileSync, closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import * as zmq from 'zeromq';
 import type { Batch } from '../src/client/batch.js';
@@ -15,7 +16,7 @@ import type { WireRecord } from '../src/wire/protocol.js';
 import { MySqlSlowLogGenerator, writeMySqlSlowLog, type WrittenLog } from '../src/workload/mysql-slow-generator.js';
 import { startServerSide } from './cluster.js';
 import { flushDirtyPages } from './harness/disk.js';
-import { readJson } from './harness/files.js';
+import { AppendedLines, readJson } from './harness/files.js';
 import { PipelinePorts, type Pipeline } from './harness/pipeline.js';
 import { freeBasePort } from './harness/ports.js';
 import { slowq, startProcess, stop, type Proc } from './harness/processes.js';
@@ -290,30 +291,13 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
   const readBack: Array<[string, number]> = [];
   let settledFrom = Infinity;
   const alertsFd = openSync(server.alertsFile, 'a+');
-  let alertsPos = statSync(server.alertsFile).size;
+  const alertsFrom = statSync(server.alertsFile).size;
   // the alerts as a lean process of its own saw them (workers/alert-tail.ts): "seen at (epoch ms)<TAB>statement as JSON"
-  const tail = startProcess('alert-tail', process.execPath, [new URL('./workers/alert-tail.js', import.meta.url).pathname, server.alertsFile, String(alertsPos)]);
+  const tail = startProcess('alert-tail', process.execPath, [new URL('./workers/alert-tail.js', import.meta.url).pathname, server.alertsFile, String(alertsFrom)]);
   const tailLines: string[] = [];
-  let tailPartial = '';
-  tail.child.stdout!.on('data', (d: Buffer) => {
-    const lines = (tailPartial + d.toString()).split('\n');
-    tailPartial = lines.pop()!;
-    tailLines.push(...lines);
-  });
-  const tailDone = new Promise<void>((resolve) => tail.child.stdout!.once('close', resolve));
-  let partial = '';
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const readAlerts = () => {
-    for (;;) {
-      const got = readSync(alertsFd, buf, 0, buf.length, alertsPos);
-      if (got === 0) break;
-      alertsPos += got;
-      const now = performance.now();
-      const lines = (partial + buf.subarray(0, got).toString()).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) readBack.push([(JSON.parse(line) as Alert).sql, now]);
-    }
-  };
+  const tailDone = new Promise<void>((resolve) => createInterface({ input: tail.child.stdout! }).on('line', (l) => tailLines.push(l)).once('close', resolve));
+  const alerts = new AppendedLines(alertsFd, alertsFrom, server.alertsFile);
+  const readAlerts = () => alerts.read((line) => readBack.push([(JSON.parse(line) as Alert).sql, performance.now()]));
   let offered = 0;
   // SLOWQ_BENCH_LATENCY_TRACE=FILE: every sample as "ms since the start<TAB>latency ms", to see when the tail happens
   const traceFile = process.env.SLOWQ_BENCH_LATENCY_TRACE;
@@ -358,7 +342,7 @@ async function latencyRun(server: Pipeline, dir: string, rate: number, seconds: 
     // the last entry is complete only once the next one starts: end with a line that closes it
     writeSync(fd, g.next().text);
     const until = performance.now() + 5000;
-    while (readBack.length < appends.length && performance.now() < until) {
+    while (pairAlerts(appends, readBack).unmatched > 0 && performance.now() < until) {
       readAlerts();
       await sleep(2);
     }

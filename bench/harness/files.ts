@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
+import { LineSplitter } from '../../src/formats/line-splitter.js';
 import type { Alert } from '../../src/model/record.js';
 
 // Reading what running services write: JSON lines files (alerts.jsonl, dead letters) and the stats.json files
@@ -41,5 +42,34 @@ export function readJson<T = Record<string, number>>(path: string): T | undefine
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The complete lines appended to an open file from a byte offset on, as they come (alerts.jsonl while a latency run
+ * writes it): each read() hands over the lines completed since the last; a line still being written waits for its
+ * newline. A line over 64 MiB is not an alert: it throws, naming where it is.
+ */
+export class AppendedLines {
+  private readonly splitter: LineSplitter;
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+
+  constructor(private readonly fd: number, from: number, private readonly name: string) {
+    this.splitter = new LineSplitter(from, 64 << 20);
+  }
+
+  read(line: (text: string) => void): void {
+    const sink = {
+      line,
+      oversize: (offset: number, end: number) => {
+        throw new Error(`${this.name}: a line of ${end - offset} bytes at byte ${offset}`);
+      },
+    };
+    for (;;) {
+      // the splitter has taken every byte up to here: its complete lines, and the start of one still being written
+      const got = readSync(this.fd, this.buf, 0, this.buf.length, this.splitter.offset + this.splitter.pendingLength);
+      if (got === 0) return;
+      this.splitter.push(this.buf.subarray(0, got), sink);
+    }
   }
 }

@@ -1,5 +1,5 @@
-import { closeSync, openSync, readSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
+import { closeSync, openSync } from 'node:fs';
+import { AppendedLines } from '../harness/files.js';
 
 // The reader of `slowq bench e2e`'s latency run: tails alerts.jsonl and prints, for each alert line, the moment it
 // saw the line (ms since the epoch, to the µs) and the alert's statement as JSON, tab-separated. A process of its
@@ -12,26 +12,15 @@ import { StringDecoder } from 'node:string_decoder';
 const [file, start] = process.argv.slice(2);
 if (!file || start === undefined || !Number.isSafeInteger(Number(start))) throw new Error('usage: alert-tail ALERTS_FILE START_BYTE');
 const fd = openSync(file, 'r');
-const buf = Buffer.allocUnsafe(1 << 20);
-const decoder = new StringDecoder('utf8');
-let pos = Number(start);
-let partial = '';
+const alerts = new AppendedLines(fd, Number(start), file);
 let stopping = false;
 process.once('SIGTERM', () => (stopping = true));
 
 function poll(): void {
   const seen: string[] = [];
-  for (;;) {
-    const got = readSync(fd, buf, 0, buf.length, pos);
-    if (got === 0) break;
-    pos += got;
-    const at = performance.timeOrigin + performance.now();
-    const lines = (partial + decoder.write(buf.subarray(0, got))).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) {
-      if (line) seen.push(`${at.toFixed(3)}\t${JSON.stringify((JSON.parse(line) as { sql?: string }).sql ?? '')}`);
-    }
-  }
+  alerts.read((line) => {
+    if (line) seen.push(`${(performance.timeOrigin + performance.now()).toFixed(3)}\t${JSON.stringify((JSON.parse(line) as { sql?: string }).sql ?? '')}`);
+  });
   if (seen.length > 0) process.stdout.write(`${seen.join('\n')}\n`);
   if (stopping) {
     closeSync(fd);
