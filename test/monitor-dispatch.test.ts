@@ -12,7 +12,7 @@ import { Dispatcher, type DispatchEntry, type DispatchJournal } from '../src/mon
 import { MatcherError, parseMatcher } from '../src/monitor/dispatch/matchers.js';
 import { Route } from '../src/monitor/dispatch/route.js';
 import { BUILTIN_INHIBIT_RULES, Inhibitor } from '../src/monitor/inhibit.js';
-import { DeliveryError, labelsFingerprint, pointEventEnd, POINT_EVENT_MS, toLabeled, type Notification, type Notifier } from '../src/monitor/model.js';
+import { DeliveryError, labelsFingerprint, matchLabels, pointEventEnd, POINT_EVENT_MS, toLabeled, type Notification, type Notifier } from '../src/monitor/model.js';
 import { RecentAlerts } from '../src/monitor/recent.js';
 import { prng } from '../src/workload/prng.js';
 import { Monitor } from '../src/monitor/monitor.js';
@@ -65,6 +65,16 @@ class MemJournal implements DispatchJournal {
     this.entries.push(structuredClone(entry));
     apply();
     return Promise.resolve();
+  }
+}
+
+/** A receiver that keeps what it is sent. */
+class Recorder implements Notifier {
+  readonly kind = 'test';
+  readonly got: Notification[] = [];
+  constructor(readonly name: string) {}
+  async send(n: Notification): Promise<void> {
+    this.got.push(n);
   }
 }
 
@@ -407,17 +417,83 @@ describe('the dashboard\'s firing list', () => {
   it('holds the newest up to its limit, lets slow queries lapse, and counts what it lists', () => {
     const recent = new RecentAlerts({ active: 3, resolved: 10, samples: 100 });
     const alerts = Array.from({ length: 5 }, () => toLabeled(mk('slow_query')));
-    alerts.forEach((l, i) => recent.add(l, T0 + i, {}));
+    alerts.forEach((l, i) => recent.add(l, T0 + i));
     const open = toLabeled(mk('long_running'));
-    recent.add(open, T0 + 10, {});
+    recent.add(open, T0 + 10);
     assert.deepEqual(recent.firing(T0 + 20).map((e) => e.alert.id), [open.id, alerts[4]!.id, alerts[3]!.id]);
     assert.equal(recent.firingCount(T0 + 20), 3);
-    recent.add(alerts[3]!, T0 + 30, {}); // seen again: newest
+    recent.add(alerts[3]!, T0 + 30); // seen again: newest
     assert.deepEqual(recent.firing(T0 + 40).map((e) => e.alert.id), [alerts[3]!.id, open.id, alerts[4]!.id]);
     // slow queries lapse POINT_EVENT_MS after they came; a long-running query stays until it is closed
     assert.equal(recent.firingCount(T0 + 4 + POINT_EVENT_MS), 2);
     assert.deepEqual(recent.firing(T0 + 31 + POINT_EVENT_MS).map((e) => e.alert.id), [open.id]);
     assert.equal(recent.firingCount(T0 + 31 + POINT_EVENT_MS), 1);
+  });
+});
+
+describe('the firing list keeps each alert as it came', () => {
+  it('lists the labelled alert and matcher labels the dispatcher made of it', () => {
+    const recent = new RecentAlerts();
+    const alerts = [mk('slow_query'), mk('long_running', { severity: 'critical', labels: { team: 'payments' } }), mk('regression', { db: undefined, host: 'h1' })];
+    alerts.forEach((a, i) => recent.add(toLabeled(a), T0 + i));
+    const listed = recent.firing(T0 + 10).reverse();
+    assert.deepEqual(listed.map((e) => e.alert), alerts.map((a) => toLabeled(a)));
+    assert.deepEqual(listed.map((e) => e.match), alerts.map((a) => matchLabels(toLabeled(a))));
+    assert.deepEqual(listed.map((e) => e.receivedAt), [T0, T0 + 1, T0 + 2]);
+  });
+});
+
+describe('inhibition: what is remembered, and a reload', () => {
+  const warnLong = (queryId: string, db = 'shop') => ({ alertname: 'LongRunningQuery', source: 'db', queryId, db, severity: 'warning', type: 'long_running' });
+  const slow = (queryId: string, db = 'shop') => ({ alertname: 'SlowQuery', source: 'db', queryId, db, severity: 'warning', type: 'slow_query' });
+  const rule = parseConfig({ inhibit_rules: [{ source_matchers: ['type=long_running'], target_matchers: ['type=slow_query'], equal: ['db'] }] }).monitor.inhibitRules;
+
+  it('an alert no rule takes as a source is not remembered; new rules index the firing alerts they are given', async () => {
+    const clock = new FakeClock(T0);
+    const inh = new Inhibitor(BUILTIN_INHIBIT_RULES, clock);
+    inh.firing(warnLong('q1'), 'fpL', Infinity);
+    inh.firing(slow('q2'), 'fpS', T0 + 5 * M);
+    assert.equal(inh.trackedCount, 0, 'neither is critical: the built-in rule takes neither as a source');
+    assert.deepEqual(inh.inhibitedBy(slow('q3'), 'fp3'), []);
+    inh.setRules([...BUILTIN_INHIBIT_RULES, ...rule], [
+      { labels: warnLong('q1'), fingerprint: 'fpL', until: Infinity },
+      { labels: warnLong('q9', 'other'), fingerprint: 'fpGone', until: T0 - 1 }, // ran out before the reload
+      { labels: slow('q2'), fingerprint: 'fpS', until: T0 + 5 * M },
+    ]);
+    assert.equal(inh.trackedCount, 1);
+    assert.deepEqual(inh.inhibitedBy(slow('q3'), 'fp3'), ['fpL']);
+    assert.deepEqual(inh.inhibitedBy(slow('q3', 'other'), 'fp4'), []);
+    inh.ended(warnLong('q1'), 'fpL');
+    assert.deepEqual(inh.inhibitedBy(slow('q3'), 'fp3'), []);
+    assert.equal(inh.trackedCount, 0);
+  });
+
+  it('a monitor reload that adds a rule mutes by the alerts already firing', async () => {
+    const base = await freeBasePort();
+    const bind = `tcp://127.0.0.1:${base + 2}`;
+    const route = { receiver: 'hook', group_by: ['...'], group_wait: '1h', group_interval: '1h' };
+    const m = new Monitor({
+      bind, dataDir: join(tmp(), 'state'), fsync: false, log: pino({ level: 'silent' }), outputs: [],
+      config: config({ route }), notifiers: new Map([['hook', new Recorder('hook')]]),
+    });
+    await m.start();
+    const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
+    dealer.connect(bind);
+    try {
+      const now = new Date().toISOString();
+      const long = mk('long_running', { at: now });
+      const slowOne = mk('slow_query', { at: now });
+      await dealer.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: 1, n: 2 }), encodeAlerts([long, slowOne])]);
+      await dealer.receive();
+      const inhibitedBy = () => Object.fromEntries(m.view.activeAlerts().map((a) => [a.alert.type, a.inhibitedBy]));
+      assert.deepEqual(inhibitedBy(), { long_running: [], slow_query: [] });
+      const reloaded = await m.reload(() => config({ route, inhibit_rules: [{ source_matchers: ['type=long_running'], target_matchers: ['type=slow_query'], equal: ['db'] }] }));
+      assert.ok(reloaded.ok, JSON.stringify(reloaded));
+      assert.deepEqual(inhibitedBy(), { long_running: [], slow_query: [toLabeled(long).fingerprint] });
+    } finally {
+      dealer.close();
+      await m.stop();
+    }
   });
 });
 
@@ -453,7 +529,7 @@ describe('the dashboard\'s firing list against a walk over every alert (the way 
         const type: Alert['type'] = r < 0.6 ? 'slow_query' : r < 0.8 ? 'long_running' : 'resolved';
         const l = toLabeled(mk(type, { queryId }));
         const receivedAt = rand() < 0.01 ? NaN : rand() < 0.1 ? now - Math.floor(rand() * 10 * M) : now;
-        recent.add(l, receivedAt, {});
+        recent.add(l, receivedAt);
         walking.add(l, receivedAt);
         if (rand() < 0.2) {
           const at = now + Math.floor((rand() - 0.3) * 10 * M);
@@ -658,15 +734,6 @@ describe('deliveries', () => {
 });
 
 describe('monitor in-process', () => {
-  class Recorder implements Notifier {
-    readonly kind = 'test';
-    readonly got: Notification[] = [];
-    constructor(readonly name: string) {}
-    async send(n: Notification): Promise<void> {
-      this.got.push(n);
-    }
-  }
-
   for (const compactBytes of [undefined, 1]) {
     it(`acks and dedups over ZeroMQ, notifies once across a restart, answers silence requests${compactBytes ? ' (a snapshot whenever the journal outgrows the last one)' : ''}`, async () => {
       const base = await freeBasePort();

@@ -25,13 +25,25 @@ interface IndexedRule {
   sources: Map<string, Map<string, number>>;
 }
 
+/** A firing alert as the inhibitor is told of it: its matcher labels, its fingerprint, until when it fires. */
+export interface FiringSource {
+  labels: Labels;
+  fingerprint: string;
+  /** ms since epoch; Infinity until ended() is called for it */
+  until: number;
+}
+
 export class Inhibitor {
   private rules: IndexedRule[];
   private observed = 0;
-  /** every firing alert until it ends or its time runs out, so that new rules (a reload) are indexed at once */
+  /**
+   * The firing alerts some rule's source matchers select (those that can mute another), until each ends or its
+   * time runs out: their labels find their places in the index again when they end. Other alerts are not kept
+   * here: a reload indexes the new rules over the firing alerts the caller lists (setRules).
+   */
   private readonly firingSources = new Map<string, { labels: Labels; until: number }>();
   /**
-   * Firing alerts with a time limit, by when it runs out: a sweep takes those due instead of walking every firing
+   * Firing sources with a time limit, by when it runs out: a sweep takes those due instead of walking every firing
    * alert. An alert fired again moves to its new time, and one whose time comes earlier than another's (the clock
    * was set back) is not held up behind it.
    */
@@ -41,34 +53,42 @@ export class Inhibitor {
     this.rules = rules.map((r) => ({ ...r, sources: new Map() }));
   }
 
-  /** firing alerts remembered (those with a time limit until a sweep finds it ran out) */
+  /** firing alerts remembered as sources (those with a time limit until a sweep finds it ran out) */
   get trackedCount(): number {
     return this.firingSources.size;
   }
 
   /** A configuration reload: the new rules, indexed over the alerts firing now. */
-  setRules(rules: readonly InhibitRuleConfig[]): void {
+  setRules(rules: readonly InhibitRuleConfig[], firing: Iterable<FiringSource>): void {
     this.rules = rules.map((r) => ({ ...r, sources: new Map() }));
-    for (const [fp, { labels, until }] of this.firingSources) this.index(labels, fp, until);
+    this.firingSources.clear();
+    this.expiries.clear();
+    const now = this.clock.now();
+    for (const f of firing) if (f.until > now) this.firing(f.labels, f.fingerprint, f.until);
   }
 
   /** An alert is firing until `until` (ms since epoch; Infinity until end() is called for it). */
   firing(labels: Labels, fingerprint: string, until: number): void {
-    this.firingSources.set(fingerprint, { labels, until });
-    this.index(labels, fingerprint, until);
-    if (until !== Infinity) this.expiries.set(fingerprint, until);
-    else this.expiries.delete(fingerprint);
+    if (this.index(labels, fingerprint, until)) {
+      this.firingSources.set(fingerprint, { labels, until });
+      if (until !== Infinity) this.expiries.set(fingerprint, until);
+      else this.expiries.delete(fingerprint);
+    }
     if (++this.observed % 1000 === 0) this.sweep();
   }
 
-  private index(labels: Labels, fingerprint: string, until: number): void {
+  /** Indexes a firing alert under every rule it is a source of; false if it is a source of none. */
+  private index(labels: Labels, fingerprint: string, until: number): boolean {
+    let indexed = false;
     for (const r of this.rules) {
       if (!matchesAll(r.sourceMatchers, labels)) continue;
       const key = equalKey(r.equal, labels);
       let m = r.sources.get(key);
       if (!m) r.sources.set(key, (m = new Map()));
       m.set(fingerprint, until);
+      indexed = true;
     }
+    return indexed;
   }
 
   /** The alert with these labels is over. */

@@ -1,6 +1,6 @@
 import { hexDigest } from '../model/hex-digest.js';
 import { isoTimeOf } from '../model/iso-time.js';
-import { isClosing, type Alert, type PlanFacts, type RegressionFacts } from '../model/record.js';
+import { isClassAlert, isClosing, type Alert, type PlanFacts, type RegressionFacts } from '../model/record.js';
 
 // How the monitor sees alerts once accepted: Alertmanager's model. Labels identify and route; annotations
 // describe. A long_running alert and the resolved/stalled alert that closes it share their labels (and so
@@ -132,6 +132,19 @@ function sortedInPlace(keys: string[]): string[] {
 
 /** How long a point event (slow_query) stays "firing" for receivers that model time ranges. */
 export const POINT_EVENT_MS = 5 * 60_000;
+
+/**
+ * The labels matchers see: the alert's labels plus `type` (slow_query; long_running for a query that ran long and
+ * its end; regression for a query class that got slower and its end).
+ */
+export function matchLabels(l: LabeledAlert): Labels {
+  const t = l.alert.type;
+  // Object.assign, not a spread: a spread copy that then gets one more key costs V8 ~5× as much (a label
+  // named __proto__ cannot get here: the wire's schema refuses it)
+  const m: Labels = Object.assign({}, l.labels);
+  m.type = t === 'slow_query' ? 'slow_query' : isClassAlert(t) ? 'regression' : 'long_running';
+  return m;
+}
 
 export function toLabeled(a: Alert, opened?: Alert): LabeledAlert {
   const labels = labelsOf(a, opened);

@@ -151,7 +151,7 @@ export class Monitor {
       journal: this.nlog,
       deliver: (n) => this.deliveries.send(n),
       ...(opts.externalURL ? { externalURL: opts.externalURL } : {}),
-      onAlert: (l, receivedAt, match) => this.state.alertSeen(l, receivedAt, match, this.started),
+      onAlert: (l, receivedAt) => this.state.alertSeen(l, receivedAt, this.started),
       onHeld: (n) => this.state.held(n),
       setAside: (what, value, problem) => this.setAside({ what, reason: problem, value }, 'dispatch'),
       warn: (obj, msg) => log.warn(obj, msg),
@@ -299,7 +299,7 @@ export class Monitor {
     }
     const removed = [...before.keys()].filter((name) => !this.notifiers.has(name));
     const groups = this.dispatcher.reconfigure(new Route(next.route), new Set(this.notifiers.keys()));
-    this.inhibitor.setRules([...BUILTIN_INHIBIT_RULES, ...next.inhibitRules]);
+    this.inhibitor.setRules([...BUILTIN_INHIBIT_RULES, ...next.inhibitRules], this.state.firingSources());
     this.rateLimits.reconfigure(next.rateLimits);
     this.state.setReceivers([...this.notifiers.keys()]);
     this.config = next;

@@ -1,18 +1,30 @@
 import type { Labels, LabeledAlert } from './model.js';
-import { POINT_EVENT_MS } from './model.js';
+import { matchLabels, POINT_EVENT_MS, toLabeled } from './model.js';
 import type { FingerprintSummary } from './view.js';
 import { DeadlineHeap } from '../model/deadline-heap.js';
 import { OldestKeys } from '../model/oldest-keys.js';
-import { isClassAlert } from '../model/record.js';
+import { isClassAlert, type Alert } from '../model/record.js';
 
 // What the dashboard shows that is not the dispatcher's business: the alerts firing now, the latest resolved
 // ones, and per-fingerprint figures over a recent window. In memory and bounded; after a restart it holds
-// what the monitor's state and journal give back.
+// what the monitor's state and journal give back. The firing alerts are also what a reload indexes new
+// inhibition rules over (Alertmanager's inhibitor, too, is fed from its alert store).
+//
+// A slow query fires for 5 minutes, so at a high alert rate this holds up to 50,000 alerts. Each is kept as the
+// consumer sent it (~750 bytes of heap); its labels, annotations and matcher labels (another ~1,100 bytes in
+// ~20 objects) are built again when the list is asked for, which is rare (/api/alerts, a reload), while every
+// alert kept lengthens the young-generation collections of the monitor's intake (they survive them all).
 
 export interface ActiveEntry {
   alert: LabeledAlert;
   receivedAt: number;
   match: Labels;
+}
+
+/** A firing alert as kept: what it came as, and when (the labelled form is built from it on demand). */
+interface Firing {
+  alert: Alert;
+  receivedAt: number;
 }
 
 interface Sample {
@@ -25,7 +37,7 @@ interface Sample {
 }
 
 export class RecentAlerts {
-  private readonly active = new Map<string, ActiveEntry>();
+  private readonly active = new Map<string, Firing>();
   private readonly oldestActive = new OldestKeys(this.active);
   /**
    * The firing slow queries by when they stop counting as firing: expiry takes the due ones off the top instead of
@@ -38,10 +50,14 @@ export class RecentAlerts {
 
   constructor(private readonly limits = { active: 50_000, resolved: 1000, samples: 100_000 }) {}
 
-  add(alert: LabeledAlert, receivedAt: number, match: Labels): void {
+  /**
+   * An accepted alert. A firing one is kept by its labelled form's fingerprint; that form must be what
+   * toLabeled() makes of the alert alone (a firing alert has no opening alert to take labels from).
+   */
+  add(alert: LabeledAlert, receivedAt: number): void {
     if (alert.status === 'firing') {
       this.active.delete(alert.fingerprint); // re-insert: newest last
-      this.active.set(alert.fingerprint, { alert, receivedAt, match });
+      this.active.set(alert.fingerprint, { alert: alert.alert, receivedAt });
       // (a time that is not a number never lapses, as `receivedAt + POINT_EVENT_MS <= now` never holds for it)
       if (alert.alert.type === 'slow_query' && !Number.isNaN(receivedAt)) this.lapsing.set(alert.fingerprint, receivedAt + POINT_EVENT_MS);
       else this.lapsing.delete(alert.fingerprint);
@@ -69,7 +85,12 @@ export class RecentAlerts {
   /** Firing now, newest first. A slow_query counts as firing for POINT_EVENT_MS after it was accepted. */
   firing(now: number): ActiveEntry[] {
     this.expire(now);
-    return [...this.active.values()].reverse();
+    const out: ActiveEntry[] = [];
+    for (const { alert, receivedAt } of this.active.values()) {
+      const l = toLabeled(alert);
+      out.push({ alert: l, receivedAt, match: matchLabels(l) });
+    }
+    return out.reverse();
   }
 
   /** How many are firing now (the counters ask every few seconds: no list of up to 50,000 built for a count). */

@@ -4,9 +4,9 @@ import type { ServiceStats } from '../wire/protocol.js';
 import type { Health } from './health.js';
 import type { Clock } from './dispatch/clock.js';
 import type { Dispatcher } from './dispatch/dispatcher.js';
-import type { Inhibitor } from './inhibit.js';
+import type { FiringSource, Inhibitor } from './inhibit.js';
 import type { AlertIntake } from './intake.js';
-import type { DeliveryError, LabeledAlert, Labels, Notification } from './model.js';
+import { POINT_EVENT_MS, type DeliveryError, type LabeledAlert, type Notification } from './model.js';
 import { RecentAlerts } from './recent.js';
 import type { Refusals } from './refusals.js';
 import { ServiceStatsTable } from './service-stats.js';
@@ -88,9 +88,18 @@ export class ViewState {
   }
 
   /** An alert accepted (live, or replayed at start: then it is not announced). */
-  alertSeen(l: LabeledAlert, receivedAt: number, match: Labels, live: boolean): void {
-    this.recent.add(l, receivedAt, match);
+  alertSeen(l: LabeledAlert, receivedAt: number, live: boolean): void {
+    this.recent.add(l, receivedAt);
     if (live) this.emit({ type: 'alert', alert: l });
+  }
+
+  /** The alerts firing now, as the inhibitor indexes them (a reload's new rules). */
+  firingSources(): FiringSource[] {
+    return this.recent.firing(this.opts.clock.now()).map((e) => ({
+      labels: e.match,
+      fingerprint: e.alert.fingerprint,
+      until: e.alert.alert.type === 'slow_query' ? e.receivedAt + POINT_EVENT_MS : Infinity,
+    }));
   }
 
   held(n: Notification): void {

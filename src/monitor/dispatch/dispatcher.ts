@@ -1,5 +1,5 @@
-import { isClassAlert, isClosing, OPENING_TYPES, type Alert } from '../../model/record.js';
-import { commonOf, toLabeled, POINT_EVENT_MS, type Labels, type LabeledAlert, type Notification } from '../model.js';
+import { isClosing, OPENING_TYPES, type Alert } from '../../model/record.js';
+import { commonOf, matchLabels, toLabeled, POINT_EVENT_MS, type Labels, type LabeledAlert, type Notification } from '../model.js';
 import type { Inhibitor } from '../inhibit.js';
 import type { RateLimits } from '../rate-limit.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -113,7 +113,7 @@ export interface DispatcherOptions {
   deliver(n: Notification): void;
   externalURL?: string;
   /** every accepted alert, labelled, live or replayed */
-  onAlert?(l: LabeledAlert, receivedAt: number, match: Labels): void;
+  onAlert?(l: LabeledAlert, receivedAt: number): void;
   onHeld?(n: Notification): void;
   /**
    * An alert (or a part of restored state) that could not be handled: the dispatcher goes on without it. Alerts
@@ -122,19 +122,6 @@ export interface DispatcherOptions {
   setAside?(what: string, value: unknown, problem: string): void;
   warn?(obj: object, msg: string): void;
   info?(obj: object, msg: string): void;
-}
-
-/**
- * The labels matchers see: the alert's labels plus `type` (slow_query; long_running for a query that ran long and
- * its end; regression for a query class that got slower and its end).
- */
-export function matchLabels(l: LabeledAlert): Labels {
-  const t = l.alert.type;
-  // Object.assign, not a spread: a spread copy that then gets one more key costs V8 ~5× as much (a label
-  // named __proto__ cannot get here: the wire's schema refuses it)
-  const m: Labels = Object.assign({}, l.labels);
-  m.type = t === 'slow_query' ? 'slow_query' : isClassAlert(t) ? 'regression' : 'long_running';
-  return m;
 }
 
 export class Dispatcher {
@@ -205,7 +192,7 @@ export class Dispatcher {
         // Still firing: it inhibits what its rules say, and the dashboard shows it.
         const ga = this.labelled(a, undefined, this.opts.clock.now());
         this.opts.inhibitor.firing(ga.match, ga.alert.fingerprint, Infinity);
-        this.opts.onAlert?.(ga.alert, ga.receivedAt, ga.match);
+        this.opts.onAlert?.(ga.alert, ga.receivedAt);
       });
     }
     for (const g of state.groups) {
@@ -259,7 +246,7 @@ export class Dispatcher {
     const l = ga.alert;
     if (l.status === 'firing') this.opts.inhibitor.firing(ga.match, l.fingerprint, a.type === 'slow_query' ? receivedAt + POINT_EVENT_MS : Infinity);
     else this.opts.inhibitor.ended(ga.match, l.fingerprint);
-    this.opts.onAlert?.(l, receivedAt, ga.match);
+    this.opts.onAlert?.(l, receivedAt);
     this.place(ga);
   }
 
