@@ -807,6 +807,50 @@ describe('monitor in-process', () => {
     });
   }
 
+  for (const compactBytes of [undefined, 1]) {
+    it(`forgets accepted ids after the retention, by their acceptance times across a restart${compactBytes ? ' (from the snapshot)' : ' (from the journal)'}`, async () => {
+      const base = await freeBasePort();
+      const bind = `tcp://127.0.0.1:${base + 2}`;
+      const dir = join(tmp(), 'state');
+      const clock = new FakeClock(T0);
+      const start = async () => {
+        const m = new Monitor({
+          bind, dataDir: dir, fsync: false, log: pino({ level: 'silent' }), outputs: [], clock, dedup: { retentionMs: 10 * M, maxIds: 1000 },
+          config: config({ route: { receiver: 'hook', group_by: ['...'], group_wait: 0, group_interval: '1s' } }), notifiers: new Map([['hook', new Recorder('hook')]]),
+          ...(compactBytes !== undefined && { compactBytes }),
+        });
+        await m.start();
+        return m;
+      };
+      const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
+      dealer.connect(bind);
+      let rid = 0;
+      const send = async (alerts: Alert[]) => {
+        await dealer.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++rid, n: alerts.length }), encodeAlerts(alerts)]);
+        return decodeHeader((await dealer.receive())[0]!);
+      };
+      let m = await start();
+      try {
+        const [a, b, c] = [mk('slow_query'), mk('slow_query'), mk('slow_query')];
+        assert.deepEqual(await send([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 0 });
+        await clock.advance(6 * M);
+        assert.deepEqual(await send([a, b]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 1 }, 'within the retention: a duplicate');
+        await m.stop();
+        m = await start();
+        assert.equal(m.view.counters().dedupIds, 2);
+        await clock.advance(5 * M); // a is 11 min old, b 5 min
+        assert.deepEqual(await send([c]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 0 });
+        assert.deepEqual(await send([a, b]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 1 }, 'a was forgotten by its own time, not the restart\'s');
+        const counters = m.view.counters();
+        assert.equal(counters.dedupForgottenForAge, 1);
+        assert.equal(counters.dedupForgottenForRoom, 0);
+      } finally {
+        dealer.close();
+        await m.stop();
+      }
+    });
+  }
+
   it('an output still writing holds up neither the next journal write nor its ack; stop waits for it, order kept', async () => {
     const base = await freeBasePort();
     const bind = `tcp://127.0.0.1:${base + 2}`;

@@ -258,6 +258,34 @@ describe('replay sets aside what does not pass, and goes on', () => {
     await log.close();
   });
 
+  it('the monitor\'s snapshot: accepted ids\' times that do not pass, or no longer line up with the ids, are set aside whole', async () => {
+    const cases: Array<{ ids: unknown[]; idTimes: unknown; want: { ids: string[]; idTimes?: unknown }; reason?: RegExp }> = [
+      { ids: ['a1', 'a2', 'a3'], idTimes: [[5, 2], [9, 1]], want: { ids: ['a1', 'a2', 'a3'], idTimes: [[5, 2], [9, 1]] } },
+      { ids: ['a1', 'a2'], idTimes: [[5, 0]], want: { ids: ['a1', 'a2'] }, reason: /^idTimes: run 0: 1: must be an integer from 1 / },
+      { ids: ['a1', 'a2'], idTimes: 'soon', want: { ids: ['a1', 'a2'] }, reason: /^idTimes: must be a list/ },
+      { ids: ['a1', 42, 'a3'], idTimes: [[5, 3]], want: { ids: ['a1', 'a3'] }, reason: /^idTimes: ids were set aside, so the runs no longer line up/ },
+    ];
+    for (const c of cases) {
+      const dir = await mkdtemp(join(tmpdir(), 'slowq-wire-schema-'));
+      dirs.push(dir);
+      const store = new DurableStore(dir, { fsync: false });
+      await store.open();
+      await store.snapshot(packState({ v: 2, ids: c.ids, idTimes: c.idTimes }));
+      await store.close();
+      const setAside: string[] = [];
+      const log = new NotificationLog(dir, { fsync: false, setAside: (item) => setAside.push(`${item.what}: ${item.reason}`) });
+      const opened = await log.open();
+      assert.deepEqual(opened.snapshot, { v: 2, ...c.want }, JSON.stringify(c));
+      const timesAside = setAside.filter((r) => r.startsWith('idTimes'));
+      if (c.reason) {
+        assert.equal(timesAside.length, 1, JSON.stringify(setAside));
+        assert.match(timesAside[0]!.replace(/^idTimes: /, ''), c.reason);
+        assert.match(timesAside[0]!, /the ids count as accepted at this start/);
+      } else assert.deepEqual(setAside, []);
+      await log.close();
+    }
+  });
+
   it('the consumer\'s snapshot: a bad open query or outbox alert is set aside, the rest restored', () => {
     const engine = new RulesEngine();
     const st = engine.source('db');

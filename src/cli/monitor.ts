@@ -23,6 +23,8 @@ interface MonitorFlags extends LogFlags {
   httpToken?: string;
   externalUrl?: string;
   stuckAfterMs: string;
+  dedupRetentionHours: string;
+  dedupMaxIds: string;
 }
 
 export function register(program: Command): void {
@@ -40,6 +42,8 @@ export function register(program: Command): void {
       .option('--http-token <token>', 'token HTTP requests must carry (default $SLOWQ_HTTP_TOKEN)')
       .option('--external-url <url>', 'the dashboard URL as receivers should link to it (default http://HTTP-HOST:HTTP-PORT/)')
       .option('--quiet', 'do not print alerts on stdout')
+      .option('--dedup-retention-hours <h>', 'how long accepted alert ids are remembered to drop resent alerts', '24')
+      .option('--dedup-max-ids <n>', 'at most this many alert ids are remembered, the newest (~170 bytes of memory each)', '1000000')
       .option('--stuck-after-ms <ms>', 'a source whose oldest batch has waited this long for its ack makes /healthz say it cannot make progress', '30000'),
     { server: true, connectsTo: ['logserver'] },
   )).action(async (flags: MonitorFlags) => {
@@ -65,6 +69,7 @@ export function register(program: Command): void {
       config,
       log: log.logger,
       stuckAfterMs: intOption(flags.stuckAfterMs, '--stuck-after-ms'),
+      dedup: { retentionMs: positive(flags.dedupRetentionHours, '--dedup-retention-hours') * 3600_000, maxIds: positive(flags.dedupMaxIds, '--dedup-max-ids') },
       ...(externalURL ? { externalURL } : {}),
     });
     await monitor.start();
@@ -92,4 +97,11 @@ export function register(program: Command): void {
       await log.close();
     });
   });
+}
+
+/** A whole number of at least 1 (dedup with nothing remembered would let every resent alert through). */
+function positive(value: string, name: string): number {
+  const n = intOption(value, name);
+  if (n < 1) throw new Error(`${name} must be at least 1, got "${value}"`);
+  return n;
 }

@@ -1,4 +1,5 @@
 import type { Alert } from '../model/record.js';
+import { AcceptedIds, type AcceptedIdsOptions, type TimeRuns } from './accepted-ids.js';
 import type { WarnOnce } from '../service/warn-once.js';
 import type { Clock } from './dispatch/clock.js';
 import type { AcceptedEntry, NotificationLog } from './notification-log.js';
@@ -16,6 +17,8 @@ export interface AlertIntakeOptions {
   /** accepted alerts (live, or replayed from the journal) go on to routing and notification */
   dispatch(alerts: Alert[], receivedAt: number): void;
   warned: WarnOnce;
+  /** how long, and how many, accepted ids are remembered for dedup */
+  dedup?: AcceptedIdsOptions;
 }
 
 export interface IntakeCounters {
@@ -36,8 +39,8 @@ export class AlertIntake {
   readonly counters: IntakeCounters = { messages: 0, received: 0, accepted: 0, duplicates: 0, commitFailures: 0, deliveryFailures: 0 };
   /** alerts accepted since the monitor started, by type */
   readonly alertsByType: Record<string, number> = {};
-  /** every accepted id; `unsettled` are those whose journal write has not completed yet */
-  private readonly accepted = new Set<string>();
+  /** the accepted ids dedup remembers; `unsettled` are those whose journal write has not completed yet */
+  readonly accepted: AcceptedIds;
   private readonly unsettled = new Set<string>();
   /** accepted alerts (durable) still to be written to the outputs */
   private toOutputs: Alert[] = [];
@@ -46,26 +49,32 @@ export class AlertIntake {
   /** at start: what the outputs may have missed (from the snapshot and the journal); they skip what they have */
   private catchUp: Alert[] = [];
 
-  constructor(private readonly opts: AlertIntakeOptions) {}
+  constructor(private readonly opts: AlertIntakeOptions) {
+    this.accepted = new AcceptedIds(opts.dedup);
+  }
 
   /** how many alert ids dedup remembers */
   get acceptedCount(): number {
     return this.accepted.size;
   }
 
-  /** From the snapshot: the ids accepted before it, and the alerts the outputs had not written yet. */
-  restore(ids: readonly string[], unwritten: readonly Alert[] = []): void {
-    for (const id of ids) this.accepted.add(id);
+  /**
+   * From the snapshot: the ids accepted before it with their times (none in a snapshot older than the times:
+   * then they count as accepted now), and the alerts the outputs had not written yet.
+   */
+  restore(ids: readonly string[], unwritten: readonly Alert[] = [], times?: TimeRuns): void {
+    this.accepted.restore(ids, times, this.opts.clock.now());
     this.catchUp.push(...unwritten);
   }
 
   /** A journaled acceptance, replayed at start: remembered for dedup, offered to the outputs, routed again. */
   replay(e: AcceptedEntry): void {
+    const t = e.t || this.opts.clock.now();
     for (const a of e.alerts) {
-      this.accepted.add(a.id);
+      this.accepted.add(a.id, t);
       this.catchUp.push(a);
     }
-    this.opts.dispatch(e.alerts, e.t || this.opts.clock.now());
+    this.opts.dispatch(e.alerts, t);
   }
 
   /** Opens the outputs with what they may have missed since the last snapshot (one is taken only after they write). */
@@ -93,16 +102,22 @@ export class AlertIntake {
     c.messages++;
     c.received += alerts.length;
     const fresh: Alert[] = [];
+    const t = this.opts.clock.now();
+    const room = this.accepted.forgottenForRoom;
+    this.accepted.expire(t);
+    if (this.accepted.forgottenForRoom > room) {
+      this.opts.warned.warn('dedup-room', { maxIds: this.accepted.maxIds, windowMs: this.accepted.lastRoomWindowMs },
+        'alert ids forgotten before their retention to stay within the count bound: an alert resent after windowMs is not recognised as a duplicate (further ones are counted)');
+    }
     for (const a of alerts) {
       if (this.accepted.has(a.id)) {
         c.duplicates++;
         continue;
       }
-      this.accepted.add(a.id);
+      this.accepted.add(a.id, t);
       this.unsettled.add(a.id);
       fresh.push(a);
     }
-    const t = this.opts.clock.now();
     // Even a message of duplicates is acked only after the writes before it: its alerts may be in one of them.
     // Every alert new: the journal keeps the payload as it came rather than encoding the alerts again.
     const entry: AcceptedEntry | undefined = fresh.length === 0 ? undefined
@@ -147,11 +162,9 @@ export class AlertIntake {
     }
   }
 
-  /** For a snapshot: the ids whose acceptance is durable. */
-  settledIds(): string[] {
-    const ids: string[] = [];
-    for (const id of this.accepted) if (!this.unsettled.has(id)) ids.push(id);
-    return ids;
+  /** For a snapshot: the ids whose acceptance is durable, and their times. */
+  settledIds(): { ids: string[]; times: TimeRuns } {
+    return this.accepted.snapshot((id) => !this.unsettled.has(id));
   }
 
   /**

@@ -6,6 +6,7 @@ import { boolean, bytes, fail, integer, isoTime, listOf, mapOf, number, object, 
 import type { DispatchEntry, DispatchState, FlushRecord, LastNotified } from './dispatch/dispatcher.js';
 import type { LabeledAlert, Labels, Notification } from './model.js';
 import type { AcceptedEntry, LogEntry } from './notification-log.js';
+import type { TimeRuns } from './accepted-ids.js';
 
 // The monitor's own durable state, checked when it is read back (notification-log.ts): the alerts it accepted
 // (the wire's alert schema), the dispatcher's flush decisions and delivery outcomes, and the snapshot's parts.
@@ -84,6 +85,8 @@ const entryKinds: Check<LogEntry> = tagged<LogEntry>('k', {
 });
 
 // The snapshot's parts, each checked (and set aside) on its own by notification-log.ts.
+/** The accepted ids' times in a snapshot: [ms since the epoch, how many ids in a row were accepted then]. */
+export const idTimeRuns: Check<TimeRuns> = listOf(pair(time, integer(1, Number.MAX_SAFE_INTEGER)), { max: Number.MAX_SAFE_INTEGER, what: 'run' });
 export const dispatchSeq: Check<DispatchState['seq']> = mapOf({ max: LOOSE, what: 'receiver', key: receiver, value: integer(0, Number.MAX_SAFE_INTEGER) });
 export const storedGroup: Check<DispatchState['groups'][number]> = object({
   key,

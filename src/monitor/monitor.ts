@@ -26,6 +26,7 @@ import { Refusals, type SetAsideWhere } from './refusals.js';
 import { SilenceService } from './silence-service.js';
 import { SilenceStore } from './silences.js';
 import { ViewState } from './view-state.js';
+import type { AcceptedIdsOptions } from './accepted-ids.js';
 import type { ConfigStatus, MonitorView } from './view.js';
 
 // The monitor wires its parts to one ZeroMQ port and one durable log (notification-log.ts, its whole state):
@@ -66,6 +67,8 @@ export interface MonitorOptions {
   statsIntervalMs?: number;
   /** CURVE on the bound port, admitting only the allow-list's keys (consumers, the master, `slowq silence`) */
   curve?: CurveServerConfig;
+  /** how long, and how many, accepted alert ids are remembered to drop resent alerts (default 24 h, 1,000,000) */
+  dedup?: AcceptedIdsOptions;
 }
 
 export interface MonitorStats {
@@ -159,6 +162,7 @@ export class Monitor {
     });
     this.intake = new AlertIntake({
       journal: this.nlog, outputs: opts.outputs, clock, warned: this.warned, dispatch: (alerts, t) => this.dispatcher.ingest(alerts, t),
+      ...(opts.dedup && { dedup: opts.dedup }),
     });
     this.state = new ViewState({
       clock, dispatcher: this.dispatcher, inhibitor, silences: this.silences, intake: this.intake,
@@ -182,7 +186,7 @@ export class Monitor {
     const { snapshot, entries, warnings } = await this.nlog.open();
     for (const w of warnings) this.opts.log.warn({ dataDir: this.opts.dataDir }, w);
     if (snapshot) {
-      this.intake.restore(snapshot.ids, snapshot.plain);
+      this.intake.restore(snapshot.ids, snapshot.plain, snapshot.idTimes);
       if (snapshot.dispatch) this.dispatcher.restore(snapshot.dispatch);
     }
     let replayed = 0;
@@ -335,9 +339,9 @@ export class Monitor {
   }
 
   private snapshot(): MonitorSnapshot {
-    const ids = this.intake.settledIds();
+    const { ids, times } = this.intake.settledIds();
     const plain = this.intake.unwritten();
-    return { v: 2, ids, dispatch: this.dispatcher.state(), ...(plain.length > 0 && { plain }) };
+    return { v: 2, ids, idTimes: times, dispatch: this.dispatcher.state(), ...(plain.length > 0 && { plain }) };
   }
 
   /** One message on the port: alerts, a stats report, or a silence request. */

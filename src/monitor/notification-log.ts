@@ -7,7 +7,8 @@ import { alert } from '../wire/alert-schema.js';
 import { id as alertId } from '../wire/fields.js';
 import { echo, SchemaError, sift, type Check } from '../wire/schema.js';
 import type { DispatchEntry, DispatchJournal, DispatchState } from './dispatch/dispatcher.js';
-import { dispatchSeq, logEntry, notification, storedGroup } from './log-schema.js';
+import { dispatchSeq, idTimeRuns, logEntry, notification, storedGroup } from './log-schema.js';
+import type { TimeRuns } from './accepted-ids.js';
 
 // The monitor's durable log: the alerts it accepted, every notification decision (recorded before the
 // notification is sent) and every delivery outcome (recorded after), in one journal with snapshots
@@ -39,8 +40,10 @@ export type LogEntry = AcceptedEntry | DispatchEntry;
 
 export interface MonitorSnapshot {
   v: 2;
-  /** every accepted alert id */
+  /** the accepted alert ids dedup remembers, oldest first */
   ids: string[];
+  /** when each of `ids` was accepted, as runs (absent in snapshots written before ids were forgotten) */
+  idTimes?: TimeRuns;
   dispatch?: DispatchState;
   /** accepted alerts the outputs (alerts.jsonl) had not written yet when the snapshot was taken */
   plain?: Alert[];
@@ -260,6 +263,17 @@ function decodeSnapshot(buf: Buffer, setAside: (item: SetAside) => void): Monito
   const o = (v !== null && typeof v === 'object' ? v : {}) as Record<string, unknown>;
   if (o.v !== 2) setAside({ what: 'the snapshot\'s layout', reason: `unknown snapshot version ${echo(o.v)}; restoring what passes its check`, value: { v: o.v } });
   const snap: MonitorSnapshot = { v: 2, ids: keep(o.ids, alertId, 'ids') };
+  if (o.idTimes !== undefined) {
+    // runs are positional: one that does not pass would shift every time after it, so the times go as a whole
+    // (the ids then count as accepted at the restart: remembered longer, never shorter)
+    try {
+      snap.idTimes = idTimeRuns(o.idTimes, 'idTimes');
+      if (snap.ids.length !== (o.ids as unknown[]).length) throw new SchemaError('idTimes', 'ids were set aside, so the runs no longer line up');
+    } catch (err) {
+      delete snap.idTimes;
+      setAside({ what: 'idTimes', reason: `${problemOf(err)} (the ids count as accepted at this start)`, value: o.idTimes });
+    }
+  }
   if (o.plain !== undefined) snap.plain = keep(o.plain, alert, 'plain');
   if (o.dispatch !== undefined) {
     const d = (o.dispatch !== null && typeof o.dispatch === 'object' ? o.dispatch : {}) as Record<string, unknown>;

@@ -76,6 +76,15 @@ export interface MonitorCounters {
   /** alerts accepted (new ids) */
   accepted: number;
   duplicates: number;
+  /**
+   * alert ids remembered to drop resent alerts, and those forgotten: older than the retention, or the oldest
+   * beyond the count bound (then `dedupWindowMs` is how old the last of them was: a resend after that long is not
+   * recognised)
+   */
+  dedupIds?: number;
+  dedupForgottenForAge?: number;
+  dedupForgottenForRoom?: number;
+  dedupWindowMs?: number;
   /** messages dropped as malformed */
   malformed: number;
   /** those messages by message type (`unreadable`: wrong frames, or a header that could not be read) and error code */

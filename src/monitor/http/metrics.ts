@@ -254,6 +254,19 @@ export function createMetricsRegistry(view: MonitorView, opts: MetricsOptions = 
   monitorCounter('slowq_monitor_alerts_received_total', 'Alerts received, duplicates included.', (c) => c.received);
   monitorCounter('slowq_monitor_alerts_accepted_total', 'Alerts accepted (new alert ids).', (c) => c.accepted);
   monitorCounter('slowq_monitor_alerts_duplicate_total', 'Alerts dropped as duplicates by alert id.', (c) => c.duplicates);
+  monitorGauge('slowq_monitor_dedup_ids', 'Accepted alert ids remembered to drop resent alerts.', (c) => c.dedupIds ?? 0);
+  new Counter({
+    name: 'slowq_monitor_dedup_forgotten_total',
+    help: 'Accepted alert ids forgotten, by why: age (older than the retention) or room (the oldest beyond the count bound).',
+    labelNames: ['why'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = counters();
+      this.inc({ why: 'age' }, nonNegative(c.dedupForgottenForAge ?? 0));
+      this.inc({ why: 'room' }, nonNegative(c.dedupForgottenForRoom ?? 0));
+    },
+  });
   monitorCounter('slowq_monitor_malformed_total', 'Malformed messages dropped.', (c) => c.malformed);
   monitorCounter('slowq_monitor_commit_failures_total', 'Journal writes that failed (alerts not acked).', (c) => c.commitFailures);
   monitorCounter('slowq_monitor_stats_messages_total', 'Stats messages received.', (c) => c.statsMessages);
