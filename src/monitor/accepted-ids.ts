@@ -1,3 +1,5 @@
+import { OldestEntries } from '../model/oldest-entries.js';
+
 // The alert ids the monitor has accepted, remembered so that an alert sent again is dropped as a duplicate.
 //
 // A duplicate can only come from a consumer's outbox: an ack lost on the way (the message is sent again after
@@ -28,12 +30,7 @@ export class AcceptedIds {
   readonly maxIds: number;
   /** id → accepted at; insertion order is acceptance order (times go back only when the clock does) */
   private readonly at = new Map<string, number>();
-  /**
-   * The oldest entry not yet forgotten, read ahead from a cursor kept between calls (a fresh iterator would walk
-   * every deleted entry's hole first; see OldestKeys). It may have been deleted since (a failed write).
-   */
-  private cursor: Iterator<[string, number]> | undefined;
-  private head: [string, number] | undefined;
+  private readonly oldest = new OldestEntries(this.at);
   /** ids forgotten for their age, and to stay within maxIds */
   forgottenForAge = 0;
   forgottenForRoom = 0;
@@ -65,32 +62,15 @@ export class AcceptedIds {
   /** Forgets the ids older than the retention and those beyond maxIds (oldest first). Cheap when nothing is due. */
   expire(now: number): void {
     const oldest = now - this.retentionMs;
-    for (let h = this.peek(); h !== undefined; h = this.peek()) {
-      const [id, t] = h;
-      if (!this.at.has(id) || this.at.get(id) !== t) {
-        this.head = undefined; // deleted (or added again) since it was read: not this entry's turn any more
-        continue;
-      }
+    for (let e = this.oldest.peek(); e !== undefined; e = this.oldest.peek()) {
+      const t = e[1];
       if (t < oldest) this.forgottenForAge++;
       else if (this.at.size > this.maxIds) {
         this.forgottenForRoom++;
         this.lastRoomWindowMs = now - t;
       } else break;
-      this.at.delete(id);
-      this.head = undefined;
+      this.oldest.take();
     }
-  }
-
-  private peek(): [string, number] | undefined {
-    if (this.head) return this.head;
-    let r = this.cursor?.next();
-    if (!r || r.done) {
-      this.cursor = this.at.entries();
-      r = this.cursor.next();
-    }
-    if (r.done) return undefined;
-    this.head = r.value;
-    return r.value;
   }
 
   /** For a snapshot: the ids `keep` lets through, in order, and their times as runs. */

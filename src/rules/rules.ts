@@ -3,6 +3,7 @@ import { alertId } from '../model/ids.js';
 import { isoTimeOf } from '../model/iso-time.js';
 import type { Alert, AlertType, QueryRecord, Severity } from '../model/record.js';
 import { DeadlineHeap } from '../model/deadline-heap.js';
+import { OldestEntries } from '../model/oldest-entries.js';
 import { RegressionClasses, type ClassSettings } from './regression-classes.js';
 import { DEFAULT_MAX_CLASSES, DEFAULT_REGRESSION, type RegressionThresholds } from './regression.js';
 import { DEFAULT_CLOCK, SourceClock, type ClockOutcome, type ClockSettings } from './source-clock.js';
@@ -84,6 +85,8 @@ export class SourceState {
   /** query ids that finished (or stalled), with the event time they ended: late and repeated records are ignored.
    * Insertion order is time order (the times are the watermark, which never goes back). */
   readonly done = new Map<string, number>();
+  /** the oldest tombstone, from a cursor kept between sweeps (a fresh iterator would walk the deleted ones first) */
+  readonly oldestDone = new OldestEntries(this.done);
   /** per stream: the highest seq applied (duplicate suppression) */
   readonly streams = new Map<string, number>();
   /** per stream shipped as raw chunks (`--ship chunks`): how far its bytes were parsed and applied (src/consumer/chunk-intake.ts) */
@@ -248,10 +251,7 @@ function sweep(state: SourceState, source: string, resolver: ThresholdResolver, 
     if (q.fired) alerts.push(makeAlert('stalled', source, q, q.durationMs, wm, 'warning'));
   }
   const keep = resolver.retentionMs;
-  for (const [id, ts] of state.done) {
-    if (wm - ts <= keep) break;
-    state.done.delete(id);
-  }
+  for (let e = state.oldestDone.peek(); e !== undefined && wm - e[1] > keep; e = state.oldestDone.peek()) state.oldestDone.take();
 }
 
 /** Rebuilds a source's stall deadlines after its open queries were loaded (from a snapshot). */
