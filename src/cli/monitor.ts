@@ -53,6 +53,7 @@ export function register(program: Command): void {
     const bind = tcp(flags.host, intOption(flags.port, '--port'));
     checkBind('monitor', bind, flags, curve !== undefined);
     const config = loadConfig(flags.config).monitor; // before anything starts: a bad config names the key and exits
+    const dedup = { retentionMs: positive(flags.dedupRetentionHours, '--dedup-retention-hours') * 3600_000, maxIds: positive(flags.dedupMaxIds, '--dedup-max-ids') };
     const httpPort = flags.httpPort !== undefined ? intOption(flags.httpPort, '--http-port') : undefined;
     const token = flags.httpToken ?? process.env.SLOWQ_HTTP_TOKEN;
     const externalURL = flags.externalUrl ?? (httpPort !== undefined ? `http://${flags.httpHost.includes(':') ? `[${flags.httpHost}]` : flags.httpHost}:${httpPort}/` : undefined);
@@ -69,7 +70,7 @@ export function register(program: Command): void {
       config,
       log: log.logger,
       stuckAfterMs: intOption(flags.stuckAfterMs, '--stuck-after-ms'),
-      dedup: { retentionMs: positive(flags.dedupRetentionHours, '--dedup-retention-hours') * 3600_000, maxIds: positive(flags.dedupMaxIds, '--dedup-max-ids') },
+      dedup,
       ...(externalURL ? { externalURL } : {}),
     });
     await monitor.start();
