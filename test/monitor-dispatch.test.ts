@@ -78,6 +78,26 @@ class Recorder implements Notifier {
   }
 }
 
+/** A consumer's side of the monitor's port over a real DEALER: sends alert messages, returns each ack's header. */
+class AlertSender {
+  private readonly dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
+  /** the request id of the last message sent */
+  rid = 0;
+
+  constructor(bind: string) {
+    this.dealer.connect(bind);
+  }
+
+  async send(alerts: Alert[]): Promise<ReturnType<typeof decodeHeader>> {
+    await this.dealer.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++this.rid, n: alerts.length }), encodeAlerts(alerts)]);
+    return decodeHeader((await this.dealer.receive())[0]!);
+  }
+
+  close(): void {
+    this.dealer.close();
+  }
+}
+
 const dirs: string[] = [];
 function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'slowq-dispatch-'));
@@ -477,21 +497,19 @@ describe('inhibition: what is remembered, and a reload', () => {
       config: config({ route }), notifiers: new Map([['hook', new Recorder('hook')]]),
     });
     await m.start();
-    const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
-    dealer.connect(bind);
+    const sender = new AlertSender(bind);
     try {
       const now = new Date().toISOString();
       const long = mk('long_running', { at: now });
       const slowOne = mk('slow_query', { at: now });
-      await dealer.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: 1, n: 2 }), encodeAlerts([long, slowOne])]);
-      await dealer.receive();
+      await sender.send([long, slowOne]);
       const inhibitedBy = () => Object.fromEntries(m.view.activeAlerts().map((a) => [a.alert.type, a.inhibitedBy]));
       assert.deepEqual(inhibitedBy(), { long_running: [], slow_query: [] });
       const reloaded = await m.reload(() => config({ route, inhibit_rules: [{ source_matchers: ['type=long_running'], target_matchers: ['type=slow_query'], equal: ['db'] }] }));
       assert.ok(reloaded.ok, JSON.stringify(reloaded));
       assert.deepEqual(inhibitedBy(), { long_running: [], slow_query: [toLabeled(long).fingerprint] });
     } finally {
-      dealer.close();
+      sender.close();
       await m.stop();
     }
   });
@@ -822,30 +840,25 @@ describe('monitor in-process', () => {
         await m.start();
         return m;
       };
-      const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
-      dealer.connect(bind);
-      let rid = 0;
-      const send = async (alerts: Alert[]) => {
-        await dealer.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++rid, n: alerts.length }), encodeAlerts(alerts)]);
-        return decodeHeader((await dealer.receive())[0]!);
-      };
+      const sender = new AlertSender(bind);
+      const ack = (accepted: number, dup: number) => ({ v: PROTOCOL_VERSION, t: 'alerts-ack', rid: sender.rid, accepted, dup });
       let m = await start();
       try {
         const [a, b, c] = [mk('slow_query'), mk('slow_query'), mk('slow_query')];
-        assert.deepEqual(await send([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 0 });
+        assert.deepEqual(await sender.send([a]), ack(1, 0));
         await clock.advance(6 * M);
-        assert.deepEqual(await send([a, b]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 1 }, 'within the retention: a duplicate');
+        assert.deepEqual(await sender.send([a, b]), ack(1, 1), 'within the retention: a duplicate');
         await m.stop();
         m = await start();
         assert.equal(m.view.counters().dedupIds, 2);
         await clock.advance(5 * M); // a is 11 min old, b 5 min
-        assert.deepEqual(await send([c]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 0 });
-        assert.deepEqual(await send([a, b]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 1 }, 'a was forgotten by its own time, not the restart\'s');
+        assert.deepEqual(await sender.send([c]), ack(1, 0));
+        assert.deepEqual(await sender.send([a, b]), ack(1, 1), 'a was forgotten by its own time, not the restart\'s');
         const counters = m.view.counters();
         assert.equal(counters.dedupForgottenForAge, 1);
         assert.equal(counters.dedupForgottenForRoom, 0);
       } finally {
-        dealer.close();
+        sender.close();
         await m.stop();
       }
     });
@@ -874,20 +887,14 @@ describe('monitor in-process', () => {
       config: config({ route: { receiver: 'hook', group_by: ['...'], group_wait: 0, group_interval: '1s' } }), notifiers: new Map([['hook', new Recorder('hook')]]),
     });
     await m.start();
-    const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
-    dealer.connect(bind);
+    const sender = new AlertSender(bind);
     let stopped = false;
     try {
-      let rid = 0;
-      const sendAlerts = async (alerts: Alert[]) => {
-        await dealer.send([encodeHeader({ v: PROTOCOL_VERSION, t: 'alerts', rid: ++rid, n: alerts.length }), encodeAlerts(alerts)]);
-        return decodeHeader((await dealer.receive())[0]!);
-      };
       const [a, b, c] = [mk('slow_query'), mk('slow_query'), mk('long_running')];
-      assert.deepEqual(await sendAlerts([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 1, dup: 0 });
+      assert.deepEqual(await sender.send([a]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid: sender.rid, accepted: 1, dup: 0 });
       await waitFor('the first write to begin', () => gates.length === 1, 5000, 5);
       // the first write hangs: the next message is journaled and acked all the same
-      assert.deepEqual(await sendAlerts([b, c]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid, accepted: 2, dup: 0 });
+      assert.deepEqual(await sender.send([b, c]), { v: PROTOCOL_VERSION, t: 'alerts-ack', rid: sender.rid, accepted: 2, dup: 0 });
       await waitFor('the second write to be handed over', () => gates.length === 2, 5000, 5);
       assert.deepEqual(delivered, []);
       const stopping = m.stop().then(() => (stopped = true));
@@ -897,7 +904,7 @@ describe('monitor in-process', () => {
       await stopping;
       assert.deepEqual(delivered, [[a.id], [b.id, c.id]]);
     } finally {
-      dealer.close();
+      sender.close();
       if (!stopped) {
         released = true;
         for (const open of gates.splice(0)) open();
