@@ -25,6 +25,7 @@ describe('slowq bench --smoke', () => {
     ['logging', 'Logging one line per record'],
     ['design', 'Stages alone: CPU'],
     ['classes', 'Query classes in a consumer'],
+    ['steady', 'The rules over 12 min of event time'],
   ] as const) {
     it(`${name}: prints its table`, () => {
       const r = bench([name, '--dir', dir], 120_000);

@@ -10,9 +10,9 @@ const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as cons
 /**
  * chaos is a fault-injection run (bench/chaos.ts; with --hosts the network faults on a network-namespace bed:
  * bench/chaos-hosts.ts), rescale the throughput across a change of the consumer set, burst an alert storm on the
- * monitor, classes what query classes cost: not part of `all`
+ * monitor, classes what query classes cost, steady the rules over a long stretch of event time: not part of `all`
  */
-const EXTRA = ['chaos', 'rescale', 'burst', 'design', 'classes'] as const;
+const EXTRA = ['chaos', 'rescale', 'burst', 'design', 'classes', 'steady'] as const;
 type BenchName = (typeof BENCHES)[number] | (typeof EXTRA)[number];
 
 interface BenchFlags {
@@ -127,6 +127,15 @@ async function run(name: BenchName, f: BenchFlags) {
       const { benchClasses } = await import('../../bench/classes.js');
       return benchClasses({ classes: num(f.classes, '--classes', 10_000, 500, s), minutes: num(f.minutes, '--minutes', 130, 15, s) });
     }
+    case 'steady': {
+      const { benchSteady } = await import('../../bench/steady.js');
+      return benchSteady({
+        minutes: num(f.minutes, '--minutes', 30, 12, s),
+        rate: num(f.rate, '--rate', 1000, 100, s),
+        slowFraction: f.slowFraction !== undefined ? fraction(f.slowFraction, '--slow-fraction') : 0.1,
+        windowMinutes: s ? 4 : 5,
+      });
+    }
     case 'chaos': {
       if (f.hosts) {
         const { benchHostsChaos } = await import('../../bench/chaos-hosts.js');
@@ -157,16 +166,16 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
-    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle; --hosts: network faults between hosts, as root), or rescale (throughput across a scale-out and a scale-in), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core), or classes (what query classes cost a consumer)`)
+    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle; --hosts: network faults between hosts, as root), or rescale (throughput across a scale-out and a scale-in), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core), or classes (what query classes cost a consumer), or steady (the rules over a long stretch of event time, window by window)`)
     .option('--json', 'print the results as JSON instead of tables')
     .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
     .option('--size <MiB>', 'e2e: generated slow log per client, MiB (default 64)')
     .option('--rss-size <MiB>', 'e2e: log for the client peak-RSS run, MiB (default 1024; 0 skips it)')
-    .option('--slow-fraction <f>', 'e2e: share of the generated entries that are slow queries, each an alert (default 0.02; 1: a server logging at the alert threshold)')
+    .option('--slow-fraction <f>', 'e2e: share of the generated entries that are slow queries, each an alert (default 0.02; 1: a server logging at the alert threshold); steady: share of slow records (default 0.1)')
     .option('--clients <k>', 'e2e: clients, one source and one log each (default 1; chaos: 4; rescale: 4, at least 3)')
     .option('--consumers <m>', 'e2e and chaos: consumers (default 2)')
-    .option('--rate <events/s>', 'e2e: offered rate of the latency run (default 20000); rescale: offered load (default 4000); chaos --hosts: offered load (default 500)')
+    .option('--rate <events/s>', 'e2e: offered rate of the latency run (default 20000); rescale: offered load (default 4000); chaos --hosts: offered load (default 500); steady: records per second of event time (default 1000)')
     .option('--latency-seconds <s>', 'e2e: length of the latency run (default 5; 0 skips it); chaos --hosts: 200 ms latency with 5% loss on every link for this long (default 60)')
     .option('--hosts', 'chaos: the network faults of a multi-host deployment instead, on a network-namespace bed (needs root): link cuts, latency and loss, a host\'s power loss, a partition, a master killed')
     .option('--cut-seconds <s>', 'chaos --hosts: length of each cut, partition, master\'s or host\'s death (default 20)')
@@ -182,7 +191,7 @@ export function register(program: Command): void {
     .option('--alert-rate <n>', 'burst: alerts per second offered to the monitor (default 10000)')
     .option('--seconds <s>', 'burst: how long the burst lasts (default 5)')
     .option('--classes <n>', 'classes: query classes of one source (default 10000)')
-    .option('--minutes <n>', 'classes: minutes of event time, one record per class each (default 130: a full history)')
+    .option('--minutes <n>', 'classes: minutes of event time, one record per class each (default 130: a full history); steady: minutes of event time (default 30)')
     .option('--no-pt', 'do not run pt-query-digest even if installed')
     .option('--no-fsync-row', 'e2e: skip the (labelled) run without fsync')
     .option('--port <base>', 'preferred loopback base port (default: a free one)')
