@@ -53,11 +53,6 @@ export class AlertIntake {
     this.accepted = new AcceptedIds(opts.dedup);
   }
 
-  /** how many alert ids dedup remembers */
-  get acceptedCount(): number {
-    return this.accepted.size;
-  }
-
   /**
    * From the snapshot: the ids accepted before it with their times (none in a snapshot older than the times:
    * then they count as accepted now), and the alerts the outputs had not written yet.

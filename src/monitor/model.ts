@@ -163,6 +163,14 @@ export function toLabeled(a: Alert, opened?: Alert): LabeledAlert {
   return l;
 }
 
+/**
+ * Until when an accepted firing alert counts as firing: a point event (slow_query) for POINT_EVENT_MS after it
+ * was received, anything else until its end arrives (Infinity).
+ */
+export function firingUntil(a: Alert, receivedAt: number): number {
+  return a.type === 'slow_query' ? receivedAt + POINT_EVENT_MS : Infinity;
+}
+
 /** `at` + POINT_EVENT_MS as toISOString writes it (by arithmetic: a Date and its string were the most of toLabeled). */
 export function pointEventEnd(at: string): string {
   return isoTimeOf(Date.parse(at) + POINT_EVENT_MS);

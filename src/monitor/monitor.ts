@@ -218,7 +218,7 @@ export class Monitor {
     });
     this.state.start();
     this.opts.log.info({
-      bind: this.opts.bind, accepted: this.intake.acceptedCount, replayed, setAside: this.quarantine.count, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
+      bind: this.opts.bind, accepted: this.intake.accepted.size, replayed, setAside: this.quarantine.count, groups: this.dispatcher.groupCount(), pending: this.dispatcher.pendingCount(),
       outputs: this.intake.outputNames, receivers: [...this.notifiers.keys()], silences: this.silences.activeCount(),
     }, 'monitor started');
   }

@@ -1,5 +1,5 @@
 import type { Labels, LabeledAlert } from './model.js';
-import { matchLabels, POINT_EVENT_MS, toLabeled } from './model.js';
+import { firingUntil, matchLabels, toLabeled } from './model.js';
 import type { FingerprintSummary } from './view.js';
 import { DeadlineHeap } from '../model/deadline-heap.js';
 import { OldestKeys } from '../model/oldest-keys.js';
@@ -58,8 +58,9 @@ export class RecentAlerts {
     if (alert.status === 'firing') {
       this.active.delete(alert.fingerprint); // re-insert: newest last
       this.active.set(alert.fingerprint, { alert: alert.alert, receivedAt });
-      // (a time that is not a number never lapses, as `receivedAt + POINT_EVENT_MS <= now` never holds for it)
-      if (alert.alert.type === 'slow_query' && !Number.isNaN(receivedAt)) this.lapsing.set(alert.fingerprint, receivedAt + POINT_EVENT_MS);
+      // (a time that is not a number never lapses, as `until <= now` never holds for it)
+      const until = firingUntil(alert.alert, receivedAt);
+      if (Number.isFinite(until)) this.lapsing.set(alert.fingerprint, until);
       else this.lapsing.delete(alert.fingerprint);
       if (this.active.size > this.limits.active) {
         const evicted = this.oldestActive.take();

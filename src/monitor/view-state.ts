@@ -6,7 +6,7 @@ import type { Clock } from './dispatch/clock.js';
 import type { Dispatcher } from './dispatch/dispatcher.js';
 import type { FiringSource, Inhibitor } from './inhibit.js';
 import type { AlertIntake } from './intake.js';
-import { POINT_EVENT_MS, type DeliveryError, type LabeledAlert, type Notification } from './model.js';
+import { firingUntil, type DeliveryError, type LabeledAlert, type Notification } from './model.js';
 import { RecentAlerts } from './recent.js';
 import type { Refusals } from './refusals.js';
 import { ServiceStatsTable } from './service-stats.js';
@@ -98,7 +98,7 @@ export class ViewState {
     return this.recent.firing(this.opts.clock.now()).map((e) => ({
       labels: e.match,
       fingerprint: e.alert.fingerprint,
-      until: e.alert.alert.type === 'slow_query' ? e.receivedAt + POINT_EVENT_MS : Infinity,
+      until: firingUntil(e.alert.alert, e.receivedAt),
     }));
   }
 

@@ -1,5 +1,5 @@
 import { isClosing, OPENING_TYPES, type Alert } from '../../model/record.js';
-import { commonOf, matchLabels, toLabeled, POINT_EVENT_MS, type Labels, type LabeledAlert, type Notification } from '../model.js';
+import { commonOf, firingUntil, matchLabels, toLabeled, type Labels, type LabeledAlert, type Notification } from '../model.js';
 import type { Inhibitor } from '../inhibit.js';
 import type { RateLimits } from '../rate-limit.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -244,7 +244,7 @@ export class Dispatcher {
     else if (closing) this.open.delete(key);
     const ga = this.labelled(a, opened, receivedAt);
     const l = ga.alert;
-    if (l.status === 'firing') this.opts.inhibitor.firing(ga.match, l.fingerprint, a.type === 'slow_query' ? receivedAt + POINT_EVENT_MS : Infinity);
+    if (l.status === 'firing') this.opts.inhibitor.firing(ga.match, l.fingerprint, firingUntil(a, receivedAt));
     else this.opts.inhibitor.ended(ga.match, l.fingerprint);
     this.opts.onAlert?.(l, receivedAt);
     this.place(ga);
