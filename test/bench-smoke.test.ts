@@ -59,7 +59,7 @@ describe('slowq bench --smoke', () => {
     const svg = join(dir, 'svg');
     const r = bench(['e2e', '--dir', dir, '--svg', svg], 300_000);
     assert.equal(r.code, 0, r.stderr);
-    for (const t of ['### End-to-end throughput', '### Processes during', '### Latency from a line appended', '### Targets (the throughput issue)']) {
+    for (const t of ['### End-to-end throughput', '### Processes during', '### Latency from a line appended', '### What this machine allows', '### Targets (the throughput issue)']) {
       assert.ok(r.stdout.includes(t), `missing "${t}" in:\n${r.stdout}`);
     }
     for (const row of ['oracle: parse + rules in one process', 'raw transport', 'naive: one JSON request', 'open queries in state', '--no-fsync',
