@@ -1,11 +1,19 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Alert } from '../../model/record.js';
 import type { AlertOutput } from './output.js';
-import { openJsonLinesLog } from '../jsonl-file.js';
+import { forEachIdFromEnd, openJsonLinesLog } from '../jsonl-file.js';
 
-// Alerts as JSON lines. The file is its own notification log: at start the ids already in it are read
-// (a torn last line from a crash is cut off), and accepted alerts missing from it are written, so each
-// alert is in the file exactly once across restarts.
+// Alerts as JSON lines. The file is its own notification log: at start a torn last line from a crash is cut off,
+// and of the alerts the monitor's log says the file may have missed (its catch-up) those already in it are
+// skipped, so each alert is in the file exactly once across restarts.
+//
+// Only the file's last lines are read for that: every line written after the monitor's last snapshot is an alert
+// of the catch-up (the snapshot holds the alerts not yet written when it was taken, the journal after it the ones
+// accepted since, and each is written once), so an alert of the catch-up that is in the file is among its last
+// (catch-up size) lines; a margin covers alerts whose journal entry was set aside at start (not in the catch-up,
+// perhaps in the file). Nothing else is remembered: the intake hands each accepted alert over once (its dedup
+// is the one with a bound, accepted-ids.ts). Keeping every id ever written, as this did, grew without bound
+// (~10 GB a day at 1,000 alerts/s) and read the whole file at start.
 //
 // A write that fails (disk full, I/O error) is cut back to the last whole line and kept: the alerts stay
 // pending, in order, and are written by the next delivery or by a retry every second, so none is lost or
@@ -16,7 +24,6 @@ const RETRY_MS = 1000;
 export class FileOutput implements AlertOutput {
   readonly name: string;
   private fh: FileHandle | undefined;
-  private readonly written = new Set<string>();
   /** accepted, not yet in the file because a write failed */
   private pending: Alert[] = [];
   private readonly pendingIds = new Set<string>();
@@ -29,13 +36,21 @@ export class FileOutput implements AlertOutput {
     this.name = `file:${path}`;
   }
 
-  async open(accepted: readonly Alert[]): Promise<void> {
-    const log = await openJsonLinesLog(this.path, 'id');
+  async open(catchUp: readonly Alert[]): Promise<void> {
+    const log = await openJsonLinesLog(this.path);
     this.fh = log.fh;
-    for (const id of log.ids) this.written.add(id);
     this.size = log.size;
+    const missing = new Set(catchUp.map((a) => a.id));
+    const lines = missing.size === 0 ? 0 : 2 * missing.size + 10_000;
+    let seen = 0;
+    if (lines > 0) {
+      await forEachIdFromEnd(log.fh, log.size, 'id', (id) => {
+        missing.delete(id);
+        return ++seen < lines && missing.size > 0;
+      });
+    }
     // A full disk must not stop the monitor from starting: what cannot be written yet stays pending.
-    await this.deliver(accepted.filter((a) => !this.written.has(a.id))).catch(() => {});
+    await this.deliver(catchUp.filter((a) => missing.has(a.id))).catch(() => {});
   }
 
   /** Alerts accepted but not yet written (a write failed; retried). */
@@ -51,7 +66,7 @@ export class FileOutput implements AlertOutput {
   async deliver(alerts: readonly Alert[]): Promise<void> {
     if (!this.fh) throw new Error('file output is not open');
     for (const a of alerts) {
-      if (this.written.has(a.id) || this.pendingIds.has(a.id)) continue;
+      if (this.pendingIds.has(a.id)) continue;
       this.pending.push(a);
       this.pendingIds.add(a.id);
     }
@@ -92,10 +107,7 @@ export class FileOutput implements AlertOutput {
     }
     this.size += bytes.length;
     this.pending.splice(0, batch.length);
-    for (const a of batch) {
-      this.pendingIds.delete(a.id);
-      this.written.add(a.id);
-    }
+    for (const a of batch) this.pendingIds.delete(a.id);
   }
 
   private scheduleRetry(): void {
