@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rename, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alert } from '../src/model/record.js';
@@ -116,5 +116,35 @@ describe('JSON-lines delivery logs read from the end', () => {
     await f2.send(n1); // written before the damaged stretch: still among the ids read back from the end
     await f2.close();
     assert.deepEqual(await idsFromEnd(path, 'notificationId'), [n2.id, n1.id]);
+  });
+
+  it('alerts.jsonl rotated by renaming, by deleting and in place (logrotate create, a hand, copytruncate): alerts go on at the path', async () => {
+    const path = join(dir, 'rot', 'alerts.jsonl');
+    const out = new FileOutput(path, false);
+    await out.open([]);
+    await out.deliver([alert('r-1')]);
+    await rename(path, `${path}.1`); // logrotate's default: rename, and the writer must open a new file
+    await out.deliver([alert('r-2')]);
+    await unlink(path);
+    await out.deliver([alert('r-3')]);
+    await truncate(path, 0); // copytruncate
+    await out.deliver([alert('r-4'), alert('r-5')]);
+    await out.close();
+    assert.deepEqual(await idsFromEnd(`${path}.1`), ['r-1']);
+    assert.equal(await readFile(path, 'utf8'), [alert('r-4'), alert('r-5')].map((a) => JSON.stringify(a) + '\n').join(''));
+  });
+
+  it('a file receiver rotated by renaming writes on at the path, and does not repeat a line it wrote before', async () => {
+    const path = join(dir, 'rot-receiver', 'n.jsonl');
+    const n1 = makeNotification([toLabeled(alert('q-1'))]);
+    const n2 = makeNotification([toLabeled(alert('q-2'))]);
+    const f = new FileNotifier('f', path);
+    await f.send(n1);
+    await rename(path, `${path}.1`);
+    await f.send(n1); // a retry of a delivery that was written (before the rotation)
+    await f.send(n2);
+    await f.close();
+    assert.deepEqual(await idsFromEnd(`${path}.1`, 'notificationId'), [n1.id]);
+    assert.deepEqual(await idsFromEnd(path, 'notificationId'), [n2.id]);
   });
 });

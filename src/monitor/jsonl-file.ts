@@ -1,4 +1,4 @@
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 // A JSON-lines file that is its own delivery log: a writer that skips the ids already written writes each record
@@ -98,4 +98,21 @@ export async function forEachIdFromEnd(fh: FileHandle, size: number, idField: st
     end = start;
   }
   if (tailBytes > 0) line(Buffer.concat(tail));
+}
+
+/**
+ * Whether `path` still names the open file, and that file's size. A file rotated away by renaming (logrotate's
+ * `create`) or deleted is not: its writer opens a new one at the path, or it would go on writing where nobody
+ * looks. One truncated in place (logrotate's `copytruncate`) is, with its new size.
+ */
+export async function stillAtPath(path: string, fh: FileHandle): Promise<{ same: boolean; size: number }> {
+  const own = await fh.stat();
+  let named;
+  try {
+    named = await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return { same: false, size: own.size };
+  }
+  return { same: named.ino === own.ino && named.dev === own.dev, size: own.size };
 }

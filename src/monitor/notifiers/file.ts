@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { DeliveryError, type Notification, type Notifier } from '../model.js';
 import { OldestKeys } from '../../model/oldest-keys.js';
-import { forEachIdFromEnd, openJsonLinesLog } from '../jsonl-file.js';
+import { forEachIdFromEnd, openJsonLinesLog, stillAtPath } from '../jsonl-file.js';
 import { webhookPayload, type WebhookPayload } from './payload.js';
 
 // Notifications as JSON lines: Alertmanager's webhook payload plus the notification id, appended and
@@ -44,6 +44,8 @@ export class FileNotifier implements Notifier {
 
   private async write(n: Notification): Promise<void> {
     try {
+      // rotated away (renamed, deleted): a new file at the path; the ids remembered still keep a retry from repeating a line
+      if (this.fh && !(await stillAtPath(this.path, this.fh)).same) await this.reset();
       const fh = this.fh ?? (await this.open());
       if (this.written.has(n.id)) return;
       const line: FileLine = { notificationId: n.id, ...webhookPayload(n) };
@@ -52,12 +54,16 @@ export class FileNotifier implements Notifier {
       this.remember(n.id);
     } catch (err) {
       // A failed write may have left part of a line: reopen (and repair) on the next attempt.
-      const fh = this.fh;
-      this.fh = undefined;
-      await fh?.close().catch(() => {});
+      await this.reset();
       const code = (err as NodeJS.ErrnoException).code;
       throw new DeliveryError(`file ${this.path}: ${(err as Error).message}`, !(code && PERMANENT_CODES.has(code)));
     }
+  }
+
+  private async reset(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => {});
   }
 
   private async open(): Promise<FileHandle> {

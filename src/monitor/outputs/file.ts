@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Alert } from '../../model/record.js';
 import type { AlertOutput } from './output.js';
-import { forEachIdFromEnd, openJsonLinesLog } from '../jsonl-file.js';
+import { forEachIdFromEnd, openJsonLinesLog, stillAtPath } from '../jsonl-file.js';
 
 // Alerts as JSON lines. The file is its own notification log: at start a torn last line from a crash is cut off,
 // and of the alerts the monitor's log says the file may have missed (its catch-up) those already in it are
@@ -14,6 +14,11 @@ import { forEachIdFromEnd, openJsonLinesLog } from '../jsonl-file.js';
 // perhaps in the file). Nothing else is remembered: the intake hands each accepted alert over once (its dedup
 // is the one with a bound, accepted-ids.ts). Keeping every id ever written, as this did, grew without bound
 // (~10 GB a day at 1,000 alerts/s) and read the whole file at start.
+//
+// Rotation: before each write the file is checked to be the one at the path. Renamed or deleted (logrotate's
+// `create`), a new file is opened there and the alerts go on in it; truncated in place (`copytruncate`), writing
+// goes on at its new end. (An alert written just before a crash that also rotated the file may be written again
+// into the new file at the next start: the old one is not read.)
 //
 // A write that fails (disk full, I/O error) is cut back to the last whole line and kept: the alerts stay
 // pending, in order, and are written by the next delivery or by a retry every second, so none is lost or
@@ -89,11 +94,12 @@ export class FileOutput implements AlertOutput {
   }
 
   private async writePending(): Promise<void> {
-    const fh = this.fh;
-    if (!fh || this.pending.length === 0) return;
+    if (!this.fh || this.pending.length === 0) return;
     const batch = this.pending.slice();
     const bytes = Buffer.from(batch.map((a) => JSON.stringify(a) + '\n').join(''));
+    let fh: FileHandle | undefined;
     try {
+      fh = await this.atPath(this.fh);
       for (let off = 0; off < bytes.length;) {
         const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
         if (bytesWritten <= 0) throw new Error(`write to ${this.path} made no progress`);
@@ -101,13 +107,27 @@ export class FileOutput implements AlertOutput {
       }
       if (this.fsync) await fh.datasync();
     } catch (err) {
-      await fh.truncate(this.size).catch(() => {}); // no partial line; the whole batch is written again later
+      await fh?.truncate(this.size).catch(() => {}); // no partial line; the whole batch is written again later
       this.scheduleRetry();
       throw err;
     }
     this.size += bytes.length;
     this.pending.splice(0, batch.length);
     for (const a of batch) this.pendingIds.delete(a.id);
+  }
+
+  /** The open file if the path still names it, else a new one opened at the path (see Rotation, above). */
+  private async atPath(fh: FileHandle): Promise<FileHandle> {
+    const { same, size } = await stillAtPath(this.path, fh);
+    if (same) {
+      this.size = Math.min(this.size, size);
+      return fh;
+    }
+    const log = await openJsonLinesLog(this.path);
+    this.fh = log.fh;
+    this.size = log.size;
+    await fh.close().catch(() => {});
+    return log.fh;
   }
 
   private scheduleRetry(): void {
