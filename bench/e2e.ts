@@ -465,6 +465,9 @@ async function naiveRun(records: QueryRecord[], dir: string, seconds: number, po
 
 const mib = (n: number) => n / MiB;
 
+/** CPU ms of the busiest consumer of a run: the one that owns the source (one client) */
+const busiestConsumerMs = (r: RunResult): number => Math.max(...r.procs.filter((p) => p.name.startsWith('consumer')).map((p) => p.cpuMs));
+
 /**
  * What this machine allows each run: its CPU per event (every process) against the oracle's, and the ceiling
  * that sets. However well the processes overlap, a run spending c× the oracle's CPU per event on a machine that
@@ -474,7 +477,7 @@ const mib = (n: number) => n / MiB;
 function machineAllows(capacity: Capacity, oracleCpuUs: number, oracleEvps: number, runs: RunResult[]): Table {
   const rows: Cell[][] = runs.map((r) => {
     const total = r.procs.reduce((n, p) => n + p.cpuMs, 0);
-    const owner = Math.max(...r.procs.filter((p) => p.name.startsWith('consumer')).map((p) => p.cpuMs));
+    const owner = busiestConsumerMs(r);
     const us = (ms: number) => (ms * 1000) / r.entries;
     return [r.label, Math.round(r.eventsPerSec), r.eventsPerSec / oracleEvps, us(total), us(total) / oracleCpuUs, us(owner), us(total - owner),
       capacity.factor / (us(total) / oracleCpuUs), capacity.factor / (1 + us(total - owner) / oracleCpuUs)];
@@ -597,7 +600,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
       } });
     const clientCpu = (r: RunResult): Cell[] => {
       const cpuMs = r.procs.filter((p) => p.name.startsWith('client')).reduce((n, p) => n + p.cpuMs, 0);
-      const busiest = Math.max(...r.procs.filter((p) => p.name.startsWith('consumer')).map((p) => p.cpuMs));
+      const busiest = busiestConsumerMs(r);
       // share of one core the client needs per 10,000 events/s: its CPU per event × 10,000
       return [r.label, Math.round(r.eventsPerSec), cpuMs / 1000, (cpuMs * 1000) / r.entries, ((cpuMs / 1000) / r.entries) * 10_000 * 100, (busiest * 1000) / r.entries];
     };
