@@ -2,10 +2,10 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ChunkReader } from '../src/formats/chunk-reader.js';
-import { ChunkParsers } from '../src/formats/chunk-parse.js';
+import { ChunkParsers, type ChunkParse, type ChunkStart, type GuessedStart } from '../src/formats/chunk-parse.js';
 import { EntryChunker, type RawChunk } from '../src/formats/entry-chunker.js';
 import { createParser } from '../src/formats/parsers/index.js';
-import { newParseOutput, rejectBadEvents, type ParseOutput } from '../src/formats/parsers/types.js';
+import { eventProblem, newParseOutput, rejectBadEvents, type ParseOutput } from '../src/formats/parsers/types.js';
 import { prng } from '../src/workload/prng.js';
 import { MySqlSlowLogGenerator, type MySqlSlowFlavor } from '../src/workload/mysql-slow-generator.js';
 import { corpusFile, corpusFiles } from './support/corpus.js';
@@ -287,6 +287,10 @@ interface ChunkPlan {
   caughtUpAfter?: Set<number>;
   /** a line limit far below the default, so that lines are skipped as too long (default 1 MiB) */
   maxLineBytes?: number;
+  /** each chunk parsed first from a start not known (ChunkParsers.guess), then settled against the real one */
+  guess?: boolean;
+  /** the log's time zone (--log-timezone) */
+  tz?: string;
 }
 
 interface ChunkRun {
@@ -294,18 +298,23 @@ interface ChunkRun {
   problems: unknown[];
   skipped: number;
   chunks: number;
+  /** with `guess`: chunks whose guess held, and those parsed again from their real start */
+  settled?: number;
+  unsettled?: number;
 }
 
 /** Cut as the client's harvester cuts (entry-chunker.ts), each chunk parsed with the context the one before left (chunk-parse.ts). */
 function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
   const chunker = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: plan.target, maxBytes: 8 << 20, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
   const parsers = new ChunkParsers();
-  const run: ChunkRun = { events: [], problems: [], skipped: 0, chunks: 0 };
+  const options = plan.tz !== undefined ? { logTimeZone: plan.tz } : {};
+  const run: ChunkRun = { events: [], problems: [], skipped: 0, chunks: 0, ...(plan.guess && { settled: 0, unsettled: 0 }) };
   let start = { offset: 0, line: 0, context: undefined as unknown };
   const parse = (chunks: RawChunk[]): void => {
     for (const c of chunks) {
       assert.equal(c.from, start.offset, 'chunks are consecutive');
-      const p = parsers.parse('mysql-slow', {}, c.bytes, start, c.eof, plan.maxLineBytes);
+      const p = parsers.parse('mysql-slow', options, c.bytes, start, c.eof, plan.maxLineBytes);
+      if (plan.guess) guessChunk(parsers, options, c, start, p, plan, run);
       assert.equal(p.cutInEntry, false, `chunk ${c.from}..${c.to} ends inside an entry`);
       assert.equal(p.line, c.line, `chunk ${c.from}..${c.to}: the chunker and the parser count the same lines`);
       run.events.push(...p.events.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
@@ -335,9 +344,34 @@ function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
   return run;
 }
 
+/**
+ * A parse thread's way (consumer/parse-ahead.ts): `c` parsed from a start not known yet, what it took from it
+ * carried as JSON (it crosses threads), then settled against the real `start`. Where the guess holds it must give
+ * exactly what the parse from the real start gave (`want`): events, problems, lines and the context after it.
+ */
+function guessChunk(parsers: ChunkParsers, options: { logTimeZone?: string }, c: RawChunk, start: ChunkStart, want: ChunkParse, plan: ChunkPlan, run: ChunkRun): void {
+  const g = parsers.guess('mysql-slow', options, c.bytes, start.offset, c.eof, plan.maxLineBytes);
+  assert.ok(g?.guess, 'mysql-slow can be parsed from a guessed start');
+  const guess = JSON.parse(JSON.stringify(g.guess)) as GuessedStart;
+  const settled = parsers.settle('mysql-slow', options, { line: g.line, context: g.context, problems: g.problems, guess }, start, (i, ts, queryId) => {
+    const ev = g.events[i]!;
+    ev.ts = ts;
+    ev.queryId = queryId;
+    return eventProblem(ev) === undefined;
+  });
+  if (settled === undefined) {
+    run.unsettled!++;
+    return;
+  }
+  run.settled!++;
+  const got = { events: g.events, problems: g.problems, skipped: g.skipped, cutInEntry: g.cutInEntry, line: settled.line, context: settled.context };
+  const exact = { events: want.events, problems: want.problems, skipped: want.skipped, cutInEntry: want.cutInEntry, line: want.line, context: want.context };
+  assert.equal(JSON.stringify(got), JSON.stringify(exact), `chunk ${c.from}..${c.to}: the settled guess differs from the parse from the real start`);
+}
+
 /** The same input parsed sequentially, as the record path's harvester does (refused events out, idle flushes at the same reads). */
 function sequentialParse(input: Buffer, plan: ChunkPlan): ChunkRun {
-  const parser = createParser('mysql-slow');
+  const parser = createParser('mysql-slow', plan.tz !== undefined ? { logTimeZone: plan.tz } : {});
   const out: ParseOutput = newParseOutput();
   let checked = 0;
   const check = (): void => {
@@ -365,6 +399,8 @@ class ChunkTally {
   cases = 0;
   chunks = 0;
   events = 0;
+  settled = 0;
+  unsettled = 0;
   readonly mismatches: string[] = [];
 
   check(input: Buffer, plan: ChunkPlan, where: string): void {
@@ -379,8 +415,10 @@ class ChunkTally {
     }
     this.chunks += got.chunks;
     this.events += want.events.length;
+    this.settled += got.settled ?? 0;
+    this.unsettled += got.unsettled ?? 0;
     const a = JSON.stringify({ ...want, chunks: 0 });
-    const b = JSON.stringify({ ...got, chunks: 0 });
+    const b = JSON.stringify({ ...got, chunks: 0, settled: undefined, unsettled: undefined });
     if (a !== b && this.mismatches.length < 3) {
       this.mismatches.push(`${where} (target ${plan.target}, reads ${JSON.stringify(plan.reads.slice(0, 8))}, maxLineBytes ${plan.maxLineBytes ?? 'default'}): chunked parse differs from the sequential one\n` +
         `  input: ${JSON.stringify(input.toString('latin1').slice(0, 3000))}\n  sequential: ${a.slice(0, 4000)}\n  chunked:    ${b.slice(0, 4000)}`);
@@ -388,7 +426,8 @@ class ChunkTally {
   }
 
   report(t: TestContext, what: string): void {
-    t.diagnostic(`${what}: ${this.cases} runs, ${this.chunks} chunks, ${this.events} events compared`);
+    t.diagnostic(`${what}: ${this.cases} runs, ${this.chunks} chunks, ${this.events} events compared` +
+      (this.settled + this.unsettled > 0 ? `; guessed starts: ${this.settled} held, ${this.unsettled} parsed again` : ''));
     assert.equal(this.mismatches.length, 0, this.mismatches.join('\n\n'));
     assert.ok(this.cases > 0);
   }
@@ -437,5 +476,72 @@ describe('entry-aligned chunks parsed one after another = one sequential parse (
     }
     void rand;
     tally.report(t, 'generated and mutated');
+  });
+});
+
+/** A MariaDB-style entry: `# Time:` (local, without a zone) only when given, thread 7, SET timestamp, Query_time. */
+function mariadbEntry(time: string | undefined, setTimestamp: number, querySeconds: number, sql: string): string {
+  return (time !== undefined ? `# Time: ${time}\n` : '') +
+    '# User@Host: app[app] @ web1 [10.0.0.1]\n# Thread_id: 7  Schema: shop  QC_hit: No\n' +
+    `# Query_time: ${querySeconds.toFixed(6)}  Lock_time: 0.000010  Rows_sent: 1  Rows_examined: 10\n` +
+    `SET timestamp=${setTimestamp};\n${sql};\n`;
+}
+
+describe('chunks parsed from a guessed start, settled at their turn = parsed from the real start (parse threads)', () => {
+  it('every corpus file, cut at every chunk size from 1 KiB up (and at every entry)', (t) => {
+    const tally = new ChunkTally();
+    for (const f of CORPUS) {
+      for (const target of targetsFor(f.bytes.length)) tally.check(f.bytes, { target, reads: [65536], guess: true }, `corpus ${f.name} guessed`);
+    }
+    tally.report(t, 'corpus, guessed starts');
+    assert.ok(tally.settled > tally.unsettled, `${tally.settled} guesses held, ${tally.unsettled} did not`);
+  });
+
+  it('generated logs (few threads: their memory crosses chunks), idle cuts, seeded mutations', (t) => {
+    const tally = new ChunkTally();
+    for (const flavor of ['mysql', 'mariadb'] as const) {
+      for (const threads of [3, 40, 8192]) {
+        const g = new MySqlSlowLogGenerator({ seed: SEED + threads, flavor, meanGapMs: flavor === 'mariadb' ? 40 : 300, slowFraction: 0.3, threads });
+        let text = g.banner();
+        for (let i = 0; i < 1500; i++) text += g.next().text;
+        const big = Buffer.from(text);
+        for (const target of [1, 1024, 65536]) tally.check(big, { target, reads: [65536], guess: true }, `generated ${flavor}, ${threads} threads, guessed`);
+        tally.check(big, { target: 4096, reads: [4093, 1, 517], idleAfter: new Set([3, 40, 41, 200]), caughtUpAfter: new Set([7, 8]), guess: true }, `generated ${flavor} idle, guessed`);
+      }
+    }
+    const pool = [...CORPUS.filter((c) => c.bytes.length <= 8192).map((c) => c.bytes), generated(SEED + 2, 'mysql', 12), generated(SEED + 3, 'mariadb', 12)];
+    for (let k = 0; k < Math.max(100, Math.floor(COUNT / 8)); k++) {
+      const seed = SEED + 70_000 + k;
+      const r = prng(seed);
+      const input = mutate(pool[Math.floor(r() * pool.length)]!, r);
+      const plan: ChunkPlan = { target: r() < 0.5 ? 1 : 1 + Math.floor(r() * 2048), reads: [1 + Math.floor(r() * 4096)], guess: true };
+      if (r() < 0.3) plan.maxLineBytes = 16 + Math.floor(r() * 200);
+      tally.check(input, plan, `mutation ${k} (seed ${seed}), guessed`);
+    }
+    tally.report(t, 'generated and mutated, guessed starts');
+    assert.ok(tally.settled > 2 * tally.unsettled, `${tally.settled} guesses held, ${tally.unsettled} did not`);
+  });
+
+  it('a guess that does not hold is parsed again: a local time in the repeated hour, a replayed clock, a time inherited', (t) => {
+    // America/New_York repeats 01:00–02:00 on 2020-11-01: "1:00:05" after "1:59:59" (EDT) is the second one (EST),
+    // which a parse with no time before it cannot know. Thread 7 starts at T twice (a replica replaying its
+    // source's clock): the second gets its own id only if the chunk knows the first. Entries without `# Time:`
+    // take the one before them.
+    const T = 1604210400; // 2020-11-01T06:00:00Z
+    const log = Buffer.from([
+      mariadbEntry('201101  0:59:50', T - 3700, 1.2, 'select 1'),
+      mariadbEntry('201101  1:59:59', T - 2, 1.5, 'select 2'),
+      mariadbEntry('201101  1:00:05', T + 3, 2.5, 'select 3'),
+      mariadbEntry(undefined, T + 3, 1.5, 'select 4'),
+      mariadbEntry(undefined, T + 3, 1.5, 'select 5'),
+      mariadbEntry('201101  1:20:00', T + 1190, 3, 'select 6'),
+    ].join(''));
+    const tally = new ChunkTally();
+    for (const tz of ['America/New_York', undefined]) {
+      for (const target of [1, 300, 600, 1000]) tally.check(log, { target, reads: [65536], guess: true, ...(tz !== undefined && { tz }) }, `hand-made, ${tz ?? 'no zone'}, target ${target}`);
+    }
+    tally.report(t, 'hand-made, guessed starts');
+    assert.ok(tally.unsettled >= 3, `${tally.unsettled} guesses did not hold`);
+    assert.ok(tally.settled >= 3, `${tally.settled} guesses held`);
   });
 });

@@ -1,7 +1,7 @@
 import type { ParsedEvent } from '../model/record.js';
 import { ChunkReader } from './chunk-reader.js';
 import { createParser, type ParserOptions } from './parsers/index.js';
-import { newParseOutput, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from './parsers/types.js';
+import { isGuessingParser, newParseOutput, NOT_SETTLED, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from './parsers/types.js';
 
 // Parses one entry-aligned chunk of a log (entry-chunker.ts cut it) from the context the previous chunk of its
 // stream left: what a consumer does with a `chunk` request (design B). Chunk after chunk, with the context carried,
@@ -26,6 +26,22 @@ export interface ChunkParse {
   context: unknown;
   /** the chunk did not end where an entry ends (a parser left holding part of one: it was flushed as if the file ended) */
   cutInEntry: boolean;
+  /** parsed from a start not known yet (guess()): lines counted from 0, and what settle() needs */
+  guess?: GuessedStart;
+}
+
+/** What a parse from an unknown start (ChunkParsers.guess) took from it: plain data, to cross to another thread. */
+export interface GuessedStart {
+  /** the parser's own account (GuessingParser.guesses()) */
+  guesses: unknown;
+  /** the index among the events of each event the settle makes again, in its order; -1: refused, cannot be */
+  events: number[];
+}
+
+/** A guess held against the real start: where the chunk's stream stands after it. */
+export interface SettledGuess {
+  line: number;
+  context: unknown;
 }
 
 /** The same line limit the client's reader has (tailer.ts): the lines are the same, so are the records. */
@@ -39,6 +55,57 @@ export class ChunkParsers {
   parse(format: string, options: ParserOptions, bytes: Buffer, start: ChunkStart, eof: boolean, maxLineBytes = CHUNK_MAX_LINE_BYTES): ChunkParse {
     const parser = this.parser(format, options);
     parser.restore(start.context);
+    return this.run(parser, bytes, start, eof, maxLineBytes);
+  }
+
+  /** Whether `format` can be parsed from a start not known yet (guess()). */
+  canGuess(format: string, options: ParserOptions): boolean {
+    return isGuessingParser(this.parser(format, options));
+  }
+
+  /**
+   * parse() from where the chunk's stream will stand at its turn, not known yet but for its byte `offset`: lines
+   * are counted from 0, and what the parse takes from that start is written down for settle() (undefined: the
+   * format cannot be parsed so; canGuess()).
+   */
+  guess(format: string, options: ParserOptions, bytes: Buffer, offset: number, eof: boolean, maxLineBytes = CHUNK_MAX_LINE_BYTES): ChunkParse | undefined {
+    const parser = this.parser(format, options);
+    if (!isGuessingParser(parser)) return undefined;
+    parser.guessStart();
+    const parsed = this.run(parser, bytes, { offset, line: 0, context: undefined }, eof, maxLineBytes);
+    const guesses = parser.guesses();
+    parser.restore(undefined);
+    // the events the settle makes again, found by their byte offsets (events come in file order)
+    const offsets = parser.guessedOffsets(guesses);
+    const events: number[] = [];
+    let i = 0;
+    for (const at of offsets) {
+      while (i < parsed.events.length && parsed.events[i]!.offset < at) i++;
+      events.push(i < parsed.events.length && parsed.events[i]!.offset === at ? i : -1);
+    }
+    return { ...parsed, guess: { guesses, events } };
+  }
+
+  /**
+   * A guess() held against the chunk's real start, at its turn: `fix(i, ts, queryId)` gives the i-th event
+   * (record) a time and id that hang on the start (false: it cannot take them), the problems' lines are counted
+   * from `start.line`. Returns where the stream stands after the chunk, or undefined if the guess did not hold
+   * (parse the chunk again: nothing it returned may be used).
+   */
+  settle(format: string, options: ParserOptions, guessed: Pick<ChunkParse, 'line' | 'context' | 'problems'> & { guess: GuessedStart }, start: ChunkStart, fix: (i: number, ts: number, queryId: string) => boolean): SettledGuess | undefined {
+    const parser = this.parser(format, options);
+    if (!isGuessingParser(parser)) return undefined;
+    const { guesses, events } = guessed.guess;
+    const context = parser.settle(guesses, start.context, guessed.context, (k, ts, queryId) => {
+      const i = events[k] ?? -1;
+      return i >= 0 && fix(i, ts, queryId);
+    });
+    if (context === NOT_SETTLED) return undefined;
+    for (const p of guessed.problems) if (p.line > 0) p.line += start.line;
+    return { line: start.line + guessed.line, context };
+  }
+
+  private run(parser: RecordParser, bytes: Buffer, start: ChunkStart, eof: boolean, maxLineBytes: number): ChunkParse {
     const out: ParseOutput = newParseOutput();
     // events are checked as they come, while their lines are among the last the reader remembers (as the harvester does)
     let checked = 0;

@@ -1,6 +1,6 @@
 import { boundSql, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
-import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+import { excerpt, type GuessingParser, type ParseOutput } from './types.js';
 
 // Native JSON lines (README "Formats", jsonl): one object per line,
 // {"ts":…,"state":"running"|"finished","id":…,"duration_ms":…,"sql":…,"db":…,"user":…}; unknown fields become labels.
@@ -9,7 +9,7 @@ import { excerpt, type ParseOutput, type RecordParser } from './types.js';
 
 const KNOWN = new Set(['ts', 'state', 'id', 'duration_ms', 'sql', 'db', 'user', 'host', 'lock_ms', 'rows_sent', 'rows_examined', 'kind', 'calls']);
 
-export class JsonLinesParser implements RecordParser {
+export class JsonLinesParser implements GuessingParser {
   readonly format = 'jsonl';
   private readonly fingerprints = new FingerprintCache();
 
@@ -82,6 +82,18 @@ export class JsonLinesParser implements RecordParser {
     return undefined;
   }
   restore(): void {}
+
+  // a line is read alone: any start is as good as the real one
+  guessStart(): void {}
+  guesses(): undefined {
+    return undefined;
+  }
+  settle(): undefined {
+    return undefined;
+  }
+  guessedOffsets(): number[] {
+    return [];
+  }
 }
 
 /** Largest time a Date holds (±100,000,000 days around 1970): beyond it a record's time is nonsense. */

@@ -24,7 +24,13 @@ interface ThreadStarts {
 /** [thread, floor, starts] per thread, least recently seen first: what context() carries over a resume. */
 export type StartsSeenContext = Array<[thread: string, floor: number | null, starts: number[]]>;
 
-export class StartsSeen {
+/** What a query id asks of the thread memory (StartsSeen, or a stand-in while a chunk's start is guessed). */
+export interface StartsMemory {
+  /** Records `startMs` for `thread`; true if that thread and start were (or may have been) recorded before. */
+  repeat(thread: string, startMs: number): boolean;
+}
+
+export class StartsSeen implements StartsMemory {
   /** in touch order, oldest first */
   private readonly threads = new Map<string, ThreadStarts>();
   /** bumped by every change (what context() returns is rebuilt only after one) */

@@ -16,8 +16,9 @@ import {
   USER_HOST,
   type MySqlSlowOptions,
   type MysqlTime,
+  type SlowLogGuesses,
 } from './mysql-slow.js';
-import { excerpt, type ByteRecordParser, type ParseOutput } from './types.js';
+import { excerpt, type ByteRecordParser, type GuessingParser, type ParseOutput } from './types.js';
 import { keepExplainRow, mysqlExplainPlan, mysqlExplainRow, takeMysqlPlanFacts } from './plans.js';
 
 // The MySQL / MariaDB slow log parser that reads bytes: the same entries, events, problems and carry-over state
@@ -240,7 +241,7 @@ class RecentStrings {
   }
 }
 
-export class MySqlSlowByteParser implements ByteRecordParser {
+export class MySqlSlowByteParser implements ByteRecordParser, GuessingParser {
   readonly format = 'mysql-slow';
   private readonly fingerprints = new FingerprintCache();
   private mode = IDLE;
@@ -380,6 +381,25 @@ export class MySqlSlowByteParser implements ByteRecordParser {
     this.prevSemicolon = false;
     this.expectOffset = -1;
     this.carry.restore(context);
+  }
+
+  guessStart(): void {
+    this.restore(undefined);
+    this.carry.guessStart();
+  }
+
+  guesses(): SlowLogGuesses | undefined {
+    return this.carry.guesses();
+  }
+
+  settle(guesses: unknown, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number, queryId: string) => boolean): unknown {
+    const settled = this.carry.settle(guesses as SlowLogGuesses, start, guessedEnd, fix);
+    this.restore(undefined);
+    return settled;
+  }
+
+  guessedOffsets(guesses: unknown): number[] {
+    return (guesses as SlowLogGuesses).inherited.map((e) => e[0]);
   }
 
   // ---- headers -------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 import { boundSql, type Labels, type ParsedEvent } from '../../model/record.js';
 import { FingerprintCache } from '../fingerprint-cache.js';
 import { numericZoneOffset, type LogTimeZone } from '../time-zones.js';
-import { StartsSeen, type StartsSeenContext } from './mysql-query-ids.js';
+import { StartsSeen, type StartsMemory, type StartsSeenContext } from './mysql-query-ids.js';
 import { keepExplainRow, mysqlExplainPlan, mysqlExplainRow, takeMysqlPlanFacts } from './plans.js';
-import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+import { excerpt, NOT_SETTLED, type ParseOutput, type RecordParser } from './types.js';
 
 // MySQL / Percona Server / MariaDB slow query log (slow_query_log_file), read line by line.
 //
@@ -415,6 +415,11 @@ export function scanAttributes(text: string, pair: (key: string, value: string) 
  * What a MySQL slow log parser carries from entry to entry and over a resume (context()/restore()): the last
  * `# Time:` (entries without one inherit it) and the thread memory behind query ids (mysql-query-ids.ts).
  * context() is the state as of the end of the last finished entry, built once per change and then shared.
+ *
+ * It can also start where the context is not known yet (guessStart(): a chunk parsed ahead of the one before it,
+ * in another thread) and write down all it takes from that start (SlowLogGuesses); settle() later holds that
+ * against the real start: only the entries before the chunk's first `# Time:` take its time, and only the
+ * query ids of statements that crossed a second take its thread memory.
  */
 export class SlowLogCarryOver {
   private lastTime: number | undefined;
@@ -427,6 +432,19 @@ export class SlowLogCarryOver {
   private unzonedAtLastEmit = false;
   /** context() is asked for after every emitting line: built once per change, then shared (never mutated) */
   private contextCache: MySqlSlowContext | undefined | null = null;
+  /** since guessStart(): what the parse took from the start it did not know */
+  private guess: SlowLogGuesses | undefined;
+  /** startsSeen, each lookup written down in `guess` */
+  private readonly recordedStarts: StartsMemory = {
+    repeat: (thread, startMs) => {
+      const seen = this.startsSeen.repeat(thread, startMs);
+      const g = this.guess!;
+      g.threads.push(thread);
+      g.starts.push(startMs);
+      g.seen.push(seen ? 1 : 0);
+      return seen;
+    },
+  };
 
   constructor(private readonly zone: LogTimeZone | undefined) {}
 
@@ -434,6 +452,8 @@ export class SlowLogCarryOver {
   time(t: MysqlTime): void {
     this.lastTime = t.local && this.zone !== undefined ? this.zone.fromLocal(t.ms, this.lastTime) : t.ms;
     this.lastTimeUnzoned = t.local && this.zone === undefined;
+    const g = this.guess;
+    if (g !== undefined && g.firstTime === undefined) g.firstTime = [t.ms, t.local ? 1 : 0, this.lastTime];
   }
 
   endTime(setTimestamp: number | undefined, durationMs: number): number {
@@ -441,6 +461,13 @@ export class SlowLogCarryOver {
   }
 
   queryId(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number): string {
+    const g = this.guess;
+    if (g !== undefined) {
+      if (g.firstTime !== undefined) return queryIdOf(threadId, setTimestamp, offset, ts, durationMs, this.recordedStarts);
+      // its time (and so its id) is the start's: made again when settled; the thread memory is left alone
+      g.inherited.push([offset, threadId ?? null, setTimestamp ?? null, durationMs]);
+      return queryIdOf(threadId, setTimestamp, offset, ts, durationMs, FORGETFUL);
+    }
     const version = this.startsSeen.version;
     const id = queryIdOf(threadId, setTimestamp, offset, ts, durationMs, this.startsSeen);
     if (this.startsSeen.version !== version) this.contextCache = null;
@@ -457,6 +484,7 @@ export class SlowLogCarryOver {
   }
 
   context(): MySqlSlowContext | undefined {
+    if (this.guess !== undefined) return this.timeAtLastEmit === undefined ? undefined : { time: this.timeAtLastEmit, ...(this.unzonedAtLastEmit && { unzoned: true as const }) };
     if (this.contextCache !== null) return this.contextCache;
     const ctx: MySqlSlowContext = {};
     if (this.timeAtLastEmit !== undefined) ctx.time = this.timeAtLastEmit;
@@ -474,6 +502,7 @@ export class SlowLogCarryOver {
     this.unzonedAtLastEmit = false;
     this.startsSeen.restore(undefined);
     this.contextCache = null;
+    this.guess = undefined;
     if (context === undefined || context === null || typeof context !== 'object') return;
     const ctx = context as MySqlSlowContext;
     if (typeof ctx.time === 'number' && Number.isFinite(ctx.time)) {
@@ -482,7 +511,72 @@ export class SlowLogCarryOver {
     }
     this.startsSeen.restore(ctx.threads);
   }
+
+  /**
+   * restore() for a start not known yet: from here on what the parse takes from it is written down (guesses()),
+   * and context() says only the time the parse read itself (the thread memory is rebuilt by settle()).
+   */
+  guessStart(): void {
+    this.restore(undefined);
+    this.guess = { inherited: [], threads: [], starts: [], seen: [] };
+  }
+
+  /** What the parse took from the start it did not know, since guessStart(). */
+  guesses(): SlowLogGuesses | undefined {
+    return this.guess;
+  }
+
+  /**
+   * A parse from guessStart() held against its real start, `start` (a context()): the entries that took the
+   * start's time get their time and id made again (`fix`, false if it cannot take them), the first `# Time:`
+   * must read the same after the start's time, and every lookup of the thread memory must answer as it did.
+   * Returns the context at the parse's end (`guessedEnd`: what context() said there), or NOT_SETTLED.
+   */
+  settle(g: SlowLogGuesses, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number, queryId: string) => boolean): MySqlSlowContext | undefined | typeof NOT_SETTLED {
+    this.restore(start);
+    for (let k = 0; k < g.inherited.length; k++) {
+      const [offset, thread, set, durationMs] = g.inherited[k]!;
+      const ts = this.endTime(set ?? undefined, durationMs);
+      if (!fix(k, ts, this.queryId(thread ?? undefined, set ?? undefined, offset, ts, durationMs))) return NOT_SETTLED;
+    }
+    const first = g.firstTime;
+    if (first !== undefined && first[1] === 1 && this.zone !== undefined && this.zone.fromLocal(first[0], this.lastTime) !== first[2]) return NOT_SETTLED;
+    for (let i = 0; i < g.threads.length; i++) {
+      if (this.startsSeen.repeat(g.threads[i]!, g.starts[i]!) !== (g.seen[i] === 1)) return NOT_SETTLED;
+    }
+    const end = guessedEnd as MySqlSlowContext | undefined;
+    const ctx: MySqlSlowContext = {};
+    // a time the parse read itself by its last entry, else the start's
+    if (end?.time !== undefined) {
+      ctx.time = end.time;
+      if (end.unzoned === true) ctx.unzoned = true;
+    } else if (this.timeAtLastEmit !== undefined) {
+      ctx.time = this.timeAtLastEmit;
+      if (this.unzonedAtLastEmit) ctx.unzoned = true;
+    }
+    const threads = this.startsSeen.context();
+    if (threads !== undefined) ctx.threads = threads;
+    return ctx.time === undefined && ctx.threads === undefined ? undefined : ctx;
+  }
 }
+
+/**
+ * What a parse from an unknown start took from it (SlowLogCarryOver.guessStart()); plain arrays, to cross to
+ * another thread.
+ */
+export interface SlowLogGuesses {
+  /** the entries that ended before the parse's first `# Time:`: [byte offset, thread, SET timestamp, Query_time ms] */
+  inherited: Array<[offset: number, thread: string | null, setTimestamp: number | null, durationMs: number]>;
+  /** that first `# Time:`: [ms read, 1 if a local time, what it was read as with no time before it] */
+  firstTime?: [ms: number, local: 0 | 1, read: number];
+  /** every lookup of the thread memory after it, in order: thread, start (ms), 1 if it answered "seen" */
+  threads: string[];
+  starts: number[];
+  seen: Array<0 | 1>;
+}
+
+/** A thread memory that remembers nothing (the ids of entries made again when settled). */
+const FORGETFUL: StartsMemory = { repeat: () => false };
 
 /**
  * The end of the statement. MySQL's `# Time:` is when the entry was written; MariaDB's is the start second (and
@@ -509,7 +603,7 @@ export function statementEnd(setTimestamp: number | undefined, lastTime: number 
  * mysql-query-ids.ts).
  * With no start time at all, the id is `${thread}-@${byte offset}`.
  */
-export function queryIdOf(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number, seen: StartsSeen): string {
+export function queryIdOf(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number, seen: StartsMemory): string {
   const thread = threadId ?? '?';
   let startSec: number;
   if (setTimestamp !== undefined) startSec = Math.floor(setTimestamp);

@@ -63,6 +63,33 @@ export interface ByteRecordParser extends RecordParser {
   releaseBuffer(): void;
 }
 
+/**
+ * A parser that can start where its context is not known yet (a chunk parsed ahead of the one before it, in
+ * another thread: src/consumer/parse-ahead.ts), and settle the parse later against the real start. Formats whose
+ * context a guess cannot be checked against (PostgreSQL's query id allocator) are not.
+ */
+export interface GuessingParser extends RecordParser {
+  /** restore() for an unknown start: what the parse takes from it is written down, for guesses() */
+  guessStart(): void;
+  /** what the parse took from the start since guessStart() (plain data, to cross to another thread) */
+  guesses(): unknown;
+  /**
+   * Holds `guesses` against the real start (`start`, a context()): the events whose fields hang on it are made
+   * again (`fix(k, ts, queryId)` for the k-th of them, in emit order, false if it cannot take them). Returns the
+   * context at the parse's end (`guessedEnd`: what context() said there), or NOT_SETTLED if the guess did not hold.
+   */
+  settle(guesses: unknown, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number, queryId: string) => boolean): unknown;
+  /** the byte offsets of the events `fix` is called for, in that order (to find them among the parse's events) */
+  guessedOffsets(guesses: unknown): number[];
+}
+
+export function isGuessingParser(p: RecordParser): p is GuessingParser {
+  return typeof (p as Partial<GuessingParser>).guessStart === 'function';
+}
+
+/** GuessingParser.settle(): the guess did not hold (parse the chunk again from its real start). */
+export const NOT_SETTLED: unique symbol = Symbol('not settled');
+
 export function isByteParser(p: RecordParser): p is ByteRecordParser {
   return typeof (p as Partial<ByteRecordParser>).lineBytes === 'function';
 }
