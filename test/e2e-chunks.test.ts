@@ -46,8 +46,9 @@ describe('raw chunks (--ship chunks): SIGKILL of client, consumers and master mi
         data: join(dir, 'server'),
         base: await freeBasePort(),
         consumers: ['c0', 'c1'],
-        // the chunks are parsed ahead in a parse thread (parse-ahead.ts): the kills must not change what is applied
-        consumerArgs: ['--parse-threads', '1'],
+        // the chunks are parsed ahead in two parse threads (parse-ahead.ts: chains and guessed starts): the kills
+        // must not change what is applied
+        consumerArgs: ['--parse-threads', '2'],
         clients: SOURCES.map(({ source }, i) => ({
           source, files: [files[i]!], format: 'mysql-slow', data: join(dir, `client-${source}`), args: ['--ship', 'chunks', '--ack-timeout-ms', '2000'],
         })),
@@ -100,7 +101,7 @@ describe('raw chunks (--ship chunks): SIGKILL of client, consumers and master mi
       t.diagnostic(`${again} bytes sent again after the kills were skipped as duplicates`);
       // how many were parsed ahead depends on when each parse thread came online: said (parse-ahead.test.ts asserts it)
       const sum = (k: string) => ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.[k] ?? 0), 0);
-      t.diagnostic(`chunks parsed ahead in a parse thread ${sum('chunksParsedAhead')}, parsed again on the main thread ${sum('chunksParsedAgain')}`);
+      t.diagnostic(`chunks parsed ahead in a parse thread ${sum('chunksParsedAhead')} (${sum('chunksGuessed')} from a guessed start), parsed again on the main thread ${sum('chunksParsedAgain')} (${sum('guessesNotHeld')} guesses that did not hold)`);
       for (const { source } of SOURCES) {
         const st = readJson(join(dir, `client-${source}`, 'stats.json'));
         assert.equal(st?.records, 0, `client ${source} sent no records`);

@@ -1,8 +1,9 @@
 import type { Alert, QueryRecord } from '../model/record.js';
 import { stampRecords, toWire } from '../model/record.js';
-import { ChunkParsers, type ChunkStart } from '../formats/chunk-parse.js';
+import { ChunkParsers, type ChunkParse, type ChunkStart } from '../formats/chunk-parse.js';
 import type { ChunkHeader } from '../wire/protocol.js';
-import type { ParseProblem } from '../formats/parsers/types.js';
+import { MAX_TIME_MS, type ParseProblem } from '../formats/parsers/types.js';
+import { recordProblem } from '../wire/record-schema.js';
 import type { BatchResult, RulesEngine } from '../rules/engine.js';
 import type { ChunkMark } from '../rules/rules.js';
 import type { AheadTicket, ParsedAhead } from './parse-ahead.js';
@@ -39,8 +40,25 @@ export function chunkRequest(h: ChunkHeader, bytes: Buffer): ChunkRequest {
  * a parse thread ahead of it (parse-worker.ts).
  */
 export function parseChunkRecords(parsers: ChunkParsers, req: Pick<ChunkRequest, 'fmt' | 'tz' | 'eof'>, bytes: Buffer, start: ChunkStart): ParsedAhead {
-  const parsed = parsers.parse(req.fmt, req.tz ? { logTimeZone: req.tz } : {}, bytes, start, req.eof);
-  return { records: parsed.events.map(toWire), problems: parsed.problems, line: parsed.line, context: parsed.context, cutInEntry: parsed.cutInEntry };
+  return asRecords(parsers.parse(req.fmt, parserOptions(req), bytes, start, req.eof));
+}
+
+/**
+ * `bytes` of a chunk that starts at byte `offset` parsed from a start not known yet (a parse thread, ahead of the
+ * chunks before it): settled against the real start at its turn (ChunkIntake.apply). Undefined if the format
+ * cannot be parsed so.
+ */
+export function guessChunkRecords(parsers: ChunkParsers, req: Pick<ChunkRequest, 'fmt' | 'tz' | 'eof'>, bytes: Buffer, offset: number): ParsedAhead | undefined {
+  const parsed = parsers.guess(req.fmt, parserOptions(req), bytes, offset, req.eof);
+  return parsed && asRecords(parsed);
+}
+
+const parserOptions = (req: Pick<ChunkRequest, 'tz'>): { logTimeZone?: string } => (req.tz ? { logTimeZone: req.tz } : {});
+
+function asRecords(parsed: ChunkParse): ParsedAhead {
+  const out: ParsedAhead = { records: parsed.events.map(toWire), problems: parsed.problems, line: parsed.line, context: parsed.context, cutInEntry: parsed.cutInEntry };
+  if (parsed.guess) out.guess = parsed.guess;
+  return out;
 }
 
 export interface ChunkResult extends BatchResult {
@@ -73,8 +91,9 @@ export class ChunkIntake {
     if (req.last <= mark.end) return { ...none, dupBytes: req.last - from };
     const skip = mark.end - from;
     const bytes = skip > 0 ? req.bytes.subarray(skip) : req.bytes;
-    const early = ahead?.usable(markNow);
-    const parsed = early ?? parseChunkRecords(this.parsers, req, bytes, { offset: mark.end, line: mark.line, context: mark.context });
+    const start: ChunkStart = { offset: mark.end, line: mark.line, context: mark.context };
+    const early = this.settled(req, ahead?.usable(markNow), start);
+    const parsed = early ?? parseChunkRecords(this.parsers, req, bytes, start);
     const records = stampRecords(parsed.records, req.src, req.stream, hwm + 1);
     const r = engine.applyBatch(req.src, req.stream, records, alerts);
     const next: ChunkMark = { end: req.last, line: parsed.line };
@@ -82,5 +101,23 @@ export class ChunkIntake {
     state.chunks.set(req.stream, next);
     if (ahead && early) ahead.appliedMark = next;
     return { ...r, last: req.last, dupBytes: skip, records, problems: parsed.problems, cutInEntry: parsed.cutInEntry, journal: { first: mark.end + 1, bytes } };
+  }
+
+  /**
+   * A parse done ahead, as parsing at `start` would have made it: a guessed start settled against it (its records'
+   * times and ids that hang on the start made again), or undefined if the guess did not hold.
+   */
+  private settled(req: ChunkRequest, ahead: ParsedAhead | undefined, start: ChunkStart): ParsedAhead | undefined {
+    if (ahead?.guess === undefined) return ahead;
+    const { records } = ahead;
+    const at = this.parsers.settle(req.fmt, parserOptions(req), { ...ahead, guess: ahead.guess }, start, (i, ts, queryId) => {
+      const r = records[i];
+      if (r === undefined) return false;
+      r.ts = ts;
+      r.queryId = queryId;
+      // what the parse would have refused with this time or id (types.ts eventProblem): then parse it again
+      return Number.isFinite(ts) && Math.abs(ts) <= MAX_TIME_MS && recordProblem(r) === undefined;
+    });
+    return at && { records, problems: ahead.problems, line: at.line, context: at.context, cutInEntry: ahead.cutInEntry };
   }
 }

@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { GuessedStart } from '../formats/chunk-parse.js';
+import { canGuessStart } from '../formats/parsers/index.js';
 import type { ParseProblem } from '../formats/parsers/types.js';
 import type { WireRecord } from '../model/record.js';
 import type { ChunkRequest } from './chunk-intake.js';
@@ -7,21 +9,28 @@ import type { ChunkMark } from '../rules/rules.js';
 import { decodeRecords, Interner, type RecordColumns } from './record-columns.js';
 
 // Parses raw chunks (design B) in worker threads (parse-worker.ts) while the main thread applies the chunks
-// before them: one file's parsing and its rules run on two cores. The main thread stays the one place where
-// state changes, in the order requests came; a chunk parsed ahead is only a guess of what parsing it at its turn
-// would give, and it is used only if the guess holds then:
+// before them: one file's parsing spread over the parse threads, its rules on the main thread. The main thread
+// stays the one place where state changes, in the order requests came; a chunk parsed ahead is only a guess of
+// what parsing it at its turn would give, and it is used only if the guess holds then:
 //
-// - a chunk is offered when it arrives. It is parsed ahead only if it starts exactly where its stream's bytes
-//   will stand at its turn as far as can be known now: where the last chunk parsed ahead of that stream ends
-//   (the worker continues with the context it left there), or, with none in the queue before it, at the
-//   stream's mark (the worker starts from the mark's context, sent along);
-// - at its turn (ChunkIntake.apply) the stream's mark must be the very object the guess started from: the mark
-//   the chunk before it left when it was applied from its parse, or the mark seen when it was offered. Anything
-//   that changed the stream in between (a chunk that went another way, a handoff, a reload of the state, a
-//   failed parse) fails that check, and the chunk is parsed then, on the main thread, as without parse threads.
+// - a chunk is offered when it arrives. Where its start is known as far as can be known now, it goes on a chain:
+//   to the thread that parsed the stream's last chunk, ending where this one starts (the worker continues with
+//   the context it left there), or, with none in the queue before it, to any thread with the stream's mark and
+//   its context. At its turn (ChunkIntake.apply) the stream's mark must be the very object the parse started
+//   from: the mark the chunk before it left when it was applied from its parse, or the mark seen when it was
+//   offered. Anything that changed the stream in between (a chunk that went another way, a handoff, a reload of
+//   the state, a failed parse) fails that check;
+// - otherwise, or when another thread is idler than the chain's, a chunk of a format that allows it
+//   (canGuessStart: mysql-slow, jsonl) is parsed from a guessed start by the idlest thread: from its byte offset
+//   alone, writing down what it takes from the start it does not know (formats/chunk-parse.ts guess()). At its
+//   turn it must start at the stream's mark, and it is settled against the mark's context (the times and ids that
+//   hang on it made again); a guess that does not hold is parsed again. So one stream keeps every thread busy;
+// - a chunk not parsed ahead, or whose parse fails a check, is parsed at its turn on the main thread, as without
+//   parse threads.
 //
-// So a parse thread can only make things faster, never different: test/parse-ahead.test.ts holds the records and
-// alerts equal to a sequential parse, with chains broken in every way above.
+// So parse threads can only make things faster, never different: test/parse-ahead.test.ts holds the records and
+// alerts equal to a sequential parse, with chains broken in every way above and with guessed starts;
+// test/parser-differential.test.ts holds settled guesses equal to parses from the real start.
 
 /** What the main thread asks a parse thread (parse-worker.ts). */
 export interface ParseJob {
@@ -35,6 +44,8 @@ export interface ParseJob {
   line: number;
   /** start from `context` (true), or from where the thread left `key` (which must end at `offset`) */
   fresh: boolean;
+  /** start where the stream will stand at the chunk's turn, not known yet: settled then (`fresh` and `context` unused) */
+  guess: boolean;
   context?: unknown;
   eof: boolean;
   /** the chunk's bytes in [0, length): a buffer handed over, and handed back with the reply for reuse */
@@ -43,7 +54,7 @@ export interface ParseJob {
 }
 
 export type ParseReply =
-  | { id: number; ok: true; buffer: ArrayBuffer; columns: RecordColumns; problems: ParseProblem[]; line: number; context: unknown; cutInEntry: boolean }
+  | { id: number; ok: true; buffer: ArrayBuffer; columns: RecordColumns; problems: ParseProblem[]; line: number; context: unknown; cutInEntry: boolean; guess?: GuessedStart }
   | { id: number; ok: false; buffer: ArrayBuffer; error: string };
 
 /** A stream's key: its source and its name. */
@@ -58,6 +69,8 @@ export interface ParsedAhead {
   line: number;
   context: unknown;
   cutInEntry: boolean;
+  /** parsed from a guessed start (lines counted from 0): to be settled against the real one at its turn */
+  guess?: GuessedStart;
 }
 
 /** One chunk parsed ahead (or being parsed). */
@@ -80,19 +93,25 @@ export class AheadTicket {
     readonly last: number,
     /** the parse thread it went to */
     readonly thread: number,
+    /** parsed from a guessed start: it needs only to start where the stream stands at its turn (then settled) */
+    readonly guessed = false,
   ) {}
 
-  /** The parse, if it started from where `mark` (the stream's mark now, at the chunk's turn) says. */
+  /**
+   * The parse, if it started from where `mark` (the stream's mark now, at the chunk's turn) says; a guessed start
+   * is only known to start at the mark's byte, and is settled against the mark (ChunkIntake).
+   */
   usable(mark: ChunkMark | undefined): ParsedAhead | undefined {
     const from = this.prev ? this.prev.appliedMark : this.startMark;
-    const ok = this.result !== undefined && !this.doomed && mark === from && (mark?.end ?? 0) === this.first - 1;
+    const at = (mark?.end ?? 0) === this.first - 1;
+    const ok = this.result !== undefined && at && (this.guessed || (!this.doomed && mark === from));
     this.prev = undefined; // consumed in order: nothing after needs the chain behind it
     return ok ? this.result : undefined;
   }
 }
 
 export interface ParseAheadOptions {
-  /** parse threads (at least 1; a stream always goes to the same one) */
+  /** parse threads (at least 1) */
   threads: number;
   /** a ticket settled: the queue may go on */
   onSettled: () => void;
@@ -128,44 +147,61 @@ export class ParseAhead {
   /** parse threads that stopped without being asked to */
   private exits = 0;
   /** chunks parsed ahead and applied from their parse, and those parsed again at their turn */
-  readonly counts = { chunksParsedAhead: 0, chunksParsedAgain: 0, parseThreadFailures: 0 };
+  readonly counts = { chunksParsedAhead: 0, chunksParsedAgain: 0, chunksGuessed: 0, guessesNotHeld: 0, parseThreadFailures: 0 };
+  /** jobs sent to each thread and not answered yet */
+  private readonly load: number[];
 
   constructor(private readonly opts: ParseAheadOptions) {
     this.threads = new Array<Thread | undefined>(Math.max(1, opts.threads)).fill(undefined);
+    this.load = new Array<number>(this.threads.length).fill(0);
   }
 
   /**
-   * A chunk has come (before the requests queued ahead of it are done): parse it ahead if where it starts is
-   * known. `mark`: its stream's mark now; `queuedBefore`: chunks of its stream queued ahead of it.
+   * A chunk has come (before the requests queued ahead of it are done): parse it ahead. `mark`: its stream's mark
+   * now; `queuedBefore`: chunks of its stream queued ahead of it. It goes where its start is known (the thread
+   * that holds the stream's last chunk, going on from where that one ends; or, with none queued before it, any
+   * thread with the mark's context), unless another thread is idler: then, as when its start is not known, it is
+   * parsed from a guessed start by the idlest thread, if its format allows (canGuessStart), so one stream keeps
+   * every parse thread busy.
    */
   offer(req: ChunkRequest, mark: ChunkMark | undefined, queuedBefore: number): AheadTicket | undefined {
     if (this.stopped) return undefined;
     const key = streamKey(req);
     const chain = this.chains.get(key);
-    let fresh: boolean;
-    let w: number;
-    if (chain) {
-      // the last chunk parsed ahead ends where this one starts: the thread goes on from there
-      if (req.first - 1 !== chain.last) return undefined;
-      fresh = false;
+    let how: 'chain' | 'fresh' | 'guess' | undefined;
+    let w = 0;
+    if (chain && req.first - 1 === chain.last) {
+      how = 'chain';
       w = chain.thread;
-    } else {
-      if (queuedBefore > 0 || req.first - 1 !== (mark?.end ?? 0)) return undefined;
-      fresh = true;
-      w = this.threadFor(key);
+    } else if (!chain && queuedBefore === 0 && req.first - 1 === (mark?.end ?? 0)) {
+      how = 'fresh';
+      w = this.idlest();
     }
+    if (canGuessStart(req.fmt)) {
+      const idle = this.idlest();
+      if (how === undefined || this.load[idle]! < this.load[w]!) {
+        how = 'guess';
+        w = idle;
+      }
+    }
+    if (how === undefined) return undefined;
     const thread = this.thread(w);
     if (!thread.online) return undefined;
     const id = this.nextId++;
-    const ticket = new AheadTicket(id, key, fresh ? undefined : chain, fresh ? mark : undefined, req.first, req.last, w);
+    const fresh = how === 'fresh';
+    const ticket = how === 'guess'
+      ? new AheadTicket(id, key, undefined, undefined, req.first, req.last, w, true)
+      : new AheadTicket(id, key, fresh ? undefined : chain, fresh ? mark : undefined, req.first, req.last, w);
     const buffer = this.buffer(req.bytes.length);
     new Uint8Array(buffer, 0, req.bytes.length).set(req.bytes);
     const job: ParseJob = {
-      id, key, fmt: req.fmt, tz: req.tz, offset: req.first - 1, line: fresh ? (mark?.line ?? 0) : 0, fresh, eof: req.eof, buffer, length: req.bytes.length,
+      id, key, fmt: req.fmt, tz: req.tz, offset: req.first - 1, line: fresh ? (mark?.line ?? 0) : 0, fresh, guess: how === 'guess', eof: req.eof, buffer, length: req.bytes.length,
       ...(fresh && mark?.context !== undefined && { context: mark.context }),
     };
     thread.worker.postMessage(job, [buffer]);
     this.inFlight.set(id, ticket);
+    this.load[w]!++;
+    if (how === 'guess') return ticket; // no chain goes on from a guess: the next chunk of the stream is guessed too, or starts one
     this.chains.set(key, ticket);
     const live = this.live.get(key);
     if (live) live.push(ticket);
@@ -177,12 +213,14 @@ export class ParseAhead {
   done(ticket: AheadTicket): void {
     if (ticket.appliedMark !== undefined) {
       this.counts.chunksParsedAhead++;
+      if (ticket.guessed) this.counts.chunksGuessed++;
       const live = this.live.get(ticket.key);
       if (live?.[0] === ticket) live.shift();
       if (live?.length === 0) this.live.delete(ticket.key);
       return;
     }
     this.counts.chunksParsedAgain++;
+    if (ticket.guessed && ticket.result !== undefined) this.counts.guessesNotHeld++;
     this.breakChain(ticket);
   }
 
@@ -199,10 +237,11 @@ export class ParseAhead {
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
-  private threadFor(key: string): number {
-    let h = 0;
-    for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
-    return Math.abs(h) % this.threads.length;
+  /** The thread with the fewest jobs waiting (the lowest of equals). */
+  private idlest(): number {
+    let best = 0;
+    for (let w = 1; w < this.load.length; w++) if (this.load[w]! < this.load[best]!) best = w;
+    return best;
   }
 
   /** Thread `w`, started if it is not running (it takes jobs once it is online: until then chunks are parsed at their turn). */
@@ -243,6 +282,7 @@ export class ParseAhead {
       try {
         const records = decodeRecords(reply.columns, this.interner);
         result = { records, problems: reply.problems, line: reply.line, context: reply.context, cutInEntry: reply.cutInEntry };
+        if (reply.guess) result.guess = reply.guess;
       } catch (err) {
         this.opts.log.error({ err: (err as Error).message }, 'a parse thread\'s records could not be read: the chunk is parsed at its turn');
       }
@@ -252,7 +292,7 @@ export class ParseAhead {
   }
 
   private settle(ticket: AheadTicket, result: ParsedAhead | undefined): void {
-    this.inFlight.delete(ticket.id);
+    if (this.inFlight.delete(ticket.id)) this.load[ticket.thread] = Math.max(0, this.load[ticket.thread]! - 1);
     ticket.settled = true;
     ticket.result = result;
     if (result === undefined) this.breakChain(ticket);

@@ -20,3 +20,19 @@ export function cutChunks(bytes: Buffer, target: number): RawChunk[] {
   c.finish(true, out);
   return out;
 }
+
+/**
+ * `entries` entries of a MariaDB slow log whose clock is replayed (a replica's): thread 7 starts statements of
+ * 1.5 s at T and T+1 in turn, so every start is a repeat and a chunk's query ids hang on the thread memory the
+ * chunks before it left (mysql-query-ids.ts). A chunk parsed from a guessed start cannot know that: its guess does
+ * not hold.
+ */
+export function replayedClockLog(entries: number): Buffer {
+  const T = 1_700_000_000;
+  let text = '';
+  for (let i = 0; i < entries; i++) {
+    text += `# Time: 231114 22:13:${String(20 + (i % 2)).padStart(2, '0')}\n# User@Host: app[app] @ web1 [10.0.0.1]\n# Thread_id: 7  Schema: shop  QC_hit: No\n` +
+      `# Query_time: 1.500000  Lock_time: 0.000010  Rows_sent: 1  Rows_examined: 10\nSET timestamp=${T + (i % 2)};\nselect * from t where id = ${i};\n`;
+  }
+  return Buffer.from(text);
+}

@@ -1,7 +1,7 @@
 import { JsonLinesParser } from './jsonl.js';
 import { MySqlSlowParser } from './mysql-slow.js';
 import { MySqlSlowByteParser } from './mysql-slow-bytes.js';
-import type { RecordParser } from './types.js';
+import { isGuessingParser, type RecordParser } from './types.js';
 import { createPostgresParser } from './postgres.js';
 import { PostgresCsvParser } from './postgres-csv.js';
 import { PostgresJsonParser } from './postgres-json.js';
@@ -63,4 +63,17 @@ export function createParser(format: string, options: ParserOptions = {}, refere
     settings.logTimeZone = LogTimeZone.open(options.logTimeZone);
   }
   return make(settings);
+}
+
+const guessable = new Map<string, boolean>();
+
+/** Whether a chunk of `format` can be parsed from a start not known yet (GuessingParser; false for a format not known). */
+export function canGuessStart(format: string): boolean {
+  let can = guessable.get(format);
+  if (can === undefined) {
+    const make = FORMATS[format];
+    can = make !== undefined && isGuessingParser(make({}));
+    guessable.set(format, can);
+  }
+  return can;
 }
