@@ -355,7 +355,7 @@ function guessChunk(parsers: ChunkParsers, options: { logTimeZone?: string }, c:
   const guess = JSON.parse(JSON.stringify(g.guess)) as GuessedStart;
   const settled = parsers.settle('mysql-slow', options, { line: g.line, context: g.context, problems: g.problems, guess }, start, (i, ts, queryId) => {
     const ev = g.events[i]!;
-    ev.ts = ts;
+    if (ts !== undefined) ev.ts = ts;
     ev.queryId = queryId;
     return eventProblem(ev) === undefined;
   });

@@ -113,10 +113,10 @@ export class ChunkIntake {
     const at = this.parsers.settle(req.fmt, parserOptions(req), { ...ahead, guess: ahead.guess }, start, (i, ts, queryId) => {
       const r = records[i];
       if (r === undefined) return false;
-      r.ts = ts;
+      if (ts !== undefined) r.ts = ts;
       r.queryId = queryId;
       // what the parse would have refused with this time or id (types.ts eventProblem): then parse it again
-      return Number.isFinite(ts) && Math.abs(ts) <= MAX_TIME_MS && recordProblem(r) === undefined;
+      return Number.isFinite(r.ts) && Math.abs(r.ts) <= MAX_TIME_MS && recordProblem(r) === undefined;
     });
     return at && { records, problems: ahead.problems, line: at.line, context: at.context, cutInEntry: ahead.cutInEntry };
   }

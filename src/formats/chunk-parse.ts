@@ -75,24 +75,20 @@ export class ChunkParsers {
     const parsed = this.run(parser, bytes, { offset, line: 0, context: undefined }, eof, maxLineBytes);
     const guesses = parser.guesses();
     parser.restore(undefined);
-    // the events the settle makes again, found by their byte offsets (events come in file order)
-    const offsets = parser.guessedOffsets(guesses);
-    const events: number[] = [];
-    let i = 0;
-    for (const at of offsets) {
-      while (i < parsed.events.length && parsed.events[i]!.offset < at) i++;
-      events.push(i < parsed.events.length && parsed.events[i]!.offset === at ? i : -1);
-    }
+    // the events the settle may make again, found by their byte offsets (events come in file order)
+    const index = new Map<number, number>();
+    parsed.events.forEach((ev, i) => index.set(ev.offset, i));
+    const events = parser.guessedOffsets(guesses).map((at) => index.get(at) ?? -1);
     return { ...parsed, guess: { guesses, events } };
   }
 
   /**
    * A guess() held against the chunk's real start, at its turn: `fix(i, ts, queryId)` gives the i-th event
-   * (record) a time and id that hang on the start (false: it cannot take them), the problems' lines are counted
+   * (record) a time (undefined: kept) and id that hang on the start (false: it cannot take them), the problems' lines are counted
    * from `start.line`. Returns where the stream stands after the chunk, or undefined if the guess did not hold
    * (parse the chunk again: nothing it returned may be used).
    */
-  settle(format: string, options: ParserOptions, guessed: Pick<ChunkParse, 'line' | 'context' | 'problems'> & { guess: GuessedStart }, start: ChunkStart, fix: (i: number, ts: number, queryId: string) => boolean): SettledGuess | undefined {
+  settle(format: string, options: ParserOptions, guessed: Pick<ChunkParse, 'line' | 'context' | 'problems'> & { guess: GuessedStart }, start: ChunkStart, fix: (i: number, ts: number | undefined, queryId: string) => boolean): SettledGuess | undefined {
     const parser = this.parser(format, options);
     if (!isGuessingParser(parser)) return undefined;
     const { guesses, events } = guessed.guess;

@@ -24,15 +24,36 @@ export function cutChunks(bytes: Buffer, target: number): RawChunk[] {
 /**
  * `entries` entries of a MariaDB slow log whose clock is replayed (a replica's): thread 7 starts statements of
  * 1.5 s at T and T+1 in turn, so every start is a repeat and a chunk's query ids hang on the thread memory the
- * chunks before it left (mysql-query-ids.ts). A chunk parsed from a guessed start cannot know that: its guess does
- * not hold.
+ * chunks before it left (mysql-query-ids.ts): a chunk parsed from a guessed start gets them right only when settled.
  */
 export function replayedClockLog(entries: number): Buffer {
   const T = 1_700_000_000;
   let text = '';
+  for (let i = 0; i < entries; i++) text += mariadbEntry(`231114 22:13:${20 + (i % 2)}`, T + (i % 2), 1.5, `select * from t where id = ${i}`);
+  return Buffer.from(text);
+}
+
+/**
+ * `entries` entries written in America/New_York local time, 20 s apart, across 2020-11-01 01:00–02:00 twice (the
+ * hour daylight time repeats). A chunk whose first `# Time:` falls in the second pass reads it right only knowing
+ * the time before it: parsed from a guessed start, its guess does not hold.
+ */
+export function repeatedHourLog(entries: number): Buffer {
+  const first = Date.UTC(2020, 10, 1, 4, 40); // 00:40 EDT
+  let text = '';
   for (let i = 0; i < entries; i++) {
-    text += `# Time: 231114 22:13:${String(20 + (i % 2)).padStart(2, '0')}\n# User@Host: app[app] @ web1 [10.0.0.1]\n# Thread_id: 7  Schema: shop  QC_hit: No\n` +
-      `# Query_time: 1.500000  Lock_time: 0.000010  Rows_sent: 1  Rows_examined: 10\nSET timestamp=${T + (i % 2)};\nselect * from t where id = ${i};\n`;
+    const ms = first + i * 20_000;
+    const local = new Date(ms + (ms < Date.UTC(2020, 10, 1, 6) ? -4 : -5) * 3_600_000);
+    const hh = String(local.getUTCHours()).padStart(2, ' ');
+    const mm = String(local.getUTCMinutes()).padStart(2, '0');
+    const ss = String(local.getUTCSeconds()).padStart(2, '0');
+    text += mariadbEntry(`201101 ${hh}:${mm}:${ss}`, Math.floor(ms / 1000) - 1, 0.5, `select * from t where id = ${i}`);
   }
   return Buffer.from(text);
+}
+
+/** A MariaDB entry of thread 7: `# Time:` (local, without a zone), SET timestamp, Query_time in seconds. */
+function mariadbEntry(time: string, setTimestamp: number, querySeconds: number, sql: string): string {
+  return `# Time: ${time}\n# User@Host: app[app] @ web1 [10.0.0.1]\n# Thread_id: 7  Schema: shop  QC_hit: No\n` +
+    `# Query_time: ${querySeconds.toFixed(6)}  Lock_time: 0.000010  Rows_sent: 1  Rows_examined: 10\nSET timestamp=${setTimestamp};\n${sql};\n`;
 }

@@ -392,14 +392,15 @@ export class MySqlSlowByteParser implements ByteRecordParser, GuessingParser {
     return this.carry.guesses();
   }
 
-  settle(guesses: unknown, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number, queryId: string) => boolean): unknown {
+  settle(guesses: unknown, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number | undefined, queryId: string) => boolean): unknown {
     const settled = this.carry.settle(guesses as SlowLogGuesses, start, guessedEnd, fix);
     this.restore(undefined);
     return settled;
   }
 
   guessedOffsets(guesses: unknown): number[] {
-    return (guesses as SlowLogGuesses).inherited.map((e) => e[0]);
+    const g = guesses as SlowLogGuesses;
+    return [...g.inherited.map((e) => e[0]), ...g.offsets];
   }
 
   // ---- headers -------------------------------------------------------------------------------------

@@ -442,9 +442,12 @@ export class SlowLogCarryOver {
       g.threads.push(thread);
       g.starts.push(startMs);
       g.seen.push(seen ? 1 : 0);
+      g.offsets.push(this.entryOffset);
       return seen;
     },
   };
+  /** the byte offset of the entry whose query id is being made (for recordedStarts) */
+  private entryOffset = 0;
 
   constructor(private readonly zone: LogTimeZone | undefined) {}
 
@@ -463,7 +466,10 @@ export class SlowLogCarryOver {
   queryId(threadId: string | undefined, setTimestamp: number | undefined, offset: number, ts: number, durationMs: number): string {
     const g = this.guess;
     if (g !== undefined) {
-      if (g.firstTime !== undefined) return queryIdOf(threadId, setTimestamp, offset, ts, durationMs, this.recordedStarts);
+      if (g.firstTime !== undefined) {
+        this.entryOffset = offset;
+        return queryIdOf(threadId, setTimestamp, offset, ts, durationMs, this.recordedStarts);
+      }
       // its time (and so its id) is the start's: made again when settled; the thread memory is left alone
       g.inherited.push([offset, threadId ?? null, setTimestamp ?? null, durationMs]);
       return queryIdOf(threadId, setTimestamp, offset, ts, durationMs, FORGETFUL);
@@ -518,7 +524,7 @@ export class SlowLogCarryOver {
    */
   guessStart(): void {
     this.restore(undefined);
-    this.guess = { inherited: [], threads: [], starts: [], seen: [] };
+    this.guess = { inherited: [], threads: [], starts: [], seen: [], offsets: [] };
   }
 
   /** What the parse took from the start it did not know, since guessStart(). */
@@ -528,11 +534,12 @@ export class SlowLogCarryOver {
 
   /**
    * A parse from guessStart() held against its real start, `start` (a context()): the entries that took the
-   * start's time get their time and id made again (`fix`, false if it cannot take them), the first `# Time:`
-   * must read the same after the start's time, and every lookup of the thread memory must answer as it did.
+   * start's time get their time and id made again (`fix(k)`, k-th of them; false if it cannot take them), the
+   * first `# Time:` must read the same after the start's time, and every lookup of the thread memory is made
+   * again on the start's: a statement whose answer differs gets the other id (`fix(inherited + i)`, time kept).
    * Returns the context at the parse's end (`guessedEnd`: what context() said there), or NOT_SETTLED.
    */
-  settle(g: SlowLogGuesses, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number, queryId: string) => boolean): MySqlSlowContext | undefined | typeof NOT_SETTLED {
+  settle(g: SlowLogGuesses, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number | undefined, queryId: string) => boolean): MySqlSlowContext | undefined | typeof NOT_SETTLED {
     this.restore(start);
     for (let k = 0; k < g.inherited.length; k++) {
       const [offset, thread, set, durationMs] = g.inherited[k]!;
@@ -541,8 +548,14 @@ export class SlowLogCarryOver {
     }
     const first = g.firstTime;
     if (first !== undefined && first[1] === 1 && this.zone !== undefined && this.zone.fromLocal(first[0], this.lastTime) !== first[2]) return NOT_SETTLED;
+    // the thread memory answered from what the chunk saw: asked again of the real one, an answer that differs
+    // gives the statement the other id (a replica replaying its source's clock repeats starts across chunks)
+    const n = g.inherited.length;
     for (let i = 0; i < g.threads.length; i++) {
-      if (this.startsSeen.repeat(g.threads[i]!, g.starts[i]!) !== (g.seen[i] === 1)) return NOT_SETTLED;
+      const thread = g.threads[i]!;
+      const startMs = g.starts[i]!;
+      const seen = this.startsSeen.repeat(thread, startMs);
+      if (seen !== (g.seen[i] === 1) && !fix(n + i, undefined, crossingId(thread, startMs, g.offsets[i]!, seen))) return NOT_SETTLED;
     }
     const end = guessedEnd as MySqlSlowContext | undefined;
     const ctx: MySqlSlowContext = {};
@@ -569,10 +582,11 @@ export interface SlowLogGuesses {
   inherited: Array<[offset: number, thread: string | null, setTimestamp: number | null, durationMs: number]>;
   /** that first `# Time:`: [ms read, 1 if a local time, what it was read as with no time before it] */
   firstTime?: [ms: number, local: 0 | 1, read: number];
-  /** every lookup of the thread memory after it, in order: thread, start (ms), 1 if it answered "seen" */
+  /** every lookup of the thread memory after it, in order: thread, start (ms), 1 if it answered "seen", the entry's byte offset */
   threads: string[];
   starts: number[];
   seen: Array<0 | 1>;
+  offsets: number[];
 }
 
 /** A thread memory that remembers nothing (the ids of entries made again when settled). */
@@ -613,7 +627,12 @@ export function queryIdOf(threadId: string | undefined, setTimestamp: number | u
   // a statement of a second or more certainly ran past its start second, whatever `# Time:` means
   const crosses = durationMs >= 1000 || Math.floor(ts / 1000) > startSec;
   if (!crosses) return `${thread}-${startMs}#${offset}`;
-  return seen.repeat(thread, startMs) ? `${thread}-${startMs}#${offset}` : `${thread}-${startMs}`;
+  return crossingId(thread, startMs, offset, seen.repeat(thread, startMs));
+}
+
+/** The id of a statement that crossed a second: the plain one, or with its offset if thread + start was seen before. */
+function crossingId(thread: string, startMs: number, offset: number, repeat: boolean): string {
+  return repeat ? `${thread}-${startMs}#${offset}` : `${thread}-${startMs}`;
 }
 
 function newEntry(offset: number, end: number, lineNo: number): Entry {

@@ -75,11 +75,12 @@ export interface GuessingParser extends RecordParser {
   guesses(): unknown;
   /**
    * Holds `guesses` against the real start (`start`, a context()): the events whose fields hang on it are made
-   * again (`fix(k, ts, queryId)` for the k-th of them, in emit order, false if it cannot take them). Returns the
-   * context at the parse's end (`guessedEnd`: what context() said there), or NOT_SETTLED if the guess did not hold.
+   * again (`fix(k, ts, queryId)` for the k-th event of guessedOffsets(); ts undefined: kept; false if it cannot
+   * take them). Returns the context at the parse's end (`guessedEnd`: what context() said there), or NOT_SETTLED
+   * if the guess did not hold.
    */
-  settle(guesses: unknown, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number, queryId: string) => boolean): unknown;
-  /** the byte offsets of the events `fix` is called for, in that order (to find them among the parse's events) */
+  settle(guesses: unknown, start: unknown, guessedEnd: unknown, fix: (k: number, ts: number | undefined, queryId: string) => boolean): unknown;
+  /** the byte offsets of the events `fix` may be called for, by k (to find them among the parse's events) */
   guessedOffsets(guesses: unknown): number[];
 }
 
