@@ -24,6 +24,7 @@ describe('slowq bench --smoke', () => {
     ['parse', 'Parsers: events/s'],
     ['logging', 'Logging one line per record'],
     ['design', 'Stages alone: CPU'],
+    ['spread', 'One file over the parse threads'],
     ['classes', 'Query classes in a consumer'],
     ['steady', 'The rules over 12 min of event time'],
   ] as const) {
