@@ -63,6 +63,16 @@ async function ahead(pa: Pooled, reqs: ChunkRequest[], between?: (i: number, eng
   return { ...out, engine };
 }
 
+/** A reload of the state from what it was: the marks are new objects with the same values. */
+function reloaded(engine: RulesEngine): RulesEngine {
+  const copy = new RulesEngine();
+  for (const [name, s] of engine.sources) {
+    const into = copy.source(name);
+    Object.assign(into, { ...s, chunks: new Map([...s.chunks].map(([k, m]) => [k, { ...m }])) });
+  }
+  return copy;
+}
+
 interface Pooled {
   ahead: ParseAhead;
   inbox?: OrderedInbox<number>;
@@ -110,16 +120,7 @@ describe('parsing raw chunks ahead in a parse thread', () => {
     const third = Math.floor(reqs.length / 3);
     // the client sends chunk 5 again after chunk 6 (a resend), and chunk `third` comes before the one before it
     const resent = [...reqs.slice(0, 7), reqs[5]!, ...reqs.slice(7)];
-    const got = await ahead(pa, resent, (i, engine) => {
-      // a reload of the state from what it was (the marks are new objects with the same values)
-      if (i !== third) return;
-      const copy = new RulesEngine();
-      for (const [name, s] of engine.sources) {
-        const into = copy.source(name);
-        Object.assign(into, { ...s, chunks: new Map([...s.chunks].map(([k, m]) => [k, { ...m }])) });
-      }
-      return copy;
-    });
+    const got = await ahead(pa, resent, (i, engine) => (i === third ? reloaded(engine) : undefined));
     assert.deepEqual(got.ids, want.ids);
     assert.deepEqual(got.records, want.records);
     // the state replaced under the chain: one chunk parsed again, the chain offered again from there
@@ -205,15 +206,7 @@ describe('one stream over several parse threads (guessed starts)', () => {
     const pa = pool(2);
     await online(pa, 2);
     const third = Math.floor(resent.length / 3);
-    const got = await ahead(pa, resent, (i, engine) => {
-      if (i !== third) return;
-      const copy = new RulesEngine();
-      for (const [name, s] of engine.sources) {
-        const into = copy.source(name);
-        Object.assign(into, { ...s, chunks: new Map([...s.chunks].map(([k, m]) => [k, { ...m }])) });
-      }
-      return copy;
-    });
+    const got = await ahead(pa, resent, (i, engine) => (i === third ? reloaded(engine) : undefined));
     assert.deepEqual(got.ids, want.ids);
     assert.deepEqual(got.records, want.records);
     assert.deepEqual(got.engine.source('db').chunks.get('s1'), want.engine.source('db').chunks.get('s1'));
