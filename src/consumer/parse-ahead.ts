@@ -221,7 +221,7 @@ export class ParseAhead {
     }
     this.counts.chunksParsedAgain++;
     if (ticket.guessed && ticket.result !== undefined) this.counts.guessesNotHeld++;
-    this.breakChain(ticket);
+    if (!ticket.guessed) this.breakChain(ticket);
   }
 
   /** Starts the parse threads now (else each starts at its first chunk): they load their modules while the consumer starts. */
@@ -295,10 +295,10 @@ export class ParseAhead {
     if (this.inFlight.delete(ticket.id)) this.load[ticket.thread] = Math.max(0, this.load[ticket.thread]! - 1);
     ticket.settled = true;
     ticket.result = result;
-    if (result === undefined) this.breakChain(ticket);
+    if (result === undefined && !ticket.guessed) this.breakChain(ticket);
   }
 
-  /** `ticket` will not be applied from its parse: the chunks after it in its chain are doomed. */
+  /** `ticket` (on a chain) will not be applied from its parse: the chunks after it in its chain are doomed. */
   private breakChain(ticket: AheadTicket): void {
     const chain = this.chains.get(ticket.key);
     if (chain && chain.id >= ticket.id) this.chains.delete(ticket.key);
