@@ -25,6 +25,8 @@ export interface UpOptions extends ThresholdFlags {
   insecure?: boolean;
   /** the address of the dashboard and /metrics (beyond loopback the monitor needs $SLOWQ_HTTP_TOKEN) */
   httpHost?: string;
+  /** each consumer's parse threads (`slowq consumer --parse-threads`) */
+  parseThreads?: string;
 }
 
 /** The whole server side on this host as child processes; returns the supervisor (already started). */
@@ -43,6 +45,7 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
   }
   const n = flags.consumers ? intOption(flags.consumers, '--consumers') : availableParallelism();
   if (n < 1) throw new Error('--consumers must be at least 1');
+  const parseThreads = flags.parseThreads !== undefined ? intOption(flags.parseThreads, '--parse-threads') : 0;
   if (flags.httpHost && !isLoopbackHost(flags.httpHost) && !process.env.SLOWQ_HTTP_TOKEN) {
     throw new Error(`up: --http-host ${flags.httpHost} serves the dashboard and its silence API beyond loopback: set SLOWQ_HTTP_TOKEN (at least 16 characters) in the environment; requests must carry it`);
   }
@@ -74,7 +77,8 @@ export function startServerSide(flags: UpOptions, print: (line: string) => void,
     ...names.map((name): ChildSpec => ({
       name: `consumer-${name}`,
       reloads: true,
-      args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common, ...(curve?.consumer(name) ?? [])],
+      args: ['consumer', '--name', name, '--data', join(dataDir, 'consumers', name), '--master', tcp(host, base + 1), '--monitor', tcp(host, base + 2), ...ruleArgs(flags), ...common, ...(curve?.consumer(name) ?? []),
+        ...(parseThreads > 0 ? ['--parse-threads', String(parseThreads)] : [])],
     })),
   ];
   const supervisor = new Supervisor({
@@ -107,6 +111,7 @@ export function register(program: Command): void {
       .option('--data <dir>', 'data directory (state, logs, alerts.jsonl)', 'slowq-data')
       .option('--port <base>', 'base port: clients BASE, consumers BASE+1, monitor BASE+2, logserver BASE+3, HTTP BASE+4', String(DEFAULT_BASE_PORT))
       .option('--consumers <n>', 'number of consumers (default: number of cores)')
+      .option('--parse-threads <n>', 'threads of each consumer that parse raw chunks (agents with --ship chunks) ahead: one big log on more cores than one (default 0; README, Shipping raw chunks)')
       .option('--log-level <level>', 'log level of the services', 'info')
       .option('--quiet', 'do not print alerts on stdout')
       .option('--curve-dir <dir>', 'CURVE with allow-lists on every connection: key pairs for every service in DIR, made if missing')
