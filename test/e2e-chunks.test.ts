@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MySqlSlowLogGenerator, type MySqlSlowFlavor } from '../src/workload/mysql-slow-generator.js';
+import { generateLines } from '../src/workload/generator.js';
 import { parseFile } from '../src/formats/read-file.js';
 import { Pipeline } from '../bench/harness/pipeline.js';
 import { readJson } from '../bench/harness/files.js';
@@ -117,5 +118,37 @@ describe('raw chunks (--ship chunks): SIGKILL of client, consumers and master mi
       const warned = existsSync(logs) ? readdirSync(logs).map((f) => `--- ${f}: ${readFileSync(join(logs, f), 'utf8').split('\n').filter((l) => /"level":[456]0/.test(l)).slice(-5).join('\n')}`).join('\n') : '';
       throw new Error(`${(err as Error).message}\n${said}\n${warned}`, { cause: err });
     }
+  });
+
+  it('JSON lines shipped as chunks, parsed over two parse threads: alerts equal the oracle, every record applied once', async (t) => {
+    const jdir = join(dir, 'jsonl');
+    const file = join(jdir, 'app.jsonl');
+    mkdirSync(jdir, { recursive: true });
+    const lines = generateLines(20_000, { seed: 77 });
+    const p = (pipeline = Pipeline.start({
+      data: join(jdir, 'server'),
+      base: await freeBasePort(),
+      consumers: ['c0', 'c1'],
+      consumerArgs: ['--parse-threads', '2'],
+      clients: [{ source: 'app', files: [file], format: 'jsonl', data: join(jdir, 'client'), args: ['--ship', 'chunks'] }],
+    }));
+    writeFileSync(file, '');
+    await p.ready();
+    for (let a = 0; a < 20; a++) {
+      appendFileSync(file, lines.slice(a * 1000, (a + 1) * 1000).join('\n') + '\n');
+      await sleep(30);
+    }
+    const want = new Set((await oracle([file], 'jsonl', 'app')).map((a) => a.id));
+    assert.ok(want.size > 100, `the workload alerts (${want.size})`);
+    await expectAlertIds(p.alertsFile, want, 120_000);
+    const records = (await parseFile(file, 'jsonl', () => {})).events;
+    const applied = await waitFor('high-water marks', () => (p.highWaterTotal() === records ? records : undefined), 20_000).catch(() => p.highWaterTotal());
+    assert.equal(applied, records, 'the consumers applied every record once');
+    const sum = (k: string) => ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.[k] ?? 0), 0);
+    assert.ok(sum('chunks') > 0, 'the consumers received chunks');
+    assert.equal(readJson(join(jdir, 'client', 'stats.json'))?.records, 0, 'the client sent no records');
+    t.diagnostic(`chunks parsed ahead ${sum('chunksParsedAhead')} (${sum('chunksGuessed')} from a guessed start), on the main thread ${sum('chunksParsedAgain')}`);
+    const stopped = await p.stop();
+    for (const { service, exit } of stopped) assert.equal(exit.code, 0, `${service.name} exits 0; its output:\n${service.output().slice(-2000)}`);
   });
 });

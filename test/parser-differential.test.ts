@@ -8,6 +8,7 @@ import { createParser } from '../src/formats/parsers/index.js';
 import { eventProblem, newParseOutput, rejectBadEvents, type ParseOutput } from '../src/formats/parsers/types.js';
 import { prng } from '../src/workload/prng.js';
 import { MySqlSlowLogGenerator, type MySqlSlowFlavor } from '../src/workload/mysql-slow-generator.js';
+import { generateLines } from '../src/workload/generator.js';
 import { corpusFile, corpusFiles } from './support/corpus.js';
 
 // The byte-level MySQL slow log parser (parsers/mysql-slow-bytes.ts) against the line parser it replaces
@@ -291,6 +292,8 @@ interface ChunkPlan {
   guess?: boolean;
   /** the log's time zone (--log-timezone) */
   tz?: string;
+  /** default mysql-slow */
+  format?: string;
 }
 
 interface ChunkRun {
@@ -305,7 +308,8 @@ interface ChunkRun {
 
 /** Cut as the client's harvester cuts (entry-chunker.ts), each chunk parsed with the context the one before left (chunk-parse.ts). */
 function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
-  const chunker = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: plan.target, maxBytes: 8 << 20, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
+  const format = plan.format ?? 'mysql-slow';
+  const chunker = new EntryChunker({ format, offset: 0, line: 0, targetBytes: plan.target, maxBytes: 8 << 20, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
   const parsers = new ChunkParsers();
   const options = plan.tz !== undefined ? { logTimeZone: plan.tz } : {};
   const run: ChunkRun = { events: [], problems: [], skipped: 0, chunks: 0, ...(plan.guess && { settled: 0, unsettled: 0 }) };
@@ -313,7 +317,7 @@ function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
   const parse = (chunks: RawChunk[]): void => {
     for (const c of chunks) {
       assert.equal(c.from, start.offset, 'chunks are consecutive');
-      const p = parsers.parse('mysql-slow', options, c.bytes, start, c.eof, plan.maxLineBytes);
+      const p = parsers.parse(format, options, c.bytes, start, c.eof, plan.maxLineBytes);
       if (plan.guess) guessChunk(parsers, options, c, start, p, plan, run);
       assert.equal(p.cutInEntry, false, `chunk ${c.from}..${c.to} ends inside an entry`);
       assert.equal(p.line, c.line, `chunk ${c.from}..${c.to}: the chunker and the parser count the same lines`);
@@ -350,10 +354,11 @@ function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
  * exactly what the parse from the real start gave (`want`): events, problems, lines and the context after it.
  */
 function guessChunk(parsers: ChunkParsers, options: { logTimeZone?: string }, c: RawChunk, start: ChunkStart, want: ChunkParse, plan: ChunkPlan, run: ChunkRun): void {
-  const g = parsers.guess('mysql-slow', options, c.bytes, start.offset, c.eof, plan.maxLineBytes);
-  assert.ok(g?.guess, 'mysql-slow can be parsed from a guessed start');
+  const format = plan.format ?? 'mysql-slow';
+  const g = parsers.guess(format, options, c.bytes, start.offset, c.eof, plan.maxLineBytes);
+  assert.ok(g?.guess, `${format} can be parsed from a guessed start`);
   const guess = JSON.parse(JSON.stringify(g.guess)) as GuessedStart;
-  const settled = parsers.settle('mysql-slow', options, { line: g.line, context: g.context, problems: g.problems, guess }, start, (i, ts, queryId) => {
+  const settled = parsers.settle(format, options, { line: g.line, context: g.context, problems: g.problems, guess }, start, (i, ts, queryId) => {
     const ev = g.events[i]!;
     if (ts !== undefined) ev.ts = ts;
     ev.queryId = queryId;
@@ -371,7 +376,7 @@ function guessChunk(parsers: ChunkParsers, options: { logTimeZone?: string }, c:
 
 /** The same input parsed sequentially, as the record path's harvester does (refused events out, idle flushes at the same reads). */
 function sequentialParse(input: Buffer, plan: ChunkPlan): ChunkRun {
-  const parser = createParser('mysql-slow', plan.tz !== undefined ? { logTimeZone: plan.tz } : {});
+  const parser = createParser(plan.format ?? 'mysql-slow', plan.tz !== undefined ? { logTimeZone: plan.tz } : {});
   const out: ParseOutput = newParseOutput();
   let checked = 0;
   const check = (): void => {
@@ -543,5 +548,39 @@ describe('chunks parsed from a guessed start, settled at their turn = parsed fro
     tally.report(t, 'hand-made, guessed starts');
     assert.ok(tally.unsettled >= 3, `${tally.unsettled} guesses did not hold`);
     assert.ok(tally.settled >= 3, `${tally.settled} guesses held`);
+  });
+});
+
+/** Generated JSON lines with the lines a real file can hold besides: blank ones, CRLF, bad JSON, non-ASCII, no final newline. */
+function jsonLines(seed: number, count: number): Buffer {
+  const r = prng(seed);
+  const lines = generateLines(count, { seed });
+  const out: string[] = [];
+  for (const line of lines) {
+    const p = r();
+    if (p < 0.03) out.push('');
+    else if (p < 0.06) out.push('{"ts": 1, "state": "finished", "id": "x"'); // cut short
+    else if (p < 0.08) out.push(line.replace('"sql":"', '"sql":"é ✓ 😀 '));
+    else if (p < 0.10) out.push(line + '\r');
+    else if (p < 0.11) out.push('[1, 2, 3]');
+    out.push(line);
+  }
+  return Buffer.from(out.join('\n') + (r() < 0.5 ? '\n' : ''));
+}
+
+describe('JSON lines shipped as chunks (--ship chunks, jsonl) = one sequential parse, from a known or a guessed start', () => {
+  it('generated lines with bad ones, cut at every chunk size from 1 KiB up, with odd reads, idle cuts and short line limits', (t) => {
+    const tally = new ChunkTally();
+    for (let k = 0; k < 6; k++) {
+      const input = jsonLines(SEED + 90 + k, 1500);
+      for (const target of [1, 100, 1024, 4096, 65536]) {
+        tally.check(input, { target, reads: [65536], format: 'jsonl' }, `jsonl ${k}, target ${target}`);
+        tally.check(input, { target, reads: [65536], format: 'jsonl', guess: true }, `jsonl ${k}, target ${target}, guessed`);
+      }
+      tally.check(input, { target: 2048, reads: [4093, 1, 517], idleAfter: new Set([3, 40, 41]), caughtUpAfter: new Set([7, 8]), format: 'jsonl' }, `jsonl ${k} odd reads`);
+      tally.check(input, { target: 512, reads: [977], maxLineBytes: 120, format: 'jsonl', guess: true }, `jsonl ${k} lines over 120 bytes skipped, guessed`);
+    }
+    tally.report(t, 'jsonl');
+    assert.equal(tally.unsettled, 0, 'a JSON line takes nothing from the lines before it: every guess holds');
   });
 });

@@ -92,7 +92,9 @@ export class ChunkIntake {
     const skip = mark.end - from;
     const bytes = skip > 0 ? req.bytes.subarray(skip) : req.bytes;
     const start: ChunkStart = { offset: mark.end, line: mark.line, context: mark.context };
-    const early = this.settled(req, ahead?.usable(markNow), start);
+    const usable = ahead?.usable(markNow);
+    const early = this.settled(req, usable, start);
+    if (ahead && usable && !early) ahead.notHeld = true;
     const parsed = early ?? parseChunkRecords(this.parsers, req, bytes, start);
     const records = stampRecords(parsed.records, req.src, req.stream, hwm + 1);
     const r = engine.applyBatch(req.src, req.stream, records, alerts);

@@ -81,6 +81,8 @@ export class AheadTicket {
   result: ParsedAhead | undefined;
   /** the mark the chunk's stream got when this chunk was applied from its parse (the next chunk's check) */
   appliedMark: ChunkMark | undefined;
+  /** parsed from a guessed start that, settled at its turn, did not hold */
+  notHeld = false;
 
   constructor(
     readonly id: number,
@@ -220,7 +222,7 @@ export class ParseAhead {
       return;
     }
     this.counts.chunksParsedAgain++;
-    if (ticket.guessed && ticket.result !== undefined) this.counts.guessesNotHeld++;
+    if (ticket.notHeld) this.counts.guessesNotHeld++;
     if (!ticket.guessed) this.breakChain(ticket);
   }
 

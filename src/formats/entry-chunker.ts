@@ -1,4 +1,5 @@
 import { LineSplitter, type ByteLineSink } from './line-splitter.js';
+import { JsonLinesCuts } from './parsers/jsonl-cuts.js';
 import { MySqlSlowCuts } from './parsers/mysql-slow-cuts.js';
 import { CHUNK_FORMATS } from '../wire/limits.js';
 
@@ -33,6 +34,7 @@ export interface EntryCuts {
 
 export function entryCutsFor(format: string): EntryCuts {
   if (format === 'mysql-slow') return new MySqlSlowCuts();
+  if (format === 'jsonl') return new JsonLinesCuts();
   throw new Error(`format "${format}" cannot be shipped as raw chunks (only ${CHUNK_FORMATS.join(', ')}); ship records instead`);
 }
 

@@ -26,7 +26,9 @@ import type { QueryClassSummary } from '../model/query-class.js';
 // apply a stale master's batch: a version-3 peer gets a VERSION error instead.
 // 5: a client may ship a log's raw bytes (`chunk`, design B: the consumer parses them), which a version-4 master
 // or consumer would answer UNKNOWN_TYPE, again and again: a version-4 peer gets a VERSION error instead.
-export const PROTOCOL_VERSION = 5;
+// 6: a chunk may be JSON lines (`fmt: jsonl`), which a version-5 master or consumer refuses as a malformed header,
+// again and again: a version-5 peer gets a VERSION error instead.
+export const PROTOCOL_VERSION = 6;
 
 /** client → master → consumer: consecutive records first..last of one stream */
 export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number; ring?: number }
