@@ -16,7 +16,7 @@ export interface FileInputConfig {
   format: string;
   paths: string[];
   parserOptions: ParserOptions;
-  /** `chunks`: ship raw entry-aligned chunks, parsed by the consumers (mysql-slow only); absent: records */
+  /** `chunks`: ship raw entry-aligned chunks, parsed by the consumers (mysql-slow and jsonl); absent: records */
   ship?: 'chunks';
 }
 

@@ -43,7 +43,7 @@ export interface ClientOptions {
   statsFile?: boolean;
   /**
    * `chunks`: ship the log's raw bytes cut where entries end, and let the consumers parse them (design B: README,
-   * "Where one file's parsing runs"); mysql-slow only. Default `records`: parse here and ship records.
+   * "Where one file's parsing runs"); mysql-slow and jsonl. Default `records`: parse here and ship records.
    */
   ship?: 'records' | 'chunks';
 }
