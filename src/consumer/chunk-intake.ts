@@ -2,8 +2,7 @@ import type { Alert, QueryRecord } from '../model/record.js';
 import { stampRecords, toWire } from '../model/record.js';
 import { ChunkParsers, type ChunkParse, type ChunkStart } from '../formats/chunk-parse.js';
 import type { ChunkHeader } from '../wire/protocol.js';
-import { MAX_TIME_MS, type ParseProblem } from '../formats/parsers/types.js';
-import { recordProblem } from '../wire/record-schema.js';
+import { eventProblem, type ParseProblem } from '../formats/parsers/types.js';
 import type { BatchResult, RulesEngine } from '../rules/engine.js';
 import type { ChunkMark } from '../rules/rules.js';
 import type { AheadTicket, ParsedAhead } from './parse-ahead.js';
@@ -117,8 +116,8 @@ export class ChunkIntake {
       if (r === undefined) return false;
       if (ts !== undefined) r.ts = ts;
       r.queryId = queryId;
-      // what the parse would have refused with this time or id (types.ts eventProblem): then parse it again
-      return Number.isFinite(r.ts) && Math.abs(r.ts) <= MAX_TIME_MS && recordProblem(r) === undefined;
+      // what the parse would have refused with this time or id: then parse it again
+      return eventProblem(r) === undefined;
     });
     return at && { records, problems: ahead.problems, line: at.line, context: at.context, cutInEntry: ahead.cutInEntry };
   }

@@ -58,15 +58,10 @@ export class ChunkParsers {
     return this.run(parser, bytes, start, eof, maxLineBytes);
   }
 
-  /** Whether `format` can be parsed from a start not known yet (guess()). */
-  canGuess(format: string, options: ParserOptions): boolean {
-    return isGuessingParser(this.parser(format, options));
-  }
-
   /**
    * parse() from where the chunk's stream will stand at its turn, not known yet but for its byte `offset`: lines
    * are counted from 0, and what the parse takes from that start is written down for settle() (undefined: the
-   * format cannot be parsed so; canGuess()).
+   * format cannot be parsed so: parsers/index.ts canGuessStart()).
    */
   guess(format: string, options: ParserOptions, bytes: Buffer, offset: number, eof: boolean, maxLineBytes = CHUNK_MAX_LINE_BYTES): ChunkParse | undefined {
     const parser = this.parser(format, options);

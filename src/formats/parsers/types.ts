@@ -1,5 +1,5 @@
 import { boundLabels, MAX_TIME_MS } from '../../model/bounds.js';
-import type { ParsedEvent } from '../../model/record.js';
+import type { ParsedEvent, WireRecord } from '../../model/record.js';
 import { recordProblem } from '../../wire/record-schema.js';
 
 export { MAX_TIME_MS };
@@ -105,12 +105,12 @@ export function excerpt(text: string, max = 200): string {
 }
 
 /**
- * Why an event cannot be used, or undefined. A time no Date holds (or a duration of Infinity from
- * "duration: 9999…" in a log) would become the source's event-time watermark and poison every later decision;
+ * Why an event (or the record made of it) cannot be used, or undefined. A time no Date holds (or a duration of
+ * Infinity from "duration: 9999…" in a log) would become the source's event-time watermark and poison every later decision;
  * and an event the wire's record schema refuses (a query id of a megabyte, a negative row count) would be
  * refused by the consumer, and its batch sent again and again.
  */
-export function eventProblem(ev: ParsedEvent): string | undefined {
+export function eventProblem(ev: WireRecord): string | undefined {
   if (!Number.isFinite(ev.ts) || Math.abs(ev.ts) > MAX_TIME_MS) return `event time ${ev.ts} is out of range`;
   if (!Number.isFinite(ev.durationMs) || ev.durationMs < 0 || ev.durationMs > MAX_TIME_MS) return `duration ${ev.durationMs} ms is out of range`;
   return recordProblem(ev);
