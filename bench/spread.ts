@@ -67,7 +67,7 @@ function chunksOf(bytes: Buffer, target: number): ChunkRequest[] {
   const c = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: target, maxBytes: 8 << 20 });
   c.push(bytes, out);
   c.finish(true, out);
-  return out.map((k) => ({ src: 'db', stream: 'slow.log', first: k.from + 1, last: k.to, eof: k.eof, fmt: 'mysql-slow', tz: '', bytes: k.bytes }));
+  return out.map((k) => ({ src: 'db', stream: 'slow.log', first: k.from + 1, last: k.to, eof: k.eof, quiet: k.quiet, fmt: 'mysql-slow', tz: '', pfx: '', bytes: k.bytes }));
 }
 
 async function runOnce(flavor: MySqlSlowFlavor, chunks: ChunkRequest[], threads: number, window: number): Promise<SpreadRun> {

@@ -88,8 +88,11 @@ describe('agent configuration: checked before anything starts, errors name the k
     assert.match(bad((c) => { delete c.inputs[2]!.source; }), /inputs\[2\]: source is missing/);
     assert.match(bad((c) => { c.inputs[0]!.log_line_prefix = '%m '; }), /inputs\[0\]: log_line_prefix is for format postgres/);
     assert.match(bad((c) => { c.inputs[2]!.log_timezone = 'Mars/Olympus'; }), /inputs\[2\]: .*Mars\/Olympus/);
-    // raw chunks (--ship chunks): mysql-slow only
-    assert.match(bad((c) => { c.inputs[2]!.ship = 'chunks'; }), /inputs\[2\]: format "postgres" cannot be shipped as raw chunks/);
+    // raw chunks (--ship chunks): every format (a PostgreSQL log too, with its prefix)
+    const pgChunks = structuredClone(good);
+    (pgChunks.inputs[2] as Record<string, unknown>).ship = 'chunks';
+    const pg = parseAgentConfig(pgChunks).inputs[2]!;
+    assert.ok(pg.kind === 'files' && pg.ship === 'chunks' && pg.format === 'postgres');
     assert.match(bad((c) => { c.inputs[0]!.ship = 'bytes'; }), /inputs\[0\]: ship must be records or chunks, got "bytes"/);
     const chunked = structuredClone(good);
     (chunked.inputs[0] as Record<string, unknown>).ship = 'chunks';

@@ -12,7 +12,7 @@ import { cutChunks, generatedSlowLog } from './support/chunks.js';
 // mark with the parser's context survives a snapshot and the journal, so that a consumer restarted mid-stream
 // applies exactly the records (and raises exactly the alerts) an uninterrupted one does.
 
-const request = (c: RawChunk): ChunkRequest => ({ src: 'db', stream: 's1', first: c.from + 1, last: c.to, eof: c.eof, fmt: 'mysql-slow', tz: '', bytes: c.bytes });
+const request = (c: RawChunk): ChunkRequest => ({ src: 'db', stream: 's1', first: c.from + 1, last: c.to, eof: c.eof, quiet: c.quiet, fmt: 'mysql-slow', tz: '', pfx: '', bytes: c.bytes });
 
 /** Applies chunks; returns every alert id raised, in order. */
 function applyAll(engine: RulesEngine, intake: ChunkIntake, chunks: RawChunk[]): string[] {
@@ -86,7 +86,7 @@ describe('raw chunks at the consumer', () => {
     for (const b of journal) {
       const e = decodeEntry(b);
       assert.equal(e.k, 'c');
-      if (e.k === 'c') replayIntake.apply(restarted, { src: e.src, stream: e.stream, first: e.first, last: e.last, eof: e.eof, fmt: e.fmt, tz: e.tz, bytes: e.bytes }, []);
+      if (e.k === 'c') replayIntake.apply(restarted, { src: e.src, stream: e.stream, first: e.first, last: e.last, eof: e.eof, quiet: e.quiet === true, fmt: e.fmt, tz: e.tz, pfx: e.pfx ?? '', bytes: e.bytes }, []);
     }
     // the rest, after the restart: the client resends from its committed offset (a chunk of the journal again)
     const rest = applyAll(restarted, replayIntake, chunks.slice(2 * third - 1));
@@ -99,7 +99,7 @@ describe('raw chunks at the consumer', () => {
     const engine = new RulesEngine();
     const text = bytes.subarray(0, 4000);
     const at = text.lastIndexOf('\nSET timestamp') + 1;
-    const r = new ChunkIntake().apply(engine, { src: 'db', stream: 's2', first: 1, last: at, eof: false, fmt: 'mysql-slow', tz: '', bytes: text.subarray(0, at) }, []);
+    const r = new ChunkIntake().apply(engine, { src: 'db', stream: 's2', first: 1, last: at, eof: false, quiet: false, fmt: 'mysql-slow', tz: '', pfx: '', bytes: text.subarray(0, at) }, []);
     assert.equal(r.cutInEntry, true);
   });
 });

@@ -11,6 +11,8 @@ import { readJson } from '../bench/harness/files.js';
 import { freeBasePort } from '../bench/harness/ports.js';
 import { sleep, waitFor } from '../bench/harness/wait.js';
 import { expectAlertIds, oracle } from './support/cluster.js';
+import { DEFAULT_RULES } from '../src/rules/rules.js';
+import { prng } from '../src/workload/prng.js';
 
 // Design B end to end (`slowq client --ship chunks`): the clients ship raw entry-aligned chunks of MySQL and MariaDB
 // slow logs and the consumers parse them. While the logs are written, a client, a consumer, the master and the
@@ -120,35 +122,87 @@ describe('raw chunks (--ship chunks): SIGKILL of client, consumers and master mi
     }
   });
 
-  it('JSON lines shipped as chunks, parsed over two parse threads: alerts equal the oracle, every record applied once', async (t) => {
+  it('JSON lines and a PostgreSQL log (auto_explain, parameters, multi-line statements) shipped as chunks over two parse threads, a client and both consumers SIGKILLed: alerts equal the oracle, every record applied once', async (t) => {
     const jdir = join(dir, 'jsonl');
-    const file = join(jdir, 'app.jsonl');
+    const jsonl = join(jdir, 'app.jsonl');
+    const pg = join(jdir, 'postgresql.log');
     mkdirSync(jdir, { recursive: true });
     const lines = generateLines(20_000, { seed: 77 });
+    const groups = pgStatementGroups(3000, 78);
     const p = (pipeline = Pipeline.start({
       data: join(jdir, 'server'),
       base: await freeBasePort(),
       consumers: ['c0', 'c1'],
       consumerArgs: ['--parse-threads', '2'],
-      clients: [{ source: 'app', files: [file], format: 'jsonl', data: join(jdir, 'client'), args: ['--ship', 'chunks'] }],
+      clients: [
+        { source: 'app', files: [jsonl], format: 'jsonl', data: join(jdir, 'client'), args: ['--ship', 'chunks'] },
+        { source: 'pg', files: [pg], format: 'postgres', data: join(jdir, 'client-pg'), args: ['--ship', 'chunks', '--log-line-prefix', PG_PREFIX, '--ack-timeout-ms', '2000'] },
+      ],
     }));
-    writeFileSync(file, '');
+    writeFileSync(jsonl, '');
+    writeFileSync(pg, '');
     await p.ready();
+    const kills = new Map([[7, 'client-pg'], [11, 'consumer-c0'], [15, 'consumer-c1']]);
     for (let a = 0; a < 20; a++) {
-      appendFileSync(file, lines.slice(a * 1000, (a + 1) * 1000).join('\n') + '\n');
+      appendFileSync(jsonl, lines.slice(a * 1000, (a + 1) * 1000).join('\n') + '\n');
+      // whole statements (a server writes each message at once): a quiet moment never falls inside one
+      // (each ending with another kind of statement, where the client's cut before the last line splits its messages)
+      const upTo = (k: number) => (k >= 20 ? groups.length : k * 150 + (k % 5));
+      appendFileSync(pg, groups.slice(upTo(a), upTo(a + 1)).join(''));
+      const kill = kills.get(a);
+      if (kill !== undefined) {
+        const s = p.service(kill);
+        await s.kill9();
+        await sleep(300);
+        s.start();
+      }
       await sleep(30);
     }
-    const want = new Set((await oracle([file], 'jsonl', 'app')).map((a) => a.id));
-    assert.ok(want.size > 100, `the workload alerts (${want.size})`);
+    const pgAlerts = (await oracle([pg], 'postgres', 'pg', DEFAULT_RULES, { logLinePrefix: PG_PREFIX })).map((a) => a.id);
+    const want = new Set([...(await oracle([jsonl], 'jsonl', 'app')).map((a) => a.id), ...pgAlerts]);
+    assert.ok(want.size > 100 && pgAlerts.length > 50, `the workload alerts (${want.size}, of the PostgreSQL log ${pgAlerts.length})`);
     await expectAlertIds(p.alertsFile, want, 120_000);
-    const records = (await parseFile(file, 'jsonl', () => {})).events;
+    const records = (await parseFile(jsonl, 'jsonl', () => {})).events + (await parseFile(pg, 'postgres', () => {}, undefined, { logLinePrefix: PG_PREFIX })).events;
     const applied = await waitFor('high-water marks', () => (p.highWaterTotal() === records ? records : undefined), 20_000).catch(() => p.highWaterTotal());
     assert.equal(applied, records, 'the consumers applied every record once');
     const sum = (k: string) => ['c0', 'c1'].reduce((n, c) => n + (p.consumerStats(c)?.[k] ?? 0), 0);
     assert.ok(sum('chunks') > 0, 'the consumers received chunks');
-    assert.equal(readJson(join(jdir, 'client', 'stats.json'))?.records, 0, 'the client sent no records');
+    for (const c of ['client', 'client-pg']) assert.equal(readJson(join(jdir, c, 'stats.json'))?.records, 0, `${c} sent no records`);
     t.diagnostic(`chunks parsed ahead ${sum('chunksParsedAhead')} (${sum('chunksGuessed')} from a guessed start), on the main thread ${sum('chunksParsedAgain')}`);
     const stopped = await p.stop();
     for (const { service, exit } of stopped) assert.equal(exit.code, 0, `${service.name} exits 0; its output:\n${service.output().slice(-2000)}`);
   });
 });
+
+const PG_PREFIX = '%m [%p]: [%l-1] user=%u,db=%d ';
+
+/**
+ * `count` statements as a PostgreSQL server with log_min_duration_statement and auto_explain logs them, each a
+ * string of whole messages: multi-line statements, plan then statement (simple protocol), execute with its
+ * parameters then the plan (extended), a plan alone, an execute alone; nine backends, 3% over a second. Each
+ * statement's text is its own, so no two statements' messages pair with each other.
+ */
+function pgStatementGroups(count: number, seed: number): string[] {
+  const r = prng(seed);
+  const t0 = Date.UTC(2026, 11, 5, 10, 0, 0);
+  const out: string[] = [];
+  const seen = new Map<number, number>();
+  for (let i = 0; i < count; i++) {
+    const pid = 200 + (i % 9);
+    const n = (seen.get(pid) ?? 0) + 1;
+    const at = (ms: number, k: number): string => `${new Date(t0 + i * 400 + ms).toISOString().replace('T', ' ').replace('Z', ' UTC')} [${pid}]: [${n + k}-1] user=app,db=shop `;
+    seen.set(pid, n + 3);
+    const ms = r() < 0.03 ? 1000 + r() * 4000 : r() * 900;
+    const d = ms.toFixed(3);
+    const sql = `SELECT name, total FROM orders_${i % 50} WHERE id = ${i}`;
+    const plan = (k: number) => `${at(1, k)}LOG:  duration: ${(ms * 0.99).toFixed(3)} ms  plan:\n\tQuery Text: ${sql}\n\tSeq Scan on orders_${i % 50}  (cost=0.00..25.88 rows=6 width=32)\n\t  Filter: (id = ${i})\n`;
+    switch (i % 5) {
+      case 0: out.push(`${at(2, 0)}LOG:  duration: ${d} ms  statement: SELECT name, total\n\t  FROM orders_${i % 50}\n\t WHERE id = ${i}\n`); break;
+      case 1: out.push(plan(0) + `${at(2, 1)}LOG:  duration: ${d} ms  statement: ${sql}\n`); break;
+      case 2: out.push(`${at(2, 0)}LOG:  duration: ${d} ms  execute <unnamed>: ${sql}\n${at(2, 1)}DETAIL:  parameters: $1 = '${i}'\n` + plan(2)); break;
+      case 3: out.push(plan(0)); break;
+      default: out.push(`${at(2, 0)}LOG:  duration: ${d} ms  execute S_${i % 7}: ${sql}\n${at(2, 1)}DETAIL:  parameters: $1 = '${i}'\n`);
+    }
+  }
+  return out;
+}

@@ -15,7 +15,7 @@ import { waitFor } from '../bench/harness/wait.js';
 // parse on the main thread: in order, with a chunk sent twice, with a stream's state replaced under a chain (a
 // handoff or a reload), with two streams interleaved, and when the thread dies mid-way.
 
-const request = (c: RawChunk, stream = 's1'): ChunkRequest => ({ src: 'db', stream, first: c.from + 1, last: c.to, eof: c.eof, fmt: 'mysql-slow', tz: '', bytes: c.bytes });
+const request = (c: RawChunk, stream = 's1'): ChunkRequest => ({ src: 'db', stream, first: c.from + 1, last: c.to, eof: c.eof, quiet: c.quiet, fmt: 'mysql-slow', tz: '', pfx: '', bytes: c.bytes });
 
 interface Outcome {
   ids: string[];

@@ -1,15 +1,18 @@
-import { describe, it, type TestContext } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ChunkReader } from '../src/formats/chunk-reader.js';
-import { ChunkParsers, type ChunkParse, type ChunkStart, type GuessedStart } from '../src/formats/chunk-parse.js';
+import { chunkEnd, ChunkParsers, type ChunkParse, type ChunkStart, type GuessedStart } from '../src/formats/chunk-parse.js';
+import { packState, unpackState } from '../src/durable/codec.js';
 import { EntryChunker, type RawChunk } from '../src/formats/entry-chunker.js';
-import { createParser } from '../src/formats/parsers/index.js';
+import { createParser, type ParserOptions } from '../src/formats/parsers/index.js';
 import { eventProblem, newParseOutput, rejectBadEvents, type ParseOutput } from '../src/formats/parsers/types.js';
 import { prng } from '../src/workload/prng.js';
 import { MySqlSlowLogGenerator, type MySqlSlowFlavor } from '../src/workload/mysql-slow-generator.js';
 import { generateLines } from '../src/workload/generator.js';
-import { corpusFile, corpusFiles } from './support/corpus.js';
+import { corpusFile, corpusFiles, POSTGRES_CORPUS_FORMATS } from './support/corpus.js';
+import { csvOf, jsonOf, stderrBoth } from './support/pg-auto-explain.js';
+import { openInput } from '../src/formats/read-file.js';
 
 // The byte-level MySQL slow log parser (parsers/mysql-slow-bytes.ts) against the line parser it replaces
 // (parsers/mysql-slow.ts, kept as the reference): both fed through ChunkReader exactly as the client's harvester
@@ -292,8 +295,17 @@ interface ChunkPlan {
   guess?: boolean;
   /** the log's time zone (--log-timezone) */
   tz?: string;
+  /** `postgres`: the log_line_prefix */
+  prefix?: string;
   /** default mysql-slow */
   format?: string;
+}
+
+function optionsOf(plan: ChunkPlan): ParserOptions {
+  const o: ParserOptions = {};
+  if (plan.tz !== undefined) o.logTimeZone = plan.tz;
+  if (plan.prefix !== undefined) o.logLinePrefix = plan.prefix;
+  return o;
 }
 
 interface ChunkRun {
@@ -311,13 +323,13 @@ function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
   const format = plan.format ?? 'mysql-slow';
   const chunker = new EntryChunker({ format, offset: 0, line: 0, targetBytes: plan.target, maxBytes: 8 << 20, ...(plan.maxLineBytes !== undefined && { maxLineBytes: plan.maxLineBytes }) });
   const parsers = new ChunkParsers();
-  const options = plan.tz !== undefined ? { logTimeZone: plan.tz } : {};
+  const options = optionsOf(plan);
   const run: ChunkRun = { events: [], problems: [], skipped: 0, chunks: 0, ...(plan.guess && { settled: 0, unsettled: 0 }) };
   let start = { offset: 0, line: 0, context: undefined as unknown };
   const parse = (chunks: RawChunk[]): void => {
     for (const c of chunks) {
       assert.equal(c.from, start.offset, 'chunks are consecutive');
-      const p = parsers.parse(format, options, c.bytes, start, c.eof, plan.maxLineBytes);
+      const p = parsers.parse(format, options, c.bytes, start, chunkEnd(c.eof, c.quiet), plan.maxLineBytes);
       if (plan.guess) guessChunk(parsers, options, c, start, p, plan, run);
       assert.equal(p.cutInEntry, false, `chunk ${c.from}..${c.to} ends inside an entry`);
       assert.equal(p.line, c.line, `chunk ${c.from}..${c.to}: the chunker and the parser count the same lines`);
@@ -325,8 +337,8 @@ function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
       run.problems.push(...p.problems);
       run.skipped += p.skipped;
       run.chunks++;
-      // the context travels through the consumer's durable state: JSON/msgpack-like, never shared
-      start = { offset: c.to, line: p.line, context: p.context === undefined ? undefined : (JSON.parse(JSON.stringify(p.context)) as unknown) };
+      // the context travels through the consumer's durable state (msgpack), never shared
+      start = { offset: c.to, line: p.line, context: p.context === undefined ? undefined : unpackState<unknown>(packState(p.context)) };
     }
     chunks.length = 0;
   };
@@ -353,9 +365,9 @@ function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
  * carried as JSON (it crosses threads), then settled against the real `start`. Where the guess holds it must give
  * exactly what the parse from the real start gave (`want`): events, problems, lines and the context after it.
  */
-function guessChunk(parsers: ChunkParsers, options: { logTimeZone?: string }, c: RawChunk, start: ChunkStart, want: ChunkParse, plan: ChunkPlan, run: ChunkRun): void {
+function guessChunk(parsers: ChunkParsers, options: ParserOptions, c: RawChunk, start: ChunkStart, want: ChunkParse, plan: ChunkPlan, run: ChunkRun): void {
   const format = plan.format ?? 'mysql-slow';
-  const g = parsers.guess(format, options, c.bytes, start.offset, c.eof, plan.maxLineBytes);
+  const g = parsers.guess(format, options, c.bytes, start.offset, chunkEnd(c.eof, c.quiet), plan.maxLineBytes);
   assert.ok(g?.guess, `${format} can be parsed from a guessed start`);
   const guess = JSON.parse(JSON.stringify(g.guess)) as GuessedStart;
   const settled = parsers.settle(format, options, { line: g.line, context: g.context, problems: g.problems, guess }, start, (i, ts, queryId) => {
@@ -376,7 +388,7 @@ function guessChunk(parsers: ChunkParsers, options: { logTimeZone?: string }, c:
 
 /** The same input parsed sequentially, as the record path's harvester does (refused events out, idle flushes at the same reads). */
 function sequentialParse(input: Buffer, plan: ChunkPlan): ChunkRun {
-  const parser = createParser(plan.format ?? 'mysql-slow', plan.tz !== undefined ? { logTimeZone: plan.tz } : {});
+  const parser = createParser(plan.format ?? 'mysql-slow', optionsOf(plan));
   const out: ParseOutput = newParseOutput();
   let checked = 0;
   const check = (): void => {
@@ -408,9 +420,16 @@ class ChunkTally {
   unsettled = 0;
   readonly mismatches: string[] = [];
 
+  /** sequential parses by input and what decides them (not the chunk target) */
+  private readonly wanted = new WeakMap<Buffer, Map<string, ChunkRun>>();
+
   check(input: Buffer, plan: ChunkPlan, where: string): void {
     this.cases++;
-    const want = sequentialParse(input, plan);
+    const key = JSON.stringify([plan.format, plan.tz, plan.prefix, plan.maxLineBytes, plan.idleAfter && [...plan.idleAfter], plan.idleAfter && plan.reads]);
+    let byPlan = this.wanted.get(input);
+    if (!byPlan) this.wanted.set(input, (byPlan = new Map()));
+    let want = byPlan.get(key);
+    if (!want) byPlan.set(key, (want = sequentialParse(input, plan)));
     let got: ChunkRun;
     try {
       got = chunkedParse(input, plan);
@@ -582,5 +601,76 @@ describe('JSON lines shipped as chunks (--ship chunks, jsonl) = one sequential p
     }
     tally.report(t, 'jsonl');
     assert.equal(tally.unsettled, 0, 'a JSON line takes nothing from the lines before it: every guess holds');
+  });
+});
+
+/** A PostgreSQL corpus file whole, or its first `max` bytes cut where a line ends. */
+interface PgCase {
+  name: string;
+  bytes: Buffer;
+  format: string;
+  prefix?: string;
+}
+
+async function pgCorpus(): Promise<PgCase[]> {
+  const out: PgCase[] = [];
+  for (const [name, [format, options]] of Object.entries(POSTGRES_CORPUS_FORMATS)) {
+    const parts: Buffer[] = [];
+    for await (const c of openInput(corpusFile('postgres', name))) parts.push(c as Buffer);
+    out.push({ name, bytes: Buffer.concat(parts), format, ...(options?.logLinePrefix !== undefined && { prefix: options.logLinePrefix }) });
+  }
+  return out;
+}
+
+/** The first `max` bytes of `b`, ending where a line ends. */
+function head(b: Buffer, max: number): Buffer {
+  if (b.length <= max) return b;
+  return b.subarray(0, b.lastIndexOf(10, max) + 1);
+}
+
+describe('PostgreSQL logs shipped as chunks (cut before any line, the parser\'s whole state carried) = one sequential parse', () => {
+  let corpus: PgCase[] = [];
+  before(async () => {
+    corpus = await pgCorpus();
+  });
+  const planOf = (c: Pick<PgCase, 'format' | 'prefix'>, p: Omit<ChunkPlan, 'format' | 'prefix'>): ChunkPlan => ({ ...p, format: c.format, ...(c.prefix !== undefined && { prefix: c.prefix }) });
+
+  it('every PostgreSQL corpus file, cut at every chunk size from 1 KiB up (its first 256 KiB) and before every line; whole at 64 KiB and 512 KiB', (t) => {
+    const tally = new ChunkTally();
+    for (const c of corpus) {
+      const part = head(c.bytes, 256 * 1024);
+      for (const target of targetsFor(part.length)) tally.check(part, planOf(c, { target, reads: [65536] }), `corpus ${c.name}`);
+      tally.check(part, planOf(c, { target: 1, reads: [977, 1, 4096], caughtUpAfter: new Set([0, 5, 9]) }), `corpus ${c.name} odd reads`);
+      if (part !== c.bytes) for (const target of [65536, 512 * 1024]) tally.check(c.bytes, planOf(c, { target, reads: [1 << 20] }), `corpus ${c.name} whole`);
+    }
+    tally.report(t, 'PostgreSQL corpus');
+  });
+
+  it('auto_explain plans joined with their statements, multi-line statements and parameters, in stderr, csvlog and jsonlog: cut anywhere, idle flushes, seeded mutations', (t) => {
+    const tally = new ChunkTally();
+    const logs: PgCase[] = [
+      { name: 'stderr', format: 'postgres', bytes: Buffer.from(stderrBoth) },
+      { name: 'csvlog', format: 'postgres-csv', bytes: Buffer.from(csvOf(stderrBoth)) },
+      { name: 'jsonlog', format: 'postgres-json', bytes: Buffer.from(jsonOf(stderrBoth)) },
+    ];
+    for (const c of logs) {
+      for (let target = 1; target <= c.bytes.length + 1; target += 7) tally.check(c.bytes, planOf(c, { target, reads: [65536] }), `${c.name}, target ${target}`);
+      for (let read = 1; read < 200; read += 13) {
+        tally.check(c.bytes, planOf(c, { target: 1, reads: [read], idleAfter: new Set([2, 3, 7, 11, 19]), caughtUpAfter: new Set([1, 5, 6, 13]) }), `${c.name}, reads of ${read}, idle and caught up`);
+      }
+    }
+    const pool = [...logs, ...corpus.filter((c) => c.bytes.length <= 16384)];
+    for (let k = 0; k < Math.max(150, Math.floor(COUNT / 8)); k++) {
+      const seed = SEED + 110_000 + k;
+      const r = prng(seed);
+      const c = pool[Math.floor(r() * pool.length)]!;
+      const input = mutate(c.bytes, r);
+      const plan = planOf(c, { target: r() < 0.5 ? 1 : 1 + Math.floor(r() * 2048), reads: [1 + Math.floor(r() * (r() < 0.5 ? 64 : 4096))] });
+      if (r() < 0.4) plan.idleAfter = new Set(Array.from({ length: 8 }, () => Math.floor(r() * 64)));
+      if (r() < 0.4) plan.caughtUpAfter = new Set(Array.from({ length: 8 }, () => Math.floor(r() * 64)));
+      if (r() < 0.25) plan.maxLineBytes = 16 + Math.floor(r() * 200);
+      tally.check(input, plan, `mutation ${k} of ${c.name} (seed ${seed})`);
+    }
+    tally.report(t, 'auto_explain logs and mutations');
   });
 });

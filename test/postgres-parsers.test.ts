@@ -697,3 +697,51 @@ describe('every corpus file in every PostgreSQL format, through parseFile', () =
     assert.equal(got[0]!.end, Buffer.byteLength('2024-01-01 00:00:00.100 UTC [1] a@b LOG:  duration: 9.000 ms  statement: select 1'));
   });
 });
+
+describe('the state a chunk carries (StateCarryingParser): restored only as the parser wrote it', () => {
+  const stderr = [
+    '2025-12-02 10:00:01.000 UTC [10] app@shop LOG:  duration: 1500.000 ms  execute <unnamed>: SELECT name',
+    '\t FROM t WHERE id = $1',
+    "2025-12-02 10:00:01.000 UTC [10] app@shop DETAIL:  parameters: $1 = '1'",
+    '2025-12-02 10:00:02.000 UTC [11] app@shop LOG:  duration: 2.000 ms  statement: SELECT 2',
+    '',
+  ].join('\n');
+  const makers: Array<[string, () => RecordParser & { state(): unknown; restoreState(s: unknown): void }, string]> = [
+    ['postgres', () => new PostgresStderrParser(), stderr],
+    ['postgres-csv', () => new PostgresCsvParser(), '2025-12-02 10:00:01.000 UTC,"app","shop",10,,6b1.10,1,"SELECT",,3/0,0,LOG,00000,"duration: 1500.000 ms  execute <unnamed>: SELECT name\n FROM t","parameters: $1 = \'1\'",,,,,,,,"app","client backend",,0\n'],
+    ['postgres-json', () => new PostgresJsonParser(), '{"timestamp":"2025-12-02 10:00:01.000 UTC","pid":10,"error_severity":"LOG","message":"duration: 1500.000 ms  execute <unnamed>: SELECT 1"}\n'],
+  ];
+  const hostile: unknown[] = [
+    null, 5, 'x', [], { ids: { maxTs: 1, pids: [5] } }, { ids: { maxTs: 1, pids: [['10', 1, [[1, 'x']]]] } },
+    { held: { exec: { step: 'drop', durationMs: 1, sql: 'x' }, ts: 1, fields: {}, offset: 0, end: 1 } }, { held: { ts: 1, fields: {}, offset: 0, end: 1 } },
+    { held: { exec: { step: 'execute', durationMs: 1, sql: 'x' }, ts: 1, fields: { pid: 10, evil: 'x' }, offset: 0, end: 1 } },
+    { pending: { exec: { step: 'statement', durationMs: 1, sql: 5 } }, current: 2 }, { current: 2 }, { key: 7, syslog: 'yes' },
+    { record: { parts: [1, 2], chars: 2, offset: 0, line: 1 } }, { record: { parts: [], chars: 0, offset: 0, line: 1 } }, { cloud: 5 },
+  ];
+  for (const [format, make, text] of makers) {
+    test(`${format}: its own state, cut before any line, gives what one parse gives; anything else starts it afresh`, () => {
+      const whole = feedText(make(), text);
+      // cut before each line, the state carried through a structured clone (another thread, a snapshot)
+      const lines = text.split('\n');
+      for (let cut = 1; cut < lines.length; cut++) {
+        const a = make();
+        const out = newParseOutput();
+        const first = lines.slice(0, cut).join('\n') + '\n';
+        const s1 = new LineSplitter(0);
+        s1.push(Buffer.from(first), { line: (t, o, e) => a.line(t, o, e, 0, out), oversize: () => {} });
+        const b = make();
+        b.restoreState(structuredClone(a.state()));
+        const s2 = new LineSplitter(Buffer.byteLength(first));
+        s2.push(Buffer.from(text.slice(first.length)), { line: (t, o, e) => b.line(t, o, e, 0, out), oversize: () => {} });
+        s2.finish({ line: (t, o, e) => b.line(t, o, e, 0, out), oversize: () => {} });
+        b.flush(true, out);
+        assert.deepEqual(out.events.map((e) => [e.sql, e.queryId, e.labels?.params]), whole.events.map((e) => [e.sql, e.queryId, e.labels?.params]), `cut before line ${cut}`);
+      }
+      for (const s of hostile) {
+        const p = make();
+        assert.doesNotThrow(() => p.restoreState(s), `restoreState(${JSON.stringify(s)})`);
+        assert.deepEqual(feedChunks(p, [Buffer.from(text)]).events, whole.events, `after restoreState(${JSON.stringify(s)}) the parser reads as a fresh one`);
+      }
+    });
+  }
+});

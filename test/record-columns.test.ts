@@ -29,7 +29,7 @@ async function readWhole(path: string): Promise<Buffer> {
 }
 
 function parsed(bytes: Buffer, fmt: string, tz = ''): WireRecord[] {
-  return parseChunkRecords(new ChunkParsers(), { fmt, tz, eof: true }, bytes, { offset: 0, line: 0, context: undefined }).records;
+  return parseChunkRecords(new ChunkParsers(), { fmt, tz, pfx: '', eof: true, quiet: false }, bytes, { offset: 0, line: 0, context: undefined }).records;
 }
 
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;

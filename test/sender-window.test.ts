@@ -14,7 +14,7 @@ import { freePort } from '../bench/harness/ports.js';
 
 function chunkBatch(first: number, bytes: number): Batch<number> {
   const last = first + bytes - 1;
-  return { stream: 's1', first, last, records: [], resume: last, chunk: { bytes: Buffer.alloc(bytes, 0x61), eof: false, format: 'mysql-slow', timeZone: '' } };
+  return { stream: 's1', first, last, records: [], resume: last, chunk: { bytes: Buffer.alloc(bytes, 0x61), eof: false, quiet: false, format: 'mysql-slow', timeZone: '', logLinePrefix: '' } };
 }
 
 describe('sender window', () => {

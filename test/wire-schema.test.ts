@@ -50,6 +50,7 @@ describe('wire schema: headers', () => {
       h.helloHeader('hb', { name: 'c0', sid: 'abc', gen: 2, pid: 7, host: 'h' }), h.claimHeader('fenced', 'c0', 'another process owns it'), h.alertsHeader(7, 2), h.alertsAckHeader(7, 1, 1), h.statsHeader(), h.silenceRequestHeader('silence-ls', 9),
       h.silenceReplyHeader(9, 0), h.chunkHeader({ rid: 2, src: 's', stream: 't', first: 1, last: 524_288, eof: 0, fmt: 'mysql-slow', tz: '' }),
       h.chunkHeader({ rid: 3, src: 's', stream: 't', first: 524_289, last: 524_300, eof: 1, fmt: 'mysql-slow', tz: 'Europe/Berlin' }),
+      h.chunkHeader({ rid: 4, src: 's', stream: 't', first: 1, last: 100, eof: 0, fmt: 'postgres', tz: '', pfx: '%m [%p] ', quiet: 1 }),
     ];
     for (const header of built) assert.deepEqual(decodeHeader(encodeHeader(header)), header);
   });
@@ -69,7 +70,9 @@ describe('wire schema: headers', () => {
     refused(() => decodeHeader(plain.pack({ ...chunk, v: 3 })), 'VERSION', /version 3/);
     refused(() => decodeHeader(plain.pack({ ...chunk, last: MAX_CHUNK_BYTES + 1 })), 'BAD_HEADER', new RegExp(`over ${MAX_CHUNK_BYTES}`));
     refused(() => decodeHeader(plain.pack({ ...chunk, first: 0 })), 'BAD_HEADER', /chunk header: first/);
-    refused(() => decodeHeader(plain.pack({ ...chunk, fmt: 'postgres' })), 'BAD_HEADER', /fmt: must be one of mysql-slow, jsonl/);
+    refused(() => decodeHeader(plain.pack({ ...chunk, fmt: 'mssql' })), 'BAD_HEADER', /fmt: must be one of mysql-slow, jsonl, postgres, postgres-csv, postgres-json/);
+    refused(() => decodeHeader(plain.pack({ ...chunk, fmt: 'postgres', pfx: '%m '.repeat(100) })), 'BAD_HEADER', /pfx: must have at most 256/);
+    refused(() => decodeHeader(plain.pack({ ...chunk, quiet: 2 })), 'BAD_HEADER', /quiet/);
     refused(() => decodeHeader(plain.pack({ ...chunk, eof: 2 })), 'BAD_HEADER', /eof/);
     refused(() => decodeHeader(plain.pack({ ...chunk, tz: 'x'.repeat(65) })), 'BAD_HEADER', /tz/);
     refused(() => decodeChunkBytes(Buffer.alloc(999), 1, 1000), 'BAD_PAYLOAD', /999 bytes, header says 1000/);

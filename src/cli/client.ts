@@ -24,7 +24,7 @@ export function register(program: Command): void {
       .option('--window <n>', 'unacked batches in flight before reading pauses', '16')
       .option('--ack-timeout-ms <ms>', 'resend a batch not acked within this time', '5000')
       .option('--poll-ms <ms>', 'how often open files are checked for new data', '100')
-      .option('--ship <what>', 'records (parse here) or chunks (send the raw log cut where entries end; the consumers parse it: mysql-slow and jsonl)', 'records')
+      .option('--ship <what>', 'records (parse here) or chunks (send the raw log cut where entries or lines end; the consumers parse it: every format)', 'records')
       .argument('<paths...>', 'files or globs (quote globs so the shell leaves them alone)'),
   )), { server: false, connectsTo: ['master', 'logserver'] }).action(async (paths: string[], flags: LogFlags & ParserFlags & { master?: string[]; source: string; format: string; data: string; batchSize: string; lingerMs: string; window: string; ackTimeoutMs: string; pollMs: string; ship: string }) => {
     holdStopSignals();

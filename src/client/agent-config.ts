@@ -16,7 +16,7 @@ export interface FileInputConfig {
   format: string;
   paths: string[];
   parserOptions: ParserOptions;
-  /** `chunks`: ship raw entry-aligned chunks, parsed by the consumers (mysql-slow and jsonl); absent: records */
+  /** `chunks`: ship the raw log in chunks, parsed by the consumers (every format); absent: records */
   ship?: 'chunks';
 }
 

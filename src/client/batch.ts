@@ -23,9 +23,13 @@ export interface Batch<R> {
 export interface RawChunkPayload {
   bytes: Buffer;
   eof: boolean;
+  /** the file went quiet after it */
+  quiet: boolean;
   format: string;
   /** the log's time zone ('' for none) */
   timeZone: string;
+  /** `postgres`: the server's log_line_prefix ('' for the default) */
+  logLinePrefix: string;
 }
 
 interface Open<R> {

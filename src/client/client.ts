@@ -179,10 +179,11 @@ export class Client {
     if (this.firstReadAt === 0) this.firstReadAt = Date.now();
     const format = this.opts.format;
     const timeZone = this.opts.parserOptions?.logTimeZone ?? '';
+    const logLinePrefix = this.opts.parserOptions?.logLinePrefix ?? '';
     for (const c of chunks) {
       this.lastRead.set(stream.id, c.to);
       this.sender.submit({
-        stream: stream.id, first: c.from + 1, last: c.to, records: [], resume: resumePointAfterChunk(c), chunk: { bytes: c.bytes, eof: c.eof, format, timeZone },
+        stream: stream.id, first: c.from + 1, last: c.to, records: [], resume: resumePointAfterChunk(c), chunk: { bytes: c.bytes, eof: c.eof, quiet: c.quiet, format, timeZone, logLinePrefix },
       });
     }
     if (this.sender.full && !this.paused) {

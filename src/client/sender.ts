@@ -206,7 +206,7 @@ export class Sender<R> implements ReplyTarget {
         rid,
         batch,
         header: encodeHeader(c
-          ? chunkHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last, eof: c.eof ? 1 : 0, fmt: c.format, tz: c.timeZone })
+          ? chunkHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last, eof: c.eof ? 1 : 0, fmt: c.format, tz: c.timeZone, pfx: c.logLinePrefix, quiet: c.quiet ? 1 : 0 })
           : batchHeader({ rid, src: this.opts.source, stream: batch.stream, first: batch.first, last: batch.last })),
         payload: c ? c.bytes : encodeRecords(batch.records),
         sentAt: 0,

@@ -1,6 +1,7 @@
 import type { Alert, QueryRecord } from '../model/record.js';
 import { stampRecords, toWire } from '../model/record.js';
-import { ChunkParsers, type ChunkParse, type ChunkStart } from '../formats/chunk-parse.js';
+import { chunkEnd, ChunkParsers, type ChunkParse, type ChunkStart } from '../formats/chunk-parse.js';
+import type { ParserOptions } from '../formats/parsers/index.js';
 import type { ChunkHeader } from '../wire/protocol.js';
 import { eventProblem, type ParseProblem } from '../formats/parsers/types.js';
 import type { BatchResult, RulesEngine } from '../rules/engine.js';
@@ -23,23 +24,30 @@ export interface ChunkRequest {
   first: number;
   last: number;
   eof: boolean;
+  /** the file went quiet after it (what the record path's idle flush emits is emitted) */
+  quiet: boolean;
   fmt: string;
   /** the log's time zone, '' for none */
   tz: string;
+  /** `postgres` only: the server's log_line_prefix, '' for the default */
+  pfx: string;
   bytes: Buffer;
 }
 
+/** What parsing a chunk takes besides its bytes. */
+export type ChunkFormat = Pick<ChunkRequest, 'fmt' | 'tz' | 'pfx' | 'eof' | 'quiet'>;
+
 /** The request a `chunk` message carries: its header's fields and its bytes. */
 export function chunkRequest(h: ChunkHeader, bytes: Buffer): ChunkRequest {
-  return { src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes };
+  return { src: h.src, stream: h.stream, first: h.first, last: h.last, eof: h.eof === 1, quiet: h.quiet === 1, fmt: h.fmt, tz: h.tz, pfx: h.pfx ?? '', bytes };
 }
 
 /**
  * `bytes` of a chunk parsed from `start` into records: what the consumer's main thread does at a chunk's turn, and
  * a parse thread ahead of it (parse-worker.ts).
  */
-export function parseChunkRecords(parsers: ChunkParsers, req: Pick<ChunkRequest, 'fmt' | 'tz' | 'eof'>, bytes: Buffer, start: ChunkStart): ParsedAhead {
-  return asRecords(parsers.parse(req.fmt, parserOptions(req), bytes, start, req.eof));
+export function parseChunkRecords(parsers: ChunkParsers, req: ChunkFormat, bytes: Buffer, start: ChunkStart): ParsedAhead {
+  return asRecords(parsers.parse(req.fmt, parserOptions(req), bytes, start, chunkEnd(req.eof, req.quiet)));
 }
 
 /**
@@ -47,12 +55,17 @@ export function parseChunkRecords(parsers: ChunkParsers, req: Pick<ChunkRequest,
  * chunks before it): settled against the real start at its turn (ChunkIntake.apply). Undefined if the format
  * cannot be parsed so.
  */
-export function guessChunkRecords(parsers: ChunkParsers, req: Pick<ChunkRequest, 'fmt' | 'tz' | 'eof'>, bytes: Buffer, offset: number): ParsedAhead | undefined {
-  const parsed = parsers.guess(req.fmt, parserOptions(req), bytes, offset, req.eof);
+export function guessChunkRecords(parsers: ChunkParsers, req: ChunkFormat, bytes: Buffer, offset: number): ParsedAhead | undefined {
+  const parsed = parsers.guess(req.fmt, parserOptions(req), bytes, offset, chunkEnd(req.eof, req.quiet));
   return parsed && asRecords(parsed);
 }
 
-const parserOptions = (req: Pick<ChunkRequest, 'tz'>): { logTimeZone?: string } => (req.tz ? { logTimeZone: req.tz } : {});
+function parserOptions(req: Pick<ChunkRequest, 'tz' | 'pfx'>): ParserOptions {
+  const o: ParserOptions = {};
+  if (req.tz) o.logTimeZone = req.tz;
+  if (req.pfx) o.logLinePrefix = req.pfx;
+  return o;
+}
 
 function asRecords(parsed: ChunkParse): ParsedAhead {
   const out: ParsedAhead = { records: parsed.events.map(toWire), problems: parsed.problems, line: parsed.line, context: parsed.context, cutInEntry: parsed.cutInEntry };

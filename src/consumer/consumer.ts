@@ -348,7 +348,7 @@ export class Consumer {
           this.outbox.add(alerts);
         } else if (e.k === 'c') {
           // parsed again as it was live; its problems were dead-lettered then
-          this.applyChunkAndView({ src: e.src, stream: e.stream, first: e.first, last: e.last, eof: e.eof, fmt: e.fmt, tz: e.tz, bytes: e.bytes }, alerts);
+          this.applyChunkAndView({ src: e.src, stream: e.stream, first: e.first, last: e.last, eof: e.eof, quiet: e.quiet === true, fmt: e.fmt, tz: e.tz, pfx: e.pfx ?? '', bytes: e.bytes }, alerts);
           this.outbox.add(alerts);
         } else if (e.k === 'a') {
           this.outbox.remove(e.ids);
@@ -471,7 +471,9 @@ export class Consumer {
       if (first) this.opts.log.warn({ source: h.src, stream: h.stream, offset: p.offset, line: p.line, reason: p.reason }, 'malformed input written to dead-letter.jsonl (further ones are only counted there)');
     }
     if (r.journal) {
-      this.pending.entries.push(encodeEntry({ k: 'c', src: h.src, stream: h.stream, first: r.journal.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, bytes: r.journal.bytes }));
+      this.pending.entries.push(encodeEntry({
+        k: 'c', src: h.src, stream: h.stream, first: r.journal.first, last: h.last, eof: h.eof === 1, fmt: h.fmt, tz: h.tz, ...(h.pfx && { pfx: h.pfx }), ...(h.quiet === 1 && { quiet: true }), bytes: r.journal.bytes,
+      }));
     }
     this.pending.replies.push({ via, frames: [client, encodeHeader(ackHeader({ rid: h.rid, stream: h.stream, last: r.last, applied: r.applied + r.late, dup: r.dupBytes }))] });
     void this.commit();

@@ -39,6 +39,7 @@ export interface ParseJob {
   key: string;
   fmt: string;
   tz: string;
+  pfx: string;
   /** byte offset of the chunk's first byte, and the lines before it */
   offset: number;
   line: number;
@@ -48,6 +49,7 @@ export interface ParseJob {
   guess: boolean;
   context?: unknown;
   eof: boolean;
+  quiet: boolean;
   /** the chunk's bytes in [0, length): a buffer handed over, and handed back with the reply for reuse */
   buffer: ArrayBuffer;
   length: number;
@@ -197,7 +199,7 @@ export class ParseAhead {
     const buffer = this.buffer(req.bytes.length);
     new Uint8Array(buffer, 0, req.bytes.length).set(req.bytes);
     const job: ParseJob = {
-      id, key, fmt: req.fmt, tz: req.tz, offset: req.first - 1, line: fresh ? (mark?.line ?? 0) : 0, fresh, guess: how === 'guess', eof: req.eof, buffer, length: req.bytes.length,
+      id, key, fmt: req.fmt, tz: req.tz, pfx: req.pfx, offset: req.first - 1, line: fresh ? (mark?.line ?? 0) : 0, fresh, guess: how === 'guess', eof: req.eof, quiet: req.quiet, buffer, length: req.bytes.length,
       ...(fresh && mark?.context !== undefined && { context: mark.context }),
     };
     thread.worker.postMessage(job, [buffer]);

@@ -23,7 +23,7 @@ export type JournalEntry =
   /** a batch as it came off the wire: the payload frame is stored as is, not re-encoded */
   | { k: 'b'; src: string; stream: string; first: number; last: number; payload: Buffer }
   /** the part of a raw chunk that was applied (chunk-intake.ts): its bytes, parsed again on replay */
-  | { k: 'c'; src: string; stream: string; first: number; last: number; eof: boolean; fmt: string; tz: string; bytes: Buffer }
+  | { k: 'c'; src: string; stream: string; first: number; last: number; eof: boolean; fmt: string; tz: string; pfx?: string; quiet?: boolean; bytes: Buffer }
   | { k: 'a'; ids: string[] }
   | HandoffEntry;
 

@@ -5,7 +5,7 @@ import { alert } from '../wire/alert-schema.js';
 import { MAX_TIME_MS } from '../model/bounds.js';
 import { detail, duration, eventTime, fingerprint, fingerprintId, id, name, seq, sql } from '../wire/fields.js';
 import { batchSpanProblem, chunkSpanProblem } from '../wire/header-schema.js';
-import { CHUNK_FORMATS, MAX_ALERTS_PER_MESSAGE } from '../wire/limits.js';
+import { CHUNK_FORMATS, MAX_ALERTS_PER_MESSAGE, MAX_LOG_LINE_PREFIX_CHARS } from '../wire/limits.js';
 import { boolean, bytes, echo, fail, integer, listOf, object, oneOf, optional, pair, tagged, text, type Check } from '../wire/schema.js';
 import type { ChunkMark } from '../rules/rules.js';
 import type { ClassSnapshot, JournalEntry } from './state-codec.js';
@@ -21,7 +21,10 @@ const ringVersion = integer(1, Number.MAX_SAFE_INTEGER);
 
 export const journalEntry: Check<JournalEntry> = tagged<JournalEntry>('k', {
   b: object({ k: oneOf(['b']), src: name, stream: name, first: seq, last: seq, payload: bytes }, (e) => batchSpanProblem(e.first, e.last)),
-  c: object({ k: oneOf(['c']), src: name, stream: name, first: seq, last: seq, eof: boolean, fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }), bytes },
+  c: object({
+    k: oneOf(['c']), src: name, stream: name, first: seq, last: seq, eof: boolean, fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }),
+    pfx: optional(text({ max: MAX_LOG_LINE_PREFIX_CHARS })), quiet: optional(boolean), bytes,
+  },
     (e) => chunkSpanProblem(e.first, e.last) ?? (e.bytes.length === e.last - e.first + 1 ? undefined : `${e.bytes.length} bytes, first..last says ${e.last - e.first + 1}`)),
   a: object({ k: oneOf(['a']), ids: listOf(id, { max: MAX_ALERTS_PER_MESSAGE, what: 'id' }) }),
   o: object({ k: oneOf(['o']), src: name, ver: ringVersion, state: bytes }),

@@ -18,7 +18,12 @@ export interface ChunkReaderInit {
   onEvents?: () => void;
   /** the reason given for a line over the length limit */
   oversizeReason?: (bytes: number) => string;
+  /** the last lines read before `offset`, as recentLines() gave them (a chunk's parser carried across a cut) */
+  recent?: RecentLines;
 }
+
+/** [end offset, line number] of lines, oldest first */
+export type RecentLines = [end: number, line: number][];
 
 const LINE_RING = 64;
 
@@ -41,6 +46,7 @@ export class ChunkReader {
     this.onEvents = init.onEvents;
     this.lineNo = init.line;
     this.byteParser = isByteParser(parser) ? parser : undefined;
+    for (const [end, line] of init.recent?.slice(-LINE_RING) ?? []) this.remember(end, line);
     const maxLineBytes = init.maxLineBytes ?? 1 << 20;
     this.oversizeReason = init.oversizeReason ?? ((bytes) => `line of ${bytes} bytes is over the ${maxLineBytes}-byte limit; skipped`);
     const oversize = (offset: number, end: number): void => {
@@ -102,11 +108,25 @@ export class ChunkReader {
     return 0;
   }
 
+  /** The lines lineAt() knows, oldest first (to go on with: init.recent). */
+  recentLines(): RecentLines {
+    const out: RecentLines = [];
+    for (let i = LINE_RING; i >= 1; i--) {
+      const j = (this.ringAt - i + LINE_RING) % LINE_RING;
+      if (this.ringEnd[j]! >= 0) out.push([this.ringEnd[j]!, this.ringLine[j]!]);
+    }
+    return out;
+  }
+
   private noteLine(end: number): number {
     const n = ++this.lineNo;
-    this.ringEnd[this.ringAt] = end;
-    this.ringLine[this.ringAt] = n;
-    this.ringAt = (this.ringAt + 1) % LINE_RING;
+    this.remember(end, n);
     return n;
+  }
+
+  private remember(end: number, line: number): void {
+    this.ringEnd[this.ringAt] = end;
+    this.ringLine[this.ringAt] = line;
+    this.ringAt = (this.ringAt + 1) % LINE_RING;
   }
 }

@@ -1,5 +1,5 @@
 import { LineSplitter, type ByteLineSink } from './line-splitter.js';
-import { JsonLinesCuts } from './parsers/jsonl-cuts.js';
+import { EveryLineCuts } from './parsers/every-line-cuts.js';
 import { MySqlSlowCuts } from './parsers/mysql-slow-cuts.js';
 import { CHUNK_FORMATS } from '../wire/limits.js';
 
@@ -18,6 +18,8 @@ export interface RawChunk {
   bytes: Buffer;
   /** the file ended: the last line may lack its newline and the parser flushes everything (flush(true)) */
   eof: boolean;
+  /** the file went quiet after it (idle()): the parser emits what the record path's idle flush emits (flush(false)) */
+  quiet: boolean;
   /** the line number at `to` (lines up to and including the chunk's last) */
   line: number;
 }
@@ -34,7 +36,7 @@ export interface EntryCuts {
 
 export function entryCutsFor(format: string): EntryCuts {
   if (format === 'mysql-slow') return new MySqlSlowCuts();
-  if (format === 'jsonl') return new JsonLinesCuts();
+  if (format === 'jsonl' || format === 'postgres' || format === 'postgres-csv' || format === 'postgres-json') return new EveryLineCuts();
   throw new Error(`format "${format}" cannot be shipped as raw chunks (only ${CHUNK_FORMATS.join(', ')}); ship records instead`);
 }
 
@@ -169,7 +171,7 @@ export class EntryChunker {
     this.out = out;
     const end = this.splitter.offset;
     if (end <= this.start || !this.cuts.cuttableNow()) return;
-    this.cutAt(end, this.lineNo, false);
+    this.cutAt(end, this.lineNo, false, true);
     this.cuts.cutAfterLast();
   }
 
@@ -202,15 +204,15 @@ export class EntryChunker {
    * A chunk of most of the store takes its bytes as they are, and what follows (a part of an entry, usually small)
    * moves to a new store; a small chunk (cut when the reader caught up with a live log) is copied out instead.
    */
-  private cutAt(to: number, line: number, eof: boolean): void {
+  private cutAt(to: number, line: number, eof: boolean, quiet = false): void {
     const n = to - this.start;
     if (n * 4 < this.store.length) {
       const bytes = Buffer.allocUnsafe(n);
       this.store.copy(bytes, 0, 0, n);
-      this.out.push({ from: this.start, to, bytes, eof, line });
+      this.out.push({ from: this.start, to, bytes, eof, quiet, line });
       this.store.copy(this.store, 0, n, this.held);
     } else {
-      this.out.push({ from: this.start, to, bytes: this.store.subarray(0, n), eof, line });
+      this.out.push({ from: this.start, to, bytes: this.store.subarray(0, n), eof, quiet, line });
       this.store = this.moved(this.store.subarray(n, this.held), 0);
     }
     this.held -= n;

@@ -1,5 +1,5 @@
 import { name, rid, seq } from './fields.js';
-import { CHUNK_FORMATS, MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_CHUNK_BYTES, MAX_HEADER_BYTES, MAX_SILENCES_PER_REPLY } from './limits.js';
+import { CHUNK_FORMATS, MAX_LOG_LINE_PREFIX_CHARS, MAX_ALERTS_PER_MESSAGE, MAX_BATCH_RECORDS, MAX_CHUNK_BYTES, MAX_HEADER_BYTES, MAX_SILENCES_PER_REPLY } from './limits.js';
 import type { Header } from './protocol.js';
 import { integer, object, oneOf, optional, text, type Check } from './schema.js';
 import { MAX_NAME_CHARS } from '../model/bounds.js';
@@ -45,7 +45,8 @@ export const HEADER_FIELDS: { [T in Header['t']]: Check<Fields<T>> } = {
   // ring: the ring version the master routed it by (set by the master; the consumers' fence against a stale one)
   batch: object({ rid, src: name, stream: name, first: seq, last: seq, ring: optional(integer(0, Number.MAX_SAFE_INTEGER)) }, (h) => batchSpanProblem(h.first, h.last)),
   chunk: object({
-    rid, src: name, stream: name, first: seq, last: seq, eof: integer(0, 1), fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }), ring: optional(integer(0, Number.MAX_SAFE_INTEGER)),
+    rid, src: name, stream: name, first: seq, last: seq, eof: integer(0, 1), fmt: oneOf(CHUNK_FORMATS), tz: text({ max: 64 }),
+    pfx: optional(text({ max: MAX_LOG_LINE_PREFIX_CHARS })), quiet: optional(integer(0, 1)), ring: optional(integer(0, Number.MAX_SAFE_INTEGER)),
   }, (h) => chunkSpanProblem(h.first, h.last)),
   ack: object({ rid, stream: name, last: count, applied: count, dup: count }),
   retry: object({ rid, after: integer(0, 86_400_000), reason }),

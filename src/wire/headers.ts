@@ -12,7 +12,10 @@ export function batchHeader(f: Omit<BatchHeader, 'v' | 't'>): BatchHeader {
 }
 
 export function chunkHeader(f: Omit<ChunkHeader, 'v' | 't'>): ChunkHeader {
-  return { v: PROTOCOL_VERSION, t: 'chunk', rid: f.rid, src: f.src, stream: f.stream, first: f.first, last: f.last, eof: f.eof, fmt: f.fmt, tz: f.tz };
+  const h: ChunkHeader = { v: PROTOCOL_VERSION, t: 'chunk', rid: f.rid, src: f.src, stream: f.stream, first: f.first, last: f.last, eof: f.eof, fmt: f.fmt, tz: f.tz };
+  if (f.pfx) h.pfx = f.pfx;
+  if (f.quiet) h.quiet = 1;
+  return h;
 }
 
 export function ackHeader(f: Omit<AckHeader, 'v' | 't'>): AckHeader {

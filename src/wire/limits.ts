@@ -15,7 +15,9 @@ export const MAX_BATCH_PAYLOAD_BYTES = 8 * 1024 * 1024;
 /** bytes of one `chunk` (a client cuts them at ~512 KiB; an entry longer than this is cut where a line ends) */
 export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
 /** the formats a `chunk` may be in (src/formats/entry-chunker.ts cuts them) */
-export const CHUNK_FORMATS = ['mysql-slow', 'jsonl'] as const;
+export const CHUNK_FORMATS = ['mysql-slow', 'jsonl', 'postgres', 'postgres-csv', 'postgres-json'] as const;
+/** a `chunk`'s log_line_prefix (PostgreSQL's own limit is its GUC's: far longer than any real one) */
+export const MAX_LOG_LINE_PREFIX_CHARS = 256;
 /** alerts in one `alerts` message */
 export const MAX_ALERTS_PER_MESSAGE = 1000;
 /** entries of a `stats` message: the master's own and those of up to 10,000 clients */

@@ -28,16 +28,20 @@ import type { QueryClassSummary } from '../model/query-class.js';
 // or consumer would answer UNKNOWN_TYPE, again and again: a version-4 peer gets a VERSION error instead.
 // 6: a chunk may be JSON lines (`fmt: jsonl`), which a version-5 master or consumer refuses as a malformed header,
 // again and again: a version-5 peer gets a VERSION error instead.
-export const PROTOCOL_VERSION = 6;
+// 7: a chunk may be a PostgreSQL log (`fmt: postgres`, `postgres-csv`, `postgres-json`, with the log_line_prefix in
+// `pfx`) cut between any two lines, and says where the file went quiet (`quiet`): a version-6 peer would refuse the
+// format as a malformed header, again and again, and would flush where it must not; it gets a VERSION error instead.
+export const PROTOCOL_VERSION = 7;
 
 /** client → master → consumer: consecutive records first..last of one stream */
 export interface BatchHeader { v: number; t: 'batch'; rid: number; src: string; stream: string; first: number; last: number; ring?: number }
 /**
  * client → master → consumer: bytes first-1..last of one stream's file (seqs count bytes from 1), cut where an entry
- * ends; the consumer parses them in format `fmt` (time zone `tz`, '' for none). `eof` 1: the file ended with them.
- * `ring` as for a batch (set by the master that forwards it).
+ * ends (PostgreSQL formats: where a line ends); the consumer parses them in format `fmt` (time zone `tz`, '' for none;
+ * log_line_prefix `pfx`, absent for the default). `eof` 1: the file ended with them; `quiet` 1: the file went quiet
+ * after them. `ring` as for a batch (set by the master that forwards it).
  */
-export interface ChunkHeader { v: number; t: 'chunk'; rid: number; src: string; stream: string; first: number; last: number; eof: number; fmt: string; tz: string; ring?: number }
+export interface ChunkHeader { v: number; t: 'chunk'; rid: number; src: string; stream: string; first: number; last: number; eof: number; fmt: string; tz: string; pfx?: string; quiet?: number; ring?: number }
 /** consumer → client: the stream's records up to `last` are durable */
 export interface AckHeader { v: number; t: 'ack'; rid: number; stream: string; last: number; applied: number; dup: number }
 /** master or consumer → client: not now (owner away, disk full, …), send the same batch again after `after` ms */

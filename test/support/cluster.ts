@@ -1,3 +1,4 @@
+import type { ParserOptions } from '../../src/formats/parsers/index.js';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,9 +31,9 @@ export function processTestDir(prefix: string): string {
 }
 
 /** The oracle's alerts for one source's files. */
-export async function oracle(files: string[], format: string, source: string, rules: RulesConfig = DEFAULT_RULES): Promise<Alert[]> {
+export async function oracle(files: string[], format: string, source: string, rules: RulesConfig = DEFAULT_RULES, parserOptions: ParserOptions = {}): Promise<Alert[]> {
   const all: Alert[] = [];
-  await evaluateFiles(files, format, source, rules, (a) => all.push(...a));
+  await evaluateFiles(files, format, source, rules, (a) => all.push(...a), undefined, parserOptions);
   return all;
 }
 

@@ -194,19 +194,25 @@ export class QueryIdAllocator {
     for (const [pid, p] of this.byPid) if (p.lastTs < this.maxTs - ID_WINDOW_MS) this.byPid.delete(pid);
   }
 
-  context(): QueryIdContext | undefined {
-    this.prune();
-    if (this.byPid.size === 0) return undefined;
+  /**
+   * `exact`: everything as it is, the count to the next prune too (a chunk's state: StateCarryingParser); else what
+   * a resume needs, pruned (a backend's times that went back by more than the window are then forgotten).
+   */
+  context(exact = false): QueryIdContext | undefined {
+    if (!exact) this.prune();
+    if (this.byPid.size === 0 && !exact) return undefined;
     const pids: QueryIdContext['pids'] = [];
     for (const [pid, p] of this.byPid) pids.push([pid, p.lastTs, [...p.starts].map(([start, offsets]) => [start, offsets.length, offsets])]);
-    return { maxTs: this.maxTs, pids };
+    return exact ? { maxTs: this.maxTs, pids, sincePrune: this.sincePrune } : { maxTs: this.maxTs, pids };
   }
 
   restore(ctx: unknown): void {
     this.byPid.clear();
     this.maxTs = -Infinity;
+    this.sincePrune = 0;
     if (!isQueryIdContext(ctx)) return;
     this.maxTs = ctx.maxTs;
+    if (Number.isSafeInteger(ctx.sincePrune)) this.sincePrune = ctx.sincePrune!;
     for (const [pid, lastTs, starts] of ctx.pids) {
       // a context written before offsets were kept has only the count
       const map = new Map<number, number[]>();
@@ -218,13 +224,19 @@ export class QueryIdAllocator {
 
 export interface QueryIdContext {
   maxTs: number;
+  /** next() calls since the last prune (an exact context only) */
+  sincePrune?: number;
   pids: [pid: string, lastTs: number, starts: [startMs: number, count: number, offsets?: number[]][]][];
 }
 
+/** Checked whole: a context comes back from a registry file or a consumer's state, which may be damaged. */
 function isQueryIdContext(v: unknown): v is QueryIdContext {
   if (v === null || typeof v !== 'object') return false;
   const o = v as Record<string, unknown>;
-  return typeof o.maxTs === 'number' && Array.isArray(o.pids);
+  if (typeof o.maxTs !== 'number' || !Array.isArray(o.pids)) return false;
+  const isStart = (s: unknown): boolean =>
+    Array.isArray(s) && typeof s[0] === 'number' && Number.isSafeInteger(s[1]) && s[1] >= 0 && s[1] <= 1e6 && (s[2] === undefined || (Array.isArray(s[2]) && s[2].every((x) => typeof x === 'number')));
+  return o.pids.every((p: unknown) => Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'number' && Array.isArray(p[2]) && p[2].every(isStart));
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+import { excerpt, type ParseOutput, type StateCarryingParser } from './types.js';
+import { isNum, isPlain } from './postgres-carry.js';
 import { hostOnly, PgEventFactory, readExecMessage, readParamsDetail, type PgParserOptions, type SessionFields } from './postgres-common.js';
 import { isPlanMessage } from './plans.js';
 import { PgStatementJoiner } from './postgres-join.js';
@@ -26,7 +27,7 @@ const MAX_RECORD_CHARS = 8 << 20;
 const MIN_COLUMNS = 22;
 const RECORD_START = /^"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/;
 
-export class PostgresCsvParser implements RecordParser {
+export class PostgresCsvParser implements StateCarryingParser {
   readonly format = 'postgres-csv';
   private readonly factory: PgEventFactory;
   private readonly joiner: PgStatementJoiner;
@@ -129,6 +130,25 @@ export class PostgresCsvParser implements RecordParser {
     this.factory.ids.restore(context);
     this.joiner.reset();
     this.reset();
+  }
+
+  state(): unknown {
+    const s: Record<string, unknown> = { ids: this.factory.ids.context(true), held: this.joiner.state() };
+    if (this.parts.length > 0) s.record = { parts: [...this.parts], chars: this.partsChars, offset: this.startOffset, line: this.startLine };
+    return s;
+  }
+
+  restoreState(state: unknown): void {
+    const s = isPlain(state) ? state : {};
+    this.restore(s.ids);
+    this.joiner.restoreState(s.held);
+    const r = s.record;
+    if (isPlain(r) && Array.isArray(r.parts) && r.parts.length > 0 && r.parts.every((x) => typeof x === 'string') && isNum(r.chars) && isNum(r.offset) && isNum(r.line)) {
+      this.parts = [...(r.parts as string[])];
+      this.partsChars = r.chars;
+      this.startOffset = r.offset;
+      this.startLine = r.line;
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { boundPlan, type ParsedEvent } from '../../model/record.js';
 import type { ParseOutput } from './types.js';
 import type { ExecMessage, PgEventFactory, SessionFields } from './postgres-common.js';
 import { readPlanMessage, sameStatement, type PgPlanMessage } from './plans.js';
+import { isExecMessage, isNum, isOptStr, isPgPlanMessage, isPlain, isSessionFields } from './postgres-carry.js';
 
 // One record per logged statement when a server logs it twice: log_min_duration_statement's `duration: … ms
 // statement|execute …` entry and auto_explain's `duration: … ms  plan:` entry of the same backend and statement.
@@ -92,6 +93,16 @@ export class PgStatementJoiner {
     this.held = undefined;
   }
 
+  /** The held entry, as plain data (a chunk's state: StateCarryingParser), or undefined. */
+  state(): unknown {
+    return this.held;
+  }
+
+  /** Hold what state() gave (anything else: nothing); a copy, as plan() changes what it holds. */
+  restoreState(v: unknown): void {
+    this.held = isHeld(v) ? { ...v } : undefined;
+  }
+
   private release(out: ParseOutput): void {
     const h = this.held;
     if (h === undefined) return;
@@ -108,6 +119,11 @@ export class PgStatementJoiner {
     }
     return ev;
   }
+}
+
+function isHeld(v: unknown): v is Held {
+  return isPlain(v) && (v.exec === undefined || isExecMessage(v.exec)) && (v.plan === undefined || isPgPlanMessage(v.plan)) && (v.exec !== undefined || v.plan !== undefined) &&
+    isNum(v.ts) && isSessionFields(v.fields) && isOptStr(v.params) && isNum(v.offset) && isNum(v.end);
 }
 
 function samePid(a: SessionFields, b: SessionFields): boolean {

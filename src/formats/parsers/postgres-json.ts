@@ -1,4 +1,5 @@
-import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+import { excerpt, type ParseOutput, type StateCarryingParser } from './types.js';
+import { isPlain } from './postgres-carry.js';
 import { PgEventFactory, hostOnly, readExecMessage, readParamsDetail, type PgParserOptions, type SessionFields } from './postgres-common.js';
 import { PostgresStderrParser, type LineWrapper } from './postgres.js';
 import { isPlanMessage } from './plans.js';
@@ -28,7 +29,7 @@ const CLOUDSQL_PREFIX = 'db=%d,user=%u ';
 const QUERY_ID_NUMBER = /"query_id":(-?\d+)/;
 const CLOUDSQL_HEAD = /^\[(\d+)\]: \[(\d+)-(\d+)\] /;
 
-export class PostgresJsonParser implements RecordParser {
+export class PostgresJsonParser implements StateCarryingParser {
   readonly format = 'postgres-json';
   private readonly factory: PgEventFactory;
   private readonly joiner: PgStatementJoiner;
@@ -186,6 +187,22 @@ export class PostgresJsonParser implements RecordParser {
       this.cloudSql ??= new PostgresStderrParser({ ...this.options, logLinePrefix: CLOUDSQL_PREFIX });
       this.cloudSql.restore(c.cloud);
     }
+  }
+
+  state(): unknown {
+    const s: Record<string, unknown> = { ids: this.factory.ids.context(true), held: this.joiner.state() };
+    if (this.cloudSql !== undefined) s.cloud = this.cloudSql.state();
+    return s;
+  }
+
+  restoreState(state: unknown): void {
+    const s = isPlain(state) ? state : {};
+    this.factory.ids.restore(s.ids);
+    this.joiner.restoreState(s.held);
+    if (s.cloud !== undefined) {
+      this.cloudSql ??= new PostgresStderrParser({ ...this.options, logLinePrefix: CLOUDSQL_PREFIX });
+      this.cloudSql.restoreState(s.cloud);
+    } else this.cloudSql = undefined; // whether there is one decides how lines are read (line())
   }
 }
 

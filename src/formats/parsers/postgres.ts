@@ -1,4 +1,5 @@
-import { excerpt, type ParseOutput, type RecordParser } from './types.js';
+import { excerpt, type ParseOutput, type StateCarryingParser } from './types.js';
+import { isExecMessage, isNum, isOptStr, isPlain, isSessionFields } from './postgres-carry.js';
 import { isPlanMessage } from './plans.js';
 import { PgStatementJoiner } from './postgres-join.js';
 import {
@@ -188,7 +189,7 @@ const NO_CURRENT = 0;
 const OTHER_MESSAGE = 1;
 const EVENT_MESSAGE = 2;
 
-export class PostgresStderrParser implements RecordParser {
+export class PostgresStderrParser implements StateCarryingParser {
   readonly format = 'postgres';
   private readonly compiled: CompiledPrefix;
   private readonly factory: PgEventFactory;
@@ -382,6 +383,26 @@ export class PostgresStderrParser implements RecordParser {
     this.current = NO_CURRENT;
     this.currentKey = undefined;
   }
+
+  state(): unknown {
+    return { ids: this.factory.ids.context(true), held: this.joiner.state(), pending: this.pending, current: this.current, key: this.currentKey, syslog: this.syslogSeen };
+  }
+
+  restoreState(state: unknown): void {
+    const s = isPlain(state) ? state : {};
+    this.restore(s.ids);
+    this.joiner.restoreState(s.held);
+    // a copy: continuation lines add to it
+    if (isPending(s.pending)) this.pending = { ...s.pending, exec: { ...s.pending.exec } };
+    if (s.current === OTHER_MESSAGE || (s.current === EVENT_MESSAGE && this.pending !== undefined)) this.current = s.current;
+    if (typeof s.key === 'string') this.currentKey = s.key;
+    this.syslogSeen = s.syslog === true;
+  }
+}
+
+function isPending(v: unknown): v is Pending {
+  return isPlain(v) && isExecMessage(v.exec) && isSessionFields(v.fields) && isOptStr(v.tsText) && typeof v.tsIsSyslog === 'boolean' && isOptStr(v.params) &&
+    typeof v.intoParams === 'boolean' && isNum(v.offset) && isNum(v.end) && isNum(v.lineNo) && isOptStr(v.syslogKey);
 }
 
 /** Tab-led (PostgreSQL's own) or space-led (tabs expanded by some tool) line of a multi-line message. */

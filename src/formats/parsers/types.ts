@@ -84,6 +84,23 @@ export interface GuessingParser extends RecordParser {
   guessedOffsets(guesses: unknown): number[];
 }
 
+/**
+ * A parser whose whole state can be carried from one chunk to the next, so that a chunk may end anywhere between
+ * lines (PostgreSQL's: a message whose lines go on past the cut, a statement held until the next message shows
+ * whether auto_explain's plan pairs with it: postgres-join.ts). A chunk of such a format is flushed only where the
+ * file went quiet or ended (src/formats/chunk-parse.ts), as the record path flushes.
+ */
+export interface StateCarryingParser extends RecordParser {
+  /** everything the parser holds now, as plain data: restoreState() of it, then the next lines, give what they give now */
+  state(): unknown;
+  /** Restore what state() returned (anything else, e.g. from a corrupt state file: as restore(undefined)). */
+  restoreState(state: unknown): void;
+}
+
+export function isStateCarryingParser(p: RecordParser): p is StateCarryingParser {
+  return typeof (p as Partial<StateCarryingParser>).restoreState === 'function';
+}
+
 export function isGuessingParser(p: RecordParser): p is GuessingParser {
   return typeof (p as Partial<GuessingParser>).guessStart === 'function';
 }
