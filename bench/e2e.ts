@@ -64,13 +64,13 @@ export interface E2eOptions {
   progress?: (line: string) => void;
 }
 
-interface ProcRow {
+export interface ProcRow {
   name: string;
   cpuMs: number;
   peakRss: number;
 }
 
-interface RunResult {
+export interface RunResult {
   label: string;
   entries: number;
   bytes: number;
@@ -83,10 +83,10 @@ interface RunResult {
   alerts: number;
 }
 
-const SOURCE = 'bench-db';
+export const SOURCE = 'bench-db';
 
 /** The client arguments of design B (README, "Where one file's parsing runs"): raw entry-aligned chunks, the consumers parse. */
-const DESIGN_B = ['--ship', 'chunks'];
+export const DESIGN_B = ['--ship', 'chunks'];
 
 interface LatencySummary {
   /** of the entries appended after the warm-up */
@@ -167,8 +167,8 @@ function watchServiceWorst(metricsUrl: string): { stop(): ServiceWorst } {
   return { stop: () => { clearInterval(timer); return worst; } };
 }
 
-function clientArgs(server: Pipeline, source: string, dataDir: string, file: string, extra: string[] = []): string[] {
-  return ['client', '--master', server.ports.clients, '--source', source, '--format', 'mysql-slow', '--data', dataDir,
+function clientArgs(server: Pipeline, source: string, dataDir: string, file: string, extra: string[] = [], format = 'mysql-slow'): string[] {
+  return ['client', '--master', server.ports.clients, '--source', source, '--format', format, '--data', dataDir,
     '--logserver', server.ports.logserver, ...extra, file];
 }
 
@@ -191,12 +191,15 @@ function countLines(path: string): number {
   }
 }
 
-/** One measured pass: start the server side, K clients over their files, until every record is durably applied. */
-async function throughputRun(
+/**
+ * One measured pass: start the server side, K clients over their files (`format`, default mysql-slow; `entries` of a
+ * log are its records), until every record is durably applied.
+ */
+export async function throughputRun(
   label: string,
   dir: string,
-  logs: WrittenLog[],
-  opts: { consumers: number; fsync: boolean; port?: number; preloadOpen?: number; expectAlerts?: number; clientArgs?: string[]; consumerArgs?: string[] },
+  logs: Array<Pick<WrittenLog, 'path' | 'entries' | 'bytes'>>,
+  opts: { consumers: number; fsync: boolean; port?: number; preloadOpen?: number; expectAlerts?: number; clientArgs?: string[]; consumerArgs?: string[]; format?: string },
 ): Promise<RunResult & { server?: Pipeline }> {
   const data = join(dir, 'server');
   const base = await freeBasePort({ preferred: opts.port });
@@ -214,7 +217,7 @@ async function throughputRun(
     const before = procSamples(server.services.values());
     const total = logs.reduce((n, l) => n + l.entries, 0);
     for (let i = 0; i < logs.length; i++) {
-      clients.push(slowq(`client-${i}`, clientArgs(server, sources[i]!, join(dir, `client-${i}`), logs[i]!.path, ['--log-level', 'warn', ...(opts.clientArgs ?? [])])));
+      clients.push(slowq(`client-${i}`, clientArgs(server, sources[i]!, join(dir, `client-${i}`), logs[i]!.path, ['--log-level', 'warn', ...(opts.clientArgs ?? [])], opts.format)));
     }
     const started = Date.now();
     await waitFor('every record durably applied', () => {

@@ -77,18 +77,18 @@ function writePostgresStatements(path: string, bytes: number, line: (s: PgStatem
 }
 
 /** PostgreSQL stderr log with Debian's log_line_prefix '%m [%p] %q%u@%d ', the statements of the MySQL generator. */
-function writePostgresLog(path: string, bytes: number): void {
+export function writePostgresLog(path: string, bytes: number): void {
   writePostgresStatements(path, bytes, (s) => `${s.ts} [${s.pid}] app@shop LOG:  ${s.message.replace(/\n/g, '\n\t')}\n`);
 }
 
 /** The same statements as PostgreSQL 15's csvlog (26 columns) would hold them: one record per statement, quotes doubled. */
-function writePostgresCsvLog(path: string, bytes: number): void {
+export function writePostgresCsvLog(path: string, bytes: number): void {
   writePostgresStatements(path, bytes, ({ ts, pid, n, message }) =>
     `${ts},"app","shop",${pid},"10.0.0.5:51234",656f1a2b.${pid.toString(16)},${n},"SELECT",2026-12-02 06:00:00 UTC,3/${n},0,LOG,00000,"${message.replace(/"/g, '""')}",,,,,,,,,"psql","client backend",,${-1000 - (n % 500)}\n`);
 }
 
 /** The same statements as PostgreSQL 15's jsonlog would hold them. */
-function writePostgresJsonLog(path: string, bytes: number): void {
+export function writePostgresJsonLog(path: string, bytes: number): void {
   writePostgresStatements(path, bytes, ({ ts, pid, n, message }) => JSON.stringify({
     timestamp: ts, user: 'app', dbname: 'shop', pid, remote_host: '10.0.0.5', remote_port: 51234, session_id: `656f1a2b.${pid.toString(16)}`,
     line_num: n, ps: 'SELECT', session_start: '2026-12-02 06:00:00 UTC', vxid: `3/${n}`, txid: 0, error_severity: 'LOG',
@@ -96,7 +96,7 @@ function writePostgresJsonLog(path: string, bytes: number): void {
   }) + '\n');
 }
 
-function writeJsonl(path: string, bytes: number): void {
+export function writeJsonl(path: string, bytes: number): void {
   const g = new WorkloadGenerator({ seed: 5 });
   writeLines(path, bytes, () => JSON.stringify(g.next()) + '\n');
 }

@@ -25,6 +25,7 @@ describe('slowq bench --smoke', () => {
     ['logging', 'Logging one line per record'],
     ['design', 'Stages alone: CPU'],
     ['spread', 'One file over the parse threads'],
+    ['formats', 'Every format through the pipeline'],
     ['classes', 'Query classes in a consumer'],
     ['steady', 'The rules over 12 min of event time'],
   ] as const) {

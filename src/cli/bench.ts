@@ -12,7 +12,7 @@ const BENCHES = ['serialization', 'logging', 'snapshot', 'parse', 'e2e'] as cons
  * bench/chaos-hosts.ts), rescale the throughput across a change of the consumer set, burst an alert storm on the
  * monitor, classes what query classes cost, steady the rules over a long stretch of event time: not part of `all`
  */
-const EXTRA = ['chaos', 'rescale', 'burst', 'design', 'spread', 'classes', 'steady'] as const;
+const EXTRA = ['chaos', 'rescale', 'burst', 'design', 'spread', 'formats', 'classes', 'steady'] as const;
 type BenchName = (typeof BENCHES)[number] | (typeof EXTRA)[number];
 
 interface BenchFlags {
@@ -108,6 +108,11 @@ async function run(name: BenchName, f: BenchFlags) {
       const { benchSpread } = await import('../../bench/spread.js');
       return benchSpread(s ? { bytes: 1 * MiB, threads: [0, 1, 2], chunkBytes: 64 * 1024, ...dir } : { bytes: num(f.parseSize, '--parse-size', 64, 0, s) * MiB, ...dir });
     }
+    case 'formats': {
+      const { benchFormats } = await import('../../bench/formats.js');
+      // smoke: two formats (one of each kind of cut), to keep CI short
+      return benchFormats({ ...(s ? { bytes: 256 * 1024, formats: ['mysql-slow', 'postgres'] } : { bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB }), ...dir, ...port });
+    }
     case 'rescale': {
       const { benchRescale } = await import('../../bench/rescale.js');
       return benchRescale({
@@ -170,7 +175,7 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('measure slowq: serialization, logging, snapshot, parse, e2e (the whole pipeline against its baselines), or all')
-    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle; --hosts: network faults between hosts, as root), or rescale (throughput across a scale-out and a scale-in), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core), or spread (one file through a consumer's intake with 0, 1, 2 … parse threads), or classes (what query classes cost a consumer), or steady (the rules over a long stretch of event time, window by window)`)
+    .argument('<which>', `${BENCHES.join('|')}|all, or chaos (SIGKILLs under load, checked against the oracle; --hosts: network faults between hosts, as root), or rescale (throughput across a scale-out and a scale-in), or burst (an alert storm on the monitor), or design (stage costs of the two ways to parse one file on every core), or spread (one file through a consumer's intake with 0, 1, 2 … parse threads), or formats (every format through the pipeline, records vs raw chunks: client CPU), or classes (what query classes cost a consumer), or steady (the rules over a long stretch of event time, window by window)`)
     .option('--json', 'print the results as JSON instead of tables')
     .option('--svg <dir>', 'also write an SVG chart per bench into DIR')
     .option('--smoke', 'tiny sizes everywhere: checks that the benches run (CI), measures nothing worth reading')
@@ -186,7 +191,7 @@ export function register(program: Command): void {
     .option('--window-seconds <s>', 'rescale: length of the windows before and after each change (default 20)')
     .option('--open-queries <n>', 'e2e: open queries in state for the large-state run and the restart (default 100000; 0 skips)')
     .option('--naive-seconds <s>', 'e2e: how long the naive per-record baseline runs (default 5)')
-    .option('--parse-size <MiB>', 'parse and design: generated file per format, MiB (default 32); spread: each generated log (default 64)')
+    .option('--parse-size <MiB>', 'parse, design and formats: generated file per format, MiB (default 32); spread: each generated log (default 64)')
     .option('--parse-passes <n>', 'parse: timed passes over each file, the row their median (default 3)')
     .option('--records <n>', 'logging: records per process (default 2000); chaos: records in all (default 500000)')
     .option('--faults <n>', 'chaos: SIGKILLs to inject (default 20)')
