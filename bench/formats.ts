@@ -48,6 +48,7 @@ const clientCpuUs = (r: RunResult): number => (r.procs.filter((p) => p.name.star
 export async function benchFormats(opts: FormatsOptions = {}): Promise<BenchReport> {
   const bytes = opts.bytes ?? 32 * MiB;
   const formats = opts.formats ?? Object.keys(WRITERS);
+  for (const f of formats) if (!Object.hasOwn(WRITERS, f)) throw new Error(`bench formats: unknown format "${f}" (known: ${Object.keys(WRITERS).join(', ')})`);
   const root = mkdtempSync(join(opts.dir ?? tmpdir(), 'slowq-bench-formats-'));
   const runs: FormatRun[] = [];
   let running: Pipeline | undefined;

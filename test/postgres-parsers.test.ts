@@ -132,6 +132,24 @@ describe('message interpretation', () => {
     assert.equal(b.next('7', 60_000, 990), '7-990', 'long after, the old start is forgotten (the backend moved on)');
   });
 
+  test('query ids: a context is made again only after a change, and one taken before is never changed by later ones', () => {
+    // the client stamps the context on every event it reads; each must stay what it was when taken
+    const a = new QueryIdAllocator();
+    for (let pid = 1; pid <= 50; pid++) a.next(String(pid), 1000, 990, pid);
+    const first = a.context();
+    assert.equal(a.context(), first, 'nothing changed: the same context');
+    const frozen = JSON.stringify(first);
+    a.next('7', 1001, 995, 100);
+    a.next('7', 1001, 990, 101);
+    const second = a.context();
+    assert.notEqual(second, first);
+    assert.equal(JSON.stringify(first), frozen, 'the earlier context is as it was');
+    const b = new QueryIdAllocator();
+    b.restore(JSON.parse(JSON.stringify(second)));
+    assert.equal(b.next('7', 1001, 990, 102), '7-990-3', 'the later one holds the change');
+    assert.equal(b.next('8', 1001, 990, 8), '8-990', 'and the backends that did not change (the same execution read again)');
+  });
+
   test('query ids: the statement still running after its start second has the plain id (what slowq probe writes), even after quick ones', () => {
     const log = [
       '2024-01-01 00:00:05.100 UTC [7] a@b LOG:  duration: 0.200 ms  statement: BEGIN',

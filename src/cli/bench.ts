@@ -35,6 +35,7 @@ interface BenchFlags {
   records?: string;
   iterations?: string;
   port?: string;
+  formats?: string;
   dir?: string;
   faults?: string;
   seed?: string;
@@ -111,7 +112,8 @@ async function run(name: BenchName, f: BenchFlags) {
     case 'formats': {
       const { benchFormats } = await import('../../bench/formats.js');
       // smoke: two formats (one of each kind of cut), to keep CI short
-      return benchFormats({ ...(s ? { bytes: 256 * 1024, formats: ['mysql-slow', 'postgres'] } : { bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB }), ...dir, ...port });
+      const formats = f.formats?.split(',').map((x) => x.trim()).filter(Boolean);
+      return benchFormats({ ...(s ? { bytes: 256 * 1024, formats: ['mysql-slow', 'postgres'] } : { bytes: num(f.parseSize, '--parse-size', 32, 0, s) * MiB }), ...(formats && { formats }), ...dir, ...port });
     }
     case 'rescale': {
       const { benchRescale } = await import('../../bench/rescale.js');
@@ -204,6 +206,7 @@ export function register(program: Command): void {
     .option('--no-pt', 'do not run pt-query-digest even if installed')
     .option('--no-fsync-row', 'e2e: skip the (labelled) run without fsync')
     .option('--port <base>', 'preferred loopback base port (default: a free one)')
+    .option('--formats <list>', 'formats: the formats to run, comma-separated (default every one)')
     .option('--dir <dir>', 'where temporary files go (default: the system temp dir)')
     .action(async (which: string, flags: BenchFlags) => {
       const known: readonly string[] = [...BENCHES, ...EXTRA];

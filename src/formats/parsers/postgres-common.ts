@@ -156,10 +156,15 @@ const ID_WINDOW_MS = 5_000;
  * can repeat, and only those are remembered — a small state that `context()` carries over a resume.
  */
 export class QueryIdAllocator {
-  /** pid → [latest log time of that pid, start → the byte offsets of the executions given it, in order] */
-  private byPid = new Map<string, { lastTs: number; starts: Map<number, number[]> }>();
+  /**
+   * pid → latest log time of that pid, start → the byte offsets of the executions given it, in order; and that pid's
+   * part of context(), made again only after the pid changed (contexts share it: the client stamps one on every event)
+   */
+  private byPid = new Map<string, { lastTs: number; starts: Map<number, number[]>; part: QueryIdContext['pids'][number] | undefined }>();
   private maxTs = -Infinity;
   private sincePrune = 0;
+  /** what context() returned, until next() or restore() changes the state (null: to be made again) */
+  private cached: QueryIdContext | undefined | null = null;
 
   /**
    * `offset`: where the execution's record starts in its file. The same execution read again (a resume re-reads
@@ -169,14 +174,16 @@ export class QueryIdAllocator {
   next(pid: string, ts: number, startMs: number, offset = -1): string {
     const base = `${pid}-${startMs}`;
     if (ts > this.maxTs) this.maxTs = ts;
+    this.cached = null;
     let p = this.byPid.get(pid);
     if (!p) {
-      p = { lastTs: ts, starts: new Map() };
+      p = { lastTs: ts, starts: new Map(), part: undefined };
       this.byPid.set(pid, p);
     } else if (ts > p.lastTs) {
       p.lastTs = ts;
       for (const s of p.starts.keys()) if (s < ts - ID_WINDOW_MS) p.starts.delete(s);
     }
+    p.part = undefined;
     let seen = p.starts.get(startMs);
     if (!seen) p.starts.set(startMs, (seen = []));
     let n = offset >= 0 ? seen.indexOf(offset) : -1;
@@ -199,17 +206,21 @@ export class QueryIdAllocator {
    * a resume needs, pruned (a backend's times that went back by more than the window are then forgotten).
    */
   context(exact = false): QueryIdContext | undefined {
+    // unchanged since the last one: the same (a prune now would forget nothing more: no time moved)
+    if (!exact && this.cached !== null) return this.cached;
     if (!exact) this.prune();
-    if (this.byPid.size === 0 && !exact) return undefined;
+    if (this.byPid.size === 0 && !exact) return (this.cached = undefined);
     const pids: QueryIdContext['pids'] = [];
-    for (const [pid, p] of this.byPid) pids.push([pid, p.lastTs, [...p.starts].map(([start, offsets]) => [start, offsets.length, offsets])]);
-    return exact ? { maxTs: this.maxTs, pids, sincePrune: this.sincePrune } : { maxTs: this.maxTs, pids };
+    for (const [pid, p] of this.byPid) pids.push((p.part ??= [pid, p.lastTs, [...p.starts].map(([start, offsets]) => [start, offsets.length, [...offsets]])]));
+    if (exact) return { maxTs: this.maxTs, pids, sincePrune: this.sincePrune };
+    return (this.cached = { maxTs: this.maxTs, pids });
   }
 
   restore(ctx: unknown): void {
     this.byPid.clear();
     this.maxTs = -Infinity;
     this.sincePrune = 0;
+    this.cached = null;
     if (!isQueryIdContext(ctx)) return;
     this.maxTs = ctx.maxTs;
     if (Number.isSafeInteger(ctx.sincePrune)) this.sincePrune = ctx.sincePrune!;
@@ -217,7 +228,7 @@ export class QueryIdAllocator {
       // a context written before offsets were kept has only the count
       const map = new Map<number, number[]>();
       for (const [start, count, offsets] of starts) map.set(start, Array.isArray(offsets) ? [...offsets] : new Array<number>(count).fill(-1));
-      this.byPid.set(pid, { lastTs, starts: map });
+      this.byPid.set(pid, { lastTs, starts: map, part: undefined });
     }
   }
 }
