@@ -24,15 +24,33 @@ export interface FormatsOptions {
   port?: number;
 }
 
+/**
+ * Each format's log, then two lines that are no query (a log goes on): the last statement is then complete without
+ * waiting for the client's idle flush (1 s, which would be most of a short run), in both ways of shipping. A record
+ * path client emits a statement when the next message starts; a chunk path client cuts before the last line it has,
+ * and the consumer's parser, carrying its state, emits the statement when the next message starts.
+ */
 const WRITERS: Record<string, (path: string, bytes: number) => void> = {
   'mysql-slow': (p, bytes) => {
     writeMySqlSlowLog(p, { bytes }, { flavor: 'mysql', seed: 5 });
-    appendFileSync(p, '# Time: 2030-01-01T00:00:00.000000Z\n'); // ends the last entry (a record-path client would wait for it)
+    appendFileSync(p, '# Time: 2030-01-01T00:00:00.000000Z\n');
   },
-  postgres: writePostgresLog,
-  'postgres-csv': writePostgresCsvLog,
-  'postgres-json': writePostgresJsonLog,
-  jsonl: writeJsonl,
+  postgres: (p, bytes) => {
+    writePostgresLog(p, bytes);
+    appendFileSync(p, '2030-01-01 00:00:00.000 UTC [1] LOG:  checkpoint starting: time\n'.repeat(2));
+  },
+  'postgres-csv': (p, bytes) => {
+    writePostgresCsvLog(p, bytes);
+    appendFileSync(p, '2030-01-01 00:00:00.000 UTC,,,1,,6b1.1,1,,,,0,LOG,00000,"checkpoint starting: time",,,,,,,,,"","checkpointer",,0\n'.repeat(2));
+  },
+  'postgres-json': (p, bytes) => {
+    writePostgresJsonLog(p, bytes);
+    appendFileSync(p, '{"timestamp":"2030-01-01 00:00:00.000 UTC","pid":1,"error_severity":"LOG","message":"checkpoint starting: time","backend_type":"checkpointer"}\n'.repeat(2));
+  },
+  jsonl: (p, bytes) => {
+    writeJsonl(p, bytes);
+    appendFileSync(p, '\n'); // a blank line: no record
+  },
 };
 
 interface FormatRun {
