@@ -2,12 +2,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { parseFile } from '../src/formats/read-file.js';
+import { parseInChunks } from './support/chunks.js';
 import type { ParserOptions } from '../src/formats/parsers/index.js';
 import type { ParseProblem } from '../src/formats/parsers/types.js';
 import type { ParsedEvent } from '../src/model/record.js';
@@ -277,6 +279,12 @@ describe('a real PostgreSQL log: stderr with a log_line_prefix, csvlog and jsonl
   }
 
   for (const [format, file, options] of formats) {
+    test(`${format}: shipped as raw chunks (cut before every line, and at 1 KiB), the consumer's parse gives the same records`, async () => {
+      const { events } = await parseAll(file(), format, options);
+      const bytes = readFileSync(file());
+      for (const target of [1, 1024]) assert.deepEqual(JSON.parse(JSON.stringify(parseInChunks(bytes, format, options, target))), JSON.parse(JSON.stringify(events)), `chunks past ${target} bytes`);
+    });
+
     test(`${format}: auto_explain's plans, text and JSON, joined with their statements or records of their own`, async () => {
       const { events } = await parseAll(file(), format, options);
       assert.deepEqual(events.map((e) => [e.sql, e.plan !== undefined]), expected.map((x) => [x.sql, x.plan === true]));

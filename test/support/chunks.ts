@@ -1,8 +1,12 @@
+import { packState, unpackState } from '../../src/durable/codec.js';
+import { chunkEnd, ChunkParsers, type ChunkStart } from '../../src/formats/chunk-parse.js';
 import { EntryChunker, type RawChunk } from '../../src/formats/entry-chunker.js';
+import type { ParserOptions } from '../../src/formats/parsers/index.js';
+import type { ParsedEvent } from '../../src/model/record.js';
 import { MySqlSlowLogGenerator } from '../../src/workload/mysql-slow-generator.js';
 
 // A generated MariaDB slow log and its cut into raw chunks, for the tests of the chunk path at the consumer
-// (chunk-intake, parse-ahead).
+// (chunk-intake, parse-ahead); any log cut and parsed as the chunk path does (real-servers).
 
 /** `entries` entries of a MariaDB slow log, with its banner. */
 export function generatedSlowLog(seed: number, entries: number): Buffer {
@@ -13,12 +17,25 @@ export function generatedSlowLog(seed: number, entries: number): Buffer {
 }
 
 /** `bytes` cut as a client cuts them (the whole file: the last chunk is `eof`), at ~`target` bytes a chunk. */
-export function cutChunks(bytes: Buffer, target: number): RawChunk[] {
+export function cutChunks(bytes: Buffer, target: number, format = 'mysql-slow'): RawChunk[] {
   const out: RawChunk[] = [];
-  const c = new EntryChunker({ format: 'mysql-slow', offset: 0, line: 0, targetBytes: target, maxBytes: 8 << 20 });
+  const c = new EntryChunker({ format, offset: 0, line: 0, targetBytes: target, maxBytes: 8 << 20 });
   c.push(bytes, out);
   c.finish(true, out);
   return out;
+}
+
+/** `bytes` cut as cutChunks() cuts them and parsed as a consumer parses them, the context carried through msgpack as its state carries it. */
+export function parseInChunks(bytes: Buffer, format: string, options: ParserOptions, target: number): ParsedEvent[] {
+  const parsers = new ChunkParsers();
+  const events: ParsedEvent[] = [];
+  let start: ChunkStart = { offset: 0, line: 0, context: undefined };
+  for (const c of cutChunks(bytes, target, format)) {
+    const p = parsers.parse(format, options, c.bytes, start, chunkEnd(c.eof, c.quiet));
+    events.push(...p.events);
+    start = { offset: c.to, line: p.line, context: p.context === undefined ? undefined : unpackState<unknown>(packState(p.context)) };
+  }
+  return events;
 }
 
 /**
