@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChunkIntake, type ChunkRequest } from '../src/consumer/chunk-intake.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, entryBuffer } from '../src/consumer/state-codec.js';
-import { EntryChunker, recycleChunk, type RawChunk } from '../src/formats/entry-chunker.js';
+import { checkShippable, EntryChunker, recycleChunk, type RawChunk } from '../src/formats/entry-chunker.js';
 import type { Alert } from '../src/model/record.js';
 import { RulesEngine } from '../src/rules/engine.js';
 import { cutChunks, generatedSlowLog } from './support/chunks.js';
@@ -101,6 +101,29 @@ describe('raw chunks at the consumer', () => {
     const at = text.lastIndexOf('\nSET timestamp') + 1;
     const r = new ChunkIntake().apply(engine, { src: 'db', stream: 's2', first: 1, last: at, eof: false, quiet: false, fmt: 'mysql-slow', tz: '', pfx: '', bytes: text.subarray(0, at) }, []);
     assert.equal(r.cutInEntry, true);
+  });
+});
+
+describe('a PostgreSQL chunk with its log_line_prefix: what a client sends is parsed only if no line can cost seconds', () => {
+  // Each `%a` (application name) is matched lazily: four of them made one 1,000-character line cost 3 s before the
+  // values were bounded, 4.5 ms after; a prefix from the wire may have at most two (postgres.ts shippedPrefixProblem).
+  const hostile = '%a %a %a %a %a %a ';
+  const lines = Buffer.from(('x '.repeat(500) + '\n').repeat(200));
+  const pg = (pfx: string, bytes: Buffer): ChunkRequest => ({ src: 'pg', stream: 's', first: 1, last: bytes.length, eof: false, quiet: true, fmt: 'postgres', tz: '', pfx, bytes });
+
+  it('a prefix with more lazy values than two is refused, applying nothing, and the client refuses it at start', () => {
+    const engine = new RulesEngine();
+    assert.throws(() => new ChunkIntake().apply(engine, pg(hostile, lines), []), /has 6 values whose end only the text after them shows.*at most 2: ship records/);
+    assert.equal(engine.sources.get('pg')?.chunks.get('s'), undefined, 'no mark moved');
+    assert.throws(() => checkShippable('postgres', { logLinePrefix: hostile }), /at most 2: ship records/);
+    assert.doesNotThrow(() => checkShippable('postgres', { logLinePrefix: '%m [%p] %q%u@%d app=%a ' }));
+  });
+
+  it('a real prefix is parsed: every line a problem named, the mark moved', () => {
+    const engine = new RulesEngine();
+    const r = new ChunkIntake().apply(engine, pg('%t [%p]: user=%u,db=%d,app=%a,client=%h ', lines), []);
+    assert.equal(r.problems.length, 200);
+    assert.equal(engine.sources.get('pg')?.chunks.get('s')?.end, lines.length);
   });
 });
 

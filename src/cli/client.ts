@@ -5,7 +5,7 @@ import { addCurveOptions, masterEndpoints, repeatable } from './security.js';
 import { addLogOptions, DEFAULT_BASE_PORT, intOption, holdStopSignals, runUntilSignal, serviceLogger, tcp, type LogFlags } from './common.js';
 import { lockDataDir } from './lock-data-dir.js';
 import { keepYoungGenerationSmall } from './small-heap.js';
-import { entryCutsFor } from '../formats/entry-chunker.js';
+import { checkShippable } from '../formats/entry-chunker.js';
 
 // `slowq client`: the agent (src/client/agent.ts) with one input given by flags, its registry, dead letters and
 // stats.json directly in --data. `slowq agent --config` runs any number of inputs the same way.
@@ -32,7 +32,7 @@ export function register(program: Command): void {
     const masters = masterEndpoints(flags, tcp('127.0.0.1', DEFAULT_BASE_PORT));
     const parserOptions = parserOptionsFrom(flags);
     if (flags.ship !== 'records' && flags.ship !== 'chunks') throw new Error(`--ship must be records or chunks, got "${flags.ship}"`);
-    if (flags.ship === 'chunks') entryCutsFor(flags.format);
+    if (flags.ship === 'chunks') checkShippable(flags.format, parserOptions);
     lockDataDir(flags.data, `client-${flags.source}`);
     const log = serviceLogger(`client-${flags.source}`, flags);
     const agent = new Agent({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, count, duration, known, list, map, nonEmpty, str } from '../config/schema.js';
 import { createParser, FORMAT_NAMES, type ParserOptions } from '../formats/parsers/index.js';
-import { entryCutsFor } from '../formats/entry-chunker.js';
+import { checkShippable } from '../formats/entry-chunker.js';
 import { RESERVED_FIELDS } from './probe/record-line.js';
 
 // The agent's configuration file (`slowq agent --config agent.yaml`), checked whole before anything starts:
@@ -155,7 +155,7 @@ function inputConfig(raw: unknown, at: string): InputConfig {
     if (ship !== 'records' && ship !== 'chunks') throw new ConfigError(`${at}: ship must be records or chunks, got "${ship}"`);
     if (ship === 'chunks') {
       try {
-        entryCutsFor(format);
+        checkShippable(format, parserOptions);
       } catch (err) {
         throw new ConfigError(`${at}: ${(err as Error).message}`);
       }

@@ -1,6 +1,8 @@
 import { LineSplitter, type ByteLineSink } from './line-splitter.js';
 import { EveryLineCuts } from './parsers/every-line-cuts.js';
 import { MySqlSlowCuts } from './parsers/mysql-slow-cuts.js';
+import type { ParserOptions } from './parsers/index.js';
+import { shippedPrefixProblem } from './parsers/postgres.js';
 import { CHUNK_FORMATS } from '../wire/limits.js';
 
 // Cuts a log's bytes into entry-aligned chunks without parsing them: what the client ships in `--ship chunks`
@@ -32,6 +34,16 @@ export interface EntryCuts {
   cuttableNow(): boolean;
   /** a chunk ended just after the last line given */
   cutAfterLast(): void;
+}
+
+/**
+ * Throws, saying why, if `format` with `options` cannot be shipped as raw chunks: a format with no cut rule, or a
+ * log_line_prefix a consumer would refuse to parse (postgres.ts shippedPrefixProblem). Clients ask at start.
+ */
+export function checkShippable(format: string, options: ParserOptions): void {
+  entryCutsFor(format);
+  const problem = format === 'postgres' && options.logLinePrefix !== undefined ? shippedPrefixProblem(options.logLinePrefix) : undefined;
+  if (problem !== undefined) throw new Error(problem);
 }
 
 export function entryCutsFor(format: string): EntryCuts {

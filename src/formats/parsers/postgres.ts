@@ -62,10 +62,19 @@ export interface CompiledPrefix {
   readonly severityGroup: number;
   /** groups whose value is padded (`%-10u`) and must be trimmed */
   readonly padded: ReadonlySet<number>;
+  /**
+   * values matched lazily, their end found by what follows (%a, %b, %i, and a value with no literal after it):
+   * a line that is not in the format costs up to 64^n steps for n of them (shippedPrefixProblem)
+   */
+  readonly lazyFields: number;
 }
 
+/** the longest name PostgreSQL prints (NAMEDATALEN - 1: user, database, application name) and the longest host with its port */
+const NAME_MAX = 63;
+const HOST_MAX = 300;
+
 const TS_RE = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: (?:[A-Za-z][A-Za-z0-9]*|[+-]\d\d(?::?\d\d)?))?`;
-const HOST_RE = (stop: string) => String.raw`\[local\]|[0-9A-Fa-f:.]+(?:\(\d+\))?|` + stop;
+const HOST_RE = (stop: string) => String.raw`\[local\]|[0-9A-Fa-f:.]{1,${HOST_MAX}}(?:\(\d+\))?|` + stop;
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\\/]/g, '\\$&');
@@ -74,12 +83,15 @@ function escapeRe(s: string): string {
 /**
  * Compiles a log_line_prefix. Supported escapes: %a %u %d %r %h %L %b %p %P %t %m %n %s %i %e %c %l %v %x %q %Q %%
  * and padding (`%-10u`); unknown escapes print nothing, as in PostgreSQL. Values are matched up to the
- * literal character that follows them in the prefix, so matching is linear (no runaway backtracking on
- * lines that are not in this format); application name, command tag and backend type may contain spaces.
+ * literal character that follows them in the prefix; application name, command tag and backend type may contain
+ * spaces, so they are matched lazily. Every value is bounded in length (names as PostgreSQL bounds them), so a
+ * line that is not in the format costs a bounded number of steps: 64^n for n lazy values (`lazyFields`), not
+ * the length of the line to the power n.
  */
 export function compileLogLinePrefix(prefix: string): CompiledPrefix {
   let re = '^';
   let group = 0;
+  let lazyFields = 0;
   let optionalOpen = false;
   const groups: Partial<Record<FieldName, number>> = {};
   const padded = new Set<number>();
@@ -109,16 +121,18 @@ export function compileLogLinePrefix(prefix: string): CompiledPrefix {
     // the literal that follows this escape ends its value
     const next = prefix[j + 1];
     const stopChar = next !== undefined && next !== '%' ? next : undefined;
-    const stop = stopChar !== undefined ? `[^${escapeRe(stopChar)}\\n]*` : String.raw`\S*?`;
-    const free = '.*?';
+    const stopN = (max: number): string => (stopChar !== undefined ? `[^${escapeRe(stopChar)}\\n]{0,${max}}` : String.raw`\S{0,${max}}?`);
+    const stop = stopN(NAME_MAX);
+    const free = `.{0,${NAME_MAX}}?`;
+    if (stopChar === undefined ? 'udrhLvabi'.includes(esc) : 'abi'.includes(esc)) lazyFields++;
     switch (esc) {
       case '%': re += '%'; break;
       case 'a': re += capture('app', free, pad); break;
       case 'u': re += capture('user', String.raw`\[unknown\]|` + stop, pad); break;
       case 'd': re += capture('db', String.raw`\[unknown\]|` + stop, pad); break;
-      case 'r': re += capture('remote', HOST_RE(stop), pad); break;
-      case 'h': re += capture('host', HOST_RE(stop), pad); break;
-      case 'L': re += capture(undefined, HOST_RE(stop), pad); break;
+      case 'r': re += capture('remote', HOST_RE(stopN(HOST_MAX)), pad); break;
+      case 'h': re += capture('host', HOST_RE(stopN(HOST_MAX)), pad); break;
+      case 'L': re += capture(undefined, HOST_RE(stopN(HOST_MAX)), pad); break;
       case 'b': re += capture('backendType', free, pad); break;
       case 'p': re += capture('pid', String.raw`\d+`, pad); break;
       case 'P': re += capture(undefined, String.raw`\d*`, pad); break;
@@ -146,7 +160,17 @@ export function compileLogLinePrefix(prefix: string): CompiledPrefix {
   if (optionalOpen) re += ')?';
   group++;
   re += `(${SEVERITIES.join('|')}):(?:\\s+|$)`;
-  return { prefix, regex: new RegExp(re), groups, severityGroup: group, padded };
+  return { prefix, regex: new RegExp(re), groups, severityGroup: group, padded, lazyFields };
+}
+
+/** lazy values a prefix shipped with raw chunks may have: a consumer parses what any client sends (two: ~10 µs a line at worst) */
+export const MAX_SHIPPED_LAZY_FIELDS = 2;
+
+/** Why a consumer would refuse to parse raw chunks with this log_line_prefix, or undefined. */
+export function shippedPrefixProblem(prefix: string): string | undefined {
+  const n = compileLogLinePrefix(prefix).lazyFields;
+  return n <= MAX_SHIPPED_LAZY_FIELDS ? undefined
+    : `log_line_prefix '${prefix.slice(0, 80)}' has ${n} values whose end only the text after them shows (%a, %b, %i, or a value with nothing after it); raw chunks take at most ${MAX_SHIPPED_LAZY_FIELDS}: ship records`;
 }
 
 // `Feb 10 23:15:39 host ident[pid]: ` or `2019-03-14T00:22:56+00:00 [host ]ident[pid]: ` (Heroku:
