@@ -316,6 +316,8 @@ interface ChunkRun {
   /** with `guess`: chunks whose guess held, and those parsed again from their real start */
   settled?: number;
   unsettled?: number;
+  /** the file ended with no bytes after a quiet chunk: no `eof` chunk was shipped */
+  noEof?: boolean;
 }
 
 /** Cut as the client's harvester cuts (entry-chunker.ts), each chunk parsed with the context the one before left (chunk-parse.ts). */
@@ -355,6 +357,7 @@ function chunkedParse(input: Buffer, plan: ChunkPlan): ChunkRun {
     parse(out);
   }
   chunker.finish(true, out);
+  if (out.length === 0) run.noEof = true;
   parse(out);
   assert.equal(start.offset, input.length, 'every byte was shipped');
   return run;
@@ -418,6 +421,8 @@ class ChunkTally {
   events = 0;
   settled = 0;
   unsettled = 0;
+  /** runs where the known difference (a csvlog cut off in a record, no `eof` chunk) was allowed */
+  noEofCutOff = 0;
   readonly mismatches: string[] = [];
 
   /** sequential parses by input and what decides them (not the chunk target) */
@@ -441,8 +446,13 @@ class ChunkTally {
     this.events += want.events.length;
     this.settled += got.settled ?? 0;
     this.unsettled += got.unsettled ?? 0;
-    const a = JSON.stringify({ ...want, chunks: 0 });
-    const b = JSON.stringify({ ...got, chunks: 0, settled: undefined, unsettled: undefined });
+    // The one difference known (postgres-csv-cuts.ts): a csvlog that ends, with no byte more, inside a record after a
+    // quiet chunk shipped that record's only line held back: there is no `eof` chunk, so the record cut off is not said.
+    const cutOff = (p: unknown): boolean => (p as { reason?: string } | undefined)?.reason === 'csvlog record cut off at end of input (unbalanced quotes)';
+    const expected = got.noEof && plan.format === 'postgres-csv' && cutOff(want.problems.at(-1)) ? { ...want, problems: want.problems.slice(0, -1) } : want;
+    if (expected !== want) this.noEofCutOff++;
+    const a = JSON.stringify({ ...expected, chunks: 0 });
+    const b = JSON.stringify({ ...got, chunks: 0, settled: undefined, unsettled: undefined, noEof: undefined });
     if (a !== b && this.mismatches.length < 3) {
       this.mismatches.push(`${where} (target ${plan.target}, reads ${JSON.stringify(plan.reads.slice(0, 8))}, maxLineBytes ${plan.maxLineBytes ?? 'default'}): chunked parse differs from the sequential one\n` +
         `  input: ${JSON.stringify(input.toString('latin1').slice(0, 3000))}\n  sequential: ${a.slice(0, 4000)}\n  chunked:    ${b.slice(0, 4000)}`);
@@ -451,7 +461,8 @@ class ChunkTally {
 
   report(t: TestContext, what: string): void {
     t.diagnostic(`${what}: ${this.cases} runs, ${this.chunks} chunks, ${this.events} events compared` +
-      (this.settled + this.unsettled > 0 ? `; guessed starts: ${this.settled} held, ${this.unsettled} parsed again` : ''));
+      (this.settled + this.unsettled > 0 ? `; guessed starts: ${this.settled} held, ${this.unsettled} parsed again` : '') +
+      (this.noEofCutOff > 0 ? `; ${this.noEofCutOff} csvlog cut off in a record with no eof chunk (the known difference)` : ''));
     assert.equal(this.mismatches.length, 0, this.mismatches.join('\n\n'));
     assert.ok(this.cases > 0);
   }

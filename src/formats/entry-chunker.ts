@@ -1,4 +1,5 @@
 import { LineSplitter, type ByteLineSink } from './line-splitter.js';
+import { CsvLogCuts } from './parsers/postgres-csv-cuts.js';
 import { EveryLineCuts } from './parsers/every-line-cuts.js';
 import { MySqlSlowCuts } from './parsers/mysql-slow-cuts.js';
 import type { ParserOptions } from './parsers/index.js';
@@ -34,6 +35,12 @@ export interface EntryCuts {
   cuttableNow(): boolean;
   /** a chunk ended just after the last line given */
   cutAfterLast(): void;
+  /**
+   * When the file is quiet and cuttableNow() is false: true, the chunk ends before the last line (its parser's
+   * flush(false) gives the same there: postgres-csv-cuts.ts), or after it when that line is all there is; absent,
+   * nothing is shipped until more comes.
+   */
+  readonly idleBeforeLastLine?: boolean;
 }
 
 /**
@@ -48,7 +55,8 @@ export function checkShippable(format: string, options: ParserOptions): void {
 
 export function entryCutsFor(format: string): EntryCuts {
   if (format === 'mysql-slow') return new MySqlSlowCuts();
-  if (format === 'jsonl' || format === 'postgres' || format === 'postgres-csv' || format === 'postgres-json') return new EveryLineCuts();
+  if (format === 'postgres-csv') return new CsvLogCuts();
+  if (format === 'jsonl' || format === 'postgres' || format === 'postgres-json') return new EveryLineCuts();
   throw new Error(`format "${format}" cannot be shipped as raw chunks (only ${CHUNK_FORMATS.join(', ')}); ship records instead`);
 }
 
@@ -182,7 +190,9 @@ export class EntryChunker {
   idle(out: RawChunk[]): void {
     this.out = out;
     const end = this.splitter.offset;
-    if (end <= this.start || !this.cuts.cuttableNow()) return;
+    if (end <= this.start) return;
+    if (this.cuts.idleBeforeLastLine && !this.cuts.cuttableNow() && this.boundary > this.start) return this.cutAt(this.boundary, this.boundaryLine, false, true);
+    if (!this.cuts.cuttableNow() && !this.cuts.idleBeforeLastLine) return;
     this.cutAt(end, this.lineNo, false, true);
     this.cuts.cutAfterLast();
   }
