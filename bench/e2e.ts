@@ -85,6 +85,11 @@ export interface RunResult {
 
 export const SOURCE = 'bench-db';
 
+/** CPU ms the run's clients spent (on the database host) */
+export function clientCpuMs(r: RunResult): number {
+  return r.procs.filter((p) => p.name.startsWith('client')).reduce((n, p) => n + p.cpuMs, 0);
+}
+
 /** The client arguments of design B (README, "Where one file's parsing runs"): raw entry-aligned chunks, the consumers parse. */
 export const DESIGN_B = ['--ship', 'chunks'];
 
@@ -602,7 +607,7 @@ export async function benchE2e(opts: E2eOptions = {}): Promise<BenchReport> {
         }
       } });
     const clientCpu = (r: RunResult): Cell[] => {
-      const cpuMs = r.procs.filter((p) => p.name.startsWith('client')).reduce((n, p) => n + p.cpuMs, 0);
+      const cpuMs = clientCpuMs(r);
       const busiest = busiestConsumerMs(r);
       // share of one core the client needs per 10,000 events/s: its CPU per event × 10,000
       return [r.label, Math.round(r.eventsPerSec), cpuMs / 1000, (cpuMs * 1000) / r.entries, ((cpuMs / 1000) / r.entries) * 10_000 * 100, (busiest * 1000) / r.entries];

@@ -5,7 +5,7 @@ import { parseFile } from '../src/formats/read-file.js';
 import { evaluateFiles } from '../src/rules/evaluate.js';
 import { DEFAULT_RULES } from '../src/rules/rules.js';
 import { writeMySqlSlowLog } from '../src/workload/mysql-slow-generator.js';
-import { DESIGN_B, SOURCE, throughputRun, type RunResult } from './e2e.js';
+import { clientCpuMs, DESIGN_B, SOURCE, throughputRun, type RunResult } from './e2e.js';
 import { flushDirtyPages } from './harness/disk.js';
 import type { Pipeline } from './harness/pipeline.js';
 import { MiB, type BenchReport, type Cell } from './output.js';
@@ -61,7 +61,7 @@ interface FormatRun {
   chunks: RunResult;
 }
 
-const clientCpuUs = (r: RunResult): number => (r.procs.filter((p) => p.name.startsWith('client')).reduce((n, p) => n + p.cpuMs, 0) * 1000) / r.entries;
+const clientCpuUs = (r: RunResult): number => (clientCpuMs(r) * 1000) / r.entries;
 
 export async function benchFormats(opts: FormatsOptions = {}): Promise<BenchReport> {
   const bytes = opts.bytes ?? 32 * MiB;

@@ -1,7 +1,7 @@
 import type { ParsedEvent } from '../model/record.js';
 import { ChunkReader, type RecentLines } from './chunk-reader.js';
 import { createParser, type ParserOptions } from './parsers/index.js';
-import { shippedPrefixProblem } from './parsers/postgres.js';
+import { checkShippable } from './entry-chunker.js';
 import { isGuessingParser, isStateCarryingParser, newParseOutput, NOT_SETTLED, rejectBadEvents, type ParseOutput, type ParseProblem, type RecordParser } from './parsers/types.js';
 
 // Parses one entry-aligned chunk of a log (entry-chunker.ts cut it) from the context the previous chunk of its
@@ -148,11 +148,9 @@ export class ChunkParsers {
     const key = `${format}\u0000${options.logTimeZone ?? ''}\u0000${options.logLinePrefix ?? ''}`;
     let p = this.parsers.get(key);
     if (!p) {
-      // the prefix came from a client: one whose lines could each cost seconds is refused (the chunk with it)
-      if (format === 'postgres' && options.logLinePrefix !== undefined) {
-        const problem = shippedPrefixProblem(options.logLinePrefix);
-        if (problem !== undefined) throw new Error(problem);
-      }
+      // what the client checked at its start, checked again: the format and prefix came from a client, and a prefix
+      // whose lines could each cost seconds is refused (the chunk with it)
+      checkShippable(format, options);
       p = createParser(format, options);
       // bounded: the time zone and prefix come from clients (the oldest made goes; it is only a cache)
       if (this.parsers.size >= MAX_PARSERS) this.parsers.delete(this.parsers.keys().next().value!);

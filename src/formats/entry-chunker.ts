@@ -191,8 +191,10 @@ export class EntryChunker {
     this.out = out;
     const end = this.splitter.offset;
     if (end <= this.start) return;
-    if (this.cuts.idleBeforeLastLine && !this.cuts.cuttableNow() && this.boundary > this.start) return this.cutAt(this.boundary, this.boundaryLine, false, true);
-    if (!this.cuts.cuttableNow() && !this.cuts.idleBeforeLastLine) return;
+    if (!this.cuts.cuttableNow()) {
+      if (!this.cuts.idleBeforeLastLine) return;
+      if (this.boundary > this.start) return this.cutAt(this.boundary, this.boundaryLine, false, true);
+    }
     this.cutAt(end, this.lineNo, false, true);
     this.cuts.cutAfterLast();
   }

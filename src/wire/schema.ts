@@ -55,7 +55,7 @@ function part<T>(check: Check<T>, value: unknown, path: string, key: () => strin
 }
 
 /** A map as msgpack or JSON decode it: a plain object (not a list, a Buffer, a Date). */
-function isPlainMap(v: unknown): v is Record<string, unknown> {
+export function isPlainMap(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;

@@ -1,17 +1,14 @@
 import type { PlanFacts } from '../../model/record.js';
 import type { ExecMessage, SessionFields } from './postgres-common.js';
 import type { PgPlanMessage } from './plans.js';
+import { isPlainMap as isPlain } from '../../wire/schema.js';
 
 // Checks for what a PostgreSQL parser carries from one chunk to the next (StateCarryingParser, types.ts): the
 // state comes back from the consumer's durable state or from another consumer's handoff, so a restore takes only
 // what has the shape the parser wrote, and nothing else (a state refused starts the stream's parser afresh, as a
 // resume does). The values are kept as they are, keys in their order: the records made of them are the same.
 
-export type Plain = Record<string, unknown>;
-
-export function isPlain(v: unknown): v is Plain {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
-}
+export { isPlain };
 
 /** a number that is not NaN (a duration of "9999…" digits is Infinity: refused later, by eventProblem) */
 export const isNum = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);

@@ -25,10 +25,11 @@ function recordStart(buf: Buffer, s: number, t: number): boolean {
   return true;
 }
 
+/** buf[s, t) holds an odd number of quotes (counted within the line: indexOf would search the buffer past it) */
 function oddQuotes(buf: Buffer, s: number, t: number): boolean {
-  let n = 0;
-  for (let i = buf.indexOf(QUOTE, s); i !== -1 && i < t; i = buf.indexOf(QUOTE, i + 1)) n++;
-  return (n & 1) === 1;
+  let odd = false;
+  for (let i = s; i < t; i++) if (buf[i] === QUOTE) odd = !odd;
+  return odd;
 }
 
 export class CsvLogCuts {

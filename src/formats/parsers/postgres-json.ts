@@ -149,7 +149,7 @@ export class PostgresJsonParser implements StateCarryingParser {
   }
 
   private cloudSqlLine(payload: string, timestamp: string, offset: number, end: number, lineNo: number, out: ParseOutput): void {
-    const p = (this.cloudSql ??= new PostgresStderrParser({ ...this.options, logLinePrefix: CLOUDSQL_PREFIX }));
+    const p = this.cloudSqlParser();
     const w = this.wrap;
     w.tsText = timestamp;
     const head = CLOUDSQL_HEAD.exec(payload);
@@ -184,9 +184,13 @@ export class PostgresJsonParser implements StateCarryingParser {
     this.factory.ids.restore(c.ids);
     this.joiner.reset();
     if (c.cloud !== undefined) {
-      this.cloudSql ??= new PostgresStderrParser({ ...this.options, logLinePrefix: CLOUDSQL_PREFIX });
-      this.cloudSql.restore(c.cloud);
+      this.cloudSqlParser().restore(c.cloud);
     }
+  }
+
+  /** Cloud SQL payloads are stderr lines: their parser, made when first needed */
+  private cloudSqlParser(): PostgresStderrParser {
+    return (this.cloudSql ??= new PostgresStderrParser({ ...this.options, logLinePrefix: CLOUDSQL_PREFIX }));
   }
 
   state(): unknown {
@@ -200,8 +204,7 @@ export class PostgresJsonParser implements StateCarryingParser {
     this.factory.ids.restore(s.ids);
     this.joiner.restoreState(s.held);
     if (s.cloud !== undefined) {
-      this.cloudSql ??= new PostgresStderrParser({ ...this.options, logLinePrefix: CLOUDSQL_PREFIX });
-      this.cloudSql.restoreState(s.cloud);
+      this.cloudSqlParser().restoreState(s.cloud);
     } else this.cloudSql = undefined; // whether there is one decides how lines are read (line())
   }
 }
