@@ -9,6 +9,7 @@ import { FileOutput } from '../src/monitor/outputs/file.js';
 import { FileNotifier } from '../src/monitor/notifiers/file.js';
 import { toLabeled } from '../src/monitor/model.js';
 import { prng } from '../src/workload/prng.js';
+import { jsonLines } from '../src/model/json-lines.js';
 import { makeNotification } from './support/notifications.js';
 
 // alerts.jsonl and a file receiver's lines are their own delivery logs. They grow for as long as the monitor runs,
@@ -146,5 +147,23 @@ describe('JSON-lines delivery logs read from the end', () => {
     await f.close();
     assert.deepEqual(await idsFromEnd(`${path}.1`, 'notificationId'), [n1.id]);
     assert.deepEqual(await idsFromEnd(path, 'notificationId'), [n2.id]);
+  });
+});
+
+describe('jsonLines (the bytes FileOutput writes)', () => {
+  const reference = (values: unknown[]) => Buffer.from(values.map((v) => JSON.stringify(v) + '\n').join(''));
+
+  it('equals JSON.stringify of each value plus "\\n", whatever the characters and however often the buffer grows', () => {
+    const rand = prng(11);
+    const alphabet = ['a', 'Z', '"', '\\', '\n', '\u0000', 'é', '€', '\u2028', '😀', '\ud800', ' '];
+    const values: unknown[] = [null, 1.5, 'x', [], {}, { u: undefined }, [1, 'ü']];
+    for (let i = 0; i < 400; i++) {
+      let sql = '';
+      const n = Math.floor(rand() * (i % 50 === 0 ? 5000 : 60));
+      for (let k = 0; k < n; k++) sql += alphabet[Math.floor(rand() * alphabet.length)];
+      values.push({ ...alert(`a${i}`), sql });
+    }
+    for (const hint of [1, 64, 4096, 1 << 20]) assert.deepEqual(jsonLines(values, hint), reference(values), `size hint ${hint}`);
+    assert.equal(jsonLines([]).length, 0);
   });
 });

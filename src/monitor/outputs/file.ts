@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Alert } from '../../model/record.js';
 import type { AlertOutput } from './output.js';
 import { forEachIdFromEnd, openJsonLinesLog, stillAtPath } from '../jsonl-file.js';
+import { jsonLines } from '../../model/json-lines.js';
 
 // Alerts as JSON lines. The file is its own notification log: at start a torn last line from a crash is cut off,
 // and of the alerts the monitor's log says the file may have missed (its catch-up) those already in it are
@@ -96,7 +97,7 @@ export class FileOutput implements AlertOutput {
   private async writePending(): Promise<void> {
     if (!this.fh || this.pending.length === 0) return;
     const batch = this.pending.slice();
-    const bytes = Buffer.from(batch.map((a) => JSON.stringify(a) + '\n').join(''));
+    const bytes = jsonLines(batch, 512 * batch.length);
     let fh: FileHandle | undefined;
     try {
       fh = await this.atPath(this.fh);
