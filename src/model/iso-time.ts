@@ -2,6 +2,11 @@
  * `new Date(ms).toISOString()` for a time from 1970 to 9999, by arithmetic: about a quarter of its cost, and a
  * consumer writes two for every alert (when the query started, when it was seen). Other times (before 1970,
  * after 9999, not finite) go to Date, which throws for those a Date cannot hold, as before.
+ *
+ * Made from its character codes in one call, the string is flat. Made as a template literal it was a tree of a
+ * dozen pieces (V8 joins them lazily): two such times cost 2.4–3.9 µs to make and keep and 0.8–1.2 µs to msgpack,
+ * against 0.47–0.59 and 0.17 µs now (200,000 objects of two times; an alert's first msgpack encoding in the
+ * consumer took 5.2 µs with such strings, 1.1 µs with them flat). Made and dropped: 155–201 ns before, 115–130 now.
  */
 export function isoTimeOf(ms: number): string {
   if (!(ms >= 0 && ms < MAX_FOUR_DIGIT_YEAR_MS)) return new Date(ms).toISOString();
@@ -24,13 +29,16 @@ export function isoTimeOf(ms: number): string {
   rest -= minutes * 60_000;
   const seconds = Math.floor(rest / 1000);
   const millis = rest - seconds * 1000;
-  return `${year < 1000 ? `000${year}`.slice(-4) : year}-${two(month)}-${two(day)}T${two(hours)}:${two(minutes)}:${two(seconds)}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+  const d = 48; // '0'
+  // one flat string from its 24 character codes ('-' 45, 'T' 84, ':' 58, '.' 46, 'Z' 90)
+  return String.fromCharCode(
+    d + Math.floor(year / 1000), d + (Math.floor(year / 100) % 10), d + (Math.floor(year / 10) % 10), d + (year % 10), 45,
+    d + Math.floor(month / 10), d + (month % 10), 45, d + Math.floor(day / 10), d + (day % 10), 84,
+    d + Math.floor(hours / 10), d + (hours % 10), 58, d + Math.floor(minutes / 10), d + (minutes % 10), 58,
+    d + Math.floor(seconds / 10), d + (seconds % 10), 46, d + Math.floor(millis / 100), d + (Math.floor(millis / 10) % 10), d + (millis % 10), 90,
+  );
 }
 
 const DAY_MS = 86_400_000;
 /** 10000-01-01T00:00:00Z: from there toISOString writes six-digit years */
 const MAX_FOUR_DIGIT_YEAR_MS = 253_402_300_800_000;
-
-function two(n: number): string {
-  return n < 10 ? `0${n}` : `${n}`;
-}
