@@ -10,11 +10,14 @@ export function jsonLines(values: Iterable<unknown>, sizeHint = 4096): Buffer {
   for (const v of values) {
     const s = JSON.stringify(v) ?? 'null';
     // a UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4 bytes), and one more for "\n"
-    const most = 3 * s.length + 1;
-    if (buf.length - used < most) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * buf.length, used + most));
-      buf.copy(grown, 0, 0, used);
-      buf = grown;
+    if (buf.length - used < 3 * s.length + 1) {
+      // maybe short: the exact length says (a line of ASCII needs a third of that bound)
+      const need = Buffer.byteLength(s) + 1;
+      if (buf.length - used < need) {
+        const grown = Buffer.allocUnsafe(Math.max(2 * buf.length, used + need));
+        buf.copy(grown, 0, 0, used);
+        buf = grown;
+      }
     }
     used += buf.write(s, used);
     buf[used++] = 0x0a;
